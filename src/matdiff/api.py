@@ -1,0 +1,172 @@
+"""The public objects: a parsed Expression and its Derivative.
+
+Both wrap an IR root. Everything they show or compute is delegated to the
+stage that owns it (printing, explain, evaluate, verify, codegen), imported
+lazily so that `import matdiff` and the command line start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import MatdiffError
+from .ir.expr import Expr, Shape
+
+__all__ = ["Expression", "Derivative", "parse", "diff", "Declarations"]
+
+Declarations = Mapping[str, str] | None
+
+
+class Expression:
+    """A parsed, shape-checked expression.
+
+    `shape` holds symbolic dimensions (`('n',)`); `variables` maps each
+    name to its IR leaf (with `.shape`); `orientation` is `"row"` when the
+    surface value is a row vector such as `x'*A` (evaluated as a 1-D array).
+    """
+
+    def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
+                 orientation: str | None = None) -> None:
+        self.ir = ir
+        self.text = text
+        self.variables = variables
+        self.orientation = orientation
+
+    @property
+    def shape(self) -> Shape:
+        return self.ir.shape
+
+    def evaluate(self, values: Mapping[str, Any]) -> Any:
+        """The value as a NumPy array (a float for a scalar), dimensions bound from `values`."""
+        from .evaluate import evaluate
+
+        return evaluate(self.ir, values, self.variables)
+
+    def to_text(self, layout: str = "shape") -> str:
+        from .printing import to_text
+
+        return to_text(self.ir, layout=layout, orientation=self.orientation)
+
+    def latex(self, layout: str = "shape") -> str:
+        from .printing import to_latex
+
+        return to_latex(self.ir, layout=layout, orientation=self.orientation)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.to_text()} : {_shape_text(self.shape)}>"
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+
+class Derivative(Expression):
+    """d^order f / d wrt^order, a tensor of shape shape(f) + shape(wrt) * order."""
+
+    def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
+                 raw: Expr) -> None:
+        orientation = function.orientation if order == 0 else None
+        super().__init__(ir, function.text, function.variables, orientation)
+        self.function = function
+        self.wrt = wrt
+        self.order = order
+        self.raw = raw  # the engine's result before the simplifier's rewrites
+
+    def to_text(self, layout: str = "shape") -> str:
+        from .printing import derivative_to_text
+
+        return derivative_to_text(self, layout=layout)
+
+    def latex(self, layout: str = "shape") -> str:
+        from .printing import derivative_to_latex
+
+        return derivative_to_latex(self, layout=layout)
+
+    def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
+        """Max relative error against central finite differences (random values if none)."""
+        from .verify import check
+
+        return check(self, values, seed)
+
+    @property
+    def steps(self) -> list:
+        """The derivation, rule by rule (see matdiff.explain)."""
+        from .explain import derive_steps
+
+        return derive_steps(self)
+
+    def explain(self, format: str = "text") -> str:
+        """The steps rendered as "text", "markdown" or "latex"."""
+        from .explain import render_steps
+
+        return render_steps(self.steps, format=format)
+
+    def compile(self, structured: bool = False):
+        """A fast NumPy function fn(**values) computing this derivative."""
+        from .codegen import compile_derivative
+
+        return compile_derivative(self, structured=structured)
+
+    def source(self) -> str:
+        """The generated NumPy module behind compile(), as text."""
+        from .codegen import derivative_source
+
+        return derivative_source(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record of the derivative."""
+        return {
+            "expression": self.function.text,
+            "wrt": self.wrt,
+            "order": self.order,
+            "shape": [str(d) for d in self.shape],
+            "function_shape": [str(d) for d in self.function.shape],
+            "variables": {name: [str(d) for d in v.shape] for name, v in self.variables.items()},
+            "derivative": self.to_text(),
+            "latex": self.latex(),
+        }
+
+    def _repr_markdown_(self) -> str:
+        return f"$$\\frac{{\\partial}}{{\\partial {self.wrt}}} = {self.latex()}$$"
+
+
+def _shape_text(shape: Shape) -> str:
+    return "scalar" if not shape else " x ".join(str(d) for d in shape)
+
+
+def parse(text: str, declare: Declarations = None) -> Expression:
+    """Parse and shape-check `text`; declarations map names to types ("symmetric matrix")."""
+    from .language import build
+
+    ir, variables, orientation = build(text, declare)
+    return Expression(ir, text, variables, orientation)
+
+
+def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
+         order: int = 1) -> Derivative:
+    """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
+
+    Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
+    """
+    from .derive import differentiate
+    from .simplify import simplify
+
+    function = expr if isinstance(expr, Expression) else parse(expr, declare)
+    if not isinstance(wrt, str) or not wrt:
+        raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise MatdiffError(f"order must be a whole number >= 1, not {order!r}")
+    if order > 4:
+        raise MatdiffError(f"order {order} is beyond the supported maximum of 4")
+    target = function.variables.get(wrt)
+    if target is None:
+        known = ", ".join(function.variables) or "none"
+        raise MatdiffError(f"'{wrt}' does not occur in the expression (its variables: {known}); "
+                           "declare it to get a zero derivative")
+    raw = function.ir
+    for _ in range(order):
+        raw = differentiate(raw, target)
+    return Derivative(simplify(raw), function, wrt, order, raw)

@@ -1,0 +1,59 @@
+"""The `matdiff` command line: one subcommand per module in matdiff.commands.
+
+Each command module defines HELP, add_arguments(parser) and run(args) -> exit code.
+Input errors print their message (with the caret) to stderr and exit 2, never a
+traceback. Modules are imported only for the command that runs, to start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "COMMANDS"]
+
+# name -> (module under matdiff.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "diff": ("diff", "differentiate an expression"),
+    "codegen": ("codegen", "print the NumPy code of a derivative"),
+    "fit": ("fit", "train parameters of a loss on data"),
+    "demo": ("demo", "the seed notes end to end: derive, check, train"),
+}
+
+
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matdiff", description="Matrix calculus for deep learning.")
+    parser.add_argument("--version", action="version", version="matdiff 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:  # only the chosen command's module is imported
+            importlib.import_module(f"matdiff.commands.{module}").add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in COMMANDS:
+        command = None
+    args = _parser(command).parse_args(argv)
+    if args.command is None:
+        _parser(None).print_help()
+        return 2
+    from .errors import MatdiffError
+
+    module = importlib.import_module(f"matdiff.commands.{COMMANDS[args.command][0]}")
+    try:
+        return int(module.run(args) or 0)
+    except MatdiffError as e:
+        print(f"matdiff: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The derivative rule of every op, in one table keyed by op.
+
+A rule gets the node, the derivatives of its arguments (None where an
+argument does not depend on the variable: an exact zero) and the labels of
+the variable's axes, and returns the node's derivative: a tensor of shape
+node.shape + shape(variable), or None for an exact zero. Rules are grouped by
+kind, as DESIGN.md describes: the product (multilinear: one term per
+operand), sums (linear), element-wise functions (f'(a) times the seed, entry
+by entry) and the few matrix functions with rules of their own.
+
+Kinks follow the article: the derivative of relu, max, min, abs, sign and
+step at the kink is taken as 0 (step(0) = 0, sign(0) = 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..ir import expr as ir
+from ..ir.expr import Expr
+from ..ir.ops import ELEMENTWISE_UNARY, Op
+
+__all__ = ["RULES", "ELEMENTWISE_DERIVATIVES", "Rule"]
+
+Rule = Callable[[Expr, list, list], Expr | None]
+
+
+def _labels(node: Expr, wrt_dims: list) -> tuple[list[int], list[int], dict]:
+    """The node's axis labels, the variable's axis labels after them, and all their dims."""
+    node_labels = list(range(node.ndim))
+    wrt_labels = [node.ndim + j for j in range(len(wrt_dims))]
+    dims = dict(zip(node_labels, node.shape)) | dict(zip(wrt_labels, wrt_dims))
+    return node_labels, wrt_labels, dims
+
+
+def _pointwise(coef: Expr, seed: Expr, wrt_dims: list) -> Expr:
+    """coef (shape of the node) times the seed dA (node shape + wrt shape), entry by entry."""
+    L, W, dims = _labels(coef, wrt_dims)
+    return ir.einsum([coef, seed], [L, L + W], L + W, dims)
+
+
+def _sum_terms(terms: list[Expr | None]) -> Expr | None:
+    terms = [t for t in terms if t is not None]
+    return ir.add(terms) if terms else None
+
+
+# ---------------------------------------------------------------- products and sums
+
+def _einsum(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """Product rule: d(prod A_k) = sum_k (... dA_k ...), dA_k carrying the variable's axes."""
+    ins, out, dims = node.attr
+    first = len(dims)
+    W = [first + j for j in range(len(wrt_dims))]
+    all_dims = dict(enumerate(dims)) | dict(zip(W, wrt_dims))
+    terms = []
+    for k, dA in enumerate(dargs):
+        if dA is None:
+            continue
+        operands = list(node.args)
+        operands[k] = dA
+        labels = [list(lab) for lab in ins]
+        labels[k] = labels[k] + W
+        terms.append(ir.einsum(operands, labels, list(out) + W, all_dims))
+    return _sum_terms(terms)
+
+
+def _add(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """Sum rule."""
+    return _sum_terms(dargs)
+
+
+# ---------------------------------------------------------------- element-wise
+
+def _one(e: Expr) -> Expr:
+    return ir.const(1.0, e.shape)
+
+
+def _pow(e: Expr, p: float) -> Expr:
+    return ir.binary(Op.POW, e, ir.const(p, e.shape))
+
+
+def _times(a: Expr, b: Expr) -> Expr:
+    L = list(range(a.ndim))
+    return ir.einsum([a, b], [L, L], L)
+
+
+# f'(a), given a and y = f(a); None: the derivative is exactly zero
+ELEMENTWISE_DERIVATIVES: dict[Op, Callable[[Expr, Expr], Expr | None]] = {
+    Op.EXP: lambda a, y: y,                                          # exp' = exp
+    Op.LOG: lambda a, y: _pow(a, -1.0),                              # log' = 1/a
+    Op.SIN: lambda a, y: ir.unary(Op.COS, a),                        # sin' = cos
+    Op.COS: lambda a, y: ir.neg(ir.unary(Op.SIN, a)),                # cos' = -sin
+    Op.TAN: lambda a, y: ir.add([_one(a), _pow(y, 2.0)]),            # tan' = 1 + tan^2
+    Op.TANH: lambda a, y: ir.sub(_one(a), _pow(y, 2.0)),             # tanh' = 1 - tanh^2
+    Op.SINH: lambda a, y: ir.unary(Op.COSH, a),                      # sinh' = cosh
+    Op.COSH: lambda a, y: ir.unary(Op.SINH, a),                      # cosh' = sinh
+    Op.SQRT: lambda a, y: ir.scale(_pow(y, -1.0), 0.5),              # sqrt' = 1/(2 sqrt)
+    Op.ABS: lambda a, y: ir.unary(Op.SIGN, a),                       # |a|' = sign(a), 0 at 0
+    Op.SIGN: lambda a, y: None,                                      # flat but at 0
+    Op.SIGMOID: lambda a, y: _times(y, ir.sub(_one(a), y)),          # s' = s (1 - s)
+    Op.RELU: lambda a, y: ir.unary(Op.STEP, a),                      # relu' = step, 0 at 0
+    Op.SOFTPLUS: lambda a, y: ir.unary(Op.SIGMOID, a),               # softplus' = sigmoid
+    Op.STEP: lambda a, y: None,                                      # flat but at 0
+}
+
+
+def _elementwise(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """Element-wise chain rule: d f(a) = f'(a) .* da (a diagonal Jacobian)."""
+    coef = ELEMENTWISE_DERIVATIVES[node.op](node.args[0], node)
+    if coef is None or dargs[0] is None:
+        return None
+    return _pointwise(coef, dargs[0], wrt_dims)
+
+
+def _power(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d(a.^b) = b .* a.^(b-1) .* da + a.^b .* log(a) .* db."""
+    a, b = node.args
+    da, db = dargs
+    terms = []
+    if da is not None:
+        b_minus_1 = ir.add([b, ir.const(-1.0, b.shape)])
+        terms.append(_pointwise(_times(b, ir.binary(Op.POW, a, b_minus_1)), da, wrt_dims))
+    if db is not None:
+        terms.append(_pointwise(_times(node, ir.unary(Op.LOG, a)), db, wrt_dims))
+    return _sum_terms(terms)
+
+
+def _extremum(larger: bool) -> Rule:
+    """max(a, b): da where a > b, db where b > a; at a tie neither (0, as at the article's kink)."""
+    def rule(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+        a, b = node.args
+        da, db = dargs
+        a_wins = ir.unary(Op.STEP, ir.sub(a, b) if larger else ir.sub(b, a))
+        b_wins = ir.unary(Op.STEP, ir.sub(b, a) if larger else ir.sub(a, b))
+        return _sum_terms([
+            None if da is None else _pointwise(a_wins, da, wrt_dims),
+            None if db is None else _pointwise(b_wins, db, wrt_dims),
+        ])
+    return rule
+
+
+# ---------------------------------------------------------------- matrix functions
+
+def _inv(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d inv(A) = -inv(A) dA inv(A)."""
+    (dA,) = dargs
+    _, W, dims = _labels(node, wrt_dims)
+    i, j, k, l = "i", "j", "k", "l"
+    dims |= {i: node.shape[0], j: node.shape[1], k: node.shape[1], l: node.shape[0]}
+    return ir.neg(ir.einsum([node, dA, node], [[i, k], [k, l] + W, [l, j]], [i, j] + W, dims))
+
+
+def _det(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d det(A) = det(A) tr(inv(A) dA)."""
+    (A,), (dA,) = node.args, dargs
+    inv = ir.matrix_fn(Op.INV, A, A.shape)
+    _, W, dims = _labels(node, wrt_dims)
+    return ir.einsum([node, inv, dA], [[], ["j", "i"], ["i", "j"] + W], W, dims)
+
+
+def _logdet(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d logdet(A) = tr(inv(A) dA)."""
+    (A,), (dA,) = node.args, dargs
+    inv = ir.matrix_fn(Op.INV, A, A.shape)
+    _, W, dims = _labels(node, wrt_dims)
+    return ir.einsum([inv, dA], [["j", "i"], ["i", "j"] + W], W, dims)
+
+
+def _softmax(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d softmax(x) = diag(s) dx - s s' dx."""
+    (dx,) = dargs
+    _, W, dims = _labels(node, wrt_dims)
+    s = node
+    return ir.sub(ir.einsum([s, dx], [["i"], ["i"] + W], ["i"] + W, dims),
+                  ir.einsum([s, s, dx], [["i"], ["j"], ["j"] + W], ["i"] + W, dims))
+
+
+def _logsumexp(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d logsumexp(x) = softmax(x)' dx."""
+    (x,), (dx,) = node.args, dargs
+    s = ir.matrix_fn(Op.SOFTMAX, x, x.shape)
+    _, W, dims = _labels(node, wrt_dims)
+    return ir.einsum([s, dx], [["i"], ["i"] + W], W, dims)
+
+
+def _norm2(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d norm2(x) = <x, dx> / norm2(x)."""
+    (x,), (dx,) = node.args, dargs
+    _, W, dims = _labels(node, wrt_dims)
+    L = [("x", k) for k in range(x.ndim)]
+    return ir.einsum([_pow(node, -1.0), x, dx], [[], L, L + W], W, dims)
+
+
+RULES: dict[Op, Rule] = {
+    Op.EINSUM: _einsum,
+    Op.ADD: _add,
+    **{op: _elementwise for op in ELEMENTWISE_UNARY},
+    Op.POW: _power,
+    Op.MAX: _extremum(larger=True),
+    Op.MIN: _extremum(larger=False),
+    Op.INV: _inv,
+    Op.DET: _det,
+    Op.LOGDET: _logdet,
+    Op.SOFTMAX: _softmax,
+    Op.LOGSUMEXP: _logsumexp,
+    Op.NORM2: _norm2,
+}

@@ -1,0 +1,52 @@
+"""Every input error is a MatdiffError (a ValueError) that names the problem and, for text, where."""
+
+from __future__ import annotations
+
+__all__ = ["MatdiffError", "ParseError", "ShapeError", "EvaluationError", "format_caret"]
+
+
+def format_caret(text: str, line: int, column: int) -> str:
+    """The offending line of `text` with a caret under `column` (both 1-based)."""
+    lines = text.splitlines() or [""]
+    if not 1 <= line <= len(lines):
+        return ""
+    src = lines[line - 1]
+    start = 0
+    if len(src) > 76:  # show a window around the column of a long line
+        start = max(0, min(column - 38, len(src) - 76))
+        src = src[start:start + 76]
+    return f"  {src}\n  {' ' * (column - 1 - start)}^"
+
+
+class MatdiffError(ValueError):
+    """Base of every error matdiff raises for bad input.
+
+    `line` and `column` (1-based) locate the problem in the source text when known.
+    """
+
+    def __init__(self, message: str, text: str | None = None,
+                 line: int | None = None, column: int | None = None) -> None:
+        self.message = message
+        self.text = text
+        self.line = line
+        self.column = column
+        full = message
+        if line is not None and column is not None:
+            full = f"{message} (line {line}, column {column})"
+            if text is not None:
+                caret = format_caret(text, line, column)
+                if caret:
+                    full = f"{full}\n{caret}"
+        super().__init__(full)
+
+
+class ParseError(MatdiffError):
+    """The text is not a sentence of the language."""
+
+
+class ShapeError(MatdiffError):
+    """Shapes do not fit: found before any number is touched, or when values are bound."""
+
+
+class EvaluationError(MatdiffError):
+    """Values given to evaluate are missing, of the wrong shape, or not numbers."""

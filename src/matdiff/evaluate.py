@@ -1,0 +1,208 @@
+"""Direct evaluation of IR with NumPy: the reference every faster path is checked against.
+
+Dimensions are bound from the values given; a missing variable, a value of
+the wrong shape or a dimension two values disagree on is an EvaluationError
+or ShapeError naming the variable. Products go through opt_einsum with the
+contraction order planned once per subscripts and shapes. Diagonal and
+broadcast structure is kept as vectors inside a product and only written out
+densely when a result must have that shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .errors import EvaluationError, ShapeError
+from .ir.expr import Expr, topo_order
+from .ir.ops import Op
+
+__all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY"]
+
+
+def _describe(shape) -> str:
+    return "a scalar" if not shape else "shape (" + ", ".join(str(d) for d in shape) + ")"
+
+
+def bind_values(root: Expr, values: Mapping[str, Any],
+                variables: Mapping[str, Expr] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Check and convert the values of root's variables; bind symbolic dimensions.
+
+    `variables` are the whole expression's: a derivative may have lost some of
+    them (d(w + x)/dw is eye), yet their values still tell the dimensions.
+    """
+    if not isinstance(values, Mapping):
+        raise EvaluationError(f"values must be a dict of name -> array, not {type(values).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    dims: dict[str, int] = {}
+    source: dict[str, str] = {}
+    required = [n for n in topo_order(root) if n.op is Op.VAR]
+    optional = [v for v in (variables or {}).values() if v.name in values]
+    for node in required + optional:
+        if node.name in arrays:
+            continue
+        name = node.name
+        if name not in values:
+            raise EvaluationError(f"no value given for '{name}' ({_describe(node.shape)})")
+        try:
+            arr = np.asarray(values[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EvaluationError(f"the value of '{name}' is not an array of real numbers") from None
+        if arr.ndim != node.ndim:
+            raise EvaluationError(f"'{name}' must have {_describe(node.shape)}, but its value has "
+                                  f"shape {arr.shape}")
+        for d, n in zip(node.shape, arr.shape):
+            if isinstance(d, int):
+                if d != n:
+                    raise ShapeError(f"'{name}' must have {_describe(node.shape)}, but its value "
+                                     f"has shape {arr.shape}")
+            elif d in dims and dims[d] != n:
+                raise ShapeError(f"dimension {d} is {dims[d]} in '{source[d]}' but {n} in "
+                                 f"'{name}'")
+            else:
+                dims.setdefault(d, n)
+                source.setdefault(d, name)
+        if node.attr[1] and not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12):
+            raise EvaluationError(f"'{name}' is declared symmetric but its value is not")
+        if not np.all(np.isfinite(arr)):
+            raise EvaluationError(f"the value of '{name}' has NaN or infinite entries")
+        arrays[name] = arr
+    return arrays, dims
+
+
+def _size(d, dims: Mapping[str, int]) -> int:
+    if isinstance(d, int):
+        return d
+    if d not in dims:
+        raise EvaluationError(f"the size {d} cannot be told from the values given "
+                              "(it belongs only to a constant such as vector(1) or eye)")
+    return dims[d]
+
+
+@lru_cache(maxsize=4096)
+def _planned(subscripts: str, shapes: tuple) -> Callable:
+    import opt_einsum
+
+    return opt_einsum.contract_expression(subscripts, *shapes)
+
+
+def einsum_value(attr: tuple, arrays: list[np.ndarray], dims: Mapping[str, int]) -> np.ndarray:
+    """The value of an EINSUM node (see ir.expr) from its operands' values."""
+    from opt_einsum import get_symbol
+
+    ins, out, label_dims = attr
+    sizes = [_size(d, dims) for d in label_dims]
+    present = {x for lab in ins for x in lab}
+    unique_out = list(dict.fromkeys(out))
+    computed = [x for x in unique_out if x in present]
+    factor = 1.0
+    for x in range(len(sizes)):  # sums over labels no operand carries
+        if x not in present and x not in out:
+            factor *= sizes[x]
+    if arrays:
+        letters = [get_symbol(i) for i in range(len(sizes))]
+        sub = ",".join("".join(letters[x] for x in lab) for lab in ins)
+        sub += "->" + "".join(letters[x] for x in computed)
+        if len(arrays) == 1:
+            result = np.einsum(sub, arrays[0])
+        else:
+            result = _planned(sub, tuple(a.shape for a in arrays))(*arrays)
+    else:
+        result = np.float64(1.0)
+    if factor != 1.0:
+        result = result * factor
+    if len(computed) < len(unique_out):  # broadcast over labels no operand carries
+        result = np.reshape(result, [sizes[x] if x in present else 1 for x in unique_out])
+        result = np.broadcast_to(result, [sizes[x] for x in unique_out])
+    if len(unique_out) < len(out):  # a label repeated in the output: a diagonal
+        full = np.zeros([sizes[x] for x in out])
+        index = []
+        for x in out:
+            u = unique_out.index(x)
+            shape = [1] * len(unique_out)
+            shape[u] = sizes[x]
+            index.append(np.arange(sizes[x]).reshape(shape))
+        full[tuple(index)] = result
+        result = full
+    return result
+
+
+def _sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+def _inv(a):
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        raise EvaluationError("inv(): the matrix is singular") from None
+
+
+def _logdet(a):
+    sign, logabs = np.linalg.slogdet(a)
+    return logabs if sign > 0 else np.nan
+
+
+def _softmax(a):
+    e = np.exp(a - np.max(a))
+    return e / np.sum(e)
+
+
+def _logsumexp(a):
+    m = np.max(a)
+    return m + np.log(np.sum(np.exp(a - m)))
+
+
+# op -> f(node, argument values, dims); every op but VAR and EINSUM
+NUMPY: dict[Op, Callable] = {
+    Op.CONST: lambda n, args, dims: np.broadcast_to(np.float64(n.attr),
+                                                    [_size(d, dims) for d in n.shape]),
+    Op.SIZE: lambda n, args, dims: np.float64(np.prod([_size(d, dims) for d in n.attr])),
+    Op.ADD: lambda n, args, dims: sum(args[1:], start=args[0]),
+    Op.EXP: lambda n, a, d: np.exp(a[0]),
+    Op.LOG: lambda n, a, d: np.log(a[0]),
+    Op.SIN: lambda n, a, d: np.sin(a[0]),
+    Op.COS: lambda n, a, d: np.cos(a[0]),
+    Op.TAN: lambda n, a, d: np.tan(a[0]),
+    Op.TANH: lambda n, a, d: np.tanh(a[0]),
+    Op.SINH: lambda n, a, d: np.sinh(a[0]),
+    Op.COSH: lambda n, a, d: np.cosh(a[0]),
+    Op.SQRT: lambda n, a, d: np.sqrt(a[0]),
+    Op.ABS: lambda n, a, d: np.abs(a[0]),
+    Op.SIGN: lambda n, a, d: np.sign(a[0]),
+    Op.SIGMOID: lambda n, a, d: _sigmoid(a[0]),
+    Op.RELU: lambda n, a, d: np.maximum(a[0], 0.0),
+    Op.SOFTPLUS: lambda n, a, d: np.logaddexp(0.0, a[0]),
+    Op.STEP: lambda n, a, d: (a[0] > 0).astype(np.float64),
+    Op.POW: lambda n, a, d: np.power(a[0], a[1]),
+    Op.MAX: lambda n, a, d: np.maximum(a[0], a[1]),
+    Op.MIN: lambda n, a, d: np.minimum(a[0], a[1]),
+    Op.INV: lambda n, a, d: _inv(a[0]),
+    Op.DET: lambda n, a, d: np.linalg.det(a[0]),
+    Op.LOGDET: lambda n, a, d: _logdet(a[0]),
+    Op.SOFTMAX: lambda n, a, d: _softmax(a[0]),
+    Op.LOGSUMEXP: lambda n, a, d: _logsumexp(a[0]),
+    Op.NORM2: lambda n, a, d: np.sqrt(np.sum(a[0] * a[0])),
+}
+
+
+def evaluate(root: Expr, values: Mapping[str, Any], variables: Mapping[str, Expr] | None = None
+             ) -> np.ndarray | np.float64:
+    """The value of root: an array of root's shape with its dimensions bound, or a scalar."""
+    arrays, dims = bind_values(root, values, variables)
+    computed: dict[Expr, Any] = {}
+    with np.errstate(all="ignore"):
+        for node in topo_order(root):
+            if node.op is Op.VAR:
+                computed[node] = arrays[node.name]
+            elif node.op is Op.EINSUM:
+                computed[node] = einsum_value(node.attr, [computed[a] for a in node.args], dims)
+            else:
+                computed[node] = NUMPY[node.op](node, [computed[a] for a in node.args], dims)
+    result = computed[root]
+    if np.ndim(result) == 0:
+        return np.float64(result)
+    return np.array(result, dtype=np.float64)  # a fresh, writable array

@@ -1,0 +1,65 @@
+"""The syntax tree of the text language, with source positions for error messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Node", "Number", "Name", "Call", "BinOp", "Neg", "Transpose"]
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    line: int
+    column: int
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+
+@dataclass(frozen=True, eq=False)
+class Number(Node):
+    value: float
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class Name(Node):
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class Call(Node):
+    func: str
+    args: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.args
+
+
+@dataclass(frozen=True, eq=False)
+class BinOp(Node):
+    """op is canonical: + - * .* ./ / ^ .^ dot"""
+
+    op: str
+    left: Node
+    right: Node
+    spelling: str  # the operator as the user wrote it, for messages
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False)
+class Neg(Node):
+    operand: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, eq=False)
+class Transpose(Node):
+    operand: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)

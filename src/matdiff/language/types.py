@@ -1,0 +1,155 @@
+"""Surface types and symbolic dimensions, unified across an expression.
+
+A surface type is a kind (scalar, column vector, row vector, matrix) and
+its dimensions. Row vectors exist only here: in the IR a row vector is the
+same 1-D tensor as the column it transposes. Dimensions are unknowns solved
+by union-find; each may be tied to a declared symbol or bound to an integer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import MatdiffError
+
+__all__ = ["DimVar", "SurfaceType", "Dims", "parse_declaration", "KINDS"]
+
+KINDS = ("scalar", "col", "row", "matrix")
+
+
+class DimVar:
+    """An unknown dimension; roots carry a declared symbol or an integer."""
+
+    __slots__ = ("parent", "symbol", "value")
+
+    def __init__(self, symbol: str | None = None, value: int | None = None) -> None:
+        self.parent: DimVar = self
+        self.symbol = symbol
+        self.value = value
+
+    def root(self) -> DimVar:
+        node = self
+        while node.parent is not node:
+            node.parent = node.parent.parent
+            node = node.parent
+        return node
+
+
+class Dims:
+    """The dimensions of one expression: creation, unification and final names."""
+
+    _POOL = ("n", "m", "p", "q", "r", "s", "t", "k", "l", "u", "v", "w")
+
+    def __init__(self) -> None:
+        self.symbols: dict[str, DimVar] = {}
+        self.names: dict[DimVar, str | int] = {}
+
+    def new(self) -> DimVar:
+        return DimVar()
+
+    def declared(self, spec: str | int) -> DimVar:
+        if isinstance(spec, int):
+            return DimVar(value=spec)
+        if spec not in self.symbols:
+            self.symbols[spec] = DimVar(symbol=spec)
+        return self.symbols[spec]
+
+    def unify(self, a: DimVar, b: DimVar) -> bool:
+        """Make a and b one dimension; False when they cannot be."""
+        ra, rb = a.root(), b.root()
+        if ra is rb:
+            return True
+        if ra.value is not None and rb.value is not None and ra.value != rb.value:
+            return False
+        if ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol:
+            return False
+        rb.parent = ra
+        ra.value = ra.value if ra.value is not None else rb.value
+        ra.symbol = ra.symbol if ra.symbol is not None else rb.symbol
+        return True
+
+    def name(self, d: DimVar) -> str | int:
+        """The final dimension: its integer, its declared symbol, or a fresh letter."""
+        r = d.root()
+        if r.value is not None:
+            return r.value
+        if r.symbol is not None:
+            return r.symbol
+        if r not in self.names:
+            taken = set(self.symbols) | {v for v in self.names.values() if isinstance(v, str)}
+            fresh = next((p for p in self._POOL if p not in taken), None)
+            k = 1
+            while fresh is None:
+                fresh = f"n{k}" if f"n{k}" not in taken else None
+                k += 1
+            self.names[r] = fresh
+        return self.names[r]
+
+
+@dataclass(frozen=True)
+class SurfaceType:
+    kind: str                        # scalar | col | row | matrix
+    dims: tuple[DimVar, ...]
+    symmetric: bool = False
+
+    def describe(self, dims: Dims) -> str:
+        names = [str(dims.name(d)) for d in self.dims]
+        if self.kind == "scalar":
+            return "a scalar"
+        if self.kind == "col":
+            return f"a vector ({names[0]})"
+        if self.kind == "row":
+            return f"a row vector (1 x {names[0]})"
+        return f"a matrix ({names[0]} x {names[1]})"
+
+
+_DECL = re.compile(
+    r"^\s*(?P<mod>symmetric|square)?\s*(?P<kind>scalar|row\s+vector|column\s+vector|vector|matrix)"
+    r"\s*(?:\((?P<dims>[^)]*)\))?\s*$", re.IGNORECASE)
+_DIM = re.compile(r"^\s*(?:(?P<int>\d+)|(?P<sym>[A-Za-z][A-Za-z0-9_]*))\s*$")
+
+
+def parse_declaration(name: str, spec: object, dims: Dims) -> SurfaceType:
+    """ "symmetric matrix", "vector(n)", "matrix(m, n)", "scalar" -> a surface type."""
+    if not isinstance(spec, str):
+        raise MatdiffError(f"the declaration of '{name}' must be text such as \"vector\", "
+                           f"not {type(spec).__name__}")
+    m = _DECL.match(spec)
+    if not m:
+        raise MatdiffError(f"cannot read the declaration {name}={spec!r}: expected scalar, vector, "
+                           "row vector, matrix or symmetric matrix, optionally with dimensions "
+                           "such as matrix(m, n)")
+    kind = " ".join(m.group("kind").lower().split())
+    mod = (m.group("mod") or "").lower()
+    given: list[DimVar] = []
+    if m.group("dims") is not None and m.group("dims").strip():
+        for part in m.group("dims").split(","):
+            dm = _DIM.match(part)
+            if not dm:
+                raise MatdiffError(f"bad dimension {part.strip()!r} in the declaration of '{name}'")
+            if dm.group("int"):
+                value = int(dm.group("int"))
+                if value < 1:
+                    raise MatdiffError(f"dimension {value} of '{name}' must be at least 1")
+                given.append(dims.declared(value))
+            else:
+                given.append(dims.declared(dm.group("sym")))
+    if kind == "scalar":
+        if mod or given:
+            raise MatdiffError(f"a scalar has no dimensions or modifiers: {name}={spec!r}")
+        return SurfaceType("scalar", ())
+    if kind in ("vector", "column vector", "row vector"):
+        if mod or len(given) > 1:
+            raise MatdiffError(f"a vector has one dimension: {name}={spec!r}")
+        return SurfaceType("row" if kind == "row vector" else "col", (given or [dims.new()])[0:1])
+    square = mod in ("symmetric", "square")
+    if len(given) > 2 or (square and len(given) == 2 and not dims.unify(given[0], given[1])):
+        raise MatdiffError(f"cannot read the dimensions of {name}={spec!r}")
+    if not given:
+        given = [dims.new(), dims.new()]
+    if len(given) == 1:
+        given = given * 2 if square else [given[0], dims.new()]
+    if square:
+        given = [given[0], given[0]]
+    return SurfaceType("matrix", tuple(given), symmetric=(mod == "symmetric"))

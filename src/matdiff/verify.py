@@ -1,0 +1,126 @@
+"""Checking derivatives against central finite differences: library code, usable by users.
+
+`check(d)` compares the symbolic derivative of order k with central
+differences of the order k-1 derivative (the function itself for k = 1).
+Small variables are perturbed entry by entry; large ones in a few random
+directions (a directional derivative is a contraction of the Jacobian with
+the direction). Without values it draws them: dimensions between 2 and 4,
+entries away from zero with random signs, square matrices well conditioned
+and symmetric positive definite, trying all-positive entries when the first
+draw leaves a function's domain (a log or sqrt of something negative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import MatdiffError
+from .ir.expr import Expr
+
+__all__ = ["check", "random_values", "finite_difference"]
+
+STEP = 1e-5
+FULL_LIMIT = 64      # perturb entry by entry up to this many entries
+DIRECTIONS = 4       # else this many random directions
+
+
+def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool = False
+                  ) -> dict[str, np.ndarray]:
+    """Random values for the variables, with symbolic dimensions drawn between 2 and 4."""
+    rng = np.random.default_rng(seed)
+    sizes: dict[str, int] = {}
+    for v in variables.values():
+        for d in v.shape:
+            if not isinstance(d, int) and d not in sizes:
+                sizes[d] = int(rng.integers(2, 5))
+    values: dict[str, np.ndarray] = {}
+    for name, v in variables.items():
+        shape = tuple(d if isinstance(d, int) else sizes[d] for d in v.shape)
+        magnitude = rng.uniform(0.5, 1.5, shape)
+        sign = np.ones(shape) if positive else rng.choice([-1.0, 1.0], shape)
+        value = magnitude * sign
+        if len(shape) == 2 and shape[0] == shape[1]:
+            n = shape[0]
+            b = rng.uniform(-0.5, 0.5, shape) if not positive else rng.uniform(0.0, 0.3, shape)
+            value = (b @ b.T) / n + np.eye(n)  # symmetric positive definite, well conditioned
+            if not v.attr[1] and not positive:
+                value = value + 0.1 * rng.uniform(-1, 1, shape)
+        values[name] = value
+    return values
+
+
+def finite_difference(f, x: np.ndarray, rng: np.random.Generator, h: float = STEP
+                      ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Central differences of f at x: the full Jacobian (shape f + shape x) or, for a
+    large x, (stacked directional derivatives, the directions)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size <= FULL_LIMIT:
+        out = np.asarray(f(x))
+        jac = np.zeros(out.shape + x.shape)
+        for idx in np.ndindex(x.shape):
+            e = np.zeros_like(x)
+            e[idx] = h
+            jac[(Ellipsis,) + idx] = (np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * h)
+        return jac, None
+    directions = [rng.standard_normal(x.shape) for _ in range(DIRECTIONS)]
+    cols = [(np.asarray(f(x + h * u)) - np.asarray(f(x - h * u))) / (2 * h) for u in directions]
+    return np.stack(cols), directions
+
+
+def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    if got.shape != want.shape:
+        raise MatdiffError(f"internal: derivative of shape {got.shape}, finite differences of "
+                           f"shape {want.shape}")
+    if got.size == 0:
+        return 0.0
+    scale = max(1.0, float(np.max(np.abs(want))))
+    return float(np.max(np.abs(got - want)) / scale)
+
+
+def check(d, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
+    """The max relative error of derivative d against central finite differences."""
+    from .api import diff
+
+    lower = d.function if d.order == 1 else diff(d.function, d.wrt, order=d.order - 1)
+    rng = np.random.default_rng(seed)
+    if values is None:
+        values = _values_in_domain(d, lower, seed)
+    values = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    if d.wrt not in values:
+        raise MatdiffError(f"check: no value given for '{d.wrt}'")
+    symbolic = np.asarray(d.evaluate(values), dtype=np.float64)
+
+    def f(v: np.ndarray) -> np.ndarray:
+        return np.asarray(lower.evaluate({**values, d.wrt: v}), dtype=np.float64)
+
+    x = values[d.wrt]
+    numeric, directions = finite_difference(f, x, rng)
+    if directions is None:
+        return _relative_error(symbolic, numeric)
+    k = x.ndim
+    axes = list(range(symbolic.ndim - k, symbolic.ndim))
+    projected = np.stack([np.tensordot(symbolic, u, axes=(axes, list(range(k))))
+                          for u in directions])
+    return _relative_error(projected, numeric)
+
+
+def _values_in_domain(d, lower, seed: int) -> dict[str, np.ndarray]:
+    variables = dict(d.variables)
+    last = None
+    for positive in (False, True):
+        for attempt in range(3):
+            values = random_values(variables, seed + 1000 * attempt, positive=positive)
+            try:
+                with np.errstate(all="ignore"):
+                    ok = np.all(np.isfinite(np.asarray(lower.evaluate(values)))) and \
+                        np.all(np.isfinite(np.asarray(d.evaluate(values))))
+            except MatdiffError as e:
+                last, ok = e, False
+            if ok:
+                return values
+    if last is not None:
+        raise last
+    return random_values(variables, seed, positive=True)
