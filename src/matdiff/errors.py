@@ -1,4 +1,4 @@
-"""Every input error is a MatdiffError (a ValueError) that names the problem and, for text, where."""
+"""Every input error is a MatdiffError (a ValueError) naming the problem and, for text, where."""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ def bind_values(root: Expr, values: Mapping[str, Any],
     them (d(w + x)/dw is eye), yet their values still tell the dimensions.
     """
     if not isinstance(values, Mapping):
-        raise EvaluationError(f"values must be a dict of name -> array, not {type(values).__name__}")
+        raise EvaluationError("values must be a dict of name -> array, "
+                              f"not {type(values).__name__}")
     arrays: dict[str, np.ndarray] = {}
     dims: dict[str, int] = {}
     source: dict[str, str] = {}
@@ -50,7 +51,8 @@ def bind_values(root: Expr, values: Mapping[str, Any],
         try:
             arr = np.asarray(values[name], dtype=np.float64)
         except (TypeError, ValueError):
-            raise EvaluationError(f"the value of '{name}' is not an array of real numbers") from None
+            raise EvaluationError(f"the value of '{name}' is not an array of real numbers"
+                                  ) from None
         if arr.ndim != node.ndim:
             raise EvaluationError(f"'{name}' must have {_describe(node.shape)}, but its value has "
                                   f"shape {arr.shape}")

@@ -16,7 +16,8 @@ def parse_declarations(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         name, sep, kind = item.partition("=")
         if not sep or not name.strip():
-            raise MatdiffError(f"--declare takes NAME=TYPE, as in A=\"symmetric matrix\"; got {item!r}")
+            raise MatdiffError("--declare takes NAME=TYPE, as in A=\"symmetric matrix\"; "
+                               f"got {item!r}")
         out[name.strip()] = kind.strip()
     return out
 
@@ -26,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wrt", required=True, help="the variable to differentiate with respect to")
     p.add_argument("--declare", action="append", metavar="NAME=TYPE",
                    help='a declaration such as A="symmetric matrix" (repeatable)')
-    p.add_argument("--order", type=int, default=1, help="1 for gradients and Jacobians, 2 for Hessians")
+    p.add_argument("--order", type=int, default=1,
+                   help="1 for gradients and Jacobians, 2 for Hessians")
     p.add_argument("--layout", default="shape", choices=["shape", "numerator", "denominator"],
                    help="how to print: the result's shape (default), or a layout convention")
     p.add_argument("--latex", action="store_true", help="print LaTeX")

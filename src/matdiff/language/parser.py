@@ -77,7 +77,8 @@ def parse_text(text: str) -> ast.Node:
     if not isinstance(text, str):
         raise ParseError(f"an expression must be text, not {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ParseError(f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
+        raise ParseError(f"the expression is {len(text)} characters long; "
+                         f"the limit is {MAX_LENGTH}")
     if not text.strip():
         raise ParseError("empty expression", text, 1, 1)
     _check_brackets(text)
@@ -96,7 +97,8 @@ def parse_text(text: str) -> ast.Node:
         line, column = _position(text, len(text.rstrip()))
         raise ParseError("unexpected end of input", text, line, column) from None
     except UnexpectedInput as e:  # any other syntax error Lark may grow
-        raise ParseError("syntax error", text, getattr(e, "line", 1), getattr(e, "column", 1)) from None
+        line, column = getattr(e, "line", 1), getattr(e, "column", 1)
+        raise ParseError("syntax error", text, line, column) from None
     return _to_ast(tree, text)
 
 
