@@ -7,7 +7,8 @@ lazily so that `import matdiff` and the command line start fast.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import MatdiffError
@@ -16,6 +17,23 @@ from .ir.expr import Expr, Shape
 __all__ = ["Expression", "Derivative", "parse", "diff", "Declarations"]
 
 Declarations = Mapping[str, str] | None
+
+
+@contextmanager
+def engine_errors(what: str) -> Iterator[None]:
+    """Turn an unexpected exception from inside the engine into a MatdiffError.
+
+    Input errors are MatdiffErrors already; anything else is an engine bug, but
+    the user still gets one clear line instead of a traceback.
+    """
+    try:
+        yield
+    except MatdiffError:
+        raise
+    except (TypeError, KeyError, IndexError, AttributeError, ZeroDivisionError,
+            OverflowError, RecursionError, MemoryError, AssertionError) as e:
+        raise MatdiffError(f"internal error while {what} ({type(e).__name__}: {e}); "
+                           "please report it") from e
 
 
 class Expression:
@@ -41,7 +59,8 @@ class Expression:
         """The value as a NumPy array (a float for a scalar), dimensions bound from `values`."""
         from .evaluate import evaluate
 
-        return evaluate(self.ir, values, self.variables)
+        with engine_errors("evaluating"):
+            return evaluate(self.ir, values, self.variables)
 
     def to_text(self, layout: str = "shape") -> str:
         from .printing import to_text
@@ -141,7 +160,8 @@ def parse(text: str, declare: Declarations = None) -> Expression:
     """Parse and shape-check `text`; declarations map names to types ("symmetric matrix")."""
     from .language import build
 
-    ir, variables, orientation = build(text, declare)
+    with engine_errors("parsing"):
+        ir, variables, orientation = build(text, declare)
     return Expression(ir, text, variables, orientation)
 
 
@@ -163,10 +183,13 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         raise MatdiffError(f"order {order} is beyond the supported maximum of 4")
     target = function.variables.get(wrt)
     if target is None:
-        known = ", ".join(function.variables) or "none"
+        names = list(function.variables)
+        known = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") or "none"
         raise MatdiffError(f"'{wrt}' does not occur in the expression (its variables: {known}); "
                            "declare it to get a zero derivative")
-    raw = function.ir
-    for _ in range(order):
-        raw = differentiate(raw, target)
-    return Derivative(simplify(raw), function, wrt, order, raw)
+    with engine_errors("differentiating"):
+        raw = function.ir
+        for _ in range(order):
+            raw = differentiate(raw, target)
+        simplified = simplify(raw)
+    return Derivative(simplified, function, wrt, order, raw)

@@ -323,7 +323,8 @@ def add(terms: Iterable[Expr], shape: Shape | None = None) -> Expr:
             continue
         c, core = split_coefficient(t)
         collected[core] = collected.get(core, 0.0) + c
-    out = [scale(core, c) if core.op is not Op.CONST else const(c * core.attr, shape)
+    out = [core if c == 1.0 and core.op is not Op.CONST
+           else scale(core, c) if core.op is not Op.CONST else const(c * core.attr, shape)
            for core, c in collected.items() if c != 0.0]
     if not out:
         return zeros(shape)

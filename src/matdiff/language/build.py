@@ -457,6 +457,32 @@ def _lower(ctx: _Context, node: ast.Node, built: dict[int, Expr],
     raise AssertionError(f"unknown syntax node {node!r}")  # pragma: no cover
 
 
+def _is_sum(node: ast.Node) -> bool:
+    return isinstance(node, ast.BinOp) and node.op in ("+", "-")
+
+
+def _inner_sums(order: list[ast.Node]) -> set[int]:
+    """The + and - nodes inside a longer chain of them: `a + b + c` is built as one sum,
+    so a chain of n terms costs O(n), not O(n^2)."""
+    return {id(child) for node in order if _is_sum(node)
+            for child in (node.left, node.right) if _is_sum(child)}
+
+
+def _lower_sum_chain(ctx: _Context, top: ast.BinOp, built: dict[int, Expr]) -> Expr:
+    shape = ctx.shape(ctx.types[id(top)])
+    terms: list[Expr] = []
+    stack: list[tuple[ast.Node, bool]] = [(top, False)]
+    while stack:
+        node, negative = stack.pop()
+        if _is_sum(node):
+            stack.append((node.right, negative != (node.op == "-")))
+            stack.append((node.left, negative))
+        else:
+            term = _broadcast(built[id(node)], shape)
+            terms.append(ir.neg(term) if negative else term)
+    return ir.add(terms, shape)
+
+
 def _leaf(ctx: _Context, name: str, t: SurfaceType) -> Expr:
     return ir.var(name, ctx.shape(t), symmetric=t.symmetric)
 
@@ -478,10 +504,16 @@ def build(text: str, declare: Mapping[str, str] | None = None
     for name, t in ctx.declared.items():  # declared but absent: kept, derivative zero
         ctx.variables.setdefault(name, t)
     variables = {name: _leaf(ctx, name, t) for name, t in ctx.variables.items()}
+    inner = _inner_sums(order)
     built: dict[int, Expr] = {}
     try:
         for node in order:
-            built[id(node)] = _lower(ctx, node, built, variables)
+            if id(node) in inner:
+                continue  # built with the whole chain at its top
+            if _is_sum(node):
+                built[id(node)] = _lower_sum_chain(ctx, node, built)
+            else:
+                built[id(node)] = _lower(ctx, node, built, variables)
     except TypeError as e:  # an inconsistency the type rules should have caught
         raise ShapeError(f"internal shape inconsistency: {e}", text, 1, 1) from None
     root_type = ctx.types[id(tree)]

@@ -8,6 +8,7 @@ characters are refused with a clear error instead.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -118,39 +119,41 @@ def _to_ast(tree, text: str) -> ast.Node:
         line, column = getattr(t.meta, "line", 1), getattr(t.meta, "column", 1)
         rule = t.data
         if rule == "number":
-            tok = kids[0]
-            node = ast.Number(tok.line, tok.column, float(tok.value), str(tok.value))
+            node = _leaf(kids[0], text)
         elif rule == "name":
             tok = kids[0]
             node = ast.Name(tok.line, tok.column, str(tok.value))
         elif rule == "call":
             tok = kids[0]
-            args = tuple(get(k) if isinstance(k, Tree) else _leaf(k) for k in kids[1:])
+            args = tuple(get(k) if isinstance(k, Tree) else _leaf(k, text) for k in kids[1:])
             node = ast.Call(tok.line, tok.column, str(tok.value), args)
         elif rule == "binop":
             left, op, right = kids
             node = ast.BinOp(op.line, op.column, _CANONICAL[str(op.value)],
-                             _node(left, get), _node(right, get), str(op.value))
+                             _node(left, get, text), _node(right, get, text), str(op.value))
         elif rule in ("neg", "pos"):
             op, operand = kids
-            inner = _node(operand, get)
+            inner = _node(operand, get, text)
             node = ast.Neg(op.line, op.column, inner) if rule == "neg" else inner
         elif rule == "transpose":
             operand, op = kids
-            node = ast.Transpose(op.line, op.column, _node(operand, get))
+            node = ast.Transpose(op.line, op.column, _node(operand, get, text))
         else:  # pragma: no cover - the grammar has no other rules
             raise ParseError(f"internal: unknown rule {rule}", text, line, column)
         built[id(t)] = node
     return built[id(tree)]
 
 
-def _leaf(tok) -> ast.Node:
+def _leaf(tok, text: str) -> ast.Node:
     if tok.type == "NUMBER":
-        return ast.Number(tok.line, tok.column, float(tok.value), str(tok.value))
+        value = float(tok.value)
+        if not math.isfinite(value):
+            raise ParseError(f"the number {tok.value} is too large", text, tok.line, tok.column)
+        return ast.Number(tok.line, tok.column, value, str(tok.value))
     return ast.Name(tok.line, tok.column, str(tok.value))
 
 
-def _node(child, get) -> ast.Node:
+def _node(child, get, text: str) -> ast.Node:
     from lark import Token
 
-    return _leaf(child) if isinstance(child, Token) else get(child)
+    return _leaf(child, text) if isinstance(child, Token) else get(child)
