@@ -104,6 +104,12 @@ def einsum_value(attr: tuple, arrays: list[np.ndarray], dims: Mapping[str, int])
     for x in range(len(sizes)):  # sums over labels no operand carries
         if x not in present and x not in out:
             factor *= sizes[x]
+    if any(not lab for lab in ins):  # scalar factors: applied once, to the result
+        for a, lab in zip(arrays, ins):
+            if not lab:
+                factor = factor * a
+        ins = tuple(lab for lab in ins if lab)
+        arrays = [a for a in arrays if np.ndim(a)]
     if arrays:
         letters = [get_symbol(i) for i in range(len(sizes))]
         sub = ",".join("".join(letters[x] for x in lab) for lab in ins)
