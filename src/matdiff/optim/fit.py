@@ -1,0 +1,141 @@
+"""`fit`: train the parameters of a loss written in the text language.
+
+    result = matdiff.fit("mean((y - max(0, X*w + b)).^2)",
+                         params={"w": "zeros", "b": 0.0},
+                         data={"X": X, "y": y}, optimizer="adam", lr=0.01, epochs=200)
+    result.params["w"], result.history, result.loss
+
+Everything that can be checked before training is checked first, each with
+a message in the user's terms: the loss is a scalar, every parameter occurs
+in it, every other variable has data, the data's shapes agree with the
+loss's dimensions. The gradient function is built once (see gradients.py),
+then the loop in loop.py runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError
+from .gradients import gradient_function
+from .loop import Callback, FitResult, TrainingDiverged, train
+from .optimizers import Optimizer, get_optimizer
+from .setup import bind_dims, initialize, sample_axes, shape_text
+
+__all__ = ["fit", "prepare"]
+
+
+def _loss_expression(loss: Any, declare: Mapping[str, str] | None) -> Any:
+    from ..api import Expression, parse
+
+    if isinstance(loss, Expression):
+        expr = loss
+    elif isinstance(loss, str):
+        expr = parse(loss, declare)
+    else:
+        raise MatdiffError(f"the loss must be an expression (text), not {type(loss).__name__}")
+    if tuple(expr.shape) != ():
+        raise MatdiffError(f"the loss must be a scalar, but {expr.text!r} is "
+                           f"{shape_text(expr.shape)}; wrap it in sum(...) or mean(...)")
+    return expr
+
+
+def _numeric(name: str, value: Any, what: str) -> np.ndarray:
+    """float64 view of the data (no copy when it already is); parameters are copied later."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MatdiffError(f"{what} '{name}' is not numeric (got {type(value).__name__})") \
+            from None
+    return arr
+
+
+def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None,
+            declare: Mapping[str, str] | None = None, seed: int | None = 0,
+            minibatch: bool = False,
+            ) -> tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, int]]:
+    """Check a loss against its params and data; returns (expression, params, data, axes).
+
+    Initialiser names in `params` ("zeros", "glorot", "he:64x32", "0.5") are
+    turned into arrays whose shapes come from the data.
+    """
+    expr = _loss_expression(loss, declare)
+    variables = expr.variables
+    if not isinstance(params, Mapping) or not params:
+        raise MatdiffError("give at least one parameter to train, as in params={'w': 'zeros'}")
+    known = ", ".join(variables) or "none"
+    for name in params:
+        if name not in variables:
+            raise MatdiffError(f"parameter '{name}' does not occur in the loss "
+                               f"(its variables: {known})")
+    data = dict(data or {})
+    for name in params:
+        if name in data:
+            raise MatdiffError(f"'{name}' is given both as a parameter and as data")
+    missing = [v for v in variables if v not in params and v not in data]
+    if missing:
+        given = ", ".join(data) or "none"
+        raise MatdiffError(f"the loss uses {', '.join(repr(m) for m in missing)}, which "
+                           f"{'is' if len(missing) == 1 else 'are'} neither a parameter nor "
+                           f"in the data (data given: {given})")
+    data_arrays = {k: _numeric(k, data[k], "data") for k in variables if k in data}
+    given_params = {k: _numeric(k, v, "parameter") for k, v in params.items()
+                    if not isinstance(v, str)}
+    dims = bind_dims(variables, {**data_arrays, **given_params})
+    rng = np.random.default_rng(seed)
+    values = {}
+    for name, value in params.items():
+        if isinstance(value, str):
+            values[name] = initialize(name, value, tuple(variables[name].shape), dims, rng)
+        else:
+            values[name] = given_params[name].copy()
+    bind_dims(variables, {**data_arrays, **values})  # initialisers given explicit shapes
+    _, axes = sample_axes(variables, list(data_arrays), list(params), minibatch=minibatch)
+    return expr, values, data_arrays, axes
+
+
+def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = None, *,
+        declare: Mapping[str, str] | None = None, optimizer: str | Optimizer = "adam",
+        lr: float | None = None, epochs: int = 100, batch_size: int | None = None,
+        seed: int | None = 0, callback: Callback | None = None,
+        progress: bool | None = None, backend: str | None = None,
+        **hyper: Any) -> FitResult:
+    """Minimise a scalar `loss` over `params`, given `data`, with derived gradients.
+
+    params: name -> initial array, number, or initialiser name ("zeros",
+    "ones", "normal", "uniform", "glorot", "he", optionally with a shape as
+    "he:64x32"). data: name -> array for every other variable of the loss.
+    optimizer: a name from matdiff.optim.OPTIMIZERS (sgd, momentum, adam,
+    lbfgs) or an Optimizer; `lr` and `**hyper` (momentum=0.9,
+    nesterov=True, beta1=...) default to the papers' values.
+    batch_size: None trains on the whole data each step; otherwise
+    minibatches of the sample axis, reshuffled each epoch from `seed`.
+    callback(epoch, loss, params) may return True to stop early.
+    progress: show a bar (None: only on a terminal). backend: force
+    "compiled" or "evaluate" gradients (None: the fastest that works).
+
+    Raises MatdiffError before training for mismatched data or parameters,
+    and TrainingDiverged (a MatdiffError whose `.result` holds the last
+    finite parameters and the history) when the loss becomes NaN or infinite.
+    """
+    opt = get_optimizer(optimizer, lr=lr, **hyper)
+    expr, values, data_arrays, axes = prepare(loss, params, data, declare, seed,
+                                              minibatch=batch_size is not None)
+    wrt = list(values)
+    probe = {**data_arrays, **values}
+    try:
+        fn, used, reasons = gradient_function(expr, wrt, declare, backend=backend, probe=probe)
+    except MatdiffError as e:
+        raise MatdiffError(f"cannot evaluate the loss on this data: {e}") from e
+    try:
+        result = train(fn, values, data_arrays, optimizer=opt, epochs=epochs,
+                       batch_size=batch_size, seed=seed, callback=callback,
+                       progress=progress, sample_axes=axes, backend=used)
+    except TrainingDiverged as e:
+        e.result.extra.update(loss=expr.text, skipped_backends=reasons)
+        raise
+    result.extra.update(loss=expr.text, skipped_backends=reasons)
+    return result

@@ -1,0 +1,126 @@
+"""L-BFGS through SciPy: the whole problem at once, using the same value-and-gradient.
+
+The parameters are flattened into one vector for SciPy and unflattened (as
+views) for the gradient function. `epochs` caps the iterations. The wrapper
+remembers the last point with a finite loss, so a run that wanders into NaN
+still hands back finite parameters, as the first-order loop does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError
+from .loop import Callback, FitResult, TrainingDiverged, ValueAndGrad
+from .optimizers import Optimizer
+from .report import Progress
+
+__all__ = ["run_lbfgs", "Flattener"]
+
+
+class Flattener:
+    """Maps a dict of arrays to one flat float64 vector and back."""
+
+    def __init__(self, params: dict[str, np.ndarray]) -> None:
+        self.names = list(params)
+        self.shapes = [params[k].shape for k in self.names]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.offsets = np.cumsum([0] + self.sizes).tolist()
+
+    def flatten(self, arrays: dict[str, Any]) -> np.ndarray:
+        if not self.names:
+            return np.zeros(0)
+        return np.concatenate([np.asarray(arrays[k], dtype=np.float64).ravel()
+                               for k in self.names])
+
+    def unflatten(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: x[a:b].reshape(s) for k, a, b, s in
+                zip(self.names, self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)}
+
+
+class _Stop(Exception):
+    """Raised inside SciPy's callback when the user's callback asks to stop."""
+
+
+def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, np.ndarray],
+              opt: Optimizer, epochs: int, callback: Callback | None, show: bool,
+              backend: str) -> FitResult:
+    try:
+        from scipy.optimize import minimize
+    except ImportError as e:
+        raise MatdiffError("the lbfgs optimizer needs SciPy: pip install scipy") from e
+    start_time = time.perf_counter()
+    flat = Flattener(params)
+    x0 = flat.flatten(params)
+    best: dict[str, Any] = {"x": x0.copy(), "f": math.nan, "bad": None}
+    last: dict[str, Any] = {"x": None, "f": math.nan}
+    checked = [False]
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        values = dict(data)
+        values.update(flat.unflatten(x))
+        loss, grads = vg(values)
+        loss = float(loss)
+        last["x"], last["f"] = x.copy(), loss
+        if not math.isfinite(loss):
+            best["bad"] = loss
+            return math.inf, np.zeros_like(x)  # makes the line search back off
+        if not checked[0]:
+            from .loop import _check_grads
+
+            _check_grads(grads, params)
+            checked[0] = True
+        g = flat.flatten(grads)
+        if not np.all(np.isfinite(g)):
+            best["bad"] = "a non-finite gradient"
+            return math.inf, np.zeros_like(x)
+        if not math.isfinite(best["f"]) or loss <= best["f"]:
+            best["x"], best["f"] = x.copy(), loss
+        return loss, g
+
+    f0, _ = fun(x0)
+    history: list[float] = [f0]
+    if not math.isfinite(f0):
+        msg = (f"the loss is {best['bad']} at the initial parameters: check the data and "
+               "initial values for NaN or infinities")
+        result = FitResult(dict(params), [], f0, opt.describe(), 0, backend=backend)
+        raise TrainingDiverged(msg, result, 1)
+    bar = Progress(epochs, show, desc=opt.name)
+    iteration = [0]
+
+    def step(xk: np.ndarray) -> None:
+        iteration[0] += 1
+        fk = last["f"] if last["x"] is not None and np.array_equal(last["x"], xk) \
+            else fun(xk)[0]
+        history.append(fk)
+        bar.update(fk)
+        if callback is not None and callback(iteration[0], fk, flat.unflatten(xk.copy())):
+            raise _Stop
+
+    stopped = False
+    message = ""
+    try:
+        if epochs > 0:
+            h = opt.hyper
+            res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=step,
+                           options={"maxiter": epochs, "maxcor": h["memory"],
+                                    "gtol": h["gtol"], "ftol": h["ftol"],
+                                    "maxfun": max(15000, 20 * epochs)})
+            message = str(res.message)
+    except _Stop:
+        stopped = True
+        message = "stopped by the callback"
+    finally:
+        bar.close()
+    params_out = {k: v.copy() for k, v in flat.unflatten(best["x"]).items()}
+    # history[k] is the loss before iteration k; the final loss is reported apart
+    loss = best["f"]
+    hist = history[:-1] if len(history) > 1 else history
+    result = FitResult(params=params_out, history=hist, loss=loss, optimizer=opt.describe(),
+                       epochs=iteration[0], seconds=time.perf_counter() - start_time,
+                       backend=backend, message=message, stopped_early=stopped)
+    return result
