@@ -50,10 +50,13 @@ def bind_values(root: Expr, values: Mapping[str, Any],
         if name not in values:
             raise EvaluationError(f"no value given for '{name}' ({_describe(node.shape)})")
         try:
-            arr = np.asarray(values[name], dtype=np.float64)
+            raw = np.asarray(values[name])
         except (TypeError, ValueError):
-            raise EvaluationError(f"the value of '{name}' is not an array of real numbers"
-                                  ) from None
+            raw = np.asarray(None)
+        if raw.dtype.kind not in "biuf":
+            raise EvaluationError(f"the value of '{name}' is not an array of real numbers "
+                                  f"(its dtype is {raw.dtype})")
+        arr = raw.astype(np.float64, copy=False)
         if arr.ndim != node.ndim:
             raise EvaluationError(f"'{name}' must have {_describe(node.shape)}, but its value has "
                                   f"shape {arr.shape}")
