@@ -1,23 +1,57 @@
-"""Printers (placeholder: index notation until the real printers land)."""
+"""Printers: IR to matrix notation (text that parses back, and LaTeX).
+
+The pipeline: matrix.to_form turns IR into a Form (matrix notation, or index
+notation where none exists), layout.py arranges a derivative in the chosen
+layout, and a printer subclass (TextPrinter, LatexPrinter) spells it.
+
+Layouts (see docs/printing.md): "shape" (the default) prints a tensor of
+exactly the shape `d.evaluate` returns, so the printed text evaluates to the
+same array; "numerator" is the article's (the gradient of a scalar is a row,
+`x'*(A + A')`); "denominator" is the Matrix Cookbook's for vector
+derivatives (Jacobians transposed).
+"""
 
 from __future__ import annotations
 
-from ..ir.expr import Expr
+from typing import TYPE_CHECKING
 
-__all__ = ["to_text", "to_latex", "derivative_to_text", "derivative_to_latex"]
+from ..ir.expr import Expr
+from .form import Form, transpose
+from .latex import LatexPrinter
+from .layout import LAYOUTS, check_layout, derivative_form
+from .matrix import to_form
+from .text import TextPrinter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..api import Derivative
+
+__all__ = ["to_text", "to_latex", "derivative_to_text", "derivative_to_latex", "LAYOUTS",
+           "expression_form", "TextPrinter", "LatexPrinter"]
+
+
+def expression_form(e: Expr, orientation: str | None = None) -> Form:
+    """The form of an expression; a row vector when orientation is "row"."""
+    f = to_form(e)
+    return transpose(f) if orientation == "row" and f.shape == "c" else f
 
 
 def to_text(e: Expr, layout: str = "shape", orientation: str | None = None) -> str:
-    return repr(e)
+    """e in the input language (parses back to the same value)."""
+    check_layout(layout)
+    return TextPrinter().doprint(expression_form(e, orientation))
 
 
 def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None) -> str:
-    return repr(e)
+    """e as LaTeX math."""
+    check_layout(layout)
+    return LatexPrinter().doprint(expression_form(e, orientation))
 
 
-def derivative_to_text(d, layout: str = "shape") -> str:
-    return repr(d.ir)
+def derivative_to_text(d: Derivative, layout: str = "shape") -> str:
+    """A derivative in the input language, arranged by layout."""
+    return TextPrinter().doprint(derivative_form(d, layout))
 
 
-def derivative_to_latex(d, layout: str = "shape") -> str:
-    return repr(d.ir)
+def derivative_to_latex(d: Derivative, layout: str = "shape") -> str:
+    """A derivative as LaTeX math, arranged by layout."""
+    return LatexPrinter().doprint(derivative_form(d, layout))

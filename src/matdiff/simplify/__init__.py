@@ -1,11 +1,31 @@
-"""Named rewrite rules applied to a fixed point (placeholder: identity until the simplifier lands)."""
+"""The simplifier: named rewrite rules applied to a fixed point, with a log.
+
+The engine (engine.py) applies the rules of rules.py (local identities:
+symmetric transposes, like terms, powers, the sigmoid and softmax
+identities) and factor.py (the distributive law, both ways) bottom-up
+until nothing changes. Matrix notation itself (`A'*x`, `diag(x)`, `eye`)
+is recovered by the printers from the simplified products.
+
+    simplify(e)          the simplified expression
+    simplify_logged(e)   (simplified, [Fired(rule, before, after), ...])
+"""
 
 from __future__ import annotations
 
 from ..ir.expr import Expr
+from . import factor as _factor  # noqa: F401  (registers the rules)
+from .engine import RULES, Context, Fired, Rule, run
 
-__all__ = ["simplify"]
+__all__ = ["simplify", "simplify_logged", "RULES", "Rule", "Fired"]
 
 
 def simplify(e: Expr) -> Expr:
-    return e
+    """e rewritten by the named rules to a fixed point (same value wherever e is defined)."""
+    return run(e)
+
+
+def simplify_logged(e: Expr) -> tuple[Expr, list[Fired]]:
+    """The simplified expression and the rules that fired, in order."""
+    ctx = Context()
+    out = run(e, ctx)
+    return out, list(ctx.log)
