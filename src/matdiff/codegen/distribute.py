@@ -1,0 +1,123 @@
+"""Cost-based distribution: a product of a sum becomes a sum of products when cheaper.
+
+    (U*V' - M)*V  ->  U*(V'*V) - M*V
+
+The left side forms an m x n matrix twice (m n r flops each); the right
+side never forms it and, planned by opt_einsum, costs m n r + 2 n r^2.
+Whether it pays depends on the dimensions, so the decision is made per
+shape signature with the flop counts of the planned contraction paths. A
+sum that something else also uses is computed anyway, so it is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import opt_einsum
+
+from ..ir.expr import Dim, Expr, add, binary, einsum, matrix_fn, topo_order, unary
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from .contract import plan_path
+
+__all__ = ["distribute", "einsum_cost"]
+
+MAX_TERMS = 8        # a sum with more terms is never distributed
+GAIN = 0.8           # distribute only when it saves at least a fifth of the flops
+
+
+def distribute(roots: list[Expr], size: Callable[[Dim], int]) -> list[Expr]:
+    """The roots with products of exclusively-used sums distributed where that saves flops."""
+    uses: dict[Expr, int] = {}
+    order: list[Expr] = []
+    seen: set[Expr] = set()
+    for root in roots:
+        uses[root] = uses.get(root, 0) + 1
+        for node in topo_order(root):
+            if node not in seen:
+                seen.add(node)
+                order.append(node)
+                for a in node.args:
+                    uses[a] = uses.get(a, 0) + 1
+    if not any(n.op is Op.EINSUM and any(a.op is Op.ADD for a in n.args) for n in order):
+        return list(roots)
+    memo: dict[Expr, Expr] = {}
+    for node in order:
+        args = tuple(memo[a] for a in node.args)
+        new = _rebuild(node, args) if args != node.args else node
+        if node.op is Op.EINSUM and new.op is Op.EINSUM:
+            exclusive = {memo[a] for a in node.args if a.op is Op.ADD and uses[a] == 1}
+            new = _distribute(new, exclusive, size, depth=3)
+        memo[node] = new
+    return [memo[r] for r in roots]
+
+
+def _rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
+    op = node.op
+    if op is Op.EINSUM:
+        ins, out, dims = node.attr
+        return einsum(args, ins, out, dict(enumerate(dims)))
+    if op is Op.ADD:
+        return add(args, node.shape)
+    if op in ELEMENTWISE_UNARY:
+        return unary(op, args[0])
+    if op in ELEMENTWISE_BINARY:
+        return binary(op, *args)
+    if op in MATRIX_FUNCTIONS:
+        return matrix_fn(op, args[0], node.shape)
+    return node
+
+
+def _distribute(node: Expr, exclusive: set[Expr], size, depth: int) -> Expr:
+    if depth == 0 or node.op is not Op.EINSUM:
+        return node
+    ins, out, dims = node.attr
+    base = einsum_cost(node, size)
+    best = None
+    for k, a in enumerate(node.args):
+        if a not in exclusive or a.op is not Op.ADD or len(a.args) > MAX_TERMS:
+            continue
+        terms = [einsum(node.args[:k] + (t,) + node.args[k + 1:], ins, out, dict(enumerate(dims)))
+                 for t in a.args]
+        keep = base + _own_cost(a, size)
+        split = sum(einsum_cost(t, size) if t.op is Op.EINSUM else 0 for t in terms)
+        split += _numel(node.shape, size) * (len(terms) - 1)
+        if split < GAIN * keep and (best is None or keep - split > best[0]):
+            best = (keep - split, terms)
+    if best is None:
+        return node
+    terms = [_distribute(t, exclusive, size, depth - 1) for t in best[1]]
+    return add(terms, node.shape)
+
+
+def _own_cost(a: Expr, size) -> int:
+    """Flops to form the sum `a` from its terms, counting term products it alone uses."""
+    total = _numel(a.shape, size) * (len(a.args) - 1)
+    for t in a.args:
+        if t.op is Op.EINSUM:
+            total += einsum_cost(t, size)
+    return total
+
+
+def _numel(shape, size) -> int:
+    n = 1
+    for d in shape:
+        n *= size(d)
+    return n
+
+
+def einsum_cost(node: Expr, size: Callable[[Dim], int]) -> int:
+    """The flop count of the best contraction path of a product (diagonals as vectors)."""
+    ins, out, dims = node.attr
+    operands = [(a, list(dict.fromkeys(lab))) for a, lab in zip(node.args, ins)
+                if a.op is not Op.CONST and lab]
+    if not operands:
+        return _numel(node.shape, size)
+    carried = {x for _, lab in operands for x in lab}
+    out_l = [x for x in dict.fromkeys(out) if x in carried]
+    sym = {x: opt_einsum.get_symbol(x) for x in carried}
+    eq = ",".join("".join(sym[x] for x in lab) for _, lab in operands)
+    eq += "->" + "".join(sym[x] for x in out_l)
+    shapes = [tuple(size(dims[x]) for x in lab) for _, lab in operands]
+    if len(operands) == 1:
+        return _numel(shapes[0], lambda d: d)
+    return plan_path(eq, tuple(shapes))[1]

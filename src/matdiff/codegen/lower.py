@@ -1,0 +1,320 @@
+"""IR to program: one rule per kind of op, each producing a lazy `Val`.
+
+Structure is carried, not computed: a product with a repeated output index
+is a diagonal `Val` over its vector, a broadcast is a scalar `Val`, a
+transpose a permuted pattern. Element-wise functions that map 0 to 0 keep a
+diagonal diagonal; sums of diagonals stay diagonal. A dense array is built
+(`materialize`) only where an op needs one: a matrix function, a sum
+mixing a diagonal with a dense term, or a dense output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..ir.expr import Dim, Expr, topo_order
+from ..ir.ops import ELEMENTWISE_UNARY, Op
+from .contract import contract, scale_code
+from .program import Program
+from .values import Val, arrange, format_number, partition
+
+__all__ = ["Lowering", "UNARY_CODE", "MATRIX_CODE"]
+
+UNARY_CODE: dict[Op, str] = {
+    Op.EXP: "np.exp({0})",
+    Op.LOG: "np.log({0})",
+    Op.SIN: "np.sin({0})",
+    Op.COS: "np.cos({0})",
+    Op.TAN: "np.tan({0})",
+    Op.TANH: "np.tanh({0})",
+    Op.SINH: "np.sinh({0})",
+    Op.COSH: "np.cosh({0})",
+    Op.SQRT: "np.sqrt({0})",
+    Op.ABS: "np.abs({0})",
+    Op.SIGN: "np.sign({0})",
+    Op.SIGMOID: "_sigmoid({0})",
+    Op.RELU: "np.maximum({0}, 0.0)",
+    Op.SOFTPLUS: "np.logaddexp(0.0, {0})",
+    Op.STEP: "({0} > 0) * 1.0",  # 1 where positive (7x faster than np.heaviside)
+}
+# f(0) = 0: applying f to a diagonal's vector keeps it diagonal
+ZERO_PRESERVING = frozenset({Op.SIN, Op.TAN, Op.TANH, Op.SINH, Op.SQRT, Op.ABS, Op.SIGN,
+                             Op.RELU, Op.STEP})
+BINARY_CODE: dict[Op, str] = {
+    Op.POW: "{0} ** {1}",
+    Op.MAX: "np.maximum({0}, {1})",
+    Op.MIN: "np.minimum({0}, {1})",
+}
+MATRIX_CODE: dict[Op, str] = {
+    Op.INV: "np.linalg.inv({0})",
+    Op.DET: "np.linalg.det({0})",
+    Op.LOGDET: "_logdet({0})",
+    Op.SOFTMAX: "_softmax({0})",
+    Op.LOGSUMEXP: "_logsumexp({0})",
+    Op.NORM2: "np.linalg.norm({0})",
+}
+assert set(UNARY_CODE) == set(ELEMENTWISE_UNARY)
+MAX_TERMS = 16  # terms per generated sum; longer sums become a tree of sums
+COMMENT_NODES = 12  # nodes shown in a comment at most (printing bigger ones costs time)
+
+
+def _sum_builder(coefs: list[int]) -> Callable[[list[str]], str]:
+    def build(t: list[str]) -> str:
+        return " + ".join(x if c == 1 else f"{c}.0 * {x}" for x, c in zip(t, coefs))
+
+    return build
+
+
+class Lowering:
+    """Lowers IR nodes into `prog`, memoised per node, so shared nodes are computed once."""
+
+    def __init__(self, prog: Program, params: dict[str, str], dimcode: Callable[[Dim], str],
+                 size: Callable[[Dim], int], describe: Callable[[Expr], str | None] | None = None):
+        self.prog = prog
+        self.params = params          # variable name -> its name in the generated code
+        self.dimcode = dimcode        # dimension -> code (a bound name or a number)
+        self.size = size              # dimension -> length assumed when planning
+        self.describe = describe
+        self.memo: dict[Expr, Val] = {}
+        self.einsum_only: set[Expr] = set()
+        self.sizes: dict[Expr, int] = {}   # subtree sizes, capped, for comments
+
+    def lower(self, roots: list[Expr]) -> list[Val]:
+        self.einsum_only = _einsum_only(roots)
+        for root in roots:
+            if root in self.memo:
+                continue
+            for node in topo_order(root):
+                if node not in self.memo:
+                    size = 1 + sum(self.sizes.get(a, COMMENT_NODES) for a in node.args)
+                    self.sizes[node] = min(size, COMMENT_NODES)
+                    self.memo[node] = self._node(node)
+        return [self.memo[r] for r in roots]
+
+    # ------------------------------------------------------------ dispatch
+
+    def _node(self, node: Expr) -> Val:
+        op = node.op
+        if op is Op.VAR:
+            sym = bool(node.attr[1]) and node.ndim == 2
+            return Val.dense(self.params[node.name], node.shape, param=True, symmetric=sym)
+        if op is Op.CONST:
+            return Val.number(node.attr, node.shape)
+        if op is Op.SIZE:
+            return Val.scalar_ref(self._emit(node, " * ".join(self.dimcode(d) for d in node.attr)),
+                                  ())
+        if op is Op.EINSUM:
+            return self._einsum(node)
+        if op is Op.ADD:
+            return self._add(node)
+        if op in UNARY_CODE:
+            return self._unary(node)
+        if op in BINARY_CODE:
+            return self._binary(node)
+        if op in MATRIX_CODE:
+            a = self.materialize(self.memo[node.args[0]])
+            return Val.dense(self._emit(node, MATRIX_CODE[op], (a.ref,)), node.shape)
+        raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
+
+    def _emit(self, node: Expr, template: str, refs: tuple[str, ...] = ()) -> str:
+        comment = None
+        if self.describe is not None and self._small(node):
+            comment = self.describe(node)
+        return self.prog.emit(template, refs, comment=comment)
+
+    def _small(self, node: Expr) -> bool:
+        """Whether node's expression is short enough to print as a comment (memoised, O(1))."""
+        return self.sizes.get(node, COMMENT_NODES) < COMMENT_NODES
+
+    # ------------------------------------------------------------ products
+
+    def _einsum(self, node: Expr) -> Val:
+        ins, out, dims = node.attr
+        parent = list(range(len(dims)))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        coef = 1.0
+        scalars: list[str] = []
+        tensors: list[tuple[str, list[int]]] = []
+        masks: list[bool] = []
+        sym: set[str] = set()
+        for arg, lab in zip(node.args, ins):
+            v = self.memo[arg]
+            mapped: dict[int, int] = {}
+            for p, c in enumerate(v.pattern):  # a tied Val ties the labels it sits on
+                if c in mapped:
+                    parent[find(lab[p])] = find(mapped[c])
+                else:
+                    mapped[c] = lab[p]
+            if not v.real:
+                if v.literal is not None:
+                    coef *= v.literal
+                else:
+                    scalars.append(v.ref)
+            else:
+                tensors.append((v.ref, [mapped[c] for c in v.real]))
+                masks.append(v.boolean)
+                if v.symmetric:
+                    sym.add(v.ref)
+        tensors = [(ref, [find(x) for x in lab]) for ref, lab in tensors]
+        # boolean masks are exact factors when multiplied by floats, but two of them would
+        # meet in a boolean (logical) sum: keep one mask, and only beside a float operand
+        keep_mask = masks.index(True) if any(masks) and not all(masks) else None
+        for k, is_mask in enumerate(masks):
+            if is_mask and k != keep_mask:
+                tensors[k] = (self.prog.emit("{0} * 1.0", (tensors[k][0],)), tensors[k][1])
+        out_r = [find(x) for x in out]
+        carried = {x for _, lab in tensors for x in lab}
+        for x in sorted({find(x) for x in range(len(dims))} - set(out_r) - carried):
+            d = dims[x]  # a sum over an index no factor carries: times its length
+            if isinstance(d, int):
+                coef *= d
+            else:
+                scalars.append(self.dimcode(d))
+        core = list(dict.fromkeys(out_r))
+        pattern = tuple(core.index(x) for x in out_r)
+        core_dims = tuple(dims[x] for x in core)
+        if coef == 0.0:
+            return Val.number(0.0, node.shape)
+        if not tensors:
+            if not scalars:
+                return Val(format_number(coef), (), pattern, core_dims, literal=coef)
+            return Val(scale_code(self.prog, scalars[-1], coef, scalars[:-1]), (), pattern,
+                       core_dims)
+        wanted = [x for x in core if x in carried]
+        ref, order = contract(self.prog, tensors, wanted, dict(enumerate(dims)), self.size,
+                              coef, scalars, sym)
+        real = tuple(core.index(x) for x in order)
+        is_param = ref in self.params.values()
+        symmetric = ref in sym or ref in self.prog.symmetric
+        if symmetric and len(real) == 2:
+            real = tuple(sorted(real))  # A' is A
+        return Val(ref, real, pattern, core_dims, param=is_param, symmetric=symmetric)
+
+    # ------------------------------------------------------------ element-wise
+
+    def _add(self, node: Expr) -> Val:
+        counts: dict[Val, int] = {}
+        for a in node.args:  # equal terms (A and A' of a symmetric A) collected
+            v = self.memo[a]
+            counts[v] = counts.get(v, 0) + 1
+        vals = list(counts)
+        coefs = [counts[v] for v in vals]
+        while len(vals) > MAX_TERMS:  # a long sum as a tree of short ones: short lines
+            chunk, vals = vals[:MAX_TERMS], vals[MAX_TERMS:]
+            chunk_coefs, coefs = coefs[:MAX_TERMS], coefs[MAX_TERMS:]
+            part = self.combine(node, chunk, _sum_builder(chunk_coefs), keep_ties=True,
+                                comment=False)
+            vals.append(part)
+            coefs.append(1)
+        return self.combine(node, vals, _sum_builder(coefs), keep_ties=True)
+
+
+    def _unary(self, node: Expr) -> Val:
+        v = self.memo[node.args[0]]
+        if v.tied and node.op not in ZERO_PRESERVING:
+            v = self.materialize(v)
+        if node.op is Op.STEP and node in self.einsum_only:
+            # a mask only ever multiplied: keep it boolean, saving a pass to convert it
+            ref = self._emit(node, "{0} > 0", (v.ref,))
+            return Val(ref, v.real, v.pattern, v.dims, boolean=True)
+        ref = self._emit(node, UNARY_CODE[node.op], (v.ref,))
+        if v.symmetric:  # f(A) entry by entry of a symmetric A
+            self.prog.symmetric.add(ref)
+        return Val(ref, v.real, v.pattern, v.dims, symmetric=v.symmetric)
+
+    def _binary(self, node: Expr) -> Val:
+        a, b = (self.memo[x] for x in node.args)
+        if node.op is Op.POW and a.tied and not b.real and b.literal is not None and b.literal > 0:
+            ref = self._emit(node, BINARY_CODE[Op.POW], (a.ref, b.ref))  # 0^c = 0 for c > 0
+            return Val(ref, a.real, a.pattern, a.dims)
+        template = BINARY_CODE[node.op]
+        keep = node.op is not Op.POW  # max(0, 0) = min(0, 0) = 0
+        return self.combine(node, [a, b], lambda t: template.format(*t), keep_ties=keep)
+
+    def combine(self, node: Expr, vals: list[Val], build: Callable[[list[str]], str],
+                keep_ties: bool, comment: bool = True) -> Val:
+        """An element-wise function of same-shaped values, by broadcasting their arrays.
+
+        Values sharing one diagonal structure combine on their vectors when
+        `keep_ties` (f(0, ..., 0) = 0); otherwise diagonals are built first.
+        """
+        parts = [partition(v) for v in vals]
+        if any(v.tied for v in vals) and not (keep_ties and all(p == parts[0] for p in parts)):
+            vals = [self.materialize(v) if v.tied else v for v in vals]
+            parts = [partition(v) for v in vals]
+        part = parts[0]
+        groups = list(dict.fromkeys(part))        # first full axis of each group
+        gi = {g: k for k, g in enumerate(groups)}
+        present: set[int] = set()
+        per_val = []
+        for v in vals:
+            real_groups = tuple(gi[part[v.pattern.index(c)]] for c in v.real)
+            present.update(real_groups)
+            per_val.append(real_groups)
+        target = sorted(present)
+        for rg in per_val:  # follow the layout of a term that has every axis: no transposes
+            if len(rg) == len(target):
+                target = list(rg)
+                break
+        templates = [arrange(rg, target).replace("{0}", f"{{{k}}}") for k, rg in enumerate(per_val)]
+        refs = tuple(v.ref for v in vals)
+        if comment:
+            ref = self._emit(node, build(templates), refs)
+        else:
+            ref = self.prog.emit(build(templates), refs)
+        if any(v.symmetric for v in vals) and all(v.symmetric or v.real == () for v in vals):
+            self.prog.symmetric.add(ref)
+        shape = node.shape
+        return Val(ref, tuple(target), tuple(gi[g] for g in part),
+                   tuple(shape[g] for g in groups), symmetric=ref in self.prog.symmetric)
+
+    # ------------------------------------------------------------ dense arrays
+
+    def shape_code(self, shape: tuple[Dim, ...]) -> str:
+        inner = ", ".join(self.dimcode(d) for d in shape)
+        return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+    def materialize(self, v: Val, writable: bool = False) -> Val:
+        """The full tensor as an array (a fresh one when `writable`)."""
+        shape = v.shape
+        if v.tied:
+            core = arrange(v.real, list(range(len(v.dims))))
+            ref = self.prog.emit(f"_embed({core}, {self.shape_code(shape)}, {v.pattern})",
+                                 (v.ref,))
+        elif len(v.real) < len(v.pattern):
+            if not v.real:
+                ref = self.prog.emit(f"np.full({self.shape_code(shape)}, {{0}})", (v.ref,))
+            else:
+                t = arrange(v.real, list(v.pattern))
+                ref = self.prog.emit(f"np.broadcast_to({t}, {self.shape_code(shape)})", (v.ref,))
+                if writable:
+                    ref = self.prog.emit("{0}.copy()", (ref,))
+        elif not v.is_plain:
+            ref = self.prog.emit(arrange(v.real, list(v.pattern)), (v.ref,))
+            if writable and v.param:
+                ref = self.prog.emit("{0}.copy()", (ref,))
+        else:
+            ref = v.ref
+            if writable and v.param:
+                ref = self.prog.emit("{0}.copy()", (ref,))
+        return Val.dense(ref, shape)
+
+
+def _einsum_only(roots: list[Expr]) -> set[Expr]:
+    """Nodes used only as operands of products (never an output, never a function's argument)."""
+    other: set[Expr] = set(roots)
+    seen: set[Expr] = set()
+    for root in roots:
+        for node in topo_order(root):
+            if node in seen:
+                continue
+            seen.add(node)
+            if node.op is not Op.EINSUM:
+                other.update(node.args)
+    return seen - other

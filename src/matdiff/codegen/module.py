@@ -1,0 +1,234 @@
+"""Build one generated NumPy module from IR roots: names, shape checks, body, docstring.
+
+The only text taken from the user is variable names, and only after
+`valid_identifier` accepts them; dimension symbols are renamed to safe
+identifiers; the docstring is printed from the IR, not copied from input,
+and filtered to a safe character set.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ..errors import MatdiffError
+from ..ir.expr import Dim, Expr, topo_order
+from ..ir.ops import Op
+from .distribute import distribute
+from .lower import Lowering
+from .program import IDENTIFIER, RESERVED, Program, valid_identifier
+from .runtime import HELPERS, helpers_used
+from .values import Val
+
+__all__ = ["Output", "ModuleSpec", "build_module", "DEFAULT_PLAN_SIZE", "layout"]
+
+DEFAULT_PLAN_SIZE = 1000  # the length assumed for a dimension when no values are given
+_TEMP = re.compile(r"t\d+\Z")
+_UNSAFE = re.compile(r"[^\w \t+\-*/^'.,:;()\[\]=<>|!·⊙⊘∘∂√²ᵀ⁻¹∑]")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One result of a generated function: an IR root and how to return it."""
+
+    ir: Expr
+    structured: bool = False  # return a diagonal as its vector (wrapped in Diagonal)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """What a generated module computes: outputs over variables, with a title for its docs."""
+
+    outputs: tuple[Output, ...]
+    variables: Mapping[str, Expr]
+    function: str = "derivative"
+    title: str = ""
+    returns: str = ""
+
+
+def layout(spec: ModuleSpec) -> tuple[list[str], list[str], list[str]]:
+    """(variables the outputs use, every dimension symbol, symbols those variables leave free).
+
+    The generated function takes the used variables, then one length per free
+    symbol (a dimension only a constant such as `vector(1)` or `eye` has).
+    """
+    roots = [o.ir for o in spec.outputs]
+    used: set[str] = set()
+    symbols: list[str] = []
+    for root in roots:
+        for node in topo_order(root):
+            if node.op is Op.VAR:
+                used.add(node.name)
+            for d in _dims_of(node):
+                if isinstance(d, str) and d not in symbols:
+                    symbols.append(d)
+    missing = used - set(spec.variables)
+    if missing:
+        raise MatdiffError(f"variables {sorted(missing)} are not among the expression's")
+    required = [n for n in spec.variables if n in used]
+    bound = {d for n in required for d in spec.variables[n].shape if isinstance(d, str)}
+    for n in required:
+        for d in spec.variables[n].shape:
+            if isinstance(d, str) and d not in symbols:
+                symbols.append(d)
+    return required, symbols, [d for d in symbols if d not in bound]
+
+
+def _dims_of(node: Expr) -> tuple[Dim, ...]:
+    if node.op is Op.EINSUM:
+        return tuple(node.shape) + tuple(node.attr[2])
+    if node.op is Op.SIZE:
+        return tuple(node.attr)
+    return tuple(node.shape)
+
+
+def safe_text(text: str, limit: int = 400) -> str:
+    """Printed mathematics made safe for a docstring or comment: one line, no escapes."""
+    text = " ".join(str(text).split())
+    text = _UNSAFE.sub("?", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
+                 comments: bool = True) -> tuple[str, list[bool]]:
+    """(source of a module defining spec.function, which outputs are structured vectors).
+
+    `sizes` gives the dimension lengths the contraction orders are planned for.
+    """
+    names, symbols, free = layout(spec)
+    for name in names:
+        if not IDENTIFIER.match(name):
+            raise MatdiffError(f"variable name {name!r} cannot be used in generated code")
+    params: dict[str, str] = {}
+    taken: set[str] = set(RESERVED) | set(HELPERS) | set(keyword.kwlist) | set(keyword.softkwlist)
+    for name in names:
+        code = name
+        while code in taken or _TEMP.match(code):
+            code += "_"
+        params[name] = code
+        taken.add(code)
+    dimnames: dict[str, str] = {}
+    for k, sym in enumerate(symbols):
+        code = sym if valid_identifier(sym) else f"d{k + 1}"
+        while code in taken or _TEMP.match(code):
+            code += "_"
+        dimnames[sym] = code
+        taken.add(code)
+    roots = [o.ir for o in spec.outputs]
+    sizes = dict(sizes or {})
+
+    def size(d: Dim) -> int:
+        return d if isinstance(d, int) else int(sizes.get(d, DEFAULT_PLAN_SIZE))
+
+    def dimcode(d: Dim) -> str:
+        return str(d) if isinstance(d, int) else dimnames[d]
+
+    describe = _describer() if comments else None
+    prog = Program()
+    low = Lowering(prog, params, dimcode, size, describe)
+    roots = distribute(roots, size)
+    vals = low.lower(roots)
+    outs: list[str] = []
+    structured: list[bool] = []
+    for o, v in zip(spec.outputs, vals):
+        if o.structured and v.is_paired_diagonal:
+            outs.append(_diagonal_vector(low, v))
+            structured.append(True)
+        else:
+            outs.append(low.materialize(v, writable=True).ref)
+            structured.append(False)
+    body, results = prog.render(outs, taken)
+    lines = _prologue({n: spec.variables[n] for n in names}, params, dimnames) + body
+    ret = results[0] if len(results) == 1 else ", ".join(results)
+    lines.append(f"return {ret}")
+    planned = ", ".join(f"{dimnames[d]} = {size(d)}" for d in symbols)
+    text = _assemble(spec, params, [dimnames[d] for d in free], lines, planned)
+    return text, structured
+
+
+def _diagonal_vector(low: Lowering, v: Val) -> str:
+    """The vector (or tensor) along a paired diagonal, as a fresh array of its full shape."""
+    half = list(v.pattern[: len(v.pattern) // 2])
+    core = Val(v.ref, v.real, tuple(half), v.dims, param=v.param)
+    return low.materialize(core, writable=True).ref
+
+
+def _prologue(variables: Mapping[str, Expr], params: dict[str, str],
+              dimnames: dict[str, str]) -> list[str]:
+    """Bind each dimension from the first axis that has it; check every other axis."""
+    lines: list[str] = []
+    bound: set[str] = set()
+    for name, var in variables.items():
+        p = params[name]
+        shape = var.shape
+        if not shape:
+            lines.append(f"if np.ndim({p}) != 0:")
+            lines.append(f"    raise ValueError('{p} must be a scalar')")
+            continue
+        fresh = [isinstance(d, str) and d not in bound for d in shape]
+        syms = [d for d in shape if isinstance(d, str)]
+        if all(fresh) and len(set(syms)) == len(syms):
+            lines.append(f"{', '.join(dimnames[d] for d in shape)}{',' if len(shape) == 1 else ''}"
+                         f" = {p}.shape")
+            bound.update(syms)
+            continue
+        if any(fresh):
+            lines.append(f"if np.ndim({p}) != {len(shape)}:")
+            lines.append(f"    raise ValueError('{p} must have {len(shape)} axes')")
+        for k, d in enumerate(shape):
+            if isinstance(d, str) and d not in bound:
+                lines.append(f"{dimnames[d]} = {p}.shape[{k}]")
+                bound.add(d)
+        want = ", ".join(dimnames[d] if isinstance(d, str) else str(d) for d in shape)
+        want = f"({want},)" if len(shape) == 1 else f"({want})"
+        lines.append(f"if {p}.shape != {want}:")
+        lines.append(f"    raise ValueError(f'{p} has shape {{{p}.shape}}, expected {{{want}}}')")
+    return lines
+
+
+def _assemble(spec: ModuleSpec, params: dict[str, str], free: list[str],
+              lines: list[str], planned: str) -> str:
+    helpers = helpers_used("\n".join(lines))
+    doc = ["Generated by matdiff: plain NumPy, no dependency on matdiff.", ""]
+    if spec.title:
+        doc.append(safe_text(spec.title))
+    for name, var in spec.variables.items():
+        if name not in params:
+            continue
+        shape = " x ".join(str(d) for d in var.shape) or "scalar"
+        sym = " (symmetric)" if var.attr[1] else ""
+        doc.append(f"  {params[name]}: {safe_text(shape, 80)}{sym}")
+    for d in free:
+        doc.append(f"  {d}: a length no variable used here has")
+    if planned:
+        doc += ["", f"Contraction orders planned for {planned};",
+                "other sizes give the same results, perhaps more slowly."]
+    module = ['"""' + "\n".join(doc).replace("\\", "/").replace('"""', "'''") + '\n"""', "",
+              "import numpy as np", ""]
+    for h in helpers:
+        module.append(HELPERS[h].rstrip())
+        module.append("")
+    module.append("")
+    module.append(f"def {spec.function}({', '.join([*params.values(), *free])}):")
+    module.append(f'    """{safe_text(spec.returns or "The result.", 200)}"""')
+    module.extend("    " + ln for ln in lines)
+    return "\n".join(module) + "\n"
+
+
+def _describer() -> Callable[[Expr], str | None] | None:
+    """IR node -> one line of the text language, when the printer can show it."""
+    try:
+        from ..printing import to_text
+    except Exception:  # noqa: BLE001 - comments are optional
+        return None
+
+    def describe(node: Expr) -> str | None:
+        try:
+            text = to_text(node)
+        except Exception:  # noqa: BLE001 - a node the printer cannot show gets no comment
+            return None
+        return safe_text(text, 60) if len(text) <= 60 else None
+
+    return describe

@@ -1,0 +1,123 @@
+"""A straight-line program of pure NumPy expressions, and its rendering as source.
+
+Every instruction is one expression template over earlier values
+(`"{0} @ {1}"` with refs `(X, t3)`). Because every expression is pure,
+emitting the same template over the same refs twice returns the first
+value: that is common-subexpression elimination for everything generated,
+not only for IR nodes. Rendering drops dead values, inlines values used
+once into their single consumer (while lines stay short), and names the
+rest `t1, t2, ...` in order.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+from .tidy import tidy
+from .values import is_atomic
+
+__all__ = ["Program", "IDENTIFIER", "valid_identifier", "RESERVED"]
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# names the generated module uses itself; a variable with one of these names is renamed
+RESERVED = frozenset({
+    "np", "float", "int", "len", "range", "tuple", "ValueError", "True", "False", "None",
+    "derivative", "value_and_grad", "__name__", "__doc__",
+})
+
+INLINE_LIMIT = 72  # longest expression inlined into its consumer
+
+
+def valid_identifier(name: str) -> bool:
+    """A name safe to put in generated code: a Python identifier, not a keyword."""
+    return (isinstance(name, str) and IDENTIFIER.match(name) is not None
+            and not keyword.iskeyword(name) and not name.startswith("__"))
+
+
+@dataclass
+class Instr:
+    template: str
+    refs: tuple[str, ...]
+    comment: str | None
+    inline: bool
+
+
+class Program:
+    """Instructions in emission order (always topological), with CSE by (template, refs)."""
+
+    def __init__(self) -> None:
+        self.instrs: dict[str, Instr] = {}
+        self._cse: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.symmetric: set[str] = set()   # values known to be symmetric matrices
+
+    def emit(self, template: str, refs: tuple[str, ...] | list[str] = (),
+             comment: str | None = None, inline: bool = True) -> str:
+        """The name of a value computed by `template` over `refs` (reused if already emitted)."""
+        refs = tuple(refs)
+        key = (template, refs)
+        name = self._cse.get(key)
+        if name is not None:
+            if comment and self.instrs[name].comment is None:
+                self.instrs[name].comment = comment
+            return name
+        name = f"_v{len(self.instrs)}"
+        self.instrs[name] = Instr(template, refs, comment, inline)
+        self._cse[key] = name
+        return name
+
+    def is_value(self, ref: str) -> bool:
+        return ref in self.instrs
+
+    def render(self, outputs: list[str], taken: set[str]) -> tuple[list[str], list[str]]:
+        """(body lines, output expressions) for the values reaching `outputs`.
+
+        `taken` holds names the code must not reuse (parameters, dimensions).
+        """
+        live: set[str] = set()
+        stack = [r for r in outputs if r in self.instrs]
+        while stack:
+            name = stack.pop()
+            if name in live:
+                continue
+            live.add(name)
+            stack.extend(r for r in self.instrs[name].refs if r in self.instrs)
+        uses: dict[str, int] = {}
+        for name in live:
+            for r in self.instrs[name].refs:
+                uses[r] = uses.get(r, 0) + 1
+        for r in outputs:
+            uses[r] = uses.get(r, 0) + 2  # outputs are never inlined
+
+        code: dict[str, str] = {}     # value -> how a consumer writes it
+        lines: list[str] = []
+        counter = 0
+        for name, ins in self.instrs.items():
+            if name not in live:
+                continue
+            text = tidy(_substitute(ins.template, ins.refs, code))
+            if ins.inline and uses.get(name, 0) == 1 and len(text) <= INLINE_LIMIT:
+                code[name] = text
+                continue
+            counter += 1
+            temp = f"t{counter}"
+            while temp in taken:
+                counter += 1
+                temp = f"t{counter}"
+            code[name] = temp
+            line = f"{temp} = {text}"
+            if ins.comment:
+                line = f"{line}  # {ins.comment}"
+            lines.append(line)
+        outs = [code.get(r, r) for r in outputs]
+        return lines, outs
+
+
+def _substitute(template: str, refs: tuple[str, ...], code: dict[str, str]) -> str:
+    parts = []
+    for r in refs:
+        text = code.get(r, r)
+        parts.append(text if is_atomic(text) else f"({text})")
+    return template.format(*parts)
