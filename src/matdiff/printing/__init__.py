@@ -13,6 +13,7 @@ derivatives (Jacobians transposed).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..ir.expr import Expr
@@ -29,22 +30,29 @@ __all__ = ["to_text", "to_latex", "derivative_to_text", "derivative_to_latex", "
            "expression_form", "TextPrinter", "LatexPrinter"]
 
 
-def expression_form(e: Expr, orientation: str | None = None) -> Form:
-    """The form of an expression; a row vector when orientation is "row"."""
-    f = to_form(e)
+def expression_form(e: Expr, orientation: str | None = None,
+                    variables: Mapping[str, Expr] | None = None) -> Form:
+    """The form of an expression; a row vector when orientation is "row".
+
+    `variables` (the Expression's) let a size print as numel(x) even where the
+    expression itself no longer mentions x.
+    """
+    f = to_form(e, variables)
     return transpose(f) if orientation == "row" and f.shape == "c" else f
 
 
-def to_text(e: Expr, layout: str = "shape", orientation: str | None = None) -> str:
+def to_text(e: Expr, layout: str = "shape", orientation: str | None = None,
+            variables: Mapping[str, Expr] | None = None) -> str:
     """e in the input language (parses back to the same value)."""
     check_layout(layout)
-    return TextPrinter().doprint(expression_form(e, orientation))
+    return TextPrinter().doprint(expression_form(e, orientation, variables))
 
 
-def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None) -> str:
+def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None,
+             variables: Mapping[str, Expr] | None = None) -> str:
     """e as LaTeX math."""
     check_layout(layout)
-    return LatexPrinter().doprint(expression_form(e, orientation))
+    return LatexPrinter().doprint(expression_form(e, orientation, variables))
 
 
 def derivative_to_text(d: Derivative, layout: str = "shape") -> str:

@@ -1,0 +1,287 @@
+"""The derivation, step by step, as the article does it by hand.
+
+1. introduce intermediate variables (graph.py): `u = w ⊙ x`, `y = sum(u)`;
+2. take each local derivative by a named rule (vocabulary.py):
+   `∂u/∂w = diag(x)`, `∂y/∂u = 1'`;
+3. combine them by the chain rules: `∂y/∂w = ∂y/∂u ∂u/∂w = 1'*diag(x) = x'`,
+   with the article's cases where a `step` (the derivative of max(0, z))
+   appears: `0' if z ≤ 0, x' if z > 0`;
+4. substitute the intermediates back and simplify, naming each identity the
+   simplifier used;
+5. state the result in matdiff's layout (the tensor d.evaluate returns).
+
+Derivatives in steps 2 and 3 are shown in the article's numerator layout
+(the gradient of a scalar is a row); each is computed by the engine and
+simplified, so every line is a true equation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..derive import differentiate
+from ..ir import expr as ir
+from ..ir.expr import Expr, topo_order
+from ..ir.ops import Op
+from ..printing import LatexPrinter, TextPrinter
+from ..printing import form as F
+from ..printing.layout import arrange
+from ..printing.matrix import kind_of, to_form
+from ..simplify import simplify, simplify_logged
+from ..simplify.engine import rebuild
+from .graph import decompose
+from .vocabulary import chain_rule, local_rule
+
+__all__ = ["Step", "derive_steps", "ArticlePrinter", "MAX_SIMPLIFY_STEPS"]
+
+MAX_SIMPLIFY_STEPS = 12
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: the rule's name, what it computes, the expression before and after."""
+
+    kind: str            # introduce | local | chain | cases | substitute | simplify | result
+    rule: str            # the rule, in the article's vocabulary
+    lhs: str             # what the step defines or computes: "u", "∂u/∂w"
+    before: str          # the expression the rule starts from ("" for a definition)
+    after: str           # the expression it gives
+    note: str = ""
+    lhs_latex: str = ""
+    before_latex: str = ""
+    after_latex: str = ""
+
+
+class ArticlePrinter(TextPrinter):
+    """Text in the article's notation, for reading: ⊙, ⊘, 1 and I (does not parse back)."""
+
+    def _print_had(self, f, parts):
+        return " ⊙ ".join(parts)
+
+    def _print_ediv(self, f, parts):
+        return f"{parts[0]} ⊘ {parts[1]}"
+
+    def _print_ones(self, f, parts):
+        return "1" if f.value == 1.0 else ("0" if f.value == 0.0 else super()._print_ones(f, parts))
+
+    def _print_eye(self, f, parts):
+        return "I"
+
+
+def _show(form: F.Form) -> tuple[str, str]:
+    return ArticlePrinter().doprint(form), LatexPrinter().doprint(form)
+
+
+class _Shower:
+    """Forms of IR in the context of the derivation's variables (for numel(x))."""
+
+    def __init__(self, variables: dict[str, Expr]) -> None:
+        self.variables = dict(variables)
+
+    def form(self, e: Expr) -> F.Form:
+        return to_form(e, self.variables)
+
+    def jacobian(self, e: Expr, f_kind: str, x_kind: str) -> F.Form:
+        return arrange(e, f_kind, x_kind, "numerator", self.variables)
+
+
+def _kind(e: Expr) -> str:
+    return kind_of(e.shape)
+
+
+def _partial(top: str, bottom: str) -> tuple[str, str]:
+    return f"∂{top}/∂{bottom}", f"\\frac{{\\partial {top}}}{{\\partial {bottom}}}"
+
+
+def _contract(local: Expr, total: Expr, n: Expr, c: Expr, x: Expr) -> Expr:
+    """The chain-rule product ∂n/∂c ∂c/∂x as an einsum over c's axes."""
+    N = [("n", k) for k in range(n.ndim)]
+    C = [("c", k) for k in range(c.ndim)]
+    X = [("x", k) for k in range(x.ndim)]
+    dims = dict(zip(N, n.shape)) | dict(zip(C, c.shape)) | dict(zip(X, x.shape))
+    return ir.einsum([local, total], [N + C, C + X], N + X, dims)
+
+
+def _substitute(e: Expr, mapping: dict[Expr, Expr]) -> Expr:
+    out: dict[Expr, Expr] = {}
+    for node in topo_order(e):
+        if node in mapping:
+            out[node] = mapping[node]
+        else:
+            out[node] = rebuild(node, tuple(out[a] for a in node.args))
+    return out[e]
+
+
+def _steps_of(e: Expr) -> list[Expr]:
+    return [n for n in topo_order(e) if n.op is Op.STEP]
+
+
+def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str
+           ) -> Step | None:
+    """The article's cases for a derivative with one scalar step(z) factor."""
+    steps = _steps_of(total)
+    if len(steps) != 1 or steps[0].ndim:
+        return None
+    (s,) = steps
+    zero = simplify(_substitute(total, {s: ir.const(0.0)}))
+    one = simplify(_substitute(total, {s: ir.const(1.0)}))
+    z_text, z_tex = _show(sh.form(s.args[0]))
+    a_text, a_tex = _show(sh.jacobian(zero, f_kind, x_kind))
+    b_text, b_tex = _show(sh.jacobian(one, f_kind, x_kind))
+    after = f"{a_text} if {z_text} ≤ 0;  {b_text} if {z_text} > 0"
+    after_tex = (f"\\begin{{cases}} {a_tex}, & {z_tex} \\leq 0 \\\\ {b_tex}, & {z_tex} > 0 "
+                 "\\end{cases}")
+    return Step("cases", "max(0, z) cases", lhs[0], "", after,
+                "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex)
+
+
+def _vector_step_note(sh, total: Expr) -> str:
+    vectors = [s for s in _steps_of(total) if s.ndim]
+    if not vectors:
+        return ""
+    z_text = ArticlePrinter().doprint(sh.form(vectors[0].args[0]))
+    return (f"step({z_text}) is an indicator per entry: the cases z ≤ 0 and z > 0 are taken "
+            "entry by entry, inside the sum over samples (one indicator per sample), not once "
+            "for the whole sum")
+
+
+def derive_steps(d) -> list[Step]:
+    """The steps of the derivation of d (see the module docstring)."""
+    function = d.function
+    x = function.variables[d.wrt]
+    if d.order > 1 or x not in ir.variables(function.ir).values():
+        return _summary_steps(d)
+    inters = decompose(function.ir, x)
+    if not inters:
+        return _summary_steps(d)
+    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
+    steps: list[Step] = []
+    for it in inters:
+        text, tex = _show(sh.form(it.expr))
+        steps.append(Step("introduce", "introduce an intermediate variable", it.name, "", text,
+                          "", it.name, "", tex))
+    local: dict[tuple[Expr, Expr], Expr] = {}
+    shown: dict[tuple[Expr, Expr], F.Form] = {}
+    # a local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for u = softmax(z)
+    names = {it.expr: it.var for it in inters[:-1]}
+    for it in inters:
+        for c in it.children:
+            L = simplify(_substitute(differentiate(it.expr, c), names))
+            local[(it.var, c)] = L
+            shown[(it.var, c)] = sh.jacobian(L, _kind(it.var), _kind(c))
+            rule, note = local_rule(it.expr, c)
+            lhs = _partial(it.name, c.name)
+            after = _show(shown[(it.var, c)])
+            steps.append(Step("local", rule, lhs[0], "", after[0], note, lhs[1], "", after[1]))
+    total: dict[Expr, Expr] = {x: ir.delta(list(x.shape))}
+    total_form: dict[Expr, F.Form] = {}
+    for it in inters:
+        terms = [_contract(local[(it.var, c)], total[c], it.var, c, x) for c in it.children]
+        J, log = simplify_logged(ir.add(terms))
+        total[it.var] = J
+        total_form[it.var] = sh.jacobian(J, _kind(it.var), _kind(x))
+        if it.children == (x,):
+            continue  # the local derivative is already the total one
+        rule, note = chain_rule(len(it.children), [c.shape for c in it.children] + [x.shape])
+        used = list(dict.fromkeys(f"{f.rule.name} ({f.rule.identity})" for f in log))
+        if used:
+            note += "; simplified by " + "; ".join(used)
+        lhs = _partial(it.name, x.name)
+        symbolic = [(_partial(it.name, c.name), _partial(c.name, x.name)) for c in it.children]
+        before = " + ".join(f"{a[0]} {b[0]}" for a, b in symbolic)
+        before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
+        product = _product_form(it, x, shown, total_form)
+        after = _show(total_form[it.var])
+        if product is not None:
+            p_text, p_tex = _show(product)
+            if p_text != after[0]:
+                before, before_tex = f"{before} = {p_text}", f"{before_tex} = {p_tex}"
+        steps.append(Step("chain", rule, lhs[0], before, after[0], note, lhs[1], before_tex,
+                          after[1]))
+        cases = _cases(sh, J, lhs, _kind(it.var), _kind(x))
+        if cases is not None:
+            steps.append(cases)
+    root = inters[-1]
+    steps.extend(_closing_steps(sh, d, inters, total[root.var], root.name))
+    return steps
+
+
+def _product_form(it, x, shown, total_form) -> F.Form | None:
+    """∂n/∂c ∂c/∂x as a product of the printed forms, when they are matrices."""
+    parts = []
+    for c in it.children:
+        a = shown[(it.var, c)]
+        b = total_form.get(c) if c is not x else None
+        if a.shape == "t" or (b is not None and b.shape == "t"):
+            return None
+        try:
+            parts.append(F.mul([a, b]) if b is not None else a)
+        except ValueError:
+            return None
+    return F.add(parts) if len(parts) > 1 else parts[0]
+
+
+def _closing_steps(sh, d, inters, total_root: Expr, root_name: str) -> list[Step]:
+    """Substitute the intermediates back, simplify with named identities, state the result."""
+    steps: list[Step] = []
+    full: dict[Expr, Expr] = {}
+    for it in inters:
+        full[it.var] = _substitute(it.expr, full)
+    substituted = _substitute(total_root, full)
+    if len(inters) > 1:
+        defs = ", ".join(f"{it.name} = {ArticlePrinter().doprint(sh.form(full[it.var]))}"
+                         for it in inters[:-1])
+        lhs = _partial(root_name, d.wrt)
+        text, tex = _show(sh.form(substituted))
+        steps.append(Step("substitute", "substitute the intermediates back", lhs[0], "", text,
+                          defs, lhs[1], "", tex))
+    steps.extend(_simplify_steps(sh, substituted))
+    note = _vector_step_note(sh, d.ir)
+    return steps + [_result_step(d, note)]
+
+
+def _simplify_steps(sh, e: Expr) -> list[Step]:
+    _, log = simplify_logged(e)
+    steps: list[Step] = []
+    seen: set = set()
+    for fired in log:
+        key = (fired.rule.name, fired.before, fired.after)
+        if key in seen:
+            continue
+        seen.add(key)
+        if len(steps) == MAX_SIMPLIFY_STEPS:
+            steps.append(Step("simplify", "simplify", "", "", "…",
+                              f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
+            break
+        b, a = _show(sh.form(fired.before)), _show(sh.form(fired.after))
+        steps.append(Step("simplify", fired.rule.name, "", b[0], a[0], fired.rule.identity,
+                          "", b[1], a[1]))
+    return steps
+
+
+def _result_step(d, note: str = "") -> Step:
+    lhs = _partial("f", d.wrt) if d.order == 1 else (f"∂^{d.order}f/∂{d.wrt}^{d.order}",
+                                                     f"\\frac{{\\partial^{d.order} f}}"
+                                                     f"{{\\partial {d.wrt}^{d.order}}}")
+    text, tex = d.to_text(), d.latex()
+    layout_note = "in matdiff's shape layout: what d.evaluate returns"
+    if d.order == 1:
+        row = d.to_text(layout="numerator")
+        if row != text:
+            layout_note += f" (the article's numerator layout: {row})"
+    return Step("result", "result", lhs[0], "", text, "; ".join(x for x in (layout_note, note)
+                                                                 if x), lhs[1], "", tex)
+
+
+def _summary_steps(d) -> list[Step]:
+    """Without intermediates (x itself, higher orders, long expressions): the engine's
+    derivative, the identities that simplify it, and the result."""
+    sh = _Shower(d.function.variables)
+    text, tex = _show(sh.form(d.raw))
+    what = "differentiate" if d.order == 1 else f"differentiate {d.order} times"
+    lhs = _result_step(d)
+    steps = [Step("derivative", what, lhs.lhs, "", text,
+                  "forward mode over the expression, one rule per operation", lhs.lhs_latex,
+                  "", tex)]
+    steps.extend(_simplify_steps(sh, d.raw))
+    return steps + [_result_step(d, _vector_step_note(sh, d.ir))]

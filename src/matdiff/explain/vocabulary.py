@@ -1,0 +1,95 @@
+"""The article's names for local derivative rules, chosen by the shape of a node.
+
+Each intermediate `u = op(...)` is differentiated with respect to one of
+its pieces by the engine; this module names the rule the article would
+cite for it, with a note saying what it gives:
+
+    w ⊙ x, w ⊘ x          element-wise binary operator: a diagonal
+    x + z, x*z (z scalar)  scalar expansion: I, 1, or Iz
+    sum(u)                 vector sum reduction: 1'
+    A*x, X*w, w'*X         matrix product rule
+    a + b                  sum rule
+    exp(u), tanh(u), ...   element-wise function: diag(f'(u))
+    max(0, z)              the max(0, z) cases: step(z)
+    inv, det, logdet, ...  the rule of that matrix function
+"""
+
+from __future__ import annotations
+
+from ..ir.expr import Expr
+from ..ir.ops import ELEMENTWISE_UNARY, Op
+
+__all__ = ["local_rule", "chain_rule"]
+
+_MATRIX_RULES = {
+    Op.INV: ("inverse rule", "d inv(A) = -inv(A) dA inv(A)"),
+    Op.DET: ("determinant rule", "d det(A) = det(A) tr(inv(A) dA)"),
+    Op.LOGDET: ("log-determinant rule", "d logdet(A) = tr(inv(A) dA)"),
+    Op.SOFTMAX: ("softmax rule", "d softmax(z) = (diag(s) - s s') dz"),
+    Op.LOGSUMEXP: ("log-sum-exp rule", "d logsumexp(z) = softmax(z)' dz"),
+    Op.NORM2: ("norm rule", "d norm2(x) = x' dx / norm2(x)"),
+}
+
+
+def _einsum_rule(e: Expr, child: Expr) -> tuple[str, str]:
+    ins, out, _ = e.attr
+    tensors = [(a, tuple(lab)) for a, lab in zip(e.args, ins) if a.op is not Op.CONST]
+    mine = [lab for a, lab in tensors if a is child]
+    others = [lab for a, lab in tensors if a is not child and lab]  # scalars only scale
+    out = tuple(out)
+    if not others and len(mine) > 1:
+        return ("element-wise binary operator",
+                "∂(y ⊙ y)/∂y = 2 diag(y), the product rule entry by entry")
+    if not others:
+        if not out:
+            return "vector sum reduction", "∂ sum(u)/∂u is a row of ones, 1'"
+        if all(not lab for lab in mine):
+            return "scalar expansion", "∂(x + z)/∂z = 1 and ∂(x z)/∂z = x for a scalar z"
+        if all(lab == out for lab in mine):
+            return "scalar expansion", "∂(x z)/∂x = I z for a scalar z"
+    if all(lab == out for lab in mine) and all(lab == out for lab in others):
+        return ("element-wise binary operator",
+                "∂(w ⊙ x)/∂w = diag(x): entry i depends on w_i only")
+    if all(not lab for lab in mine) and out:
+        return "scalar expansion", "∂(x z)/∂z = x for a scalar z"
+    if all(not lab for lab in mine):
+        return "vector sum reduction", "∂ sum(x z)/∂z = sum(x) for a scalar z"
+    if not out and len(tensors) == 2 and all(len(lab) == 1 for _, lab in tensors):
+        return "dot product rule", "∂(w'x)/∂w = x'"
+    return "matrix product rule", "the product rule, one factor at a time"
+
+
+def local_rule(e: Expr, child: Expr) -> tuple[str, str]:
+    """(rule name, note) for ∂e/∂child, e written over child."""
+    op = e.op
+    if op is Op.EINSUM:
+        return _einsum_rule(e, child)
+    if op is Op.ADD:
+        if child.ndim == 0 and e.ndim:
+            return "scalar expansion", "∂(x + z)/∂z = 1 for a scalar z"
+        return "sum rule", "∂(a + b)/∂a = I"
+    if op in (Op.MAX, Op.MIN):
+        word = "max" if op is Op.MAX else "min"
+        return (f"{word}(0, z) cases",
+                "step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases")
+    if op is Op.POW:
+        return "power rule", "∂ u.^p/∂u = diag(p u.^(p-1))"
+    if op in ELEMENTWISE_UNARY:
+        return ("element-wise function",
+                f"∂ {op.value}(u)/∂u = diag({op.value}'(u)), the single-variable rule per entry")
+    if op in _MATRIX_RULES:
+        return _MATRIX_RULES[op]
+    return "derivative", ""
+
+
+def chain_rule(n_children: int, shapes: list[tuple]) -> tuple[str, str]:
+    """The chain rule combining local derivatives, by the article's names.
+
+    shapes: those of the pieces and of the variable (all scalars: single-variable).
+    """
+    if n_children > 1:
+        return ("total-derivative chain rule",
+                "∂f/∂x = Σ_i ∂f/∂u_i ∂u_i/∂x over the pieces that depend on x")
+    if all(len(s) == 0 for s in shapes):
+        return "single-variable chain rule", "dy/dx = dy/du du/dx"
+    return "vector chain rule", "∂f/∂x = ∂f/∂g ∂g/∂x, a product of Jacobians"

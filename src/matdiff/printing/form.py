@@ -1,0 +1,284 @@
+"""Surface forms: the matrix-notation tree the printers print.
+
+The IR knows products only as einsums; a reader knows `A'*x`, `diag(x)`,
+`x.*y` and `eye`. A Form is one node of that reader's notation. Every Form
+records its surface kind, which decides how it may combine:
+
+    "s" scalar, "c" column vector, "r" row vector, "m" matrix, "t" a tensor
+    of three or more axes (index notation only).
+
+The constructors here keep forms canonical the way a person writes them:
+scalar factors first, nested matrix products flattened, transposes pushed
+onto leaves when that costs no more marks than wrapping (`(A*x)'` becomes
+`x'*A'`, `(x'*A)'` becomes `A'*x`). Forms are immutable and built bottom-up,
+so no operation here needs to walk a deep tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Form", "sym", "num", "call", "ones", "eye", "neg", "add", "mul", "hadamard", "ediv",
+    "sdiv", "power", "transpose", "index", "is_num", "is_neg", "flip_kind", "product_kind",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Form:
+    """One node of matrix notation.
+
+    kind: sym num call ones eye neg add mul had ediv sdiv pow t index.
+    `bcast` is set on a form that is only a scalar spread over a shape
+    (`b*vector(1)`, `vector(0)`): contexts with scalar expansion (`+`, `.*`,
+    `max`) print the scalar itself. `tcount` counts transpose marks, the
+    cost that transpose() minimises.
+    """
+
+    kind: str
+    args: tuple[Form, ...] = ()
+    value: Any = None
+    shape: str = "s"
+    bcast: Form | None = field(default=None, compare=False)
+    tcount: int = 0
+    symmetric: bool = False  # a symmetric matrix variable: A' is A
+
+
+def flip_kind(k: str) -> str:
+    return {"c": "r", "r": "c"}.get(k, k)
+
+
+def _count(args) -> int:
+    return sum(a.tcount for a in args)
+
+
+def sym(name: str, shape: str, symmetric: bool = False) -> Form:
+    return Form("sym", (), name, shape, symmetric=symmetric)
+
+
+def num(value: float) -> Form:
+    """A non-negative number; negative numbers are neg(num(...))."""
+    if value < 0:
+        return neg(num(-value))
+    return Form("num", (), float(value), "s")
+
+
+def is_num(f: Form, value: float | None = None) -> bool:
+    return f.kind == "num" and (value is None or f.value == value)
+
+
+def is_neg(f: Form) -> bool:
+    return f.kind == "neg"
+
+
+def call(name: str, args: list[Form] | tuple[Form, ...], shape: str) -> Form:
+    return Form("call", tuple(args), name, shape, tcount=_count(args))
+
+
+def ones(value: float, shape: str) -> Form:
+    """vector(c), matrix(c) (and vector(c)' as a row): a filled constant, spreading c."""
+    kind = "r" if shape == "r" else shape
+    base = Form("ones", (), float(value), "c" if kind == "r" else kind, bcast=num(value))
+    return transpose(base) if kind == "r" else base
+
+
+def eye() -> Form:
+    return Form("eye", (), None, "m")
+
+
+def neg(f: Form) -> Form:
+    if f.kind == "neg":  # --a -> a
+        return f.args[0]
+    if is_num(f, 0.0):
+        return f
+    flipped = _flip(f, 0)
+    if flipped is not None:
+        return flipped
+    return Form("neg", (f,), None, f.shape, f.bcast and neg(f.bcast), f.tcount)
+
+
+def _flip(f: Form, depth: int) -> Form | None:
+    """-(a - b) -> b - a, also inside a product: -2*X'*(y - m) -> 2*X'*(m - y)."""
+    if f.kind == "add" and len(f.args) == 2 and is_neg(f.args[1]) and not is_neg(f.args[0]):
+        return add([f.args[1].args[0], neg(f.args[0])])
+    if depth > 8 or f.kind not in ("mul", "had", "sdiv", "ediv", "t"):
+        return None
+    linear = f.args[:1] if f.kind in ("sdiv", "ediv") else f.args  # numerators only
+    for k, a in enumerate(linear):
+        g = _flip(a, depth + 1)
+        if g is not None:
+            args = f.args[:k] + (g,) + f.args[k + 1:]
+            return Form(f.kind, args, f.value, f.shape, None, _count(args))
+    return None
+
+
+def add(terms: list[Form]) -> Form:
+    """A sum; nested sums flattened, a positive term first (`s - y`, not `-y + s`)."""
+    flat: list[Form] = []
+    for t in terms:
+        flat.extend(t.args if t.kind == "add" else (t,))
+    flat = [t for t in flat if not is_num(t, 0.0)] or flat[:1]
+    if len(flat) == 1:
+        return flat[0]
+    first = next((k for k, t in enumerate(flat) if not is_neg(t)), 0)
+    flat.insert(0, flat.pop(first))
+    shape = next((t.shape for t in flat if t.shape != "s"), "s")
+    bcast = None
+    if all(t.bcast is not None for t in flat):
+        bcast = add([t.bcast for t in flat])
+    return Form("add", tuple(flat), None, shape, bcast, _count(flat))
+
+
+def product_kind(a: str, b: str) -> str | None:
+    """The kind of the matrix product a*b, or None if the kinds do not multiply."""
+    if a == "s":
+        return b
+    if b == "s":
+        return a
+    return {("r", "c"): "s", ("c", "r"): "m", ("m", "c"): "c", ("r", "m"): "r",
+            ("m", "m"): "m"}.get((a, b))
+
+
+def mul(factors: list[Form]) -> Form:
+    """A matrix product (or scaling); numbers multiplied into one leading coefficient.
+
+    Scalar factors go first; a scalar-valued product inside a longer product
+    stays a unit (printed in brackets), so the text parses back with the
+    same shapes. A negative factor makes the whole product negative.
+    """
+    sign = 1.0
+    coef = 1.0
+    scalars: list[Form] = []
+    rest: list[Form] = []
+    inner = [f for f in factors if f.kind == "mul" and f.shape == "s"
+             and any(a.shape != "s" for a in f.args)]
+    if len(inner) == 1 and all(f.shape == "s" for f in factors):
+        # 2*(u'*v)/n: the only vector chain of a scalar product reads unbracketed
+        factors = [f for f in factors if f is not inner[0]] + list(inner[0].args)
+    for f in factors:
+        while f.kind == "neg":
+            sign, f = -sign, f.args[0]
+        if f.kind == "num":
+            coef *= f.value
+        elif f.kind == "mul" and (f.shape != "s" or all(a.shape == "s" for a in f.args)):
+            for g in f.args:
+                if g.kind == "num":
+                    coef *= g.value
+                elif g.shape == "s":
+                    scalars.append(g)
+                else:
+                    rest.append(g)
+        elif f.shape == "s":
+            scalars.append(f)
+        else:
+            rest.append(f)
+    if coef == 0.0:
+        return num(0.0)
+    kind = "s"
+    for f in rest:
+        k = product_kind(kind, f.shape)
+        if k is None:
+            raise ValueError(f"cannot multiply {kind} by {f.shape}")
+        kind = k
+    args = ([num(coef)] if coef != 1.0 or not (scalars or rest) else []) + scalars + rest
+    out = args[0] if len(args) == 1 else Form("mul", tuple(args), None, kind, None, _count(args))
+    return neg(out) if sign < 0 else out
+
+
+def hadamard(factors: list[Form]) -> Form:
+    """The element-wise product of same-kind forms (scalars scale instead)."""
+    scal = [f for f in factors if f.shape == "s"]
+    rest: list[Form] = []
+    sign = 1.0
+    for f in factors:
+        if f.shape == "s":
+            continue
+        while f.kind == "neg":
+            sign, f = -sign, f.args[0]
+        rest.extend(f.args if f.kind == "had" else (f,))
+    if not rest:
+        return mul(scal) if sign > 0 else neg(mul(scal))
+    core = rest[0] if len(rest) == 1 else Form("had", tuple(rest), None, rest[0].shape, None,
+                                               _count(rest))
+    out = mul(scal + [core]) if scal else core
+    return neg(out) if sign < 0 else out
+
+
+def ediv(a: Form, b: Form) -> Form:
+    """a ./ b (b not a scalar)."""
+    if a.kind == "neg":
+        return neg(ediv(a.args[0], b))
+    if b.kind == "neg":
+        return neg(ediv(a, b.args[0]))
+    return Form("ediv", (a, b), None, b.shape if a.shape == "s" else a.shape, None,
+                _count((a, b)))
+
+
+def sdiv(a: Form, b: Form) -> Form:
+    """a / s for a scalar s."""
+    if a.kind == "neg":
+        return neg(sdiv(a.args[0], b))
+    return Form("sdiv", (a, b), None, a.shape, None, _count((a, b)))
+
+
+def power(base: Form, exponent: Form) -> Form:
+    return Form("pow", (base, exponent), None, base.shape, None, _count((base, exponent)))
+
+
+def index(value: Any, args: tuple[Form, ...] = ()) -> Form:
+    """Index notation: value is an IndexExpr (see index.py) over the forms in args."""
+    return Form("index", tuple(args), value, "t")
+
+
+# ---------------------------------------------------------------- transposes
+
+_MAX_PUSH = 64  # deeper than this, a transpose is written around, not pushed in
+
+
+def transpose(f: Form, depth: int = 0, memo: dict | None = None) -> Form:
+    """f' with the transpose pushed in wherever that costs no more marks."""
+    if memo is None:
+        memo = {}
+    key = id(f)
+    if key not in memo:
+        memo[key] = (f, _transpose(f, depth, memo))  # f kept alive: its id stays unique
+    return memo[key][1]
+
+
+def _transpose(f: Form, depth: int, memo: dict) -> Form:
+    if f.shape in ("s", "t"):
+        return f
+    if f.kind == "t":  # (A')' -> A
+        return f.args[0]
+    wrapped = Form("t", (f,), None, flip_kind(f.shape), None, f.tcount + 1)
+    if f.kind == "eye" or f.symmetric or (f.kind == "call" and f.value == "diag"
+                                          and f.shape == "m"):
+        return f  # eye' -> eye, diag(x)' -> diag(x), A' -> A for a symmetric A
+    if f.kind == "ones" and f.shape == "m":
+        return f  # matrix(c)' -> matrix(c) (the shape is inferred)
+    if depth > _MAX_PUSH or f.kind not in ("neg", "mul", "add", "had", "ediv", "sdiv"):
+        return wrapped
+    d = depth + 1
+    if f.kind == "neg":
+        return neg(transpose(f.args[0], d, memo))
+    if f.kind == "mul":
+        scal = [a for a in f.args if a.shape == "s"]
+        rest = [transpose(a, d, memo) for a in reversed(f.args) if a.shape != "s"]
+        pushed = mul(scal + rest)
+        wrap_cost = f.tcount + 2  # the mark and a pair of brackets
+    elif f.kind == "add":
+        pushed = add([transpose(a, d, memo) for a in f.args])
+        wrap_cost = f.tcount + 2
+    elif f.kind == "had":
+        pushed = hadamard([transpose(a, d, memo) for a in f.args])
+        wrap_cost = f.tcount + 2
+    elif f.kind == "ediv":
+        pushed = ediv(transpose(f.args[0], d, memo), transpose(f.args[1], d, memo))
+        wrap_cost = f.tcount + 2
+    else:  # sdiv: (a/s)' -> a'/s
+        pushed = sdiv(transpose(f.args[0], d, memo), f.args[1])
+        wrap_cost = f.tcount + 2
+    if f.kind == "mul":  # x'*A' reads better than (A*x)'
+        return pushed if pushed.tcount <= wrap_cost else wrapped
+    return pushed if pushed.tcount < wrap_cost else wrapped  # (y - m)' over y' - m'

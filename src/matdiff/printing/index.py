@@ -1,0 +1,122 @@
+"""Index notation, for tensors with no matrix form (three or four axes).
+
+The derivative of `W*x` with respect to `W` is a 3-tensor `T[i,j,k] =
+δ[i,j]*x[k]`: there is no matrix to write, but there is a formula in
+indices, and matdiff always shows one (never "cannot display"). Axes get
+the names i, j, k, l, ... in order; summed indices p, q, r, ...; a label
+repeated in an einsum's output becomes a Kronecker delta between the two
+axes it joins. Pieces with a matrix form keep it and are indexed as a
+whole: `(A + A')[i,j]`.
+
+The result is a Form of kind "index" whose value is a small tree of tuples,
+rendered by each printer's index_* methods:
+
+    ("num", c)  ("entry", k, names)  ("delta", a, b)  ("prod", items)
+    ("sum", names, body)  ("add", [(sign, item)])  ("call", name, items)
+    ("pow", base, exponent)
+
+("entry", k, names) is the k-th argument form of the index Form, indexed.
+"""
+
+from __future__ import annotations
+
+from ..errors import MatdiffError
+from ..ir.expr import Expr
+from ..ir.ops import ELEMENTWISE_UNARY, Op
+from . import form as F
+from .form import Form
+
+__all__ = ["index_form", "FREE_NAMES", "SUM_NAMES", "MAX_INDEX_DEPTH"]
+
+FREE_NAMES = "ijklmnab"
+SUM_NAMES = "pqrsuvwcdefgh"
+MAX_INDEX_DEPTH = 200  # nested tensor-valued pieces; derivatives stay far below this
+
+
+class _Builder:
+    def __init__(self, forms: dict[Expr, Form]) -> None:
+        self.forms = forms
+        self.args: list[Form] = []
+        self.slots: dict[int, int] = {}
+        self.summed = 0
+
+    def entry(self, f: Form, names: tuple[str, ...]) -> tuple:
+        k = self.slots.get(id(f))
+        if k is None:
+            k = self.slots[id(f)] = len(self.args)
+            self.args.append(f)
+        return ("entry", k, names)
+
+    def fresh(self) -> str:
+        k = self.summed
+        self.summed += 1
+        base = SUM_NAMES[k % len(SUM_NAMES)]
+        return base if k < len(SUM_NAMES) else f"{base}{k // len(SUM_NAMES)}"
+
+    def build(self, node: Expr, names: tuple[str, ...], depth: int) -> tuple:
+        if depth > MAX_INDEX_DEPTH:
+            raise MatdiffError("the expression nests tensor-valued pieces too deeply to print "
+                               "in index notation")
+        f = self.forms.get(node) if depth else None
+        if f is not None and f.shape != "t" and node.op is not Op.CONST:
+            return self.entry(f, names)
+        if node.op is Op.CONST:
+            return ("num", node.attr)
+        if node.op is Op.EINSUM:
+            return self._einsum(node, names, depth)
+        if node.op is Op.ADD:
+            terms = []
+            for t in node.args:
+                body = self.build(t, names, depth + 1)
+                sign = 1
+                if body[0] == "prod" and body[1] and body[1][0][0] == "num" and body[1][0][1] < 0:
+                    sign = -1
+                    c = -body[1][0][1]
+                    rest = list(body[1][1:])
+                    body = ("prod", ([("num", c)] if c != 1.0 else []) + rest)
+                terms.append((sign, body))
+            return ("add", terms)
+        if node.op in ELEMENTWISE_UNARY or node.op in (Op.MAX, Op.MIN):
+            return ("call", node.op.value, [self.build(a, names, depth + 1) for a in node.args])
+        if node.op is Op.POW:
+            base, ex = (self.build(a, names, depth + 1) for a in node.args)
+            return ("pow", base, ex)
+        raise MatdiffError(f"no index notation for {node.op.value} of a "
+                           f"{node.ndim}-axis tensor")  # pragma: no cover
+
+    def _einsum(self, node: Expr, names: tuple[str, ...], depth: int) -> tuple:
+        ins, out, _ = node.attr
+        name_of: dict[int, str] = {}
+        deltas: list[tuple] = []
+        for label, name in zip(out, names):
+            if label in name_of:  # a label repeated in the output: a Kronecker delta
+                deltas.append(("delta", name_of[label], name))
+            else:
+                name_of[label] = name
+        summed: list[str] = []
+        for lab in ins:
+            for x in lab:
+                if x not in name_of:
+                    name_of[x] = self.fresh()
+                    summed.append(name_of[x])
+        coef: list[tuple] = []
+        operands: list[tuple] = []
+        for a, lab in zip(node.args, ins):
+            if a.op is Op.CONST and a.ndim == 0:
+                coef.append(("num", a.attr))
+            else:
+                operands.append(self.build(a, tuple(name_of[x] for x in lab), depth + 1))
+        body = ("prod", coef + deltas + operands)
+        return ("sum", tuple(summed), body) if summed else body
+
+
+def index_form(node: Expr, forms: dict[Expr, Form]) -> Form:
+    """node in index notation over its axes i, j, k, ...; matrix-form pieces kept."""
+    names = tuple(_free_name(k) for k in range(node.ndim))
+    builder = _Builder(forms)
+    body = builder.build(node, names, 0)
+    return F.index((names, body), tuple(builder.args))
+
+
+def _free_name(k: int) -> str:
+    return FREE_NAMES[k] if k < len(FREE_NAMES) else f"i{k}"

@@ -1,0 +1,176 @@
+"""The LaTeX printer: the notation of the article and the Matrix Cookbook.
+
+`x^\\top`, `A^{-1}`, `\\odot` for the element-wise product, `\\oslash` for
+the element-wise quotient, `\\frac{a}{b}`, `\\operatorname{diag}`, `I` for
+the identity, `\\mathbf{1}` for a vector of ones, `\\sigma` for the
+sigmoid; index notation as `T_{ijk} = \\delta_{ij} x_{k}`. Products are
+juxtaposed, as in print.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .form import Form
+from .precedence import ATOM, MUL, precedence
+from .printer import Printer, format_number
+
+__all__ = ["LatexPrinter", "latex_name"]
+
+_GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
+}
+
+# function name -> LaTeX operator (a call prints as operator(arguments))
+FUNCTIONS = {
+    "exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
+    "tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh", "sigmoid": r"\sigma",
+    "max": r"\max", "min": r"\min", "det": r"\det", "logdet": r"\log\det",
+    "sign": r"\operatorname{sign}", "relu": r"\operatorname{relu}",
+    "softplus": r"\operatorname{softplus}", "step": r"\operatorname{step}",
+    "softmax": r"\operatorname{softmax}", "logsumexp": r"\operatorname{logsumexp}",
+    "diag": r"\operatorname{diag}", "tr": r"\operatorname{tr}", "sum": r"\operatorname{sum}",
+}
+
+
+def latex_name(name: str) -> str:
+    """w1 -> w_{1}, W_out -> W_{out}, alpha -> \\alpha, bias -> \\mathrm{bias}."""
+    m = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name)
+    if m and (len(m.group(1)) == 1 or m.group(1) in _GREEK):
+        return f"{latex_name(m.group(1))}_{{{m.group(2)}}}"
+    head, sep, tail = name.partition("_")
+    if sep and tail:
+        return f"{latex_name(head)}_{{{tail}}}"
+    if name in _GREEK:
+        return "\\" + name
+    if len(name) == 1:
+        return name
+    return f"\\mathrm{{{name}}}"
+
+
+class LatexPrinter(Printer):
+    """Forms to LaTeX math (no surrounding dollars)."""
+
+    def bracket(self, s: str) -> str:
+        return f"\\left({s}\\right)"
+
+    def _print_sym(self, f: Form, parts: list[str]) -> str:
+        return latex_name(f.value)
+
+    def _print_num(self, f: Form, parts: list[str]) -> str:
+        s = format_number(f.value)
+        if "e" in s:
+            mant, _, ex = s.partition("e")
+            return f"{mant} \\cdot 10^{{{int(ex)}}}"
+        return s
+
+    def _print_call(self, f: Form, parts: list[str]) -> str:
+        name = f.value
+        if name == "sqrt":
+            return f"\\sqrt{{{parts[0]}}}"
+        if name == "abs":
+            return f"\\left|{parts[0]}\\right|"
+        if name == "norm2":
+            return f"\\left\\lVert {parts[0]}\\right\\rVert"
+        if name == "inv":
+            base = parts[0] if precedence(f.args[0]) >= ATOM else self.bracket(parts[0])
+            return f"{base}^{{-1}}"
+        op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")
+        return f"{op}\\left({', '.join(parts)}\\right)"
+
+    def _print_ones(self, f: Form, parts: list[str]) -> str:
+        if f.value == 0.0:
+            return r"\mathbf{0}" if f.shape == "c" else "0"
+        one = r"\mathbf{1}" if f.shape == "c" else r"\mathbf{1}\mathbf{1}^\top"
+        return one if f.value == 1.0 else f"{format_number(f.value)} {one}"
+
+    def _print_eye(self, f: Form, parts: list[str]) -> str:
+        return "I"
+
+    def _print_size(self, f: Form, parts: list[str]) -> str:
+        dims, _ = f.value
+        return " ".join(str(d) for d in dims)
+
+    def _print_t(self, f: Form, parts: list[str]) -> str:
+        inner = f.args[0]
+        if inner.kind == "call" and inner.value == "inv":  # inv(A)' -> A^{-\top}
+            return parts[0].replace("^{-1}", "^{-\\top}")
+        if inner.kind == "ones" and inner.value == 1.0:
+            return r"\mathbf{1}^\top"
+        return parts[0] + "^\\top"
+
+    def _print_pow(self, f: Form, parts: list[str]) -> str:
+        circ = "" if f.args[0].shape == "s" else "\\circ "
+        return f"{parts[0]}^{{{circ}{self.raw_parts[1]}}}"  # the braces group the exponent
+
+    def _print_neg(self, f: Form, parts: list[str]) -> str:
+        return "-" + parts[0]
+
+    def _print_mul(self, f: Form, parts: list[str]) -> str:
+        out = parts[0]
+        for s in parts[1:]:
+            out += " \\cdot " if s[:1].isdigit() else " "
+            out += s
+        return out
+
+    def _print_had(self, f: Form, parts: list[str]) -> str:
+        return " \\odot ".join(parts)
+
+    def _print_ediv(self, f: Form, parts: list[str]) -> str:
+        return f"{parts[0]} \\oslash {parts[1]}"
+
+    def _print_sdiv(self, f: Form, parts: list[str]) -> str:
+        top, bottom = self.raw_parts
+        return f"\\frac{{{top}}}{{{bottom}}}"
+
+    def _print_add(self, f: Form, parts: list[str]) -> str:
+        out = parts[0]
+        for term, s in zip(f.args[1:], parts[1:]):
+            out += f" - {s[1:]}" if term.kind == "neg" else f" + {s}"
+        return out
+
+    # ------------------------------------------------------------ index notation
+
+    def _print_index(self, f: Form, parts: list[str]) -> str:
+        names, body = f.value
+        return f"T_{{{''.join(names)}}} = {self.index_item(body, f, parts)}"
+
+    def index_item(self, node: tuple, f: Form, parts: list[str]) -> str:
+        kind = node[0]
+        if kind == "num":
+            return format_number(node[1])
+        if kind == "entry":
+            _, k, names = node
+            s, arg = parts[k], f.args[k]
+            if not names:
+                return s if precedence(arg) >= MUL else self.bracket(s)
+            base = s if arg.kind == "sym" else self.bracket(s)
+            return f"{base}_{{{''.join(names)}}}"
+        if kind == "delta":
+            return f"\\delta_{{{node[1]}{node[2]}}}"
+        if kind == "prod":
+            if node[1] and node[1][0][0] == "num" and node[1][0][1] in (1.0, -1.0):
+                rest = self.index_item(("prod", node[1][1:]), f, parts)
+                return ("-" if node[1][0][1] < 0 else "") + rest
+            items = [self.index_item(x, f, parts) for x in node[1]]
+            items = [self.bracket(s) if x[0] == "add" else s for x, s in zip(node[1], items)]
+            return " ".join(items) or "1"
+        if kind == "sum":
+            return f"\\sum_{{{''.join(node[1])}}} {self.index_item(node[2], f, parts)}"
+        if kind == "add":
+            out = ""
+            for k, (sign, item) in enumerate(node[1]):
+                s = self.index_item(item, f, parts)
+                out += (" - " if sign < 0 else " + ") + s if k else ("-" if sign < 0 else "") + s
+            return out
+        if kind == "call":
+            op = FUNCTIONS.get(node[1], f"\\operatorname{{{node[1]}}}")
+            args = ", ".join(self.index_item(x, f, parts) for x in node[2])
+            return f"{op}\\left({args}\\right)"
+        if kind == "pow":
+            base, ex = (self.index_item(x, f, parts) for x in node[1:])
+            base = base if node[1][0] in ("entry", "num") else self.bracket(base)
+            return f"{base}^{{{ex}}}"
+        raise ValueError(f"unknown index item {kind}")  # pragma: no cover

@@ -1,0 +1,144 @@
+"""IR to matrix notation: one conversion per op, bottom-up over the DAG.
+
+Each IR node becomes a Form (form.py) built from its arguments' forms: a
+variable a symbol, a filled constant `vector(c)`, `matrix(c)` or a number,
+a product through reduce.py, a power `x.^2`, `1./x` or `sqrt(x)`, a
+function a call. A node with three or more axes, or a product with no
+matrix form, becomes index notation (index.py). Vectors come out as
+columns; a caller wanting a row transposes the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..ir.expr import Expr, topo_order
+from ..ir.ops import ELEMENTWISE_UNARY, Op
+from . import form as F
+from .form import Form
+from .reduce import reduce_einsum
+
+__all__ = ["to_form", "kind_of", "FORMS", "Context"]
+
+
+def kind_of(shape: tuple) -> str:
+    return {0: "s", 1: "c", 2: "m"}.get(len(shape), "t")
+
+
+class Context:
+    """What conversion needs beyond a node: the variables, to write sizes as numel(x)."""
+
+    def __init__(self, root: Expr, extra: Mapping[str, Expr] | None = None) -> None:
+        nodes = topo_order(root)
+        self.variables = {n.name: n for n in nodes if n.op is Op.VAR}
+        for name, v in (extra or {}).items():
+            self.variables.setdefault(name, v)
+
+    def size(self, dims: tuple) -> Form:
+        """SIZE(dims) as numel of variables covering those dimensions, else the symbols."""
+        need = list(dims)
+        parts: list[Form] = []
+        for v in sorted(self.variables.values(), key=lambda v: -v.ndim):
+            if v.ndim and all(need.count(d) >= list(v.shape).count(d) for d in v.shape):
+                for d in v.shape:
+                    need.remove(d)
+                parts.append(F.sym(v.name, kind_of(v.shape)))
+            if not need:
+                break
+        return F.Form("size", tuple(parts), (tuple(dims), tuple(need)), "s")
+
+
+def _const(node: Expr, args, ctx) -> Form:
+    k = kind_of(node.shape)
+    if k == "s":
+        return F.num(node.attr)
+    if k == "t":
+        return None  # index notation
+    c = node.attr
+    base = F.ones(abs(c), k)
+    return F.neg(base) if c < 0 else base
+
+
+def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
+    ins, out, _ = node.attr
+    return reduce_einsum(args, ins, out)
+
+
+def _add(node: Expr, args: list[Form], ctx) -> Form:
+    if all(a.bcast is not None for a in args):
+        return F.add(args)
+    return F.add([a.bcast if a.bcast is not None else a for a in args])
+
+
+def _pow(node: Expr, args: list[Form], ctx) -> Form:
+    base, ex = args
+    e = node.args[1]
+    if e.op is Op.CONST:
+        if e.attr == -1.0:  # a.^-1 -> 1./a
+            return (F.sdiv if base.shape == "s" else F.ediv)(F.num(1.0), base)
+        if e.attr == 0.5:  # a.^0.5 -> sqrt(a)
+            return F.call("sqrt", [base], base.shape)
+        if e.attr == -0.5:
+            one = F.num(1.0)
+            root = F.call("sqrt", [base], base.shape)
+            return F.sdiv(one, root) if base.shape == "s" else F.ediv(one, root)
+        if e.attr < 0:  # a.^-k -> 1./a.^k
+            div = F.sdiv if base.shape == "s" else F.ediv
+            return div(F.num(1.0), F.power(base, F.num(-e.attr)))
+        return F.power(base, F.num(e.attr))
+    return F.power(base, ex.bcast if ex.bcast is not None else ex)
+
+
+def _unary(node: Expr, args: list[Form], ctx) -> Form:
+    return F.call(node.op.value, args, args[0].shape)
+
+
+def _extremum(node: Expr, args: list[Form], ctx) -> Form:
+    a, b = args
+    if a.bcast is not None and b.bcast is None:
+        a = a.bcast
+    elif b.bcast is not None and a.bcast is None:
+        b = b.bcast
+    return F.call(node.op.value, [a, b], kind_of(node.shape))
+
+
+def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
+    return F.call(node.op.value, args, kind_of(node.shape))
+
+
+# op -> conversion(node, argument forms, context); None means "no matrix form"
+FORMS = {
+    Op.VAR: lambda node, args, ctx: F.sym(node.name, kind_of(node.shape), node.attr[1]),
+    Op.CONST: _const,
+    Op.SIZE: lambda node, args, ctx: ctx.size(node.attr),
+    Op.EINSUM: _einsum,
+    Op.ADD: _add,
+    **{op: _unary for op in ELEMENTWISE_UNARY},
+    Op.POW: _pow,
+    Op.MAX: _extremum,
+    Op.MIN: _extremum,
+    Op.INV: _matrix_fn,
+    Op.DET: _matrix_fn,
+    Op.LOGDET: _matrix_fn,
+    Op.SOFTMAX: _matrix_fn,
+    Op.LOGSUMEXP: _matrix_fn,
+    Op.NORM2: _matrix_fn,
+}
+
+
+def to_form(root: Expr, extra: Mapping[str, Expr] | None = None) -> Form:
+    """The matrix-notation form of root (index notation where there is none)."""
+    from .index import index_form
+
+    ctx = Context(root, extra)
+    forms: dict[Expr, Form] = {}
+    for node in topo_order(root):
+        args = [forms[a] for a in node.args]
+        form = None
+        if node.ndim <= 2 and all(a.shape != "t" for a in args):
+            form = FORMS[node.op](node, args, ctx)
+        if form is None:
+            form = index_form(node, forms)
+        forms[node] = form
+    return forms[root]
+

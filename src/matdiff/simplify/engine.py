@@ -1,0 +1,125 @@
+"""The rewrite engine: named rules applied bottom-up to a fixed point, logged.
+
+A rule is registered with its name, the identity it applies (shown in the
+step-by-step explanation) and the ops it looks at. One pass rebuilds the
+expression bottom-up (a loop over topo_order, never recursion), trying the
+rules of each node's op until none fires; passes repeat until nothing
+changes. Every firing is logged as (rule, before, after), the log that
+matdiff.explain turns into "simplify" steps.
+
+Rules must not grow the expression: each one either shrinks it (as
+canon.size counts) or moves it towards a canonical arrangement, which is
+what guarantees that the fixed point is reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..ir import expr as ir
+from ..ir.expr import Expr, topo_order
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from .canon import Keys
+
+__all__ = ["Rule", "Fired", "Context", "RULES", "rule", "rebuild", "run", "MAX_PASSES"]
+
+MAX_PASSES = 40
+MAX_LOCAL = 20  # rule firings at one node within one pass
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    identity: str
+    ops: tuple[Op, ...]
+    apply: Callable[[Expr, Context], Expr | None]
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One rewrite: which rule, and the subexpression before and after."""
+
+    rule: Rule
+    before: Expr
+    after: Expr
+
+
+@dataclass
+class Context:
+    """What rules share during one simplification."""
+
+    keys: Keys = field(default_factory=Keys)
+    log: list[Fired] = field(default_factory=list)
+    disabled: frozenset[str] = frozenset()
+    rejected: set = field(default_factory=set)  # (rule name, node) pairs known not to help
+    budget: int = 100_000  # search steps the costly rules (factor) may still spend
+
+
+RULES: list[Rule] = []
+
+
+def rule(name: str, identity: str, *ops: Op):
+    """Register a rewrite rule: `identity` reads like `A*x + A'*x -> (A + A')*x`."""
+    def register(fn: Callable[[Expr, Context], Expr | None]):
+        RULES.append(Rule(name, identity, tuple(ops), fn))
+        return fn
+    return register
+
+
+def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
+    """node with new arguments, through the canonicalising constructors."""
+    if args == node.args:
+        return node
+    op = node.op
+    if op is Op.EINSUM:
+        ins, out, dims = node.attr
+        return ir.einsum(list(args), ins, out, dict(enumerate(dims)))
+    if op is Op.ADD:
+        return ir.add(args, node.shape)
+    if op in ELEMENTWISE_UNARY:
+        return ir.unary(op, args[0])
+    if op in ELEMENTWISE_BINARY:
+        return ir.binary(op, *args)
+    if op in MATRIX_FUNCTIONS:
+        return ir.matrix_fn(op, args[0], node.shape)
+    return node  # pragma: no cover - leaves have no arguments
+
+
+def _by_op(disabled: frozenset[str]) -> dict[Op, list[Rule]]:
+    table: dict[Op, list[Rule]] = {}
+    for r in RULES:
+        if r.name in disabled:
+            continue
+        for op in r.ops:
+            table.setdefault(op, []).append(r)
+    return table
+
+
+def _pass(root: Expr, ctx: Context, table: dict[Op, list[Rule]]) -> Expr:
+    mapped: dict[Expr, Expr] = {}
+    for node in topo_order(root):
+        new = rebuild(node, tuple(mapped[a] for a in node.args))
+        for _ in range(MAX_LOCAL):
+            for r in table.get(new.op, ()):
+                out = r.apply(new, ctx)
+                if out is not None and out is not new:
+                    ctx.log.append(Fired(r, new, out))
+                    new = out
+                    break
+            else:
+                break
+        mapped[node] = new
+    return mapped[root]
+
+
+def run(e: Expr, ctx: Context | None = None) -> Expr:
+    """Apply the rules to a fixed point (at most MAX_PASSES passes)."""
+    ctx = ctx or Context()
+    table = _by_op(ctx.disabled)
+    for _ in range(MAX_PASSES):
+        new = _pass(e, ctx, table)
+        if new is e:
+            break
+        e = new
+    return e

@@ -1,0 +1,238 @@
+"""Local rewrite rules: each states its identity and preserves value.
+
+"Preserves value" means: wherever the expression before the rewrite is
+defined, the expression after has the same value. Cancelling `x .* (1./x)`
+therefore also fills in the removable point x = 0 (the derivative of
+`norm2(X)^2` is `2*X`, also at X = 0, where the unsimplified
+`2*norm2(X)*X/norm2(X)` is 0/0); no rule changes a defined value.
+"""
+
+from __future__ import annotations
+
+from ..ir import expr as ir
+from ..ir.expr import Expr, split_coefficient
+from ..ir.ops import Op
+from .engine import Context, rule
+
+__all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
+           "softmax_sum", "softplus", "tensor_sum", "fuse"]
+
+
+def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
+    _, out, dims = e.attr
+    return ir.einsum(operands, ins, out, dict(enumerate(dims)))
+
+
+# A symmetric matrix equals its transpose, so its two labels in a product may be
+# swapped; choosing the canonical order lets A*x and x'*A (= A'*x) be collected.
+@rule("symmetric", "A' -> A for a symmetric matrix A", Op.EINSUM)
+def symmetric(e: Expr, ctx: Context) -> Expr | None:
+    ins, _, _ = e.attr
+    positions = [k for k, a in enumerate(e.args)
+                 if a.op is Op.VAR and a.attr[1] and len(ins[k]) == 2 and ins[k][0] != ins[k][1]]
+    if not positions:
+        return None
+    best, best_key = e, ctx.keys.einsum_order(e)[1:]
+    for k in positions:
+        cur_ins = [list(lab) for lab in best.attr[0]]
+        cur_ins[k] = cur_ins[k][::-1]
+        cand = _with_operands(best, list(best.args), cur_ins)
+        if cand.op is not Op.EINSUM or len(cand.args) != len(e.args):
+            continue
+        cand_key = ctx.keys.einsum_order(cand)[1:]
+        if cand_key < best_key:
+            best, best_key = cand, cand_key
+    return best if best is not e else None
+
+
+# a + a -> 2*a where the two terms are equal up to the order of a product's factors
+@rule("collect", "A*x + x'*A' -> 2*A*x (like terms, in any order of factors)", Op.ADD)
+def collect(e: Expr, ctx: Context) -> Expr | None:
+    groups: dict[int, list[tuple[float, Expr]]] = {}
+    for t in e.args:
+        c, core = split_coefficient(t)
+        groups.setdefault(ctx.keys.key(core), []).append((c, core))
+    if all(len(g) == 1 for g in groups.values()):
+        return None
+    terms = []
+    for g in groups.values():
+        coef = sum(c for c, _ in g)
+        core = g[0][1]
+        terms.append(ir.scale(core, coef) if core.op is not Op.CONST
+                     else ir.const(coef * core.attr, e.shape))
+    return ir.add(terms, e.shape)
+
+
+def _base_and_power(a: Expr) -> tuple[Expr, float]:
+    if a.op is Op.POW and a.args[1].op is Op.CONST:
+        return a.args[0], a.args[1].attr
+    return a, 1.0
+
+
+# x.^a .* x.^b -> x.^(a+b) on the same entries; x .* (1./x) -> 1 (x nonzero)
+@rule("powers", "x.^a .* x.^b -> x.^(a + b); x .* (1./x) -> 1", Op.EINSUM)
+def powers(e: Expr, ctx: Context) -> Expr | None:
+    ins, _, _ = e.attr
+    groups: dict[tuple, list[int]] = {}
+    for k, a in enumerate(e.args):
+        if a.op is Op.CONST:
+            continue
+        base, _ = _base_and_power(a)
+        groups.setdefault((ctx.keys.key(base), ins[k]), []).append(k)
+    merge = [g for g in groups.values() if len(g) > 1]
+    if not merge:
+        return None
+    drop: set[int] = set()
+    operands, labels = [], []
+    for k, a in enumerate(e.args):
+        if k in drop:
+            continue
+        group = next((g for g in merge if g[0] == k), None)
+        if group is None:
+            operands.append(a)
+            labels.append(list(ins[k]))
+            continue
+        base, _ = _base_and_power(a)
+        p = sum(_base_and_power(e.args[j])[1] for j in group)
+        drop.update(group)
+        # x.^0 is 1, kept as a constant so that a sum over its index still counts
+        operands.append(ir.binary(Op.POW, base, ir.const(p, base.shape)) if p != 0.0
+                        else ir.const(1.0, base.shape))
+        labels.append(list(ins[k]))
+    return _with_operands(e, operands, labels)
+
+
+def _exp_plus_one(a: Expr) -> Expr | None:
+    """v when a is exp(v) + 1."""
+    if a.op is not Op.ADD or len(a.args) != 2:
+        return None
+    x, one = a.args
+    if one.op is Op.CONST and one.attr == 1.0 and x.op is Op.EXP:
+        return x.args[0]
+    return None
+
+
+# 1./(1 + exp(v)) -> sigmoid(-v), and its powers: (1 + exp(v)).^-k -> sigmoid(-v).^k
+@rule("sigmoid", "1./(1 + exp(-u)) -> sigmoid(u)", Op.POW)
+def sigmoid_quotient(e: Expr, ctx: Context) -> Expr | None:
+    base, ex = e.args
+    if ex.op is not Op.CONST or ex.attr >= 0.0:
+        return None
+    v = _exp_plus_one(base)
+    if v is None:
+        return None
+    s = ir.unary(Op.SIGMOID, ir.neg(v))
+    return ir.binary(Op.POW, s, ir.const(-ex.attr, s.shape))
+
+
+# exp(u).^p .* sigmoid(-u).^q -> sigmoid(u).^p .* sigmoid(-u).^(q-p)  (exp(u)/(1 + exp(u)))
+# and sigmoid(u) .* sigmoid(-u) -> sigmoid(u) .* (1 - sigmoid(u))
+@rule("sigmoid", "exp(u)./(1 + exp(u)) -> sigmoid(u); sigmoid(-u) -> 1 - sigmoid(u)",
+      Op.EINSUM)
+def sigmoid_product(e: Expr, ctx: Context) -> Expr | None:
+    ins = e.attr[0]
+    for k, a in enumerate(e.args):
+        base_a, p = _base_and_power(a)
+        if base_a.op not in (Op.EXP, Op.SIGMOID) or p <= 0:
+            continue
+        u = base_a.args[0]
+        target = ir.unary(Op.SIGMOID, ir.neg(u))
+        for j, b in enumerate(e.args):
+            base, q = _base_and_power(b)
+            if j == k or base is not target or ins[j] != ins[k] or q < 1.0:
+                continue
+            if base_a.op is Op.SIGMOID:
+                one_minus = ir.sub(ir.const(1.0, u.shape), base_a)
+                replaced = ir.binary(Op.POW, one_minus, ir.const(q, u.shape))
+                operands = [replaced if m == j else x for m, x in enumerate(e.args)]
+            elif q >= p:
+                s = ir.binary(Op.POW, ir.unary(Op.SIGMOID, u), ir.const(p, u.shape))
+                rest = ir.binary(Op.POW, target, ir.const(q - p, u.shape))
+                operands = [s if m == k else rest if m == j else x
+                            for m, x in enumerate(e.args)]
+            else:
+                continue
+            return _with_operands(e, operands, [list(lab) for lab in ins])
+    return None
+
+
+# sum(softmax(z)) -> 1: a softmax summed over an index nothing else carries
+@rule("softmax-sum", "sum(softmax(z)) -> 1", Op.EINSUM)
+def softmax_sum(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, _ = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.SOFTMAX:
+            continue
+        (i,) = ins[k]
+        if i in out or any(i in lab for m, lab in enumerate(ins) if m != k):
+            continue
+        operands = [x for m, x in enumerate(e.args) if m != k]
+        labels = [list(lab) for m, lab in enumerate(ins) if m != k]
+        return _with_operands(e, operands, labels)
+    return None
+
+
+# log(1 + exp(u)) -> softplus(u)
+@rule("softplus", "log(1 + exp(u)) -> softplus(u)", Op.LOG)
+def softplus(e: Expr, ctx: Context) -> Expr | None:
+    v = _exp_plus_one(e.args[0])
+    return None if v is None else ir.unary(Op.SOFTPLUS, v)
+
+
+# (T1 + T2)[..] * X -> T1*X + T2*X for a sum of 3- or 4-tensors inside a product:
+# such a sum has no matrix form, while its terms fuse with the product (deltas vanish)
+@rule("expand", "(δ[p,i]*A[j,p] + δ[p,j]*A[p,i])*B[p,q] -> A[j,i]*B[i,q] + A[i,j]*B[j,q]",
+      Op.EINSUM)
+def tensor_sum(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is Op.ADD and a.ndim > 2:
+            terms = [ir.einsum([t if m == k else x for m, x in enumerate(e.args)], ins, out,
+                               dict(enumerate(dims))) for t in a.args]
+            return ir.add(terms, e.shape)
+    return None
+
+
+# A product nested in a product, with three or more axes, is fused into it: the
+# constructors stop fusing long products, but a 3-tensor left between two products
+# has no matrix form, while the fused product often has one.
+@rule("fuse", "(x[i]*A[j,u])[i,j,u]*A[u,k] -> x[i]*A[j,u]*A[u,k]", Op.EINSUM)
+def fuse(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is Op.EINSUM and a.ndim > 2:
+            return _inline(e, k)
+    return None
+
+
+def _inline(e: Expr, k: int) -> Expr:
+    ins, out, dims = e.attr
+    inner = e.args[k]
+    i_ins, i_out, i_dims = inner.attr
+    parent: dict = {}
+
+    def find(x):
+        while x in parent:
+            x = parent[x]
+        return x
+
+    first: dict = {}
+    for label, outer in zip(i_out, ins[k]):  # a repeated inner output label is a diagonal
+        if label in first and find(outer) != find(first[label]):
+            parent[find(outer)] = find(first[label])
+        first.setdefault(label, outer)
+    mapped = {label: find(outer) for label, outer in first.items()}
+    all_dims = {find(x): d for x, d in enumerate(dims)}
+    for label, d in enumerate(i_dims):
+        if label not in mapped:
+            mapped[label] = ("inlined", label)
+            all_dims[mapped[label]] = d
+    operands, labels = [], []
+    for m, (a, lab) in enumerate(zip(e.args, ins)):
+        if m == k:
+            operands.extend(inner.args)
+            labels.extend([mapped[x] for x in lab_in] for lab_in in i_ins)
+        else:
+            operands.append(a)
+            labels.append([find(x) for x in lab])
+    return ir.einsum(operands, labels, [find(x) for x in out], all_dims)

@@ -1,0 +1,123 @@
+"""Steps: the seed notes' derivations, reproduced rule by rule, in text, Markdown and LaTeX."""
+
+from __future__ import annotations
+
+import pytest
+
+import matdiff
+from matdiff.cli import main
+from matdiff.explain import Step, render_steps
+
+NEURON = "max(0, w'*x + b)"
+LOSS = "mean((y - max(0, X*w + b)).^2)"
+B = {"b": "scalar"}
+
+
+def _lines(d) -> list[tuple[str, str, str, str]]:
+    return [(s.kind, s.rule, s.lhs, s.after) for s in d.steps]
+
+
+def test_neuron_with_respect_to_w_follows_the_seed_notes():
+    d = matdiff.diff(NEURON, wrt="w", declare=B)
+    steps = _lines(d)
+    assert steps[:4] == [
+        ("introduce", "introduce an intermediate variable", "u", "w ⊙ x"),
+        ("introduce", "introduce an intermediate variable", "y", "sum(u)"),
+        ("introduce", "introduce an intermediate variable", "z", "y + b"),
+        ("introduce", "introduce an intermediate variable", "f", "max(0, z)"),
+    ]
+    assert ("local", "element-wise binary operator", "∂u/∂w", "diag(x)") in steps
+    assert ("local", "vector sum reduction", "∂y/∂u", "1'") in steps
+    assert ("local", "max(0, z) cases", "∂f/∂z", "step(z)") in steps
+    assert ("chain", "vector chain rule", "∂y/∂w", "x'") in steps
+    assert ("cases", "max(0, z) cases", "∂f/∂w", "0' if z ≤ 0;  x' if z > 0") in steps
+    chain = next(s for s in d.steps if s.lhs == "∂y/∂w")
+    assert chain.before == "∂y/∂u ∂u/∂w = 1'*diag(x)"
+    assert steps[-1] == ("result", "result", "∂f/∂w", "step(w'*x + b)*x")
+    assert d.steps[-1].after == str(d)
+
+
+def test_neuron_with_respect_to_b():
+    d = matdiff.diff(NEURON, wrt="b", declare=B)
+    steps = _lines(d)
+    assert ("cases", "max(0, z) cases", "∂f/∂b", "0 if u ≤ 0;  1 if u > 0") in steps
+    assert steps[-1][3] == "step(w'*x + b)" == str(d)
+
+
+@pytest.mark.parametrize("wrt, result", [
+    ("w", "2*X'*((max(0, X*w + b) - y).*step(X*w + b))/numel(y)"),
+    ("b", "2*(max(0, X*w + b) - y)'*step(X*w + b)/numel(y)"),
+])
+def test_loss_gradient_puts_the_case_split_inside_the_sum(wrt, result):
+    d = matdiff.diff(LOSS, wrt=wrt, declare=B)
+    steps = _lines(d)
+    assert ("local", "max(0, z) cases", "∂v/∂z", "diag(step(z))") in steps
+    assert ("local", "power rule", "∂t/∂s", "2*diag(s)") in steps
+    assert ("local", "vector sum reduction", "∂f/∂t", "1'/numel(y)") in steps
+    assert str(d) == result == d.steps[-1].after
+    assert "one indicator per sample" in d.steps[-1].note
+
+
+def test_sum_reduction_by_a_scalar_is_sum_x():
+    d = matdiff.diff("sum(x*z)", wrt="z", declare={"z": "scalar"})
+    assert ("local", "vector sum reduction", "∂f/∂z", "sum(x)") in _lines(d)
+    assert str(d) == "sum(x)"
+
+
+def test_local_derivatives_name_the_pieces_they_mention():
+    d = matdiff.diff("-y'*log(softmax(z))", wrt="z")
+    steps = _lines(d)
+    assert ("local", "softmax rule", "∂u/∂z", "diag(u) - u*u'") in steps
+    assert ("chain", "vector chain rule", "∂v/∂z", "I - 1*u'") in steps
+    last = next(s for s in d.steps if s.lhs == "∂f/∂z" and s.kind == "chain")
+    assert "simplified by distribute" in last.note or "powers" in last.note
+    d = matdiff.diff("sum(log(1 + exp(-y .* (X*w))))", wrt="w")
+    simplify = [s for s in d.steps if s.kind == "simplify"]
+    assert [s.rule for s in simplify] == ["sigmoid", "sigmoid"]
+    assert simplify[0].before == "1 ⊘ (exp(-y ⊙ (X*w)) + 1)"
+    assert simplify[0].after == "sigmoid(y ⊙ (X*w))"
+    assert all("->" in s.note for s in simplify)
+
+
+def test_total_derivative_chain_rule_when_two_pieces_depend_on_x():
+    d = matdiff.diff("sum(exp(x).*tanh(x))", wrt="x")
+    rules = {s.rule for s in d.steps}
+    assert "total-derivative chain rule" in rules
+    assert "element-wise function" in rules
+
+
+@pytest.mark.parametrize("text, wrt, order", [("x", "x", 1), ("x'*A*x", "x", 2),
+                                              ("W*x", "W", 1)])
+def test_short_derivations_still_end_in_the_result(text, wrt, order):
+    d = matdiff.diff(text, wrt=wrt, order=order)
+    assert d.steps[-1].kind == "result" and d.steps[-1].after == str(d)
+    assert all(isinstance(s, Step) and s.rule for s in d.steps)
+
+
+def test_formats():
+    d = matdiff.diff(NEURON, wrt="w", declare=B)
+    text = d.explain()
+    assert "1. Introduce intermediate variables" in text
+    assert "∂u/∂w = diag(x)   [element-wise binary operator]" in text
+    assert "∂y/∂w = ∂y/∂u ∂u/∂w = 1'*diag(x) = x'   [vector chain rule]" in text
+    md = d.explain(format="markdown")
+    assert r"$u = w \odot x$" in md
+    assert (r"$\frac{\partial u}{\partial w} = \operatorname{diag}\left(x\right)$ — "
+            "*element-wise binary operator*") in md
+    tex = d.explain(format="latex")
+    assert tex.startswith(r"\begin{align*}") and tex.endswith(r"\end{align*}")
+    assert (r"\frac{\partial y}{\partial u} &= \mathbf{1}^\top && "
+            r"\text{vector sum reduction} \\") in tex
+    assert r"\begin{cases}" in tex
+    with pytest.raises(matdiff.MatdiffError, match="text, markdown, latex"):
+        render_steps(d.steps, format="html")
+
+
+def test_command_line_steps_and_latex(capsys):
+    assert main(["diff", NEURON, "--wrt", "w", "--declare", "b=scalar", "--steps"]) == 0
+    out = capsys.readouterr().out
+    assert "u = w ⊙ x" in out and "∂y/∂u = 1'" in out and "x' if z > 0" in out
+    assert main(["diff", "x'*A*x", "--wrt", "x", "--latex"]) == 0
+    assert capsys.readouterr().out.strip() == r"\left(A + A^\top\right) x"
+    assert main(["diff", "x'*A*x", "--wrt", "x", "--layout", "numerator"]) == 0
+    assert capsys.readouterr().out.strip() == "x'*(A' + A)"
