@@ -107,3 +107,24 @@ def test_shape_errors(bad):
     with pytest.raises(matdiff.ShapeError):
         matdiff.parse(bad, declare={"A": "matrix(3, 4)", "B": "matrix(3, 4)"}
                       if bad in ("A*x*A", "A / B") else None)
+
+
+def test_dims_bind_sizes_no_value_tells():
+    assert np.array_equal(matdiff.parse("eye").evaluate({}, dims={"n": 2}), np.eye(2))
+    with pytest.raises(matdiff.ShapeError):
+        matdiff.parse("eye*x").evaluate({"x": np.ones(3)}, dims={"n": 2})
+    with pytest.raises(matdiff.EvaluationError):
+        matdiff.parse("eye").evaluate({}, dims={"n": 0})
+
+
+def test_sizes_print_through_the_expressions_variables():
+    assert str(matdiff.parse("numel(x)")) == "numel(x)"
+    assert str(matdiff.diff("mean(x)", wrt="x")) == "vector(1)/numel(x)" or \
+        "numel(x)" in str(matdiff.diff("mean(x)", wrt="x"))
+
+
+def test_notebook_reprs_show_the_function_and_its_derivative():
+    d = matdiff.diff("x'*A*x", wrt="x")
+    md = d._repr_markdown_()
+    assert md.startswith("$$") and "x^\\top A x" in md and d.latex() in md
+    assert d._repr_latex_().startswith("$")

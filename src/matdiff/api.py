@@ -55,22 +55,27 @@ class Expression:
     def shape(self) -> Shape:
         return self.ir.shape
 
-    def evaluate(self, values: Mapping[str, Any]) -> Any:
-        """The value as a NumPy array (a float for a scalar), dimensions bound from `values`."""
+    def evaluate(self, values: Mapping[str, Any], dims: Mapping[str, int] | None = None) -> Any:
+        """The value as a NumPy array (a float for a scalar), dimensions bound from `values`.
+
+        `dims` gives sizes that no value tells, as for `eye` or `vector(1)` alone.
+        """
         from .evaluate import evaluate
 
         with engine_errors("evaluating"):
-            return evaluate(self.ir, values, self.variables)
+            return evaluate(self.ir, values, self.variables, dims=dims)
 
     def to_text(self, layout: str = "shape") -> str:
         from .printing import to_text
 
-        return to_text(self.ir, layout=layout, orientation=self.orientation)
+        return to_text(self.ir, layout=layout, orientation=self.orientation,
+                       variables=self.variables)
 
     def latex(self, layout: str = "shape") -> str:
         from .printing import to_latex
 
-        return to_latex(self.ir, layout=layout, orientation=self.orientation)
+        return to_latex(self.ir, layout=layout, orientation=self.orientation,
+                        variables=self.variables)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -149,7 +154,16 @@ class Derivative(Expression):
         }
 
     def _repr_markdown_(self) -> str:
-        return f"$$\\frac{{\\partial}}{{\\partial {self.wrt}}} = {self.latex()}$$"
+        from .printing import to_latex
+
+        f = to_latex(self.function.ir, orientation=self.function.orientation,
+                     variables=self.variables)
+        if self.order == 1:
+            lhs = f"\\frac{{\\partial}}{{\\partial {self.wrt}}}\\left({f}\\right)"
+        else:
+            lhs = (f"\\frac{{\\partial^{{{self.order}}}}}{{\\partial {self.wrt}^{{{self.order}}}}}"
+                   f"\\left({f}\\right)")
+        return f"$$ {lhs} = {self.latex()} $$"
 
 
 def _shape_text(shape: Shape) -> str:

@@ -202,12 +202,23 @@ NUMPY: dict[Op, Callable] = {
 
 
 def evaluate(root: Expr, values: Mapping[str, Any], variables: Mapping[str, Expr] | None = None,
-             check_symmetric: bool = True) -> np.ndarray | np.float64:
+             check_symmetric: bool = True, dims: Mapping[str, int] | None = None
+             ) -> np.ndarray | np.float64:
     """The value of root: an array of root's shape with its dimensions bound, or a scalar.
 
-    `check_symmetric=False` lets finite differences step off a symmetric value.
+    `dims` binds sizes no value tells (a lone `eye`); values that tell a size
+    must agree with it. `check_symmetric=False` lets finite differences step
+    off a symmetric value.
     """
-    arrays, dims = bind_values(root, values, variables, check_symmetric)
+    arrays, bound = bind_values(root, values, variables, check_symmetric)
+    for name, size in (dims or {}).items():
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+            raise EvaluationError(f"the size of dimension {name} must be a whole number >= 1, "
+                                  f"not {size!r}")
+        if bound.setdefault(name, int(size)) != size:
+            raise ShapeError(f"dimension {name} is {bound[name]} in the values but {size} "
+                             "in dims")
+    dims = bound
     computed: dict[Expr, Any] = {}
     with np.errstate(all="ignore"):
         for node in topo_order(root):
