@@ -17,7 +17,7 @@ placed on outer indices `[i, j]` unifies `i` with `j`.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Container, Hashable, Iterable, Sequence
 from typing import Any
 
 from .ops import SPECS, Op
@@ -391,8 +391,12 @@ _FOLD_UNARY = {
 
 # ---------------------------------------------------------------- traversal
 
-def topo_order(root: Expr) -> list[Expr]:
-    """Every node under root once, arguments before the nodes using them (no recursion)."""
+def topo_order(root: Expr, known: Container[Expr] = ()) -> list[Expr]:
+    """Every node under root once, arguments before the nodes using them (no recursion).
+
+    Nodes in `known` (a memo of earlier work) and everything under them are
+    left out, so a pass over many overlapping roots stays linear.
+    """
     order: list[Expr] = []
     seen: set[Expr] = set()
     stack: list[tuple[Expr, bool]] = [(root, False)]
@@ -401,12 +405,12 @@ def topo_order(root: Expr) -> list[Expr]:
         if done:
             order.append(node)
             continue
-        if node in seen:
+        if node in seen or node in known:
             continue
         seen.add(node)
         stack.append((node, True))
         for a in reversed(node.args):
-            if a not in seen:
+            if a not in seen and a not in known:
                 stack.append((a, False))
     return order
 

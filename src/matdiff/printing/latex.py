@@ -125,12 +125,6 @@ class LatexPrinter(Printer):
         top, bottom = self.raw_parts
         return f"\\frac{{{top}}}{{{bottom}}}"
 
-    def _print_add(self, f: Form, parts: list[str]) -> str:
-        out = parts[0]
-        for term, s in zip(f.args[1:], parts[1:]):
-            out += f" - {s[1:]}" if term.kind == "neg" else f" + {s}"
-        return out
-
     # ------------------------------------------------------------ index notation
 
     def _print_index(self, f: Form, parts: list[str]) -> str:

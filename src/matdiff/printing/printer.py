@@ -63,6 +63,13 @@ class Printer:
             done[id(f)] = text
         return done[id(root)]
 
+    def _print_add(self, f: Form, parts: list[str]) -> str:
+        """a + b, with a negated term written as a subtraction: a - b."""
+        out = parts[0]
+        for term, s in zip(f.args[1:], parts[1:]):
+            out += f" - {s[1:]}" if term.kind == "neg" else f" + {s}"
+        return out
+
     @classmethod
     def missing_kinds(cls) -> list[str]:
         """Form kinds without a print method (the op-table test wants none)."""

@@ -60,12 +60,6 @@ class TextPrinter(Printer):
     def _print_sdiv(self, f: Form, parts: list[str]) -> str:
         return f"{parts[0]}/{parts[1]}"
 
-    def _print_add(self, f: Form, parts: list[str]) -> str:
-        out = parts[0]
-        for term, s in zip(f.args[1:], parts[1:]):
-            out += f" - {s[1:]}" if term.kind == "neg" else f" + {s}"
-        return out
-
     # ------------------------------------------------------------ index notation
 
     def _print_index(self, f: Form, parts: list[str]) -> str:

@@ -46,7 +46,7 @@ class Keys:
         memo = self.memo
         if root in memo:
             return memo[root]
-        for node in _unseen_order(root, memo):
+        for node in topo_order(root, memo):
             memo[node] = self._intern(self._local(node))
         return memo[root]
 
@@ -55,7 +55,7 @@ class Keys:
         sizes = self.sizes
         if root in sizes:
             return sizes[root]
-        for node in _unseen_order(root, sizes):
+        for node in topo_order(root, sizes):
             sizes[node] = _own_size(node) + sum(sizes[a] for a in node.args)
         return sizes[root]
 
@@ -92,24 +92,6 @@ class Keys:
             if count >= _MAX_PERMUTATIONS:
                 break
         return best
-
-
-def _unseen_order(root: Expr, seen) -> list[Expr]:
-    """The nodes under root not in `seen`, arguments first (no recursion)."""
-    order: list[Expr] = []
-    visited: set[Expr] = set()
-    stack: list[tuple[Expr, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in visited or node in seen:
-            continue
-        visited.add(node)
-        stack.append((node, True))
-        stack.extend((a, False) for a in node.args if a not in seen and a not in visited)
-    return order
 
 
 def _own_size(node: Expr) -> int:
