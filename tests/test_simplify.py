@@ -133,3 +133,17 @@ def test_second_derivatives_simplify_to_the_same_values(kind, data):
     raw = np.asarray(evaluate(d.raw, VALUES, d.variables), dtype=np.float64)
     if _values_ok(raw):
         assert np.allclose(evaluate(d.ir, VALUES, d.variables), raw, rtol=1e-8, atol=1e-10)
+
+
+def test_one_minus_factors_the_logistic_weights():
+    import numpy as np
+
+    import matdiff
+
+    h = matdiff.diff("sum(log(1 + exp(-y .* (X*w))))", wrt="w", order=2)
+    assert str(h) == "X'*diag(sigmoid(-y.*(X*w)).*(1 - sigmoid(-y.*(X*w))).*y.^2)*X"
+    assert h.check() < 1e-6
+    # far in the tail the factored weights keep their relative accuracy
+    v = {"X": np.array([[1.0]]), "y": np.array([1.0]), "w": np.array([-40.0])}
+    want = 1.0 / (1.0 + np.exp(40.0)) * (1.0 / (1.0 + np.exp(-40.0)))
+    assert np.isclose(h.evaluate(v)[0, 0], want, rtol=1e-6)

@@ -15,7 +15,7 @@ from ..ir.ops import Op
 from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
-           "softmax_sum", "softplus", "tensor_sum", "fuse"]
+           "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -154,6 +154,29 @@ def sigmoid_product(e: Expr, ctx: Context) -> Expr | None:
                 continue
             return _with_operands(e, operands, [list(lab) for lab in ins])
     return None
+
+
+# c*a.^p - c*a.^(p+1) -> c*a.^p .* (1 - a), entry by entry: s - s.^2 is s.*(1 - s), the
+# form in which the derivative of sigmoid and the logistic Hessian are written
+@rule("one-minus", "s - s.^2 -> s.*(1 - s)", Op.ADD)
+def one_minus(e: Expr, ctx: Context) -> Expr | None:
+    split = [split_coefficient(t) for t in e.args]
+    for i, (ci, ti) in enumerate(split):
+        base, p = _base_and_power(ti)
+        if base.shape != e.shape or base.op is Op.CONST:
+            continue
+        for j, (cj, tj) in enumerate(split):
+            base_j, q = _base_and_power(tj)
+            if j != i and base_j is base and q == p + 1.0 and cj == -ci:
+                factored = ir.scale(_elementwise(ti, ir.sub(ir.const(1.0, e.shape), base)), ci)
+                rest = [t for k, t in enumerate(e.args) if k not in (i, j)]
+                return ir.add([factored, *rest], e.shape)
+    return None
+
+
+def _elementwise(a: Expr, b: Expr) -> Expr:
+    labels = list(range(a.ndim))
+    return ir.einsum([a, b], [labels, labels], labels)
 
 
 # sum(softmax(z)) -> 1: a softmax summed over an index nothing else carries
