@@ -147,3 +147,14 @@ def test_one_minus_factors_the_logistic_weights():
     v = {"X": np.array([[1.0]]), "y": np.array([1.0]), "w": np.array([-40.0])}
     want = 1.0 / (1.0 + np.exp(40.0)) * (1.0 / (1.0 + np.exp(-40.0)))
     assert np.isclose(h.evaluate(v)[0, 0], want, rtol=1e-6)
+
+
+def test_symmetry_carries_through_inverses_and_sums():
+    import matdiff
+
+    S = {"S": "symmetric matrix"}
+    assert str(matdiff.diff("(x - m)'*inv(S)*(x - m)", wrt="m", declare=S)) == "2*inv(S)*(m - x)"
+    assert str(matdiff.diff("x'*(S + S*S)*x", wrt="x", declare=S)) == "(2*S + 2*S*S)*x"
+    assert str(matdiff.diff("logdet(S)", wrt="S", declare=S)) == "inv(S)"
+    assert str(matdiff.diff("x'*inv(S)*y", wrt="S", declare=S)) == "-inv(S)*x*y'*inv(S)"
+    assert str(matdiff.diff("logdet(A)", wrt="A")) == "inv(A)'"  # no symmetry: kept

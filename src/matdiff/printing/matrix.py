@@ -11,9 +11,11 @@ columns; a caller wanting a row transposes the result.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from ..ir.expr import Expr, topo_order
 from ..ir.ops import ELEMENTWISE_UNARY, Op
+from ..ir.properties import is_symmetric
 from . import form as F
 from .form import Form
 from .reduce import reduce_einsum
@@ -139,6 +141,8 @@ def to_form(root: Expr, extra: Mapping[str, Expr] | None = None) -> Form:
             form = FORMS[node.op](node, args, ctx)
         if form is None:
             form = index_form(node, forms)
+        elif node.ndim == 2 and not form.symmetric and is_symmetric(node):
+            form = replace(form, symmetric=True)  # inv(S)' prints as inv(S)
         forms[node] = form
     return forms[root]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..ir import expr as ir
 from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
+from ..ir.properties import is_symmetric
 from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
@@ -29,7 +30,7 @@ def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
 def symmetric(e: Expr, ctx: Context) -> Expr | None:
     ins, _, _ = e.attr
     positions = [k for k, a in enumerate(e.args)
-                 if a.op is Op.VAR and a.attr[1] and len(ins[k]) == 2 and ins[k][0] != ins[k][1]]
+                 if len(ins[k]) == 2 and ins[k][0] != ins[k][1] and is_symmetric(a)]
     if not positions:
         return None
     best, best_key = e, ctx.keys.einsum_order(e)[1:]
@@ -37,7 +38,9 @@ def symmetric(e: Expr, ctx: Context) -> Expr | None:
         cur_ins = [list(lab) for lab in best.attr[0]]
         cur_ins[k] = cur_ins[k][::-1]
         cand = _with_operands(best, list(best.args), cur_ins)
-        if cand.op is not Op.EINSUM or len(cand.args) != len(e.args):
+        if cand.op is not Op.EINSUM:  # S' -> S: the product was only a transpose
+            return cand
+        if len(cand.args) != len(e.args):
             continue
         cand_key = ctx.keys.einsum_order(cand)[1:]
         if cand_key < best_key:

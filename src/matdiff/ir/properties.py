@@ -1,0 +1,31 @@
+"""Facts about an IR node that several stages ask (the simplifier, the printers)."""
+
+from __future__ import annotations
+
+from .expr import Expr
+from .ops import ELEMENTWISE_UNARY, Op
+
+__all__ = ["is_symmetric"]
+
+
+def is_symmetric(a: Expr) -> bool:
+    """A matrix known to equal its transpose: a variable declared symmetric, and what
+    keeps symmetry: inv(S), f(S) entry by entry, S + T, c*S, and the identity."""
+    if a.ndim != 2:
+        return False
+    if a.op is Op.VAR:
+        return a.attr[1]
+    if a.op is Op.INV or a.op in ELEMENTWISE_UNARY:
+        return is_symmetric(a.args[0])
+    if a.op is Op.ADD:
+        return all(is_symmetric(t) for t in a.args)
+    if a.op is Op.CONST:
+        return a.shape[0] == a.shape[1]
+    if a.op is Op.EINSUM:
+        ins, out, _ = a.attr
+        if len(set(out)) == 1:  # a diagonal
+            return True
+        matrices = [(b, lab) for b, lab in zip(a.args, ins) if b.ndim]
+        return (len(matrices) == 1 and is_symmetric(matrices[0][0])
+                and sorted(matrices[0][1]) == sorted(out))  # c*S or c*S'
+    return False
