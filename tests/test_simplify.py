@@ -158,3 +158,10 @@ def test_symmetry_carries_through_inverses_and_sums():
     assert str(matdiff.diff("logdet(S)", wrt="S", declare=S)) == "inv(S)"
     assert str(matdiff.diff("x'*inv(S)*y", wrt="S", declare=S)) == "-inv(S)*x*y'*inv(S)"
     assert str(matdiff.diff("logdet(A)", wrt="A")) == "inv(A)'"  # no symmetry: kept
+
+
+def test_a_product_is_multiplied_out_only_when_that_clearly_pays():
+    import matdiff
+
+    d = matdiff.diff("tanh(W*x + b)", wrt="x", declare={"b": "vector"})
+    assert str(d) == "diag(1 - tanh(W*x + b).^2)*W"

@@ -36,7 +36,7 @@ __all__ = ["factor", "distribute", "MAX_SHARED"]
 MAX_SHARED = 4          # largest shared sub-product tried
 MAX_CANDIDATES = 24     # factorings tried per sum before giving up
 MAX_DISTRIBUTE_SIZE = 400
-DISTRIBUTE_GAIN = 1.0   # multiplying out must make the expression smaller
+DISTRIBUTE_GAIN = 0.9   # multiplying out must make the expression clearly smaller
 
 
 def _dedupe(labels) -> list:
