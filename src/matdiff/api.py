@@ -30,8 +30,10 @@ def engine_errors(what: str) -> Iterator[None]:
         yield
     except MatdiffError:
         raise
+    except MemoryError as e:  # sizes from the input too large for this machine
+        raise MatdiffError(f"not enough memory while {what}: {e}") from e
     except (TypeError, KeyError, IndexError, AttributeError, ZeroDivisionError,
-            OverflowError, RecursionError, MemoryError, AssertionError) as e:
+            OverflowError, RecursionError, AssertionError) as e:
         raise MatdiffError(f"internal error while {what} ({type(e).__name__}: {e}); "
                            "please report it") from e
 
@@ -102,25 +104,29 @@ class Derivative(Expression):
     def to_text(self, layout: str = "shape") -> str:
         from .printing import derivative_to_text
 
-        return derivative_to_text(self, layout=layout)
+        with engine_errors("printing"):
+            return derivative_to_text(self, layout=layout)
 
     def latex(self, layout: str = "shape") -> str:
         from .printing import derivative_to_latex
 
-        return derivative_to_latex(self, layout=layout)
+        with engine_errors("printing"):
+            return derivative_to_latex(self, layout=layout)
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""
         from .verify import check
 
-        return check(self, values, seed)
+        with engine_errors("checking"):
+            return check(self, values, seed)
 
     @property
     def steps(self) -> list:
         """The derivation, rule by rule (see matdiff.explain)."""
         from .explain import derive_steps
 
-        return derive_steps(self)
+        with engine_errors("explaining"):
+            return derive_steps(self)
 
     def explain(self, format: str = "text") -> str:
         """The steps rendered as "text", "markdown" or "latex"."""
@@ -132,13 +138,15 @@ class Derivative(Expression):
         """A fast NumPy function fn(**values) computing this derivative."""
         from .codegen import compile_derivative
 
-        return compile_derivative(self, structured=structured)
+        with engine_errors("compiling"):
+            return compile_derivative(self, structured=structured)
 
     def source(self) -> str:
         """The generated NumPy module behind compile(), as text."""
         from .codegen import derivative_source
 
-        return derivative_source(self)
+        with engine_errors("generating code"):
+            return derivative_source(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the derivative."""
