@@ -24,9 +24,11 @@ __version__ = "0.1.0"
 
 def value_and_grad(expr, wrt, declare=None):
     """One compiled function computing a scalar expression's value and its gradients."""
+    from .api import engine_errors
     from .codegen import value_and_grad as _value_and_grad
 
-    return _value_and_grad(expr, wrt, declare=declare)
+    with engine_errors("compiling"):
+        return _value_and_grad(expr, wrt, declare=declare)
 
 
 def fit(loss, params, data, **options):
