@@ -74,6 +74,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
     single = isinstance(wrt, str)
+    if not single and not isinstance(wrt, list | tuple):
+        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
     names = [wrt] if single else list(wrt)
     if not names or not all(isinstance(n, str) and n for n in names):
         raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
