@@ -98,10 +98,10 @@ def check(d, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     if values is None:
         values = _values_in_domain(d, lower, seed)
-    values = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
     if d.wrt not in values:
         raise MatdiffError(f"check: no value given for '{d.wrt}'")
-    symbolic = np.asarray(d.evaluate(values), dtype=np.float64)
+    symbolic = np.asarray(d.evaluate(values), dtype=np.float64)  # validates the values
+    values = {k: np.asarray(v, dtype=np.float64) for k, v in values.items() if k in d.variables}
 
     def f(v: np.ndarray) -> np.ndarray:
         return np.asarray(evaluate(lower, {**values, d.wrt: v}, d.variables,
