@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .form import Form
-from .precedence import ATOM, MUL, precedence
+from .precedence import ATOM, precedence
 from .printer import Printer, format_number
 
 __all__ = ["LatexPrinter", "latex_name"]
@@ -127,44 +127,25 @@ class LatexPrinter(Printer):
 
     # ------------------------------------------------------------ index notation
 
-    def _print_index(self, f: Form, parts: list[str]) -> str:
-        names, body = f.value
-        return f"T_{{{''.join(names)}}} = {self.index_item(body, f, parts)}"
+    def index_result(self, names: list[str], body: str) -> str:
+        return f"T_{{{''.join(names)}}} = {body}"
 
-    def index_item(self, node: tuple, f: Form, parts: list[str]) -> str:
-        kind = node[0]
-        if kind == "num":
-            return format_number(node[1])
-        if kind == "entry":
-            _, k, names = node
-            s, arg = parts[k], f.args[k]
-            if not names:
-                return s if precedence(arg) >= MUL else self.bracket(s)
-            base = s if arg.kind == "sym" else self.bracket(s)
-            return f"{base}_{{{''.join(names)}}}"
-        if kind == "delta":
-            return f"\\delta_{{{node[1]}{node[2]}}}"
-        if kind == "prod":
-            if node[1] and node[1][0][0] == "num" and node[1][0][1] in (1.0, -1.0):
-                rest = self.index_item(("prod", node[1][1:]), f, parts)
-                return ("-" if node[1][0][1] < 0 else "") + rest
-            items = [self.index_item(x, f, parts) for x in node[1]]
-            items = [self.bracket(s) if x[0] == "add" else s for x, s in zip(node[1], items)]
-            return " ".join(items) or "1"
-        if kind == "sum":
-            return f"\\sum_{{{''.join(node[1])}}} {self.index_item(node[2], f, parts)}"
-        if kind == "add":
-            out = ""
-            for k, (sign, item) in enumerate(node[1]):
-                s = self.index_item(item, f, parts)
-                out += (" - " if sign < 0 else " + ") + s if k else ("-" if sign < 0 else "") + s
-            return out
-        if kind == "call":
-            op = FUNCTIONS.get(node[1], f"\\operatorname{{{node[1]}}}")
-            args = ", ".join(self.index_item(x, f, parts) for x in node[2])
-            return f"{op}\\left({args}\\right)"
-        if kind == "pow":
-            base, ex = (self.index_item(x, f, parts) for x in node[1:])
-            base = base if node[1][0] in ("entry", "num") else self.bracket(base)
-            return f"{base}^{{{ex}}}"
-        raise ValueError(f"unknown index item {kind}")  # pragma: no cover
+    def index_entry(self, s: str, arg: Form, names: list[str]) -> str:
+        base = s if arg.kind == "sym" else self.bracket(s)
+        return f"{base}_{{{''.join(names)}}}"
+
+    def index_delta(self, i: str, j: str) -> str:
+        return f"\\delta_{{{i}{j}}}"
+
+    def index_product(self, items: list[str]) -> str:
+        return " ".join(items) or "1"
+
+    def index_sum(self, names: list[str], body: str) -> str:
+        return f"\\sum_{{{''.join(names)}}} {body}"
+
+    def index_call(self, name: str, args: list[str]) -> str:
+        op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")
+        return f"{op}\\left({', '.join(args)}\\right)"
+
+    def index_pow(self, base: str, ex: str) -> str:
+        return f"{base}^{{{ex}}}"

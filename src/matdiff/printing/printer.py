@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..errors import MatdiffError
 from .form import Form
-from .precedence import PRECEDENCE, needs_brackets
+from .precedence import MUL, PRECEDENCE, needs_brackets, precedence
 
 __all__ = ["Printer", "format_number", "MAX_LENGTH"]
 
@@ -69,6 +69,49 @@ class Printer:
         for term, s in zip(f.args[1:], parts[1:]):
             out += f" - {s[1:]}" if term.kind == "neg" else f" + {s}"
         return out
+
+    # ------------------------------------------------------------ index notation
+
+    def _print_index(self, f: Form, parts: list[str]) -> str:
+        names, body = f.value
+        return self.index_result(names, self.index_item(body, f, parts))
+
+    def index_item(self, node: tuple, f: Form, parts: list[str]) -> str:
+        """One item of an index-notation body; subclasses spell it with index_* hooks."""
+        kind = node[0]
+        if kind == "num":
+            return format_number(node[1])
+        if kind == "entry":
+            _, k, names = node
+            s, arg = parts[k], f.args[k]
+            if not names:
+                return s if precedence(arg) >= MUL else self.bracket(s)
+            return self.index_entry(s, arg, names)
+        if kind == "delta":
+            return self.index_delta(node[1], node[2])
+        if kind == "prod":
+            if node[1] and node[1][0][0] == "num" and node[1][0][1] in (1.0, -1.0):
+                rest = self.index_item(("prod", node[1][1:]), f, parts)
+                return ("-" if node[1][0][1] < 0 else "") + rest
+            items = [self.index_item(x, f, parts) for x in node[1]]
+            items = [self.bracket(s) if x[0] == "add" else s for x, s in zip(node[1], items)]
+            return self.index_product(items)
+        if kind == "sum":
+            return self.index_sum(node[1], self.index_item(node[2], f, parts))
+        if kind == "add":
+            out = ""
+            for k, (sign, item) in enumerate(node[1]):
+                s = self.index_item(item, f, parts)
+                out += (" - " if sign < 0 else " + ") + s if k else ("-" if sign < 0 else "") + s
+            return out
+        if kind == "call":
+            return self.index_call(node[1], [self.index_item(x, f, parts) for x in node[2]])
+        if kind == "pow":
+            base, ex = (self.index_item(x, f, parts) for x in node[1:])
+            if node[1][0] not in ("entry", "num"):
+                base = self.bracket(base)
+            return self.index_pow(base, ex)
+        raise ValueError(f"unknown index item {kind}")  # pragma: no cover
 
     @classmethod
     def missing_kinds(cls) -> list[str]:
