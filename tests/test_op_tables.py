@@ -5,7 +5,7 @@ import pytest
 from matdiff.derive.rules import RULES
 from matdiff.evaluate import NUMPY
 from matdiff.ir.ops import SPECS, Op
-from matdiff.language.build import BINARY, FUNCTIONS
+from matdiff.language.rules import BINARY, FUNCTIONS
 
 LEAVES = {Op.VAR, Op.CONST, Op.SIZE}
 

@@ -1,6 +1,7 @@
-"""Text -> syntax tree (parser.py, grammar.lark) -> typed IR (build.py)."""
+"""Text -> syntax tree (parser.py, grammar.lark) -> typed IR (build.py, rules.py)."""
 
-from .build import FUNCTIONS, RESERVED, build, declared_variable
+from .build import build, declared_variable
 from .parser import parse_text
+from .rules import FUNCTIONS, RESERVED
 
 __all__ = ["build", "declared_variable", "parse_text", "FUNCTIONS", "RESERVED"]

@@ -1,0 +1,301 @@
+"""The type rule and the lowering of every operator and function of the language.
+
+One entry per operator (`BINARY`) and per function (`FUNCTIONS`): its type rule
+(surface types in, surface type out, unifying dimensions and raising a
+ShapeError that names both shapes) and its lowering to IR, side by side, so
+adding a function touches this one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..ir import expr as ir
+from ..ir.expr import Expr
+from ..ir.ops import Op
+from . import ast
+from .types import SurfaceType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .build import Context
+
+__all__ = ["BINARY", "FUNCTIONS", "ALIASES", "RESERVED", "SCALAR", "Rule",
+           "broadcast", "transpose", "matmul"]
+
+SCALAR = SurfaceType("scalar", ())
+
+# ---------------------------------------------------------------- IR helpers
+
+def broadcast(e: Expr, shape: ir.Shape) -> Expr:
+    """Scalar expansion of a scalar e to `shape`."""
+    if e.shape == tuple(shape):
+        return e
+    labels = list(range(len(shape)))
+    return ir.einsum([e], [[]], labels, dict(zip(labels, shape)))
+
+
+def _pair(a: Expr, b: Expr) -> tuple[Expr, Expr]:
+    shape = a.shape if a.ndim else b.shape
+    return broadcast(a, shape), broadcast(b, shape)
+
+
+def _elementwise_product(a: Expr, b: Expr) -> Expr:
+    labels = list(range(max(a.ndim, b.ndim)))
+    return ir.einsum([a, b], [labels[:a.ndim], labels[:b.ndim]], labels)
+
+
+def _reciprocal(e: Expr) -> Expr:
+    return ir.binary(Op.POW, e, ir.const(-1.0, e.shape))
+
+
+def _sum(e: Expr) -> Expr:
+    return ir.einsum([e], [list(range(e.ndim))], [])
+
+
+def transpose(e: Expr) -> Expr:
+    if e.ndim < 2:
+        return e
+    return ir.einsum([e], [[0, 1]], [1, 0])
+
+
+def matmul(a: Expr, ta: SurfaceType, b: Expr, tb: SurfaceType) -> Expr:
+    """The matrix product by kinds (types already checked)."""
+    if ta.kind == "scalar" or tb.kind == "scalar":
+        return _elementwise_product(a, b)
+    patterns = {
+        ("row", "col"): ([0], [0], []),
+        ("col", "row"): ([0], [1], [0, 1]),
+        ("matrix", "col"): ([0, 1], [1], [0]),
+        ("row", "matrix"): ([0], [0, 1], [1]),
+        ("matrix", "matrix"): ([0, 1], [1, 2], [0, 2]),
+    }
+    la, lb, out = patterns[(ta.kind, tb.kind)]
+    return ir.einsum([a, b], [la, lb], out)
+
+
+def _frobenius(a: Expr, b: Expr) -> Expr:
+    if a.ndim == 0 or b.ndim == 0:
+        return _elementwise_product(a, b)
+    labels = list(range(a.ndim))
+    return ir.einsum([a, b], [labels, labels], [])
+
+
+# ---------------------------------------------------------------- binary operators
+
+def _type_matmul(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+    what = f"'{node.spelling}'"
+    if a.kind == "scalar":
+        return b
+    if b.kind == "scalar":
+        return a
+    k = (a.kind, b.kind)
+    if k == ("row", "col"):
+        ctx.unify(node, what, a, b, a.dims[0], b.dims[0])
+        return SCALAR
+    if k == ("col", "row"):
+        return SurfaceType("matrix", (a.dims[0], b.dims[0]))
+    if k == ("matrix", "col"):
+        ctx.unify(node, what, a, b, a.dims[1], b.dims[0])
+        return SurfaceType("col", (a.dims[0],))
+    if k == ("row", "matrix"):
+        ctx.unify(node, what, a, b, a.dims[0], b.dims[0])
+        return SurfaceType("row", (b.dims[1],))
+    if k == ("matrix", "matrix"):
+        ctx.unify(node, what, a, b, a.dims[1], b.dims[0])
+        return SurfaceType("matrix", (a.dims[0], b.dims[1]))
+    hint = " (for an element-wise product use .*; for an inner product x'*y)" \
+        if a.kind == b.kind == "col" else ""
+    ctx.fail(node, f"cannot multiply {ctx.describe(a)} by {ctx.describe(b)} with "
+                   f"{what}{hint}")
+    raise AssertionError  # unreachable
+
+
+def _type_divide(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+    if b.kind != "scalar":
+        ctx.fail(node, f"'/' divides by a scalar, not by {ctx.describe(b)} "
+                       "(use ./ for element-wise division, or inv())")
+    return a
+
+
+def _type_power(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+    if b.kind != "scalar":
+        ctx.fail(node, f"'^' needs a scalar exponent, not {ctx.describe(b)} (use .^)")
+    if a.kind == "scalar":
+        return a
+    if a.kind == "matrix" and _integer_literal(node.right) is not None:
+        ctx.square(node, "a matrix power", a)
+        return a
+    ctx.fail(node, f"'^' raises a scalar, or a square matrix to a whole-number power, not "
+                   f"{ctx.describe(a)} (use .^ for an element-wise power)")
+    raise AssertionError  # unreachable
+
+
+def _type_dot(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+    if a.kind == "scalar" or b.kind == "scalar":
+        return a if b.kind == "scalar" else b
+    if a.kind in ("row", "col") and b.kind in ("row", "col"):
+        ctx.unify(node, f"'{node.spelling}'", a, b, a.dims[0], b.dims[0])
+        return SCALAR
+    ctx.same(node, f"'{node.spelling}'", a, b)
+    return SCALAR
+
+
+def _lower_power(ctx: Context, node: ast.BinOp, a: Expr, b: Expr) -> Expr:
+    if a.ndim == 0:
+        return ir.binary(Op.POW, a, b)
+    k = _integer_literal(node.right)
+    assert k is not None
+    base = a if k > 0 else ir.matrix_fn(Op.INV, a, a.shape)
+    if k == 0:
+        return ir.delta(a.shape[:1])
+    result = base
+    for _ in range(abs(k) - 1):
+        result = ir.einsum([result, base], [[0, 1], [1, 2]], [0, 2])
+    return result
+
+
+def _integer_literal(node: ast.Node) -> int | None:
+    sign = 1
+    while isinstance(node, ast.Neg):
+        sign, node = -sign, node.operand
+    if isinstance(node, ast.Number) and node.value == int(node.value) and abs(node.value) <= 64:
+        return sign * int(node.value)
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The type rule and the lowering of one operator or function."""
+
+    type: Callable
+    lower: Callable
+    arity: tuple[int, int] = (1, 1)
+
+
+def _type_elementwise(ctx, node, a, b):
+    return ctx.expand(node, f"'{node.spelling}'", a, b)
+
+
+BINARY: dict[str, Rule] = {
+    "+": Rule(_type_elementwise, lambda ctx, n, a, b: ir.add(_pair(a, b))),
+    "-": Rule(_type_elementwise, lambda ctx, n, a, b: ir.sub(*_pair(a, b))),
+    ".*": Rule(_type_elementwise, lambda ctx, n, a, b: _elementwise_product(a, b)),
+    "./": Rule(_type_elementwise, lambda ctx, n, a, b: _elementwise_product(a, _reciprocal(b))),
+    ".^": Rule(_type_elementwise, lambda ctx, n, a, b: ir.binary(Op.POW, *_pair(a, b))),
+    "*": Rule(_type_matmul, None),  # lowered with the kinds, in _lower
+    "/": Rule(_type_divide, lambda ctx, n, a, b: _elementwise_product(a, _reciprocal(b))),
+    "^": Rule(_type_power, _lower_power),
+    "dot": Rule(_type_dot, lambda ctx, n, a, b: _frobenius(a, b)),
+}
+
+
+# ---------------------------------------------------------------- functions
+
+def _t_same(ctx, node, a):
+    return a
+
+
+def _t_scalar(ctx, node, a):
+    return SCALAR
+
+
+def _t_square_scalar(ctx, node, a):
+    ctx.square(node, f"{node.func}()", a)
+    return SCALAR
+
+
+def _t_inv(ctx, node, a):
+    ctx.square(node, "inv()", a)
+    return a
+
+
+def _t_vector(ctx, node, a):
+    if a.kind not in ("row", "col"):
+        ctx.fail(node, f"{node.func}() takes a vector, not {ctx.describe(a)}")
+    return a if node.func == "softmax" else SCALAR
+
+
+def _t_diag(ctx, node, a):
+    if a.kind in ("row", "col"):
+        return SurfaceType("matrix", (a.dims[0], a.dims[0]))
+    if a.kind == "matrix":
+        ctx.square(node, "diag() of a matrix", a)
+        return SurfaceType("col", (a.dims[0],))
+    ctx.fail(node, f"diag() takes a vector or a square matrix, not {ctx.describe(a)}")
+    raise AssertionError  # unreachable
+
+
+def _t_filled(kind):
+    def rule(ctx, node, a):
+        if a.kind != "scalar":
+            ctx.fail(node, f"{node.func}(c) takes a scalar c, not {ctx.describe(a)}")
+        if kind == "col":
+            return SurfaceType("col", (ctx.dims.new(),))
+        return SurfaceType("matrix", (ctx.dims.new(), ctx.dims.new()))
+    return rule
+
+
+def _t_pairwise(ctx, node, a, b):
+    return ctx.expand(node, f"{node.func}()", a, b)
+
+
+def _t_dot_call(ctx, node, a, b):
+    if a.kind in ("row", "col") and b.kind in ("row", "col"):
+        ctx.unify(node, "dot()", a, b, a.dims[0], b.dims[0])
+        return SCALAR
+    ctx.fail(node, f"dot() takes two vectors, not {ctx.describe(a)} and {ctx.describe(b)}")
+    raise AssertionError  # unreachable
+
+
+def _unary(op: Op) -> Rule:
+    return Rule(_t_same, lambda ctx, node, t, a: ir.unary(op, a))
+
+
+def _matrix(op: Op, typer: Callable) -> Rule:
+    return Rule(typer, lambda ctx, node, t, a: ir.matrix_fn(op, a, ctx.shape(t)))
+
+
+def _lower_filled(ctx, node, t, a):
+    return broadcast(a, ctx.shape(t))
+
+
+def _lower_diag(ctx, node, t, a):
+    if t.kind == "matrix":
+        return ir.einsum([a], [[0]], [0, 0])
+    return ir.einsum([a], [[0, 0]], [0])
+
+
+def _lower_mean(ctx, node, t, a):
+    return _elementwise_product(_sum(a), _reciprocal(ir.size(a.shape)))
+
+
+def _lower_minmax(op):
+    return lambda ctx, node, t, a, b: ir.binary(op, *_pair(a, b))
+
+
+FUNCTIONS: dict[str, Rule] = {
+    **{op.value: _unary(op) for op in (
+        Op.EXP, Op.LOG, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.SINH, Op.COSH, Op.SQRT,
+        Op.ABS, Op.SIGN, Op.SIGMOID, Op.RELU, Op.SOFTPLUS, Op.STEP)},
+    "max": Rule(_t_pairwise, _lower_minmax(Op.MAX), (2, 2)),
+    "min": Rule(_t_pairwise, _lower_minmax(Op.MIN), (2, 2)),
+    "sum": Rule(_t_scalar, lambda ctx, node, t, a: _sum(a)),
+    "mean": Rule(_t_scalar, _lower_mean),
+    "norm1": Rule(_t_scalar, lambda ctx, node, t, a: _sum(ir.unary(Op.ABS, a))),
+    "norm2": _matrix(Op.NORM2, _t_scalar),
+    "dot": Rule(_t_dot_call, lambda ctx, node, t, a, b: _frobenius(a, b), (2, 2)),
+    "tr": Rule(_t_square_scalar, lambda ctx, node, t, a: ir.einsum([a], [[0, 0]], [])),
+    "det": _matrix(Op.DET, _t_square_scalar),
+    "logdet": _matrix(Op.LOGDET, _t_square_scalar),
+    "inv": _matrix(Op.INV, _t_inv),
+    "diag": Rule(_t_diag, _lower_diag),
+    "softmax": _matrix(Op.SOFTMAX, _t_vector),
+    "logsumexp": _matrix(Op.LOGSUMEXP, _t_vector),
+    "vector": Rule(_t_filled("col"), _lower_filled),
+    "matrix": Rule(_t_filled("matrix"), _lower_filled),
+    "numel": Rule(_t_scalar, lambda ctx, node, t, a: ir.size(a.shape)),
+}
+ALIASES = {"trace": "tr", "transpose": None}
+RESERVED = set(FUNCTIONS) | set(ALIASES) | {"eye"}
