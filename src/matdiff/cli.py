@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "codegen": ("codegen", "print the NumPy code of a derivative"),
     "fit": ("fit", "train parameters of a loss on data"),
     "demo": ("demo", "the seed notes end to end: derive, check, train"),
+    "serve": ("serve", "a local web page for derivatives"),
 }
 
 

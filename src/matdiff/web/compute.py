@@ -1,0 +1,236 @@
+"""One request of the web page, answered with matdiff's public API only.
+
+`answer(payload)` turns the JSON the page posts into `(status, body)`: 200 and
+every view of the derivative, 400 and the error's message and position for bad
+input, 500 and one plain line for anything else. It runs either in the server's
+thread or in a worker process (see workers.py), so it takes and returns plain
+JSON-ready data and never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import warnings
+from typing import Any
+
+import matdiff
+
+__all__ = ["answer", "parse_declarations", "render_mathml", "mathml_available",
+           "EXAMPLES", "LAYOUTS", "MAX_EXPRESSION"]
+
+log = logging.getLogger("matdiff.web")
+
+LAYOUTS = ("shape", "numerator", "denominator")
+MAX_EXPRESSION = 4000  # characters: far beyond any formula a person types
+CHECK_TOLERANCE = 1e-6  # a correct derivative is ~1e-10 off; a kink or overflow far more
+
+# The page's one-click examples, from the seed notes (tests derive every one).
+EXAMPLES: list[dict[str, Any]] = [
+    {"title": "a neuron", "expression": "max(0, w'*x + b)", "wrt": "w",
+     "declare": "b=scalar", "order": 1},
+    {"title": "its loss", "expression": "mean((y - max(0, X*w + b)).^2)", "wrt": "w",
+     "declare": "", "order": 1},
+    {"title": "a quadratic form", "expression": "x'*A*x", "wrt": "x",
+     "declare": "", "order": 1},
+    {"title": "symmetric A", "expression": "x'*A*x", "wrt": "x",
+     "declare": "A=symmetric matrix", "order": 1},
+    {"title": "softmax", "expression": "softmax(x)", "wrt": "x", "declare": "", "order": 1},
+    {"title": "a logistic Hessian", "expression": "sum(log(1 + exp(-y .* (X*w))))",
+     "wrt": "w", "declare": "", "order": 2},
+    {"title": "a 3-tensor", "expression": "W*x", "wrt": "W", "declare": "", "order": 1},
+]
+
+
+class InputError(matdiff.MatdiffError):
+    """A field of the request is missing or malformed; `field` names it for the page."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# A declaration starts where a name and '=' follow a separator, so commas inside
+# `matrix(m, n)` stay in their type: "A=matrix(m, n), b=scalar" is two items.
+_SPLIT = re.compile(r"[,;\n]\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)")
+
+
+def parse_declarations(text: str) -> dict[str, str]:
+    """`"A=symmetric matrix, b=scalar"` -> {"A": "symmetric matrix", "b": "scalar"}."""
+    out: dict[str, str] = {}
+    for item in _SPLIT.split(text.strip()):
+        item = item.strip().rstrip(",;").strip()
+        if not item:
+            continue
+        name, sep, kind = item.partition("=")
+        if not sep or not name.strip() or not kind.strip():
+            raise InputError("declarations are NAME=TYPE separated by commas, as in "
+                             f"'A=symmetric matrix, b=scalar'; cannot read {item!r}", "declare")
+        out[name.strip()] = kind.strip()
+    return out
+
+
+def mathml_available() -> bool:
+    """Whether the optional `web` extra (latex2mathml) is installed."""
+    try:
+        import latex2mathml.converter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# latex2mathml writes \operatorname{step} and \max as operators (<mo>), which browsers
+# space as if they were '+'; a multi-letter name is an identifier (<mi>), set upright.
+_NAMED_OPERATOR = re.compile(r"<mo>([A-Za-z]{2,})</mo>")
+# A minus first in a group or right after another operator (an opening bracket, '=', ',')
+# is a sign: prefix form, no spacing. After a closing bracket it stays binary.
+_SIGN = re.compile(r"(<mrow>|<mo[^>]*>(?!&#x00029;|&#x0005D;|&#x0007D;|&#x0007C;)[^<]*</mo>)"
+                   r"<mo>&#x02212;</mo>")
+
+
+def render_mathml(latex: str) -> str | None:
+    """LaTeX as display MathML (browsers draw it natively), or None without latex2mathml."""
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:
+        return None
+    try:
+        mathml = convert(latex, display="block")
+    except Exception:  # a construct latex2mathml cannot read: the page shows the source
+        log.warning("latex2mathml could not convert %r", latex, exc_info=True)
+        return None
+    mathml = _NAMED_OPERATOR.sub(r"<mi>\1</mi>", mathml)
+    return _SIGN.sub(r'\1<mo form="prefix">&#x02212;</mo>', mathml)
+
+
+def _field(payload: dict[str, Any], name: str, default: Any, kind: type) -> Any:
+    value = payload.get(name, default)
+    if value is None:
+        value = default
+    if kind is int and isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InputError(f"'{name}' must be {'a number' if kind is int else 'text'}", name)
+    return value
+
+
+def _request(payload: Any) -> tuple[str, str, dict[str, str], int, str]:
+    """The validated fields: expression, wrt, declarations, order, layout."""
+    if not isinstance(payload, dict):
+        raise InputError("the request must be a JSON object", "body")
+    expression = _field(payload, "expression", "", str)
+    if not expression.strip():
+        raise InputError("type an expression, such as x'*A*x", "expression")
+    if len(expression) > MAX_EXPRESSION:
+        raise InputError(f"the expression is longer than {MAX_EXPRESSION} characters",
+                         "expression")
+    wrt = _field(payload, "wrt", "", str).strip()
+    if not wrt:
+        raise InputError("name the variable to differentiate with respect to", "wrt")
+    declare = payload.get("declare") or ""
+    if isinstance(declare, dict) and all(isinstance(v, str) for v in declare.values()):
+        declarations = {str(k): v for k, v in declare.items()}
+    elif isinstance(declare, str):
+        declarations = parse_declarations(declare)
+    else:
+        raise InputError("'declare' must be text such as 'A=symmetric matrix'", "declare")
+    order = _field(payload, "order", 1, int)
+    layout = _field(payload, "layout", "shape", str)
+    if layout not in LAYOUTS:
+        raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}",
+                         "layout")
+    return expression, wrt, declarations, order, layout
+
+
+def _shape_text(shape: list[str]) -> str:
+    return " x ".join(shape) if shape else "scalar"
+
+
+def _lhs(wrt: str, order: int) -> str:
+    """`∂f/∂x` (or `∂²f/∂x²`), the left side of the answer; f is shown above it."""
+    if order == 1:
+        return f"\\frac{{\\partial f}}{{\\partial {wrt}}}"
+    return f"\\frac{{\\partial^{{{order}}} f}}{{\\partial {wrt}^{{{order}}}}}"
+
+
+def _check(d: matdiff.Derivative) -> dict[str, Any]:
+    """The finite-difference check, JSON-ready (NaN becomes null with a note)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            error = float(d.check())
+    except matdiff.MatdiffError as e:
+        return {"max_relative_error": None, "ok": False, "note": e.message}
+    if not math.isfinite(error):
+        return {"max_relative_error": None, "ok": False,
+                "note": "not a number: the function overflows at the random values drawn"}
+    ok = error < CHECK_TOLERANCE
+    note = ("agrees with central finite differences at random values" if ok else
+            "differs from finite differences: a kink (max, abs, step) near the random "
+            "values drawn, or a bug worth reporting")
+    return {"max_relative_error": error, "ok": ok, "note": note}
+
+
+def _view(produce: Any) -> str | None:
+    """One optional view (steps, code); a MatdiffError leaves it out, not the answer."""
+    try:
+        return str(produce())
+    except matdiff.MatdiffError as e:
+        return f"(not available: {e.message})"
+
+
+def derive(payload: Any) -> dict[str, Any]:
+    """Every view of the derivative the payload asks for; raises MatdiffError on bad input."""
+    expression, wrt, declarations, order, layout = _request(payload)
+    d = matdiff.diff(expression, wrt=wrt, declare=declarations or None, order=order)
+    record = d.to_dict()
+    latex = d.latex(layout=layout)
+    function_latex = "f = " + matdiff.parse(expression, declarations or None).latex()
+    equation = f"{_lhs(wrt, order)} = {latex}"
+    shape = record["shape"]
+    return {
+        "expression": expression, "wrt": wrt, "order": order, "layout": layout,
+        "declare": declarations,
+        "text": d.to_text(layout=layout),
+        "latex": latex,
+        "function_latex": function_latex,
+        "equation_latex": equation,
+        "function_mathml": render_mathml(function_latex),
+        "mathml": render_mathml(equation),
+        "mathml_available": mathml_available(),
+        "shape": shape,
+        "shape_text": _shape_text(shape),
+        "function_shape": record["function_shape"],
+        "variables": {name: _shape_text(s) for name, s in record["variables"].items()},
+        "check": _check(d),
+        "steps": _view(lambda: d.explain(format="text")),
+        "source": _view(d.source),
+    }
+
+
+def error_body(e: matdiff.MatdiffError, payload: Any = None) -> dict[str, Any]:
+    """A MatdiffError as the page shows it: message, position and the offending text."""
+    field = getattr(e, "field", None)
+    if field is None and e.line is not None:
+        field = "expression"
+    text = e.text
+    if text is None and field == "expression" and isinstance(payload, dict):
+        text = payload.get("expression") if isinstance(payload.get("expression"), str) else None
+    return {"error": {"message": e.message, "line": e.line, "column": e.column,
+                      "kind": type(e).__name__, "field": field, "text": text,
+                      "detail": str(e)}}
+
+
+def answer(payload: Any) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) for one request; never raises, never shows a traceback."""
+    try:
+        return 200, derive(payload)
+    except matdiff.MatdiffError as e:
+        return 400, error_body(e, payload)
+    except Exception as e:  # an engine bug: logged on the server, one line for the user
+        log.exception("unexpected error answering %r", payload)
+        return 500, {"error": {"message": f"internal error ({type(e).__name__}); "
+                                          "please report it with the expression",
+                               "line": None, "column": None, "kind": "InternalError",
+                               "field": None, "text": None}}
