@@ -94,8 +94,8 @@ class Derivative(Expression):
 
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
                  raw: Expr) -> None:
-        orientation = function.orientation if order == 0 else None
-        super().__init__(ir, function.text, function.variables, orientation)
+        # a derivative is a tensor in the shape convention: it has no row orientation
+        super().__init__(ir, function.text, function.variables, None)
         self.function = function
         self.wrt = wrt
         self.order = order
