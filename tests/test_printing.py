@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import matdiff
@@ -199,7 +200,7 @@ def test_exponentially_long_prints_are_refused_not_attempted():
 def test_expression_variables_name_sizes():
     e = matdiff.parse("numel(x)")
     assert to_text(e.ir, variables=e.variables) == "numel(x)"
-    assert to_text(e.ir) == "n"  # no variable left to name the size by
+    assert to_text(e.ir) == "tr(eye)"  # no variable left to name the size by: as unknown
 
 
 def test_sizes_print_as_numel_of_a_variable():
@@ -208,3 +209,46 @@ def test_sizes_print_as_numel_of_a_variable():
     e = ir.einsum([x, ir.binary(Op.POW, n, ir.const(-1.0))], [[0], []], [0])
     assert to_text(e) == "x/numel(x)"
     assert to_latex(e) == r"\frac{x}{n}"
+
+
+def _round_trip(expr: str, wrt: str, declare: dict | None = None) -> str:
+    d = matdiff.diff(expr, wrt=wrt, declare=declare)
+    rng = np.random.default_rng(1)
+    sizes = {}
+    values = {}
+    for name, v in matdiff.parse(expr, declare=declare).variables.items():
+        shape = tuple(sizes.setdefault(s, 2 + len(sizes)) for s in v.shape)
+        values[name] = rng.uniform(0.5, 1.5, shape) if shape else 0.7
+    back = matdiff.parse(str(d), declare=declare).evaluate(values)
+    np.testing.assert_allclose(np.asarray(back).reshape(np.shape(d.evaluate(values))),
+                               d.evaluate(values), rtol=1e-10)
+    return str(d)
+
+
+def test_a_product_of_sizes_in_a_divisor_keeps_its_brackets():
+    assert _round_trip("mean(sin(x*y'))", "x") == "cos(x*y')*y/(numel(x)*numel(y))"
+
+
+def test_a_size_no_whole_variable_covers_prints_as_size_of_a_matrix():
+    assert _round_trip("mean(sin(A*B))", "A") == "cos(A*B)*B'/(size(A, 1)*size(B, 2))"
+    assert _round_trip("tr(b*eye + I)", "b") == "size(I, 1)"
+
+
+def test_sizes_never_collide_with_variables():
+    declare = {"n": "scalar", "p": "scalar", "m": "scalar"}
+    text = _round_trip("mean(sin(A*B)) + n + p + m", "A", declare)
+    assert "/(size(A, 1)*size(B, 2))" in text
+    latex = matdiff.diff("mean(sin(A*B)) + n + p + m", wrt="A", declare=declare).latex()
+    denominator = latex.rsplit("{", 1)[1].rstrip("}")
+    assert not set(denominator.split()) & {"n", "p", "m"}, latex
+
+
+def test_size_of_an_axis_is_part_of_the_language():
+    A, x = np.ones((3, 4)), np.ones(3)
+    e = matdiff.parse("size(A, 1)*x + size(A, 2) + size(x, 1) + size(x', 1)")
+    np.testing.assert_allclose(e.evaluate({"A": A, "x": x}), 3 + 4 + 3 + 1)
+    assert str(matdiff.diff("size(A, 2)*sum(x)", wrt="x")) == "size(A, 2)*vector(1)"
+    assert str(matdiff.diff("size(A, 2) + sum(A)", wrt="A")) == "matrix(1)"
+    for bad in ("size(A, 3)", "size(A, b)", "size(A)"):
+        with pytest.raises(matdiff.MatdiffError, match="size"):
+            matdiff.parse(bad)

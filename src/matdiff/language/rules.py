@@ -271,6 +271,23 @@ def _lower_mean(ctx, node, t, a):
     return _elementwise_product(_sum(a), _reciprocal(ir.size(a.shape)))
 
 
+def _t_size(ctx, node, a, k):
+    axis = _integer_literal(node.args[1])
+    if k.kind != "scalar" or axis not in (1, 2):
+        ctx.fail(node, "size(a, k) takes an axis k of 1 (rows) or 2 (columns), written as a "
+                       "number")
+    return SCALAR
+
+
+def _lower_size(ctx, node, t, a, k):
+    """size(a, k): the length of axis k of a as written (a column vector is n x 1)."""
+    surface = ctx.types[id(node.args[0])]
+    axis = _integer_literal(node.args[1]) - 1
+    axes = {"scalar": (None, None), "col": (0, None), "row": (None, 0),
+            "matrix": (0, 1)}[surface.kind][axis]
+    return ir.const(1.0) if axes is None else ir.size((a.shape[axes],))
+
+
 def _lower_minmax(op):
     return lambda ctx, node, t, a, b: ir.binary(op, *_pair(a, b))
 
@@ -296,6 +313,7 @@ FUNCTIONS: dict[str, Rule] = {
     "vector": Rule(_t_filled("col"), _lower_filled),
     "matrix": Rule(_t_filled("matrix"), _lower_filled),
     "numel": Rule(_t_scalar, lambda ctx, node, t, a: ir.size(a.shape)),
+    "size": Rule(_t_size, _lower_size, (2, 2)),
 }
 ALIASES = {"trace": "tr", "transpose": None}
 RESERVED = set(FUNCTIONS) | set(ALIASES) | {"eye"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .form import Form
-from .precedence import ATOM, precedence
+from .precedence import ATOM
 from .printer import Printer, format_number
 
 __all__ = ["LatexPrinter", "latex_name"]
@@ -75,7 +75,7 @@ class LatexPrinter(Printer):
         if name == "norm2":
             return f"\\left\\lVert {parts[0]}\\right\\rVert"
         if name == "inv":
-            base = parts[0] if precedence(f.args[0]) >= ATOM else self.bracket(parts[0])
+            base = parts[0] if self.precedence(f.args[0]) >= ATOM else self.bracket(parts[0])
             return f"{base}^{{-1}}"
         op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")
         return f"{op}\\left({', '.join(parts)}\\right)"
@@ -89,9 +89,11 @@ class LatexPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "I"
 
+    def size_factors(self, f: Form) -> tuple[str, ...]:
+        return f.value[2]
+
     def _print_size(self, f: Form, parts: list[str]) -> str:
-        dims, _ = f.value
-        return " ".join(str(d) for d in dims)
+        return " ".join(f.value[2])
 
     def _print_t(self, f: Form, parts: list[str]) -> str:
         inner = f.args[0]

@@ -35,19 +35,53 @@ class Context:
         self.variables = {n.name: n for n in nodes if n.op is Op.VAR}
         for name, v in (extra or {}).items():
             self.variables.setdefault(name, v)
+        self._dim_symbols: dict[str, str] | None = None
 
     def size(self, dims: tuple) -> Form:
-        """SIZE(dims) as numel of variables covering those dimensions, else the symbols."""
-        need = list(dims)
-        parts: list[Form] = []
+        """SIZE(dims) as a product of `numel(x)` and `size(A, k)` of the variables.
+
+        Whole variables covering some of the dimensions print as numel(x); a
+        dimension left over prints as size(A, k) of a matrix carrying it; one
+        that no variable carries (only a constant such as `eye`) as `tr(eye)`,
+        which is as unknown as the dimension itself. Integer dimensions print
+        as numbers. The value is (dims, text factors, LaTeX symbols).
+        """
+        need = [d for d in dims if not isinstance(d, int)]
+        factors: list[str] = []
         for v in sorted(self.variables.values(), key=lambda v: -v.ndim):
+            if not need:
+                break
             if v.ndim and all(need.count(d) >= list(v.shape).count(d) for d in v.shape):
                 for d in v.shape:
                     need.remove(d)
-                parts.append(F.sym(v.name, kind_of(v.shape)))
-            if not need:
-                break
-        return F.Form("size", tuple(parts), (tuple(dims), tuple(need)), "s")
+                factors.append(f"numel({v.name})")
+        for d in need:
+            owner = next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape),
+                         None)
+            factors.append(f"size({owner.name}, {owner.shape.index(d) + 1})" if owner
+                           else "tr(eye)")
+        factors += [str(d) for d in dims if isinstance(d, int)]
+        symbols = [str(d) if isinstance(d, int) else self.latex_dim(d) for d in dims]
+        return F.Form("size", (), (tuple(dims), tuple(factors), tuple(symbols)), "s")
+
+    def latex_dim(self, d: str) -> str:
+        """The LaTeX symbol of a dimension: its name, unless a variable prints the same."""
+        from .latex import latex_name
+
+        if self._dim_symbols is None:
+            self._dim_symbols = {}
+            self._taken = {latex_name(name) for name in self.variables}
+            dims = {x for v in self.variables.values() for x in v.shape if isinstance(x, str)}
+            for x in sorted(dims):
+                self.latex_dim(x)
+        if d not in self._dim_symbols:
+            symbol = latex_name(d)
+            spare = iter("nmpqrstklNMPQRKL")
+            while symbol in self._taken:
+                symbol = next(spare, None) or f"d_{{{len(self._taken)}}}"
+            self._taken.add(symbol)
+            self._dim_symbols[d] = symbol
+        return self._dim_symbols[d]
 
 
 def _const(node: Expr, args, ctx) -> Form:

@@ -47,9 +47,14 @@ def precedence(f: Form) -> int:
     return PRECEDENCE[f.kind]
 
 
-def needs_brackets(parent: Form, child: Form, position: int) -> bool:
-    """Whether `child`, the operand at `position` of `parent`, must be bracketed."""
-    p, c = PRECEDENCE[parent.kind], precedence(child)
+def needs_brackets(parent: Form, child: Form, position: int, c: int | None = None) -> bool:
+    """Whether `child`, the operand at `position` of `parent`, must be bracketed.
+
+    `c` is the child's precedence as the printer spells it, when that differs
+    from the table (a size printed as a product of several factors).
+    """
+    p = PRECEDENCE[parent.kind]
+    c = precedence(child) if c is None else c
     kind = parent.kind
     if kind == "t":
         return c < POSTFIX

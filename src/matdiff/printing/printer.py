@@ -36,6 +36,16 @@ class Printer:
     def bracket(self, s: str) -> str:
         return f"({s})"
 
+    def size_factors(self, f: Form) -> tuple[str, ...]:
+        """The factors a size form prints as (a product of several binds like one)."""
+        raise NotImplementedError
+
+    def precedence(self, f: Form) -> int:
+        """f's binding strength as this printer spells it."""
+        if f.kind == "size" and len(self.size_factors(f)) > 1:
+            return MUL
+        return precedence(f)
+
     def doprint(self, root: Form) -> str:
         done: dict[int, str] = {}
         stack: list[tuple[Form, bool]] = [(root, False)]
@@ -51,7 +61,8 @@ class Printer:
             self.raw_parts = [done[id(a)] for a in f.args]
             for k, a in enumerate(f.args):
                 s = self.raw_parts[k]
-                parts.append(self.bracket(s) if needs_brackets(f, a, k) else s)
+                parts.append(self.bracket(s) if needs_brackets(f, a, k, self.precedence(a))
+                             else s)
             method = getattr(self, f"_print_{f.kind}", None)
             if method is None:  # pragma: no cover - tests check every kind has a method
                 raise NotImplementedError(f"{type(self).__name__} cannot print {f.kind}")
@@ -85,7 +96,7 @@ class Printer:
             _, k, names = node
             s, arg = parts[k], f.args[k]
             if not names:
-                return s if precedence(arg) >= MUL else self.bracket(s)
+                return s if self.precedence(arg) >= MUL else self.bracket(s)
             return self.index_entry(s, arg, names)
         if kind == "delta":
             return self.index_delta(node[1], node[2])

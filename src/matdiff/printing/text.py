@@ -2,15 +2,15 @@
 
 Spelling follows LANGUAGE.md: `*` for matrix products and scaling, `.*`
 and `./` element-wise, `/` by a scalar, `^` on scalars and `.^` on arrays,
-`'` for the transpose, `vector(c)`, `matrix(c)`, `eye`, `numel(x)` for a
-size. Index notation (tensors of three or more axes) is the one output
-that does not parse back; it reads `T[i,j,k] = δ[i,j]*x[k]`.
+`'` for the transpose, `vector(c)`, `matrix(c)`, `eye`, `numel(x)` and
+`size(A, k)` for a size. Index notation (tensors of three or more axes) is
+the one output that does not parse back; it reads `T[i,j,k] = δ[i,j]*x[k]`.
 """
 
 from __future__ import annotations
 
 from .form import Form
-from .precedence import ATOM, precedence
+from .precedence import ATOM
 from .printer import Printer, format_number
 
 __all__ = ["TextPrinter"]
@@ -34,9 +34,11 @@ class TextPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "eye"
 
+    def size_factors(self, f: Form) -> tuple[str, ...]:
+        return f.value[1]
+
     def _print_size(self, f: Form, parts: list[str]) -> str:
-        _, uncovered = f.value
-        return "*".join([f"numel({p})" for p in parts] + [str(d) for d in uncovered])
+        return "*".join(f.value[1])
 
     def _print_t(self, f: Form, parts: list[str]) -> str:
         return parts[0] + "'"
@@ -66,7 +68,7 @@ class TextPrinter(Printer):
         return f"T[{','.join(names)}] = {body}"
 
     def index_entry(self, s: str, arg: Form, names: list[str]) -> str:
-        base = s if precedence(arg) >= ATOM else self.bracket(s)
+        base = s if self.precedence(arg) >= ATOM else self.bracket(s)
         return f"{base}[{','.join(names)}]"
 
     def index_delta(self, i: str, j: str) -> str:
