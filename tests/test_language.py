@@ -101,7 +101,7 @@ def test_symmetric_declaration_is_square_and_checked_at_evaluation():
 
 
 @pytest.mark.parametrize("bad", [
-    "x*y", "x + A", "A*x*A", "x^2", "A / B", "inv(x)", "tr(x)", "softmax(A)", "diag(a)",
+    "x*y", "x + x'", "A*x*A", "x^2", "A / B", "inv(x)", "tr(x)", "softmax(A)", "diag(a)",
     "vector(x)", "x'*x'", "dot(A, B)", "A^x"])
 def test_shape_errors(bad):
     with pytest.raises(matdiff.ShapeError):

@@ -17,7 +17,7 @@ from ..errors import MatdiffError, ParseError, ShapeError
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from . import ast
-from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, broadcast, matmul, transpose
+from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, expand_to, matmul, transpose
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
 __all__ = ["build", "declared_variable", "FUNCTIONS", "RESERVED"]
@@ -68,12 +68,31 @@ class Context:
         return SurfaceType(a.kind, a.dims)
 
     def expand(self, node: ast.Node, what: str, a: SurfaceType, b: SurfaceType) -> SurfaceType:
-        """Element-wise typing with scalar expansion."""
+        """Element-wise typing with implicit expansion, as MATLAB does it: a scalar
+        expands to any shape, a row vector (1 x n) over the rows of an m x n matrix,
+        a column vector (m) over its columns."""
         if a.kind == "scalar":
             return b
         if b.kind == "scalar":
             return a
-        return self.same(node, what, a, b)
+        if a.kind == b.kind:
+            return self.same(node, what, a, b)
+        if "matrix" in (a.kind, b.kind):
+            m, v = (a, b) if a.kind == "matrix" else (b, a)
+            axis = 1 if v.kind == "row" else 0
+            if self.dims.unify(m.dims[axis], v.dims[0]):
+                return SurfaceType("matrix", m.dims)
+            hint = ""
+            if self.dims.can_unify(m.dims[1 - axis], v.dims[0]):
+                hint = (" (a row vector 1 x n expands over the rows of an m x n matrix and a "
+                        "column vector m x 1 over its columns: this vector, transposed, "
+                        "would fit)")
+            self.fail(node, f"{what} cannot expand {self.describe(v)} to "
+                            f"{self.describe(m)}{hint}")
+        self.fail(node, f"{what} needs operands of one shape, not {self.describe(a)} and "
+                        f"{self.describe(b)} (a column and a row vector do not expand to a "
+                        "matrix: transpose one of them, or write the outer product x*y')")
+        raise AssertionError  # unreachable
 
     def unify(self, node: ast.Node, what: str, a: SurfaceType, b: SurfaceType,
               da: DimVar, db: DimVar) -> None:
@@ -203,7 +222,7 @@ def _lower_sum_chain(ctx: Context, top: ast.BinOp, built: dict[int, Expr]) -> Ex
             stack.append((node.right, negative != (node.op == "-")))
             stack.append((node.left, negative))
         else:
-            term = broadcast(built[id(node)], shape)
+            term = expand_to(built[id(node)], ctx.types[id(node)], shape)
             terms.append(ir.neg(term) if negative else term)
     return ir.add(terms, shape)
 

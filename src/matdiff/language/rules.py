@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .build import Context
 
 __all__ = ["BINARY", "FUNCTIONS", "ALIASES", "RESERVED", "SCALAR", "Rule",
-           "broadcast", "transpose", "matmul"]
+           "broadcast", "expand_to", "transpose", "matmul"]
 
 SCALAR = SurfaceType("scalar", ())
 
@@ -36,9 +36,33 @@ def broadcast(e: Expr, shape: ir.Shape) -> Expr:
     return ir.einsum([e], [[]], labels, dict(zip(labels, shape)))
 
 
-def _pair(a: Expr, b: Expr) -> tuple[Expr, Expr]:
-    shape = a.shape if a.ndim else b.shape
-    return broadcast(a, shape), broadcast(b, shape)
+def expand_to(e: Expr, t: SurfaceType, shape: ir.Shape) -> Expr:
+    """Implicit expansion of e, of surface type t, to `shape`: a scalar everywhere, a
+    row vector over the rows of a matrix, a column vector over its columns."""
+    if e.shape == tuple(shape) and (e.ndim != 1 or len(shape) != 2):
+        return e
+    if e.ndim == 1 and len(shape) == 2:
+        kept = 1 if t.kind == "row" else 0
+        return ir.einsum([e], [[kept]], [0, 1], {0: shape[0], 1: shape[1]})
+    return broadcast(e, shape)
+
+
+def _operands(node: ast.Node) -> tuple[ast.Node, ...]:
+    return (node.left, node.right) if isinstance(node, ast.BinOp) else node.args
+
+
+def _pair(ctx: Context, node: ast.Node, a: Expr, b: Expr) -> tuple[Expr, Expr]:
+    """Both operands of an element-wise operator, expanded to the result's shape."""
+    left, right = _operands(node)
+    shape = ctx.shape(ctx.types[id(node)])
+    return (expand_to(a, ctx.types[id(left)], shape),
+            expand_to(b, ctx.types[id(right)], shape))
+
+
+def _hadamard(ctx: Context, node: ast.Node, a: Expr, b: Expr) -> Expr:
+    if a.ndim == 0 or b.ndim == 0:
+        return _elementwise_product(a, b)
+    return _elementwise_product(*_pair(ctx, node, a, b))
 
 
 def _elementwise_product(a: Expr, b: Expr) -> Expr:
@@ -179,11 +203,11 @@ def _type_elementwise(ctx, node, a, b):
 
 
 BINARY: dict[str, Rule] = {
-    "+": Rule(_type_elementwise, lambda ctx, n, a, b: ir.add(_pair(a, b))),
-    "-": Rule(_type_elementwise, lambda ctx, n, a, b: ir.sub(*_pair(a, b))),
-    ".*": Rule(_type_elementwise, lambda ctx, n, a, b: _elementwise_product(a, b)),
-    "./": Rule(_type_elementwise, lambda ctx, n, a, b: _elementwise_product(a, _reciprocal(b))),
-    ".^": Rule(_type_elementwise, lambda ctx, n, a, b: ir.binary(Op.POW, *_pair(a, b))),
+    "+": Rule(_type_elementwise, lambda ctx, n, a, b: ir.add(_pair(ctx, n, a, b))),
+    "-": Rule(_type_elementwise, lambda ctx, n, a, b: ir.sub(*_pair(ctx, n, a, b))),
+    ".*": Rule(_type_elementwise, _hadamard),
+    "./": Rule(_type_elementwise, lambda ctx, n, a, b: _hadamard(ctx, n, a, _reciprocal(b))),
+    ".^": Rule(_type_elementwise, lambda ctx, n, a, b: ir.binary(Op.POW, *_pair(ctx, n, a, b))),
     "*": Rule(_type_matmul, None),  # lowered with the kinds, in _lower
     "/": Rule(_type_divide, lambda ctx, n, a, b: _elementwise_product(a, _reciprocal(b))),
     "^": Rule(_type_power, _lower_power),
@@ -288,8 +312,54 @@ def _lower_size(ctx, node, t, a, k):
     return ir.const(1.0) if axes is None else ir.size((a.shape[axes],))
 
 
+# ---------------------------------------------------------------- axis reductions
+
+def _axis(ctx, node) -> int:
+    """The literal axis of `sum(X, d)`: 1 (down the columns) or 2 (along the rows)."""
+    d = _integer_literal(node.args[1])
+    if d not in (1, 2):
+        ctx.fail(node.args[1], f"the axis of {node.func}(X, d) is 1 (sum down each column, "
+                               "giving a row) or 2 (sum along each row, giving a column), "
+                               "written as a number")
+    return d
+
+
+def _t_reduce(ctx, node, a, axis_type=None):
+    """sum(X) and mean(X) are scalars; sum(X, 1) a row of column sums, sum(X, 2) a column
+    of row sums (MATLAB's convention: the summed axis becomes 1)."""
+    if axis_type is None:
+        return SCALAR
+    d = _axis(ctx, node)
+    if a.kind == "matrix":
+        return SurfaceType("row", (a.dims[1],)) if d == 1 else SurfaceType("col", (a.dims[0],))
+    if a.kind == "scalar" or (a.kind, d) in (("row", 1), ("col", 2)):
+        return a  # summing an axis of length 1 changes nothing
+    return SCALAR
+
+
+def _lower_axis(ctx, node, a, mean: bool) -> Expr:
+    d = _axis(ctx, node)
+    if a.ndim == 2:
+        kept = 1 if d == 1 else 0
+        total = ir.einsum([a], [[0, 1]], [kept])
+        count = a.shape[1 - kept]
+    elif a.ndim == 1 and ctx.types[id(node)].kind == "scalar":
+        total, count = _sum(a), a.shape[0]
+    else:
+        return a
+    return _elementwise_product(total, _reciprocal(ir.size([count]))) if mean else total
+
+
+def _lower_sum(ctx, node, t, a, axis=None):
+    return _sum(a) if axis is None else _lower_axis(ctx, node, a, mean=False)
+
+
+def _lower_mean_axis(ctx, node, t, a, axis=None):
+    return _lower_mean(ctx, node, t, a) if axis is None else _lower_axis(ctx, node, a, True)
+
+
 def _lower_minmax(op):
-    return lambda ctx, node, t, a, b: ir.binary(op, *_pair(a, b))
+    return lambda ctx, node, t, a, b: ir.binary(op, *_pair(ctx, node, a, b))
 
 
 FUNCTIONS: dict[str, Rule] = {
@@ -298,8 +368,8 @@ FUNCTIONS: dict[str, Rule] = {
         Op.ABS, Op.SIGN, Op.SIGMOID, Op.RELU, Op.SOFTPLUS, Op.STEP)},
     "max": Rule(_t_pairwise, _lower_minmax(Op.MAX), (2, 2)),
     "min": Rule(_t_pairwise, _lower_minmax(Op.MIN), (2, 2)),
-    "sum": Rule(_t_scalar, lambda ctx, node, t, a: _sum(a)),
-    "mean": Rule(_t_scalar, _lower_mean),
+    "sum": Rule(_t_reduce, _lower_sum, (1, 2)),
+    "mean": Rule(_t_reduce, _lower_mean_axis, (1, 2)),
     "norm1": Rule(_t_scalar, lambda ctx, node, t, a: _sum(ir.unary(Op.ABS, a))),
     "norm2": _matrix(Op.NORM2, _t_scalar),
     "dot": Rule(_t_dot_call, lambda ctx, node, t, a, b: _frobenius(a, b), (2, 2)),

@@ -69,6 +69,15 @@ class Dims:
         ra.symbol = ra.symbol if ra.symbol is not None else rb.symbol
         return True
 
+    def can_unify(self, a: DimVar, b: DimVar) -> bool:
+        """Whether a and b could be made one dimension (nothing is changed)."""
+        ra, rb = a.root(), b.root()
+        if ra is rb:
+            return True
+        if ra.value is not None and rb.value is not None and ra.value != rb.value:
+            return False
+        return not (ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol)
+
     def name(self, d: DimVar) -> str | int:
         """The final dimension: its integer, its declared symbol, or a fresh letter."""
         r = d.root()

@@ -123,10 +123,11 @@ def add(terms: list[Form]) -> Form:
         return flat[0]
     first = next((k for k, t in enumerate(flat) if not is_neg(t)), 0)
     flat.insert(0, flat.pop(first))
-    shape = next((t.shape for t in flat if t.shape != "s"), "s")
+    kinds = {t.shape for t in flat}
+    shape = next((k for k in ("t", "m", "c", "r") if k in kinds), "s")
     bcast = None
-    if all(t.bcast is not None for t in flat):
-        bcast = add([t.bcast for t in flat])
+    if all(t.bcast is not None for t in flat) and len({t.bcast.shape for t in flat} - {"s"}) <= 1:
+        bcast = add([t.bcast for t in flat])  # v' + c spreads as one; v' + u would not
     return Form("add", tuple(flat), None, shape, bcast, _count(flat))
 
 

@@ -101,9 +101,14 @@ def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
 
 
 def _add(node: Expr, args: list[Form], ctx) -> Form:
+    """A sum, with spread terms written by implicit expansion: `X*W + v'`, `x + 1`.
+    Beside the identity a spread vector keeps its longhand (`eye - vector(1)*u'`),
+    which reads as the Jacobian it usually is."""
     if all(a.bcast is not None for a in args):
         return F.add(args)
-    return F.add([a.bcast if a.bcast is not None else a for a in args])
+    eye = any(a.kind == "eye" for a in args)
+    return F.add([a.bcast if a.bcast is not None and not (eye and a.bcast.shape != "s")
+                  else a for a in args])
 
 
 def _pow(node: Expr, args: list[Form], ctx) -> Form:

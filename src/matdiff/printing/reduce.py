@@ -204,11 +204,17 @@ def _spread(fac: Factor | None, out: tuple[int, ...]) -> Form | None:
         return fac.form
     if labels == (j, i):
         return F.transpose(fac.form)
-    if labels == (i,):
-        return F.mul([_as_col(fac.form), F.ones(1.0, "r")])
-    if labels == (j,):
-        return F.mul([F.ones(1.0, "c"), _as_row(fac.form)])
+    if labels == (i,):  # v*vector(1)': in a sum with a matrix, just v
+        return _spread_vector(F.mul([_as_col(fac.form), F.ones(1.0, "r")]), _as_col(fac.form))
+    if labels == (j,):  # vector(1)*v': in a sum with a matrix, just v'
+        return _spread_vector(F.mul([F.ones(1.0, "c"), _as_row(fac.form)]), _as_row(fac.form))
     return None
+
+
+def _spread_vector(full: Form, vector: Form) -> Form:
+    """A vector spread over a matrix, remembering the vector: contexts with implicit
+    expansion (`X*W + v'`) print the vector in the orientation that expands."""
+    return F.Form(full.kind, full.args, full.value, full.shape, vector, full.tcount)
 
 
 def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Sequence[int]
@@ -233,6 +239,10 @@ def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Seque
     result = scalar_product(scalars + [body]) if scalars else body
     if body.kind == "ones" and result is not body:  # c*vector(1): a spread scalar
         bcast = scalar_product(scalars) if scalars else F.num(1.0)
+        result = F.Form(result.kind, result.args, result.value, result.shape, bcast,
+                        result.tcount)
+    elif body.bcast is not None and body.bcast.shape != "s" and scalars:  # c*vector(1)*v'
+        bcast = scalar_product(scalars + [body.bcast])
         result = F.Form(result.kind, result.args, result.value, result.shape, bcast,
                         result.tcount)
     return result
