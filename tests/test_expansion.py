@@ -3,9 +3,9 @@ NumPy, derivatives against finite differences, printed text that parses back, er
 
 import numpy as np
 import pytest
-from conftest import assert_matches, check_derivative
 
 import matdiff
+from conftest import assert_matches, check_derivative
 from matdiff import MatdiffError, ShapeError
 
 rng = np.random.default_rng(7)
