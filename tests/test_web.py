@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -168,11 +169,17 @@ def test_shape_error_is_400_with_its_position(server):
 
 
 @pytest.mark.parametrize("payload, field", [
-    ({"expression": "x + y", "wrt": "q"}, None),                        # not a variable
-    ({"expression": "x + y", "wrt": "x", "declare": "x=blob"}, None),   # unknown type
+    ({"expression": "x + y", "wrt": "q"}, "wrt"),                       # not a variable
+    ({"expression": "x + y", "wrt": "x y"}, "wrt"),
+    ({"expression": "x + y", "wrt": "x", "declare": "x=blob"}, "declare"),   # unknown type
+    ({"expression": "x + y", "wrt": "x", "declare": "x=matrix(3,"}, "declare"),
+    ({"expression": "x + y", "wrt": "x", "declare": {"2x": "scalar"}}, "declare"),
     ({"expression": "x + y", "wrt": "x", "declare": "x"}, "declare"),
-    ({"expression": "x + y", "wrt": "x", "order": 9}, None),
+    ({"expression": "x + y", "wrt": "x", "order": 9}, "order"),
+    ({"expression": "x + y", "wrt": "x", "order": 0}, "order"),
+    ({"expression": "x + y", "wrt": "x", "order": 2.5}, "order"),
     ({"expression": "x + y", "wrt": "x", "order": "two"}, "order"),
+    ({"expression": "x + * y", "wrt": "q", "order": 2}, "expression"),
     ({"expression": "x + y", "wrt": "x", "layout": "sideways"}, "layout"),
     ({"expression": "   ", "wrt": "x"}, "expression"),
     ({"expression": "x" * 5000, "wrt": "x"}, "expression"),
@@ -183,6 +190,12 @@ def test_bad_fields_are_400_with_a_message(server, payload, field):
     status, body = post(server, payload)
     assert status == 400
     assert body["error"]["message"] and body["error"]["field"] == field
+
+
+def test_order_three_is_derived(server):
+    status, body = post(server, {"expression": "sum(exp(x))", "wrt": "x", "order": "3"})
+    assert status == 200 and body["order"] == 3
+    assert body["text"] == str(matdiff.diff("sum(exp(x))", wrt="x", order=3))
 
 
 def test_internal_error_is_500_without_a_traceback(server, monkeypatch):
@@ -205,6 +218,55 @@ def test_oversized_body_is_refused(server):
     status, _, raw = request(server, "POST", "/api/diff", body,
                              {"Content-Type": "application/json"})
     assert status == 413 and "KiB" in json.loads(raw)["error"]["message"]
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3", "+5", "5_0", " ", "99999999999999999999"])
+def test_malformed_content_length_is_400(server, length):
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: " + length.encode() + b"\r\n\r\n{}")
+        reply = _read_all(sock)
+    head, _, raw = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    message = json.loads(raw)["error"]["message"]
+    assert "Content-Length" in message and "KiB" not in message
+
+
+def test_conflicting_content_lengths_are_400(server):
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}")
+        assert _read_all(sock).startswith(b"HTTP/1.1 400")
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_clients_that_hang_up_leave_no_traceback(server, capfd):
+    """A client gone before its answer (an aborted fetch) is no error for the log."""
+    host, port = server.server_address[:2]
+    body = json.dumps({"expression": "sum(log(1 + exp(-y .* (X*w))))", "wrt": "w",
+                       "order": 2}).encode()
+    for _ in range(20):
+        sock = socket.create_connection((host, port), timeout=10)
+        sock.sendall(b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        # close with a reset (no FIN handshake), as a killed browser tab does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    status, _ = post(server, {"expression": "x'*A*x", "wrt": "x"})  # answered after them all
+    assert status == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err
 
 
 @pytest.mark.parametrize("body, content_type, status", [

@@ -111,7 +111,8 @@ def _field(payload: dict[str, Any], name: str, default: Any, kind: type) -> Any:
     if kind is int and isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise InputError(f"'{name}' must be {'a number' if kind is int else 'text'}", name)
+        raise InputError(f"'{name}' must be {'a whole number' if kind is int else 'text'}, "
+                         f"not {value!r:.40}", name)
     return value
 
 
@@ -180,13 +181,44 @@ def _view(produce: Any) -> str | None:
         return f"(not available: {e.message})"
 
 
+def _at(field: str, e: matdiff.MatdiffError) -> InputError:
+    """The same error, charged to the box the page shows it under."""
+    return InputError(e.message, field)
+
+
+def _derivative(expression: str, wrt: str, declarations: dict[str, str],
+                order: int) -> matdiff.Derivative:
+    """matdiff.diff, with each error charged to its box: declare, order, expression or wrt.
+
+    Each declaration is read alone (`parse(name, {name: type})`) and the order
+    tried on `x`, so their errors never land on the expression; a `wrt` the
+    parsed expression does not have is the wrt box's fault.
+    """
+    for name, kind in declarations.items():
+        try:
+            matdiff.parse(name, {name: kind})
+        except matdiff.MatdiffError as e:
+            raise _at("declare", e) from None
+    try:
+        matdiff.diff("x", wrt="x", order=order)
+    except matdiff.MatdiffError as e:
+        raise _at("order", e) from None
+    function = matdiff.parse(expression, declarations or None)
+    try:
+        return matdiff.diff(function, wrt=wrt, order=order)
+    except matdiff.MatdiffError as e:
+        if wrt not in function.variables:
+            raise _at("wrt", e) from None
+        raise
+
+
 def derive(payload: Any) -> dict[str, Any]:
     """Every view of the derivative the payload asks for; raises MatdiffError on bad input."""
     expression, wrt, declarations, order, layout = _request(payload)
-    d = matdiff.diff(expression, wrt=wrt, declare=declarations or None, order=order)
+    d = _derivative(expression, wrt, declarations, order)
     record = d.to_dict()
     latex = d.latex(layout=layout)
-    function_latex = "f = " + matdiff.parse(expression, declarations or None).latex()
+    function_latex = "f = " + d.function.latex()
     equation = f"{_lhs(wrt, order)} = {latex}"
     shape = record["shape"]
     return {

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import re
+import sys
 import threading
 import webbrowser
 from http import HTTPStatus
@@ -30,6 +32,10 @@ log = logging.getLogger("matdiff.web")
 MAX_BODY = 64 * 1024        # bytes in a request body
 DEFAULT_TIMEOUT = 20.0      # seconds for one derivative, all views included
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+BACKLOG = 1024              # connections the kernel queues before accept (capped by somaxconn)
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# A client that hangs up before its answer is written: nothing to report.
+HANG_UPS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 SECURITY_HEADERS = {
     # Only our own files; MathML from the server is markup, never script.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -57,6 +63,7 @@ class MatdiffServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = BACKLOG  # socketserver's default of 5 resets bursts of connections
 
     def __init__(self, address: tuple[str, int], timeout_seconds: float | None = DEFAULT_TIMEOUT,
                  workers: int = 2, quiet: bool = False) -> None:
@@ -92,6 +99,13 @@ class MatdiffServer(ThreadingHTTPServer):
             return 500, _problem("the worker computing this derivative stopped "
                                  "(out of memory?); try a smaller expression", "WorkerDied")
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up is not an error worth a traceback in the log."""
+        if isinstance(sys.exc_info()[1], (*HANG_UPS, TimeoutError)):
+            log.debug("client %s hung up", client_address)
+            return
+        super().handle_error(request, client_address)
+
     def server_close(self) -> None:
         super().server_close()
         if self.pool is not None:
@@ -121,9 +135,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in SECURITY_HEADERS.items():
             self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except HANG_UPS:  # the client left (a reload, an aborted fetch): nothing to tell it
+            self.close_connection = True
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -207,14 +224,19 @@ class Handler(BaseHTTPRequestHandler):
                               "post JSON with Content-Type: application/json")
         if self.headers.get("Transfer-Encoding"):
             return self._fail(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not chunks")
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             return self._fail(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
-        if length < 0 or length > MAX_BODY:
+        if len(set(lengths)) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
+            shown = ", ".join(repr(v[:40]) for v in lengths[:3])
+            return self._fail(HTTPStatus.BAD_REQUEST, "Content-Length must be one whole "
+                              f"number of bytes (0 or more), not {shown}")
+        length = int(lengths[0])
+        if length > MAX_BODY:
             self._discard(length)
             return self._fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                              f"the request body is larger than {MAX_BODY // 1024} KiB")
+                              f"the request body is {length} bytes, larger than "
+                              f"{MAX_BODY // 1024} KiB")
         try:
             payload = json.loads(self.rfile.read(length).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):

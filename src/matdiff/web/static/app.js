@@ -5,6 +5,8 @@
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const fields = { expression: $("expression"), wrt: $("wrt"), declare: $("declare") };
+// Every box an error can be charged to (the JSON error's `field`), each with its message line.
+const boxes = { ...fields, order: $("order"), layout: $("layout") };
 let latest = null;   // the last answer, for the copy buttons
 let pending = null;  // the request in flight, aborted when a newer one starts
 
@@ -12,9 +14,11 @@ function radio(name) {
   return form.querySelector(`input[name="${name}"]:checked`).value;
 }
 
+// Check the radio button of that value; false when the form has none (the caller says so).
 function setRadio(name, value) {
-  const input = form.querySelector(`input[name="${name}"][value="${value}"]`);
+  const input = [...form.querySelectorAll(`input[name="${name}"]`)].find((i) => i.value === value);
   if (input) input.checked = true;
+  return Boolean(input);
 }
 
 function readForm() {
@@ -34,15 +38,36 @@ function saveHash(request) {
   history.replaceState(null, "", "#" + params.toString());
 }
 
+// The form from the address. An order or layout the form does not offer is refused at
+// its box (never silently replaced by the default). Returns "none" (no form in the
+// address), "refused" or "ok".
 function loadHash() {
   const params = new URLSearchParams(location.hash.slice(1));
-  if (!params.get("expression")) return false;
+  if (!params.get("expression")) return "none";
   fields.expression.value = params.get("expression");
   fields.wrt.value = params.get("wrt") || "";
   fields.declare.value = params.get("declare") || "";
-  setRadio("order", params.get("order") || "1");
-  setRadio("layout", params.get("layout") || "shape");
-  return true;
+  const order = (params.get("order") || "1").trim();
+  const layout = (params.get("layout") || "shape").trim();
+  if (!setRadio("order", order)) {
+    refuse({ field: "order", message: `the address asks for order ${JSON.stringify(order)}; ` +
+             "this page derives orders 1 to 4: pick one below" });
+    return "refused";
+  }
+  if (!setRadio("layout", layout)) {
+    refuse({ field: "layout", message: `the address asks for layout ${JSON.stringify(layout)}; ` +
+             "pick shape, numerator or denominator below" });
+    return "refused";
+  }
+  return "ok";
+}
+
+// An error found before asking the server (a bad address), shown like the server's.
+function refuse(error) {
+  if (pending) pending.abort();
+  pending = null;
+  $("go").disabled = false;
+  showError(error, readForm());
 }
 
 function show(id, visible) {
@@ -50,7 +75,12 @@ function show(id, visible) {
 }
 
 function clearInvalid() {
-  for (const input of Object.values(fields)) input.removeAttribute("aria-invalid");
+  for (const [name, box] of Object.entries(boxes)) {
+    box.removeAttribute("aria-invalid");
+    const note = $(`${name}-error`);
+    note.textContent = "";
+    note.hidden = true;
+  }
 }
 
 async function differentiate() {
@@ -60,6 +90,11 @@ async function differentiate() {
   pending = new AbortController();
   const mine = pending;
   $("go").disabled = true;
+  // The previous answer (or error) belongs to the previous form: clear it while we wait.
+  latest = null;
+  clearInvalid();
+  show("result", false);
+  show("error", false);
   $("status").textContent = "Differentiating…";
   try {
     const response = await fetch("/api/diff", {
@@ -174,8 +209,13 @@ function showError(error, request) {
   const block = text != null && error.line != null ? caretBlock(text, error.line, error.column) : null;
   if (block) caret.append(...block.childNodes);
   caret.hidden = !block;
-  const input = fields[error.field];
-  if (input) input.setAttribute("aria-invalid", "true");
+  const box = boxes[error.field];
+  if (box) {
+    box.setAttribute("aria-invalid", "true");
+    const note = $(`${error.field}-error`);
+    note.textContent = error.message;
+    note.hidden = false;
+  }
   show("error", true);
 }
 
@@ -232,9 +272,15 @@ for (const button of document.querySelectorAll(".copy")) {
   button.addEventListener("click", () => copy(button));
 }
 
+// A link, the back button or an edited address changes only the hash: derive again.
+window.addEventListener("hashchange", () => {
+  if (loadHash() === "ok") differentiate();
+});
+
 loadExamples().then((examples) => {
-  if (loadHash()) differentiate();
-  else if (examples.length) useExample(examples[1]);
+  const state = loadHash();
+  if (state === "ok") differentiate();
+  else if (state === "none" && examples.length) useExample(examples[1]);
 }).catch(() => {
-  if (loadHash()) differentiate();
+  if (loadHash() === "ok") differentiate();
 });
