@@ -3,7 +3,9 @@
 The derivative of `W*x` with respect to `W` is a 3-tensor `T[i,j,k] =
 δ[i,j]*x[k]`: there is no matrix to write, but there is a formula in
 indices, and matdiff always shows one (never "cannot display"). Axes get
-the names i, j, k, l, ... in order; summed indices p, q, r, ...; a label
+the names i, j, k, l, ... in order; summed indices p, q, r, ...; letters
+that name a variable of the expression are skipped (a variable `k` makes
+the axes i, j, l), and the result is `T` unless a variable is; a label
 repeated in an einsum's output becomes a Kronecker delta between the two
 axes it joins. Pieces with a matrix form keep it and are indexed as a
 whole: `(A + A')[i,j]`.
@@ -20,25 +22,45 @@ rendered by each printer's index_* methods:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..errors import MatdiffError
 from ..ir.expr import Expr
 from ..ir.ops import ELEMENTWISE_UNARY, Op
 from . import form as F
 from .form import Form
 
-__all__ = ["index_form", "FREE_NAMES", "SUM_NAMES", "MAX_INDEX_DEPTH"]
+__all__ = ["index_form", "FREE_NAMES", "SUM_NAMES", "RESULT_NAMES", "MAX_INDEX_DEPTH"]
 
 FREE_NAMES = "ijklmnab"
 SUM_NAMES = "pqrsuvwcdefgh"
+RESULT_NAMES = "TUVSRQ"
 MAX_INDEX_DEPTH = 200  # nested tensor-valued pieces; derivatives stay far below this
 
 
+class _Letters:
+    """Index names from a pool, skipping names taken by variables or used already."""
+
+    def __init__(self, pool: str, stem: str, taken: set[str]) -> None:
+        self.pool, self.stem, self.taken = pool, stem, taken
+        self.count = 0
+
+    def __next__(self) -> str:
+        while True:
+            k = self.count
+            self.count += 1
+            name = self.pool[k] if k < len(self.pool) else f"{self.stem}{k - len(self.pool) + 1}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+
 class _Builder:
-    def __init__(self, forms: dict[Expr, Form]) -> None:
+    def __init__(self, forms: dict[Expr, Form], taken: set[str]) -> None:
         self.forms = forms
         self.args: list[Form] = []
         self.slots: dict[int, int] = {}
-        self.summed = 0
+        self.summed = _Letters(SUM_NAMES, "p", taken)
 
     def entry(self, f: Form, names: tuple[str, ...]) -> tuple:
         k = self.slots.get(id(f))
@@ -48,10 +70,7 @@ class _Builder:
         return ("entry", k, names)
 
     def fresh(self) -> str:
-        k = self.summed
-        self.summed += 1
-        base = SUM_NAMES[k % len(SUM_NAMES)]
-        return base if k < len(SUM_NAMES) else f"{base}{k // len(SUM_NAMES)}"
+        return next(self.summed)
 
     def build(self, node: Expr, names: tuple[str, ...], depth: int) -> tuple:
         if depth > MAX_INDEX_DEPTH:
@@ -110,13 +129,15 @@ class _Builder:
         return ("sum", tuple(summed), body) if summed else body
 
 
-def index_form(node: Expr, forms: dict[Expr, Form]) -> Form:
-    """node in index notation over its axes i, j, k, ...; matrix-form pieces kept."""
-    names = tuple(_free_name(k) for k in range(node.ndim))
-    builder = _Builder(forms)
+def index_form(node: Expr, forms: dict[Expr, Form], variables: Iterable[str] = ()) -> Form:
+    """node in index notation over its axes i, j, k, ...; matrix-form pieces kept.
+
+    `variables` are the names the index letters and the result's name avoid.
+    """
+    taken = set(variables)
+    result = next((r for r in RESULT_NAMES if r not in taken), "T")
+    free = _Letters(FREE_NAMES, "i", taken)
+    names = tuple(next(free) for _ in range(node.ndim))
+    builder = _Builder(forms, taken)
     body = builder.build(node, names, 0)
-    return F.index((names, body), tuple(builder.args))
-
-
-def _free_name(k: int) -> str:
-    return FREE_NAMES[k] if k < len(FREE_NAMES) else f"i{k}"
+    return F.index((names, body, result), tuple(builder.args))

@@ -50,6 +50,19 @@ def latex_name(name: str) -> str:
     return f"\\mathrm{{{name}}}"
 
 
+def _subscript(names: list[str]) -> str:
+    """ijk for one-letter indices; i,j,k1 when a name is longer (so it reads unambiguously)."""
+    return ("," if any(len(n) > 1 for n in names) else "").join(names)
+
+
+def _visible_product(left: str, right: str) -> str:
+    """The product of two juxtaposed factors: `\\cdot` where a number would run into the
+    next factor (2 \\cdot 3, 2 \\cdot \\mathbf{1}); a space otherwise."""
+    if right[:1].isdigit() or (left[-1:].isdigit() and right.startswith("\\mathbf{1}")):
+        return " \\cdot "
+    return " "
+
+
 class LatexPrinter(Printer):
     """Forms to LaTeX math (no surrounding dollars)."""
 
@@ -84,7 +97,7 @@ class LatexPrinter(Printer):
         if f.value == 0.0:
             return r"\mathbf{0}" if f.shape == "c" else "0"
         one = r"\mathbf{1}" if f.shape == "c" else r"\mathbf{1}\mathbf{1}^\top"
-        return one if f.value == 1.0 else f"{format_number(f.value)} {one}"
+        return one if f.value == 1.0 else f"{format_number(f.value)} \\cdot {one}"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "I"
@@ -105,7 +118,10 @@ class LatexPrinter(Printer):
 
     def _print_pow(self, f: Form, parts: list[str]) -> str:
         circ = "" if f.args[0].shape == "s" else "\\circ "
-        return f"{parts[0]}^{{{circ}{self.raw_parts[1]}}}"  # the braces group the exponent
+        base, inner = parts[0], f.args[0]
+        if inner.kind == "t" or (inner.kind == "call" and inner.value == "inv"):
+            base = self.bracket(base)  # (x^\\top)^{2}: one superscript per base
+        return f"{base}^{{{circ}{self.raw_parts[1]}}}"  # the braces group the exponent
 
     def _print_neg(self, f: Form, parts: list[str]) -> str:
         return "-" + parts[0]
@@ -113,8 +129,7 @@ class LatexPrinter(Printer):
     def _print_mul(self, f: Form, parts: list[str]) -> str:
         out = parts[0]
         for s in parts[1:]:
-            out += " \\cdot " if s[:1].isdigit() else " "
-            out += s
+            out += _visible_product(out, s) + s
         return out
 
     def _print_had(self, f: Form, parts: list[str]) -> str:
@@ -129,21 +144,24 @@ class LatexPrinter(Printer):
 
     # ------------------------------------------------------------ index notation
 
-    def index_result(self, names: list[str], body: str) -> str:
-        return f"T_{{{''.join(names)}}} = {body}"
+    def index_result(self, result: str, names: list[str], body: str) -> str:
+        return f"{result}_{{{_subscript(names)}}} = {body}"
 
     def index_entry(self, s: str, arg: Form, names: list[str]) -> str:
+        if arg.kind == "sym" and s.endswith("}") and "_{" in s:  # h_{1}[k] -> h_{1,k}
+            head, _, sub = s[:-1].partition("_{")
+            return f"{head}_{{{sub},{_subscript(names)}}}"
         base = s if arg.kind == "sym" else self.bracket(s)
-        return f"{base}_{{{''.join(names)}}}"
+        return f"{base}_{{{_subscript(names)}}}"
 
     def index_delta(self, i: str, j: str) -> str:
-        return f"\\delta_{{{i}{j}}}"
+        return f"\\delta_{{{_subscript([i, j])}}}"
 
     def index_product(self, items: list[str]) -> str:
         return " ".join(items) or "1"
 
     def index_sum(self, names: list[str], body: str) -> str:
-        return f"\\sum_{{{''.join(names)}}} {body}"
+        return f"\\sum_{{{_subscript(names)}}} {body}"
 
     def index_call(self, name: str, args: list[str]) -> str:
         op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")

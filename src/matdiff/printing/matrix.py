@@ -179,7 +179,7 @@ def to_form(root: Expr, extra: Mapping[str, Expr] | None = None) -> Form:
         if node.ndim <= 2 and all(a.shape != "t" for a in args):
             form = FORMS[node.op](node, args, ctx)
         if form is None:
-            form = index_form(node, forms)
+            form = index_form(node, forms, ctx.variables)
         elif node.ndim == 2 and not form.symmetric and is_symmetric(node):
             form = replace(form, symmetric=True)  # inv(S)' prints as inv(S)
         forms[node] = form

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..errors import MatdiffError
 from .form import Form
-from .precedence import MUL, PRECEDENCE, needs_brackets, precedence
+from .precedence import ATOM, MUL, PRECEDENCE, needs_brackets, precedence
 
 __all__ = ["Printer", "format_number", "MAX_LENGTH"]
 
@@ -84,8 +84,8 @@ class Printer:
     # ------------------------------------------------------------ index notation
 
     def _print_index(self, f: Form, parts: list[str]) -> str:
-        names, body = f.value
-        return self.index_result(names, self.index_item(body, f, parts))
+        names, body, result = f.value
+        return self.index_result(result, names, self.index_item(body, f, parts))
 
     def index_item(self, node: tuple, f: Form, parts: list[str]) -> str:
         """One item of an index-notation body; subclasses spell it with index_* hooks."""
@@ -96,7 +96,7 @@ class Printer:
             _, k, names = node
             s, arg = parts[k], f.args[k]
             if not names:
-                return s if self.precedence(arg) >= MUL else self.bracket(s)
+                return s if self.precedence(arg) >= ATOM else self.bracket(s)  # (x'*y)*x[k]
             return self.index_entry(s, arg, names)
         if kind == "delta":
             return self.index_delta(node[1], node[2])

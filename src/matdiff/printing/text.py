@@ -64,8 +64,8 @@ class TextPrinter(Printer):
 
     # ------------------------------------------------------------ index notation
 
-    def index_result(self, names: list[str], body: str) -> str:
-        return f"T[{','.join(names)}] = {body}"
+    def index_result(self, result: str, names: list[str], body: str) -> str:
+        return f"{result}[{','.join(names)}] = {body}"
 
     def index_entry(self, s: str, arg: Form, names: list[str]) -> str:
         base = s if self.precedence(arg) >= ATOM else self.bracket(s)
@@ -78,7 +78,7 @@ class TextPrinter(Printer):
         return "*".join(items) or "1"
 
     def index_sum(self, names: list[str], body: str) -> str:
-        return f"Σ_{''.join(names)}({body})"
+        return f"Σ_{(',' if any(len(n) > 1 for n in names) else '').join(names)}({body})"
 
     def index_call(self, name: str, args: list[str]) -> str:
         return f"{name}({', '.join(args)})"
