@@ -134,7 +134,7 @@ def test_unknown_layout_lists_the_valid_ones():
     ("exp(-a)", "exp(-a)", r"\exp\left(-a\right)"),
     ("(a + b)^(c + 1)", "(a + b)^(c + 1)", r"\left(a + b\right)^{c + 1}"),
     ("matrix(2) + A", "A + 2", "A + 2"),
-    ("vector(3)", "vector(3)", r"3 \mathbf{1}"),
+    ("vector(3)", "vector(3)", r"3 \cdot \mathbf{1}"),
     ("x*y'", "x*y'", r"x y^\top"),
 ])
 def test_expression_strings(text, want, want_latex):
