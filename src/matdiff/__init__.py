@@ -2,8 +2,10 @@
 
     >>> import matdiff
     >>> d = matdiff.diff("x'*A*x", wrt="x")
-    >>> str(d)            # the derivative in the text language
-    >>> d.evaluate({"x": x, "A": A})
+    >>> print(d)          # the derivative in the text language
+    (A + A')*x
+    >>> d.evaluate({"x": np.array([1.0, 2.0]), "A": np.eye(2)})
+    array([2., 4.])
 
 Public surface: parse, diff, value_and_grad, fit, and the error classes.
 Heavy parts (printing, code generation, training) load on first use.
@@ -23,7 +25,18 @@ __version__ = "0.1.0"
 
 
 def value_and_grad(expr, wrt, declare=None):
-    """One compiled function computing a scalar expression's value and its gradients."""
+    """One compiled function computing a scalar expression's value and its gradients.
+
+    `wrt` is a name or a list of names; the function takes every variable as a
+    keyword argument and returns `(value, gradients)`, the gradients a tuple in
+    the order of `wrt` (one array for a single name), sharing one forward pass.
+
+    Examples:
+        >>> f = matdiff.value_and_grad("sum((X*w - y).^2)", wrt=["w"])
+        >>> value, (gw,) = f(X=np.eye(2), y=np.zeros(2), w=np.array([1.0, 2.0]))
+        >>> print(value, gw)
+        5.0 [2. 4.]
+    """
     from .api import engine_errors
     from .codegen import value_and_grad as _value_and_grad
 
@@ -32,7 +45,24 @@ def value_and_grad(expr, wrt, declare=None):
 
 
 def fit(loss, params, data, **options):
-    """Train `params` to minimise `loss` over `data` with derived gradients (see matdiff.optim)."""
+    """Train `params` to minimise the scalar `loss` over `data` with derived gradients.
+
+    `params` maps each trained name to an initial array, a number or an
+    initialiser name ("zeros", "normal", "glorot", "he", ...); `data` maps every
+    other variable to an array. Options: `optimizer` ("sgd", "momentum", "adam",
+    "lbfgs"), `lr`, `epochs`, `batch_size` (None: the whole data each step),
+    `seed`, `callback`, `progress`, `declare` (see `matdiff.optim.fit`).
+    Returns a `FitResult` with `.params`, the per-epoch `.history` and `.loss`.
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(50, 3))
+        >>> y = X @ np.array([1.0, -2.0, 0.5]) + 0.3
+        >>> result = matdiff.fit("mean((X*w + b - y).^2)", params={"w": "zeros", "b": 0.0},
+        ...                      data={"X": X, "y": y}, optimizer="lbfgs", progress=False)
+        >>> print(np.round(result.params["w"], 3), np.round(result.params["b"], 3))
+        [ 1.  -2.   0.5] 0.3
+    """
     from .optim import fit as _fit
 
     return _fit(loss, params, data, **options)

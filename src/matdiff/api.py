@@ -44,6 +44,13 @@ class Expression:
     `shape` holds symbolic dimensions (`('n',)`); `variables` maps each
     name to its IR leaf (with `.shape`); `orientation` is `"row"` when the
     surface value is a row vector such as `x'*A` (evaluated as a 1-D array).
+
+    Examples:
+        >>> e = matdiff.parse("x'*A*x")
+        >>> e
+        <Expression x'*A*x : scalar>
+        >>> print(e.evaluate({"x": np.array([1.0, 2.0]), "A": np.eye(2)}))
+        5.0
     """
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
@@ -68,12 +75,14 @@ class Expression:
             return evaluate(self.ir, values, self.variables, dims=dims)
 
     def to_text(self, layout: str = "shape") -> str:
+        """The expression in matdiff's text language (what `str()` gives); it parses back."""
         from .printing import to_text
 
         return to_text(self.ir, layout=layout, orientation=self.orientation,
                        variables=self.variables)
 
     def latex(self, layout: str = "shape") -> str:
+        """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
         return to_latex(self.ir, layout=layout, orientation=self.orientation,
@@ -90,7 +99,21 @@ class Expression:
 
 
 class Derivative(Expression):
-    """d^order f / d wrt^order, a tensor of shape shape(f) + shape(wrt) * order."""
+    """d^order f / d wrt^order, a tensor of shape shape(f) + shape(wrt) * order.
+
+    It prints in the text language (the printed form parses back and evaluates
+    to what `evaluate` returns), as LaTeX, and as the derivation's steps; it
+    checks itself against finite differences and compiles to NumPy.
+
+    Examples:
+        >>> d = matdiff.diff("tanh(x)", wrt="x")
+        >>> print(d)
+        diag(1 - tanh(x).^2)
+        >>> print(d.latex())
+        \\operatorname{diag}\\left(1 - \\tanh\\left(x\\right)^{\\circ 2}\\right)
+        >>> d.check() < 1e-6
+        True
+    """
 
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
                  raw: Expr) -> None:
@@ -179,7 +202,18 @@ def _shape_text(shape: Shape) -> str:
 
 
 def parse(text: str, declare: Declarations = None) -> Expression:
-    """Parse and shape-check `text`; declarations map names to types ("symmetric matrix")."""
+    """Parse and shape-check `text`; declarations map names to types ("symmetric matrix").
+
+    Undeclared names take their type from their first letter: `a`-`g`
+    scalars, `h`-`z` column vectors, `A`-`Z` matrices.
+
+    Examples:
+        >>> matdiff.parse("W*x + b", declare={"b": "vector"})
+        <Expression W*x + b : n>
+        >>> e = matdiff.parse("x'*A*x", declare={"A": "symmetric matrix(3)"})
+        >>> e.variables["x"].shape
+        (3,)
+    """
     from .language import build
 
     with engine_errors("parsing"):
@@ -192,6 +226,17 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
+
+    Examples:
+        >>> d = matdiff.diff("x'*A*x", wrt="x")
+        >>> print(d)
+        (A + A')*x
+        >>> print(matdiff.diff("x'*A*x", wrt="x", declare={"A": "symmetric matrix"}))
+        2*A*x
+        >>> print(matdiff.diff("x'*A*x", wrt="x", order=2))
+        A + A'
+        >>> d.evaluate({"x": np.array([1.0, 2.0]), "A": np.array([[1.0, 2.0], [3.0, 4.0]])})
+        array([12., 21.])
     """
     from .derive import differentiate
     from .simplify import simplify

@@ -22,6 +22,14 @@ class MatdiffError(ValueError):
     """Base of every error matdiff raises for bad input.
 
     `line` and `column` (1-based) locate the problem in the source text when known.
+    It is a `ValueError`, so `except ValueError` catches it too.
+
+    Examples:
+        >>> try:
+        ...     matdiff.diff("x'*A*x", wrt="x", order=0)
+        ... except matdiff.MatdiffError as e:
+        ...     print(e)
+        order must be a whole number >= 1, not 0
     """
 
     def __init__(self, message: str, text: str | None = None,
@@ -41,12 +49,42 @@ class MatdiffError(ValueError):
 
 
 class ParseError(MatdiffError):
-    """The text is not a sentence of the language."""
+    """The text is not a sentence of the language.
+
+    Examples:
+        >>> try:
+        ...     matdiff.parse("x +* y")
+        ... except matdiff.ParseError as e:
+        ...     print(e.line, e.column)
+        ...     print(e)
+        1 4
+        unexpected '*' (line 1, column 4)
+          x +* y
+             ^
+    """
 
 
 class ShapeError(MatdiffError):
-    """Shapes do not fit: found before any number is touched, or when values are bound."""
+    """Shapes do not fit: found before any number is touched, or when values are bound.
+
+    Examples:
+        >>> try:
+        ...     matdiff.parse("x + A")
+        ... except matdiff.ShapeError as e:
+        ...     print(e)
+        '+' needs operands of one shape, not a vector (n) and a matrix (m x p) (line 1, column 3)
+          x + A
+            ^
+    """
 
 
 class EvaluationError(MatdiffError):
-    """Values given to evaluate are missing, of the wrong shape, or not numbers."""
+    """Values given to evaluate are missing, of the wrong shape, or not numbers.
+
+    Examples:
+        >>> try:
+        ...     matdiff.parse("A*x").evaluate({"A": np.eye(2)})
+        ... except matdiff.EvaluationError as e:
+        ...     print(e)
+        no value given for 'x' (shape (m))
+    """
