@@ -69,11 +69,11 @@ class ShapeError(MatdiffError):
 
     Examples:
         >>> try:
-        ...     matdiff.parse("x + A")
+        ...     matdiff.parse("x + y", declare={"x": "vector(2)", "y": "vector(3)"})
         ... except matdiff.ShapeError as e:
         ...     print(e)
-        '+' needs operands of one shape, not a vector (n) and a matrix (m x p) (line 1, column 3)
-          x + A
+        '+' needs operands of one shape, not a vector (2) and a vector (3) (line 1, column 3)
+          x + y
             ^
     """
 
