@@ -143,6 +143,17 @@ class Derivative(Expression):
         with engine_errors("checking"):
             return check(self, values, seed)
 
+    def check_steps(self, values: Mapping[str, Any] | None = None, seed: int = 0):
+        """Check every step of the derivation numerically (matdiff.explain.check): each
+        definition, local derivative, chain-rule product, rewrite and printed text.
+
+        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`.
+        """
+        from .explain.check import check_steps
+
+        with engine_errors("checking the steps"):
+            return check_steps(self, values, seed)
+
     @property
     def steps(self) -> list:
         """The derivation, rule by rule (see matdiff.explain)."""

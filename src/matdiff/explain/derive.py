@@ -17,7 +17,7 @@ simplified, so every line is a true equation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..derive import differentiate
 from ..ir import expr as ir
@@ -25,10 +25,11 @@ from ..ir.expr import Expr, topo_order
 from ..ir.ops import Op
 from ..printing import LatexPrinter, TextPrinter
 from ..printing import form as F
-from ..printing.layout import arrange
+from ..printing.layout import _transposed, arrange
 from ..printing.matrix import kind_of, to_form
 from ..simplify import simplify, simplify_logged
 from ..simplify.engine import rebuild
+from .check import Claim
 from .graph import decompose
 from .vocabulary import chain_rule, local_rule
 
@@ -50,22 +51,19 @@ class Step:
     lhs_latex: str = ""
     before_latex: str = ""
     after_latex: str = ""
+    # what the step asserts, for check_steps (not shown)
+    claim: Claim | None = field(default=None, compare=False, repr=False)
 
 
 class ArticlePrinter(TextPrinter):
-    """Text in the article's notation, for reading: ⊙, ⊘, 1 and I (does not parse back)."""
+    """The input language with the article's ⊙ and ⊘ (both parse back); the identity is
+    `eye` and the ones vector `vector(1)`, as the language spells them."""
 
     def _print_had(self, f, parts):
         return " ⊙ ".join(parts)
 
     def _print_ediv(self, f, parts):
         return f"{parts[0]} ⊘ {parts[1]}"
-
-    def _print_ones(self, f, parts):
-        return "1" if f.value == 1.0 else ("0" if f.value == 0.0 else super()._print_ones(f, parts))
-
-    def _print_eye(self, f, parts):
-        return "I"
 
 
 def _show(form: F.Form) -> tuple[str, str]:
@@ -116,8 +114,13 @@ def _steps_of(e: Expr) -> list[Expr]:
     return [n for n in topo_order(e) if n.op is Op.STEP]
 
 
-def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str
-           ) -> Step | None:
+def _numerator(f_kind: str, x_kind: str) -> bool:
+    """Whether the numerator layout shows the shape-convention tensor transposed."""
+    return _transposed(f_kind, x_kind, "numerator")
+
+
+def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
+           claim: Claim) -> Step | None:
     """The article's cases for a derivative with one scalar step(z) factor."""
     steps = _steps_of(total)
     if len(steps) != 1 or steps[0].ndim:
@@ -131,8 +134,10 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str
     after = f"{a_text} if {z_text} ≤ 0;  {b_text} if {z_text} > 0"
     after_tex = (f"\\begin{{cases}} {a_tex}, & {z_tex} \\leq 0 \\\\ {b_tex}, & {z_tex} > 0 "
                  "\\end{cases}")
+    claim = Claim(value=claim.value, transposed=claim.transposed,
+                  cases=(s.args[0], a_text, b_text))
     return Step("cases", "max(0, z) cases", lhs[0], "", after,
-                "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex)
+                "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex, claim)
 
 
 def _vector_step_note(sh, total: Expr) -> str:
@@ -156,10 +161,13 @@ def derive_steps(d) -> list[Step]:
         return _summary_steps(d)
     sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
     steps: list[Step] = []
+    full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
+        full[it.var] = _substitute(it.expr, full)
         text, tex = _show(sh.form(it.expr))
         steps.append(Step("introduce", "introduce an intermediate variable", it.name, "", text,
-                          "", it.name, "", tex))
+                          "", it.name, "", tex,
+                          Claim(value=it.expr, defines=it.var, texts=((text, it.expr),))))
     local: dict[tuple[Expr, Expr], Expr] = {}
     shown: dict[tuple[Expr, Expr], F.Form] = {}
     # a local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for u = softmax(z)
@@ -172,7 +180,10 @@ def derive_steps(d) -> list[Step]:
             rule, note = local_rule(it.expr, c)
             lhs = _partial(it.name, c.name)
             after = _show(shown[(it.var, c)])
-            steps.append(Step("local", rule, lhs[0], "", after[0], note, lhs[1], "", after[1]))
+            claim = Claim(value=L, of=it.expr, wrt=c, texts=((after[0], L),),
+                          transposed=_numerator(_kind(it.var), _kind(c)))
+            steps.append(Step("local", rule, lhs[0], "", after[0], note, lhs[1], "", after[1],
+                              claim))
     total: dict[Expr, Expr] = {x: ir.delta(list(x.shape))}
     total_form: dict[Expr, F.Form] = {}
     for it in inters:
@@ -192,17 +203,21 @@ def derive_steps(d) -> list[Step]:
         before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
         product = _product_form(it, x, shown, total_form)
         after = _show(total_form[it.var])
+        texts = [(after[0], J)]
         if product is not None:
             p_text, p_tex = _show(product)
             if p_text != after[0]:
                 before, before_tex = f"{before} = {p_text}", f"{before_tex} = {p_tex}"
+                texts.insert(0, (p_text, J))
+        claim = Claim(value=J, of=full[it.var], wrt=x, texts=tuple(texts),
+                      transposed=_numerator(_kind(it.var), _kind(x)))
         steps.append(Step("chain", rule, lhs[0], before, after[0], note, lhs[1], before_tex,
-                          after[1]))
-        cases = _cases(sh, J, lhs, _kind(it.var), _kind(x))
+                          after[1], claim))
+        cases = _cases(sh, J, lhs, _kind(it.var), _kind(x), claim)
         if cases is not None:
             steps.append(cases)
     root = inters[-1]
-    steps.extend(_closing_steps(sh, d, inters, total[root.var], root.name))
+    steps.extend(_closing_steps(sh, d, inters, full, total[root.var], root.name))
     return steps
 
 
@@ -215,29 +230,54 @@ def _product_form(it, x, shown, total_form) -> F.Form | None:
         if a.shape == "t" or (b is not None and b.shape == "t"):
             return None
         try:
-            parts.append(F.mul([a, b]) if b is not None else a)
+            parts.append(_product([a, b]) if b is not None else a)
         except ValueError:
             return None
     return F.add(parts) if len(parts) > 1 else parts[0]
 
 
-def _closing_steps(sh, d, inters, total_root: Expr, root_name: str) -> list[Step]:
+def _product(factors: list[F.Form]) -> F.Form:
+    """The product of the factors as the steps before showed them: a minus sign goes in
+    front (`-(1/t^2)*(...)`), not into a factor's terms, so each factor reads as before."""
+    sign = 1
+    plain = []
+    for f in factors:
+        while f.kind == "neg":
+            sign, f = -sign, f.args[0]
+        plain.append(f)
+    out = F.mul(plain)
+    if out.kind == "neg":
+        sign, out = -sign, out.args[0]
+    return F.Form("neg", (out,), None, out.shape, None, out.tcount) if sign < 0 else out
+
+
+def _layouts(d) -> tuple[str, str]:
+    f_kind = _kind(d.function.ir)
+    if f_kind == "c" and d.function.orientation == "row":
+        f_kind = "r"
+    return f_kind, _kind(d.function.variables[d.wrt])
+
+
+def _closing_steps(sh, d, inters, full, total_root: Expr, root_name: str) -> list[Step]:
     """Substitute the intermediates back, simplify with named identities, state the result."""
     steps: list[Step] = []
-    full: dict[Expr, Expr] = {}
-    for it in inters:
-        full[it.var] = _substitute(it.expr, full)
+    sh = _Shower(d.function.variables)  # the intermediates are gone: sizes by the variables
     substituted = _substitute(total_root, full)
+    x = d.function.variables[d.wrt]
+    f_kind, x_kind = _layouts(d)
+    transposed = _numerator(f_kind, x_kind)
     if len(inters) > 1:
         defs = ", ".join(f"{it.name} = {ArticlePrinter().doprint(sh.form(full[it.var]))}"
                          for it in inters[:-1])
         lhs = _partial(root_name, d.wrt)
-        text, tex = _show(sh.form(substituted))
+        text, tex = _show(sh.jacobian(substituted, f_kind, x_kind))
+        claim = Claim(value=substituted, of=d.function.ir, wrt=x, texts=((text, substituted),),
+                      transposed=transposed)
         steps.append(Step("substitute", "substitute the intermediates back", lhs[0], "", text,
-                          defs, lhs[1], "", tex))
+                          defs, lhs[1], "", tex, claim))
     steps.extend(_simplify_steps(sh, substituted))
     note = _vector_step_note(sh, d.ir)
-    return steps + [_result_step(d, note)]
+    return steps + _result_steps(d, note)
 
 
 def _simplify_steps(sh, e: Expr) -> list[Step]:
@@ -254,23 +294,49 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
                               f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
             break
         b, a = _show(sh.form(fired.before)), _show(sh.form(fired.after))
+        claim = Claim(value=fired.after, before=fired.before,
+                      texts=((b[0], fired.before), (a[0], fired.after)))
         steps.append(Step("simplify", fired.rule.name, "", b[0], a[0], fired.rule.identity,
-                          "", b[1], a[1]))
+                          "", b[1], a[1], claim))
     return steps
 
 
-def _result_step(d, note: str = "") -> Step:
-    lhs = _partial("f", d.wrt) if d.order == 1 else (f"∂^{d.order}f/∂{d.wrt}^{d.order}",
-                                                     f"\\frac{{\\partial^{d.order} f}}"
-                                                     f"{{\\partial {d.wrt}^{d.order}}}")
-    text, tex = d.to_text(), d.latex()
-    layout_note = "in matdiff's shape layout: what d.evaluate returns"
+def _result_steps(d, note: str = "") -> list[Step]:
+    """The result in the numerator layout of the steps, then, if it differs, once in
+    matdiff's shape layout (what d.evaluate returns)."""
     if d.order == 1:
-        row = d.to_text(layout="numerator")
+        lhs = _partial("f", d.wrt)
+    else:
+        lhs = (f"∂^{d.order}f/∂{d.wrt}^{d.order}",
+               f"\\frac{{\\partial^{d.order} f}}{{\\partial {d.wrt}^{d.order}}}")
+    x = d.function.variables[d.wrt]
+    of = d.function.ir if d.order == 1 else _lower(d)
+    text, tex = d.to_text(), d.latex()
+    shape_claim = Claim(value=d.ir, of=of, wrt=x, texts=((text, d.ir),))
+    if d.order == 1:
+        row, row_tex = d.to_text(layout="numerator"), d.latex(layout="numerator")
         if row != text:
-            layout_note += f" (the article's numerator layout: {row})"
-    return Step("result", "result", lhs[0], "", text, "; ".join(x for x in (layout_note, note)
-                                                                 if x), lhs[1], "", tex)
+            claim = Claim(value=d.ir, of=of, wrt=x, texts=((row, d.ir),), transposed=True)
+            return [
+                Step("result", "result", lhs[0], "", row, "in the numerator layout of the steps",
+                     lhs[1], "", row_tex, claim),
+                Step("layout", "shape layout", f"({lhs[0]})'", "", text,
+                     "; ".join(x for x in ("the same derivative transposed into matdiff's shape "
+                                           "layout (shape(f) + shape(wrt)): what d.evaluate "
+                                           "returns", note) if x),
+                     f"\\left({lhs[1]}\\right)^\\top", "", tex, shape_claim)]
+    layout_note = "in matdiff's shape layout: what d.evaluate returns"
+    return [Step("result", "result", lhs[0], "", text,
+                 "; ".join(x for x in (layout_note, note) if x), lhs[1], "", tex, shape_claim)]
+
+
+def _lower(d) -> Expr:
+    """The derivative of order d.order - 1 (the function for a first derivative)."""
+    e = d.function.ir
+    x = d.function.variables[d.wrt]
+    for _ in range(d.order - 1):
+        e = differentiate(e, x)
+    return e
 
 
 def _summary_steps(d) -> list[Step]:
@@ -279,9 +345,11 @@ def _summary_steps(d) -> list[Step]:
     sh = _Shower(d.function.variables)
     text, tex = _show(sh.form(d.raw))
     what = "differentiate" if d.order == 1 else f"differentiate {d.order} times"
-    lhs = _result_step(d)
+    lhs = _result_steps(d)[-1]
+    x = d.function.variables[d.wrt]
+    claim = Claim(value=d.raw, of=_lower(d), wrt=x, texts=((text, d.raw),))
     steps = [Step("derivative", what, lhs.lhs, "", text,
                   "forward mode over the expression, one rule per operation", lhs.lhs_latex,
-                  "", tex)]
+                  "", tex, claim)]
     steps.extend(_simplify_steps(sh, d.raw))
-    return steps + [_result_step(d, _vector_step_note(sh, d.ir))]
+    return steps + _result_steps(d, _vector_step_note(sh, d.ir))

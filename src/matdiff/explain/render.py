@@ -20,6 +20,7 @@ _HEADINGS = {
     "simplify": "Simplify",
     "derivative": "Differentiate",
     "result": "Result",
+    "layout": "In matdiff's shape layout",
 }
 
 

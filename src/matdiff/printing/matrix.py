@@ -103,12 +103,18 @@ def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
 def _add(node: Expr, args: list[Form], ctx) -> Form:
     """A sum, with spread terms written by implicit expansion: `X*W + v'`, `x + 1`.
     Beside the identity a spread vector keeps its longhand (`eye - vector(1)*u'`),
-    which reads as the Jacobian it usually is."""
+    which reads as the Jacobian it usually is; in a matrix sum a spread number does
+    (`eye - matrix(1)/n`, `A + matrix(2)`), where a bare number would read as a
+    multiple of the identity."""
     if all(a.bcast is not None for a in args):
         return F.add(args)
     eye = any(a.kind == "eye" for a in args)
-    return F.add([a.bcast if a.bcast is not None and not (eye and a.bcast.shape != "s")
-                  else a for a in args])
+    matrix = kind_of(node.shape) == "m"
+
+    def longhand(a: Form) -> bool:
+        return (eye and a.bcast.shape != "s") or (matrix and a.bcast.shape == "s")
+
+    return F.add([a.bcast if a.bcast is not None and not longhand(a) else a for a in args])
 
 
 def _pow(node: Expr, args: list[Form], ctx) -> Form:

@@ -1,0 +1,240 @@
+"""Checking a derivation step by step, numerically: library code, as d.check() is.
+
+Every step of `d.steps` carries a `Claim` (what it asserts, as IR over the
+derivation's names). `check_steps(d)` draws values for the variables and
+then, in the order of the steps:
+
+* a definition `u = w ⊙ x` is evaluated, and its value bound to `u`;
+* a local derivative `∂u/∂w` is compared with central differences of the
+  definition of `u` in `w`, the other names held fixed;
+* a chain-rule line `∂y/∂w = ∂y/∂u ∂u/∂w = 1'*diag(x) = x'` (the product
+  and each simplified form), the substitution and the result are compared
+  with central differences of the composite, written in the variables;
+* a simplifier's rewrite `before -> after` is compared side by side;
+* every printed text of a step (not index notation `T[i,j,k] = ...`) is
+  parsed back in matdiff's language, with the names of the derivation
+  declared at their shapes, and evaluated: it must give the same numbers
+  as the claim (transposed where the step is in the numerator layout).
+
+A step that fails is a bug in matdiff, whatever the result.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError
+from ..ir.expr import Expr
+
+__all__ = ["Claim", "StepCheck", "StepFailure", "check_steps", "check_claims", "TOLERANCE"]
+
+TOLERANCE = 1e-5   # relative to max(1, |value|), as for d.check()
+_NEAR_KINK = 1e-3  # a case split on z is not checked when |z| is this close to 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one step asserts, for check_steps.
+
+    value      the step's result, IR over the derivation's names (shape convention)
+    defines    the name it introduces (a VAR), bound to value's value
+    of, wrt    value is the derivative of `of` (IR) with respect to the VAR `wrt`
+    before     value equals this IR too (a rewrite's left side)
+    texts      (printed text, the IR it must evaluate to)
+    transposed the texts are in the numerator layout, the transpose of the IR's shape
+    cases      (z, text if z <= 0, text if z > 0): the article's case split
+    """
+
+    value: Expr | None = None
+    defines: Expr | None = None
+    of: Expr | None = None
+    wrt: Expr | None = None
+    before: Expr | None = None
+    texts: tuple[tuple[str, Expr], ...] = ()
+    transposed: bool = False
+    cases: tuple[Expr, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    index: int        # position in d.steps
+    what: str         # which part of the step failed
+    detail: str
+
+    def __str__(self) -> str:
+        return f"step {self.index + 1}: {self.what}: {self.detail}"
+
+
+@dataclass
+class StepCheck:
+    """The outcome: `ok`, the failures, how many comparisons, the largest error."""
+
+    failures: list[StepFailure] = field(default_factory=list)
+    comparisons: int = 0
+    max_error: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        head = (f"{self.comparisons} comparisons, largest relative error {self.max_error:.2e}: "
+                + ("every step holds" if self.ok else f"{len(self.failures)} failed"))
+        return "\n".join([head] + [f"  {f}" for f in self.failures])
+
+
+def _declaration(v: Expr) -> str:
+    shape = [str(s) for s in v.shape]
+    if not shape:
+        return "scalar"
+    if len(shape) == 1:
+        return f"vector({shape[0]})"
+    mod = "symmetric " if v.attr[1] else ""
+    return f"{mod}matrix({shape[0]}, {shape[1]})"
+
+
+def _error(got: Any, want: Any) -> float:
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    if got.size != want.size:
+        raise ValueError(f"{got.size} entries where {want.size} are expected "
+                         f"(shape {got.shape}, expected {want.shape})")
+    got, want = got.reshape(-1), want.reshape(-1)
+    both_inf = ~np.isfinite(want) & (got == want)
+    got, want = got[~both_inf], want[~both_inf]
+    if not got.size:
+        return 0.0
+    scale = max(1.0, float(np.max(np.abs(want))))
+    return float(np.max(np.abs(got - want)) / scale)
+
+
+class _Checker:
+    def __init__(self, d, values: Mapping[str, Any], seed: int) -> None:
+        self.d = d
+        self.names: dict[str, Expr] = dict(d.function.variables)
+        self.values: dict[str, np.ndarray] = {k: np.asarray(v, float) for k, v in values.items()
+                                              if k in self.names}
+        self.report = StepCheck()
+        self.rng = np.random.default_rng(seed)
+        self.index = 0
+
+    def fail(self, what: str, detail: str) -> None:
+        self.report.failures.append(StepFailure(self.index, what, detail))
+
+    def compare(self, what: str, got: Any, want: Any) -> None:
+        try:
+            err = _error(got, want)
+        except ValueError as e:
+            self.fail(what, str(e))
+            return
+        self.report.comparisons += 1
+        if not np.isfinite(err) or err > TOLERANCE:
+            self.fail(what, f"relative error {err:.2e}")
+        elif err > self.report.max_error:
+            self.report.max_error = err
+
+    def evaluate(self, e: Expr, values: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        from ..evaluate import evaluate
+
+        return np.asarray(evaluate(e, values if values is not None else self.values, self.names,
+                                   check_symmetric=False), float)
+
+    def numeric(self, of: Expr, wrt: Expr) -> tuple[np.ndarray, np.ndarray]:
+        """Central differences of `of` in `wrt`, and a mask of entries near a kink."""
+        from ..verify import STEP, finite_difference
+
+        def f(v: np.ndarray) -> np.ndarray:
+            return self.evaluate(of, {**self.values, wrt.name: v})
+
+        x = self.values[wrt.name]
+        coarse = finite_difference(f, x, None)
+        fine = finite_difference(f, x, None, STEP / 8)
+        scale = max(1.0, float(np.max(np.abs(fine), initial=0.0)))
+        return coarse, np.abs(coarse - fine) > 1e-6 * scale
+
+    def parse_text(self, text: str, want: np.ndarray):
+        """The value of a printed text, its names declared as the derivation has them."""
+        import matdiff
+
+        declare = {name: _declaration(v) for name, v in self.names.items()}
+        try:
+            e = matdiff.parse(text, declare=declare)
+        except MatdiffError as err:
+            raise ValueError(f"{text!r} does not parse back: {str(err).splitlines()[0]}") from None
+        dims = {}
+        if len(e.shape) == want.ndim:   # sizes only a constant (eye, vector(1)) carries
+            dims = {s: n for s, n in zip(e.shape, want.shape) if isinstance(s, str)}
+        told = {s for v in e.variables.values() for s in v.shape}
+        dims = {s: n for s, n in dims.items() if s not in told}
+        try:
+            return e.evaluate(self.values, dims=dims)
+        except MatdiffError as err:
+            raise ValueError(f"{text!r} does not evaluate: {str(err).splitlines()[0]}") from None
+
+    def texts(self, claim: Claim) -> None:
+        for text, ir in claim.texts:
+            if "T[" in text:
+                continue  # index notation: the IR is checked, the text is read, not parsed
+            want = self.evaluate(ir)
+            if claim.transposed:
+                want = want.T
+            try:
+                got = self.parse_text(text, want)
+            except ValueError as e:
+                self.fail("text", str(e))
+                continue
+            self.compare(f"text {text!r}", got, want)
+
+    def claim(self, claim: Claim) -> None:
+        value = self.evaluate(claim.value) if claim.value is not None else None
+        if claim.defines is not None:
+            self.names[claim.defines.name] = claim.defines
+            self.values[claim.defines.name] = value
+        if claim.of is not None and claim.wrt is not None:
+            numeric, kinks = self.numeric(claim.of, claim.wrt)
+            self.compare("derivative vs central differences", np.where(kinks, numeric, value),
+                         numeric)
+        if claim.before is not None:
+            self.compare("rewrite", self.evaluate(claim.before), value)
+        self.texts(claim)
+        if claim.cases is not None:
+            z, low, high = claim.cases
+            zv = float(self.evaluate(z))
+            if abs(zv) > _NEAR_KINK:
+                want = value.T if claim.transposed else value
+                text = low if zv <= 0 else high
+                try:
+                    self.compare(f"case {text!r}", self.parse_text(text, want), want)
+                except ValueError as e:
+                    self.fail("case", str(e))
+
+
+def check_steps(d, values: Mapping[str, Any] | None = None, seed: int = 0) -> StepCheck:
+    """Check every step of d's derivation numerically (see the module docstring)."""
+    from .derive import derive_steps
+
+    return check_claims(d, derive_steps(d), values, seed)
+
+
+def check_claims(d, steps, values: Mapping[str, Any] | None = None, seed: int = 0
+                 ) -> StepCheck:
+    """Check the claims of the given steps of d's derivation, in order."""
+    from ..verify import _values_in_domain
+
+    if values is None:
+        values = _values_in_domain(d, d.function.ir, seed)
+    checker = _Checker(d, values, seed)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for k, step in enumerate(steps):
+            checker.index = k
+            if step.claim is not None:
+                checker.claim(step.claim)
+    return checker.report
