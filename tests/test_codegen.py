@@ -133,3 +133,20 @@ def test_new_shapes_are_planned_again():
         values = {"M": rng.standard_normal((n, m)), "U": rng.standard_normal((n, r)),
                   "V": rng.standard_normal((m, r))}
         _close(fn(**values), d.evaluate(values))
+
+
+@pytest.mark.parametrize("expr, wrt, values", [
+    ("-relu(c)", "c", {"c": 1.5}),
+    ("-max(0, d)", "d", {"d": 0.5}),
+    ("y + w - max(e, 4)", "e", {"y": np.ones(3), "w": np.ones(3), "e": 5.0, "n": 3}),
+    ("-relu(c)*x", "c", {"c": 2.0, "x": np.array([1.0, 2.0])}),
+    ("-relu(x)", "x", {"x": np.array([1.0, -1.0])}),
+])
+def test_a_negated_mask_compiles_to_numbers(expr, wrt, values):
+    d = matdiff.diff(expr, wrt=wrt)
+    np.testing.assert_allclose(d.compile()(**values), d.evaluate(values))
+
+
+def test_value_and_grad_of_a_negated_relu():
+    value, (grad,) = matdiff.value_and_grad("-relu(c) + sum(x)", wrt=["c"])(c=1.0, x=np.ones(3))
+    assert value == 2.0 and grad == -1.0

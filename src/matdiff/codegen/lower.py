@@ -154,6 +154,8 @@ class Lowering:
             if not v.real:
                 if v.literal is not None:
                     coef *= v.literal
+                elif v.boolean:  # a scalar mask is scaled and negated: NumPy needs a number
+                    scalars.append(self.prog.emit("{0} * 1.0", (v.ref,)))
                 else:
                     scalars.append(v.ref)
             else:
