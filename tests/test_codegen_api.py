@@ -209,6 +209,19 @@ def test_cli_codegen_value_and_grad(capsys):
     assert "def value_and_grad(" in capsys.readouterr().out
 
 
+def test_cli_value_and_grad_returns_what_its_docstring_says(capsys):
+    assert main(["codegen", "sum(w.*x) + b", "--wrt", "w", "--wrt", "b",
+                 "--declare", "b=scalar", "--value-and-grad"]) == 0
+    namespace: dict = {}
+    exec(capsys.readouterr().out, namespace)
+    fn = namespace["value_and_grad"]
+    assert fn.__doc__ == "(value, (d/dw, d/db,))"
+    w, x = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    value, (dw, db) = fn(w, x, 0.5)
+    assert value == 11.5 and db == 1.0
+    np.testing.assert_allclose(dw, x)
+
+
 @pytest.mark.parametrize("argv", [
     ["codegen", "x'*x", "--wrt", "x", "--shape", "x=3by4"],
     ["codegen", "x'*x", "--wrt", "x", "--shape", "q=3"],

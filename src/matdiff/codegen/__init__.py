@@ -87,9 +87,10 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         variables.update(g.variables)
     outputs = (Output(f.ir),) + tuple(Output(g.ir) for g in grads)
     title = f"{_text(f)} and its gradient in {', '.join(names)}"
-    grads_doc = "gradient" if single else "(" + ", ".join("d/d" + n for n in names) + ")"
+    grads_doc = "gradient" if single else "(" + ", ".join("d/d" + n for n in names) + ",)"
     returns = f"(value, {grads_doc})"
-    spec = ModuleSpec(outputs, variables, "value_and_grad", title, returns)
+    spec = ModuleSpec(outputs, variables, "value_and_grad", title, returns,
+                      tail_tuple=not single)
 
     def pack(results: list[Any]) -> Any:
         return (results[0], results[1]) if single else (results[0], tuple(results[1:]))

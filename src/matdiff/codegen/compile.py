@@ -87,7 +87,10 @@ class CompiledFunction:
         text, structured = build_module(self.spec, sizes=dict(zip(self._symbols, key)))
         namespace: dict[str, Any] = {}
         exec(compile(text, f"<matdiff generated {self.spec.function}>", "exec"), namespace)
-        entry = _finish(namespace[self.spec.function], self._scalar, structured, self._pack)
+        fn = namespace[self.spec.function]
+        if self.spec.tail_tuple:  # (value, (g1, g2)) flattened for the finishing touches
+            fn = _flatten_tail(fn)
+        entry = _finish(fn, self._scalar, structured, self._pack)
         if len(self._cache) >= MAX_SIGNATURES:
             oldest = next(iter(self._cache))
             self._cache.pop(oldest)
@@ -184,6 +187,13 @@ class CompiledFunction:
             elif dims.setdefault(d, k) != k:
                 raise ShapeError(f"'{name}' has shape {got}, but dimension {d} is already "
                                  f"{dims[d]} from another value")
+
+
+def _flatten_tail(fn: Callable) -> Callable:
+    def flat(*a: Any) -> tuple:
+        first, rest = fn(*a)
+        return (first, *rest)
+    return flat
 
 
 def _finish(fn: Callable, scalar: list[bool], structured: list[bool],

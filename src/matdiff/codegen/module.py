@@ -46,6 +46,7 @@ class ModuleSpec:
     function: str = "derivative"
     title: str = ""
     returns: str = ""
+    tail_tuple: bool = False  # return (first, (rest...)): value_and_grad with a list of names
 
 
 def layout(spec: ModuleSpec) -> tuple[list[str], list[str], list[str]]:
@@ -141,7 +142,10 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
             structured.append(False)
     body, results = prog.render(outs, taken)
     lines = _prologue({n: spec.variables[n] for n in names}, params, dimnames) + body
-    ret = results[0] if len(results) == 1 else ", ".join(results)
+    if spec.tail_tuple:  # what the docstring promises: (value, (d/dw, d/db))
+        ret = f"{results[0]}, ({', '.join(results[1:])},)"
+    else:
+        ret = results[0] if len(results) == 1 else ", ".join(results)
     lines.append(f"return {ret}")
     planned = ", ".join(f"{dimnames[d]} = {size(d)}" for d in symbols)
     text = _assemble(spec, params, [dimnames[d] for d in free], lines, planned)
