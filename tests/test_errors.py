@@ -351,3 +351,22 @@ def test_long_input_evaluates() -> None:
     assert np.allclose(got, 5000 * np.eye(3))
     d = matdiff.diff(_nested("exp", 3) + " + " + _nested("sin", 150), wrt="x")
     assert np.all(np.isfinite(np.asarray(d.evaluate({"x": X3 / 10}))))
+
+
+# ---------------------------------------------------------------- constants that overflow
+
+@pytest.mark.parametrize("text, column", [
+    ("x/0", 2), ("x/(1-1)", 2), ("x.^2.^2.^2.^2.^2", 5), ("10^400*x", 3),
+    ("x*1e308*1e308", 8), ("2^3^4^5^6^7", 8), ("(-8)^(1/3)*x", 5),
+])
+def test_constant_folding_that_overflows_is_an_error_at_its_operator(text, column, capsys):
+    from matdiff.cli import main
+    from matdiff.errors import ConstantError
+
+    with pytest.raises(ConstantError) as info:
+        matdiff.diff(text, wrt="x")
+    assert (info.value.line, info.value.column) == (1, column)
+    assert "internal error" not in str(info.value)
+    assert main(["diff", text, "--wrt", "x"]) == 2
+    err = capsys.readouterr().err
+    assert f"column {column}" in err and "internal error" not in err

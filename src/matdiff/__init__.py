@@ -14,12 +14,12 @@ Heavy parts (printing, code generation, training) load on first use.
 from __future__ import annotations
 
 from .api import Derivative, Expression, diff, parse
-from .errors import EvaluationError, MatdiffError, ParseError, ShapeError
+from .errors import ConstantError, EvaluationError, MatdiffError, ParseError, ShapeError
 
 __all__ = [
     "parse", "diff", "value_and_grad", "fit",
     "Expression", "Derivative",
-    "MatdiffError", "ParseError", "ShapeError", "EvaluationError",
+    "MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
 ]
 __version__ = "0.1.0"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["MatdiffError", "ParseError", "ShapeError", "EvaluationError", "format_caret"]
+__all__ = ["MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
+           "format_caret"]
 
 
 def format_caret(text: str, line: int, column: int) -> str:
@@ -87,4 +88,18 @@ class EvaluationError(MatdiffError):
         ... except matdiff.EvaluationError as e:
         ...     print(e)
         no value given for 'x' (shape (m))
+    """
+
+
+class ConstantError(MatdiffError):
+    """Numbers combined in the expression itself overflow or divide by zero.
+
+    Examples:
+        >>> try:
+        ...     matdiff.parse("x/(1 - 1)")
+        ... except matdiff.ConstantError as e:
+        ...     print(e)
+        a division by zero (0 to a negative power) (line 1, column 2)
+          x/(1 - 1)
+           ^
     """

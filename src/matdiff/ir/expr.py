@@ -16,10 +16,12 @@ placed on outer indices `[i, j]` unifies `i` with `j`.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Container, Hashable, Iterable, Sequence
 from typing import Any
 
+from ..errors import ConstantError
 from .ops import SPECS, Op
 
 __all__ = [
@@ -121,8 +123,34 @@ def var(name: str, shape: Shape, symmetric: bool = False) -> Expr:
 
 
 def const(value: float, shape: Shape = ()) -> Expr:
-    """A tensor of the given shape with every entry `value`."""
+    """A tensor of the given shape with every entry `value` (a finite number).
+
+    Every folded constant passes through here, so a fold that overflows
+    (`10^400`, `1e308*1e308`) is refused as a ConstantError, never carried on
+    as inf or nan.
+    """
+    if isinstance(value, complex) or not math.isfinite(value):
+        raise ConstantError(f"a constant of the expression is {_describe_constant(value)}")
     return Expr(Op.CONST, (), float(value) + 0.0, tuple(shape))
+
+
+def _describe_constant(value: float | complex) -> str:
+    if isinstance(value, complex):
+        return "not a real number (a negative number to a fractional power)"
+    if math.isnan(value):
+        return "undefined (0 times infinity, or 0/0)"
+    return "too large for a float (it overflows)"
+
+
+def _fold_power(a: float, b: float) -> float:
+    """a^b of two constants, refusing 0^-k and overflow with a ConstantError."""
+    try:
+        return a ** b
+    except ZeroDivisionError:
+        raise ConstantError("a division by zero (0 to a negative power)") from None
+    except OverflowError:
+        raise ConstantError(f"a constant of the expression, {a:g}^{b:g}, is too large for a "
+                            "float (it overflows)") from None
 
 
 def zeros(shape: Shape) -> Expr:
@@ -364,7 +392,7 @@ def binary(op: Op, a: Expr, b: Expr) -> Expr:
         if b.attr == 0.0:  # x^0 -> 1
             return const(1.0, a.shape)
         if a.op is Op.CONST:
-            return const(a.attr ** b.attr, a.shape)
+            return const(_fold_power(a.attr, b.attr), a.shape)
     if op in (Op.MAX, Op.MIN) and a.op is Op.CONST and b.op is Op.CONST:
         pick = max if op is Op.MAX else min
         return const(pick(a.attr, b.attr), a.shape)

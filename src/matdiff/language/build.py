@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..errors import MatdiffError, ParseError, ShapeError
+from ..errors import ConstantError, MatdiffError, ParseError, ShapeError
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from . import ast
@@ -254,10 +254,15 @@ def build(text: str, declare: Mapping[str, str] | None = None
         for node in order:
             if id(node) in inner:
                 continue  # built with the whole chain at its top
-            if _is_sum(node):
-                built[id(node)] = _lower_sum_chain(ctx, node, built)
-            else:
-                built[id(node)] = _lower(ctx, node, built, variables)
+            try:
+                if _is_sum(node):
+                    built[id(node)] = _lower_sum_chain(ctx, node, built)
+                else:
+                    built[id(node)] = _lower(ctx, node, built, variables)
+            except ConstantError as e:  # folding numbers overflowed: say where
+                if e.line is not None:
+                    raise
+                raise ConstantError(e.message, text, node.line, node.column) from None
     except TypeError as e:  # an inconsistency the type rules should have caught
         raise ShapeError(f"internal shape inconsistency: {e}", text, 1, 1) from None
     root_type = ctx.types[id(tree)]
