@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import EvaluationError, ShapeError
 from .ir.expr import Expr, topo_order
-from .ir.ops import Op
+from .ir.ops import NAMESPACE, SPECS, Op, array_call, helper_sources
 
 __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY"]
 
@@ -142,30 +142,22 @@ def einsum_value(attr: tuple, arrays: list[np.ndarray], dims: Mapping[str, int])
     return result
 
 
-def _sigmoid(a):
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
+def _array_functions() -> dict[Op, Callable]:
+    """op -> f(*argument values), compiled from the op spec's array function.
 
-
-def _inv(a):
-    try:
-        return np.linalg.inv(a)
-    except np.linalg.LinAlgError:
-        raise EvaluationError("inv(): the matrix is singular") from None
-
-
-def _logdet(a):
-    sign, logabs = np.linalg.slogdet(a)
-    return logabs if sign > 0 else np.nan
-
-
-def _softmax(a):
-    e = np.exp(a - np.max(a))
-    return e / np.sum(e)
-
-
-def _logsumexp(a):
-    m = np.max(a)
-    return m + np.log(np.sum(np.exp(a - m)))
+    The same template the code generator writes into modules, run here with
+    NumPy as the namespace (library source, never user text).
+    """
+    namespace: dict[str, Any] = {"np": np, NAMESPACE: np}
+    for source in helper_sources().values():
+        exec(source, namespace)
+    table = {}
+    for op, spec in SPECS.items():
+        if spec.kind in ("elementwise", "matrix"):
+            args = [f"a{k}" for k in range(spec.arity)]
+            body = array_call(op).format(*args)
+            table[op] = eval(f"lambda {', '.join(args)}: {body}", namespace)
+    return table
 
 
 # op -> f(node, argument values, dims); every op but VAR and EINSUM
@@ -174,31 +166,15 @@ NUMPY: dict[Op, Callable] = {
                                                     [_size(d, dims) for d in n.shape]),
     Op.SIZE: lambda n, args, dims: np.float64(np.prod([_size(d, dims) for d in n.attr])),
     Op.ADD: lambda n, args, dims: sum(args[1:], start=args[0]),
-    Op.EXP: lambda n, a, d: np.exp(a[0]),
-    Op.LOG: lambda n, a, d: np.log(a[0]),
-    Op.SIN: lambda n, a, d: np.sin(a[0]),
-    Op.COS: lambda n, a, d: np.cos(a[0]),
-    Op.TAN: lambda n, a, d: np.tan(a[0]),
-    Op.TANH: lambda n, a, d: np.tanh(a[0]),
-    Op.SINH: lambda n, a, d: np.sinh(a[0]),
-    Op.COSH: lambda n, a, d: np.cosh(a[0]),
-    Op.SQRT: lambda n, a, d: np.sqrt(a[0]),
-    Op.ABS: lambda n, a, d: np.abs(a[0]),
-    Op.SIGN: lambda n, a, d: np.sign(a[0]),
-    Op.SIGMOID: lambda n, a, d: _sigmoid(a[0]),
-    Op.RELU: lambda n, a, d: np.maximum(a[0], 0.0),
-    Op.SOFTPLUS: lambda n, a, d: np.logaddexp(0.0, a[0]),
-    Op.STEP: lambda n, a, d: (a[0] > 0).astype(np.float64),
-    Op.POW: lambda n, a, d: np.power(a[0], a[1]),
-    Op.MAX: lambda n, a, d: np.maximum(a[0], a[1]),
-    Op.MIN: lambda n, a, d: np.minimum(a[0], a[1]),
-    Op.INV: lambda n, a, d: _inv(a[0]),
-    Op.DET: lambda n, a, d: np.linalg.det(a[0]),
-    Op.LOGDET: lambda n, a, d: _logdet(a[0]),
-    Op.SOFTMAX: lambda n, a, d: _softmax(a[0]),
-    Op.LOGSUMEXP: lambda n, a, d: _logsumexp(a[0]),
-    Op.NORM2: lambda n, a, d: np.sqrt(np.sum(a[0] * a[0])),
+    **{op: (lambda n, a, d, f=f: f(*a)) for op, f in _array_functions().items()},
 }
+
+
+def _apply(node: Expr, args: list, dims: Mapping[str, int]):
+    try:
+        return NUMPY[node.op](node, args, dims)
+    except np.linalg.LinAlgError:
+        raise EvaluationError(f"{node.op.value}(): the matrix is singular") from None
 
 
 def evaluate(root: Expr, values: Mapping[str, Any], variables: Mapping[str, Expr] | None = None,
@@ -227,7 +203,7 @@ def evaluate(root: Expr, values: Mapping[str, Any], variables: Mapping[str, Expr
             elif node.op is Op.EINSUM:
                 computed[node] = einsum_value(node.attr, [computed[a] for a in node.args], dims)
             else:
-                computed[node] = NUMPY[node.op](node, [computed[a] for a in node.args], dims)
+                computed[node] = _apply(node, [computed[a] for a in node.args], dims)
     result = computed[root]
     if np.ndim(result) == 0:
         return np.float64(result)

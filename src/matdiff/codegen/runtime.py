@@ -3,10 +3,13 @@
 A generated module copies in only the helpers it uses. Each helper exists
 because plain NumPy would either materialise structure (`_embed` builds a
 diagonal without an n x n identity), lose symmetry (`_gram` uses a
-symmetric rank-k product), or overflow (`_sigmoid`, `_softmax`).
+symmetric rank-k product), or overflow (`_sigmoid`, `_softmax`: the helpers
+of the op spec, ir/ops.py, which evaluate.py runs too).
 """
 
 from __future__ import annotations
+
+from ..ir.ops import helper_sources
 
 __all__ = ["HELPERS", "helpers_used"]
 
@@ -38,29 +41,7 @@ def _embed(core, shape, groups):
         np.einsum(sub, out)[...] = core
     return out
 ''',
-    "_sigmoid": '''
-def _sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-''',
-    "_softmax": '''
-def _softmax(x):
-    """exp(x) / sum(exp(x)), shifted by max(x) against overflow."""
-    e = np.exp(x - x.max())
-    return e / e.sum()
-''',
-    "_logsumexp": '''
-def _logsumexp(x):
-    """log(sum(exp(x))), shifted by max(x) against overflow."""
-    m = x.max()
-    return m + np.log(np.exp(x - m).sum())
-''',
-    "_logdet": '''
-def _logdet(A):
-    """log(det(A)) through an LU factorisation (nan where det(A) < 0)."""
-    sign, logabs = np.linalg.slogdet(A)
-    return logabs if sign > 0 else (-np.inf if sign == 0 else np.nan)
-''',
+    **helper_sources(),  # the array functions of the op spec (_sigmoid, _logdet, ...)
 }
 
 

@@ -8,6 +8,10 @@ kind, as DESIGN.md describes: the product (multilinear: one term per
 operand), sums (linear), element-wise functions (f'(a) times the seed, entry
 by entry) and the few matrix functions with rules of their own.
 
+Adding an op: an element-wise function needs one line in
+ELEMENTWISE_DERIVATIVES (f'(a), the formula its op spec states); any other op
+one rule function and its line in RULES. tests/test_op_spec.py checks both.
+
 Kinks follow the article: the derivative of relu, max, min, abs, sign and
 step at the kink is taken as 0 (step(0) = 0, sign(0) = 0).
 """

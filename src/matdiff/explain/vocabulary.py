@@ -12,24 +12,17 @@ cite for it, with a note saying what it gives:
     exp(u), tanh(u), ...   element-wise function: diag(f'(u))
     max(0, z)              the max(0, z) cases: step(z)
     inv, det, logdet, ...  the rule of that matrix function
+
+Products and sums are named here by their shapes; every other op's rule
+name and identity come from its op spec (ir/ops.py, OpSpec.rule).
 """
 
 from __future__ import annotations
 
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_UNARY, Op
+from ..ir.ops import SPECS, Op
 
 __all__ = ["local_rule", "chain_rule"]
-
-_MATRIX_RULES = {
-    Op.INV: ("inverse rule", "d inv(A) = -inv(A) dA inv(A)"),
-    Op.DET: ("determinant rule", "d det(A) = det(A) tr(inv(A) dA)"),
-    Op.LOGDET: ("log-determinant rule", "d logdet(A) = tr(inv(A) dA)"),
-    Op.SOFTMAX: ("softmax rule", "d softmax(z) = (diag(s) - s s') dz"),
-    Op.LOGSUMEXP: ("log-sum-exp rule", "d logsumexp(z) = softmax(z)' dz"),
-    Op.NORM2: ("norm rule", "d norm2(x) = x' dx / norm2(x)"),
-}
-
 
 def _einsum_rule(e: Expr, child: Expr) -> tuple[str, str]:
     ins, out, _ = e.attr
@@ -68,18 +61,10 @@ def local_rule(e: Expr, child: Expr) -> tuple[str, str]:
         if child.ndim == 0 and e.ndim:
             return "scalar expansion", "∂(x + z)/∂z = 1 for a scalar z"
         return "sum rule", "∂(a + b)/∂a = I"
-    if op in (Op.MAX, Op.MIN):
-        word = "max" if op is Op.MAX else "min"
-        return (f"{word}(0, z) cases",
-                "step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases")
-    if op is Op.POW:
-        return "power rule", "∂ u.^p/∂u = diag(p u.^(p-1))"
-    if op in ELEMENTWISE_UNARY:
-        return ("element-wise function",
-                f"∂ {op.value}(u)/∂u = diag({op.value}'(u)), the single-variable rule per entry")
-    if op in _MATRIX_RULES:
-        return _MATRIX_RULES[op]
-    return "derivative", ""
+    rule = SPECS[op].rule
+    if not rule[0]:  # every op names its rule in the spec: no generic fallback
+        raise LookupError(f"the op spec of {op.value} names no rule for the explanation")
+    return rule
 
 
 def chain_rule(n_children: int, shapes: list[tuple]) -> tuple[str, str]:

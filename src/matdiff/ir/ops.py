@@ -1,17 +1,24 @@
-"""The one op list of the IR: every node is one of these ops.
+"""The op spec: every operator of the IR declared once, with what the stages need as data.
 
-Each op has a spec saying how many arguments it takes and what kind it is.
-Every later stage (shapes, derivatives, printing, evaluation, code) keeps one
-table keyed by these ops, and `tests/test_op_tables.py` checks that no table
-misses one.
+An op is one `Op` member plus one `SPECS` entry. The entry says its arity and
+kind, the language's shape rule for it, its array function (used alike by
+`evaluate.py` and the code generator), its LaTeX spelling, the rule the
+step-by-step explanation cites, whether it maps zeros to zeros, and its
+derivative. The derivative *rule* is logic and lives in `derive/rules.py`
+(one line for an element-wise function, one function for a matrix function);
+the spec states the formula that rule implements. Every other stage reads
+this table, and `tests/test_op_spec.py` checks that every op has every entry
+in every stage. docs/contributing.md walks through adding an op.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Op", "OpSpec", "SPECS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY", "MATRIX_FUNCTIONS"]
+__all__ = ["Op", "OpSpec", "SPECS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
+           "MATRIX_FUNCTIONS", "NAMESPACE", "array_call", "helper_sources"]
 
 
 class Op(Enum):
@@ -53,19 +60,57 @@ class Op(Enum):
 
 @dataclass(frozen=True)
 class OpSpec:
-    """What every stage may rely on about an op."""
+    """What every stage may rely on about an op.
+
+    - `shape`: the name of the language's shape rule (`language/rules.py`,
+      SHAPE_RULES), e.g. "same" or "square -> scalar".
+    - `array`: the array function, written for an array namespace: a bare
+      attribute name ("exp", "linalg.inv": called as `xp.exp(a)`), a helper
+      name starting with "_" (called as `_sigmoid(a)`, its source in `helper`),
+      or a template over `{0}`, `{1}` with the namespace spelled `xp.`
+      ("xp.maximum({0}, 0.0)").
+    - `helper`: the source of the helper `array` calls (NumPy as `np`); the
+      code generator copies it into modules, `evaluate.py` runs the same code.
+    - `latex`: a LaTeX operator applied as `op\\left(a\\right)` ("\\exp"), or a
+      template over `{0}` ("\\sqrt{{0}}"; one starting with `{0}` is postfix).
+    - `rule`: the explanation's rule name and the identity it states.
+    - `zeros`: f(0) = 0 (f(0, 0) = 0 for two arguments): a diagonal stays one.
+    - `derivative`: for an element-wise function, f'(a) in the language over
+      `a` and `y` = f(a) (checked numerically); otherwise the identity that
+      the rule in derive/rules.py implements.
+    - `operator`: the language operator spelling the op, if it is not a call.
+    """
 
     arity: int | None          # None: any number of arguments
     kind: str                  # leaf | einsum | add | elementwise | matrix
     doc: str
+    shape: str = ""
+    array: str = ""
+    helper: str = ""
+    latex: str = ""
+    rule: tuple[str, str] = ("", "")
+    zeros: bool = False
+    derivative: str = ""
+    operator: str = ""
 
 
-ELEMENTWISE_UNARY = (
-    Op.EXP, Op.LOG, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.SINH, Op.COSH, Op.SQRT,
-    Op.ABS, Op.SIGN, Op.SIGMOID, Op.RELU, Op.SOFTPLUS, Op.STEP,
-)
-ELEMENTWISE_BINARY = (Op.POW, Op.MAX, Op.MIN)
-MATRIX_FUNCTIONS = (Op.INV, Op.DET, Op.LOGDET, Op.SOFTMAX, Op.LOGSUMEXP, Op.NORM2)
+def _unary(name: str, array: str, latex: str, derivative: str, zeros: bool = False,
+           helper: str = "") -> OpSpec:
+    """An element-wise function of one argument: y = f(a) entry by entry."""
+    return OpSpec(1, "elementwise", f"{name} of each entry", shape="same", array=array,
+                  helper=helper, latex=latex, zeros=zeros, derivative=derivative,
+                  rule=("element-wise function",
+                        f"∂ {name}(u)/∂u = diag({name}'(u)), the single-variable rule per entry"))
+
+
+def _matrix(doc: str, shape: str, array: str, latex: str, rule: str, derivative: str,
+            helper: str = "") -> OpSpec:
+    """A function of a whole matrix or vector, with a derivative rule of its own."""
+    return OpSpec(1, "matrix", doc, shape=shape, array=array, helper=helper, latex=latex,
+                  rule=(rule, derivative), derivative=derivative)
+
+
+_MAX_CASES = "step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases"
 
 SPECS: dict[Op, OpSpec] = {
     Op.VAR: OpSpec(0, "leaf", "a variable"),
@@ -73,14 +118,98 @@ SPECS: dict[Op, OpSpec] = {
     Op.SIZE: OpSpec(0, "leaf", "the product of some dimensions, a positive integer"),
     Op.EINSUM: OpSpec(None, "einsum", "a product of tensors with summed and diagonal indices"),
     Op.ADD: OpSpec(None, "add", "a sum of tensors of one shape"),
-    **{op: OpSpec(1, "elementwise", f"{op.value} of each entry") for op in ELEMENTWISE_UNARY},
-    Op.POW: OpSpec(2, "elementwise", "entry-by-entry power"),
-    Op.MAX: OpSpec(2, "elementwise", "entry-by-entry maximum"),
-    Op.MIN: OpSpec(2, "elementwise", "entry-by-entry minimum"),
-    Op.INV: OpSpec(1, "matrix", "inverse of a square matrix"),
-    Op.DET: OpSpec(1, "matrix", "determinant of a square matrix"),
-    Op.LOGDET: OpSpec(1, "matrix", "log of the determinant of a square matrix"),
-    Op.SOFTMAX: OpSpec(1, "matrix", "softmax of a vector"),
-    Op.LOGSUMEXP: OpSpec(1, "matrix", "log of the sum of exponentials of a vector"),
-    Op.NORM2: OpSpec(1, "matrix", "Euclidean (Frobenius) norm"),
+    # ---- element-wise functions: _unary(name, array, LaTeX, f'(a) over a and y = f(a))
+    Op.EXP: _unary("exp", "exp", r"\exp", "y"),
+    Op.LOG: _unary("log", "log", r"\log", "1./a"),
+    Op.SIN: _unary("sin", "sin", r"\sin", "cos(a)", zeros=True),
+    Op.COS: _unary("cos", "cos", r"\cos", "-sin(a)"),
+    Op.TAN: _unary("tan", "tan", r"\tan", "1 + y.^2", zeros=True),
+    Op.TANH: _unary("tanh", "tanh", r"\tanh", "1 - y.^2", zeros=True),
+    Op.SINH: _unary("sinh", "sinh", r"\sinh", "cosh(a)", zeros=True),
+    Op.COSH: _unary("cosh", "cosh", r"\cosh", "sinh(a)"),
+    Op.SQRT: _unary("sqrt", "sqrt", r"\sqrt{{0}}", "0.5./y", zeros=True),
+    Op.ABS: _unary("abs", "abs", r"\left|{0}\right|", "sign(a)", zeros=True),
+    Op.SIGN: _unary("sign", "sign", r"\operatorname{sign}", "0", zeros=True),
+    Op.SIGMOID: _unary("sigmoid", "_sigmoid", r"\sigma", "y.*(1 - y)", helper='''
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+'''),
+    Op.RELU: _unary("relu", "xp.maximum({0}, 0.0)", r"\operatorname{relu}", "step(a)",
+                    zeros=True),
+    Op.SOFTPLUS: _unary("softplus", "xp.logaddexp(0.0, {0})", r"\operatorname{softplus}",
+                        "sigmoid(a)"),
+    # 1 where positive ((a > 0) * 1.0 is 7x faster than heaviside)
+    Op.STEP: _unary("step", "({0} > 0) * 1.0", r"\operatorname{step}", "0", zeros=True),
+    # ---- element-wise, two arguments
+    Op.POW: OpSpec(2, "elementwise", "entry-by-entry power", shape="same", array="{0} ** {1}",
+                   latex=r"{0}^{\circ {1}}", operator=".^",
+                   rule=("power rule", "∂ u.^p/∂u = diag(p u.^(p-1))"),
+                   derivative="d(a.^b) = b .* a.^(b-1) .* da + a.^b .* log(a) .* db"),
+    Op.MAX: OpSpec(2, "elementwise", "entry-by-entry maximum", shape="same", array="maximum",
+                   latex=r"\max", zeros=True, rule=("max(0, z) cases", _MAX_CASES),
+                   derivative="d max(a, b) = step(a - b) .* da + step(b - a) .* db"),
+    Op.MIN: OpSpec(2, "elementwise", "entry-by-entry minimum", shape="same", array="minimum",
+                   latex=r"\min", zeros=True, rule=("min(0, z) cases", _MAX_CASES),
+                   derivative="d min(a, b) = step(b - a) .* da + step(a - b) .* db"),
+    # ---- matrix functions: _matrix(doc, shape rule, array, LaTeX, rule name, identity)
+    Op.INV: _matrix("inverse of a square matrix", "square -> square", "linalg.inv", "{0}^{-1}",
+                    "inverse rule", "d inv(A) = -inv(A) dA inv(A)"),
+    Op.DET: _matrix("determinant of a square matrix", "square -> scalar", "linalg.det", r"\det",
+                    "determinant rule", "d det(A) = det(A) tr(inv(A) dA)"),
+    Op.LOGDET: _matrix("log of the determinant of a square matrix", "square -> scalar",
+                       "_logdet", r"\log\det", "log-determinant rule",
+                       "d logdet(A) = tr(inv(A) dA)", helper='''
+def _logdet(A):
+    """log(det(A)) through an LU factorisation (nan where det(A) < 0)."""
+    sign, logabs = np.linalg.slogdet(A)
+    return logabs if sign > 0 else (-np.inf if sign == 0 else np.nan)
+'''),
+    Op.SOFTMAX: _matrix("softmax of a vector", "vector -> vector", "_softmax",
+                        r"\operatorname{softmax}", "softmax rule",
+                        "d softmax(z) = (diag(s) - s s') dz", helper='''
+def _softmax(x):
+    """exp(x) / sum(exp(x)), shifted by max(x) against overflow."""
+    e = np.exp(x - x.max())
+    return e / e.sum()
+'''),
+    Op.LOGSUMEXP: _matrix("log of the sum of exponentials of a vector", "vector -> scalar",
+                          "_logsumexp", r"\operatorname{logsumexp}", "log-sum-exp rule",
+                          "d logsumexp(z) = softmax(z)' dz", helper='''
+def _logsumexp(x):
+    """log(sum(exp(x))), shifted by max(x) against overflow."""
+    m = x.max()
+    return m + np.log(np.exp(x - m).sum())
+'''),
+    Op.NORM2: _matrix("Euclidean (Frobenius) norm", "any -> scalar", "linalg.norm",
+                      r"\left\lVert {0}\right\rVert", "norm rule",
+                      "d norm2(x) = x' dx / norm2(x)"),
 }
+
+
+
+def _ops(kind: str, arity: int) -> tuple[Op, ...]:
+    return tuple(op for op, s in SPECS.items() if s.kind == kind and s.arity == arity)
+
+
+ELEMENTWISE_UNARY = _ops("elementwise", 1)
+ELEMENTWISE_BINARY = _ops("elementwise", 2)
+MATRIX_FUNCTIONS = _ops("matrix", 1)
+
+NAMESPACE = "xp"  # the name array templates give the array namespace
+_BARE = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def array_call(op: Op) -> str:
+    """The op's array function as a template over {0}, {1}, with the namespace spelled `xp.`."""
+    spec = SPECS[op]
+    if not _BARE.fullmatch(spec.array):
+        return spec.array
+    args = ", ".join(f"{{{k}}}" for k in range(spec.arity or 0))
+    prefix = "" if spec.array.startswith("_") else NAMESPACE + "."
+    return f"{prefix}{spec.array}({args})"
+
+
+def helper_sources() -> dict[str, str]:
+    """Helper name -> source, for the ops whose array function is a helper."""
+    return {SPECS[op].array: SPECS[op].helper for op in SPECS if SPECS[op].helper}

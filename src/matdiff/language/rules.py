@@ -2,8 +2,9 @@
 
 One entry per operator (`BINARY`) and per function (`FUNCTIONS`): its type rule
 (surface types in, surface type out, unifying dimensions and raising a
-ShapeError that names both shapes) and its lowering to IR, side by side, so
-adding a function touches this one table.
+ShapeError that names both shapes) and its lowering to IR, side by side.
+Functions that are ops of their own (exp, max, inv, ...) get their entry from
+the op spec (ir/ops.py): its `shape` names one of SHAPE_RULES.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
-from ..ir.ops import Op
+from ..ir.ops import SPECS, Op
 from . import ast
 from .types import SurfaceType
 
 if TYPE_CHECKING:  # pragma: no cover
     from .build import Context
 
-__all__ = ["BINARY", "FUNCTIONS", "ALIASES", "RESERVED", "SCALAR", "Rule",
+__all__ = ["BINARY", "FUNCTIONS", "SHAPE_RULES", "ALIASES", "RESERVED", "SCALAR", "Rule",
            "broadcast", "expand_to", "transpose", "matmul"]
 
 SCALAR = SurfaceType("scalar", ())
@@ -230,15 +231,17 @@ def _t_square_scalar(ctx, node, a):
     return SCALAR
 
 
-def _t_inv(ctx, node, a):
-    ctx.square(node, "inv()", a)
+def _t_square_same(ctx, node, a):
+    ctx.square(node, f"{node.func}()", a)
     return a
 
 
-def _t_vector(ctx, node, a):
-    if a.kind not in ("row", "col"):
-        ctx.fail(node, f"{node.func}() takes a vector, not {ctx.describe(a)}")
-    return a if node.func == "softmax" else SCALAR
+def _t_vector(result):
+    def rule(ctx, node, a):
+        if a.kind not in ("row", "col"):
+            ctx.fail(node, f"{node.func}() takes a vector, not {ctx.describe(a)}")
+        return a if result == "same" else SCALAR
+    return rule
 
 
 def _t_diag(ctx, node, a):
@@ -273,12 +276,28 @@ def _t_dot_call(ctx, node, a, b):
     raise AssertionError  # unreachable
 
 
-def _unary(op: Op) -> Rule:
-    return Rule(_t_same, lambda ctx, node, t, a: ir.unary(op, a))
+# the shape rules an op spec may name (ir/ops.py, OpSpec.shape), by arity
+SHAPE_RULES: dict[tuple[str, int], Callable] = {
+    ("same", 1): _t_same,
+    ("same", 2): _t_pairwise,
+    ("any -> scalar", 1): _t_scalar,
+    ("square -> scalar", 1): _t_square_scalar,
+    ("square -> square", 1): _t_square_same,
+    ("vector -> vector", 1): _t_vector("same"),
+    ("vector -> scalar", 1): _t_vector("scalar"),
+}
 
 
-def _matrix(op: Op, typer: Callable) -> Rule:
-    return Rule(typer, lambda ctx, node, t, a: ir.matrix_fn(op, a, ctx.shape(t)))
+def _spec_rule(op: Op) -> Rule:
+    """The language entry of an op spelled as a call: its spec's shape rule, lowered to op."""
+    spec = SPECS[op]
+    typer = SHAPE_RULES[(spec.shape, spec.arity)]
+    if spec.kind == "matrix":
+        return Rule(typer, lambda ctx, node, t, a: ir.matrix_fn(op, a, ctx.shape(t)))
+    if spec.arity == 1:
+        return Rule(typer, lambda ctx, node, t, a: ir.unary(op, a))
+    return Rule(typer, lambda ctx, node, t, a, b: ir.binary(op, *_pair(ctx, node, a, b)),
+                (2, 2))
 
 
 def _lower_filled(ctx, node, t, a):
@@ -358,28 +377,17 @@ def _lower_mean_axis(ctx, node, t, a, axis=None):
     return _lower_mean(ctx, node, t, a) if axis is None else _lower_axis(ctx, node, a, True)
 
 
-def _lower_minmax(op):
-    return lambda ctx, node, t, a, b: ir.binary(op, *_pair(ctx, node, a, b))
-
-
 FUNCTIONS: dict[str, Rule] = {
-    **{op.value: _unary(op) for op in (
-        Op.EXP, Op.LOG, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.SINH, Op.COSH, Op.SQRT,
-        Op.ABS, Op.SIGN, Op.SIGMOID, Op.RELU, Op.SOFTPLUS, Op.STEP)},
-    "max": Rule(_t_pairwise, _lower_minmax(Op.MAX), (2, 2)),
-    "min": Rule(_t_pairwise, _lower_minmax(Op.MIN), (2, 2)),
+    # every op of the spec spelled as a call: exp, max, inv, softmax, ...
+    **{op.value: _spec_rule(op) for op, spec in SPECS.items()
+       if spec.kind in ("elementwise", "matrix") and not spec.operator},
+    # functions that lower to products and sums, not to an op of their own
     "sum": Rule(_t_reduce, _lower_sum, (1, 2)),
     "mean": Rule(_t_reduce, _lower_mean_axis, (1, 2)),
     "norm1": Rule(_t_scalar, lambda ctx, node, t, a: _sum(ir.unary(Op.ABS, a))),
-    "norm2": _matrix(Op.NORM2, _t_scalar),
     "dot": Rule(_t_dot_call, lambda ctx, node, t, a, b: _frobenius(a, b), (2, 2)),
     "tr": Rule(_t_square_scalar, lambda ctx, node, t, a: ir.einsum([a], [[0, 0]], [])),
-    "det": _matrix(Op.DET, _t_square_scalar),
-    "logdet": _matrix(Op.LOGDET, _t_square_scalar),
-    "inv": _matrix(Op.INV, _t_inv),
     "diag": Rule(_t_diag, _lower_diag),
-    "softmax": _matrix(Op.SOFTMAX, _t_vector),
-    "logsumexp": _matrix(Op.LOGSUMEXP, _t_vector),
     "vector": Rule(_t_filled("col"), _lower_filled),
     "matrix": Rule(_t_filled("matrix"), _lower_filled),
     "numel": Rule(_t_scalar, lambda ctx, node, t, a: ir.size(a.shape)),

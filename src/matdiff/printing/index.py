@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from ..errors import MatdiffError
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_UNARY, Op
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, Op
 from . import form as F
 from .form import Form
 
@@ -95,7 +95,8 @@ class _Builder:
                     body = ("prod", ([("num", c)] if c != 1.0 else []) + rest)
                 terms.append((sign, body))
             return ("add", terms)
-        if node.op in ELEMENTWISE_UNARY or node.op in (Op.MAX, Op.MIN):
+        called = ELEMENTWISE_UNARY + ELEMENTWISE_BINARY
+        if node.op in called and node.op is not Op.POW:  # f(x), max(x, y)
             return ("call", node.op.value, [self.build(a, names, depth + 1) for a in node.args])
         if node.op is Op.POW:
             base, ex = (self.build(a, names, depth + 1) for a in node.args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from ..ir.ops import SPECS
 from .form import Form
 from .precedence import ATOM
 from .printer import Printer, format_number
@@ -23,16 +24,16 @@ _GREEK = {
     "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
 }
 
-# function name -> LaTeX operator (a call prints as operator(arguments))
+_CALLED = [op for op, spec in SPECS.items() if spec.latex and not spec.operator]
+# function name -> LaTeX operator (a call prints as operator(arguments)): the op spec's
+# spellings, and the functions that print as calls without being ops of their own
 FUNCTIONS = {
-    "exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
-    "tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh", "sigmoid": r"\sigma",
-    "max": r"\max", "min": r"\min", "det": r"\det", "logdet": r"\log\det",
-    "sign": r"\operatorname{sign}", "relu": r"\operatorname{relu}",
-    "softplus": r"\operatorname{softplus}", "step": r"\operatorname{step}",
-    "softmax": r"\operatorname{softmax}", "logsumexp": r"\operatorname{logsumexp}",
+    **{op.value: SPECS[op].latex for op in _CALLED if "{0}" not in SPECS[op].latex},
     "diag": r"\operatorname{diag}", "tr": r"\operatorname{tr}", "sum": r"\operatorname{sum}",
 }
+# function name -> LaTeX template over {0} (sqrt, abs, norm2, inv); a template starting
+# with {0} is postfix and brackets a compound argument
+TEMPLATES = {op.value: SPECS[op].latex for op in _CALLED if "{0}" in SPECS[op].latex}
 
 
 def latex_name(name: str) -> str:
@@ -81,16 +82,13 @@ class LatexPrinter(Printer):
 
     def _print_call(self, f: Form, parts: list[str]) -> str:
         name = f.value
-        if name == "sqrt":
-            return f"\\sqrt{{{parts[0]}}}"
-        if name == "abs":
-            return f"\\left|{parts[0]}\\right|"
-        if name == "norm2":
-            return f"\\left\\lVert {parts[0]}\\right\\rVert"
-        if name == "inv":
-            base = parts[0] if self.precedence(f.args[0]) >= ATOM else self.bracket(parts[0])
-            return f"{base}^{{-1}}"
-        op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")
+        if name in TEMPLATES:
+            template = TEMPLATES[name]
+            arg = parts[0]
+            if template.startswith("{0}") and self.precedence(f.args[0]) < ATOM:
+                arg = self.bracket(arg)
+            return template.replace("{0}", arg)
+        op = FUNCTIONS[name]
         return f"{op}\\left({', '.join(parts)}\\right)"
 
     def _print_ones(self, f: Form, parts: list[str]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ..ir.expr import Expr, topo_order
-from ..ir.ops import ELEMENTWISE_UNARY, Op
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
 from ..ir.properties import is_symmetric
 from . import form as F
 from .form import Form
@@ -161,15 +161,9 @@ FORMS = {
     Op.EINSUM: _einsum,
     Op.ADD: _add,
     **{op: _unary for op in ELEMENTWISE_UNARY},
+    **{op: _extremum for op in ELEMENTWISE_BINARY},  # max(a, b), min(a, b): calls
     Op.POW: _pow,
-    Op.MAX: _extremum,
-    Op.MIN: _extremum,
-    Op.INV: _matrix_fn,
-    Op.DET: _matrix_fn,
-    Op.LOGDET: _matrix_fn,
-    Op.SOFTMAX: _matrix_fn,
-    Op.LOGSUMEXP: _matrix_fn,
-    Op.NORM2: _matrix_fn,
+    **{op: _matrix_fn for op in MATRIX_FUNCTIONS},
 }
 
 
