@@ -12,6 +12,8 @@ against each other and against finite differences.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -189,3 +191,10 @@ def test_every_op_has_a_spec() -> None:
     assert set(SPECS) == set(Op)
     for op, spec in SPECS.items():
         assert (op in STRUCTURAL) == (spec.kind not in ("elementwise", "matrix")), op.value
+
+
+def test_every_function_is_documented() -> None:
+    """docs/language.md lists every function of the language (one row each)."""
+    docs = (Path(__file__).parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    missing = [name for name in FUNCTIONS if f"`{name}(" not in docs]
+    assert not missing, f"functions missing from docs/language.md: {missing}"
