@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import matdiff
 from test_hypothesis import ROOTS, _in_domain, cases
-from test_ops_table import ROWS as OP_ROWS
+from test_op_rows import ROWS as OP_ROWS
 from textbook_table import ROWS as TEXTBOOK_ROWS
 from textbook_table import row_values
 

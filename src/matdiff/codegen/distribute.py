@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import opt_einsum
 
-from ..ir.expr import Dim, Expr, add, binary, einsum, matrix_fn, topo_order, unary
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from ..ir.expr import Dim, Expr, add, einsum, rebuild, topo_order
+from ..ir.ops import Op
 from .contract import plan_path
 
 __all__ = ["distribute", "einsum_cost"]
@@ -43,28 +43,12 @@ def distribute(roots: list[Expr], size: Callable[[Dim], int]) -> list[Expr]:
     memo: dict[Expr, Expr] = {}
     for node in order:
         args = tuple(memo[a] for a in node.args)
-        new = _rebuild(node, args) if args != node.args else node
+        new = rebuild(node, args)
         if node.op is Op.EINSUM and new.op is Op.EINSUM:
             exclusive = {memo[a] for a in node.args if a.op is Op.ADD and uses[a] == 1}
             new = _distribute(new, exclusive, size, depth=3)
         memo[node] = new
     return [memo[r] for r in roots]
-
-
-def _rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
-    op = node.op
-    if op is Op.EINSUM:
-        ins, out, dims = node.attr
-        return einsum(args, ins, out, dict(enumerate(dims)))
-    if op is Op.ADD:
-        return add(args, node.shape)
-    if op in ELEMENTWISE_UNARY:
-        return unary(op, args[0])
-    if op in ELEMENTWISE_BINARY:
-        return binary(op, *args)
-    if op in MATRIX_FUNCTIONS:
-        return matrix_fn(op, args[0], node.shape)
-    return node
 
 
 def _distribute(node: Expr, exclusive: set[Expr], size, depth: int) -> Expr:

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 
 from ..derive import differentiate
 from ..ir import expr as ir
-from ..ir.expr import Expr, topo_order
+from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
 from ..printing import LatexPrinter, TextPrinter
 from ..printing import form as F
 from ..printing.layout import _transposed, arrange
 from ..printing.matrix import kind_of, to_form
 from ..simplify import simplify, simplify_logged
-from ..simplify.engine import rebuild
 from .check import Claim
 from .graph import decompose
 from .vocabulary import chain_rule, local_rule

@@ -19,9 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import expr as ir
-from ..ir.expr import Expr, topo_order
+from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
-from ..simplify.engine import rebuild
 
 __all__ = ["Intermediate", "decompose", "NAMES", "MAX_INTERMEDIATES"]
 

@@ -26,7 +26,7 @@ from .ops import SPECS, Op
 
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
-    "neg", "sub", "unary", "binary", "matrix_fn", "delta", "topo_order", "variables",
+    "neg", "sub", "unary", "binary", "matrix_fn", "rebuild", "delta", "topo_order", "variables",
     "is_zero", "split_coefficient", "MAX_FUSED_OPERANDS",
 ]
 
@@ -399,10 +399,31 @@ def binary(op: Op, a: Expr, b: Expr) -> Expr:
     return Expr(op, (a, b), None, a.shape)
 
 
-def matrix_fn(op: Op, a: Expr, shape: Shape) -> Expr:
-    """A function of a whole matrix or vector (inv, det, softmax, ...)."""
+def matrix_fn(op: Op, a: Expr, shape: Shape, attr: Hashable = None) -> Expr:
+    """A function of a whole matrix or vector (inv, det, softmax, ...).
+
+    `attr` is data of the op beyond its argument (an axis, say), kept on the node.
+    """
     _check_arity(op, 1)
-    return Expr(op, (a,), None, tuple(shape))
+    return Expr(op, (a,), attr, tuple(shape))
+
+
+def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
+    """node with new arguments, through the canonicalising constructors."""
+    if args == node.args:
+        return node
+    op = node.op
+    kind = SPECS[op].kind
+    if op is Op.EINSUM:
+        ins, out, dims = node.attr
+        return einsum(list(args), ins, out, dict(enumerate(dims)))
+    if op is Op.ADD:
+        return add(args, node.shape)
+    if kind == "elementwise":
+        return unary(op, args[0]) if len(args) == 1 else binary(op, *args)
+    if kind == "matrix":
+        return matrix_fn(op, args[0], node.shape, node.attr)
+    return node  # pragma: no cover - leaves have no arguments
 
 
 def _sign(v: float) -> float:

@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..ir import expr as ir
-from ..ir.expr import Expr, topo_order
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from ..ir.expr import Expr, rebuild, topo_order
+from ..ir.ops import Op
 from .canon import Keys
 
-__all__ = ["Rule", "Fired", "Context", "RULES", "rule", "rebuild", "run", "MAX_PASSES"]
+__all__ = ["Rule", "Fired", "Context", "RULES", "rule", "run", "MAX_PASSES"]
 
 MAX_PASSES = 40
 MAX_LOCAL = 20  # rule firings at one node within one pass
@@ -65,25 +64,6 @@ def rule(name: str, identity: str, *ops: Op):
         RULES.append(Rule(name, identity, tuple(ops), fn))
         return fn
     return register
-
-
-def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
-    """node with new arguments, through the canonicalising constructors."""
-    if args == node.args:
-        return node
-    op = node.op
-    if op is Op.EINSUM:
-        ins, out, dims = node.attr
-        return ir.einsum(list(args), ins, out, dict(enumerate(dims)))
-    if op is Op.ADD:
-        return ir.add(args, node.shape)
-    if op in ELEMENTWISE_UNARY:
-        return ir.unary(op, args[0])
-    if op in ELEMENTWISE_BINARY:
-        return ir.binary(op, *args)
-    if op in MATRIX_FUNCTIONS:
-        return ir.matrix_fn(op, args[0], node.shape)
-    return node  # pragma: no cover - leaves have no arguments
 
 
 def _by_op(disabled: frozenset[str]) -> dict[Op, list[Rule]]:
