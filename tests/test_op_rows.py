@@ -296,6 +296,7 @@ ROWS: list[Row] = _elementwise_rows() + [
     row("a * eye - X", vals(a=S, X=Q), lambda v: v["a"] * np.eye(3) - v["X"]),
     row("1e-3 * x + 0.5", vals(x=V), lambda v: 1e-3 * v["x"] + 0.5),
     row("numel(X) * a", vals(X=M, a=S), lambda v: 6.0 * v["a"]),
+    row("size(X, 1) * a + size(X, 2)", vals(X=M, a=S), lambda v: 2.0 * v["a"] + 3.0),
     # ---- row vectors (evaluated as 1-D arrays) through the other ops
     row("x' + y'", vals(x=V, y=V), lambda v: v["x"] + v["y"]),
     row("exp(x')", vals(x=V), lambda v: np.exp(v["x"])),
