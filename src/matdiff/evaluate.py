@@ -19,6 +19,7 @@ import numpy as np
 from .errors import EvaluationError, ShapeError
 from .ir.expr import Expr, topo_order
 from .ir.ops import NAMESPACE, SPECS, Op, array_call, helper_sources
+from .ir.properties import label_of
 
 __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY"]
 
@@ -75,8 +76,28 @@ def bind_values(root: Expr, values: Mapping[str, Any],
             raise EvaluationError(f"'{name}' is declared symmetric but its value is not")
         if not np.all(np.isfinite(arr)):
             raise EvaluationError(f"the value of '{name}' has NaN or infinite entries")
+        if check_symmetric and label_of(node) is not None:
+            _check_label(name, arr, label_of(node))
         arrays[name] = arr
     return arrays, dims
+
+
+def _check_label(name: str, arr: np.ndarray, label: tuple[str, str]) -> None:
+    """A value declared a distribution: entries >= 0 summing to 1 (per row or column),
+    and for one-hot labels every entry 0 or 1."""
+    kind, along = label
+    axis = {"all": None, "rows": 1, "cols": 0}[along]
+    where = {"all": "its entries", "rows": "each row", "cols": "each column"}[along]
+    if np.any(arr < 0):
+        raise EvaluationError(f"'{name}' is declared a {kind} label, but has negative entries")
+    if kind == "one-hot" and np.any((arr != 0) & (arr != 1)):
+        raise EvaluationError(f"'{name}' is declared one-hot, but has entries other than 0 "
+                              "and 1")
+    sums = np.ravel(arr.sum(axis=axis))
+    if not np.allclose(sums, 1.0, rtol=0, atol=1e-8):
+        worst = sums[np.argmax(np.abs(sums - 1))]
+        raise EvaluationError(f"'{name}' is declared a {kind} label, so {where} must sum to "
+                              f"1, but sums to {worst:g}")
 
 
 def _size(d, dims: Mapping[str, int]) -> int:

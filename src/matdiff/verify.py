@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import MatdiffError
 from .ir.expr import Expr
+from .ir.properties import label_of
 
 __all__ = ["check", "random_values", "finite_difference"]
 
@@ -49,8 +50,21 @@ def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool =
             value = (b @ b.T) / n + np.eye(n)  # symmetric positive definite, well conditioned
             if not v.attr[1] and not positive:
                 value = value + 0.1 * rng.uniform(-1, 1, shape)
+        label = label_of(v)
+        if label is not None:  # a distribution: positive entries summing to 1 as declared
+            value = _distribution(rng, shape, label)
         values[name] = value
     return values
+
+
+def _distribution(rng: np.random.Generator, shape: tuple, label: tuple[str, str]) -> np.ndarray:
+    kind, along = label
+    axis = {"all": 0, "rows": 1, "cols": 0}[along]
+    if kind == "one-hot":
+        scores = rng.uniform(size=shape)
+        return (scores == scores.max(axis=axis, keepdims=True)).astype(np.float64)
+    p = rng.uniform(0.5, 1.5, shape)
+    return p / p.sum(axis=axis, keepdims=True)
 
 
 def finite_difference(f, x: np.ndarray, directions: list[np.ndarray] | None,

@@ -117,9 +117,12 @@ def _check_arity(op: Op, n: int) -> None:
 
 # ---------------------------------------------------------------- leaves
 
-def var(name: str, shape: Shape, symmetric: bool = False) -> Expr:
-    """A variable; `symmetric` records that its value is a symmetric matrix."""
-    return Expr(Op.VAR, (), (name, bool(symmetric)), tuple(shape))
+def var(name: str, shape: Shape, symmetric: bool = False, label: tuple | None = None) -> Expr:
+    """A variable; `symmetric` records that its value is a symmetric matrix, `label`
+    that its entries are a distribution: ("probability" or "one-hot", "all", "rows"
+    or "cols"), the entries (of each row, of each column) summing to 1."""
+    attr = (name, bool(symmetric)) if label is None else (name, bool(symmetric), tuple(label))
+    return Expr(Op.VAR, (), attr, tuple(shape))
 
 
 def const(value: float, shape: Shape = ()) -> Expr:

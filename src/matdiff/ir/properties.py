@@ -5,7 +5,7 @@ from __future__ import annotations
 from .expr import Expr
 from .ops import ELEMENTWISE_UNARY, Op
 
-__all__ = ["is_symmetric"]
+__all__ = ["is_symmetric", "label_of"]
 
 
 def is_symmetric(a: Expr) -> bool:
@@ -29,3 +29,12 @@ def is_symmetric(a: Expr) -> bool:
         return (len(matrices) == 1 and is_symmetric(matrices[0][0])
                 and sorted(matrices[0][1]) == sorted(out))  # c*S or c*S'
     return False
+
+
+def label_of(a: Expr) -> tuple[str, str] | None:
+    """A variable declared a distribution: (kind, along), kind "probability" or
+    "one-hot", along "all" (a vector), "rows" or "cols" (the entries of each row, or
+    column, of a matrix sum to 1). None for anything else."""
+    if a.op is Op.VAR and len(a.attr) > 2:
+        return a.attr[2]
+    return None

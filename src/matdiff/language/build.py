@@ -228,7 +228,7 @@ def _lower_sum_chain(ctx: Context, top: ast.BinOp, built: dict[int, Expr]) -> Ex
 
 
 def _leaf(ctx: Context, name: str, t: SurfaceType) -> Expr:
-    return ir.var(name, ctx.shape(t), symmetric=t.symmetric)
+    return ir.var(name, ctx.shape(t), symmetric=t.symmetric, label=t.label)
 
 
 def build(text: str, declare: Mapping[str, str] | None = None

@@ -101,6 +101,7 @@ class SurfaceType:
     kind: str                        # scalar | col | row | matrix
     dims: tuple[DimVar, ...]
     symmetric: bool = False
+    label: tuple[str, str] | None = None  # a distribution: (kind, along), see LABELS
 
     def describe(self, dims: Dims) -> str:
         names = [str(dims.name(d)) for d in self.dims]
@@ -119,6 +120,54 @@ _DECL = re.compile(
 _DIM = re.compile(r"^\s*(?:(?P<int>\d+)|(?P<sym>[A-Za-z][A-Za-z0-9_]*))\s*$")
 
 
+# Declarations of labels: vectors (and the rows or columns of matrices) whose entries
+# are a distribution, summing to 1. The phrase a user would write -> (kind, shape, along).
+_LABEL = re.compile(
+    r"^\s*(?P<what>probability|prob|one[- ]?hot|onehot|stochastic|distribution|simplex)"
+    r"(?:\s+(?P<shape>vector|column\s+vector|row\s+vector|rows|columns|cols|matrix))?"
+    r"\s*(?:\((?P<dims>[^)]*)\))?\s*$", re.IGNORECASE)
+_ROW_STOCHASTIC = re.compile(
+    r"^\s*(?P<along>row|column)[- ]stochastic\s+matrix\s*(?:\((?P<dims>[^)]*)\))?\s*$",
+    re.IGNORECASE)
+LABELS = {
+    "vector": "probability vector, one-hot vector (also: distribution, simplex vector, "
+              "stochastic vector, onehot vector)",
+    "rows": "probability rows, one-hot rows (also: probability matrix, one-hot matrix, "
+            "row-stochastic matrix): each row sums to 1",
+    "cols": "probability columns, one-hot columns (also: column-stochastic matrix): each "
+            "column sums to 1",
+}
+
+
+def _label_declaration(name: str, spec: str, dims: Dims) -> SurfaceType | None:
+    """ "one-hot rows(n, k)", "probability vector" -> a labelled type; None if no label."""
+    m = _LABEL.match(spec)
+    if m:
+        what = m.group("what").lower().replace(" ", "").replace("-", "")
+        kind = "one-hot" if what == "onehot" else "probability"
+        shape = " ".join((m.group("shape") or "vector").lower().split())
+        along = {"rows": "rows", "matrix": "rows", "columns": "cols", "cols": "cols"}.get(
+            shape, "all")
+    else:
+        m = _ROW_STOCHASTIC.match(spec)
+        if not m:
+            return None
+        kind, along = "probability", "rows" if m.group("along").lower() == "row" else "cols"
+        shape = "matrix"
+    base = "vector" if along == "all" else "matrix"
+    if along == "all" and shape == "row vector":
+        base = "row vector"
+    given = m.group("dims")
+    want = 1 if along == "all" else 2
+    if given is not None and given.strip() and len(given.split(",")) > want:
+        raise MatdiffError(
+            f"the declaration {name}={spec!r} gives {len(given.split(','))} dimensions, but "
+            f"a {kind} {'vector' if along == 'all' else 'matrix'} has {want}: write "
+            + ("'probability vector(k)'" if along == "all" else "'one-hot rows(n, k)'"))
+    plain = parse_declaration(name, base + (f"({given})" if given else ""), dims)
+    return SurfaceType(plain.kind, plain.dims, label=(kind, along))
+
+
 def parse_declaration(name: str, spec: object, dims: Dims) -> SurfaceType:
     """ "symmetric matrix", "vector(n)", "matrix(m, n)", "scalar" -> a surface type."""
     if not isinstance(spec, str):
@@ -126,9 +175,13 @@ def parse_declaration(name: str, spec: object, dims: Dims) -> SurfaceType:
                            f"not {type(spec).__name__}")
     m = _DECL.match(spec)
     if not m:
+        labelled = _label_declaration(name, spec, dims)
+        if labelled is not None:
+            return labelled
         raise MatdiffError(f"cannot read the declaration {name}={spec!r}: expected scalar, vector, "
                            "row vector, matrix or symmetric matrix, optionally with dimensions "
-                           "such as matrix(m, n)")
+                           "such as matrix(m, n), or a label such as probability vector or "
+                           "one-hot rows")
     kind = " ".join(m.group("kind").lower().split())
     mod = (m.group("mod") or "").lower()
     given: list[DimVar] = []

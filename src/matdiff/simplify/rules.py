@@ -12,11 +12,11 @@ from __future__ import annotations
 from ..ir import expr as ir
 from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
-from ..ir.properties import is_symmetric
+from ..ir.properties import is_symmetric, label_of
 from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
-           "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus"]
+           "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -262,3 +262,32 @@ def _inline(e: Expr, k: int) -> Expr:
             operands.append(a)
             labels.append([find(x) for x in lab])
     return ir.einsum(operands, labels, [find(x) for x in out], all_dims)
+
+
+# sum(y) -> 1 for a vector declared a distribution (probability or one-hot), and the
+# row sums Y*vector(1) -> vector(1) of a matrix declared to have such rows
+@rule("label-sum", "sum(y) -> 1 for y declared a probability (or one-hot) vector; "
+      "Y*vector(1) -> vector(1) for probability rows", Op.EINSUM)
+def label_sum(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        label = label_of(a)
+        if label is None:
+            continue
+        along = label[1]
+        lab = ins[k]
+        if len(set(lab)) != len(lab):
+            continue  # a diagonal: no sum runs along the declared axis
+        summed = lab if along == "all" else lab[1:] if along == "rows" else lab[:1]
+        kept = [x for x in lab if x not in summed]
+        others = [x for m, lb in enumerate(ins) if m != k for x in lb]
+        if any(x in out or x in others for x in summed):
+            continue
+        operands = [x for m, x in enumerate(e.args) if m != k]
+        labels = [list(lb) for m, lb in enumerate(ins) if m != k]
+        lost = [x for x in kept if x not in out and x not in others]
+        if lost:  # the kept axis was summed too: it counts its length
+            operands.append(ir.size([dims[x] for x in lost]))
+            labels.append([])
+        return _with_operands(e, operands, labels)
+    return None
