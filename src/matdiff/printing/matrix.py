@@ -100,15 +100,23 @@ def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
     return reduce_einsum(args, ins, out)
 
 
+def _diagonal_like(f: Form, depth: int = 0) -> bool:
+    """eye, b*eye, diag(x), -2*diag(x): a term that marks a sum as a Jacobian."""
+    if f.kind == "eye" or (f.kind == "call" and f.value == "diag" and f.shape == "m"):
+        return True
+    return depth < 4 and f.kind in ("mul", "neg") and any(
+        _diagonal_like(a, depth + 1) for a in f.args)
+
+
 def _add(node: Expr, args: list[Form], ctx) -> Form:
     """A sum, with spread terms written by implicit expansion: `X*W + v'`, `x + 1`.
-    Beside the identity a spread vector keeps its longhand (`eye - vector(1)*u'`),
-    which reads as the Jacobian it usually is; in a matrix sum a spread number does
-    (`eye - matrix(1)/n`, `A + matrix(2)`), where a bare number would read as a
-    multiple of the identity."""
+    Beside the identity or a diagonal matrix a spread vector keeps its longhand
+    (`eye - vector(1)*u'`), which reads as the Jacobian it usually is; in a matrix sum
+    a spread number does (`eye - matrix(1)/n`, `A + matrix(2)`), where a bare number
+    would read as a multiple of the identity."""
     if all(a.bcast is not None for a in args):
         return F.add(args)
-    eye = any(a.kind == "eye" for a in args)
+    eye = any(_diagonal_like(a) for a in args)
     matrix = kind_of(node.shape) == "m"
 
     def longhand(a: Form) -> bool:
