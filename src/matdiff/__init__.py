@@ -14,12 +14,20 @@ Heavy parts (printing, code generation, training) load on first use.
 from __future__ import annotations
 
 from .api import Derivative, Expression, diff, parse
-from .errors import ConstantError, EvaluationError, MatdiffError, ParseError, ShapeError
+from .errors import (
+    ConstantError,
+    EvaluationError,
+    MatdiffError,
+    MatdiffWarning,
+    ParseError,
+    ShapeError,
+)
 
 __all__ = [
     "parse", "diff", "value_and_grad", "fit",
     "Expression", "Derivative",
     "MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
+    "MatdiffWarning",
 ]
 __version__ = "0.1.0"
 

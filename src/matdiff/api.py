@@ -7,11 +7,12 @@ lazily so that `import matdiff` and the command line start fast.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import MatdiffError
+from .errors import MatdiffError, MatdiffWarning
 from .ir.expr import Expr, Shape
 
 __all__ = ["Expression", "Derivative", "parse", "diff", "Declarations"]
@@ -54,11 +55,25 @@ class Expression:
     """
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
-                 orientation: str | None = None) -> None:
+                 orientation: str | None = None,
+                 assumptions: Mapping[str, str] | None = None) -> None:
         self.ir = ir
         self.text = text
         self.variables = variables
         self.orientation = orientation
+        self._assumptions = dict(assumptions or {})
+
+    @property
+    def assumptions(self) -> dict[str, str]:
+        """The names whose type the first-letter default decided: name -> scalar/vector/matrix.
+
+        Declaring a name (`declare={"lam": "scalar"}`) takes it out of this list.
+        """
+        return dict(self._assumptions)
+
+    def assumptions_text(self) -> str:
+        """The assumptions as one sentence ("" when there are none)."""
+        return assumptions_text(self._assumptions)
 
     @property
     def shape(self) -> Shape:
@@ -118,7 +133,7 @@ class Derivative(Expression):
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
                  raw: Expr) -> None:
         # a derivative is a tensor in the shape convention: it has no row orientation
-        super().__init__(ir, function.text, function.variables, None)
+        super().__init__(ir, function.text, function.variables, None, function.assumptions)
         self.function = function
         self.wrt = wrt
         self.order = order
@@ -193,6 +208,7 @@ class Derivative(Expression):
             "variables": {name: [str(d) for d in v.shape] for name, v in self.variables.items()},
             "derivative": self.to_text(),
             "latex": self.latex(),
+            "assumptions": self.assumptions,
         }
 
     def _repr_markdown_(self) -> str:
@@ -225,11 +241,29 @@ def parse(text: str, declare: Declarations = None) -> Expression:
         >>> e.variables["x"].shape
         (3,)
     """
-    from .language import build
+    return _parse(text, declare, stacklevel=3)
+
+
+def _parse(text: str, declare: Declarations, stacklevel: int) -> Expression:
+    """parse(), warning about assumptions at the caller `stacklevel` frames up."""
+    from .language import build, default_kind
 
     with engine_errors("parsing"):
         ir, variables, orientation = build(text, declare)
-    return Expression(ir, text, variables, orientation)
+    declared = declare if isinstance(declare, Mapping) else {}
+    assumptions = {name: default_kind(name) for name in variables if name not in declared}
+    if assumptions:
+        warnings.warn(assumptions_text(assumptions), MatdiffWarning, stacklevel=stacklevel)
+    return Expression(ir, text, variables, orientation, assumptions)
+
+
+def assumptions_text(assumptions: Mapping[str, str]) -> str:
+    """'assuming lambda: vector (first letter); declare it to change' (or "" for none)."""
+    if not assumptions:
+        return ""
+    names = ", ".join(f"{name}: {kind}" for name, kind in assumptions.items())
+    return (f"assuming {names} (first letter); declare "
+            f"{'it' if len(assumptions) == 1 else 'them'} to change")
 
 
 def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
@@ -252,7 +286,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     from .derive import differentiate
     from .simplify import simplify
 
-    function = expr if isinstance(expr, Expression) else parse(expr, declare)
+    function = expr if isinstance(expr, Expression) else _parse(expr, declare, stacklevel=4)
     if not isinstance(wrt, str) or not wrt:
         raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:

@@ -8,8 +8,11 @@ traceback. Modules are imported only for the command that runs, to start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
+from collections.abc import Iterator
 
 __all__ = ["main", "COMMANDS"]
 
@@ -35,11 +38,43 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _not_an_option(arg: str) -> str:
+    """An expression that starts with a minus ("-y'*log(p)") is not an option: argparse would
+    take it for one, so it gets a leading space (the language ignores spaces). Options are
+    `--long` or `-h`; `-` alone (stdout) is left as it is."""
+    if arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h"):
+        return " " + arg
+    return arg
+
+
+@contextlib.contextmanager
+def _assumptions_to_stderr() -> Iterator[None]:
+    """What matdiff assumed (a MatdiffWarning) as one line on stderr, each time; other
+    warnings as usual."""
+    from .errors import MatdiffWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MatdiffWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, MatdiffWarning):
+                print(f"matdiff: {message}", file=sys.stderr)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in COMMANDS:
         command = None
+    else:
+        at = argv.index(command) + 1
+        argv[at:] = [_not_an_option(a) for a in argv[at:]]
     args = _parser(command).parse_args(argv)
     if args.command is None:
         _parser(None).print_help()
@@ -48,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module(f"matdiff.commands.{COMMANDS[args.command][0]}")
     try:
-        return int(module.run(args) or 0)
+        with _assumptions_to_stderr():
+            return int(module.run(args) or 0)
     except MatdiffError as e:
         print(f"matdiff: error: {e}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
-           "format_caret"]
+           "MatdiffWarning", "format_caret"]
 
 
 def format_caret(text: str, line: int, column: int) -> str:
@@ -102,4 +102,22 @@ class ConstantError(MatdiffError):
         a division by zero (0 to a negative power) (line 1, column 2)
           x/(1 - 1)
            ^
+    """
+
+
+class MatdiffWarning(UserWarning):
+    """Something matdiff decided for you, such as an undeclared name's type by its first letter.
+
+    Silence it with `warnings.simplefilter("ignore", matdiff.MatdiffWarning)`, or declare the
+    names (`declare={"lam": "scalar"}`).
+
+    Examples:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always", matdiff.MatdiffWarning)
+        ...     e = matdiff.parse("lam.*x", declare={"x": "vector"})
+        >>> print(caught[0].message)
+        assuming lam: vector (first letter); declare it to change
+        >>> e.assumptions
+        {'lam': 'vector'}
     """

@@ -24,7 +24,8 @@ def parse_declarations(items: list[str] | None) -> dict[str, str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("expression", help="the expression, e.g. \"x'*A*x\"")
-    p.add_argument("--wrt", required=True, help="the variable to differentiate with respect to")
+    p.add_argument("--wrt", required=True, action="append",
+                   help="the variable to differentiate with respect to (once)")
     p.add_argument("--declare", action="append", metavar="NAME=TYPE",
                    help='a declaration such as A="symmetric matrix" (repeatable)')
     p.add_argument("--order", type=int, default=1,
@@ -40,7 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api import diff
 
-    d = diff(args.expression, wrt=args.wrt, declare=parse_declarations(args.declare),
+    if len(args.wrt) != 1:
+        raise MatdiffError(f"--wrt was given {len(args.wrt)} times ({', '.join(args.wrt)}): "
+                           "diff takes one variable; run it once per variable")
+    d = diff(args.expression, wrt=args.wrt[0], declare=parse_declarations(args.declare),
              order=args.order)
     if args.json:
         record = d.to_dict()

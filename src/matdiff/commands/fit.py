@@ -104,13 +104,16 @@ def run(args: argparse.Namespace) -> int:
     from ..optim import TrainingDiverged, fit, load_data
 
     declare = parse_declarations(args.declare)
+    consts = _pairs(args.const, "--const")
+    for name, _ in consts:  # a --const is a number: a scalar whatever its first letter
+        declare.setdefault(name, "scalar")
     params = {name: _initial(value) for name, value in _pairs(args.param, "--param")}
     expr = parse(args.loss, declare)
     wanted = [v for v in expr.variables if v not in params]
     data: dict[str, Any] = {}
     if args.data:
         data.update(load_data(args.data, expr.variables, wanted))
-    for name, value in _pairs(args.const, "--const"):
+    for name, value in consts:
         data[name] = _number(value, f"--const {name}")
     hyper: dict[str, Any] = {k: _option_value(v) for k, v in _pairs(args.option, "--option")}
     if args.momentum is not None:

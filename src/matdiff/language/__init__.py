@@ -1,7 +1,8 @@
 """Text -> syntax tree (parser.py, grammar.lark) -> typed IR (build.py, rules.py)."""
 
-from .build import build, declared_variable
+from .build import build, declared_variable, default_kind
 from .parser import parse_text
 from .rules import FUNCTIONS, RESERVED
 
-__all__ = ["build", "declared_variable", "parse_text", "FUNCTIONS", "RESERVED"]
+__all__ = ["build", "declared_variable", "default_kind", "parse_text", "FUNCTIONS",
+           "RESERVED"]

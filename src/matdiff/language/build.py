@@ -20,7 +20,7 @@ from . import ast
 from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, expand_to, matmul, transpose
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
-__all__ = ["build", "declared_variable", "FUNCTIONS", "RESERVED"]
+__all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED"]
 
 
 
@@ -117,12 +117,19 @@ class Context:
         return self.variables[name]
 
 
-def _default_type(name: str, dims: Dims) -> SurfaceType:
+def default_kind(name: str) -> str:
     """MatrixCalculus.org's default by first letter: a-g scalars, h-z vectors, A-Z matrices."""
     first = name[0]
     if first.isupper():
+        return "matrix"
+    return "scalar" if first <= "g" else "vector"
+
+
+def _default_type(name: str, dims: Dims) -> SurfaceType:
+    kind = default_kind(name)
+    if kind == "matrix":
         return SurfaceType("matrix", (dims.new(), dims.new()))
-    if first <= "g":
+    if kind == "scalar":
         return SCALAR
     return SurfaceType("col", (dims.new(),))
 

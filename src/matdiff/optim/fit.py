@@ -14,12 +14,13 @@ then the loop in loop.py runs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ..errors import MatdiffError
+from ..errors import MatdiffError, MatdiffWarning
 from .gradients import gradient_function
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
@@ -38,9 +39,35 @@ def _loss_expression(loss: Any, declare: Mapping[str, str] | None) -> Any:
     else:
         raise MatdiffError(f"the loss must be an expression (text), not {type(loss).__name__}")
     if tuple(expr.shape) != ():
+        hint = "wrap it in sum(...) or mean(...)"
+        meant = _meant_as_scalars(expr, declare)
+        if meant:  # most often a weight such as lam, taken for a vector by its first letter
+            names = ", ".join(f"{n} (taken for a {expr.assumptions[n]} by its first letter)"
+                              for n in meant)
+            hint = (f"declare {names} a scalar: declare={{{meant[0]!r}: 'scalar'}}, or on "
+                    f"the command line --declare {meant[0]}=scalar or --const "
+                    f"{meant[0]}=VALUE")
         raise MatdiffError(f"the loss must be a scalar, but {expr.text!r} is "
-                           f"{shape_text(expr.shape)}; wrap it in sum(...) or mean(...)")
+                           f"{shape_text(expr.shape)}; {hint}")
     return expr
+
+
+def _meant_as_scalars(expr: Any, declare: Mapping[str, str] | None) -> list[str]:
+    """Names the first-letter default made non-scalar whose being scalars makes the loss one."""
+    from ..api import parse
+
+    out = []
+    for name, kind in expr.assumptions.items():
+        if kind == "scalar":
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MatdiffWarning)
+                if parse(expr.text, {**(declare or {}), name: "scalar"}).shape == ():
+                    out.append(name)
+        except MatdiffError:
+            continue
+    return out
 
 
 def _numeric(name: str, value: Any, what: str) -> np.ndarray:

@@ -215,7 +215,9 @@ def _derivative(expression: str, wrt: str, declarations: dict[str, str],
 def derive(payload: Any) -> dict[str, Any]:
     """Every view of the derivative the payload asks for; raises MatdiffError on bad input."""
     expression, wrt, declarations, order, layout = _request(payload)
-    d = _derivative(expression, wrt, declarations, order)
+    with warnings.catch_warnings():  # the assumptions go into the answer instead
+        warnings.simplefilter("ignore", matdiff.MatdiffWarning)
+        d = _derivative(expression, wrt, declarations, order)
     record = d.to_dict()
     latex = d.latex(layout=layout)
     function_latex = "f = " + d.function.latex()
@@ -235,6 +237,8 @@ def derive(payload: Any) -> dict[str, Any]:
         "shape_text": _shape_text(shape),
         "function_shape": record["function_shape"],
         "variables": {name: _shape_text(s) for name, s in record["variables"].items()},
+        "assumptions": d.assumptions,
+        "assumptions_text": d.assumptions_text(),
         "check": _check(d),
         "steps": _view(lambda: d.explain(format="text")),
         "source": _view(d.source),

@@ -167,7 +167,8 @@ function showAnswer(answer) {
     ? check.note : `Max relative error: ${check.note}.`;
 
   $("variables").textContent = "Variables: " + Object.entries(answer.variables)
-    .map(([name, shape]) => `${name} is ${shape}`).join(", ") + ".";
+    .map(([name, shape]) => `${name} is ${shape}`).join(", ") + "." +
+    (answer.assumptions_text ? ` Note: ${answer.assumptions_text}.` : "");
   $("steps").textContent = answer.steps;
   $("source").textContent = answer.source;
   $("latex").textContent = answer.latex;

@@ -1,0 +1,80 @@
+"""Rough edges a new user meets: expressions that start with a minus, a repeated --wrt,
+names typed by their first letter, --const weights, the loss that is not a scalar."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import matdiff
+from matdiff.cli import main
+
+
+@pytest.fixture()
+def ridge(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 3))
+    np.savez(tmp_path / "d.npz", X=X, y=X @ np.array([1.0, 2.0, 3.0]))
+    return tmp_path
+
+
+def test_an_expression_starting_with_a_minus_is_not_an_option(capsys):
+    code = main(["diff", "-y'*log(softmax(W*x+b))", "--wrt", "W"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip() == "sum(y)*softmax(W*x + b)*x' - y*x'"
+    assert main(["diff", "-x", "--wrt", "x", "--declare", "x=scalar"]) == 0
+    assert capsys.readouterr().out.strip() == "-1"
+
+
+def test_fit_takes_a_loss_starting_with_a_minus(ridge, capsys):
+    code = main(["fit", "-mean(log(sigmoid(X*w)))", "--data", "d.npz", "--param", "w=zeros",
+                 "--epochs", "2", "--out", "-", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_a_repeated_wrt_is_an_error_not_the_last_one(capsys):
+    assert main(["diff", "x'*W*x", "--wrt", "W", "--wrt", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "--wrt was given 2 times (W, x)" in err
+
+
+def test_assumptions_are_a_property_a_warning_and_a_cli_line(capsys):
+    with pytest.warns(matdiff.MatdiffWarning, match=r"assuming lambda: vector \(first letter\); "
+                                                    "declare it to change"):
+        d = matdiff.diff("norm2(X*w - y)^2 + lambda*w'*w", wrt="w",
+                         declare={"X": "matrix", "w": "vector", "y": "vector"})
+    assert d.assumptions == {"lambda": "vector"}
+    assert d.to_dict()["assumptions"] == {"lambda": "vector"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        declared = matdiff.diff("x'*A*x", wrt="x", declare={"x": "vector", "A": "matrix"})
+    assert declared.assumptions == {}
+    assert main(["diff", "norm2(X*w - y)^2 + lambda*w'*w", "--wrt", "w"]) == 0
+    err = capsys.readouterr().err
+    assert "matdiff: assuming X: matrix, w: vector, y: vector, lambda: vector (first letter); " \
+           "declare them to change" in err
+
+
+def test_the_web_answer_carries_the_assumptions():
+    from matdiff.web.compute import derive
+
+    answer = derive({"expression": "lam*x'*x", "wrt": "x", "declare": "x=vector"})
+    assert answer["assumptions"] == {"lam": "vector"}
+    assert "assuming lam: vector" in answer["assumptions_text"]
+
+
+def test_const_makes_a_scalar_and_the_error_suggests_declaring_it(ridge, capsys):
+    loss = "mean((X*w - y).^2) + lam*w'*w"
+    assert main(["fit", loss, "--data", "d.npz", "--param", "w=zeros", "--const", "lam=0.001",
+                 "--epochs", "2", "--out", "-", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 2
+    assert main(["fit", loss, "--data", "d.npz", "--param", "w=zeros", "--param", "lam=0.1",
+                 "--out", "-"]) == 2
+    err = capsys.readouterr().err
+    assert "declare lam (taken for a vector by its first letter) a scalar" in err
+    assert "--declare lam=scalar" in err and "X (" not in err
