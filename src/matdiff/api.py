@@ -13,11 +13,20 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
-from .ir.expr import Expr, Shape
+from .ir.expr import Expr, Shape, set_text_printer
 
 __all__ = ["Expression", "Derivative", "parse", "diff", "Declarations"]
 
 Declarations = Mapping[str, str] | None
+
+
+def _ir_text(e: Expr) -> str:
+    from .printing import to_text
+
+    return to_text(e)
+
+
+set_text_printer(_ir_text)  # str(ir node) prints text; the IR itself imports no printer
 
 
 @contextmanager
@@ -143,20 +152,23 @@ class Derivative(Expression):
         from .printing import derivative_to_text
 
         with engine_errors("printing"):
-            return derivative_to_text(self, layout=layout)
+            return derivative_to_text(self.ir, self.function.ir, self.wrt, self.order, layout,
+                                      self.function.orientation, self.function.variables)
 
     def latex(self, layout: str = "shape") -> str:
         from .printing import derivative_to_latex
 
         with engine_errors("printing"):
-            return derivative_to_latex(self, layout=layout)
+            return derivative_to_latex(self.ir, self.function.ir, self.wrt, self.order, layout,
+                                       self.function.orientation, self.function.variables)
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""
         from .verify import check
 
         with engine_errors("checking"):
-            return check(self, values, seed)
+            return check(self.ir, self.function.ir, self.wrt, self.order, self.variables,
+                         values, seed)
 
     def check_steps(self, values: Mapping[str, Any] | None = None, seed: int = 0):
         """Check every step of the derivation numerically (matdiff.explain.check): each
@@ -164,7 +176,7 @@ class Derivative(Expression):
 
         Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`.
         """
-        from .explain.check import check_steps
+        from .explain import check_steps
 
         with engine_errors("checking the steps"):
             return check_steps(self, values, seed)

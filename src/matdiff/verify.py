@@ -20,9 +20,10 @@ import numpy as np
 
 from .errors import MatdiffError
 from .ir.expr import Expr
+from .ir.expr import variables as ir_variables
 from .ir.properties import label_of
 
-__all__ = ["check", "random_values", "finite_difference"]
+__all__ = ["check", "random_values", "finite_difference", "values_in_domain"]
 
 STEP = 1e-5
 FULL_LIMIT = 64      # perturb entry by entry up to this many entries
@@ -101,27 +102,34 @@ def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.max(np.abs(got - want)) / scale)
 
 
-def check(d, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
-    """The max relative error of derivative d against central finite differences."""
-    from .api import diff
+def check(e: Expr, function: Expr, wrt: str, order: int = 1,
+          variables: Mapping[str, Expr] | None = None,
+          values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
+    """The max relative error of e, the order-th derivative of `function` by the variable
+    `wrt`, against central finite differences. `variables` are the function's (default:
+    those under it)."""
+    from .derive import differentiate
     from .evaluate import evaluate
 
+    variables = dict(variables if variables is not None else ir_variables(function))
     # The order k-1 derivative before the simplifier's rewrites: those may use a
     # declared symmetry, which finite differences step away from.
-    lower = d.function.ir if d.order == 1 else diff(d.function, d.wrt, order=d.order - 1).raw
+    lower = function
+    for _ in range(order - 1):
+        lower = differentiate(lower, variables[wrt])
     rng = np.random.default_rng(seed)
     if values is None:
-        values = _values_in_domain(d, lower, seed)
-    if d.wrt not in values:
-        raise MatdiffError(f"check: no value given for '{d.wrt}'")
-    symbolic = np.asarray(d.evaluate(values), dtype=np.float64)  # validates the values
-    values = {k: np.asarray(v, dtype=np.float64) for k, v in values.items() if k in d.variables}
+        values = values_in_domain(e, variables, lower, seed)
+    if wrt not in values:
+        raise MatdiffError(f"check: no value given for '{wrt}'")
+    symbolic = np.asarray(evaluate(e, values, variables), dtype=np.float64)  # validates values
+    values = {k: np.asarray(v, dtype=np.float64) for k, v in values.items() if k in variables}
 
     def f(v: np.ndarray) -> np.ndarray:
-        return np.asarray(evaluate(lower, {**values, d.wrt: v}, d.variables,
+        return np.asarray(evaluate(lower, {**values, wrt: v}, variables,
                                    check_symmetric=False), dtype=np.float64)
 
-    x = values[d.wrt]
+    x = values[wrt]
     directions = None
     if x.size > FULL_LIMIT:
         directions = [rng.standard_normal(x.shape) for _ in range(DIRECTIONS)]
@@ -139,10 +147,12 @@ def check(d, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
     return _relative_error(symbolic, numeric)
 
 
-def _values_in_domain(d, lower: Expr, seed: int) -> dict[str, np.ndarray]:
+def values_in_domain(e: Expr, variables: Mapping[str, Expr], lower: Expr,
+                     seed: int) -> dict[str, np.ndarray]:
+    """Random values of `variables` at which both e and `lower` are finite."""
     from .evaluate import evaluate
 
-    variables = dict(d.variables)
+    variables = dict(variables)
     last = None
     for positive in (False, True):
         for attempt in range(3):
@@ -150,7 +160,7 @@ def _values_in_domain(d, lower: Expr, seed: int) -> dict[str, np.ndarray]:
             try:
                 with np.errstate(all="ignore"):
                     ok = np.all(np.isfinite(np.asarray(evaluate(lower, values, variables)))) and \
-                        np.all(np.isfinite(np.asarray(d.evaluate(values))))
+                        np.all(np.isfinite(np.asarray(evaluate(e, values, variables))))
             except MatdiffError as e:
                 last, ok = e, False
             if ok:

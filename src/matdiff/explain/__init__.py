@@ -9,9 +9,17 @@ the chain rules, then the simplifier's named identities.
 
 from __future__ import annotations
 
-from .check import Claim, StepCheck, check_steps
+from collections.abc import Mapping
+from typing import Any
+
+from .check import Claim, StepCheck, check_claims
 from .derive import ArticlePrinter, Step, derive_steps
 from .render import FORMATS, render_steps
 
 __all__ = ["Step", "derive_steps", "render_steps", "FORMATS", "ArticlePrinter", "check_steps",
            "StepCheck", "Claim"]
+
+
+def check_steps(d, values: Mapping[str, Any] | None = None, seed: int = 0) -> StepCheck:
+    """Check every step of d's derivation numerically (see check.py)."""
+    return check_claims(d, derive_steps(d), values, seed)

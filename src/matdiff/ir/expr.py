@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Container, Hashable, Iterable, Sequence
+from collections.abc import Callable, Container, Hashable, Iterable, Sequence
 from typing import Any
 
 from ..errors import ConstantError
@@ -27,7 +27,7 @@ from .ops import SPECS, Op
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
     "neg", "sub", "unary", "binary", "matrix_fn", "rebuild", "delta", "topo_order", "variables",
-    "is_zero", "split_coefficient", "MAX_FUSED_OPERANDS",
+    "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
 ]
 
 Dim = str | int
@@ -100,9 +100,18 @@ class Expr:
         return f"{self.op.name.capitalize()}({', '.join(map(repr, self.args))})"
 
     def __str__(self) -> str:
-        from ..printing import to_text
+        return _text_printer(self)
 
-        return to_text(self)
+
+# How str() shows a node. The IR imports no printer: the public API, which sits on top of
+# both, installs the text printer (set_text_printer); until then a node shows its repr.
+_text_printer: Callable[[Expr], str] = repr
+
+
+def set_text_printer(printer: Callable[[Expr], str]) -> None:
+    """Make str(node) print through `printer` (called by the public API)."""
+    global _text_printer
+    _text_printer = printer
 
 
 def _letters(labels: Sequence[int]) -> str:

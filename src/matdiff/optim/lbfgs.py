@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import MatdiffError
-from .loop import Callback, FitResult, TrainingDiverged, ValueAndGrad
 from .optimizers import Optimizer
 from .report import Progress
+from .results import Callback, FitResult, TrainingDiverged, ValueAndGrad, check_grads
 
 __all__ = ["run_lbfgs", "Flattener"]
 
@@ -70,9 +70,7 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
             best["bad"] = loss
             return math.inf, np.zeros_like(x)  # makes the line search back off
         if not checked[0]:
-            from .loop import _check_grads
-
-            _check_grads(grads, params)
+            check_grads(grads, params)
             checked[0] = True
         g = flat.flatten(grads)
         if not np.all(np.isfinite(g)):

@@ -21,58 +21,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import MatdiffError
 from .optimizers import Optimizer, get_optimizer
-from .report import Progress, plot_history, wants_progress
+from .report import Progress, wants_progress
+from .results import Callback, FitResult, TrainingDiverged, ValueAndGrad, check_grads
 
 __all__ = ["FitResult", "TrainingDiverged", "train", "ValueAndGrad", "Callback"]
-
-#: values (data and params by name) -> (scalar loss, gradient of each param)
-ValueAndGrad = Callable[[Mapping[str, Any]], tuple[float, Mapping[str, Any]]]
-#: callback(epoch, loss, params); returning True stops training after that epoch
-Callback = Callable[[int, float, dict[str, np.ndarray]], Any]
-
-
-@dataclass
-class FitResult:
-    """Trained `params`, the per-epoch loss `history`, and the final `loss` over all data."""
-
-    params: dict[str, np.ndarray]
-    history: list[float]
-    loss: float
-    optimizer: str
-    epochs: int
-    seconds: float = 0.0
-    backend: str = "custom"
-    message: str = ""
-    stopped_early: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def plot(self, path: str, title: str | None = None, **options: Any) -> str:
-        """Write the loss curve as a PNG (needs matplotlib); options go to plot_history."""
-        return plot_history(self.history, path,
-                            title=title or f"{self.optimizer.split('(')[0]} training loss",
-                            **options)
-
-    def __repr__(self) -> str:
-        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.params.items())
-        return (f"<FitResult {self.optimizer}, {self.epochs} epochs, loss {self.loss:.6g}, "
-                f"params {{{shapes}}}>")
-
-
-class TrainingDiverged(MatdiffError):
-    """The loss became NaN or infinite; `result` holds the last finite params and the history."""
-
-    def __init__(self, message: str, result: FitResult, epoch: int) -> None:
-        super().__init__(message)
-        self.result = result
-        self.epoch = epoch
 
 
 def _as_params(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -158,16 +117,6 @@ class Batches:
             yield batch, stop - start
 
 
-def _check_grads(grads: Mapping[str, Any], params: dict[str, np.ndarray]) -> None:
-    for name, p in params.items():
-        if name not in grads:
-            raise MatdiffError(f"the gradient function returned no gradient for '{name}'")
-        shape = np.shape(grads[name])
-        if shape != p.shape:
-            raise MatdiffError(f"the gradient of '{name}' has shape {shape}, "
-                               f"but the parameter has shape {p.shape}")
-
-
 def train(value_and_grad: ValueAndGrad, params: Mapping[str, Any],
           data: Mapping[str, Any] | None = None, *,
           optimizer: str | Optimizer = "adam", lr: float | None = None,
@@ -248,7 +197,7 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
                              else f"batch {step}")
                     raise diverged(loss, epoch, where, last_finite)
                 if not checked:
-                    _check_grads(grads, params)
+                    check_grads(grads, params)
                     checked = True
                 last_finite = loss
                 total += loss * size

@@ -14,7 +14,6 @@ derivatives (Jacobians transposed).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ..ir.expr import Expr
 from .form import Form, transpose
@@ -22,9 +21,6 @@ from .latex import LatexPrinter
 from .layout import LAYOUTS, check_layout, derivative_form
 from .matrix import to_form
 from .text import TextPrinter
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..api import Derivative
 
 __all__ = ["to_text", "to_latex", "derivative_to_text", "derivative_to_latex", "LAYOUTS",
            "expression_form", "TextPrinter", "LatexPrinter"]
@@ -55,11 +51,18 @@ def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None,
     return LatexPrinter().doprint(expression_form(e, orientation, variables))
 
 
-def derivative_to_text(d: Derivative, layout: str = "shape") -> str:
-    """A derivative in the input language, arranged by layout."""
-    return TextPrinter().doprint(derivative_form(d, layout))
+def derivative_to_text(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
+                       orientation: str | None = None,
+                       variables: Mapping[str, Expr] | None = None) -> str:
+    """e, the order-th derivative of `function` by `wrt`, in the input language, arranged
+    by layout (see layout.derivative_form)."""
+    return TextPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
+                                                 variables))
 
 
-def derivative_to_latex(d: Derivative, layout: str = "shape") -> str:
-    """A derivative as LaTeX math, arranged by layout."""
-    return LatexPrinter().doprint(derivative_form(d, layout))
+def derivative_to_latex(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
+                        orientation: str | None = None,
+                        variables: Mapping[str, Expr] | None = None) -> str:
+    """The same as LaTeX math."""
+    return LatexPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
+                                                  variables))

@@ -20,7 +20,11 @@ NumPy and JAX users compare against. The two conventions are a view on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..errors import MatdiffError
+from ..ir.expr import Expr
+from ..ir.expr import variables as ir_variables
 from .form import Form, transpose
 from .matrix import kind_of, to_form
 
@@ -60,15 +64,19 @@ def arrange(e, f_kind: str, x_kind: str, layout: str = "shape", extra=None) -> F
     return transpose(form) if _transposed(f_kind, x_kind, layout) else form
 
 
-def derivative_form(d, layout: str = "shape") -> Form:
-    """The form of d.ir, arranged as `layout` says (only first derivatives differ)."""
+def derivative_form(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
+                    orientation: str | None = None,
+                    variables: Mapping[str, Expr] | None = None) -> Form:
+    """The form of e, the order-th derivative of `function` by the variable `wrt`, arranged
+    as `layout` says (only first derivatives differ). `orientation` is the function's
+    ("row" for a row vector); `variables` are its variables (default: those under it)."""
     check_layout(layout)
-    extra = dict(d.function.variables)
-    if d.order != 1:
-        return to_form(d.ir, extra)
-    f_kind = kind_of(d.function.shape)
-    if f_kind == "c" and d.function.orientation == "row":
+    extra = dict(variables if variables is not None else ir_variables(function))
+    if order != 1:
+        return to_form(e, extra)
+    f_kind = kind_of(function.shape)
+    if f_kind == "c" and orientation == "row":
         f_kind = "r"
-    target = extra.get(d.wrt)
+    target = extra.get(wrt)
     x_kind = kind_of(target.shape) if target is not None else "s"
-    return arrange(d.ir, f_kind, x_kind, layout, extra)
+    return arrange(e, f_kind, x_kind, layout, extra)

@@ -1,0 +1,71 @@
+"""What a training run gives back, shared by the loop and L-BFGS (neither imports the other).
+
+`ValueAndGrad` and `Callback` are the signatures both runners take;
+`FitResult` and `TrainingDiverged` what they return and raise;
+`check_grads` the one check of a gradient function's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError
+from .report import plot_history
+
+__all__ = ["ValueAndGrad", "Callback", "FitResult", "TrainingDiverged", "check_grads"]
+
+#: values (data and params by name) -> (scalar loss, gradient of each param)
+ValueAndGrad = Callable[[Mapping[str, Any]], tuple[float, Mapping[str, Any]]]
+#: callback(epoch, loss, params); returning True stops training after that epoch
+Callback = Callable[[int, float, dict[str, np.ndarray]], Any]
+
+
+@dataclass
+class FitResult:
+    """Trained `params`, the per-epoch loss `history`, and the final `loss` over all data."""
+
+    params: dict[str, np.ndarray]
+    history: list[float]
+    loss: float
+    optimizer: str
+    epochs: int
+    seconds: float = 0.0
+    backend: str = "custom"
+    message: str = ""
+    stopped_early: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def plot(self, path: str, title: str | None = None, **options: Any) -> str:
+        """Write the loss curve as a PNG (needs matplotlib); options go to plot_history."""
+        return plot_history(self.history, path,
+                            title=title or f"{self.optimizer.split('(')[0]} training loss",
+                            **options)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.params.items())
+        return (f"<FitResult {self.optimizer}, {self.epochs} epochs, loss {self.loss:.6g}, "
+                f"params {{{shapes}}}>")
+
+
+class TrainingDiverged(MatdiffError):
+    """The loss became NaN or infinite; `result` holds the last finite params and the history."""
+
+    def __init__(self, message: str, result: FitResult, epoch: int) -> None:
+        super().__init__(message)
+        self.result = result
+        self.epoch = epoch
+
+
+def check_grads(grads: Mapping[str, Any], params: dict[str, np.ndarray]) -> None:
+    """Every parameter has a gradient of its shape (a MatdiffError naming it otherwise)."""
+    for name, p in params.items():
+        if name not in grads:
+            raise MatdiffError(f"the gradient function returned no gradient for '{name}'")
+        shape = np.shape(grads[name])
+        if shape != p.shape:
+            raise MatdiffError(f"the gradient of '{name}' has shape {shape}, "
+                               f"but the parameter has shape {p.shape}")
