@@ -60,6 +60,11 @@ class Row:
         return self.name or self.text
 
 
+def _softmax_np(X, axis):
+    e = np.exp(X)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def row(text, make, f, wrt=(), declare=None, name=""):
     return Row(text, make, f, tuple(wrt), declare, name)
 
@@ -280,6 +285,18 @@ ROWS: list[Row] = _elementwise_rows() + [
     # ---- deep-learning functions
     row("softmax(x)", vals(x=(4,)), lambda v: np.exp(v["x"]) / np.sum(np.exp(v["x"]))),
     row("logsumexp(x)", vals(x=(4,)), lambda v: np.log(np.sum(np.exp(v["x"])))),
+    row("logsoftmax(x)", vals(x=(4,)), lambda v: v["x"] - np.log(np.sum(np.exp(v["x"])))),
+    # ---- along an axis: 2 each row (a batch of examples), 1 each column
+    row("softmax(X, 2)", vals(X=M), lambda v: _softmax_np(v["X"], 1)),
+    row("softmax(X, 1)", vals(X=M), lambda v: _softmax_np(v["X"], 0)),
+    row("logsumexp(X, 2)", vals(X=M), lambda v: np.log(np.exp(v["X"]).sum(1))),
+    row("logsumexp(X, 1)", vals(X=M), lambda v: np.log(np.exp(v["X"]).sum(0))),
+    row("logsoftmax(X, 2)", vals(X=M), lambda v: np.log(_softmax_np(v["X"], 1))),
+    row("logsoftmax(X, 1)", vals(X=M), lambda v: np.log(_softmax_np(v["X"], 0))),
+    row("sum(X, 1)", vals(X=M), lambda v: v["X"].sum(0)),
+    row("sum(X, 2)", vals(X=M), lambda v: v["X"].sum(1)),
+    row("mean(X, 1)", vals(X=M), lambda v: v["X"].mean(0)),
+    row("mean(X, 2)", vals(X=M), lambda v: v["X"].mean(1)),
     # ---- constants with inferred shapes
     row("x + vector(2)", vals(x=V), lambda v: v["x"] + 2.0),
     row("vector(3) .* x", vals(x=V), lambda v: 3.0 * v["x"]),

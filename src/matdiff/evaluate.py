@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import EvaluationError, ShapeError
 from .ir.expr import Expr, topo_order
-from .ir.ops import NAMESPACE, SPECS, Op, array_call, helper_sources
+from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, Op, array_call, helper_sources
 from .ir.properties import label_of
 
 __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY"]
@@ -178,6 +178,8 @@ def _array_functions() -> dict[Op, Callable]:
             args = [f"a{k}" for k in range(spec.arity)]
             body = array_call(op).format(*args)
             table[op] = eval(f"lambda {', '.join(args)}: {body}", namespace)
+            if op in AXIS_OPS:  # softmax(X, 2): the node's axis passed on as axis=
+                table[op] = eval(f"lambda a0, axis=None: {body[:-1]}, axis=axis)", namespace)
     return table
 
 
@@ -188,6 +190,8 @@ NUMPY: dict[Op, Callable] = {
     Op.SIZE: lambda n, args, dims: np.float64(np.prod([_size(d, dims) for d in n.attr])),
     Op.ADD: lambda n, args, dims: sum(args[1:], start=args[0]),
     **{op: (lambda n, a, d, f=f: f(*a)) for op, f in _array_functions().items()},
+    **{op: (lambda n, a, d, f=f: f(*a, axis=n.attr))
+       for op, f in _array_functions().items() if op in AXIS_OPS},
 }
 
 

@@ -17,6 +17,7 @@ from ..ir.expr import Dim, Expr, topo_order
 from ..ir.ops import (
     ELEMENTWISE_BINARY,
     ELEMENTWISE_UNARY,
+    AXIS_OPS,
     MATRIX_FUNCTIONS,
     NAMESPACE,
     SPECS,
@@ -99,7 +100,10 @@ class Lowering:
             return self._binary(node)
         if op in MATRIX_CODE:
             a = self.materialize(self.memo[node.args[0]])
-            return Val.dense(self._emit(node, MATRIX_CODE[op], (a.ref,)), node.shape)
+            code = MATRIX_CODE[op]
+            if node.attr is not None and op in AXIS_OPS:  # softmax(X, 2): along an axis
+                code = code[:-1] + f", axis={int(node.attr)})"
+            return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
 
     def _emit(self, node: Expr, template: str, refs: tuple[str, ...] = ()) -> str:

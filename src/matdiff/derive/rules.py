@@ -171,20 +171,31 @@ def _logdet(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
 
 
 def _softmax(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
-    """d softmax(x) = diag(s) dx - s s' dx."""
+    """d softmax(x) = diag(s) dx - s s' dx; along an axis the same per row (column):
+    ds[i,j] = s[i,j] dX[i,j] - s[i,j] sum_l s[i,l] dX[i,l], block-diagonal, never dense."""
     (dx,) = dargs
     _, W, dims = _labels(node, wrt_dims)
     s = node
-    return ir.sub(ir.einsum([s, dx], [["i"], ["i"] + W], ["i"] + W, dims),
-                  ir.einsum([s, s, dx], [["i"], ["j"], ["j"] + W], ["i"] + W, dims))
+    if node.attr is None:
+        return ir.sub(ir.einsum([s, dx], [["i"], ["i"] + W], ["i"] + W, dims),
+                      ir.einsum([s, s, dx], [["i"], ["j"], ["j"] + W], ["i"] + W, dims))
+    rows, cols = node.shape
+    dims |= {"i": rows, "j": cols, "l": cols if node.attr == 1 else rows}
+    other = ["i", "l"] if node.attr == 1 else ["l", "j"]
+    return ir.sub(ir.einsum([s, dx], [["i", "j"], ["i", "j"] + W], ["i", "j"] + W, dims),
+                  ir.einsum([s, s, dx], [["i", "j"], other, other + W], ["i", "j"] + W, dims))
 
 
 def _logsumexp(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
-    """d logsumexp(x) = softmax(x)' dx."""
+    """d logsumexp(x) = softmax(x)' dx; along an axis, per row (column)."""
     (x,), (dx,) = node.args, dargs
-    s = ir.matrix_fn(Op.SOFTMAX, x, x.shape)
+    s = ir.matrix_fn(Op.SOFTMAX, x, x.shape, node.attr)
     _, W, dims = _labels(node, wrt_dims)
-    return ir.einsum([s, dx], [["i"], ["i"] + W], W, dims)
+    if node.attr is None:
+        return ir.einsum([s, dx], [["i"], ["i"] + W], W, dims)
+    dims |= {"i": x.shape[0], "j": x.shape[1]}
+    kept = "i" if node.attr == 1 else "j"
+    return ir.einsum([s, dx], [["i", "j"], ["i", "j"] + W], [kept] + W, dims)
 
 
 def _norm2(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Op", "OpSpec", "SPECS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
+__all__ = ["Op", "OpSpec", "SPECS", "AXIS_OPS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
            "MATRIX_FUNCTIONS", "NAMESPACE", "array_call", "helper_sources"]
 
 
@@ -165,21 +165,25 @@ def _logdet(A):
     sign, logabs = np.linalg.slogdet(A)
     return logabs if sign > 0 else (-np.inf if sign == 0 else np.nan)
 '''),
-    Op.SOFTMAX: _matrix("softmax of a vector", "vector -> vector", "_softmax",
-                        r"\operatorname{softmax}", "softmax rule",
-                        "d softmax(z) = (diag(s) - s s') dz", helper='''
-def _softmax(x):
-    """exp(x) / sum(exp(x)), shifted by max(x) against overflow."""
-    e = np.exp(x - x.max())
-    return e / e.sum()
+    # softmax and logsumexp of a matrix along an axis: attr = the IR axis normalised
+    # (1: each row, softmax(X, 2); 0: each column, softmax(X, 1)); None for a vector
+    Op.SOFTMAX: _matrix("softmax of a vector, or of each row (column) of a matrix",
+                        "vector -> vector", "_softmax", r"\operatorname{softmax}",
+                        "softmax rule", "d softmax(z) = (diag(s) - s s') dz", helper='''
+def _softmax(x, axis=None):
+    """exp(x) / sum(exp(x)) along axis, shifted by the maximum against overflow."""
+    e = np.exp(x - x.max(axis=axis, keepdims=axis is not None))
+    return e / e.sum(axis=axis, keepdims=axis is not None)
 '''),
-    Op.LOGSUMEXP: _matrix("log of the sum of exponentials of a vector", "vector -> scalar",
+    Op.LOGSUMEXP: _matrix("log of the sum of exponentials of a vector, or of each row "
+                          "(column) of a matrix", "vector -> scalar",
                           "_logsumexp", r"\operatorname{logsumexp}", "log-sum-exp rule",
                           "d logsumexp(z) = softmax(z)' dz", helper='''
-def _logsumexp(x):
-    """log(sum(exp(x))), shifted by max(x) against overflow."""
-    m = x.max()
-    return m + np.log(np.exp(x - m).sum())
+def _logsumexp(x, axis=None):
+    """log(sum(exp(x))) along axis, shifted by the maximum against overflow."""
+    m = x.max(axis=axis, keepdims=True)
+    out = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
 '''),
     Op.NORM2: _matrix("Euclidean (Frobenius) norm", "any -> scalar", "linalg.norm",
                       r"\left\lVert {0}\right\rVert", "norm rule",
@@ -193,6 +197,8 @@ def _ops(kind: str, arity: int) -> tuple[Op, ...]:
 
 
 ELEMENTWISE_UNARY = _ops("elementwise", 1)
+# ops whose node may carry an axis (attr): the array function takes it as `axis=`
+AXIS_OPS = (Op.SOFTMAX, Op.LOGSUMEXP)
 ELEMENTWISE_BINARY = _ops("elementwise", 2)
 MATRIX_FUNCTIONS = _ops("matrix", 1)
 

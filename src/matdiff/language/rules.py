@@ -294,10 +294,29 @@ def _spec_rule(op: Op) -> Rule:
     typer = SHAPE_RULES[(spec.shape, spec.arity)]
     if spec.kind == "matrix":
         return Rule(typer, lambda ctx, node, t, a: ir.matrix_fn(op, a, ctx.shape(t)))
+    if op is Op.LOG:  # log(exp(Z)*vector(1)) is logsumexp(Z, 2), evaluated stably
+        return Rule(typer, lambda ctx, node, t, a: _as_logsumexp(a) or ir.unary(op, a))
     if spec.arity == 1:
         return Rule(typer, lambda ctx, node, t, a: ir.unary(op, a))
     return Rule(typer, lambda ctx, node, t, a, b: ir.binary(op, *_pair(ctx, node, a, b)),
                 (2, 2))
+
+
+def _as_logsumexp(a: Expr) -> Expr | None:
+    """The log-sum-exp that the sum `a` (of exp, along an axis or whole) is the exp of:
+    sum(exp(z)) -> logsumexp(z); exp(Z)*vector(1) -> logsumexp(Z, 2); None otherwise."""
+    if a.op is not Op.EINSUM or len(a.args) != 1 or a.args[0].op is not Op.EXP:
+        return None
+    (lab,), out, _ = a.attr
+    z = a.args[0].args[0]
+    if len(set(lab)) != len(lab):
+        return None
+    if not out and z.ndim == 1:
+        return ir.matrix_fn(Op.LOGSUMEXP, z, ())
+    if z.ndim == 2 and len(out) == 1 and out[0] in lab:
+        attr = 1 if out[0] == lab[0] else 0  # the rows kept: each row summed
+        return ir.matrix_fn(Op.LOGSUMEXP, z, (z.shape[1 - attr],), attr)
+    return None
 
 
 def _lower_filled(ctx, node, t, a):
@@ -337,9 +356,8 @@ def _axis(ctx, node) -> int:
     """The literal axis of `sum(X, d)`: 1 (down the columns) or 2 (along the rows)."""
     d = _integer_literal(node.args[1])
     if d not in (1, 2):
-        ctx.fail(node.args[1], f"the axis of {node.func}(X, d) is 1 (sum down each column, "
-                               "giving a row) or 2 (sum along each row, giving a column), "
-                               "written as a number")
+        ctx.fail(node.args[1], f"the axis of {node.func}(X, d) is 1 (down each column) or 2 "
+                               "(along each row), written as a number")
     return d
 
 
@@ -377,6 +395,53 @@ def _lower_mean_axis(ctx, node, t, a, axis=None):
     return _lower_mean(ctx, node, t, a) if axis is None else _lower_axis(ctx, node, a, True)
 
 
+# ---------------------------------------------------------------- softmax along an axis
+
+_KEEPS_SHAPE = ("softmax", "logsoftmax")
+
+
+def _t_along(ctx, node, a, axis_type=None):
+    """softmax(x), softmax(X, d), logsoftmax(...), logsumexp(...): a vector alone, a matrix
+    along an axis (2: each row, one example per row; 1: each column)."""
+    name = node.func
+    same = name in _KEEPS_SHAPE
+    if a.kind == "scalar":
+        ctx.fail(node, f"{name}() takes a vector or a matrix with an axis, not a scalar")
+    if axis_type is None:
+        if a.kind == "matrix":
+            ctx.fail(node, f"{name}() of {ctx.describe(a)} needs an axis: {name}(X, 2) along "
+                           f"each row (a batch with one example per row), {name}(X, 1) "
+                           "along each column")
+        return a if same else SCALAR
+    d = _axis(ctx, node)
+    if a.kind == "matrix":
+        if same:
+            return a
+        return SurfaceType("row", (a.dims[1],)) if d == 1 else SurfaceType("col", (a.dims[0],))
+    if (a.kind, d) not in (("col", 1), ("row", 2)):
+        ctx.fail(node, f"{name}(x, {d}) of {ctx.describe(a)} runs across the vector: its "
+                       f"axis is {1 if a.kind == 'col' else 2}, or leave the axis out")
+    return a if same else SCALAR
+
+
+def _lower_along(name: str):
+    def lower(ctx, node, t, a, axis=None):
+        attr = None
+        if a.ndim == 2:
+            attr = 1 if _axis(ctx, node) == 2 else 0
+        if name == "softmax":
+            return ir.matrix_fn(Op.SOFTMAX, a, a.shape, attr)
+        lse_shape = () if attr is None else (a.shape[1 - attr],)
+        lse = ir.matrix_fn(Op.LOGSUMEXP, a, lse_shape, attr)
+        if name == "logsumexp":
+            return lse
+        # logsoftmax(X, 2) = X - logsumexp(X, 2), the log-sum-exp spread along the axis
+        spread = broadcast(lse, a.shape) if attr is None else ir.einsum(
+            [lse], [[1 - attr]], [0, 1], {0: a.shape[0], 1: a.shape[1]})
+        return ir.sub(a, spread)
+    return lower
+
+
 FUNCTIONS: dict[str, Rule] = {
     # every op of the spec spelled as a call: exp, max, inv, softmax, ...
     **{op.value: _spec_rule(op) for op, spec in SPECS.items()
@@ -392,6 +457,8 @@ FUNCTIONS: dict[str, Rule] = {
     "matrix": Rule(_t_filled("matrix"), _lower_filled),
     "numel": Rule(_t_scalar, lambda ctx, node, t, a: ir.size(a.shape)),
     "size": Rule(_t_size, _lower_size, (2, 2)),
+    **{name: Rule(_t_along, _lower_along(name), (1, 2))
+       for name in ("softmax", "logsumexp", "logsoftmax")},
 }
 ALIASES = {"trace": "tr", "transpose": None}
 RESERVED = set(FUNCTIONS) | set(ALIASES) | {"eye"}

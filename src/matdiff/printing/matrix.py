@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ..ir.expr import Expr, topo_order
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from ..ir.ops import AXIS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
 from ..ir.properties import is_symmetric
 from . import form as F
 from .form import Form
@@ -158,6 +158,8 @@ def _extremum(node: Expr, args: list[Form], ctx) -> Form:
 
 
 def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
+    if node.attr is not None and node.op in AXIS_OPS:  # softmax(X, 2): the axis written
+        return F.call(node.op.value, [*args, F.num(node.attr + 1)], kind_of(node.shape))
     return F.call(node.op.value, args, kind_of(node.shape))
 
 

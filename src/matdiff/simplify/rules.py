@@ -187,7 +187,7 @@ def _elementwise(a: Expr, b: Expr) -> Expr:
 def softmax_sum(e: Expr, ctx: Context) -> Expr | None:
     ins, out, _ = e.attr
     for k, a in enumerate(e.args):
-        if a.op is not Op.SOFTMAX:
+        if a.op is not Op.SOFTMAX or a.attr is not None:  # along an axis: label-sum
             continue
         (i,) = ins[k]
         if i in out or any(i in lab for m, lab in enumerate(ins) if m != k):
@@ -267,14 +267,13 @@ def _inline(e: Expr, k: int) -> Expr:
 # sum(y) -> 1 for a vector declared a distribution (probability or one-hot), and the
 # row sums Y*vector(1) -> vector(1) of a matrix declared to have such rows
 @rule("label-sum", "sum(y) -> 1 for y declared a probability (or one-hot) vector; "
-      "Y*vector(1) -> vector(1) for probability rows", Op.EINSUM)
+      "Y*vector(1) -> vector(1) for probability rows or softmax(X, 2)", Op.EINSUM)
 def label_sum(e: Expr, ctx: Context) -> Expr | None:
     ins, out, dims = e.attr
     for k, a in enumerate(e.args):
-        label = label_of(a)
-        if label is None:
+        along = _sums_to_one(a)
+        if along is None:
             continue
-        along = label[1]
         lab = ins[k]
         if len(set(lab)) != len(lab):
             continue  # a diagonal: no sum runs along the declared axis
@@ -290,4 +289,44 @@ def label_sum(e: Expr, ctx: Context) -> Expr | None:
             operands.append(ir.size([dims[x] for x in lost]))
             labels.append([])
         return _with_operands(e, operands, labels)
+    return None
+
+
+def _sums_to_one(a: Expr) -> str | None:
+    """How a's entries sum to 1: "all", "rows" or "cols" (a declared label, a softmax)."""
+    label = label_of(a)
+    if label is not None:
+        return label[1]
+    if a.op is Op.SOFTMAX and a.attr is not None:
+        return "rows" if a.attr == 1 else "cols"
+    return None
+
+
+# exp(Z) ./ (exp(Z)*vector(1)) -> softmax(Z, 2): each row of exp divided by its row sum
+@rule("softmax", "exp(Z)./(exp(Z)*vector(1)) -> softmax(Z, 2); exp(z)/sum(exp(z)) -> "
+      "softmax(z)", Op.EINSUM)
+def softmax_quotient(e: Expr, ctx: Context) -> Expr | None:
+    ins, _, _ = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.EXP or a.ndim not in (1, 2):
+            continue
+        for j, b in enumerate(e.args):
+            base, p = _base_and_power(b)
+            if j == k or p != -1.0 or base.op is not Op.EINSUM or len(base.args) != 1 \
+                    or base.args[0] is not a:
+                continue
+            (lab,), out, _ = base.attr
+            if len(set(lab)) != len(lab):
+                continue
+            if a.ndim == 1 and not out and not ins[j]:
+                attr = None
+            elif a.ndim == 2 and len(out) == 1 and out[0] in lab and \
+                    list(ins[j]) == [ins[k][lab.index(out[0])]]:
+                attr = 1 if out[0] == lab[0] else 0
+            else:
+                continue
+            s = ir.matrix_fn(Op.SOFTMAX, a.args[0], a.shape, attr)
+            operands = [s if m == k else x for m, x in enumerate(e.args) if m != j]
+            labels = [list(lb) for m, lb in enumerate(ins) if m != j]
+            return _with_operands(e, operands, labels)
     return None
