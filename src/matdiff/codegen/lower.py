@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from ..ir.expr import Dim, Expr, topo_order
 from ..ir.ops import (
+    AXIS_OPS,
     ELEMENTWISE_BINARY,
     ELEMENTWISE_UNARY,
-    AXIS_OPS,
     MATRIX_FUNCTIONS,
     NAMESPACE,
     SPECS,
