@@ -46,7 +46,7 @@ def value_and_grad(expr, wrt, declare=None):
         5.0 [2. 4.]
     """
     from .api import engine_errors
-    from .codegen import value_and_grad as _value_and_grad
+    from .api import value_and_grad as _value_and_grad
 
     with engine_errors("compiling"):
         return _value_and_grad(expr, wrt, declare=declare)

@@ -8,14 +8,14 @@ lazily so that `import matdiff` and the command line start fast.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
 from .ir.expr import Expr, Shape, set_text_printer
 
-__all__ = ["Expression", "Derivative", "parse", "diff", "Declarations"]
+__all__ = ["Expression", "Derivative", "parse", "diff", "value_and_grad", "Declarations"]
 
 Declarations = Mapping[str, str] | None
 
@@ -195,19 +195,28 @@ class Derivative(Expression):
 
         return render_steps(self.steps, format=format)
 
+    def _doc_texts(self) -> tuple[str, str]:
+        """The function's and the derivative's text, for a generated module's docstring."""
+        from .codegen import doc_text
+
+        return doc_text(self.function.to_text), doc_text(self.to_text)
+
     def compile(self, structured: bool = False):
         """A fast NumPy function fn(**values) computing this derivative."""
         from .codegen import compile_derivative
 
         with engine_errors("compiling"):
-            return compile_derivative(self, structured=structured)
+            return compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
+                                      *self._doc_texts())
 
-    def source(self) -> str:
-        """The generated NumPy module behind compile(), as text."""
+    def source(self, shapes: Mapping[str, Sequence[int]] | None = None) -> str:
+        """The generated NumPy module behind compile(), as text; planned for `shapes`
+        ({name: shape}, as the compiled function plans for its arguments) if given."""
         from .codegen import derivative_source
 
         with engine_errors("generating code"):
-            return derivative_source(self)
+            return derivative_source(self.ir, self.variables, self.wrt, self.order,
+                                     *self._doc_texts(), shapes=shapes)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the derivative."""
@@ -317,3 +326,32 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
             raw = differentiate(raw, target)
         simplified = simplify(raw)
     return Derivative(simplified, function, wrt, order, raw)
+
+
+def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
+                   declare: Declarations = None) -> Any:
+    """fn(**values) -> (value, gradient) of a scalar expression, sharing the forward pass.
+
+    With a list of names, the gradients come back as a tuple in that order.
+    """
+    from .codegen import compile_value_and_grad, doc_text
+
+    f = expr if isinstance(expr, Expression) else parse(expr, declare)
+    if f.ir.ndim != 0:
+        shape = " x ".join(str(s) for s in f.ir.shape)
+        raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
+    single = isinstance(wrt, str)
+    if not single and not isinstance(wrt, list | tuple):
+        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
+    names = [wrt] if single else list(wrt)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
+    if len(set(names)) != len(names):
+        raise MatdiffError(f"wrt names a variable twice: {names}")
+    grads = [diff(f, wrt=n, declare=declare) for n in names]
+    variables = dict(f.variables)
+    for g in grads:
+        variables.update(g.variables)
+    with engine_errors("compiling"):
+        return compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
+                                      doc_text(f.to_text))

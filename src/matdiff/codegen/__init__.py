@@ -16,80 +16,71 @@ shape signature.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import MatdiffError
+from ..ir.expr import Expr
 from .compile import CompiledFunction
 from .module import ModuleSpec, Output, build_module, safe_text
 from .structured import Diagonal
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..api import Derivative, Expression
-
-__all__ = ["compile_derivative", "derivative_source", "value_and_grad", "Diagonal",
-           "CompiledFunction"]
+__all__ = ["compile_derivative", "derivative_source", "compile_value_and_grad", "doc_text",
+           "Diagonal", "CompiledFunction"]
 
 
-def _derivative_spec(d: Derivative, structured: bool) -> ModuleSpec:
-    title = f"d/d{d.wrt} of {_text(d.function)}" + (f" (order {d.order})" if d.order > 1 else "")
-    shape = " x ".join(str(s) for s in d.shape) or "scalar"
-    returns = f"The derivative{' (its diagonal)' if structured else ''}: {_text(d)}; shape {shape}."
-    return ModuleSpec((Output(d.ir, structured),), dict(d.variables), "derivative", title, returns)
-
-
-def _text(e: Any) -> str:
+def doc_text(show: Any) -> str:
+    """`show()` (a text of the expression) made safe for a docstring: the documentation
+    of a generated module never fails compilation."""
     try:
-        return safe_text(e.to_text(), 300)
+        return safe_text(show(), 300)
     except Exception:  # noqa: BLE001 - documentation only
         return "(not printable)"
 
 
-def compile_derivative(d: Derivative, structured: bool = False) -> CompiledFunction:
-    """fn(**values) -> the derivative as an array (a float for a scalar).
+def _derivative_spec(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int,
+                     structured: bool, function_text: str, text: str) -> ModuleSpec:
+    title = f"d/d{wrt} of {function_text}" + (f" (order {order})" if order > 1 else "")
+    shape = " x ".join(str(s) for s in e.shape) or "scalar"
+    returns = f"The derivative{' (its diagonal)' if structured else ''}: {text}; shape {shape}."
+    return ModuleSpec((Output(e, structured),), dict(variables), "derivative", title, returns)
 
-    With `structured=True` a diagonal Jacobian or Hessian comes back as a
+
+def compile_derivative(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int = 1,
+                       structured: bool = False, function_text: str = "",
+                       text: str = "") -> CompiledFunction:
+    """fn(**values) -> e, the order-th derivative by `wrt`, as an array (a float for a scalar).
+
+    `variables` are the function's (they name the generated function's
+    arguments); the texts of the function and of e document the module. With
+    `structured=True` a diagonal Jacobian or Hessian comes back as a
     `Diagonal` holding only its diagonal; other results stay dense.
     """
-    return CompiledFunction(_derivative_spec(d, structured))
+    return CompiledFunction(_derivative_spec(e, variables, wrt, order, structured,
+                                             function_text, text))
 
 
-def derivative_source(d: Derivative, shapes: Mapping[str, Sequence[int]] | None = None) -> str:
-    """The generated NumPy module for d, planned for `shapes` ({name: shape}) if given."""
-    spec = _derivative_spec(d, False)
+def derivative_source(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int = 1,
+                      function_text: str = "", text: str = "",
+                      shapes: Mapping[str, Sequence[int]] | None = None) -> str:
+    """The generated NumPy module for e, planned for `shapes` ({name: shape}) if given."""
+    spec = _derivative_spec(e, variables, wrt, order, False, function_text, text)
     if not shapes:
         return build_module(spec)[0]
     return CompiledFunction(spec).source(**{k: tuple(v) for k, v in shapes.items()})
 
 
-def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
-                   declare: Mapping[str, str] | None = None) -> CompiledFunction:
-    """fn(**values) -> (value, gradient) of a scalar expression, sharing the forward pass.
+def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Sequence[str],
+                           variables: Mapping[str, Expr], single: bool = False,
+                           function_text: str = "") -> CompiledFunction:
+    """fn(**values) -> (value, gradients) of a scalar function, sharing the forward pass.
 
-    With a list of names, the gradients come back as a tuple in that order.
+    `gradients` are the derivatives by `names`, in order; they come back as a
+    tuple, or as one array when `single`.
     """
-    from ..api import Expression, diff, parse
-
-    f = expr if isinstance(expr, Expression) else parse(expr, declare)
-    if f.ir.ndim != 0:
-        shape = " x ".join(str(s) for s in f.ir.shape)
-        raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
-    single = isinstance(wrt, str)
-    if not single and not isinstance(wrt, list | tuple):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    names = [wrt] if single else list(wrt)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    if len(set(names)) != len(names):
-        raise MatdiffError(f"wrt names a variable twice: {names}")
-    grads = [diff(f, wrt=n, declare=declare) for n in names]
-    variables = dict(f.variables)
-    for g in grads:
-        variables.update(g.variables)
-    outputs = (Output(f.ir),) + tuple(Output(g.ir) for g in grads)
-    title = f"{_text(f)} and its gradient in {', '.join(names)}"
+    outputs = (Output(function),) + tuple(Output(g) for g in gradients)
+    title = f"{function_text} and its gradient in {', '.join(names)}"
     grads_doc = "gradient" if single else "(" + ", ".join("d/d" + n for n in names) + ",)"
     returns = f"(value, {grads_doc})"
-    spec = ModuleSpec(outputs, variables, "value_and_grad", title, returns,
+    spec = ModuleSpec(outputs, dict(variables), "value_and_grad", title, returns,
                       tail_tuple=not single)
 
     def pack(results: list[Any]) -> Any:

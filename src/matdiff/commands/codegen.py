@@ -51,8 +51,7 @@ def parse_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import diff, parse
-    from ..codegen import derivative_source, value_and_grad
+    from ..api import diff, parse, value_and_grad
 
     declare = parse_declarations(args.declare)
     shapes = parse_shapes(args.shape)
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise MatdiffError(f"--shape names {', '.join(unknown)}, not a variable of the "
                                f"expression (its variables: {', '.join(d.variables)})")
-    print(derivative_source(d, shapes=shapes or None), end="")
+    print(d.source(shapes=shapes or None), end="")
     return 0
 
 

@@ -29,11 +29,9 @@ GradFn = Callable[[Mapping[str, Any]], tuple[float, dict[str, np.ndarray]]]
 
 
 def _compiled(expression: Any, wrt: Sequence[str], declare: Any) -> GradFn:
-    import matdiff
+    from ..api import value_and_grad
 
-    if not hasattr(matdiff, "value_and_grad"):
-        raise MatdiffError("matdiff.value_and_grad is not available")
-    fn = matdiff.value_and_grad(expression, wrt=list(wrt), declare=declare)
+    fn = value_and_grad(expression, wrt=list(wrt), declare=declare)
     names = list(wrt)
     keywords = _takes_keywords(fn)
 
