@@ -78,3 +78,19 @@ def test_const_makes_a_scalar_and_the_error_suggests_declaring_it(ridge, capsys)
     err = capsys.readouterr().err
     assert "declare lam (taken for a vector by its first letter) a scalar" in err
     assert "--declare lam=scalar" in err and "X (" not in err
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("x^T", "write x' for the transpose of x"),
+    ("A^T*x", "write A' for the transpose of A"),
+    ("2x", "write 2*x"),
+    ("3 y + x", "write 3*y"),
+    ("2(x + 1)", "write 2*("),
+    ("softmx(x)", "did you mean softmax?"),
+    ("sigmod(x)", "did you mean sigmoid?"),
+])
+def test_hints_for_common_slips(text, hint):
+    with pytest.raises(matdiff.MatdiffError) as info:
+        matdiff.parse(text)
+    assert hint in str(info.value)
+    assert info.value.line == 1 and info.value.column is not None

@@ -11,6 +11,7 @@ type rule and a lowering, side by side (`BINARY` and `FUNCTIONS`).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 
 from ..errors import ConstantError, MatdiffError, ParseError, ShapeError
@@ -167,7 +168,9 @@ def _infer(ctx: Context, node: ast.Node) -> SurfaceType:
         rule = FUNCTIONS.get(func)
         if rule is None:
             known = ", ".join(sorted(FUNCTIONS))
-            ctx.fail(node, f"unknown function '{node.func}' (known: {known})", ParseError)
+            close = difflib.get_close_matches(node.func, list(FUNCTIONS) + list(ALIASES), n=1)
+            hint = f": did you mean {close[0]}?" if close else ""
+            ctx.fail(node, f"unknown function '{node.func}'{hint} (known: {known})", ParseError)
         _arity(ctx, node, rule.arity)
         return rule.type(ctx, node, *(types[id(a)] for a in node.args))
     raise AssertionError(f"unknown syntax node {node!r}")  # pragma: no cover

@@ -9,6 +9,7 @@ characters are refused with a clear error instead.
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,6 +67,22 @@ def _describe(token) -> str:
     return f"{token.value!r}"
 
 
+_LEFT_OPERAND = re.compile(r"(\d[\w.]*|[A-Za-z_]\w*|\)|')\s*$")
+
+
+def _juxtaposed(text: str, token) -> str:
+    """A hint for two operands side by side (`2x`, `2 (x + 1)`, `x y`): a product needs `*`."""
+    if token.type not in ("NAME", "NUMBER", "LPAR"):
+        return ""
+    left = _LEFT_OPERAND.search(text[:token.start_pos])
+    if left is None:
+        return ""
+    right = str(token.value)
+    if token.type == "NAME":
+        right = re.match(r"\w+", text[token.start_pos:]).group(0)
+    return f": a product needs an operator; write {left.group(1)}*{right}"
+
+
 def parse_text(text: str) -> ast.Node:
     """Parse one expression into a syntax tree."""
     from lark.exceptions import (
@@ -93,7 +110,8 @@ def parse_text(text: str) -> ast.Node:
             line, column = _position(text, len(text.rstrip()))
             raise ParseError("unexpected end of input: an operand is missing", text,
                              line, column) from None
-        raise ParseError(f"unexpected {_describe(e.token)}", text, e.line, e.column) from None
+        raise ParseError(f"unexpected {_describe(e.token)}{_juxtaposed(text, e.token)}", text,
+                         e.line, e.column) from None
     except UnexpectedEOF:
         line, column = _position(text, len(text.rstrip()))
         raise ParseError("unexpected end of input", text, line, column) from None

@@ -146,6 +146,10 @@ def _type_divide(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) 
 
 def _type_power(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
     if b.kind != "scalar":
+        if isinstance(node.right, ast.Name) and node.right.name == "T":
+            base = node.left.name if isinstance(node.left, ast.Name) else "x"
+            ctx.fail(node, "'^T' is not a transpose here (T is read as a matrix variable): "
+                           f"write {base}' for the transpose of {base}")
         ctx.fail(node, f"'^' needs a scalar exponent, not {ctx.describe(b)} (use .^)")
     if a.kind == "scalar":
         return a
