@@ -8,6 +8,10 @@ the direction). Without values it draws them: dimensions between 2 and 4,
 entries away from zero with random signs, square matrices well conditioned
 and symmetric positive definite, trying all-positive entries when the first
 draw leaves a function's domain (a log or sqrt of something negative).
+Among the draws in the domain it prefers one where every kink (relu, step,
+abs, sign, max, min) has its argument on both sides for some entries and
+the derivative is not zero everywhere; when the derivative checked is zero
+at every entry anyway, check() warns that it tested little.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from .errors import MatdiffError
-from .ir.expr import Expr
+from .ir.expr import Expr, topo_order
 from .ir.expr import variables as ir_variables
+from .ir.ops import Op
 from .ir.properties import label_of
 
 __all__ = ["check", "random_values", "finite_difference", "values_in_domain"]
@@ -28,6 +33,9 @@ __all__ = ["check", "random_values", "finite_difference", "values_in_domain"]
 STEP = 1e-5
 FULL_LIMIT = 64      # perturb entry by entry up to this many entries
 DIRECTIONS = 4       # else this many random directions
+DRAWS = 6            # random draws tried per sign pattern, looking for active kinks
+MAX_KINKS = 32       # kinks whose sides are looked at
+KINKS = frozenset({Op.RELU, Op.STEP, Op.ABS, Op.SIGN, Op.MAX, Op.MIN})
 
 
 def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool = False
@@ -144,6 +152,11 @@ def check(e: Expr, function: Expr, wrt: str, order: int = 1,
         warnings.warn(f"check: {int(kinks.sum())} of {kinks.size} entries lie within a "
                       "finite-difference step of a kink and are left out", stacklevel=3)
         symbolic, numeric = symbolic[~kinks], numeric[~kinks]
+    exactly_zero = e.op is Op.CONST and e.attr == 0.0
+    if not exactly_zero and not np.any(symbolic) and not np.any(numeric):
+        warnings.warn("check: the derivative was zero everywhere it was checked, so the check "
+                      "tested little (a relu or max inactive at these values?); give values "
+                      "where it is not zero", stacklevel=3)
     return _relative_error(symbolic, numeric)
 
 
@@ -153,18 +166,40 @@ def values_in_domain(e: Expr, variables: Mapping[str, Expr], lower: Expr,
     from .evaluate import evaluate
 
     variables = dict(variables)
+    kinks = [n for n in topo_order(lower) if n.op in KINKS][:MAX_KINKS]
     last = None
+    fallback = None
     for positive in (False, True):
-        for attempt in range(3):
+        for attempt in range(DRAWS):
             values = random_values(variables, seed + 1000 * attempt, positive=positive)
             try:
                 with np.errstate(all="ignore"):
+                    derivative = np.asarray(evaluate(e, values, variables))
                     ok = np.all(np.isfinite(np.asarray(evaluate(lower, values, variables)))) and \
-                        np.all(np.isfinite(np.asarray(evaluate(e, values, variables))))
-            except MatdiffError as e:
-                last, ok = e, False
-            if ok:
+                        np.all(np.isfinite(derivative))
+            except MatdiffError as err:
+                last, ok = err, False
+            if not ok:
+                continue
+            if not kinks:
                 return values
+            fallback = fallback or values
+            if np.any(derivative) and all(_both_sides(k, values, variables) for k in kinks):
+                return values
+    if fallback is not None:
+        return fallback
     if last is not None:
         raise last
     return random_values(variables, seed, positive=True)
+
+
+def _both_sides(kink: Expr, values: Mapping[str, Any], variables: Mapping[str, Expr]) -> bool:
+    """Whether the kink's argument (a - b for max and min) is positive somewhere and, when it
+    has several entries, negative somewhere too: both of its pieces are exercised."""
+    from .evaluate import evaluate
+
+    args = [np.asarray(evaluate(a, values, variables), dtype=np.float64) for a in kink.args]
+    z = args[0] - args[1] if len(args) == 2 else args[0]
+    if z.size == 1:
+        return bool(np.all(z != 0))
+    return bool(np.any(z > 0) and np.any(z < 0))

@@ -1,5 +1,6 @@
 """Rough edges a new user meets: expressions that start with a minus, a repeated --wrt,
-names typed by their first letter, --const weights, the loss that is not a scalar."""
+names typed by their first letter, --const weights, the loss that is not a scalar, hints
+for common slips, a check that tested nothing."""
 
 from __future__ import annotations
 
@@ -94,3 +95,21 @@ def test_hints_for_common_slips(text, hint):
         matdiff.parse(text)
     assert hint in str(info.value)
     assert info.value.line == 1 and info.value.column is not None
+
+
+def test_check_draws_points_where_the_kink_is_active():
+    for seed in range(6):
+        d = matdiff.diff("max(0, w'*x + b)", wrt="w")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # neither "zero everywhere" nor anything else
+            assert d.check(seed=seed) < 1e-6
+        from matdiff.verify import values_in_domain
+        values = values_in_domain(d.ir, d.variables, d.function.ir, seed)
+        assert np.any(d.evaluate(values)), seed
+
+
+def test_check_warns_when_the_derivative_was_zero_everywhere_checked():
+    d = matdiff.diff("max(0, w'*x + b)", wrt="w")
+    values = {"w": np.ones(3), "x": np.ones(3), "b": -10.0}
+    with pytest.warns(UserWarning, match="zero everywhere it was checked"):
+        assert d.check(values) == 0.0
