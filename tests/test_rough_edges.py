@@ -113,3 +113,26 @@ def test_check_warns_when_the_derivative_was_zero_everywhere_checked():
     values = {"w": np.ones(3), "x": np.ones(3), "b": -10.0}
     with pytest.warns(UserWarning, match="zero everywhere it was checked"):
         assert d.check(values) == 0.0
+
+
+def test_fit_stops_when_the_loss_grows_by_orders_of_magnitude():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = X @ np.array([1.0, -1.0, 2.0])
+    with pytest.raises(matdiff.MatdiffError, match="grew from .* million-fold") as info:
+        matdiff.fit("mean((X*w - y).^2)", params={"w": "zeros"}, data={"X": X, "y": y},
+                    optimizer="sgd", lr=1.5, epochs=200)
+    result = info.value.result
+    best = np.mean((X @ result.params["w"] - y) ** 2)
+    assert np.isfinite(best) and best <= np.mean(y ** 2) + 1e-12  # the best seen, not the last
+    assert "best parameters" in str(info.value)
+
+
+def test_lbfgs_logs_the_first_epoch_loss_its_summary_reports(ridge, capsys):
+    pytest.importorskip("scipy")
+    assert main(["fit", "mean((X*w - y).^2)", "--data", "d.npz", "--param", "w=zeros",
+                 "--optimizer", "lbfgs", "--epochs", "5", "--every", "1", "--out", "-"]) == 0
+    out = capsys.readouterr().out
+    logged = next(line for line in out.splitlines() if line.startswith("epoch      1"))
+    summary = next(line for line in out.splitlines() if line.startswith("final loss"))
+    assert logged.split()[-1] in summary.split("(epoch 1: ")[1]

@@ -1,8 +1,9 @@
 """`matdiff fit LOSS --data FILE --param w=zeros ...`: train a loss's parameters on data.
 
 Prints progress and the final loss, saves the trained parameters as .npz
-(and the loss curve as PNG with --plot). When the loss diverges, the last
-finite parameters are still saved before the error is reported.
+(and the loss curve as PNG with --plot). When the loss diverges (becomes
+non-finite or grows a million-fold), the best parameters seen are still
+saved before the error is reported.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     except TrainingDiverged as e:
         if args.out != "-":
             np.savez(args.out, **e.result.params)
-            print(f"saved the last finite parameters to {args.out}", file=sys.stderr)
+            print(f"saved the best parameters seen to {args.out}", file=sys.stderr)
         raise
     if args.out != "-":
         np.savez(args.out, **result.params)

@@ -95,8 +95,11 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
         fk = last["f"] if last["x"] is not None and np.array_equal(last["x"], xk) \
             else fun(xk)[0]
         history.append(fk)
-        bar.update(fk)
-        if callback is not None and callback(iteration[0], fk, flat.unflatten(xk.copy())):
+        # epoch k's loss is the loss before its step, history[k - 1], as for the other
+        # optimisers and as the summary reports it
+        bar.update(history[-2])
+        if callback is not None and callback(iteration[0], history[-2],
+                                             flat.unflatten(xk.copy())):
             raise _Stop
 
     stopped = False

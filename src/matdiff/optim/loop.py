@@ -15,6 +15,11 @@ once per epoch; every batch is then a view, not a copy.
 by batch size, each measured before its step (it comes free with the
 gradient). For full-batch training it is exactly the loss before epoch e's
 step; `FitResult.loss` is the loss over all data at the returned params.
+
+Training stops with TrainingDiverged when a loss is NaN or infinite, or has
+grown by more than GROWTH times (six orders of magnitude) past the initial
+loss (or 1, if that is smaller): a learning rate too large for the problem.
+The error's `.result` holds the best parameters seen (lowest batch loss).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from .report import Progress, wants_progress
 from .results import Callback, FitResult, TrainingDiverged, ValueAndGrad, check_grads
 
 __all__ = ["FitResult", "TrainingDiverged", "train", "ValueAndGrad", "Callback"]
+
+GROWTH = 1e6  # a loss this many times max(|initial loss|, 1) is diverging
 
 
 def _as_params(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -161,7 +168,8 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
     state = opt.init(params)
     history: list[float] = []
     checked = False
-    previous = params  # the last params whose loss was finite
+    best: dict[str, Any] = {"params": params, "loss": math.inf, "epoch": 0}
+    initial = [math.nan]
     bar = Progress(epochs, show, desc=opt.name)
     stopped = False
 
@@ -172,14 +180,19 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
                          backend=backend, message=message, stopped_early=stopped)
 
     def diverged(loss: float, epoch: int, where: str, finite_loss: float) -> TrainingDiverged:
-        kept = "the last finite parameters" if previous is not params or epoch > 1 else \
-            "the initial parameters"
+        if best["epoch"] == 0:
+            kept = "the initial parameters"
+        else:
+            kept = f"the best parameters (loss {best['loss']:.6g}, epoch {best['epoch']})"
         hint = ("check the data and initial values for NaN or infinities"
                 if where == "at the initial parameters" else
                 f"the learning rate ({opt.hyper.get('lr')}) may be too large")
-        msg = (f"the loss became {loss} at epoch {epoch} ({where}): {hint}; "
+        what = f"became {loss}" if not math.isfinite(loss) else \
+            f"grew from {initial[0]:.6g} to {loss:.6g}, more than a million-fold"
+        msg = (f"training diverged: the loss {what} at epoch {epoch} ({where}): {hint}; "
                f"{kept} are kept in the error's .result")
-        return TrainingDiverged(msg, result(previous, finite_loss, epoch - 1,
+        best_loss = best["loss"] if math.isfinite(best["loss"]) else finite_loss
+        return TrainingDiverged(msg, result(best["params"], best_loss, epoch - 1,
                                             f"diverged at epoch {epoch}"), epoch)
 
     last_finite = math.nan
@@ -192,7 +205,9 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
                 values.update(params)
                 loss, grads = vg(values)
                 loss = float(loss)
-                if not math.isfinite(loss):
+                if math.isnan(initial[0]):
+                    initial[0] = loss
+                if not math.isfinite(loss) or abs(loss) > GROWTH * max(abs(initial[0]), 1.0):
                     where = ("at the initial parameters" if epoch == 1 and step == 1
                              else f"batch {step}")
                     raise diverged(loss, epoch, where, last_finite)
@@ -200,9 +215,10 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
                     check_grads(grads, params)
                     checked = True
                 last_finite = loss
+                if loss < best["loss"]:
+                    best.update(params=params, loss=loss, epoch=epoch)
                 total += loss * size
                 seen += size
-                previous = params
                 params = opt.update(params, grads, state)
             epoch_loss = total / seen
             history.append(epoch_loss)

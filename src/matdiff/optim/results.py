@@ -52,7 +52,8 @@ class FitResult:
 
 
 class TrainingDiverged(MatdiffError):
-    """The loss became NaN or infinite; `result` holds the last finite params and the history."""
+    """The loss became NaN or infinite, or grew by orders of magnitude; `result` holds the
+    best params seen and the history."""
 
     def __init__(self, message: str, result: FitResult, epoch: int) -> None:
         super().__init__(message)
