@@ -1,4 +1,4 @@
-"""`matdiff fit LOSS --data FILE --param w=zeros ...`: train a loss's parameters on data.
+"""`matdiff fit LOSS --data PATH --param w=zeros ...`: train a loss's parameters on data.
 
 Prints progress and the final loss, saves the trained parameters as .npz
 (and the loss curve as PNG with --plot). When the loss diverges (becomes
@@ -21,9 +21,13 @@ HELP = "train parameters of a loss on data"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("loss", help="a scalar loss, e.g. \"mean((y - max(0, X*w + b)).^2)\"")
-    p.add_argument("--data", metavar="FILE", help="an .npz (arrays by name) or a .csv with a "
+    p.add_argument("--data", metavar="PATH", help="an .npz (arrays by name) or a .csv with a "
                    "header: columns named like vectors, X[0]/X_0 columns of a matrix, and "
-                   "the rest filling the one matrix left")
+                   "the rest filling the one matrix left; or, for data larger than memory, "
+                   "a Zarr store or a folder of .npy files (trained chunk by chunk on Dask)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="a Dask scheduler for Zarr/.npy-folder data, such as "
+                   "tcp://10.0.0.5:8786 (default: a local cluster)")
     p.add_argument("--param", action="append", metavar="NAME=INIT", required=True,
                    help="a parameter to train and its initial value: a number, zeros, ones, "
                    "normal, uniform, glorot, he (optionally with a shape, he:64x32), or an "
@@ -132,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = fit(expr, params, data, declare=declare, optimizer=args.optimizer,
                      lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                     seed=args.seed, callback=report, progress=talk and on_terminal, **hyper)
+                     seed=args.seed, callback=report, progress=talk and on_terminal,
+                     client=args.scheduler, **hyper)
     except TrainingDiverged as e:
         if args.out != "-":
             np.savez(args.out, **e.result.params)

@@ -107,13 +107,21 @@ def load_csv(path: str, variables: Mapping[str, Any] | None = None,
 
 def load_data(path: str | os.PathLike[str], variables: Mapping[str, Any] | None = None,
               wanted: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Arrays by name from an .npz or .csv file (CSV columns assigned to `variables`)."""
+    """Arrays by name from an .npz or .csv file (CSV columns assigned to `variables`).
+
+    A Zarr store or a folder of .npy files gives lazy Dask arrays (lazydata.py).
+    """
+    from .lazydata import is_chunked_path, open_chunked
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise MatdiffError(f"no such data file: {path!r}")
+    if is_chunked_path(path):
+        return open_chunked(path)
     lower = path.lower()
     if lower.endswith(".npz"):
         return load_npz(path)
     if lower.endswith(".csv"):
         return load_csv(path, variables, wanted)
-    raise MatdiffError(f"data files must be .npz or .csv, not {os.path.basename(path)!r}")
+    raise MatdiffError(f"data must be an .npz or .csv file, a Zarr store or a folder of .npy "
+                       f"files, not {os.path.basename(path)!r}")

@@ -14,6 +14,7 @@ then the loop in loop.py runs.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import MatdiffError, MatdiffWarning
+from .chunked import is_lazy
+from .data import load_data
 from .gradients import gradient_function
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
@@ -71,7 +74,15 @@ def _meant_as_scalars(expr: Any, declare: Mapping[str, str] | None) -> list[str]
 
 
 def _numeric(name: str, value: Any, what: str) -> np.ndarray:
-    """float64 view of the data (no copy when it already is); parameters are copied later."""
+    """float64 view of the data (no copy when it already is); parameters are copied later.
+
+    Dask arrays stay lazy: only their dtype is checked here.
+    """
+    if is_lazy(value):
+        if not np.issubdtype(value.dtype, np.number) or np.issubdtype(value.dtype,
+                                                                        np.complexfloating):
+            raise MatdiffError(f"{what} '{name}' is not real numbers (dtype {value.dtype})")
+        return value
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -129,12 +140,14 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
         lr: float | None = None, epochs: int = 100, batch_size: int | None = None,
         seed: int | None = 0, callback: Callback | None = None,
         progress: bool | None = None, backend: str | None = None,
-        **hyper: Any) -> FitResult:
+        client: Any = None, **hyper: Any) -> FitResult:
     """Minimise a scalar `loss` over `params`, given `data`, with derived gradients.
 
     params: name -> initial array, number, or initialiser name ("zeros",
     "ones", "normal", "uniform", "glorot", "he", optionally with a shape as
-    "he:64x32"). data: name -> array for every other variable of the loss.
+    "he:64x32"). data: name -> array for every other variable of the loss
+    (NumPy or Dask arrays), or a path: an .npz or .csv file, a Zarr store or a
+    folder of .npy files (the last two opened lazily, as Dask arrays).
     optimizer: a name from matdiff.optim.OPTIMIZERS (sgd, momentum, adam,
     lbfgs) or an Optimizer; `lr` and `**hyper` (momentum=0.9,
     nesterov=True, beta1=...) default to the papers' values.
@@ -143,14 +156,30 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     callback(epoch, loss, params) may return True to stop early.
     progress: show a bar (None: only on a terminal). backend: force
     "compiled" or "evaluate" gradients (None: the fastest that works).
+    client: for Dask data, a distributed.Client or a scheduler address
+    (None: the default client, else a LocalCluster for this fit); see
+    chunked.py and docs/data.md for which losses split over chunks.
 
     Raises MatdiffError before training for mismatched data or parameters,
     and TrainingDiverged (a MatdiffError whose `.result` holds the last
     finite parameters and the history) when the loss becomes NaN or infinite.
     """
     opt = get_optimizer(optimizer, lr=lr, **hyper)
+    if isinstance(data, str | os.PathLike):
+        expr = _loss_expression(loss, declare)
+        data = load_data(data, expr.variables,
+                         [v for v in expr.variables if v not in (params or {})])
     expr, values, data_arrays, axes = prepare(loss, params, data, declare, seed,
                                               minibatch=batch_size is not None)
+    if any(is_lazy(v) for v in data_arrays.values()):
+        from .fit_chunked import fit_chunked
+
+        return fit_chunked(expr, values, data_arrays, axes, opt, epochs=epochs,
+                           batch_size=batch_size, seed=seed, callback=callback,
+                           progress=progress, client=client)
+    if client is not None:
+        raise MatdiffError("client= applies to Dask data (Dask arrays, a Zarr store or a "
+                           "folder of .npy files); this data is in memory")
     wrt = list(values)
     probe = {**data_arrays, **values}
     try:

@@ -130,22 +130,26 @@ def train(value_and_grad: ValueAndGrad, params: Mapping[str, Any],
           epochs: int = 100, batch_size: int | None = None, seed: int | None = 0,
           callback: Callback | None = None, progress: bool | None = None,
           sample_axes: Mapping[str, int | None] | None = None,
-          backend: str = "custom", **hyper: Any) -> FitResult:
+          backend: str = "custom", batches: Any = None, **hyper: Any) -> FitResult:
     """Minimise with a given gradient function; see the module docstring for the conventions.
 
     Raises TrainingDiverged (a MatdiffError carrying `.result`) when the loss
-    becomes NaN or infinite.
+    becomes NaN or infinite. `batches` replaces the in-memory batching (an
+    object with `full`, `data` and `epoch()`, as for chunked data).
     """
     opt = get_optimizer(optimizer, lr=lr, **hyper)
     _check_int("epochs", epochs, 0)
     _check_int("batch_size", batch_size, 1, allow_none=True)
     params_ = _as_params(params)
-    data_ = _as_data(data)
-    if sample_axes is None:
-        axes = {k: 0 for k, v in data_.items() if v.ndim >= 1}
+    if batches is None:
+        data_ = _as_data(data)
+        if sample_axes is None:
+            axes = {k: 0 for k, v in data_.items() if v.ndim >= 1}
+        else:
+            axes = {k: int(a) for k, a in sample_axes.items() if a is not None and k in data_}
+        batches = Batches(data_, axes, batch_size, seed)
     else:
-        axes = {k: int(a) for k, a in sample_axes.items() if a is not None and k in data_}
-    batches = Batches(data_, axes, batch_size, seed)
+        data_ = dict(batches.data)
     show = wants_progress(progress, epochs)
     # overflow and NaN are caught on the loss and reported as TrainingDiverged,
     # so NumPy's warnings about them would only repeat that, once per step

@@ -28,9 +28,11 @@ def wants_progress(progress: bool | None, epochs: int) -> bool:
 
 
 class Progress:
-    """A tqdm bar over epochs showing the latest loss; a no-op when off or tqdm is missing."""
+    """A tqdm bar over epochs (or chunks) showing the latest loss; a no-op when off or tqdm
+    is missing."""
 
-    def __init__(self, total: int, enabled: bool, desc: str = "fit") -> None:
+    def __init__(self, total: int, enabled: bool, desc: str = "fit",
+                 unit: str = "epoch") -> None:
         self.bar: Any = None
         if not enabled:
             return
@@ -38,12 +40,13 @@ class Progress:
             from tqdm.auto import tqdm
         except ImportError:  # the bar is a nicety, never a requirement
             return
-        self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False,
+        self.bar = tqdm(total=total, desc=desc, unit=unit, leave=False,
                         dynamic_ncols=True, file=sys.stderr)
 
-    def update(self, loss: float) -> None:
+    def update(self, loss: float | None) -> None:
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:

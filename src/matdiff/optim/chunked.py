@@ -1,0 +1,400 @@
+"""Training on data that does not fit in memory: Dask arrays, chunk by chunk.
+
+The loss is split from its IR (decompose.py) into a part summed over chunks
+of samples and a part without the samples. The summed part is compiled once
+into a standalone NumPy module; its source goes to the Dask workers, which
+run it on their chunks (read from disk where the data lives) and add the
+partial (loss, gradients) in a tree of sums on the cluster. Only the
+parameters and the gradients travel; the data never comes to this process.
+
+Full-batch steps (sgd, momentum, adam without batch_size; lbfgs) use that
+distributed gradient. Minibatch steps stream the chunks to this process in a
+shuffled order (a new order each epoch, from the seed), the next chunk loading
+while the current one trains, and slice each chunk, its rows shuffled, into
+minibatches.
+
+The cluster: the client given (a distributed.Client or a scheduler address),
+else the current default client, else a LocalCluster started for the fit and
+closed after it. An address that does not answer is a MatdiffError within
+`CONNECT_TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError
+from .decompose import COUNT_NAME, SampleSplit
+
+__all__ = ["is_lazy", "ChunkedData", "ChunkedGradient", "connect", "CONNECT_TIMEOUT"]
+
+CONNECT_TIMEOUT = 3  # seconds to wait for a scheduler
+REDUCE_FAN_IN = 8
+PERSIST_FRACTION = 0.5  # data up to this share of the workers' memory are kept on them
+
+
+def is_lazy(value: Any) -> bool:
+    """Whether `value` is a Dask array (data that stays where it is)."""
+    try:
+        from dask.base import is_dask_collection
+    except ImportError:
+        return False
+    return is_dask_collection(value)
+
+
+def need_dask() -> None:
+    try:
+        import dask.array  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as e:
+        raise MatdiffError("chunked data needs Dask: pip install 'matdiff[backends]'") from e
+
+
+# ------------------------------------------------------------------ the cluster
+
+class Connection:
+    """A distributed.Client, and whether this fit started (and must close) it."""
+
+    def __init__(self, client: Any, owned: list[Any]) -> None:
+        self.client = client
+        self.owned = owned
+
+    def close(self) -> None:
+        for thing in reversed(self.owned):
+            try:
+                thing.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self.owned = []
+
+
+def connect(client: Any = None) -> Connection:
+    """The client to run on: given, an address, the default one, or a new LocalCluster."""
+    need_dask()
+    from distributed import Client, LocalCluster
+
+    if isinstance(client, Client):
+        return Connection(client, [])
+    if isinstance(client, str):
+        try:
+            c = Client(client, timeout=f"{CONNECT_TIMEOUT}s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise MatdiffError(f"no Dask scheduler answers at {client!r} within "
+                               f"{CONNECT_TIMEOUT} s ({type(e).__name__}: {e})") from None
+        return Connection(c, [c])
+    if client is not None:
+        raise MatdiffError("client must be a distributed.Client or a scheduler address "
+                           f"such as 'tcp://10.0.0.5:8786', not {type(client).__name__}")
+    try:
+        from distributed import default_client
+
+        return Connection(default_client(), [])
+    except ValueError:
+        pass
+    cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
+    c = Client(cluster)
+    return Connection(c, [cluster, c])
+
+
+# ------------------------------------------------------------------ the data
+
+def cluster_memory(client: Any) -> int:
+    """The workers' memory limits added up (0 when unknown or unlimited)."""
+    try:
+        workers = client.scheduler_info()["workers"].values()
+        return int(sum(int(w.get("memory_limit") or 0) for w in workers))
+    except Exception:  # noqa: BLE001 - unknown: never persist
+        return 0
+
+
+class ChunkedData:
+    """Dask arrays aligned on their sample axis: the same row chunks in every array.
+
+    Data that fit in half the cluster's memory are persisted on the workers
+    (read once, then reused every step); larger data are read from their
+    source at every pass, chunk by chunk, and never held whole.
+    """
+
+    def __init__(self, arrays: Mapping[str, Any], axes: Mapping[str, int],
+                 client: Any = None) -> None:
+        import dask.array as da
+
+        self.axes = dict(axes)
+        if not self.axes:
+            raise MatdiffError("chunked data needs a sample axis shared by the data arrays")
+        first = next(iter(self.axes))
+        bounds = arrays[first].chunks[self.axes[first]]
+        self.arrays: dict[str, Any] = {}
+        for name, arr in arrays.items():
+            arr = arr if is_lazy(arr) else da.asarray(arr)
+            if arr.dtype != np.float64:
+                arr = arr.astype(np.float64)
+            axis = self.axes.get(name)
+            want = {k: -1 for k in range(arr.ndim)}
+            if axis is not None:
+                want[axis] = bounds
+            self.arrays[name] = arr.rechunk(want)
+        self.row_chunks = tuple(int(c) for c in bounds)
+        self.n = int(sum(self.row_chunks))
+        self._blocks: dict[str, list[Any]] = {}
+        self.nbytes = int(sum(a.nbytes for a in self.arrays.values()))
+        self.persisted = client is not None and self.nbytes <= PERSIST_FRACTION * \
+            cluster_memory(client)
+        if self.persisted:
+            names = list(self.arrays)
+            kept = client.persist([self.arrays[n] for n in names])
+            self.arrays = dict(zip(names, kept))
+
+    def blocks(self, name: str) -> list[Any]:
+        """The array's chunks along its sample axis, as delayed values (one per chunk)."""
+        if name not in self._blocks:
+            self._blocks[name] = self._split(name)
+        return self._blocks[name]
+
+    def _split(self, name: str) -> list[Any]:
+        arr = self.arrays[name]
+        blocks = arr.to_delayed()
+        axis = self.axes.get(name)
+        if axis is None:
+            return [blocks.reshape(-1)[0]] * len(self.row_chunks)
+        return list(np.moveaxis(blocks, axis, 0).reshape(len(self.row_chunks), -1)[:, 0])
+
+    @property
+    def nchunks(self) -> int:
+        return len(self.row_chunks)
+
+
+# ------------------------------------------------------------------ on the workers
+
+_MODULES: dict[str, Any] = {}
+
+
+def _load(source: str, function: str) -> Any:
+    key = hashlib.sha1(source.encode()).hexdigest()
+    fn = _MODULES.get(key)
+    if fn is None:
+        namespace: dict[str, Any] = {}
+        exec(compile(source, "<matdiff chunk gradient>", "exec"), namespace)
+        fn = _MODULES[key] = namespace[function]
+    return fn
+
+
+def chunk_terms(source: str, function: str, order: Sequence[str], data_names: Sequence[str],
+                fixed: Mapping[str, Any], free: Sequence[int], *blocks: Any) -> list[Any]:
+    """(loss, gradients...) of the summed part on one chunk, as NumPy values.
+
+    Runs on a worker: `source` is the standalone generated module; `fixed`
+    holds the parameters, the small data and the sample count.
+    """
+    fn = _load(source, function)
+    values = dict(fixed)
+    values.update(zip(data_names, blocks))
+    out = fn(*[np.asarray(values[n], dtype=np.float64) for n in order], *free)
+    return [np.asarray(v, dtype=np.float64) for v in out]
+
+
+def add_terms(*parts: list[Any]) -> list[Any]:
+    """The sum of partial (loss, gradients...) lists, in the order given."""
+    total = [np.array(v, copy=True) for v in parts[0]]
+    for part in parts[1:]:
+        for t, v in zip(total, part):
+            t += v
+    return total
+
+
+# ------------------------------------------------------------------ the gradient
+
+class ChunkedGradient:
+    """values -> (loss, {param: gradient}): distributed over chunks for Dask data.
+
+    Called with Dask arrays among the values (or none of the data), it runs on
+    the cluster over all chunks; called with NumPy arrays (a minibatch), it
+    runs here, the sample count bound to the minibatch's rows.
+    """
+
+    def __init__(self, split: SampleSplit, variables: Mapping[str, Any], wrt: Sequence[str],
+                 data: ChunkedData, extra: Mapping[str, Any], connection: Connection,
+                 dims: Mapping[Any, int], progress: bool = False) -> None:
+        from ..api import Expression
+        from ..codegen import value_and_grad
+
+        self.wrt = list(wrt)
+        self.data = data
+        self.extra = {k: np.asarray(v, dtype=np.float64) for k, v in extra.items()}
+        self.connection = connection
+        self.progress = progress
+        variables = dict(variables)
+        variables[COUNT_NAME] = split.count
+        self.parts = []
+        for part in (split.chunked, split.rest):
+            if part is None:
+                self.parts.append(None)
+                continue
+            expr = Expression(part, "(part of the loss)", variables)
+            self.parts.append(value_and_grad(expr, wrt=self.wrt))
+        self.dims = dict(dims)
+        self.sample_dim = split.dim
+        self._remote: tuple[str, str, list[str], list[int]] | None = None
+        if self.parts[0] is not None:
+            fn = self.parts[0]
+            shapes = {n: tuple(int(s) if not isinstance(s, int) else s
+                               for s in self._shape(variables[n].shape, data.row_chunks[0]))
+                      for n in fn._names}
+            self._remote = (fn.source(**shapes), fn.spec.function, list(fn._names),
+                            [self._size(d, data.row_chunks[0]) for d in fn._free])
+            self._blocks = {n: data.blocks(n) for n in fn._names if n in data.arrays}
+
+    def _size(self, d: Any, rows: int) -> int:
+        if isinstance(d, int):
+            return d
+        return rows if d == self.sample_dim else int(self.dims.get(d, 1))
+
+    def _shape(self, shape: Sequence[Any], rows: int) -> tuple[int, ...]:
+        return tuple(self._size(d, rows) for d in shape)
+
+    # -------------------------------------------------------- calling
+
+    def __call__(self, values: Mapping[str, Any]) -> tuple[float, dict[str, np.ndarray]]:
+        params = {k: np.asarray(values[k], dtype=np.float64) for k in self.wrt}
+        axis_name = next(iter(self.data.axes))
+        batch = values.get(axis_name)
+        if batch is None or is_lazy(batch):
+            return self.full(params)
+        rows = int(np.shape(batch)[self.data.axes[axis_name]])
+        local = {**self.extra, **values, **params, COUNT_NAME: float(rows)}
+        return self._combine([self._run(fn, local) for fn in self.parts])
+
+    def _run(self, fn: Any, values: Mapping[str, Any]) -> list[Any] | None:
+        if fn is None:
+            return None
+        value, grads = fn(**{k: values[k] for k in fn._names if k in values})
+        return [value, *grads]
+
+    def _combine(self, parts: list[list[Any] | None]) -> tuple[float, dict[str, np.ndarray]]:
+        total: list[Any] | None = None
+        for part in parts:
+            if part is None:
+                continue
+            total = part if total is None else [a + b for a, b in zip(total, part)]
+        assert total is not None
+        loss = float(total[0])
+        grads = {k: np.asarray(g, dtype=np.float64) for k, g in zip(self.wrt, total[1:])}
+        return loss, grads
+
+    def full(self, params: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
+        """Loss and gradients over all the data: chunks on the workers, a tree of sums."""
+        fixed = {**self.extra, **params, COUNT_NAME: float(self.data.n)}
+        rest = self._run(self.parts[1], fixed)
+        if self._remote is None:
+            return self._combine([rest])
+        import dask
+
+        source, function, order, free = self._remote
+        client = self.connection.client
+        data_names = [n for n in order if n in self._blocks]
+        needed = {n: fixed[n] for n in order if n not in self._blocks}
+        task = dask.delayed(chunk_terms, pure=True)
+        partials = [task(source, function, order, data_names, needed, free,
+                         *[self._blocks[n][c] for n in data_names])
+                    for c in range(self.data.nchunks)]
+        futures = client.compute(partials)
+        level = futures
+        try:
+            self._show_chunks(futures)
+            while len(level) > 1:
+                level = [client.submit(add_terms, *level[i:i + REDUCE_FAN_IN], pure=False)
+                         for i in range(0, len(level), REDUCE_FAN_IN)]
+            total = level[0].result()
+        except MatdiffError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a worker's failure, told in one line
+            raise MatdiffError(f"a chunk's gradient failed on the cluster: "
+                               f"{type(e).__name__}: {e}") from e
+        finally:
+            del futures, level
+        return self._combine([total, rest])
+
+    def _show_chunks(self, futures: list[Any]) -> None:
+        if not self.progress:
+            return
+        from distributed import as_completed
+
+        from .report import Progress
+
+        bar = Progress(len(futures), True, desc="chunks", unit="chunk")
+        try:
+            for _ in as_completed(futures):
+                bar.update(None)
+        finally:
+            bar.close()
+
+
+# ------------------------------------------------------------------ minibatches
+
+class ChunkBatches:
+    """Batches for the training loop: chunks streamed in a shuffled order, each sliced.
+
+    The same interface as loop.Batches: `full`, `data`, `epoch()`.
+    """
+
+    def __init__(self, data: ChunkedData, batch_size: int | None, seed: int | None,
+                 connection: Connection, progress: bool = False) -> None:
+        self.chunked = data
+        self.data = dict(data.arrays)
+        self.axes = data.axes
+        self.n = data.n
+        self.batch_size = None if batch_size is None or batch_size >= self.n else batch_size
+        self.rng = np.random.default_rng(seed)
+        self.connection = connection
+        self.progress = progress
+
+    @property
+    def full(self) -> bool:
+        return self.batch_size is None
+
+    def _fetch(self, c: int) -> Any:
+        names = list(self.data)
+        blocks = [self.chunked.blocks(n)[c] for n in names]
+        return names, self.connection.client.compute(blocks)
+
+    def epoch(self) -> Iterator[tuple[dict[str, Any], int]]:
+        if self.batch_size is None:
+            yield {}, self.n
+            return
+        from .report import Progress
+
+        order = self.rng.permutation(self.chunked.nchunks)
+        bar = Progress(len(order), self.progress, desc="chunks", unit="chunk")
+        try:
+            pending = self._fetch(int(order[0]))
+            for k in range(len(order)):
+                names, futures = pending
+                arrays = dict(zip(names, [f.result() for f in futures]))
+                if k + 1 < len(order):  # the next chunk loads while this one trains
+                    pending = self._fetch(int(order[k + 1]))
+                yield from self._slices(arrays)
+                bar.update(None)
+        finally:
+            bar.close()
+
+    def _slices(self, arrays: dict[str, np.ndarray]) -> Iterator[tuple[dict[str, Any], int]]:
+        first = next(iter(self.axes))
+        rows = arrays[first].shape[self.axes[first]]
+        perm = self.rng.permutation(rows)
+        shuffled = {n: (np.take(a, perm, axis=self.axes[n]) if n in self.axes else a)
+                    for n, a in arrays.items()}
+        step = self.batch_size or rows
+        for start in range(0, rows, step):
+            stop = min(start + step, rows)
+            batch = {}
+            for n, a in shuffled.items():
+                if n in self.axes:
+                    index = (slice(None),) * self.axes[n] + (slice(start, stop),)
+                    batch[n] = a[index]
+                else:
+                    batch[n] = a
+            yield batch, stop - start

@@ -1,0 +1,62 @@
+"""`fit` on Dask data: the loss split over chunks, the gradient reduced on a cluster.
+
+Called by fit.py once the data are known to include Dask arrays. The loss is
+split first (decompose.py), so a loss that does not decompose is refused
+before any cluster starts; then the cluster is connected (chunked.py), the
+training loop runs with the chunked gradient and batches, and a cluster
+started for this fit is closed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError
+from .chunked import ChunkBatches, ChunkedData, ChunkedGradient, connect, is_lazy
+from .decompose import split_over_samples
+from .loop import Callback, FitResult, TrainingDiverged, train
+from .optimizers import Optimizer
+from .report import wants_progress
+from .setup import bind_dims
+
+__all__ = ["fit_chunked"]
+
+
+def fit_chunked(expr: Any, values: dict[str, np.ndarray], data: Mapping[str, Any],
+                axes: Mapping[str, int], opt: Optimizer, *, epochs: int,
+                batch_size: int | None, seed: int | None, callback: Callback | None,
+                progress: bool | None, client: Any) -> FitResult:
+    if not axes:
+        raise MatdiffError("Dask data needs a sample dimension: one that the data arrays "
+                           "share and no parameter has")
+    first = next(iter(axes))
+    dim = expr.variables[first].shape[axes[first]]
+    split = split_over_samples(expr.ir, axes, dim)
+    dims = bind_dims(expr.variables, {**data, **values})
+    extra = {n: np.asarray(v.compute() if is_lazy(v) else v, dtype=np.float64)
+             for n, v in data.items() if n not in axes}
+    show = wants_progress(progress, epochs)
+    connection = connect(client)
+    try:
+        chunked = ChunkedData({n: data[n] for n in axes}, axes, connection.client)
+        fn = ChunkedGradient(split, expr.variables, list(values), chunked, extra, connection,
+                             dims, progress=show)
+        batches = ChunkBatches(chunked, batch_size, seed, connection, progress=show)
+        info = {"loss": expr.text, "chunks": chunked.nchunks, "rows": chunked.n,
+                "persisted": chunked.persisted,
+                "scheduler": getattr(connection.client, "scheduler", None) and
+                str(connection.client.scheduler.address)}
+        try:
+            result = train(fn, values, None, optimizer=opt, epochs=epochs,
+                           batch_size=batch_size, seed=seed, callback=callback,
+                           progress=progress, backend="dask", batches=batches)
+        except TrainingDiverged as e:
+            e.result.extra.update(info)
+            raise
+    finally:
+        connection.close()
+    result.extra.update(info)
+    return result
