@@ -194,7 +194,15 @@ def chunk_terms(source: str, function: str, order: Sequence[str], data_names: Se
     values = dict(fixed)
     values.update(zip(data_names, blocks))
     out = fn(*[np.asarray(values[n], dtype=np.float64) for n in order], *free)
-    return [np.asarray(v, dtype=np.float64) for v in out]
+    return [np.asarray(v, dtype=np.float64) for v in _flat(out)]
+
+
+def _flat(out: Any) -> list[Any]:
+    """(value, (gradients...)) or flat (value, gradients...) as one flat list."""
+    flat: list[Any] = []
+    for v in out:
+        flat.extend(v if isinstance(v, tuple | list) else (v,))
+    return flat
 
 
 def add_terms(*parts: list[Any]) -> list[Any]:
