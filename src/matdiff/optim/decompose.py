@@ -17,7 +17,9 @@ number of samples (or to a minibatch's). `norm2(r)^2` is read as the sum of
 squares it is. Anything that couples samples is refused with the reason:
 a function of a sum over samples (`log(sum(...))`), a product of two such
 sums, a matrix function of sample-carrying arguments (`softmax`, `inv`,
-`norm2` without the square), or a diagonal over the samples.
+`norm2` without the square), or a diagonal over the samples. Softmax and
+logsumexp along the other axis (`softmax(X*W, 2)`, each row on its own) are
+per-row terms.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from ..errors import MatdiffError
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr, topo_order
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from ..ir.ops import AXIS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
 
 __all__ = ["SampleSplit", "split_over_samples", "COUNT_NAME"]
 
@@ -130,6 +132,10 @@ def _classify(node: Expr, kinds: Mapping[Expr, object], sampled: Mapping[str, in
         if len(axes) > 1:  # pragma: no cover - same-shaped arguments share the axis
             raise _Refuse(f"'{_describe(node)}' pairs different sample axes")
         return axes.pop()
+    if op in AXIS_OPS and isinstance(node.attr, int) and isinstance(args[0], int) \
+            and node.attr != args[0]:  # softmax(Z, 2) of per-row Z: each row on its own
+        axis = args[0]
+        return axis if node.ndim == node.args[0].ndim or axis < node.attr else axis - 1
     if op in MATRIX_FUNCTIONS:
         raise _Refuse(f"{op.value}(...) of '{_describe(node.args[0])}' mixes the samples")
     if op is Op.ADD:
