@@ -170,7 +170,7 @@ def test_wrt_not_in_the_expression_is_named() -> None:
     assert "'y'" in str(e) or "y" in str(e).split()
 
 
-@pytest.mark.parametrize("wrt", ["", None, 3, ["x"], b"x", "x y", "2"])
+@pytest.mark.parametrize("wrt", ["", None, 3, ["x", "x"], [], b"x", "x y", "2"])
 def test_bad_wrt(wrt) -> None:
     raises_quickly(MatdiffError, lambda: matdiff.diff("x'*x", wrt=wrt))
 

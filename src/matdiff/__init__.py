@@ -24,12 +24,20 @@ from .errors import (
 )
 
 __all__ = [
-    "parse", "diff", "value_and_grad", "fit",
+    "parse", "diff", "grad", "value_and_grad", "fit",
     "Expression", "Derivative",
     "MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
     "MatdiffWarning",
 ]
 __version__ = "0.1.0"
+
+
+def grad(f, wrt, declare=None, of=None):
+    """Gradients of a scalar function or program; a list of names gives them all at once,
+    with the backward pass (see matdiff.gradients)."""
+    from .gradients import grad as _grad
+
+    return _grad(f, wrt, declare=declare, of=of)
 
 
 def value_and_grad(expr, wrt, declare=None):

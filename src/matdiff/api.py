@@ -65,12 +65,13 @@ class Expression:
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
                  orientation: str | None = None,
-                 assumptions: Mapping[str, str] | None = None) -> None:
+                 assumptions: Mapping[str, str] | None = None, program: Any = None) -> None:
         self.ir = ir
         self.text = text
         self.variables = variables
         self.orientation = orientation
         self._assumptions = dict(assumptions or {})
+        self.program = program  # language.program.Program when written as one, else None
 
     @property
     def assumptions(self) -> dict[str, str]:
@@ -249,8 +250,11 @@ def _shape_text(shape: Shape) -> str:
     return "scalar" if not shape else " x ".join(str(d) for d in shape)
 
 
-def parse(text: str, declare: Declarations = None) -> Expression:
-    """Parse and shape-check `text`; declarations map names to types ("symmetric matrix").
+def parse(text: str, declare: Declarations = None, of: str | None = None) -> Expression:
+    """Parse and shape-check an expression or a program (see docs/programs.md).
+
+    Declarations map names to types ("symmetric matrix"); `of` names the
+    assignment that is the function (default: the last statement).
 
     Undeclared names take their type from their first letter: `a`-`g`
     scalars, `h`-`z` column vectors, `A`-`Z` matrices.
@@ -262,20 +266,31 @@ def parse(text: str, declare: Declarations = None) -> Expression:
         >>> e.variables["x"].shape
         (3,)
     """
-    return _parse(text, declare, stacklevel=3)
+    return _parse(text, declare, stacklevel=3, of=of)
 
 
-def _parse(text: str, declare: Declarations, stacklevel: int) -> Expression:
+def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None
+           ) -> Expression:
     """parse(), warning about assumptions at the caller `stacklevel` frames up."""
     from .language import build, default_kind
+    from .language.program import build_program, is_program
 
+    program = None
     with engine_errors("parsing"):
-        ir, variables, orientation = build(text, declare)
-    declared = declare if isinstance(declare, Mapping) else {}
+        if of is None and not is_program(text):
+            ir, variables, orientation = build(text, declare)
+        else:
+            program = build_program(text, declare, of)
+            out = program.output
+            ir, variables = out.inlined, program.inputs
+            orientation = "row" if out.kind == "row" else None
+    declared = set(declare) if isinstance(declare, Mapping) else set()
+    if program is not None:
+        declared |= program.declared
     assumptions = {name: default_kind(name) for name in variables if name not in declared}
     if assumptions:
         warnings.warn(assumptions_text(assumptions), MatdiffWarning, stacklevel=stacklevel)
-    return Expression(ir, text, variables, orientation, assumptions)
+    return Expression(ir, text, variables, orientation, assumptions, program)
 
 
 def assumptions_text(assumptions: Mapping[str, str]) -> str:
@@ -287,11 +302,12 @@ def assumptions_text(assumptions: Mapping[str, str]) -> str:
             f"{'it' if len(assumptions) == 1 else 'them'} to change")
 
 
-def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
-         order: int = 1) -> Derivative:
+def diff(expr: str | Expression, wrt: str | Sequence[str], declare: Declarations = None,
+         order: int = 1, of: str | None = None) -> Any:
     """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
+    With a list of names, a `Gradients` mapping name -> Derivative (see grad).
 
     Examples:
         >>> d = matdiff.diff("x'*A*x", wrt="x")
@@ -307,7 +323,11 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     from .derive import differentiate
     from .simplify import simplify
 
-    function = expr if isinstance(expr, Expression) else _parse(expr, declare, stacklevel=4)
+    function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
+    if isinstance(wrt, list | tuple):
+        from .gradients import Gradients
+
+        return Gradients(function, wrt, order=order)
     if not isinstance(wrt, str) or not wrt:
         raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
@@ -318,6 +338,10 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     if target is None:
         names = list(function.variables)
         known = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") or "none"
+        if function.program is not None and wrt in function.program.intermediates:
+            raise MatdiffError(f"'{wrt}' is an intermediate of the program, not an input; "
+                               f"differentiate with respect to inputs ({known}), or end the "
+                               f"program at it with of='{wrt}'")
         raise MatdiffError(f"'{wrt}' does not occur in the expression (its variables: {known}); "
                            "declare it to get a zero derivative")
     with engine_errors("differentiating"):

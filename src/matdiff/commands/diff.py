@@ -22,10 +22,42 @@ def parse_declarations(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def read_source(args: argparse.Namespace) -> str:
+    """The expression or program: the argument, or the file of -f (`-f -` reads stdin)."""
+    text, path = getattr(args, "expression", None), getattr(args, "file", None)
+    if (text is None) == (path is None):
+        raise MatdiffError("give the expression (or program) as an argument, or a file with -f")
+    if path is None:
+        return text
+    import sys
+
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as e:
+        raise MatdiffError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise MatdiffError(f"{path} is not UTF-8 text") from None
+
+
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("expression", nargs="?", default=None,
+                   help="the expression, e.g. \"x'*A*x\", or a program: assignments one per "
+                        "line or separated by ';' (see docs/programs.md)")
+    source.add_argument("-f", "--file", metavar="FILE",
+                   help="read the expression or program from FILE ('-' for stdin)")
+    p.add_argument("--of", metavar="NAME",
+                   help="the assignment of the program that is the function (default: the last)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("expression", help="the expression, e.g. \"x'*A*x\"")
+    add_source_arguments(p)
     p.add_argument("--wrt", required=True, action="append",
-                   help="the variable to differentiate with respect to (once)")
+                   help="the variable(s) to differentiate with respect to: --wrt W1,b1 or "
+                        "--wrt W1 --wrt b1 (several print the backward pass)")
     p.add_argument("--declare", action="append", metavar="NAME=TYPE",
                    help='a declaration such as A="symmetric matrix" (repeatable)')
     p.add_argument("--order", type=int, default=1,
@@ -39,13 +71,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import diff
+    from ..api import diff, parse
+    from ..gradients import wrt_names
 
-    if len(args.wrt) != 1:
-        raise MatdiffError(f"--wrt was given {len(args.wrt)} times ({', '.join(args.wrt)}): "
-                           "diff takes one variable; run it once per variable")
-    d = diff(args.expression, wrt=args.wrt[0], declare=parse_declarations(args.declare),
-             order=args.order)
+    names = wrt_names(args.wrt)
+    f = parse(read_source(args), parse_declarations(args.declare), args.of)
+    if len(names) > 1:
+        return _several(f, names, args)
+    d = diff(f, wrt=names[0], order=args.order)
     if args.json:
         record = d.to_dict()
         if args.check:
@@ -62,4 +95,41 @@ def run(args: argparse.Namespace) -> int:
         print(d.to_text(layout=args.layout))
     if args.check:
         print(f"finite-difference check: max relative error {d.check():.2e}")
+    return 0
+
+
+def _several(f, names: list[str], args: argparse.Namespace) -> int:
+    """Several wrt: the backward pass of a scalar function, else one derivative per name."""
+    from ..api import diff
+
+    grads = diff(f, wrt=names, order=args.order)
+    backward = f.ir.ndim == 0 and args.order == 1
+    if args.json:
+        record = {"expression": f.text, "wrt": names, "order": args.order,
+                  "gradients": [grads[n].to_dict() for n in names]}
+        if args.check:
+            for entry, n in zip(record["gradients"], names):
+                entry["check_max_relative_error"] = grads[n].check()
+        if backward:
+            record["backward"] = grads.to_text()
+            record["backward_latex"] = grads.latex()
+            record["backward_names"] = grads.names()
+            if args.steps:
+                record["steps"] = grads.explain(format="text")
+        print(json.dumps(record, indent=2))
+        return 0
+    if backward:
+        if args.steps:
+            print(grads.explain(format="latex" if args.latex else "text"))
+        else:
+            print(grads.latex() if args.latex else grads.to_text())
+    else:
+        for n in names:
+            d = grads[n]
+            print(f"d/d{n}: " + (d.latex(layout=args.layout) if args.latex
+                                 else d.to_text(layout=args.layout)))
+    if args.check:
+        for n in names:
+            print(f"finite-difference check of d/d{n}: max relative error "
+                  f"{grads[n].check():.2e}")
     return 0

@@ -21,7 +21,8 @@ from . import ast
 from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, expand_to, matmul, transpose
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
-__all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED"]
+__all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED", "Context",
+           "infer_tree", "input_leaves", "lower_tree", "check_declarations"]
 
 
 
@@ -53,6 +54,7 @@ class Context:
                 raise MatdiffError(f"cannot declare '{name}': it is a function of the language")
             self.declared[name] = parse_declaration(name, spec, self.dims)
         self.variables: dict[str, SurfaceType] = {}
+        self.assigned: dict[str, SurfaceType] = {}  # a program's intermediates, by name
         self.types: dict[int, SurfaceType] = {}
 
     def fail(self, node: ast.Node, message: str, kind: type[MatdiffError] = ShapeError):
@@ -110,6 +112,8 @@ class Context:
 
     def variable_type(self, node: ast.Name) -> SurfaceType:
         name = node.name
+        if name in self.assigned:
+            return self.assigned[name]
         if name not in self.variables:
             if name in self.declared:
                 self.variables[name] = self.declared[name]
@@ -186,7 +190,7 @@ def _arity(ctx: Context, node: ast.Call, arity: tuple[int, int]) -> None:
 
 
 def _lower(ctx: Context, node: ast.Node, built: dict[int, Expr],
-           variables: dict[str, Expr]) -> Expr:
+           variables: Mapping[str, Expr]) -> Expr:
     t = ctx.types[id(node)]
     if isinstance(node, ast.Number):
         return ir.const(node.value)
@@ -246,18 +250,41 @@ def build(text: str, declare: Mapping[str, str] | None = None
     """Parse and type `text`: (IR root, variables by name, "row" or None)."""
     from .parser import parse_text
 
+    tree = parse_text(text)
+    ctx = Context(text, check_declarations(declare))
+    order = infer_tree(ctx, tree)
+    variables = input_leaves(ctx)
+    root = lower_tree(ctx, tree, order, variables)
+    root_type = ctx.types[id(tree)]
+    return root, variables, ("row" if root_type.kind == "row" else None)
+
+
+def check_declarations(declare: Mapping[str, str] | None) -> Mapping[str, str]:
     if declare is None:
-        declare = {}
+        return {}
     if not isinstance(declare, Mapping):
         raise MatdiffError(f"declare must be a dict of name -> type, not {type(declare).__name__}")
-    tree = parse_text(text)
-    ctx = Context(text, declare)
+    return declare
+
+
+def infer_tree(ctx: Context, tree: ast.Node) -> list[ast.Node]:
+    """Pass 1 over one tree: every node's surface type; returns the post-order."""
     order = _postorder(tree)
     for node in order:
         ctx.types[id(node)] = _infer(ctx, node)
-    for name, t in ctx.declared.items():  # declared but absent: kept, derivative zero
+    return order
+
+
+def input_leaves(ctx: Context) -> dict[str, Expr]:
+    """The IR leaf of every input variable (declared but absent ones too: derivative zero)."""
+    for name, t in ctx.declared.items():
         ctx.variables.setdefault(name, t)
-    variables = {name: _leaf(ctx, name, t) for name, t in ctx.variables.items()}
+    return {name: _leaf(ctx, name, t) for name, t in ctx.variables.items()}
+
+
+def lower_tree(ctx: Context, tree: ast.Node, order: list[ast.Node],
+               env: Mapping[str, Expr]) -> Expr:
+    """Pass 2 over one tree: its IR, names looked up in `env`."""
     inner = _inner_sums(order)
     built: dict[int, Expr] = {}
     try:
@@ -268,15 +295,14 @@ def build(text: str, declare: Mapping[str, str] | None = None
                 if _is_sum(node):
                     built[id(node)] = _lower_sum_chain(ctx, node, built)
                 else:
-                    built[id(node)] = _lower(ctx, node, built, variables)
+                    built[id(node)] = _lower(ctx, node, built, env)
             except ConstantError as e:  # folding numbers overflowed: say where
                 if e.line is not None:
                     raise
-                raise ConstantError(e.message, text, node.line, node.column) from None
+                raise ConstantError(e.message, ctx.text, node.line, node.column) from None
     except TypeError as e:  # an inconsistency the type rules should have caught
-        raise ShapeError(f"internal shape inconsistency: {e}", text, 1, 1) from None
-    root_type = ctx.types[id(tree)]
-    return built[id(tree)], variables, ("row" if root_type.kind == "row" else None)
+        raise ShapeError(f"internal shape inconsistency: {e}", ctx.text, 1, 1) from None
+    return built[id(tree)]
 
 
 def declared_variable(name: str, spec: str) -> Expr:

@@ -1,0 +1,9 @@
+"""The backward pass of a program: reverse mode, printed as the textbook writes it.
+
+    reverse.py   the pass itself: error signals and gradients as named IR lines
+    render.py    those lines as text (a program that parses back), LaTeX, steps
+"""
+
+from .reverse import BackwardLine, BackwardPass, backward_pass, substitute
+
+__all__ = ["BackwardLine", "BackwardPass", "backward_pass", "substitute"]

@@ -1,0 +1,195 @@
+"""Reverse mode over a program: the backward pass as named assignments.
+
+Statements are visited from the function back to the first. Each
+intermediate `v` gets an error signal `dv` (the gradient of the function
+with respect to v's value), the sum of what every statement using v sends
+back: the vector-Jacobian product of that statement, found by
+differentiating <dw, rhs(w)> with respect to v in forward mode over the one
+small right-hand side (so every op's rule is the engine's own), with `dw` a
+placeholder leaf. A statement whose right-hand side uses several names that
+need gradients names its error signal on a line of its own (`dz1 = ...`);
+one that passes it to a single name has it substituted there, so the
+backward pass reads like the textbook's: one error signal per layer.
+
+Each line is small and simplified on its own, so the cost grows linearly
+with the length of the program.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..derive import differentiate
+from ..errors import MatdiffError
+from ..ir import expr as ir
+from ..ir.expr import Expr, topo_order
+from ..ir.ops import Op
+from ..language.program import Program, Statement
+from ..simplify import simplify
+from ..simplify.engine import rebuild
+
+__all__ = ["BackwardLine", "BackwardPass", "backward_pass", "substitute"]
+
+
+@dataclass(frozen=True)
+class BackwardLine:
+    """`name = expr`: an error signal (of intermediate `of`) or a gradient (of input `of`)."""
+
+    name: str
+    expr: Expr
+    of: str
+    kind: str           # "signal" or "gradient"
+    statement: Statement  # the forward statement whose chain rule this line applies
+    uses: tuple[str, ...] = ()  # the names of the forward statements sending into it
+
+
+@dataclass
+class BackwardPass:
+    program: Program
+    wrt: tuple[str, ...]
+    lines: list[BackwardLine] = field(default_factory=list)
+    gradient_names: dict[str, str] = field(default_factory=dict)  # wrt -> line name
+
+    def line(self, name: str) -> BackwardLine:
+        return next(ln for ln in self.lines if ln.name == name)
+
+    def inlined(self) -> dict[str, Expr]:
+        """Every gradient as one expression over the inputs (forward values substituted).
+
+        Shared error signals stay shared nodes, so compiled code computes them once.
+        """
+        env: dict[Expr, Expr] = {}
+        leaves = self.program.leaves
+        for s in self.program.statements:
+            if s.name is not None:
+                env[leaves[s.name]] = s.inlined
+        memo: dict[Expr, Expr] = {}
+        out: dict[str, Expr] = {}
+        for ln in self.lines:
+            value = substitute(ln.expr, env, memo)
+            env[ir.var(ln.name, ln.expr.shape)] = value
+            if ln.kind == "gradient":
+                out[ln.of] = value
+        return {w: out[w] for w in self.wrt}
+
+
+def substitute(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None
+               ) -> Expr:
+    """root with the leaves in `mapping` replaced, rebuilt through the constructors."""
+    memo = {} if memo is None else memo
+    for node in topo_order(root, memo):
+        if node in mapping:
+            memo[node] = mapping[node]
+        elif not node.args:
+            memo[node] = node
+        else:
+            memo[node] = rebuild(node, tuple(memo[a] for a in node.args))
+    return memo[root]
+
+
+def _leaf_names(e: Expr) -> set[str]:
+    return {n.name for n in topo_order(e) if n.op is Op.VAR}
+
+
+def _fresh_names(program: Program) -> set[str]:
+    return set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", program.text)) | set(program.leaves)
+
+
+def _vjp(signal: Expr | None, rhs: Expr, leaf: Expr) -> Expr:
+    """<signal, d rhs / d leaf>: what rhs sends back to leaf (signal None: the function)."""
+    if signal is None:
+        return differentiate(rhs, leaf)
+    labels = list(range(rhs.ndim))
+    return differentiate(ir.einsum([signal, rhs], [labels, labels], []), leaf)
+
+
+def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
+    """The backward program computing the gradient of the program's function for each wrt."""
+    statements = program.statements
+    out = program.output
+    if out.local.ndim != 0:
+        shape = " x ".join(str(d) for d in out.local.shape)
+        what = f"'{out.name}'" if out.name else "the last line"
+        raise MatdiffError(f"a gradient needs a scalar function; {what} of the program has shape "
+                           f"{shape} (end the program at a scalar, or name one with of=)")
+    leaves = program.leaves
+    wrt = tuple(wrt)
+    for w in wrt:
+        if w not in program.inputs:
+            if w in program.intermediates:
+                raise MatdiffError(f"'{w}' is an intermediate of the program; gradients are with "
+                                   f"respect to inputs (its error signal d{w} appears in the "
+                                   "backward pass when a gradient needs it)")
+            known = ", ".join(program.inputs) or "none"
+            raise MatdiffError(f"'{w}' is not an input of the program (its inputs: {known})")
+    # which names lead to a wrt (their gradient is needed)
+    depends: dict[str, bool] = {w: True for w in wrt}
+    uses_of: list[set[str]] = []
+    for s in statements:
+        names = _leaf_names(s.local)
+        uses_of.append(names)
+        if s.name is not None:
+            depends[s.name] = any(depends.get(n, False) for n in names)
+    taken = _fresh_names(program)
+    contributions: dict[str, list[tuple[Expr, str]]] = {}
+    remaining = {w: sum(w in u for u in uses_of) for w in wrt}
+    result = BackwardPass(program, wrt)
+
+    def fresh(name: str) -> str:
+        cand = "d" + name
+        while cand in taken:
+            cand += "_"
+        taken.add(cand)
+        return cand
+
+    def emit(name: str, of: str, kind: str, expr: Expr, s: Statement, uses: tuple[str, ...]):
+        result.lines.append(BackwardLine(name, expr, of, kind, s, uses))
+
+    def total(name: str, shape) -> tuple[Expr, tuple[str, ...]]:
+        terms = contributions.pop(name, [])
+        if not terms:
+            return ir.zeros(shape), ()
+        expr = terms[0][0] if len(terms) == 1 else simplify(ir.add([t for t, _ in terms]))
+        return expr, tuple(dict.fromkeys(u for _, u in terms))
+
+    def finish(k: int, s: Statement) -> None:
+        """Emit each wrt gradient once the earliest statement using it has sent its part."""
+        for t in sorted(uses_of[k] & remaining.keys()):
+            remaining[t] -= 1
+            if remaining[t] == 0:
+                expr, uses = total(t, leaves[t].shape)
+                name = fresh(t)
+                result.gradient_names[t] = name
+                emit(name, t, "gradient", expr, s, uses)
+
+    for k in range(len(statements) - 1, -1, -1):
+        s = statements[k]
+        targets = [n for n in sorted(uses_of[k]) if depends.get(n, False)]
+        if s is out:
+            signal, signal_expr = None, None
+        else:
+            signal_expr, _ = total(s.name, s.local.shape)
+            if not depends.get(s.name, False) or ir.is_zero(signal_expr):
+                finish(k, s)
+                continue
+            if len(targets) > 1 and signal_expr.op is not Op.VAR:
+                name = fresh(s.name)
+                signal = ir.var(name, s.local.shape)
+                emit(name, s.name, "signal", signal_expr, s, ())
+                signal_expr = None
+            else:
+                signal = ir.var("\u0394" + s.name, s.local.shape)  # a placeholder, substituted
+        for t in targets:
+            piece = _vjp(signal, s.local, leaves[t])
+            if signal_expr is not None:
+                piece = substitute(piece, {signal: signal_expr})
+            contributions.setdefault(t, []).append((simplify(piece), s.name or "the function"))
+        finish(k, s)
+    for w in wrt:  # a declared input the function does not use: a zero gradient
+        if w not in result.gradient_names:
+            name = fresh(w)
+            result.gradient_names[w] = name
+            emit(name, w, "gradient", ir.zeros(leaves[w].shape), out, ())
+    return result
