@@ -204,3 +204,26 @@ def test_random_programs(case) -> None:
     f = matdiff.parse(text)
     params = [p for p in ["x", "c", *matrices] if p in f.variables]
     check_program(text, params, values, twin)
+
+
+# --------------------------------------------------------------------------- compiled
+
+@pytest.mark.parametrize("layers, act", [(1, "tanh"), (2, "relu"), (3, "sigmoid")])
+def test_compiled_value_and_every_gradient(layers, act) -> None:
+    text, params, values, twin = mlp(layers, act)
+    fn = matdiff.value_and_grad(text, wrt=params)
+    loss, grads = fn(**values)
+    assert loss == pytest.approx(twin(values))
+    for name, got in zip(params, grads):
+        assert_matches(got, numeric_derivative(twin, values, name), what=name)
+    one = matdiff.value_and_grad(text, wrt=params[0])
+    assert_matches(one(**values)[1], grads[0], what="single wrt")
+
+
+def test_compiled_source_reads_like_a_backward_pass() -> None:
+    text, params, values, _ = mlp(2, "relu")
+    src = matdiff.grad(text, wrt=params).compile().source()
+    body = [ln.strip().split(" = ")[0] for ln in src.splitlines() if " = " in ln]
+    for name in ("z1", "h1", "z2", "dz2", "dz1", "dW1", "dW2"):
+        assert name in body, src
+    assert body.index("dz2") < body.index("dz1") < body.index("dW1")

@@ -211,3 +211,16 @@ def test_cli_of_and_errors(capsys) -> None:
     assert code == 2 and "cannot read" in err
     code, _, err = run(capsys, "diff", "x'*x", "--wrt", "x", "--wrt", "x")
     assert code == 2 and "twice" in err
+
+
+def test_the_web_page_computes_programs_and_several_gradients() -> None:
+    from matdiff.web.compute import answer
+
+    status, body = answer({"expression": MLP, "wrt": "W1, b1, W2, b2"})
+    assert status == 200
+    assert [g["wrt"] for g in body["gradients"]] == ["W1", "b1", "W2", "b2"]
+    assert "dz1 = (W2'*dz2).*step(z1)" in body["backward"]
+    status, body = answer({"expression": "z = W*x\nz = x", "wrt": "W"})
+    assert status == 400 and body["error"]["line"] == 2
+    status, body = answer({"expression": MLP, "wrt": "W1, q"})
+    assert status == 400 and body["error"]["field"] == "wrt"

@@ -13,7 +13,8 @@ Heavy parts (printing, code generation, training) load on first use.
 
 from __future__ import annotations
 
-from .api import Derivative, Expression, diff, parse
+from .api import Derivative, Expression, parse
+from .api import diff as _diff
 from .errors import (
     ConstantError,
     EvaluationError,
@@ -32,6 +33,23 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+def diff(expr, wrt, declare=None, order=1, of=None):
+    return _diff(expr, wrt, declare=declare, order=order, of=of) if isinstance(wrt, str) \
+        else _several(expr, wrt, declare, order, of)
+
+
+diff.__doc__ = (_diff.__doc__ or "").replace(
+    "(`matdiff.diff` also takes a list of names: see matdiff.gradients.)",
+    "With a list of names, a `Gradients` mapping each name to its Derivative\n"
+    "    (see `grad`; the backward pass when the function is a scalar).")
+
+
+def _several(expr, wrt, declare, order, of):
+    from .gradients import several
+
+    return several(expr, wrt, declare=declare, order=order, of=of)
+
+
 def grad(f, wrt, declare=None, of=None):
     """Gradients of a scalar function or program; a list of names gives them all at once,
     with the backward pass (see matdiff.gradients)."""
@@ -40,7 +58,7 @@ def grad(f, wrt, declare=None, of=None):
     return _grad(f, wrt, declare=declare, of=of)
 
 
-def value_and_grad(expr, wrt, declare=None):
+def value_and_grad(expr, wrt, declare=None, of=None):
     """One compiled function computing a scalar expression's value and its gradients.
 
     `wrt` is a name or a list of names; the function takes every variable as a
@@ -53,11 +71,16 @@ def value_and_grad(expr, wrt, declare=None):
         >>> print(value, gw)
         5.0 [2. 4.]
     """
+
+    A program (see docs/programs.md) computes its forward pass once and every
+    gradient from the shared error signals of its backward pass; `of` names
+    the assignment that is the function.
+    """
     from .api import engine_errors
     from .api import value_and_grad as _value_and_grad
 
     with engine_errors("compiling"):
-        return _value_and_grad(expr, wrt, declare=declare)
+        return _value_and_grad(expr, wrt, declare=declare, of=of)
 
 
 def fit(loss, params, data, **options):

@@ -302,12 +302,12 @@ def assumptions_text(assumptions: Mapping[str, str]) -> str:
             f"{'it' if len(assumptions) == 1 else 'them'} to change")
 
 
-def diff(expr: str | Expression, wrt: str | Sequence[str], declare: Declarations = None,
-         order: int = 1, of: str | None = None) -> Any:
+def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
+         order: int = 1, of: str | None = None) -> Derivative:
     """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
-    With a list of names, a `Gradients` mapping name -> Derivative (see grad).
+    (`matdiff.diff` also takes a list of names: see matdiff.gradients.)
 
     Examples:
         >>> d = matdiff.diff("x'*A*x", wrt="x")
@@ -324,10 +324,6 @@ def diff(expr: str | Expression, wrt: str | Sequence[str], declare: Declarations
     from .simplify import simplify
 
     function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
-    if isinstance(wrt, list | tuple):
-        from .gradients import Gradients
-
-        return Gradients(function, wrt, order=order)
     if not isinstance(wrt, str) or not wrt:
         raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
@@ -353,14 +349,15 @@ def diff(expr: str | Expression, wrt: str | Sequence[str], declare: Declarations
 
 
 def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
-                   declare: Declarations = None) -> Any:
+                   declare: Declarations = None, of: str | None = None) -> Any:
     """fn(**values) -> (value, gradient) of a scalar expression, sharing the forward pass.
 
     With a list of names, the gradients come back as a tuple in that order.
+    A program's gradients come from its backward pass (shared error signals).
     """
     from .codegen import compile_value_and_grad, doc_text
 
-    f = expr if isinstance(expr, Expression) else parse(expr, declare)
+    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of)
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
@@ -372,6 +369,18 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
     if len(set(names)) != len(names):
         raise MatdiffError(f"wrt names a variable twice: {names}")
+    if f.program is not None:
+        from .backward import backward_pass
+
+        for n in names:
+            if n not in f.variables:
+                diff(f, wrt=n)  # the error that names the problem
+        with engine_errors("differentiating"):
+            grads, node_names = backward_pass(f.program, names).inlined()
+        with engine_errors("compiling"):
+            return compile_value_and_grad(f.ir, [grads[n] for n in names], names,
+                                          f.variables, single, doc_text(f.to_text),
+                                          node_names)
     grads = [diff(f, wrt=n, declare=declare) for n in names]
     variables = dict(f.variables)
     for g in grads:

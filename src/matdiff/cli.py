@@ -41,8 +41,8 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
 def _not_an_option(arg: str) -> str:
     """An expression that starts with a minus ("-y'*log(p)") is not an option: argparse would
     take it for one, so it gets a leading space (the language ignores spaces). Options are
-    `--long` or `-h`; `-` alone (stdout) is left as it is."""
-    if arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h"):
+    `--long`, `-h` or `-f` (a program file); `-` alone (stdout) is left as it is."""
+    if arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h", "-f"):
         return " " + arg
     return arg
 

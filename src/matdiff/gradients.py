@@ -138,11 +138,11 @@ class Gradients(Mapping[str, Derivative]):
         return max(self[name].check(values, seed) for name in self.wrt)
 
     def compile(self):
-        """fn(**values) -> (value, (gradient, ...)): see matdiff.value_and_grad."""
-        from .codegen import value_and_grad
+        """fn(**values) -> (value, (gradient, ...)): see matdiff.value_and_grad (a program's
+        forward pass once, every gradient from the shared error signals)."""
+        from .api import value_and_grad
 
-        with engine_errors("compiling"):
-            return value_and_grad(self.function, list(self.wrt))
+        return value_and_grad(self.function, list(self.wrt))
 
     def to_dict(self) -> dict[str, Any]:
         return {"expression": self.function.text, "wrt": list(self.wrt),
@@ -154,6 +154,13 @@ class Gradients(Mapping[str, Derivative]):
 
     def __repr__(self) -> str:
         return f"<Gradients of {self.function.text!r} wrt {', '.join(self.wrt)}>"
+
+
+def several(f: str | Expression, wrt: Sequence[str], declare: Declarations = None,
+            order: int = 1, of: str | None = None) -> Gradients:
+    """matdiff.diff with a list of names."""
+    function = f if isinstance(f, Expression) else parse(f, declare, of)
+    return Gradients(function, wrt, order=order)
 
 
 def grad(f: str | Expression, wrt: str | Sequence[str], declare: Declarations = None,

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from ..derive import differentiate
 from ..errors import MatdiffError
 from ..ir import expr as ir
-from ..ir.expr import Expr, topo_order
+from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
 from ..language.program import Program, Statement
 from ..simplify import simplify
-from ..simplify.engine import rebuild
 
 __all__ = ["BackwardLine", "BackwardPass", "backward_pass", "substitute"]
 
@@ -55,24 +54,30 @@ class BackwardPass:
     def line(self, name: str) -> BackwardLine:
         return next(ln for ln in self.lines if ln.name == name)
 
-    def inlined(self) -> dict[str, Expr]:
-        """Every gradient as one expression over the inputs (forward values substituted).
+    def inlined(self) -> tuple[dict[str, Expr], dict[Expr, str]]:
+        """Every gradient as one expression over the inputs (forward values substituted),
+        and the name of each named node (z1, dz1, dW1) for generated code.
 
         Shared error signals stay shared nodes, so compiled code computes them once.
         """
         env: dict[Expr, Expr] = {}
+        names: dict[Expr, str] = {}
         leaves = self.program.leaves
         for s in self.program.statements:
             if s.name is not None:
                 env[leaves[s.name]] = s.inlined
+                if s.inlined.args:
+                    names.setdefault(s.inlined, s.name)
         memo: dict[Expr, Expr] = {}
         out: dict[str, Expr] = {}
         for ln in self.lines:
             value = substitute(ln.expr, env, memo)
             env[ir.var(ln.name, ln.expr.shape)] = value
+            if value.args:
+                names.setdefault(value, ln.name)
             if ln.kind == "gradient":
                 out[ln.of] = value
-        return {w: out[w] for w in self.wrt}
+        return {w: out[w] for w in self.wrt}, names
 
 
 def substitute(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None

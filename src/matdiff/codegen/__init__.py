@@ -70,18 +70,20 @@ def derivative_source(e: Expr, variables: Mapping[str, Expr], wrt: str, order: i
 
 def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Sequence[str],
                            variables: Mapping[str, Expr], single: bool = False,
-                           function_text: str = "") -> CompiledFunction:
+                           function_text: str = "",
+                           node_names: Mapping[Expr, str] | None = None) -> CompiledFunction:
     """fn(**values) -> (value, gradients) of a scalar function, sharing the forward pass.
 
     `gradients` are the derivatives by `names`, in order; they come back as a
-    tuple, or as one array when `single`.
+    tuple, or as one array when `single`. `node_names` maps IR nodes to the
+    names the generated code gives them (a program's z1, dz1, dW1).
     """
     outputs = (Output(function),) + tuple(Output(g) for g in gradients)
     title = f"{function_text} and its gradient in {', '.join(names)}"
     grads_doc = "gradient" if single else "(" + ", ".join("d/d" + n for n in names) + ",)"
     returns = f"(value, {grads_doc})"
     spec = ModuleSpec(outputs, dict(variables), "value_and_grad", title, returns,
-                      tail_tuple=not single)
+                      tail_tuple=not single, names=node_names)
 
     def pack(results: list[Any]) -> Any:
         return (results[0], results[1]) if single else (results[0], tuple(results[1:]))

@@ -11,7 +11,7 @@ mixing a diagonal with a dense term, or a dense output.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..ir.expr import Dim, Expr, topo_order
 from ..ir.ops import (
@@ -56,12 +56,14 @@ class Lowering:
     """Lowers IR nodes into `prog`, memoised per node, so shared nodes are computed once."""
 
     def __init__(self, prog: Program, params: dict[str, str], dimcode: Callable[[Dim], str],
-                 size: Callable[[Dim], int], describe: Callable[[Expr], str | None] | None = None):
+                 size: Callable[[Dim], int], describe: Callable[[Expr], str | None] | None = None,
+                 names: Mapping[Expr, str] | None = None):
         self.prog = prog
         self.params = params          # variable name -> its name in the generated code
         self.dimcode = dimcode        # dimension -> code (a bound name or a number)
         self.size = size              # dimension -> length assumed when planning
         self.describe = describe
+        self.names: Mapping[Expr, str] = names or {}  # nodes the source program names
         self.memo: dict[Expr, Val] = {}
         self.einsum_only: set[Expr] = set()
         self.sizes: dict[Expr, int] = {}   # subtree sizes, capped, for comments
@@ -76,6 +78,8 @@ class Lowering:
                     size = 1 + sum(self.sizes.get(a, COMMENT_NODES) for a in node.args)
                     self.sizes[node] = min(size, COMMENT_NODES)
                     self.memo[node] = self._node(node)
+                    if node in self.names:
+                        self._name(node, self.memo[node])
         return [self.memo[r] for r in roots]
 
     # ------------------------------------------------------------ dispatch
@@ -106,11 +110,19 @@ class Lowering:
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
 
+    def _name(self, node: Expr, v: Val) -> None:
+        """Give the array of a plain value (no transpose, no structure) its source name."""
+        plain = tuple(range(node.ndim))
+        if v.real == plain and v.pattern == plain and self.prog.is_value(v.ref):
+            ins = self.prog.instrs[v.ref]
+            if ins.name is None:
+                ins.name = self.names[node]
+
     def _emit(self, node: Expr, template: str, refs: tuple[str, ...] = ()) -> str:
         comment = None
         if self.describe is not None and self._small(node):
             comment = self.describe(node)
-        return self.prog.emit(template, refs, comment=comment)
+        return self.prog.emit(template, refs, comment=comment, name=self.names.get(node))
 
     def _small(self, node: Expr) -> bool:
         """Whether node's expression is short enough to print as a comment (memoised, O(1))."""

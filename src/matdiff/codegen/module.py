@@ -47,6 +47,7 @@ class ModuleSpec:
     title: str = ""
     returns: str = ""
     tail_tuple: bool = False  # return (first, (rest...)): value_and_grad with a list of names
+    names: Mapping[Expr, str] | None = None  # nodes a source program names (z1, dW1)
 
 
 def layout(spec: ModuleSpec) -> tuple[list[str], list[str], list[str]]:
@@ -128,7 +129,7 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
 
     describe = _describer() if comments else None
     prog = Program()
-    low = Lowering(prog, params, dimcode, size, describe)
+    low = Lowering(prog, params, dimcode, size, describe, spec.names)
     roots = distribute(roots, size)
     vals = low.lower(roots)
     outs: list[str] = []

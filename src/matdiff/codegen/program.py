@@ -43,6 +43,7 @@ class Instr:
     refs: tuple[str, ...]
     comment: str | None
     inline: bool
+    name: str | None = None  # a name from the source program (z1, dW1): a line of its own
 
 
 class Program:
@@ -54,17 +55,23 @@ class Program:
         self.symmetric: set[str] = set()   # values known to be symmetric matrices
 
     def emit(self, template: str, refs: tuple[str, ...] | list[str] = (),
-             comment: str | None = None, inline: bool = True) -> str:
-        """The name of a value computed by `template` over `refs` (reused if already emitted)."""
+             comment: str | None = None, inline: bool = True, name: str | None = None) -> str:
+        """The name of a value computed by `template` over `refs` (reused if already emitted).
+
+        `name` is what the source program calls the value; the code then uses it.
+        """
         refs = tuple(refs)
         key = (template, refs)
-        name = self._cse.get(key)
-        if name is not None:
-            if comment and self.instrs[name].comment is None:
-                self.instrs[name].comment = comment
-            return name
-        name = f"_v{len(self.instrs)}"
-        self.instrs[name] = Instr(template, refs, comment, inline)
+        ref = self._cse.get(key)
+        if ref is not None:
+            if comment and self.instrs[ref].comment is None:
+                self.instrs[ref].comment = comment
+            if name and self.instrs[ref].name is None:
+                self.instrs[ref].name = name
+            return ref
+        ref = f"_v{len(self.instrs)}"
+        self.instrs[ref] = Instr(template, refs, comment, inline, name)
+        name = ref
         self._cse[key] = name
         return name
 
@@ -94,12 +101,26 @@ class Program:
         code: dict[str, str] = {}     # value -> how a consumer writes it
         lines: list[str] = []
         counter = 0
+        taken = set(taken)
+        preferred: dict[str, str] = {}
+        for name, ins in self.instrs.items():
+            if name in live and ins.name:
+                want = ins.name
+                while want in taken or want in preferred.values():
+                    want += "_"
+                preferred[name] = want
+        taken |= set(preferred.values())
         for name, ins in self.instrs.items():
             if name not in live:
                 continue
             text = tidy(_substitute(ins.template, ins.refs, code))
-            if ins.inline and uses.get(name, 0) == 1 and len(text) <= INLINE_LIMIT:
+            if (ins.inline and name not in preferred and uses.get(name, 0) == 1
+                    and len(text) <= INLINE_LIMIT):
                 code[name] = text
+                continue
+            if name in preferred:
+                code[name] = preferred[name]
+                lines.append(f"{preferred[name]} = {text}")  # named: no comment needed
                 continue
             counter += 1
             temp = f"t{counter}"

@@ -100,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _several(f, names: list[str], args: argparse.Namespace) -> int:
     """Several wrt: the backward pass of a scalar function, else one derivative per name."""
-    from ..api import diff
+    from ..gradients import Gradients
 
-    grads = diff(f, wrt=names, order=args.order)
+    grads = Gradients(f, names, order=args.order)
     backward = f.ir.ndim == 0 and args.order == 1
     if args.json:
         record = {"expression": f.text, "wrt": names, "order": args.order,

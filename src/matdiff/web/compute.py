@@ -212,9 +212,43 @@ def _derivative(expression: str, wrt: str, declarations: dict[str, str],
         raise
 
 
+def _several(expression: str, names: list[str], declarations: dict[str, str],
+             order: int) -> dict[str, Any]:
+    """Every gradient of a program at once: one entry per name, and the backward pass."""
+    function = matdiff.parse(expression, declarations or None)
+    try:
+        grads = matdiff.diff(function, wrt=names, order=order)
+    except matdiff.MatdiffError as e:
+        if any(n not in function.variables for n in names):
+            raise _at("wrt", e) from None
+        raise
+    out: dict[str, Any] = {"gradients": [{"wrt": n, "text": grads[n].to_text(),
+                                          "latex": grads[n].latex()} for n in names]}
+    if function.ir.ndim == 0 and order == 1:
+        out["backward"] = grads.to_text()
+        out["backward_latex"] = grads.latex()
+        out["backward_mathml"] = render_mathml(out["backward_latex"])
+        out["backward_steps"] = _view(grads.explain)
+    return out
+
+
 def derive(payload: Any) -> dict[str, Any]:
-    """Every view of the derivative the payload asks for; raises MatdiffError on bad input."""
+    """Every view of the derivative the payload asks for; raises MatdiffError on bad input.
+
+    A `wrt` naming several variables ("W1, b1") adds every gradient and, for a
+    scalar function, the backward pass; the main views show the first name.
+    """
     expression, wrt, declarations, order, layout = _request(payload)
+    names = [n.strip() for n in wrt.split(",")]
+    if len(names) > 1:
+        if not all(names) or len(set(names)) != len(names):
+            raise InputError("name each variable once, separated by commas", "wrt")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", matdiff.MatdiffWarning)
+            several = _several(expression, names, declarations, order)
+        record = derive({**payload, "wrt": names[0]})
+        record.update(several, wrt=wrt)
+        return record
     with warnings.catch_warnings():  # the assumptions go into the answer instead
         warnings.simplefilter("ignore", matdiff.MatdiffWarning)
         d = _derivative(expression, wrt, declarations, order)
