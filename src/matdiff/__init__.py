@@ -51,8 +51,24 @@ def _several(expr, wrt, declare, order, of):
 
 
 def grad(f, wrt, declare=None, of=None):
-    """Gradients of a scalar function or program; a list of names gives them all at once,
-    with the backward pass (see matdiff.gradients)."""
+    """Gradients of a scalar function or program; a list of names gives them all at once.
+
+    With one name, a `Derivative` (as `diff`); with a list (or "W1,b1"), a
+    `Gradients` mapping each name to its Derivative, whose text is the
+    backward pass: one error signal per layer, each line a matdiff assignment
+    over the program's names (see docs/programs.md).
+
+    Examples:
+        >>> g = matdiff.grad("b: vector; z = W*x + b; h = relu(z); L = sum(h)",
+        ...                  wrt=["W", "b"])
+        >>> print(g)
+        dz = step(z)
+        dW = dz*x'
+        db = dz
+        >>> g["W"].evaluate({"W": np.eye(2), "x": np.array([1.0, -1.0]), "b": np.zeros(2)})
+        array([[ 1., -1.],
+               [ 0.,  0.]])
+    """
     from .gradients import grad as _grad
 
     return _grad(f, wrt, declare=declare, of=of)
