@@ -34,8 +34,9 @@ __version__ = "0.1.0"
 
 
 def diff(expr, wrt, declare=None, order=1, of=None):
-    return _diff(expr, wrt, declare=declare, order=order, of=of) if isinstance(wrt, str) \
-        else _several(expr, wrt, declare, order, of)
+    if isinstance(wrt, list | tuple):
+        return _several(expr, wrt, declare, order, of)
+    return _diff(expr, wrt, declare=declare, order=order, of=of)
 
 
 diff.__doc__ = (_diff.__doc__ or "").replace(
@@ -86,7 +87,6 @@ def value_and_grad(expr, wrt, declare=None, of=None):
         >>> value, (gw,) = f(X=np.eye(2), y=np.zeros(2), w=np.array([1.0, 2.0]))
         >>> print(value, gw)
         5.0 [2. 4.]
-    """
 
     A program (see docs/programs.md) computes its forward pass once and every
     gradient from the shared error signals of its backward pass; `of` names

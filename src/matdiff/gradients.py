@@ -45,7 +45,7 @@ class Gradients(Mapping[str, Derivative]):
 
     def __init__(self, function: Expression, wrt: Sequence[str], order: int = 1) -> None:
         self.function = function
-        self.wrt = tuple(wrt_names(list(wrt)))
+        self.wrt = tuple(wrt_names(list(wrt) if isinstance(wrt, list | tuple) else wrt))
         self.order = order
         self._derivatives: dict[str, Derivative] = {}
         self._backward = None
