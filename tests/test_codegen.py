@@ -150,3 +150,30 @@ def test_a_negated_mask_compiles_to_numbers(expr, wrt, values):
 def test_value_and_grad_of_a_negated_relu():
     value, (grad,) = matdiff.value_and_grad("-relu(c) + sum(x)", wrt=["c"])(c=1.0, x=np.ones(3))
     assert value == 2.0 and grad == -1.0
+
+
+def test_deep_chains_are_planned_without_an_exhaustive_search(monkeypatch):
+    """dp's search is exponential in the operands: a 20-layer chain rule must not use it
+    (it took minutes); benchmarks/compile_depth.py measures the time against depth."""
+    import opt_einsum
+
+    from matdiff.codegen.contract import DP_OPERANDS, plan_path
+
+    searched = []
+    real = opt_einsum.contract_path
+
+    def spy(eq, *shapes, **kw):
+        searched.append((kw.get("optimize"), len(shapes)))
+        return real(eq, *shapes, **kw)
+
+    monkeypatch.setattr(opt_einsum, "contract_path", spy)
+    plan_path.cache_clear()
+    text, k = "x", 20
+    for i in range(1, k + 1):
+        text = f"tanh(W{i}*{text})"
+    declare = {f"W{i}": "matrix(n, n)" for i in range(1, k + 1)} | {"x": "vector(n)"}
+    d = matdiff.diff(f"sum({text})", wrt="W1", declare=declare)
+    d.compile().specialize(**{f"W{i}": (4, 4) for i in range(1, k + 1)}, x=(4,))
+    assert max(n for _, n in searched) > DP_OPERANDS  # the chain is long
+    assert all(n <= DP_OPERANDS for method, n in searched if method == "dp")
+    plan_path.cache_clear()

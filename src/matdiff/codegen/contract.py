@@ -29,6 +29,9 @@ SCALE_SAVING = 65536    # ... and the result has this many entries (a pass worth
 Operand = tuple[str, list[Label]]   # (code of an array, one label per axis)
 
 
+DP_OPERANDS = 8  # products with more operands are planned greedily (dp is exponential)
+
+
 def contract(prog: Program, operands: list[Operand], out: list[Label],
              dims: dict[Label, Dim], size: Callable[[Dim], int],
              coef: float = 1.0, scalars: list[str] | None = None,
@@ -104,10 +107,14 @@ def scale_code(prog: Program, ref: str, coef: float, scalars: list[str]) -> str:
 def plan_path(eq: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[list[tuple[int, ...]], int]:
     """(contraction path, flop count): the cheaper of opt_einsum's dp and greedy plans.
 
+    dp searches subsets, so its time grows exponentially with the operands: past
+    DP_OPERANDS (a deep network's chain rule gives one product per layer) only
+    the greedy plan is made, keeping the planning time near linear in depth.
     ("optimal" is not used: for `b,b,ba->a` it returns a path 1.5x dearer than dp's.)
     """
     best = None
-    for method in ("dp", "greedy"):
+    methods = ("dp", "greedy") if len(shapes) <= DP_OPERANDS else ("greedy",)
+    for method in methods:
         path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize=method)
         if best is None or info.opt_cost < best[1]:
             best = (list(path), int(info.opt_cost))

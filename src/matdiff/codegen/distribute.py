@@ -22,6 +22,8 @@ from .contract import plan_path
 __all__ = ["distribute", "einsum_cost"]
 
 MAX_TERMS = 8        # a sum with more terms is never distributed
+MAX_OPERANDS = 12    # nor a product of more operands (a deep chain rule): pricing each
+                     # split replans the whole product, quadratic in depth
 GAIN = 0.8           # distribute only when it saves at least a fifth of the flops
 
 
@@ -52,7 +54,7 @@ def distribute(roots: list[Expr], size: Callable[[Dim], int]) -> list[Expr]:
 
 
 def _distribute(node: Expr, exclusive: set[Expr], size, depth: int) -> Expr:
-    if depth == 0 or node.op is not Op.EINSUM:
+    if depth == 0 or node.op is not Op.EINSUM or len(node.args) > MAX_OPERANDS:
         return node
     ins, out, dims = node.attr
     base = einsum_cost(node, size)
