@@ -165,3 +165,21 @@ def test_a_product_is_multiplied_out_only_when_that_clearly_pays():
 
     d = matdiff.diff("tanh(W*x + b)", wrt="x", declare={"b": "vector"})
     assert str(d) == "diag(1 - tanh(W*x + b).^2)*W"
+
+
+@pytest.mark.parametrize("text", [
+    "1/(0.5 + exp(a))", "1/(3 + exp(2*a))", "exp(a)/(2 + exp(a))", "exp(-a)/(2 + exp(-a))",
+    "log(0.5 + exp(a))", "1/(1 + exp(a))",
+])
+def test_quotients_of_exp_stay_finite_where_the_function_is(text):
+    """exp(a) overflows at a = 800 while these functions and their derivatives do not:
+    the printed derivative is written with sigmoid, finite there, and still right."""
+    d = matdiff.diff(text, wrt="a", declare={"a": "scalar"})
+    for a in (800.0, -800.0, 0.3):
+        want = d.evaluate({"a": a})
+        assert np.isfinite(want), (text, a, str(d))
+        back = matdiff.parse(str(d), declare={"a": "scalar"}).evaluate({"a": a})
+        assert np.isclose(back, want, rtol=1e-9, atol=1e-12)
+        assert np.isfinite(d.compile()(a=a))
+    assert d.check() < 1e-6
+    assert d.check(values={"a": 0.3}) < 1e-6

@@ -9,6 +9,8 @@ therefore also fills in the removable point x = 0 (the derivative of
 
 from __future__ import annotations
 
+import math
+
 from ..ir import expr as ir
 from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
@@ -105,31 +107,51 @@ def powers(e: Expr, ctx: Context) -> Expr | None:
     return _with_operands(e, operands, labels)
 
 
-def _exp_plus_one(a: Expr) -> Expr | None:
-    """v when a is exp(v) + 1."""
+def _exp_plus_constant(a: Expr) -> tuple[Expr, float] | None:
+    """(v, c) when a is exp(v) + c for a constant c > 0."""
     if a.op is not Op.ADD or len(a.args) != 2:
         return None
-    x, one = a.args
-    if one.op is Op.CONST and one.attr == 1.0 and x.op is Op.EXP:
-        return x.args[0]
+    x, c = a.args
+    if c.op is Op.CONST and c.attr > 0.0 and x.op is Op.EXP:
+        return x.args[0], c.attr
     return None
 
 
-# 1./(1 + exp(v)) -> sigmoid(-v), and its powers: (1 + exp(v)).^-k -> sigmoid(-v).^k
-@rule("sigmoid", "1./(1 + exp(-u)) -> sigmoid(u)", Op.POW)
+def _reflects(w: Expr, u: Expr) -> float | None:
+    """L when w is L - u for a constant L (up to how u's coefficient is written)."""
+    shift = 0.0
+    if w.op is Op.ADD and len(w.args) == 2 and w.args[1].op is Op.CONST:
+        w, shift = w.args[0], w.args[1].attr
+    c, core = split_coefficient(w)
+    cu, core_u = split_coefficient(u)
+    return shift if core is core_u and c == -cu else None
+
+
+# 1./(1 + exp(v)) -> sigmoid(-v), and its powers: (1 + exp(v)).^-k -> sigmoid(-v).^k; with
+# another constant c > 0, (c + exp(v)).^-k -> c^-k * sigmoid(log(c) - v).^k, since
+# c + exp(v) = c*(1 + exp(v - log(c))): finite where exp(v) overflows
+@rule("sigmoid", "1./(1 + exp(-u)) -> sigmoid(u); 1./(c + exp(v)) -> sigmoid(log(c) - v)/c",
+      Op.POW)
 def sigmoid_quotient(e: Expr, ctx: Context) -> Expr | None:
     base, ex = e.args
     if ex.op is not Op.CONST or ex.attr >= 0.0:
         return None
-    v = _exp_plus_one(base)
-    if v is None:
+    found = _exp_plus_constant(base)
+    if found is None:
         return None
-    s = ir.unary(Op.SIGMOID, ir.neg(v))
-    return ir.binary(Op.POW, s, ir.const(-ex.attr, s.shape))
+    v, c = found
+    factor = c ** ex.attr
+    if not 1e-300 < factor < 1e300:
+        return None
+    w = ir.neg(v) if c == 1.0 else ir.add([ir.neg(v), ir.const(math.log(c), v.shape)])
+    s = ir.unary(Op.SIGMOID, w)
+    power = ir.binary(Op.POW, s, ir.const(-ex.attr, s.shape))
+    return power if c == 1.0 else ir.scale(power, factor)
 
 
 # exp(u).^p .* sigmoid(-u).^q -> sigmoid(u).^p .* sigmoid(-u).^(q-p)  (exp(u)/(1 + exp(u)))
-# and sigmoid(u) .* sigmoid(-u) -> sigmoid(u) .* (1 - sigmoid(u))
+# and sigmoid(u) .* sigmoid(-u) -> sigmoid(u) .* (1 - sigmoid(u)); with a shift L,
+# exp(u).^p .* sigmoid(L - u).^q -> exp(p*L) * sigmoid(u - L).^p .* sigmoid(L - u).^(q-p)
 @rule("sigmoid", "exp(u)./(1 + exp(u)) -> sigmoid(u); sigmoid(-u) -> 1 - sigmoid(u)",
       Op.EINSUM)
 def sigmoid_product(e: Expr, ctx: Context) -> Expr | None:
@@ -142,7 +164,12 @@ def sigmoid_product(e: Expr, ctx: Context) -> Expr | None:
         target = ir.unary(Op.SIGMOID, ir.neg(u))
         for j, b in enumerate(e.args):
             base, q = _base_and_power(b)
-            if j == k or base is not target or ins[j] != ins[k] or q < 1.0:
+            if j == k or ins[j] != ins[k] or q < 1.0:
+                continue
+            if base is not target:
+                shifted = _shifted_exp(e, k, j, base_a, p, base, q)
+                if shifted is not None:
+                    return shifted
                 continue
             if base_a.op is Op.SIGMOID:
                 one_minus = ir.sub(ir.const(1.0, u.shape), base_a)
@@ -157,6 +184,25 @@ def sigmoid_product(e: Expr, ctx: Context) -> Expr | None:
                 continue
             return _with_operands(e, operands, [list(lab) for lab in ins])
     return None
+
+
+def _shifted_exp(e: Expr, k: int, j: int, exp_u: Expr, p: float, sig: Expr,
+                 q: float) -> Expr | None:
+    """exp(u).^p .* sigmoid(L - u).^q -> exp(p*L) * sigmoid(u - L).^p .* sigmoid(L - u).^(q-p)
+    (e's operands k and j); None when the pair is not of that form."""
+    if exp_u.op is not Op.EXP or sig.op is not Op.SIGMOID or q < p:
+        return None
+    shift = _reflects(sig.args[0], exp_u.args[0])
+    if not shift:  # None (not a reflection) or 0 (the unshifted rule's case)
+        return None
+    factor = math.exp(p * shift)
+    if not 1e-300 < factor < 1e300:
+        return None
+    u = exp_u.args[0]
+    s = ir.binary(Op.POW, ir.unary(Op.SIGMOID, ir.neg(sig.args[0])), ir.const(p, u.shape))
+    rest = ir.binary(Op.POW, sig, ir.const(q - p, u.shape))
+    operands = [s if m == k else rest if m == j else x for m, x in enumerate(e.args)]
+    return ir.scale(_with_operands(e, operands, [list(lab) for lab in e.attr[0]]), factor)
 
 
 # c*a.^p - c*a.^(p+1) -> c*a.^p .* (1 - a), entry by entry: s - s.^2 is s.*(1 - s), the
@@ -201,8 +247,10 @@ def softmax_sum(e: Expr, ctx: Context) -> Expr | None:
 # log(1 + exp(u)) -> softplus(u)
 @rule("softplus", "log(1 + exp(u)) -> softplus(u)", Op.LOG)
 def softplus(e: Expr, ctx: Context) -> Expr | None:
-    v = _exp_plus_one(e.args[0])
-    return None if v is None else ir.unary(Op.SOFTPLUS, v)
+    found = _exp_plus_constant(e.args[0])
+    if found is None or found[1] != 1.0:
+        return None
+    return ir.unary(Op.SOFTPLUS, found[0])
 
 
 # (T1 + T2)[..] * X -> T1*X + T2*X for a sum of 3- or 4-tensors inside a product:
