@@ -79,6 +79,16 @@ def _sigmoid(u):
     return 1.0 / (1.0 + np.exp(-u))
 
 
+def _erf(u):  # the math module's erf, entry by entry (independent of SciPy)
+    import math
+    return np.vectorize(math.erf, otypes=[np.float64])(u) if np.ndim(u) else math.erf(u)
+
+
+def _softmax_np(u, axis=None):
+    e = np.exp(u - np.max(u, axis=axis, keepdims=axis is not None))
+    return e / np.sum(e, axis=axis, keepdims=axis is not None)
+
+
 def _sigma_min(m):
     return np.linalg.svd(m, compute_uv=False)[-1]
 
@@ -100,6 +110,15 @@ ELEMENTWISE = [
     _unary("step({})", lambda u: np.where(u > 0, 1.0, 0.0) if np.ndim(u) else float(u > 0),
            margin=np.abs),
     _unary("(-{})", np.negative),
+    _unary("logsigmoid({})", lambda u: -np.logaddexp(0.0, -u)),
+    _unary("gelu({})", lambda u: 0.5 * u * (1.0 + _erf(u / np.sqrt(2.0)))),
+    _unary("erf({})", lambda u: _erf(u)),
+    _unary("arctan({})", np.arctan),
+    _unary("arcsin(tanh({})/2)", lambda u: np.arcsin(np.tanh(u) / 2)),
+    _unary("arccos(tanh({})/2)", lambda u: np.arccos(np.tanh(u) / 2)),
+    _unary("leaky_relu({}, 0.1)", lambda u: np.where(u > 0, u, 0.1 * u), margin=np.abs),
+    _unary("elu({}, 1.5)", lambda u: np.where(u > 0, u, 1.5 * np.expm1(np.minimum(u, 0))),
+           margin=np.abs),
 ]
 # transposes that keep the kind: a' of a scalar, A' and A.T of a matrix, (x')' of a vector
 TRANSPOSES = {
@@ -284,6 +303,20 @@ def _for_kind(kind: str) -> list[tuple[str, Callable]]:
             return _unary("softmax({})", lambda u: np.exp(u) / np.sum(np.exp(u)))(
                 draw(expressions("V", sub)))
 
+        # batches: reductions of a matrix along an axis, a column of row statistics
+        for form, npf in [("sum({}, 2)", lambda m: m.sum(1)),
+                          ("mean({}, 1)'", lambda m: m.mean(0)),
+                          ("logsumexp({}, 2)", lambda m: np.log(np.exp(m).sum(1))),
+                          ("logsumexp({}, 1)'", lambda m: np.log(np.exp(m).sum(0)))]:
+            def along(draw, sub, form=form, npf=npf):
+                return _unary(form, npf, kind="V")(draw(expressions("M", sub)))
+            add(form.format("M"))(along)
+
+        @add("logsoftmax(_)")
+        def logsoftmax(draw, sub):
+            return _unary("logsoftmax({})", lambda u: np.log(_softmax_np(u)))(
+                draw(expressions("V", sub)))
+
         @add("diag(M)")
         def diag_of(draw, sub):
             return _unary("diag({})", lambda m: np.diag(m).copy(), kind="V")(
@@ -312,6 +345,23 @@ def _for_kind(kind: str) -> list[tuple[str, Callable]]:
         def inverse(draw, sub):
             m = _spd_or_not(draw, draw(expressions("M", sub)))
             return _unary("inv({})", np.linalg.inv, margin=_sigma_min)(m)
+
+        # batches: softmax along an axis, and vectors expanded over rows or columns
+        for form, npf in [("softmax({}, 2)", lambda m: _softmax_np(m, 1)),
+                          ("logsoftmax({}, 1)", lambda m: np.log(_softmax_np(m, 0)))]:
+            def along_matrix(draw, sub, form=form, npf=npf):
+                return _unary(form, npf)(draw(expressions("M", sub)))
+            add(form.format("_"))(along_matrix)
+
+        @add("(M + v')")
+        def expand_rows(draw, sub):
+            m, v = draw(expressions("M", sub)), draw(expressions("V", sub))
+            return _binary("({} + ({})')", lambda p, q: p + q[None, :], kind="M")(m, v)
+
+        @add("(v .* M)")
+        def expand_columns(draw, sub):
+            v, m = draw(expressions("V", sub)), draw(expressions("M", sub))
+            return _binary("({} .* {})", lambda p, q: p[:, None] * q, kind="M")(v, m)
 
         @add("diag(v)")
         def diag_from(draw, sub):

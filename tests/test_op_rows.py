@@ -42,6 +42,16 @@ from matdiff.language.rules import FUNCTIONS
 S, V, M, Q = (), (3,), (2, 3), (3, 3)   # scalar, vector, general matrix, square matrix
 
 
+def _erf_scalar(u: float) -> float:
+    import math
+    return math.erf(u)
+
+
+def _erf(u):  # independent of SciPy: the math module, entry by entry
+    return np.vectorize(_erf_scalar, otypes=[np.float64])(u) if np.ndim(u) else \
+        np.float64(_erf_scalar(float(u)))
+
+
 def _sigmoid(u):
     return 1.0 / (1.0 + np.exp(-u))
 
@@ -89,7 +99,15 @@ ELEMENTWISE = {
     "softplus": (lambda u: np.logaddexp(0.0, u), lambda r, s: uniform(r, s, -2.0, 2.0)),
     "step": (lambda u: (u > 0).astype(np.float64) if np.ndim(u) else np.float64(u > 0),
              away_from_zero),
+    "logsigmoid": (lambda u: -np.logaddexp(0.0, -u), lambda r, s: uniform(r, s, -2.0, 2.0)),
+    "erf": (_erf, lambda r, s: uniform(r, s, -1.5, 1.5)),
+    "gelu": (lambda u: 0.5 * u * (1.0 + _erf(u / np.sqrt(2.0))),
+             lambda r, s: uniform(r, s, -2.0, 2.0)),
+    "arcsin": (np.arcsin, lambda r, s: uniform(r, s, -0.8, 0.8)),
+    "arccos": (np.arccos, lambda r, s: uniform(r, s, -0.8, 0.8)),
+    "arctan": (np.arctan, lambda r, s: uniform(r, s, -2.0, 2.0)),
 }
+
 
 
 def _elementwise_rows():
@@ -242,6 +260,14 @@ ROWS: list[Row] = _elementwise_rows() + [
     row("a \u2299 x", vals(a=S, x=V), lambda v: v["a"] * v["x"], name="a ⊙ x (expansion)"),
     row("x \u2298 a", vals(x=V, a=(S, AWAY)), lambda v: v["x"] / v["a"], name="x ⊘ a (expansion)"),
     # ---- max and min, element-wise with scalar expansion, away from ties
+    row("leaky_relu(x, c)", vals(x=(V, AWAY), c=(S, lambda r, s: uniform(r, s, 0.05, 0.3))),
+        lambda v: np.where(v["x"] > 0, v["x"], v["c"] * v["x"])),
+    row("leaky_relu(X, 0.1)", vals(X=(M, AWAY)),
+        lambda v: np.where(v["X"] > 0, v["X"], 0.1 * v["X"])),
+    row("elu(x, c)", vals(x=(V, AWAY), c=(S, lambda r, s: uniform(r, s, 0.5, 1.5))),
+        lambda v: np.where(v["x"] > 0, v["x"], v["c"] * (np.exp(v["x"]) - 1))),
+    row("elu(X, 1)", vals(X=(M, AWAY)),
+        lambda v: np.where(v["X"] > 0, v["X"], np.exp(v["X"]) - 1)),
     row("max(x, y)", apart("x", "y", V, V), lambda v: np.maximum(v["x"], v["y"])),
     row("max(X, Y)", apart("X", "Y", M, M), lambda v: np.maximum(v["X"], v["Y"])),
     row("max(a, b)", apart("a", "b", S, S), lambda v: np.maximum(v["a"], v["b"])),

@@ -38,8 +38,8 @@ MAX_KINKS = 32       # kinks whose sides are looked at
 KINKS = frozenset({Op.RELU, Op.STEP, Op.ABS, Op.SIGN, Op.MAX, Op.MIN})
 
 
-def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool = False
-                  ) -> dict[str, np.ndarray]:
+def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool = False,
+                  scale: float = 1.0) -> dict[str, np.ndarray]:
     """Random values for the variables, with symbolic dimensions drawn between 2 and 4."""
     rng = np.random.default_rng(seed)
     sizes: dict[str, int] = {}
@@ -50,7 +50,7 @@ def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool =
     values: dict[str, np.ndarray] = {}
     for name, v in variables.items():
         shape = tuple(d if isinstance(d, int) else sizes[d] for d in v.shape)
-        magnitude = rng.uniform(0.5, 1.5, shape)
+        magnitude = rng.uniform(0.5, 1.5, shape) * scale
         sign = np.ones(shape) if positive else rng.choice([-1.0, 1.0], shape)
         value = magnitude * sign
         if len(shape) == 2 and shape[0] == shape[1]:
@@ -169,9 +169,11 @@ def values_in_domain(e: Expr, variables: Mapping[str, Expr], lower: Expr,
     kinks = [n for n in topo_order(lower) if n.op in KINKS][:MAX_KINKS]
     last = None
     fallback = None
-    for positive in (False, True):
+    # mixed signs, all positive, then entries inside (-1, 1) (the domain of arcsin)
+    for positive, scale in ((False, 1.0), (True, 1.0), (False, 0.5)):
         for attempt in range(DRAWS):
-            values = random_values(variables, seed + 1000 * attempt, positive=positive)
+            values = random_values(variables, seed + 1000 * attempt, positive=positive,
+                                   scale=scale)
             try:
                 with np.errstate(all="ignore"):
                     derivative = np.asarray(evaluate(e, values, variables))

@@ -18,6 +18,7 @@ step at the kink is taken as 0 (step(0) = 0, sign(0) = 0).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from ..ir import expr as ir
@@ -105,6 +106,16 @@ ELEMENTWISE_DERIVATIVES: dict[Op, Callable[[Expr, Expr], Expr | None]] = {
     Op.RELU: lambda a, y: ir.unary(Op.STEP, a),                      # relu' = step, 0 at 0
     Op.SOFTPLUS: lambda a, y: ir.unary(Op.SIGMOID, a),               # softplus' = sigmoid
     Op.STEP: lambda a, y: None,                                      # flat but at 0
+    Op.LOGSIGMOID: lambda a, y: ir.unary(Op.SIGMOID, ir.neg(a)),      # = 1 - sigmoid(a)
+    Op.ERF: lambda a, y: ir.scale(ir.unary(Op.EXP, ir.neg(_pow(a, 2.0))),
+                                  2.0 / math.sqrt(math.pi)),        # erf' = 2 exp(-a^2)/sqrt(pi)
+    Op.GELU: lambda a, y: ir.add([                                   # Phi(a) + a phi(a)
+        ir.scale(ir.add([_one(a), ir.unary(Op.ERF, ir.scale(a, 1 / math.sqrt(2.0)))]), 0.5),
+        ir.scale(_times(a, ir.unary(Op.EXP, ir.scale(_pow(a, 2.0), -0.5))),
+                 1 / math.sqrt(2 * math.pi))]),
+    Op.ARCSIN: lambda a, y: _pow(ir.sub(_one(a), _pow(a, 2.0)), -0.5),
+    Op.ARCCOS: lambda a, y: ir.neg(_pow(ir.sub(_one(a), _pow(a, 2.0)), -0.5)),
+    Op.ARCTAN: lambda a, y: _pow(ir.add([_one(a), _pow(a, 2.0)]), -1.0),
 }
 
 
@@ -140,6 +151,26 @@ def _extremum(larger: bool) -> Rule:
             None if da is None else _pointwise(a_wins, da, wrt_dims),
             None if db is None else _pointwise(b_wins, db, wrt_dims),
         ])
+    return rule
+
+
+def _slope(elu: bool) -> Rule:
+    """leaky_relu(a, s), elu(a, s): slope 1 where a > 0, below it s (leaky) or s exp(a)
+    (elu); at a = 0 the slope below (PyTorch's choice). ds: min(a, 0), exp(min(a, 0)) - 1."""
+    def rule(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+        a, s = node.args
+        da, ds = dargs
+        above = ir.unary(Op.STEP, a)
+        below = ir.sub(_one(a), above)
+        low = ir.binary(Op.MIN, a, ir.const(0.0, a.shape))
+        terms = []
+        if da is not None:
+            scale = _times(s, _times(ir.unary(Op.EXP, low), below) if elu else below)
+            terms.append(_pointwise(ir.add([above, scale]), da, wrt_dims))
+        if ds is not None:
+            coef = ir.sub(ir.unary(Op.EXP, low), _one(a)) if elu else low
+            terms.append(_pointwise(coef, ds, wrt_dims))
+        return _sum_terms(terms)
     return rule
 
 
@@ -213,6 +244,8 @@ RULES: dict[Op, Rule] = {
     Op.POW: _power,
     Op.MAX: _extremum(larger=True),
     Op.MIN: _extremum(larger=False),
+    Op.LEAKY_RELU: _slope(elu=False),
+    Op.ELU: _slope(elu=True),
     Op.INV: _inv,
     Op.DET: _det,
     Op.LOGDET: _logdet,

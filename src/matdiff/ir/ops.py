@@ -45,10 +45,18 @@ class Op(Enum):
     RELU = "relu"
     SOFTPLUS = "softplus"
     STEP = "step"
+    LOGSIGMOID = "logsigmoid"
+    ERF = "erf"
+    GELU = "gelu"
+    ARCSIN = "arcsin"
+    ARCCOS = "arccos"
+    ARCTAN = "arctan"
     # element-wise, two arguments of one shape
     POW = "pow"
     MAX = "max"
     MIN = "min"
+    LEAKY_RELU = "leaky_relu"
+    ELU = "elu"
     # functions of a whole matrix or vector
     INV = "inv"
     DET = "det"
@@ -141,6 +149,30 @@ def _sigmoid(x):
                         "sigmoid(a)"),
     # 1 where positive ((a > 0) * 1.0 is 7x faster than heaviside)
     Op.STEP: _unary("step", "({0} > 0) * 1.0", r"\operatorname{step}", "0", zeros=True),
+    Op.LOGSIGMOID: _unary("logsigmoid", "_logsigmoid", r"\log\sigma", "1 - exp(y)",
+                          helper='''
+def _logsigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x), without overflow."""
+    return -np.logaddexp(0.0, -x)
+'''),
+    Op.ERF: _unary("erf", "_erf", r"\operatorname{erf}",
+                   "2*exp(-a.^2)/sqrt(3.141592653589793)", zeros=True, helper='''
+def _erf(x):
+    """The error function (SciPy's)."""
+    from scipy.special import erf
+    return erf(x)
+'''),
+    Op.GELU: _unary("gelu", "_gelu", r"\operatorname{GELU}",
+                    "(1 + erf(a/sqrt(2)))/2 + a.*exp(-a.^2/2)/sqrt(2*3.141592653589793)",
+                    zeros=True, helper='''
+def _gelu(x):
+    """x Phi(x), exactly: the standard normal CDF through erf."""
+    from scipy.special import erf
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+'''),
+    Op.ARCSIN: _unary("arcsin", "arcsin", r"\arcsin", "1./sqrt(1 - a.^2)", zeros=True),
+    Op.ARCCOS: _unary("arccos", "arccos", r"\arccos", "-1./sqrt(1 - a.^2)"),
+    Op.ARCTAN: _unary("arctan", "arctan", r"\arctan", "1./(1 + a.^2)", zeros=True),
     # ---- element-wise, two arguments
     Op.POW: OpSpec(2, "elementwise", "entry-by-entry power", shape="same", array="{0} ** {1}",
                    latex=r"{0}^{\circ {1}}", operator=".^",
@@ -152,6 +184,19 @@ def _sigmoid(x):
     Op.MIN: OpSpec(2, "elementwise", "entry-by-entry minimum", shape="same", array="minimum",
                    latex=r"\min", zeros=True, rule=("min(0, z) cases", _MAX_CASES),
                    derivative="d min(a, b) = step(b - a) .* da + step(a - b) .* db"),
+    # with a slope s: a where a > 0; s*a (leaky_relu) or s*(exp(a) - 1) (elu) where a <= 0
+    Op.LEAKY_RELU: OpSpec(2, "elementwise", "leaky ReLU of each entry, slope s below 0",
+                          shape="same", array="xp.where({0} > 0, {0}, {1} * {0})",
+                          latex=r"\operatorname{leaky\_relu}", zeros=True,
+                          rule=("leaky ReLU cases", "slope 1 where z > 0, s where z ≤ 0"),
+                          derivative="d leaky_relu(a, s) = (step(a) + s.*(1 - step(a))) .* da "
+                                     "+ min(a, 0) .* ds"),
+    Op.ELU: OpSpec(2, "elementwise", "ELU of each entry, scale s below 0", shape="same",
+                   array="xp.where({0} > 0, {0}, {1} * xp.expm1(xp.minimum({0}, 0.0)))",
+                   latex=r"\operatorname{ELU}", zeros=True,
+                   rule=("ELU cases", "slope 1 where z > 0, s exp(z) where z ≤ 0"),
+                   derivative="d elu(a, s) = (step(a) + s.*exp(min(a, 0)).*(1 - step(a))) .* da "
+                              "+ (exp(min(a, 0)) - 1) .* ds"),
     # ---- matrix functions: _matrix(doc, shape rule, array, LaTeX, rule name, identity)
     Op.INV: _matrix("inverse of a square matrix", "square -> square", "linalg.inv", "{0}^{-1}",
                     "inverse rule", "d inv(A) = -inv(A) dA inv(A)"),
