@@ -245,6 +245,12 @@ def _product(factors: list[F.Form]) -> F.Form:
             sign, f = -sign, f.args[0]
         plain.append(f)
     out = F.mul(plain)
+    if F.is_num(out, 0.0):  # a zero factor: the zero keeps the product's shape (matrix(0))
+        kind = "s"
+        for f in plain:
+            kind = F.product_kind(kind, f.shape) or kind
+        if kind in ("c", "m", "r"):
+            out = F.ones(0.0, kind)
     if out.kind == "neg":
         sign, out = -sign, out.args[0]
     return F.Form("neg", (out,), None, out.shape, None, out.tcount) if sign < 0 else out
