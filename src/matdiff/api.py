@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
@@ -62,6 +63,10 @@ class Expression:
         >>> print(e.evaluate({"x": np.array([1.0, 2.0]), "A": np.eye(2)}))
         5.0
     """
+
+    # the declarations it was parsed with (parse sets them); diff and value_and_grad accept
+    # an already-parsed Expression with declare= only where it agrees with these
+    declarations: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
                  orientation: str | None = None,
@@ -290,7 +295,31 @@ def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = N
     assumptions = {name: default_kind(name) for name in variables if name not in declared}
     if assumptions:
         warnings.warn(assumptions_text(assumptions), MatdiffWarning, stacklevel=stacklevel)
-    return Expression(ir, text, variables, orientation, assumptions, program)
+    e = Expression(ir, text, variables, orientation, assumptions, program)
+    e.declarations = MappingProxyType(dict(declare) if isinstance(declare, Mapping) else {})
+    return e
+
+
+def _spelled(spec: object) -> object:
+    return " ".join(spec.lower().split()) if isinstance(spec, str) else spec
+
+
+def _declarations_agree(expr: Expression, declare: Declarations) -> None:
+    """declare= types names while parsing: an already-parsed Expression keeps its types, so
+    declarations that differ from those it was parsed with are an error, not ignored."""
+    if not declare:
+        return
+    if not isinstance(declare, Mapping):
+        raise MatdiffError(f"declare must be a dict of name -> type, not {type(declare).__name__}")
+    had = expr.declarations
+    differ = [name for name, spec in declare.items()
+              if _spelled(had.get(name)) != _spelled(spec)]
+    if differ:
+        was = ", ".join(f"{n}: {had[n]}" if n in had else f"{n} undeclared" for n in differ)
+        raise MatdiffError(
+            f"declare={{{', '.join(f'{n!r}: {declare[n]!r}' for n in differ)}}} cannot re-type "
+            f"an expression that is already parsed ({was} when it was parsed); give the text "
+            "instead, or parse it with these declarations: matdiff.parse(text, declare=...)")
 
 
 def assumptions_text(assumptions: Mapping[str, str]) -> str:
@@ -308,6 +337,9 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
     (`matdiff.diff` also takes a list of names: see matdiff.gradients.)
+    `declare` types names while parsing text; given an already-parsed
+    Expression, it must agree with the declarations that Expression was parsed
+    with (a MatdiffError otherwise: it cannot re-type it).
 
     Examples:
         >>> d = matdiff.diff("x'*A*x", wrt="x")
@@ -323,6 +355,8 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     from .derive import differentiate
     from .simplify import simplify
 
+    if isinstance(expr, Expression):
+        _declarations_agree(expr, declare)
     function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
     if not isinstance(wrt, str) or not wrt:
         raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
@@ -357,6 +391,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     """
     from .codegen import compile_value_and_grad, doc_text
 
+    if isinstance(expr, Expression):
+        _declarations_agree(expr, declare)
     f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of)
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
@@ -381,7 +417,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
             return compile_value_and_grad(f.ir, [grads[n] for n in names], names,
                                           f.variables, single, doc_text(f.to_text),
                                           node_names)
-    grads = [diff(f, wrt=n, declare=declare) for n in names]
+    grads = [diff(f, wrt=n) for n in names]
     variables = dict(f.variables)
     for g in grads:
         variables.update(g.variables)
