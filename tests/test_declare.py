@@ -1,4 +1,4 @@
-"""declare= with an already-parsed Expression: used where it agrees, an error where it would re-type.
+"""declare= with an already-parsed Expression: used where it agrees, an error where it re-types.
 
 `declare` types names while parsing. `diff` and `value_and_grad` given an
 Expression (parsed already) accept declarations that agree with those it was

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EvaluationError, MatdiffError, ShapeError
-from ..ir.expr import Expr
+from ..errors import EvaluationError, ShapeError
 from .module import ModuleSpec, build_module, layout
 from .structured import Diagonal
 
-__all__ = ["CompiledFunction", "check_scalar"]
+__all__ = ["CompiledFunction"]
 
 MAX_SIGNATURES = 16  # modules kept per compiled function
 
@@ -220,8 +219,3 @@ def _finish(fn: Callable, scalar: list[bool], structured: list[bool],
 
 def _fmt(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def check_scalar(e: Expr, what: str) -> None:
-    if e.ndim != 0:
-        raise MatdiffError(f"{what} needs a scalar expression, not one of shape {_fmt(e.shape)}")

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import MatdiffError
 
-__all__ = ["DimVar", "SurfaceType", "Dims", "parse_declaration", "KINDS"]
-
-KINDS = ("scalar", "col", "row", "matrix")
+__all__ = ["DimVar", "SurfaceType", "Dims", "parse_declaration"]
 
 
 class DimVar:

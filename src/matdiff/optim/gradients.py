@@ -15,7 +15,6 @@ kept in `reasons` for the result's `extra`.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,44 +30,14 @@ GradFn = Callable[[Mapping[str, Any]], tuple[float, dict[str, np.ndarray]]]
 def _compiled(expression: Any, wrt: Sequence[str], declare: Any) -> GradFn:
     from ..api import value_and_grad
 
-    fn = value_and_grad(expression, wrt=list(wrt), declare=declare)
     names = list(wrt)
-    keywords = _takes_keywords(fn)
+    fn = value_and_grad(expression, wrt=names, declare=declare)
 
     def call(values: Mapping[str, Any]) -> tuple[float, dict[str, np.ndarray]]:
-        out = fn(**values) if keywords else fn(values)
-        value, grads = out
-        if isinstance(grads, Mapping):
-            grads = [grads[k] for k in names]
-        elif len(names) == 1 and not isinstance(grads, tuple | list):
-            grads = (grads,)
-        return value, {k: g if isinstance(g, float | np.ndarray) else _dense(g)
-                       for k, g in zip(names, grads, strict=True)}
+        value, grads = fn(**values)  # the gradients: a tuple, in the order of names
+        return value, dict(zip(names, grads, strict=True))
 
     return call
-
-
-def _dense(g: Any) -> np.ndarray:
-    """A gradient as a float64 array (structured results densified)."""
-    if hasattr(g, "dense"):
-        g = g.dense()
-    elif hasattr(g, "toarray"):
-        g = g.toarray()
-    return np.asarray(g, dtype=np.float64)
-
-
-def _takes_keywords(fn: Callable) -> bool:
-    """Whether fn wants values as keyword arguments (fn(**values)) or one mapping."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    kinds = [p.kind for p in sig.parameters.values()]
-    if inspect.Parameter.VAR_KEYWORD in kinds:
-        return True
-    positional = [k for k in kinds if k in (inspect.Parameter.POSITIONAL_ONLY,
-                                             inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    return len(positional) != 1
 
 
 def _evaluated(expression: Any, wrt: Sequence[str], declare: Any) -> GradFn:
