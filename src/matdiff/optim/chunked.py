@@ -227,8 +227,7 @@ class ChunkedGradient:
     def __init__(self, split: SampleSplit, variables: Mapping[str, Any], wrt: Sequence[str],
                  data: ChunkedData, extra: Mapping[str, Any], connection: Connection,
                  dims: Mapping[Any, int], progress: bool = False) -> None:
-        from ..api import Expression
-        from ..codegen import value_and_grad
+        from ..api import Expression, value_and_grad
 
         self.wrt = list(wrt)
         self.data = data
