@@ -138,3 +138,12 @@ def test_lbfgs_logs_the_first_epoch_loss_its_summary_reports(ridge, capsys):
     logged = next(line for line in out.splitlines() if line.startswith("epoch      1"))
     summary = next(line for line in out.splitlines() if line.startswith("final loss"))
     assert logged.split()[-1] in summary.split("(epoch 1: ")[1]
+
+
+def test_a_minus_expression_beside_a_short_option(tmp_path, capsys):
+    program = tmp_path / "f.txt"
+    program.write_text("x'*W*x")
+    assert main(["diff", "-f", str(program), "--wrt", "W"]) == 0
+    assert capsys.readouterr().out.strip() == "x*x'"
+    assert main(["diff", "-x'*W*x", "--wrt", "W"]) == 0
+    assert capsys.readouterr().out.strip() == "-x*x'"

@@ -38,13 +38,22 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def _not_an_option(arg: str) -> str:
+def _not_an_option(arg: str, options: set[str]) -> str:
     """An expression that starts with a minus ("-y'*log(p)") is not an option: argparse would
-    take it for one, so it gets a leading space (the language ignores spaces). Options are
-    `--long`, `-h` or `-f` (a program file); `-` alone (stdout) is left as it is."""
-    if arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h", "-f"):
+    take it for one, so it gets a leading space (the language ignores spaces). The command's
+    own options (`--long`, `-h`, `-f`) and `-` alone (stdout) are left as they are."""
+    if arg.startswith("-") and not arg.startswith("--") and arg != "-" and arg not in options:
         return " " + arg
     return arg
+
+
+def _options(parser: argparse.ArgumentParser, command: str) -> set[str]:
+    """The option strings the subcommand's parser knows (-h, -f, --wrt, ...)."""
+    for action in parser._subparsers._group_actions:  # the one add_subparsers action
+        sub = action.choices.get(command)
+        if sub is not None:
+            return {s for a in sub._actions for s in a.option_strings}
+    return set()
 
 
 @contextlib.contextmanager
@@ -72,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in COMMANDS:
         command = None
-    else:
+    parser = _parser(command)
+    if command is not None:
         at = argv.index(command) + 1
-        argv[at:] = [_not_an_option(a) for a in argv[at:]]
-    args = _parser(command).parse_args(argv)
+        options = _options(parser, command)
+        argv[at:] = [_not_an_option(a, options) for a in argv[at:]]
+    args = parser.parse_args(argv)
     if args.command is None:
         _parser(None).print_help()
         return 2
