@@ -117,11 +117,31 @@ def _exp_plus_constant(a: Expr) -> tuple[Expr, float] | None:
     return None
 
 
+def _log_of(c: float, shape: tuple) -> Expr:
+    """log(c) kept as a call (exact, and it reads `sigmoid(log(0.5) - a)`), spread to shape."""
+    log_c = ir.unary(Op.LOG, ir.const(c))
+    labels = list(range(len(shape)))
+    return ir.einsum([log_c], [[]], labels, dict(zip(labels, shape))) if shape else log_c
+
+
+def _log_constant(e: Expr) -> float | None:
+    """The value of log(c) for a constant c > 0 (perhaps spread over a shape), else None."""
+    if e.op is Op.EINSUM and len(e.args) == 1 and not e.attr[0][0]:  # a scalar spread
+        e = e.args[0]
+    if e.op is Op.LOG and e.args[0].op is Op.CONST and e.args[0].attr > 0.0:
+        return math.log(e.args[0].attr)
+    return None
+
+
 def _reflects(w: Expr, u: Expr) -> float | None:
     """L when w is L - u for a constant L (up to how u's coefficient is written)."""
     shift = 0.0
-    if w.op is Op.ADD and len(w.args) == 2 and w.args[1].op is Op.CONST:
-        w, shift = w.args[0], w.args[1].attr
+    if w.op is Op.ADD and len(w.args) == 2:
+        value = _log_constant(w.args[1])
+        if value is None and w.args[1].op is Op.CONST:
+            value = w.args[1].attr
+        if value is not None:
+            w, shift = w.args[0], value
     c, core = split_coefficient(w)
     cu, core_u = split_coefficient(u)
     return shift if core is core_u and c == -cu else None
@@ -143,7 +163,7 @@ def sigmoid_quotient(e: Expr, ctx: Context) -> Expr | None:
     factor = c ** ex.attr
     if not 1e-300 < factor < 1e300:
         return None
-    w = ir.neg(v) if c == 1.0 else ir.add([ir.neg(v), ir.const(math.log(c), v.shape)])
+    w = ir.neg(v) if c == 1.0 else ir.add([ir.neg(v), _log_of(c, v.shape)])
     s = ir.unary(Op.SIGMOID, w)
     power = ir.binary(Op.POW, s, ir.const(-ex.attr, s.shape))
     return power if c == 1.0 else ir.scale(power, factor)
