@@ -74,7 +74,7 @@ def test_local_derivatives_name_the_pieces_they_mention():
     assert "simplified by distribute" in last.note or "powers" in last.note
     d = matdiff.diff("sum(log(1 + exp(-y .* (X*w))))", wrt="w")
     simplify = [s for s in d.steps if s.kind == "simplify"]
-    assert [s.rule for s in simplify] == ["sigmoid", "sigmoid"]
+    assert [s.rule for s in simplify] == ["sigmoid", "sigmoid-product"]
     assert simplify[0].before == "1 ⊘ (exp(-y ⊙ (X*w)) + 1)"
     assert simplify[0].after == "sigmoid(y ⊙ (X*w))"
     assert all("->" in s.note for s in simplify)

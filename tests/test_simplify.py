@@ -14,7 +14,7 @@ from matdiff.evaluate import evaluate
 from matdiff.ir import expr as ir
 from matdiff.ir.expr import variables
 from matdiff.ir.ops import Op
-from matdiff.simplify import RULES, simplify, simplify_logged
+from matdiff.simplify import REWRITES, simplify, simplify_logged
 from printing_support import DECLARE, VALUES, expressions
 
 
@@ -25,12 +25,17 @@ def _fired(text: str, wrt: str, declare=None, order: int = 1) -> set[str]:
 
 
 def test_every_rule_states_its_identity():
-    names = {r.name for r in RULES}
+    names = {r.name for r in REWRITES}
     assert {"symmetric", "collect", "factor", "distribute", "powers", "sigmoid",
             "softmax-sum", "softplus", "expand", "fuse"} <= names
-    for r in RULES:
+    for r in REWRITES:
         assert "->" in r.identity, r.name
         assert r.ops, r.name
+
+
+def test_every_rule_has_its_own_name():
+    names = [r.name for r in REWRITES]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
 
 
 @pytest.mark.parametrize("text, wrt, declare, rule, want", [

@@ -259,12 +259,12 @@ def _pair(prog: Program, a: Operand, b: Operand, keep: set[Label], sym: set[str]
     ka = [x for x in la if x not in lb]
     kb = [x for x in lb if x not in la]
     if not contr:  # outer or element-wise product: broadcasting
-        from .values import arrange
+        from .values import axes_template
 
         lo = la + kb
         ia = {x: p for p, x in enumerate(lo)}
-        ta = arrange(tuple(ia[x] for x in la), list(range(len(lo))))
-        tb = arrange(tuple(ia[x] for x in lb), list(range(len(lo)))).replace("{0}", "{1}")
+        ta = axes_template(tuple(ia[x] for x in la), list(range(len(lo))))
+        tb = axes_template(tuple(ia[x] for x in lb), list(range(len(lo)))).replace("{0}", "{1}")
         return prog.emit(f"{ta} * {tb}", (ra, rb)), lo
     if not batch:
         if len(contr) == 1 and len(la) <= 2 and len(lb) <= 2:

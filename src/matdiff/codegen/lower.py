@@ -26,7 +26,7 @@ from ..ir.ops import (
 )
 from .contract import contract, scale_code
 from .program import Program
-from .values import Val, arrange, format_number, partition
+from .values import Val, axes_template, format_number, partition
 
 __all__ = ["Lowering", "UNARY_CODE", "MATRIX_CODE"]
 
@@ -266,7 +266,8 @@ class Lowering:
             if len(rg) == len(target):
                 target = list(rg)
                 break
-        templates = [arrange(rg, target).replace("{0}", f"{{{k}}}") for k, rg in enumerate(per_val)]
+        templates = [axes_template(rg, target).replace("{0}", f"{{{k}}}")
+                     for k, rg in enumerate(per_val)]
         refs = tuple(v.ref for v in vals)
         if comment:
             ref = self._emit(node, build(templates), refs)
@@ -288,19 +289,19 @@ class Lowering:
         """The full tensor as an array (a fresh one when `writable`)."""
         shape = v.shape
         if v.tied:
-            core = arrange(v.real, list(range(len(v.dims))))
+            core = axes_template(v.real, list(range(len(v.dims))))
             ref = self.prog.emit(f"_embed({core}, {self.shape_code(shape)}, {v.pattern})",
                                  (v.ref,))
         elif len(v.real) < len(v.pattern):
             if not v.real:
                 ref = self.prog.emit(f"np.full({self.shape_code(shape)}, {{0}})", (v.ref,))
             else:
-                t = arrange(v.real, list(v.pattern))
+                t = axes_template(v.real, list(v.pattern))
                 ref = self.prog.emit(f"np.broadcast_to({t}, {self.shape_code(shape)})", (v.ref,))
                 if writable:
                     ref = self.prog.emit("{0}.copy()", (ref,))
         elif not v.is_plain:
-            ref = self.prog.emit(arrange(v.real, list(v.pattern)), (v.ref,))
+            ref = self.prog.emit(axes_template(v.real, list(v.pattern)), (v.ref,))
             if writable and v.param:
                 ref = self.prog.emit("{0}.copy()", (ref,))
         else:

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from ..ir.expr import Dim
 
-__all__ = ["Val", "arrange", "partition", "is_atomic", "format_number"]
+__all__ = ["Val", "axes_template", "partition", "is_atomic", "format_number"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def partition(v: Val) -> tuple[int, ...]:
     return tuple(first.setdefault(c, p) for p, c in enumerate(v.pattern))
 
 
-def arrange(real: tuple[int, ...], target: list[int]) -> str:
+def axes_template(real: tuple[int, ...], target: list[int]) -> str:
     """A template turning an array with axes `real` into one broadcastable over `target`.
 
     Every axis of `real` must occur in `target`; axes of target that the array

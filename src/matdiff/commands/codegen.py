@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import MatdiffError
-from .diff import parse_declarations
+from .diff import declarations
 
 HELP = "print the NumPy code of a derivative"
 
@@ -53,7 +53,7 @@ def parse_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:
 def run(args: argparse.Namespace) -> int:
     from ..api import diff, parse, value_and_grad
 
-    declare = parse_declarations(args.declare)
+    declare = declarations(args.declare)
     shapes = parse_shapes(args.shape)
     if args.value_and_grad:
         if args.order != 1:

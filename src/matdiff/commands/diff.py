@@ -6,20 +6,19 @@ import argparse
 import json
 
 from ..errors import MatdiffError
+from ..printing.layout import LAYOUTS
 
 HELP = "differentiate an expression"
 
 
-def parse_declarations(items: list[str] | None) -> dict[str, str]:
-    """`--declare A="symmetric matrix"` items into a dict."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        name, sep, kind = item.partition("=")
-        if not sep or not name.strip():
-            raise MatdiffError("--declare takes NAME=TYPE, as in A=\"symmetric matrix\"; "
-                               f"got {item!r}")
-        out[name.strip()] = kind.strip()
-    return out
+def declarations(items: list[str] | None) -> dict[str, str]:
+    """`--declare A="symmetric matrix"` items (each NAME=TYPE) into a dict."""
+    from ..language import parse_declarations
+
+    try:
+        return parse_declarations(", ".join(items or []))
+    except MatdiffError as e:
+        raise MatdiffError(f"--declare: {e.message}") from None
 
 
 def read_source(args: argparse.Namespace) -> str:
@@ -62,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='a declaration such as A="symmetric matrix" (repeatable)')
     p.add_argument("--order", type=int, default=1,
                    help="1 for gradients and Jacobians, 2 for Hessians")
-    p.add_argument("--layout", default="shape", choices=["shape", "numerator", "denominator"],
+    p.add_argument("--layout", default="shape", choices=list(LAYOUTS),
                    help="how to print: the result's shape (default), or a layout convention")
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--steps", action="store_true", help="explain the derivation step by step")
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from ..gradients import wrt_names
 
     names = wrt_names(args.wrt)
-    f = parse(read_source(args), parse_declarations(args.declare), args.of)
+    f = parse(read_source(args), declarations(args.declare), args.of)
     if len(names) > 1:
         return _several(f, names, args)
     d = diff(f, wrt=names[0], order=args.order)

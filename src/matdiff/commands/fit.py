@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ..errors import MatdiffError
-from .diff import parse_declarations
+from .diff import declarations
 
 HELP = "train parameters of a loss on data"
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import parse
     from ..optim import TrainingDiverged, fit, load_data
 
-    declare = parse_declarations(args.declare)
+    declare = declarations(args.declare)
     consts = _pairs(args.const, "--const")
     for name, _ in consts:  # a --const is a number: a scalar whatever its first letter
         declare.setdefault(name, "scalar")

@@ -25,9 +25,9 @@ from ..ir import expr as ir
 from ..ir.expr import Expr
 from ..ir.ops import ELEMENTWISE_UNARY, Op
 
-__all__ = ["RULES", "ELEMENTWISE_DERIVATIVES", "Rule"]
+__all__ = ["RULES", "ELEMENTWISE_DERIVATIVES", "DerivativeRule"]
 
-Rule = Callable[[Expr, list, list], Expr | None]
+DerivativeRule = Callable[[Expr, list, list], Expr | None]
 
 
 def _labels(node: Expr, wrt_dims: list) -> tuple[list[int], list[int], dict]:
@@ -140,7 +140,7 @@ def _power(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     return _sum_terms(terms)
 
 
-def _extremum(larger: bool) -> Rule:
+def _extremum(larger: bool) -> DerivativeRule:
     """max(a, b): da where a > b, db where b > a; at a tie neither (0, as at the article's kink)."""
     def rule(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
         a, b = node.args
@@ -154,7 +154,7 @@ def _extremum(larger: bool) -> Rule:
     return rule
 
 
-def _slope(elu: bool) -> Rule:
+def _slope(elu: bool) -> DerivativeRule:
     """leaky_relu(a, s), elu(a, s): slope 1 where a > 0, below it s (leaky) or s exp(a)
     (elu); at a = 0 the slope below (PyTorch's choice). ds: min(a, 0), exp(min(a, 0)) - 1."""
     def rule(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
@@ -237,7 +237,7 @@ def _norm2(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     return ir.einsum([_pow(node, -1.0), x, dx], [[], L, L + W], W, dims)
 
 
-RULES: dict[Op, Rule] = {
+RULES: dict[Op, DerivativeRule] = {
     Op.EINSUM: _einsum,
     Op.ADD: _add,
     **{op: _elementwise for op in ELEMENTWISE_UNARY},

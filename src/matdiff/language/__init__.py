@@ -3,6 +3,7 @@
 from .build import build, declared_variable, default_kind
 from .parser import parse_text
 from .rules import FUNCTIONS, RESERVED
+from .types import parse_declarations
 
-__all__ = ["build", "declared_variable", "default_kind", "parse_text", "FUNCTIONS",
-           "RESERVED"]
+__all__ = ["build", "declared_variable", "default_kind", "parse_text", "parse_declarations",
+           "FUNCTIONS", "RESERVED"]

@@ -21,7 +21,7 @@ from . import ast
 from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, expand_to, matmul, transpose
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
-__all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED", "Context",
+__all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED", "TypeContext",
            "infer_tree", "input_leaves", "lower_tree", "check_declarations"]
 
 
@@ -40,7 +40,7 @@ def _postorder(root: ast.Node) -> list[ast.Node]:
     return order
 
 
-class Context:
+class TypeContext:
     """What both passes share: the text, the dimensions, the variables' types."""
 
     def __init__(self, text: str, declare: Mapping[str, str]) -> None:
@@ -143,7 +143,7 @@ def _default_type(name: str, dims: Dims) -> SurfaceType:
 
 # ---------------------------------------------------------------- the two passes
 
-def _infer(ctx: Context, node: ast.Node) -> SurfaceType:
+def _infer(ctx: TypeContext, node: ast.Node) -> SurfaceType:
     types = ctx.types
     if isinstance(node, ast.Number):
         return SCALAR
@@ -180,7 +180,7 @@ def _infer(ctx: Context, node: ast.Node) -> SurfaceType:
     raise AssertionError(f"unknown syntax node {node!r}")  # pragma: no cover
 
 
-def _arity(ctx: Context, node: ast.Call, arity: tuple[int, int]) -> None:
+def _arity(ctx: TypeContext, node: ast.Call, arity: tuple[int, int]) -> None:
     lo, hi = arity
     n = len(node.args)
     if not lo <= n <= hi:
@@ -189,7 +189,7 @@ def _arity(ctx: Context, node: ast.Call, arity: tuple[int, int]) -> None:
                        f"not {n}", ParseError)
 
 
-def _lower(ctx: Context, node: ast.Node, built: dict[int, Expr],
+def _lower(ctx: TypeContext, node: ast.Node, built: dict[int, Expr],
            variables: Mapping[str, Expr]) -> Expr:
     t = ctx.types[id(node)]
     if isinstance(node, ast.Number):
@@ -226,7 +226,7 @@ def _inner_sums(order: list[ast.Node]) -> set[int]:
             for child in (node.left, node.right) if _is_sum(child)}
 
 
-def _lower_sum_chain(ctx: Context, top: ast.BinOp, built: dict[int, Expr]) -> Expr:
+def _lower_sum_chain(ctx: TypeContext, top: ast.BinOp, built: dict[int, Expr]) -> Expr:
     shape = ctx.shape(ctx.types[id(top)])
     terms: list[Expr] = []
     stack: list[tuple[ast.Node, bool]] = [(top, False)]
@@ -241,7 +241,7 @@ def _lower_sum_chain(ctx: Context, top: ast.BinOp, built: dict[int, Expr]) -> Ex
     return ir.add(terms, shape)
 
 
-def _leaf(ctx: Context, name: str, t: SurfaceType) -> Expr:
+def _leaf(ctx: TypeContext, name: str, t: SurfaceType) -> Expr:
     return ir.var(name, ctx.shape(t), symmetric=t.symmetric, label=t.label)
 
 
@@ -251,7 +251,7 @@ def build(text: str, declare: Mapping[str, str] | None = None
     from .parser import parse_text
 
     tree = parse_text(text)
-    ctx = Context(text, check_declarations(declare))
+    ctx = TypeContext(text, check_declarations(declare))
     order = infer_tree(ctx, tree)
     variables = input_leaves(ctx)
     root = lower_tree(ctx, tree, order, variables)
@@ -267,7 +267,7 @@ def check_declarations(declare: Mapping[str, str] | None) -> Mapping[str, str]:
     return declare
 
 
-def infer_tree(ctx: Context, tree: ast.Node) -> list[ast.Node]:
+def infer_tree(ctx: TypeContext, tree: ast.Node) -> list[ast.Node]:
     """Pass 1 over one tree: every node's surface type; returns the post-order."""
     order = _postorder(tree)
     for node in order:
@@ -275,14 +275,14 @@ def infer_tree(ctx: Context, tree: ast.Node) -> list[ast.Node]:
     return order
 
 
-def input_leaves(ctx: Context) -> dict[str, Expr]:
+def input_leaves(ctx: TypeContext) -> dict[str, Expr]:
     """The IR leaf of every input variable (declared but absent ones too: derivative zero)."""
     for name, t in ctx.declared.items():
         ctx.variables.setdefault(name, t)
     return {name: _leaf(ctx, name, t) for name, t in ctx.variables.items()}
 
 
-def lower_tree(ctx: Context, tree: ast.Node, order: list[ast.Node],
+def lower_tree(ctx: TypeContext, tree: ast.Node, order: list[ast.Node],
                env: Mapping[str, Expr]) -> Expr:
     """Pass 2 over one tree: its IR, names looked up in `env`."""
     inner = _inner_sums(order)
@@ -307,5 +307,5 @@ def lower_tree(ctx: Context, tree: ast.Node, order: list[ast.Node],
 
 def declared_variable(name: str, spec: str) -> Expr:
     """The IR leaf of a variable known only from its declaration."""
-    ctx = Context(name, {name: spec})
+    ctx = TypeContext(name, {name: spec})
     return _leaf(ctx, name, ctx.declared[name])

@@ -10,7 +10,7 @@ after a line ending in an operator or a comma, continues the statement; `#`
 starts a comment. A text with none of `=`, `;`, `:`, `#` is one expression,
 exactly as before programs existed (newlines are then plain spaces).
 
-Both passes of build.py run over all statements with one Context: types
+Both passes of build.py run over all statements with one TypeContext: types
 (and dimensions) are inferred for every line first, then every line is
 lowered twice: `local`, with earlier intermediates as leaves named after
 them (what the backward pass and the printers name), and `inlined`, with
@@ -28,7 +28,7 @@ from ..errors import MatdiffError, ParseError
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from . import ast
-from .build import Context, check_declarations, infer_tree, input_leaves, lower_tree
+from .build import TypeContext, check_declarations, infer_tree, input_leaves, lower_tree
 from .rules import RESERVED
 from .types import Dims, parse_declaration
 
@@ -290,7 +290,7 @@ def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text
             if cycle:
                 msg += "; the assignments form a cycle: " + " -> ".join(cycle)
             raise ParseError(msg, text, node.line, node.column)
-    ctx = Context(text, declare)
+    ctx = TypeContext(text, declare)
     orders = []
     for a, tree in zip(assigns, trees):
         orders.append(infer_tree(ctx, tree))

@@ -20,7 +20,7 @@ from . import ast
 from .types import SurfaceType
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .build import Context
+    from .build import TypeContext
 
 __all__ = ["BINARY", "FUNCTIONS", "SHAPE_RULES", "ALIASES", "RESERVED", "SCALAR", "Rule",
            "broadcast", "expand_to", "transpose", "matmul"]
@@ -52,7 +52,7 @@ def _operands(node: ast.Node) -> tuple[ast.Node, ...]:
     return (node.left, node.right) if isinstance(node, ast.BinOp) else node.args
 
 
-def _pair(ctx: Context, node: ast.Node, a: Expr, b: Expr) -> tuple[Expr, Expr]:
+def _pair(ctx: TypeContext, node: ast.Node, a: Expr, b: Expr) -> tuple[Expr, Expr]:
     """Both operands of an element-wise operator, expanded to the result's shape."""
     left, right = _operands(node)
     shape = ctx.shape(ctx.types[id(node)])
@@ -60,7 +60,7 @@ def _pair(ctx: Context, node: ast.Node, a: Expr, b: Expr) -> tuple[Expr, Expr]:
             expand_to(b, ctx.types[id(right)], shape))
 
 
-def _hadamard(ctx: Context, node: ast.Node, a: Expr, b: Expr) -> Expr:
+def _hadamard(ctx: TypeContext, node: ast.Node, a: Expr, b: Expr) -> Expr:
     if a.ndim == 0 or b.ndim == 0:
         return _elementwise_product(a, b)
     return _elementwise_product(*_pair(ctx, node, a, b))
@@ -109,7 +109,7 @@ def _frobenius(a: Expr, b: Expr) -> Expr:
 
 # ---------------------------------------------------------------- binary operators
 
-def _type_matmul(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+def _type_matmul(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
     what = f"'{node.spelling}'"
     if a.kind == "scalar":
         return b
@@ -137,14 +137,14 @@ def _type_matmul(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) 
     raise AssertionError  # unreachable
 
 
-def _type_divide(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+def _type_divide(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
     if b.kind != "scalar":
         ctx.fail(node, f"'/' divides by a scalar, not by {ctx.describe(b)} "
                        "(use ./ for element-wise division, or inv())")
     return a
 
 
-def _type_power(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+def _type_power(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
     if b.kind != "scalar":
         if isinstance(node.right, ast.Name) and node.right.name == "T":
             base = node.left.name if isinstance(node.left, ast.Name) else "x"
@@ -161,7 +161,7 @@ def _type_power(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -
     raise AssertionError  # unreachable
 
 
-def _type_dot(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+def _type_dot(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
     if a.kind == "scalar" or b.kind == "scalar":
         return a if b.kind == "scalar" else b
     if a.kind in ("row", "col") and b.kind in ("row", "col"):
@@ -171,7 +171,7 @@ def _type_dot(ctx: Context, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> 
     return SCALAR
 
 
-def _lower_power(ctx: Context, node: ast.BinOp, a: Expr, b: Expr) -> Expr:
+def _lower_power(ctx: TypeContext, node: ast.BinOp, a: Expr, b: Expr) -> Expr:
     if a.ndim == 0:
         return ir.binary(Op.POW, a, b)
     k = _integer_literal(node.right)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import MatdiffError
 
-__all__ = ["DimVar", "SurfaceType", "Dims", "parse_declaration"]
+__all__ = ["DimVar", "SurfaceType", "Dims", "parse_declaration", "parse_declarations"]
 
 
 class DimVar:
@@ -164,6 +164,27 @@ def _label_declaration(name: str, spec: str, dims: Dims) -> SurfaceType | None:
             + ("'probability vector(k)'" if along == "all" else "'one-hot rows(n, k)'"))
     plain = parse_declaration(name, base + (f"({given})" if given else ""), dims)
     return SurfaceType(plain.kind, plain.dims, label=(kind, along))
+
+
+# A declaration starts where a name and '=' follow a separator, so commas inside
+# `matrix(m, n)` stay in their type: "A=matrix(m, n), b=scalar" is two items.
+_SPLIT = re.compile(r"[,;\n]\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)")
+
+
+def parse_declarations(text: str) -> dict[str, str]:
+    """`"A=symmetric matrix, b=scalar"` -> {"A": "symmetric matrix", "b": "scalar"}: the
+    declarations a user types (on the command line, in the web page) as one text."""
+    out: dict[str, str] = {}
+    for item in _SPLIT.split(text.strip()):
+        item = item.strip().rstrip(",;").strip()
+        if not item:
+            continue
+        name, sep, kind = item.partition("=")
+        if not sep or not name.strip() or not kind.strip():
+            raise MatdiffError("declarations are NAME=TYPE separated by commas, as in "
+                               f"'A=symmetric matrix, b=scalar'; cannot read {item!r}")
+        out[name.strip()] = kind.strip()
+    return out
 
 
 def parse_declaration(name: str, spec: object, dims: Dims) -> SurfaceType:

@@ -94,7 +94,7 @@ def split_over_samples(loss: Expr, sampled: Mapping[str, int], dim: Dim) -> Samp
 
 def _rewrite(root: Expr, dim: Dim, count: Expr) -> Expr:
     """Sample counts become `count`; norm2(x)^2 becomes sum(x.^2)."""
-    from ..simplify.engine import rebuild
+    from ..ir.expr import rebuild
 
     mapped: dict[Expr, Expr] = {}
     for node in topo_order(root):
@@ -183,7 +183,7 @@ def _classify_einsum(node: Expr, args: list[object], dim: Dim) -> object:
 
 def _separate(node: Expr, kinds: Mapping[Expr, object]) -> tuple[Expr | None, Expr | None]:
     """(the part summed over chunks, the part without samples) of a _SUM node."""
-    from ..simplify.engine import rebuild
+    from ..ir.expr import rebuild
 
     if kinds[node] == _FREE:
         return None, node

@@ -20,14 +20,14 @@ from . import form as F
 from .form import Form
 from .reduce import reduce_einsum
 
-__all__ = ["to_form", "kind_of", "FORMS", "Context"]
+__all__ = ["to_form", "kind_of", "FORMS", "FormContext"]
 
 
 def kind_of(shape: tuple) -> str:
     return {0: "s", 1: "c", 2: "m"}.get(len(shape), "t")
 
 
-class Context:
+class FormContext:
     """What conversion needs beyond a node: the variables, to write sizes as numel(x)."""
 
     def __init__(self, root: Expr, extra: Mapping[str, Expr] | None = None) -> None:
@@ -181,7 +181,7 @@ def to_form(root: Expr, extra: Mapping[str, Expr] | None = None) -> Form:
     """The matrix-notation form of root (index notation where there is none)."""
     from .index import index_form
 
-    ctx = Context(root, extra)
+    ctx = FormContext(root, extra)
     forms: dict[Expr, Form] = {}
     for node in topo_order(root):
         args = [forms[a] for a in node.args]

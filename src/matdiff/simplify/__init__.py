@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from ..ir.expr import Expr
 from . import factor as _factor  # noqa: F401  (registers the rules)
-from .engine import RULES, Context, Fired, Rule, run
+from .engine import REWRITES, Context, Fired, Rewrite, run
 
-__all__ = ["simplify", "simplify_logged", "RULES", "Rule", "Fired"]
+__all__ = ["simplify", "simplify_logged", "REWRITES", "Rewrite", "Fired"]
 
 
 def simplify(e: Expr) -> Expr:

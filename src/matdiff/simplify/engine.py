@@ -21,14 +21,16 @@ from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
 from .canon import Keys
 
-__all__ = ["Rule", "Fired", "Context", "RULES", "rule", "run", "MAX_PASSES"]
+__all__ = ["Rewrite", "Fired", "Context", "REWRITES", "rule", "run", "MAX_PASSES"]
 
 MAX_PASSES = 40
 MAX_LOCAL = 20  # rule firings at one node within one pass
 
 
 @dataclass(frozen=True)
-class Rule:
+class Rewrite:
+    """A named rewrite rule: the identity it applies, the ops it looks at, and the function."""
+
     name: str
     identity: str
     ops: tuple[Op, ...]
@@ -39,7 +41,7 @@ class Rule:
 class Fired:
     """One rewrite: which rule, and the subexpression before and after."""
 
-    rule: Rule
+    rule: Rewrite
     before: Expr
     after: Expr
 
@@ -55,20 +57,20 @@ class Context:
     budget: int = 100_000  # search steps the costly rules (factor) may still spend
 
 
-RULES: list[Rule] = []
+REWRITES: list[Rewrite] = []
 
 
 def rule(name: str, identity: str, *ops: Op):
     """Register a rewrite rule: `identity` reads like `A*x + A'*x -> (A + A')*x`."""
     def register(fn: Callable[[Expr, Context], Expr | None]):
-        RULES.append(Rule(name, identity, tuple(ops), fn))
+        REWRITES.append(Rewrite(name, identity, tuple(ops), fn))
         return fn
     return register
 
 
-def _by_op(disabled: frozenset[str]) -> dict[Op, list[Rule]]:
-    table: dict[Op, list[Rule]] = {}
-    for r in RULES:
+def _by_op(disabled: frozenset[str]) -> dict[Op, list[Rewrite]]:
+    table: dict[Op, list[Rewrite]] = {}
+    for r in REWRITES:
         if r.name in disabled:
             continue
         for op in r.ops:
@@ -76,7 +78,7 @@ def _by_op(disabled: frozenset[str]) -> dict[Op, list[Rule]]:
     return table
 
 
-def _pass(root: Expr, ctx: Context, table: dict[Op, list[Rule]]) -> Expr:
+def _pass(root: Expr, ctx: Context, table: dict[Op, list[Rewrite]]) -> Expr:
     mapped: dict[Expr, Expr] = {}
     for node in topo_order(root):
         new = rebuild(node, tuple(mapped[a] for a in node.args))

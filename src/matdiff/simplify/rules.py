@@ -172,7 +172,7 @@ def sigmoid_quotient(e: Expr, ctx: Context) -> Expr | None:
 # exp(u).^p .* sigmoid(-u).^q -> sigmoid(u).^p .* sigmoid(-u).^(q-p)  (exp(u)/(1 + exp(u)))
 # and sigmoid(u) .* sigmoid(-u) -> sigmoid(u) .* (1 - sigmoid(u)); with a shift L,
 # exp(u).^p .* sigmoid(L - u).^q -> exp(p*L) * sigmoid(u - L).^p .* sigmoid(L - u).^(q-p)
-@rule("sigmoid", "exp(u)./(1 + exp(u)) -> sigmoid(u); sigmoid(-u) -> 1 - sigmoid(u)",
+@rule("sigmoid-product", "exp(u)./(1 + exp(u)) -> sigmoid(u); sigmoid(-u) -> 1 - sigmoid(u)",
       Op.EINSUM)
 def sigmoid_product(e: Expr, ctx: Context) -> Expr | None:
     ins = e.attr[0]

@@ -17,12 +17,14 @@ from typing import Any
 
 import matdiff
 
+from ..language import parse_declarations
+from ..printing import LAYOUTS
+
 __all__ = ["answer", "parse_declarations", "render_mathml", "mathml_available",
            "EXAMPLES", "LAYOUTS", "MAX_EXPRESSION"]
 
 log = logging.getLogger("matdiff.web")
 
-LAYOUTS = ("shape", "numerator", "denominator")
 MAX_EXPRESSION = 4000  # characters: far beyond any formula a person types
 CHECK_TOLERANCE = 1e-6  # a correct derivative is ~1e-10 off; a kink or overflow far more
 
@@ -49,26 +51,6 @@ class InputError(matdiff.MatdiffError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-# A declaration starts where a name and '=' follow a separator, so commas inside
-# `matrix(m, n)` stay in their type: "A=matrix(m, n), b=scalar" is two items.
-_SPLIT = re.compile(r"[,;\n]\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)")
-
-
-def parse_declarations(text: str) -> dict[str, str]:
-    """`"A=symmetric matrix, b=scalar"` -> {"A": "symmetric matrix", "b": "scalar"}."""
-    out: dict[str, str] = {}
-    for item in _SPLIT.split(text.strip()):
-        item = item.strip().rstrip(",;").strip()
-        if not item:
-            continue
-        name, sep, kind = item.partition("=")
-        if not sep or not name.strip() or not kind.strip():
-            raise InputError("declarations are NAME=TYPE separated by commas, as in "
-                             f"'A=symmetric matrix, b=scalar'; cannot read {item!r}", "declare")
-        out[name.strip()] = kind.strip()
-    return out
 
 
 def mathml_available() -> bool:
@@ -133,7 +115,10 @@ def _request(payload: Any) -> tuple[str, str, dict[str, str], int, str]:
     if isinstance(declare, dict) and all(isinstance(v, str) for v in declare.values()):
         declarations = {str(k): v for k, v in declare.items()}
     elif isinstance(declare, str):
-        declarations = parse_declarations(declare)
+        try:
+            declarations = parse_declarations(declare)
+        except matdiff.MatdiffError as e:
+            raise InputError(e.message, "declare") from None
     else:
         raise InputError("'declare' must be text such as 'A=symmetric matrix'", "declare")
     order = _field(payload, "order", 1, int)
