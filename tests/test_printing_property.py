@@ -97,3 +97,17 @@ def test_a_transpose_raised_to_a_power_is_bracketed_in_latex():
     latex = matdiff.parse("(A').^2 + inv(B).^2").latex()
     latex2mathml.convert(latex)
     assert r"\left(A^\top\right)^{\circ 2}" in latex
+
+
+def test_the_variable_of_a_partial_is_written_as_a_latex_name():
+    d = matdiff.diff("alpha1*x_1_2'*x_1_2 + sum(W_out*x_1_2)", wrt="x_1_2",
+                     declare={"W_out": "matrix"})
+    assert r"\partial x_{1_2}" in d.explain(format="latex")
+    markdown = d._repr_markdown_().strip("$ ")
+    assert r"\partial x_{1_2}" in markdown
+    latex2mathml.convert(markdown)
+    from matdiff.web.compute import derive
+
+    answer = derive({"expression": "sum(W_out*h1)", "wrt": "W_out"})
+    assert r"\partial W_{out}" in answer["equation_latex"]
+    latex2mathml.convert(answer["equation_latex"])

@@ -240,13 +240,15 @@ class Derivative(Expression):
 
     def _repr_markdown_(self) -> str:
         from .printing import to_latex
+        from .printing.latex import latex_name
 
         f = to_latex(self.function.ir, orientation=self.function.orientation,
                      variables=self.variables)
         if self.order == 1:
-            lhs = f"\\frac{{\\partial}}{{\\partial {self.wrt}}}\\left({f}\\right)"
+            lhs = f"\\frac{{\\partial}}{{\\partial {latex_name(self.wrt)}}}\\left({f}\\right)"
         else:
-            lhs = (f"\\frac{{\\partial^{{{self.order}}}}}{{\\partial {self.wrt}^{{{self.order}}}}}"
+            lhs = (f"\\frac{{\\partial^{{{self.order}}}}}{{\\partial "
+                   f"{latex_name(self.wrt)}^{{{self.order}}}}}"
                    f"\\left({f}\\right)")
         return f"$$ {lhs} = {self.latex()} $$"
 

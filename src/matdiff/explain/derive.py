@@ -86,8 +86,17 @@ def _kind(e: Expr) -> str:
     return kind_of(e.shape)
 
 
+def _latex(name: str) -> str:
+    from ..printing.latex import latex_name
+
+    return latex_name(name)
+
+
 def _partial(top: str, bottom: str) -> tuple[str, str]:
-    return f"∂{top}/∂{bottom}", f"\\frac{{\\partial {top}}}{{\\partial {bottom}}}"
+    from ..printing.latex import latex_name  # W_out is W_{out}: one subscript, valid LaTeX
+
+    return (f"∂{top}/∂{bottom}",
+            f"\\frac{{\\partial {latex_name(top)}}}{{\\partial {latex_name(bottom)}}}")
 
 
 def _contract(local: Expr, total: Expr, n: Expr, c: Expr, x: Expr) -> Expr:
@@ -313,7 +322,7 @@ def _result_steps(d, note: str = "") -> list[Step]:
         lhs = _partial("f", d.wrt)
     else:
         lhs = (f"∂^{d.order}f/∂{d.wrt}^{d.order}",
-               f"\\frac{{\\partial^{d.order} f}}{{\\partial {d.wrt}^{d.order}}}")
+               f"\\frac{{\\partial^{d.order} f}}{{\\partial {_latex(d.wrt)}^{d.order}}}")
     x = d.function.variables[d.wrt]
     of = d.function.ir if d.order == 1 else _lower(d)
     text, tex = d.to_text(), d.latex()

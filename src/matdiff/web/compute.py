@@ -16,6 +16,7 @@ import warnings
 from typing import Any
 
 import matdiff
+from matdiff.printing.latex import latex_name
 
 from ..language import parse_declarations
 from ..printing import LAYOUTS
@@ -136,8 +137,8 @@ def _shape_text(shape: list[str]) -> str:
 def _lhs(wrt: str, order: int) -> str:
     """`∂f/∂x` (or `∂²f/∂x²`), the left side of the answer; f is shown above it."""
     if order == 1:
-        return f"\\frac{{\\partial f}}{{\\partial {wrt}}}"
-    return f"\\frac{{\\partial^{{{order}}} f}}{{\\partial {wrt}^{{{order}}}}}"
+        return f"\\frac{{\\partial f}}{{\\partial {latex_name(wrt)}}}"
+    return f"\\frac{{\\partial^{{{order}}} f}}{{\\partial {latex_name(wrt)}^{{{order}}}}}"
 
 
 def _check(d: matdiff.Derivative) -> dict[str, Any]:
