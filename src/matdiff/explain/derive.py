@@ -159,23 +159,55 @@ def _vector_step_note(sh, total: Expr) -> str:
 
 
 def derive_steps(d) -> list[Step]:
-    """The steps of the derivation of d (see the module docstring)."""
+    """The steps of the derivation of d (see the module docstring).
+
+    A derivative of order k > 1 is the Jacobian of the derivative of order k - 1
+    (a Hessian is the Jacobian of the gradient g): that derivative is stated, then
+    differentiated with the same kind of steps.
+    """
     function = d.function
     x = function.variables[d.wrt]
-    if d.order > 1 or x not in ir.variables(function.ir).values():
-        return _summary_steps(d)
-    inters = decompose(function.ir, x)
+    if d.order == 1:
+        return _derivation(d, function.ir, function.text, "f") or _summary_steps(d)
+    g = simplify(_lower(d))
+    sh = _Shower(function.variables)
+    text, tex = _show(sh.form(g))
+    what = "gradient" if d.order == 2 and not function.ir.ndim else \
+        f"derivative of order {d.order - 1}"
+    lhs = _partial("f", d.wrt) if d.order == 2 else (
+        f"∂^{d.order - 1}f/∂{d.wrt}^{d.order - 1}",
+        f"\\frac{{\\partial^{d.order - 1} f}}{{\\partial {d.wrt}^{d.order - 1}}}")
+    first = Step("lower", what, "g", lhs[0], text,
+                 f"in the shape layout; ∂^{d.order}f/∂{d.wrt}^{d.order} is its Jacobian "
+                 f"∂g/∂{d.wrt}",
+                 "g", lhs[1], tex,
+                 Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
+    inner = _derivation(d, g, None, "g")
+    return [first] + (inner or _summary_steps(d))
+
+
+def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
+    """The steps of ∂root/∂x by intermediates and chain rules; None when there are none."""
+    function = d.function
+    x = function.variables[d.wrt]
+    if x not in ir.variables(root).values():
+        return None
+    inters = decompose(root, x, top)
     if not inters:
-        return _summary_steps(d)
+        return None
     sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
     steps: list[Step] = []
     full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
         full[it.var] = _substitute(it.expr, full)
-        text, tex = _show(sh.form(it.expr))
-        steps.append(Step("introduce", "introduce an intermediate variable", it.name, "", text,
-                          "", it.name, "", tex,
-                          Claim(value=it.expr, defines=it.var, texts=((text, it.expr),))))
+        written, tex = _show(sh.form(it.expr))
+        before = ""
+        if len(inters) == 1 and text and _one_line(text) and text.strip() != written:
+            before = text.strip()  # f = tr(A*X*B) = sum((B*A) ⊙ X'): where the form comes from
+        texts = ((before, it.expr), (written, it.expr)) if before else ((written, it.expr),)
+        steps.append(Step("introduce", "introduce an intermediate variable", it.name, before,
+                          written, "", it.name, "", tex,
+                          Claim(value=it.expr, defines=it.var, texts=texts)))
     local: dict[tuple[Expr, Expr], Expr] = {}
     shown: dict[tuple[Expr, Expr], F.Form] = {}
     # a local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for u = softmax(z)
@@ -188,10 +220,23 @@ def derive_steps(d) -> list[Step]:
             rule, note = local_rule(it.expr, c)
             lhs = _partial(it.name, c.name)
             after = _show(shown[(it.var, c)])
-            claim = Claim(value=L, of=it.expr, wrt=c, texts=((after[0], L),),
+            texts = [(after[0], L)]
+            before = ("", "")
+            terms = _product_terms(it.expr, c, names)
+            if terms:
+                forms = sorted((sh.jacobian(t, _kind(it.var), _kind(c)) for t in terms),
+                               key=lambda f: f.tcount)
+                if all(f.shape != "t" for f in forms):
+                    before = _show(F.add(forms))
+                    if before[0] != after[0]:
+                        texts.insert(0, (before[0], L))
+                    else:
+                        before = ("", "")
+            note = _join(note, _differential(it.name, it.var, c, shown[(it.var, c)]))
+            claim = Claim(value=L, of=it.expr, wrt=c, texts=tuple(texts),
                           transposed=_numerator(_kind(it.var), _kind(c)))
-            steps.append(Step("local", rule, lhs[0], "", after[0], note, lhs[1], "", after[1],
-                              claim))
+            steps.append(Step("local", rule, lhs[0], before[0], after[0], note, lhs[1],
+                              before[1], after[1], claim))
     total: dict[Expr, Expr] = {x: ir.delta(list(x.shape))}
     total_form: dict[Expr, F.Form] = {}
     for it in inters:
@@ -202,7 +247,7 @@ def derive_steps(d) -> list[Step]:
         if it.children == (x,):
             continue  # the local derivative is already the total one
         rule, note = chain_rule(len(it.children), [c.shape for c in it.children] + [x.shape])
-        used = list(dict.fromkeys(f"{f.rule.name} ({f.rule.identity})" for f in log))
+        used = list(dict.fromkeys(_identity(f.rule) for f in log))
         if used:
             note += "; simplified by " + "; ".join(used)
         lhs = _partial(it.name, x.name)
@@ -224,9 +269,53 @@ def derive_steps(d) -> list[Step]:
         cases = _cases(sh, J, lhs, _kind(it.var), _kind(x), claim)
         if cases is not None:
             steps.append(cases)
-    root = inters[-1]
-    steps.extend(_closing_steps(sh, d, inters, full, total[root.var], root.name))
+    top_it = inters[-1]
+    steps.extend(_closing_steps(d, root, inters, full, total[top_it.var], top_it.name))
     return steps
+
+
+def _one_line(text: str) -> bool:
+    return not any(ch in text for ch in "\n;=")
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _identity(rule) -> str:
+    """A rewrite rule for a note: its name, and its identity unless that is index notation."""
+    if "δ" in rule.identity or "[" in rule.identity:
+        return rule.name
+    return f"{rule.name} ({rule.identity})"
+
+
+def _product_terms(e: Expr, c: Expr, names: dict[Expr, Expr]) -> list[Expr]:
+    """The product rule's terms of ∂e/∂c when c is a factor of e more than once: one
+    term per occurrence, the other occurrences held fixed."""
+    if e.op is not Op.EINSUM:
+        return []
+    at = [k for k, a in enumerate(e.args) if a is c]
+    if len(at) < 2:
+        return []
+    held = ir.var(f"_held_{c.name}", c.shape, bool(c.attr[1]))
+    terms = []
+    for k in at:
+        args = tuple(held if (j in at and j != k) else a for j, a in enumerate(e.args))
+        t = differentiate(rebuild(e, args), c)
+        terms.append(simplify(_substitute(_substitute(t, {held: c}), names)))
+    return terms
+
+
+def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
+    """For a scalar f of a matrix X: df = tr(M*dX), the Matrix Cookbook's way to read
+    a gradient off a differential (M is ∂f/∂X in the numerator layout)."""
+    if f.ndim or x.ndim != 2 or jac.shape != "m":
+        return ""
+    dx = F.sym(f"d{x.name}", "m")
+    trace = ArticlePrinter().doprint(F.call("tr", [F.mul([jac, dx])], "s"))
+    m = ArticlePrinter().doprint(jac)
+    return (f"d{name} = {trace} for every d{x.name}, so ∂{name}/∂{x.name} = {m} "
+            f"(the numerator layout; the gradient in the shape of {x.name} is its transpose)")
 
 
 def _product_form(it, x, shown, total_form) -> F.Form | None:
@@ -272,26 +361,27 @@ def _layouts(d) -> tuple[str, str]:
     return f_kind, _kind(d.function.variables[d.wrt])
 
 
-def _closing_steps(sh, d, inters, full, total_root: Expr, root_name: str) -> list[Step]:
+def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
+                   ) -> list[Step]:
     """Substitute the intermediates back, simplify with named identities, state the result."""
     steps: list[Step] = []
     sh = _Shower(d.function.variables)  # the intermediates are gone: sizes by the variables
     substituted = _substitute(total_root, full)
     x = d.function.variables[d.wrt]
-    f_kind, x_kind = _layouts(d)
+    f_kind, x_kind = _layouts(d) if d.order == 1 else (_kind(root), _kind(x))
     transposed = _numerator(f_kind, x_kind)
     if len(inters) > 1:
         defs = ", ".join(f"{it.name} = {ArticlePrinter().doprint(sh.form(full[it.var]))}"
                          for it in inters[:-1])
         lhs = _partial(root_name, d.wrt)
         text, tex = _show(sh.jacobian(substituted, f_kind, x_kind))
-        claim = Claim(value=substituted, of=d.function.ir, wrt=x, texts=((text, substituted),),
+        claim = Claim(value=substituted, of=root, wrt=x, texts=((text, substituted),),
                       transposed=transposed)
         steps.append(Step("substitute", "substitute the intermediates back", lhs[0], "", text,
                           defs, lhs[1], "", tex, claim))
     steps.extend(_simplify_steps(sh, substituted))
     note = _vector_step_note(sh, d.ir)
-    return steps + _result_steps(d, note)
+    return steps + _result_steps(d, note, root)
 
 
 def _simplify_steps(sh, e: Expr) -> list[Step]:
@@ -307,7 +397,10 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
             steps.append(Step("simplify", "simplify", "", "", "…",
                               f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
             break
-        b, a = _show(sh.form(fired.before)), _show(sh.form(fired.after))
+        fb, fa = sh.form(fired.before), sh.form(fired.after)
+        if fb.shape == "t" or fa.shape == "t":
+            continue  # a rewrite in index notation: the simplifier's bookkeeping, not a lesson
+        b, a = _show(fb), _show(fa)
         claim = Claim(value=fired.after, before=fired.before,
                       texts=((b[0], fired.before), (a[0], fired.after)))
         steps.append(Step("simplify", fired.rule.name, "", b[0], a[0], fired.rule.identity,
@@ -315,16 +408,18 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
     return steps
 
 
-def _result_steps(d, note: str = "") -> list[Step]:
+def _result_steps(d, note: str = "", of: Expr | None = None) -> list[Step]:
     """The result in the numerator layout of the steps, then, if it differs, once in
-    matdiff's shape layout (what d.evaluate returns)."""
+    matdiff's shape layout (what d.evaluate returns). `of`: what the last derivation
+    differentiated (for a Hessian, the gradient)."""
     if d.order == 1:
         lhs = _partial("f", d.wrt)
     else:
         lhs = (f"∂^{d.order}f/∂{d.wrt}^{d.order}",
                f"\\frac{{\\partial^{d.order} f}}{{\\partial {_latex(d.wrt)}^{d.order}}}")
     x = d.function.variables[d.wrt]
-    of = d.function.ir if d.order == 1 else _lower(d)
+    if of is None:
+        of = d.function.ir if d.order == 1 else _lower(d)
     text, tex = d.to_text(), d.latex()
     shape_claim = Claim(value=d.ir, of=of, wrt=x, texts=((text, d.ir),))
     if d.order == 1:
@@ -340,15 +435,17 @@ def _result_steps(d, note: str = "") -> list[Step]:
                                            "returns", note) if x),
                      f"\\left({lhs[1]}\\right)^\\top", "", tex, shape_claim)]
     layout_note = "in matdiff's shape layout: what d.evaluate returns"
+    if d.order > 1:
+        layout_note = "the Jacobian of g, ∂g/∂" + d.wrt + ", " + layout_note[3:]
     return [Step("result", "result", lhs[0], "", text,
                  "; ".join(x for x in (layout_note, note) if x), lhs[1], "", tex, shape_claim)]
 
 
-def _lower(d) -> Expr:
-    """The derivative of order d.order - 1 (the function for a first derivative)."""
+def _lower(d, order: int | None = None) -> Expr:
+    """The derivative of order d.order - 1, or of `order` (the function for 0), unsimplified."""
     e = d.function.ir
     x = d.function.variables[d.wrt]
-    for _ in range(d.order - 1):
+    for _ in range(d.order - 1 if order is None else order):
         e = differentiate(e, x)
     return e
 

@@ -39,14 +39,15 @@ class Intermediate:
 
 
 class _Names:
-    def __init__(self, taken: set[str]) -> None:
+    def __init__(self, taken: set[str], top: str = "f") -> None:
         self.taken = set(taken)
+        self.top = top
         self.k = 0
 
     def new(self, final: bool = False) -> str:
-        if final and "f" not in self.taken:
-            self.taken.add("f")
-            return "f"
+        if final and self.top not in self.taken:
+            self.taken.add(self.top)
+            return self.top
         for name in NAMES:
             if name not in self.taken:
                 self.taken.add(name)
@@ -80,13 +81,14 @@ def _dot_product(node: Expr) -> tuple[int, int] | None:
     return None
 
 
-def decompose(root: Expr, x: Expr) -> list[Intermediate]:
-    """The intermediates of root with respect to x, in order (root last); [] if too many."""
+def decompose(root: Expr, x: Expr, top: str = "f") -> list[Intermediate]:
+    """The intermediates of root with respect to x, in order (root last, named `top` when
+    that name is free); [] if too many."""
     order = topo_order(root)
     depends: dict[Expr, bool] = {}
     for node in order:
         depends[node] = node is x or any(depends[a] for a in node.args)
-    names = _Names({n.name for n in order if n.op is Op.VAR})
+    names = _Names({n.name for n in order if n.op is Op.VAR}, top)
     out: list[Intermediate] = []
     rep: dict[Expr, Expr] = {}
     handles = {x}

@@ -13,6 +13,7 @@ from ..errors import MatdiffError
 __all__ = ["render_steps", "FORMATS"]
 
 _HEADINGS = {
+    "lower": "Start from the derivative one order lower",
     "introduce": "Introduce intermediate variables",
     "local": "Local derivatives",
     "chain": "Combine by the chain rules",

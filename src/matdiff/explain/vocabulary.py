@@ -5,9 +5,11 @@ its pieces by the engine; this module names the rule the article would
 cite for it, with a note saying what it gives:
 
     w ⊙ x, w ⊘ x          element-wise binary operator: a diagonal
-    x + z, x*z (z scalar)  scalar expansion: I, 1, or Iz
-    sum(u)                 vector sum reduction: 1'
+    x + z, x*z (z scalar)  scalar expansion: eye, vector(1), or z*eye
+    sum(u)                 vector sum reduction: vector(1)'
+    x'*A*x, a*b            product rule (one term per factor holding the piece)
     A*x, X*w, w'*X         matrix product rule
+    tr(A*X*B), tr(X)       trace rule (through the differential d tr(M*X) = tr(M*dX))
     a + b                  sum rule
     exp(u), tanh(u), ...   element-wise function: diag(f'(u))
     max(0, z)              the max(0, z) cases: step(z)
@@ -25,31 +27,47 @@ from ..ir.ops import SPECS, Op
 __all__ = ["local_rule", "chain_rule"]
 
 def _einsum_rule(e: Expr, child: Expr) -> tuple[str, str]:
+    """A product (einsum) named by the shapes of its factors and of the piece."""
     ins, out, _ = e.attr
     tensors = [(a, tuple(lab)) for a, lab in zip(e.args, ins) if a.op is not Op.CONST]
     mine = [lab for a, lab in tensors if a is child]
     others = [lab for a, lab in tensors if a is not child and lab]  # scalars only scale
     out = tuple(out)
-    if not others and len(mine) > 1:
-        return ("element-wise binary operator",
-                "∂(y ⊙ y)/∂y = 2 diag(y), the product rule entry by entry")
+    if len(mine) > 1:
+        return ("product rule",
+                "∂(u v)/∂x = (∂u/∂x) v + u (∂v/∂x): one term per factor that holds x, "
+                "the others held fixed")
+    (lab,) = mine
+    if not lab and not out and len(tensors) == 1:
+        return "constant factor rule", "∂(c u)/∂u = c for a number c"
+    if not lab:  # the piece is a scalar
+        if out:
+            return "scalar expansion", "∂(x z)/∂z = x for a scalar z"
+        if others:
+            return "vector sum reduction", "∂ sum(x z)/∂z = sum(x) for a scalar z"
+        return "product rule", "∂(a b)/∂a = b: the other factor"
     if not others:
+        if not out and len(lab) == 2 and lab[0] == lab[1]:
+            return "trace rule", "d tr(X) = tr(dX), so ∂ tr(X)/∂X = eye"
         if not out:
-            return "vector sum reduction", "∂ sum(u)/∂u is a row of ones, 1'"
-        if all(not lab for lab in mine):
-            return "scalar expansion", "∂(x + z)/∂z = 1 and ∂(x z)/∂z = x for a scalar z"
-        if all(lab == out for lab in mine):
-            return "scalar expansion", "∂(x z)/∂x = I z for a scalar z"
-    if all(lab == out for lab in mine) and all(lab == out for lab in others):
+            return "vector sum reduction", "∂ sum(u)/∂u is a row of ones, vector(1)'"
+        if lab == out:
+            return "scalar expansion", "∂(x z)/∂x = z*eye for a scalar z"
+        if not set(lab) & set(out):
+            return ("vector sum reduction", "each entry is a multiple of sum(x), so each row "
+                    "of the Jacobian is a scaled row of ones: ∂ sum(x)*vector(1)/∂x = matrix(1)")
+        if sorted(lab) == sorted(out):
+            return "transpose rule", "d(X') = (dX)': the entries move, each with slope 1"
+        return "linear map", "the derivative of a linear map is the map itself"
+    if lab == out and all(o == out for o in others):
         return ("element-wise binary operator",
                 "∂(w ⊙ x)/∂w = diag(x): entry i depends on w_i only")
-    if all(not lab for lab in mine) and out:
-        return "scalar expansion", "∂(x z)/∂z = x for a scalar z"
-    if all(not lab for lab in mine):
-        return "vector sum reduction", "∂ sum(x z)/∂z = sum(x) for a scalar z"
-    if not out and len(tensors) == 2 and all(len(lab) == 1 for _, lab in tensors):
-        return "dot product rule", "∂(w'x)/∂w = x'"
-    return "matrix product rule", "the product rule, one factor at a time"
+    if not out and len(tensors) == 2 and len(lab) == 1 and all(len(o) == 1 for o in others):
+        return "dot product rule", "∂(w'*x)/∂w = x'"
+    if not out and len(lab) == 2:
+        return ("trace rule", "a scalar product of matrices is a trace, and d tr(M*X) = "
+                "tr(M*dX)")
+    return "matrix product rule", "∂(A*x)/∂x = A: the other factors, held fixed"
 
 
 def local_rule(e: Expr, child: Expr) -> tuple[str, str]:
@@ -59,11 +77,15 @@ def local_rule(e: Expr, child: Expr) -> tuple[str, str]:
         return _einsum_rule(e, child)
     if op is Op.ADD:
         if child.ndim == 0 and e.ndim:
-            return "scalar expansion", "∂(x + z)/∂z = 1 for a scalar z"
-        return "sum rule", "∂(a + b)/∂a = I"
+            return "scalar expansion", "∂(x + z)/∂z = vector(1) for a scalar z"
+        if child.ndim == 0:
+            return "sum rule", "∂(a + b)/∂a = 1 and ∂(a - b)/∂b = -1"
+        return "sum rule", "∂(a + b)/∂a = eye and ∂(a - b)/∂b = -eye"
     rule = SPECS[op].rule
     if not rule[0]:  # every op names its rule in the spec: no generic fallback
         raise LookupError(f"the op spec of {op.value} names no rule for the explanation")
+    if SPECS[op].kind == "elementwise" and SPECS[op].arity == 1 and not child.ndim:
+        return rule[0], f"∂ {op.value}(u)/∂u = {op.value}'(u), the single-variable rule"
     return rule
 
 
@@ -74,7 +96,7 @@ def chain_rule(n_children: int, shapes: list[tuple]) -> tuple[str, str]:
     """
     if n_children > 1:
         return ("total-derivative chain rule",
-                "∂f/∂x = Σ_i ∂f/∂u_i ∂u_i/∂x over the pieces that depend on x")
+                "a sum of one chain per piece that depends on the variable")
     if all(len(s) == 0 for s in shapes):
         return "single-variable chain rule", "dy/dx = dy/du du/dx"
-    return "vector chain rule", "∂f/∂x = ∂f/∂g ∂g/∂x, a product of Jacobians"
+    return "vector chain rule", "the Jacobian of a composition is the product of the Jacobians"
