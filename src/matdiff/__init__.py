@@ -7,7 +7,7 @@
     >>> d.evaluate({"x": np.array([1.0, 2.0]), "A": np.eye(2)})
     array([2., 4.])
 
-Public surface: parse, diff, value_and_grad, fit, and the error classes.
+Public surface: parse, diff, compare, value_and_grad, fit, and the error classes.
 Heavy parts (printing, code generation, training) load on first use.
 """
 
@@ -25,7 +25,7 @@ from .errors import (
 )
 
 __all__ = [
-    "parse", "diff", "grad", "value_and_grad", "fit",
+    "parse", "diff", "grad", "compare", "value_and_grad", "fit",
     "Expression", "Derivative",
     "MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
     "MatdiffWarning",
@@ -97,6 +97,31 @@ def value_and_grad(expr, wrt, declare=None, of=None):
 
     with engine_errors("compiling"):
         return _value_and_grad(expr, wrt, declare=declare, of=of)
+
+
+def compare(answer, of, wrt, declare=None, order=1, layout="shape", seed=0):
+    """Is a hand-derived `answer` the derivative of `of` by `wrt`?
+
+    Returns a Comparison: `equal` (numerically at several random points, and
+    `symbolic` when the simplified forms coincide); when not, the likely
+    `mistake` (a transpose or the other layout, a sign, a constant factor, a
+    missing or extra term, a wrong shape, a relu case split taken for the whole
+    sum, a forgotten chain factor, ...), its `diagnosis` and the `point` where
+    they differ. `layout="numerator"` compares gradients written as rows.
+
+    Examples:
+        >>> r = matdiff.compare("2*A*x", of="x'*A*x", wrt="x")
+        >>> r.equal, r.mistake
+        (False, 'symmetric')
+        >>> bool(matdiff.compare("2*A*x", of="x'*A*x", wrt="x",
+        ...                      declare={"A": "symmetric matrix"}))
+        True
+        >>> matdiff.compare("X'*X*w - X'*y", of="0.5*norm2(X*w - y)^2", wrt="w").equal
+        True
+    """
+    from .comparison import compare as _compare
+
+    return _compare(answer, of, wrt, declare=declare, order=order, layout=layout, seed=seed)
 
 
 def fit(loss, params, data, **options):

@@ -19,6 +19,7 @@ __all__ = ["main", "COMMANDS"]
 # name -> (module under matdiff.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "differentiate an expression"),
+    "compare": ("compare", "check a hand-derived derivative against matdiff's"),
     "codegen": ("codegen", "print the NumPy code of a derivative"),
     "fit": ("fit", "train parameters of a loss on data"),
     "demo": ("demo", "the seed notes end to end: derive, check, train"),

@@ -1,0 +1,282 @@
+"""Is a hand-derived answer right? `matdiff.compare(answer, of=expr, wrt=x)` (this module is
+matdiff.comparison, so that the name matdiff.compare stays the function).
+
+The answer is parsed in matdiff's language with the expression's variables at
+their shapes, and compared with matdiff's derivative numerically at several
+random points (sizes differ between points, so a missing 1/numel(y) shows),
+and symbolically where the simplified forms coincide. When they differ, the
+likely mistake is named by testing what a student typically does wrong, in
+this order:
+
+    shape          the answer has another shape (which it has, which it needs)
+    layout         the answer is the transpose: the other layout
+    sign           the answer is minus the derivative
+    factor         the answer is a constant (or a size, numel(y)) times it
+    case split     a relu/max case split taken for the whole sum: every sample
+                   active (or inactive) instead of one indicator per sample
+    chain factor   one local derivative of the chain rule left out
+    transpose      a matrix where its transpose belongs (A*x for A'*x)
+    symmetric      right only for symmetric matrices (2*A*x for (A + A')*x)
+    missing term   a term of the derivative left out (compared with its terms)
+    extra term     a term of the answer that does not belong
+    term sign      one term with the wrong sign
+    different      none of these: the point where they differ is given
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import MatdiffError, ShapeError
+from .mistakes import TESTS, _all_close, _close, _layout_text
+
+__all__ = ["compare", "Comparison", "MISTAKES"]
+
+MISTAKES = ("shape", "layout", "sign", "factor", "case split", "chain factor", "transpose",
+            "symmetric", "missing term", "extra term", "term sign", "different")
+POINTS = 4
+
+
+@dataclass
+class Comparison:
+    """The verdict on an answer: `equal` (also its truth value), the likely `mistake`
+    (one of MISTAKES, None when equal) and its `diagnosis`, and the `point` (values of
+    the variables) where the answer and the derivative differ."""
+
+    answer: str
+    expected: str
+    equal: bool
+    mistake: str | None = None
+    diagnosis: str = ""
+    point: dict[str, Any] | None = None
+    symbolic: bool = False
+    answer_value: Any = field(default=None, repr=False)
+    expected_value: Any = field(default=None, repr=False)
+
+    def __bool__(self) -> bool:
+        return self.equal
+
+    def __str__(self) -> str:
+        if self.equal:
+            how = "symbolically (the same simplified form)" if self.symbolic else \
+                f"at {POINTS} random points"
+            return f"equal: {self.answer} is the derivative ({self.expected}), checked {how}"
+        lines = [f"not equal ({self.mistake}): {self.diagnosis}",
+                 f"  the derivative: {self.expected}"]
+        if self.point is not None:
+            at = ", ".join(f"{k} = {_short(v)}" for k, v in self.point.items())
+            lines.append(f"  they differ at {at}: the answer gives {_short(self.answer_value)}, "
+                         f"the derivative {_short(self.expected_value)}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record."""
+        def plain(v):
+            return None if v is None else np.asarray(v, float).tolist()
+
+        return {"answer": self.answer, "expected": self.expected, "equal": self.equal,
+                "mistake": self.mistake, "diagnosis": self.diagnosis,
+                "symbolic": self.symbolic,
+                "point": None if self.point is None else {k: plain(v)
+                                                          for k, v in self.point.items()},
+                "answer_value": plain(self.answer_value),
+                "expected_value": plain(self.expected_value)}
+
+
+def _short(v: Any) -> str:
+    a = np.asarray(v, float)
+    return np.array2string(a, precision=3, suppress_small=True, separator=", ",
+                           max_line_width=10_000).replace("\n", "")
+
+
+def _declaration(v) -> str:
+    shape = [str(s) for s in v.shape]
+    if not shape:
+        return "scalar"
+    if len(shape) == 1:
+        return f"vector({shape[0]})"
+    return f"{'symmetric ' if v.attr[1] else ''}matrix({shape[0]}, {shape[1]})"
+
+
+def _describe(shape: tuple, orientation: str | None = None) -> str:
+    if not shape:
+        return "a scalar"
+    if len(shape) == 1:
+        return f"a row vector (1 x {shape[0]})" if orientation == "row" else \
+            f"a column vector ({shape[0]})"
+    if len(shape) == 2:
+        return f"a matrix ({shape[0]} x {shape[1]})"
+    return f"a tensor ({' x '.join(str(s) for s in shape)})"
+
+
+class _Case:
+    """The derivative and the answer, and the points they are compared at."""
+
+    def __init__(self, d, ans, layout: str, seed: int) -> None:
+        from .printing.layout import _transposed
+        from .printing.matrix import kind_of
+
+        self.d, self.ans = d, ans
+        x = d.function.variables[d.wrt]
+        self.flip = d.order == 1 and _transposed(kind_of(d.function.shape), kind_of(x.shape),
+                                                 layout)
+        self.points: list[dict[str, np.ndarray]] = []
+        for k in range(POINTS):
+            self.points.append(_point(d, seed + k))
+
+    def expected(self, e=None, values=None) -> list[np.ndarray]:
+        """The value of e (default: the derivative) at each point, in the chosen layout."""
+        from .evaluate import evaluate
+
+        out = []
+        for p in self.points if values is None else values:
+            v = np.asarray(evaluate(self.d.ir if e is None else e, p, self.d.variables,
+                                    check_symmetric=False), float)
+            out.append(v.T if self.flip else v)
+        return out
+
+    def answer(self, points=None) -> list[np.ndarray]:
+        out = []
+        for p, want in zip(points or self.points, self.expected(values=points)):
+            told = {s for v in self.ans.variables.values() for s in v.shape}
+            dims = {}
+            if len(self.ans.shape) == want.ndim:
+                dims = {s: n for s, n in zip(self.ans.shape, want.shape)
+                        if isinstance(s, str) and s not in told}
+            try:
+                with np.errstate(all="ignore"):
+                    out.append(np.asarray(self.ans.evaluate(p, dims=dims), float))
+            except MatdiffError as e:
+                raise MatdiffError(f"the answer cannot be evaluated: {e}") from None
+        return out
+
+
+def _point(d, seed: int) -> dict[str, np.ndarray]:
+    from .verify import _values_in_domain
+
+    return _values_in_domain(d, d.function.ir, seed)
+
+
+
+
+
+
+def compare(answer: str, of: str, wrt: str, declare: Mapping[str, str] | None = None,
+            order: int = 1, layout: str = "shape", seed: int = 0) -> Comparison:
+    """Compare a hand-derived `answer` with the derivative of `of` by `wrt`.
+
+    `layout`: the convention the answer is written in, "shape" (the default: the
+    shape of f followed by that of wrt, what d.evaluate returns) or "numerator"
+    (the article's: a scalar's gradient is a row).
+    """
+    from .api import diff, engine_errors, parse
+    from .printing.layout import check_layout
+
+    check_layout(layout)
+    if not isinstance(answer, str) or not answer.strip():
+        raise MatdiffError("the answer must be an expression, as text")
+    d = diff(of, wrt, declare=declare, order=order)
+    declared = dict(declare or {})
+    declared.update({name: _declaration(v) for name, v in d.variables.items()})
+    _check_names(answer, d)
+    try:
+        ans = parse(answer, declared)
+    except ShapeError as e:
+        return Comparison(answer.strip(), d.to_text(layout=layout), False, "shape",
+                          "the answer does not fit the shapes of the expression's variables: "
+                          + str(e).splitlines()[0])
+    expected = d.to_text(layout=layout)
+    with engine_errors("comparing"):
+        return _judge(d, ans, answer.strip(), expected, layout, seed)
+
+
+def _check_names(answer: str, d) -> None:
+    """Names in the answer that the expression does not have: an error (a typo, or a size
+    written as a letter), found before shapes are checked."""
+    from .language import RESERVED, parse_text
+    from .language.ast import Name, Node
+
+    try:
+        tree = parse_text(answer)
+    except MatdiffError:
+        return  # parse() reports it, with its position
+    if not isinstance(tree, Node):
+        return
+    names, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name) and node.name not in RESERVED and \
+                node.name not in d.variables and node.name not in names:
+            names.append(node.name)
+        stack.extend(node.children())
+    if names:
+        raise MatdiffError(f"the answer uses {', '.join(repr(n) for n in names)}, which the "
+                           f"expression does not (its variables: {', '.join(d.variables)}); "
+                           "write a size as numel(x) or size(A, k)")
+
+
+def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Comparison:
+    from .simplify import simplify
+
+    case = _Case(d, ans, layout, seed)
+    E = case.expected()
+    want_orient = "row" if (layout == "numerator" and case.flip and len(d.shape) == 1) else None
+    shape_ok = len(ans.shape) == len(d.shape) and (len(d.shape) != 1 or
+                                                   ans.orientation == want_orient)
+    if len(ans.shape) != len(d.shape) or (len(d.shape) > 2):
+        return _shape_mistake(d, ans, answer, expected, case, E, want_orient)
+    A = case.answer()
+    if any(a.shape != e.shape for a, e in zip(A, E)):
+        if all(a.shape == e.T.shape for a, e in zip(A, E)) and \
+                _all_close(A, [e.T for e in E]):
+            return _verdict(answer, expected, "layout", _layout_text(d, expected), case, A, E)
+        return _shape_mistake(d, ans, answer, expected, case, E, want_orient)
+    if _all_close(A, E):
+        if not shape_ok:  # the same numbers, as a row where a column is needed or back
+            return _verdict(answer, expected, "layout", _orientation_text(d, ans, expected),
+                            case, A, E)
+        symbolic = simplify(ans.ir) == d.ir
+        return Comparison(answer, expected, True, symbolic=symbolic)
+    for test in TESTS:
+        found = test(d, ans, case, A, E, expected)
+        if found is not None:
+            mistake, text = found
+            return _verdict(answer, expected, mistake, text, case, A, E)
+    return _verdict(answer, expected, "different",
+                    "the answer and the derivative differ, and no single slip (a sign, a "
+                    "factor, a transpose, a term, a chain factor) explains it", case, A, E)
+
+
+def _verdict(answer, expected, mistake, text, case, A, E) -> Comparison:
+    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not _close(a, e)), 0)
+    point = {name: v for name, v in case.points[k].items()}
+    return Comparison(answer, expected, False, mistake, text, point, False,
+                      A[k] if A else None, E[k])
+
+
+def _shape_mistake(d, ans, answer, expected, case, E, want_orient) -> Comparison:
+    has = _describe(ans.shape, ans.orientation)
+    needs = _describe(d.shape, want_orient)
+    hint = ""
+    if not d.function.shape and len(d.shape) >= 1:
+        hint = f" (a scalar's derivative has the shape of {d.wrt})"
+    elif len(d.shape) == len(d.function.shape) + len(d.variables[d.wrt].shape):
+        hint = f" (shape(f) followed by shape({d.wrt}))"
+    return Comparison(answer, expected, False, "shape",
+                      f"the answer is {has}; the derivative is {needs}{hint}",
+                      None, False, None, None)
+
+
+
+
+def _orientation_text(d, ans, expected: str) -> str:
+    if ans.orientation == "row":
+        return ("the answer is the right derivative written as a row: the numerator layout "
+                f"(the article's). In the shape layout the gradient is a column, {expected}; "
+                "pass layout=\"numerator\" to compare rows")
+    return ("the answer is the right derivative written as a column: the shape layout. In "
+            f"the numerator layout the gradient is a row, {expected}")

@@ -1,0 +1,290 @@
+"""The likely mistakes in a hand-derived derivative, for matdiff.compare.
+
+Each test takes the derivative d, the parsed answer, the points (a _Case) and
+the values of the answer (A) and of the derivative (E) at those points, and
+returns (mistake, diagnosis) or None. matdiff.comparison tries them in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .errors import MatdiffError
+
+__all__ = ["TESTS", "RTOL", "ATOL"]
+
+RTOL, ATOL = 1e-6, 1e-9
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape:
+        return False
+    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
+    return bool(np.all(np.isfinite(a) == np.isfinite(b))
+                and np.allclose(np.nan_to_num(a), np.nan_to_num(b), rtol=RTOL,
+                                atol=ATOL + RTOL * scale))
+
+def _all_close(xs, ys) -> bool:
+    return all(_close(a, b) for a, b in zip(xs, ys))
+
+def _layout_text(d, expected: str) -> str:
+    return ("the answer is the transpose of the derivative: the other layout. The "
+            f"derivative of a scalar by a matrix has the shape of {d.wrt} in matdiff's "
+            f"shape layout ({expected}); the article's numerator layout transposes it")
+
+
+def _layout(d, ans, case, A, E, expected):
+    if all(e.ndim == 2 and e.shape == e.T.shape for e in E) and _all_close(A, [e.T for e in E]):
+        return "layout", _layout_text(d, expected)
+    return None
+
+
+def _sign(d, ans, case, A, E, expected):
+    if _all_close(A, [-e for e in E]):
+        return "sign", "the answer is minus the derivative: a sign error"
+    if all(e.ndim == 2 for e in E) and _all_close(A, [-e.T for e in E]):
+        return "sign", ("the answer is minus the transpose of the derivative: a sign error, "
+                        "and the other layout")
+    return None
+
+
+def _ratio(a: np.ndarray, e: np.ndarray) -> float | None:
+    ee = float(np.sum(e * e))
+    if ee < 1e-20:
+        return None
+    return float(np.sum(a * e) / ee)
+
+
+def _number(c: float) -> str:
+    for q in (1, 2, 3, 4, 6, 8):
+        if abs(c * q - round(c * q)) < 1e-6 and round(c * q) != 0:
+            p = round(c * q)
+            return str(p) if q == 1 else f"{p}/{q}"
+    return f"{c:.4g}"
+
+
+def _factor(d, ans, case, A, E, expected):
+    cs = [_ratio(a, e) for a, e in zip(A, E)]
+    if any(c is None for c in cs) or not _all_close(A, [c * e for c, e in zip(cs, E)]):
+        return None
+    if max(cs) - min(cs) < 1e-6 * max(1.0, abs(cs[0])):
+        c = cs[0]
+        if abs(c) < 1e-12:
+            return None
+        return "factor", (f"the answer is {_number(c)} times the derivative: a constant factor "
+                          f"{'too many' if abs(c) > 1 else 'missing'} (the derivative is "
+                          f"{_number(1 / c)} times the answer)")
+    # a size: numel(v) or 1/numel(v), as when a mean is taken for a sum
+    for name in d.variables:
+        sizes = [float(np.size(p[name])) for p in case.points]
+        for power, word in ((1, "times"), (-1, "divided by")):
+            if all(abs(c - s ** power) < 1e-6 * max(1.0, abs(c)) for c, s in zip(cs, sizes)):
+                return "factor", (f"the answer is the derivative {word} numel({name}): a "
+                                  "size factor, as when a mean is differentiated as a sum "
+                                  "(or a sum as a mean)")
+    return None
+
+
+def _case_split(d, ans, case, A, E, expected):
+    from .ir import expr as ir
+    from .ir.expr import topo_order
+    from .ir.ops import Op
+
+    steps = [n for n in topo_order(d.ir) if n.op is Op.STEP and n.ndim]
+    if not steps:
+        return None
+    variants = {}
+    for value, word in ((1.0, "active (z > 0)"), (0.0, "inactive (z ≤ 0)")):
+        mapping = {s: ir.const(value, s.shape) for s in steps}
+        if value == 1.0:  # the linear branch: max(0, z) is z when every sample is active
+            for n in topo_order(d.ir):
+                if n.op is Op.MAX and any(a.op is Op.CONST and a.attr == 0.0 for a in n.args):
+                    mapping[n] = next(a for a in n.args if a.op is not Op.CONST)
+        variants[word] = case.expected(_replace(d.ir, mapping))
+    per_point = []
+    for k, (a, e) in enumerate(zip(A, E)):
+        if _close(a, e):
+            per_point.append(True)
+            continue
+        per_point.append(any(_close(a, v[k]) for v in variants.values()))
+    if all(per_point):
+        z = ", ".join(sorted({_text(d, s.args[0]) for s in steps}))
+        return "case split", ("the answer takes one case of max(0, z) for the whole sum: as "
+                              "if every sample were active (or every one inactive). The "
+                              f"indicator step({z}) is taken per sample, entry by entry, "
+                              "inside the sum over samples")
+    return None
+
+
+def _replace(e, mapping):
+    from .ir.expr import rebuild, topo_order
+
+    out = {}
+    for node in topo_order(e):
+        out[node] = mapping[node] if node in mapping else \
+            rebuild(node, tuple(out[a] for a in node.args))
+    return out[e]
+
+
+def _text(d, e) -> str:
+    from .printing import to_text
+
+    return to_text(e, variables=d.variables)
+
+
+def _chain_factor(d, ans, case, A, E, expected):
+    """Each local derivative of the chain (square, so it can be left out) replaced by
+    the identity: does the answer equal that incomplete chain?"""
+    if d.order != 1:
+        return None
+    from .derive import differentiate
+    from .explain.derive import _contract, _substitute
+    from .explain.graph import decompose
+    from .ir import expr as ir
+    from .simplify import simplify
+
+    x = d.variables[d.wrt]
+    inters = decompose(d.function.ir, x)
+    if not inters or len(inters) > 12:
+        return None
+    full = {}
+    for it in inters:
+        full[it.var] = _substitute(it.expr, full)
+    local = {(it.var, c): differentiate(it.expr, c) for it in inters for c in it.children}
+    for skip, L in local.items():
+        n, c = skip
+        if n.shape != c.shape:
+            continue
+        total = {x: ir.delta(list(x.shape))}
+        for it in inters:
+            terms = []
+            for ch in it.children:
+                loc = ir.delta(list(n.shape)) if (it.var, ch) == skip else local[(it.var, ch)]
+                terms.append(_contract(loc, total[ch], it.var, ch, x))
+            total[it.var] = ir.add(terms)
+        J = simplify(_substitute(total[inters[-1].var], full))
+        if _all_close(A, case.expected(J)):
+            it = next(i for i in inters if i.var is n)
+            shown = _text(d, simplify(_substitute(L, full)))
+            return "chain factor", (
+                f"the answer leaves out one factor of the chain rule: ∂{it.name}/∂{c.name} = "
+                f"{shown}, the derivative of {it.name} = {_text(d, full[n])} by its argument")
+    return None
+
+
+def _transposed_variable(d, ans, case, A, E, expected):
+    for name, v in d.variables.items():
+        if len(v.shape) != 2 or v.attr[1]:
+            continue
+        pts = [{**p, name: p[name].T} for p in case.points]
+        if any(p[name].shape[0] != p[name].shape[1] for p in case.points):
+            continue
+        try:
+            swapped = case.answer(pts)
+        except MatdiffError:
+            continue
+        if _all_close(swapped, E):
+            return "transpose", (f"the answer has {name} where the derivative has {name}' "
+                                 f"(or the other way round): a transpose of {name} is "
+                                 "misplaced")
+    return None
+
+
+def _symmetrized(points, variables):
+    out = []
+    for p in points:
+        q = dict(p)
+        for name in variables:
+            a = q[name]
+            if np.ndim(a) == 2 and a.shape[0] == a.shape[1]:
+                q[name] = (a + a.T) / 2
+        out.append(q)
+    return out
+
+
+def _symmetric(d, ans, case, A, E, expected):
+    square = [n for n, v in d.variables.items() if len(v.shape) == 2 and not v.attr[1]]
+    if not square:
+        return None
+    pts = _symmetrized(case.points, d.variables)
+    try:
+        if _all_close(case.answer(pts), case.expected(values=pts)):
+            names = ", ".join(square)
+            return "symmetric", (f"the answer is right only when {names} is symmetric; for a "
+                                 f"general {square[0]}, {square[0]} and {square[0]}' are "
+                                 "different terms (declare it \"symmetric matrix\" if it is)")
+    except MatdiffError:
+        return None
+    return None
+
+
+def _terms_of(e, depth: int = 0) -> list:
+    """The additive terms of e: sums flattened, a product over one sum distributed."""
+    from .ir import expr as ir
+    from .ir.ops import Op
+
+    if depth > 4:
+        return [e]
+    if e.op is Op.ADD:
+        return [t for a in e.args for t in _terms_of(a, depth + 1)]
+    if e.op is Op.EINSUM:
+        sums = [k for k, a in enumerate(e.args) if a.op is Op.ADD]
+        if len(sums) == 1:
+            (k,) = sums
+            ins, out, sizes = e.attr
+            terms = []
+            for t in e.args[k].args:
+                args = list(e.args)
+                args[k] = t
+                terms.extend(_terms_of(ir.einsum(args, [list(i) for i in ins], list(out),
+                                                 dict(zip(out, sizes))), depth + 1))
+            return terms
+    return [e]
+
+
+def _terms(d, ans, case, A, E, expected):
+    from .simplify import simplify
+
+    want = [simplify(t) for t in _terms_of(d.raw)] + [simplify(t) for t in _terms_of(d.ir)]
+    unique = list(dict.fromkeys(want))[:10]
+    if len(unique) < 2 and not _terms_of(ans.ir)[1:]:
+        return None
+    values = [case.expected(t) for t in unique]
+    for size in (1, 2):
+        for pick in itertools.combinations(range(len(unique)), size):
+            rest = [e - sum(values[i][k] for i in pick) for k, e in enumerate(E)]
+            if _all_close(A, rest):
+                names = " and ".join(_text(d, unique[i]) for i in pick)
+                return "missing term", (f"the answer leaves out {names}: the derivative is "
+                                        "the sum of its terms (the product rule gives one "
+                                        "term per factor that holds the variable)")
+    for i, t in enumerate(unique):
+        if _all_close(A, [e - 2 * values[i][k] for k, e in enumerate(E)]):
+            return "term sign", f"the term {_text(d, t)} has the wrong sign"
+    mine = list(dict.fromkeys(_terms_of(ans.ir)))[:10]
+    if len(mine) >= 2:
+        for t in mine:
+            try:
+                tv = _answer_term(case, ans, t)
+            except MatdiffError:
+                continue
+            if _all_close([a - v for a, v in zip(A, tv)], E):
+                return "extra term", (f"the term {_text(ans, t)} of the answer does not belong: "
+                                      "without it the answer is right")
+    return None
+
+
+def _answer_term(case, ans, t):
+    from .evaluate import evaluate
+
+    out = []
+    for p, a in zip(case.points, case.answer()):
+        v = np.asarray(evaluate(t, p, ans.variables, check_symmetric=False), float)
+        out.append(np.broadcast_to(v, a.shape) if v.ndim == 0 else v)
+    return out
+
+
+TESTS = (_layout, _sign, _factor, _case_split, _chain_factor, _transposed_variable, _symmetric,
+         _terms)
