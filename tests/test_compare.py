@@ -101,7 +101,7 @@ def test_a_typical_mistake_gets_its_diagnosis(answer, of, wrt, declare, mistake)
     assert not r.equal and not r
     assert r.mistake == mistake, f"{r.mistake}: {r.diagnosis}"
     assert r.diagnosis and str(r).startswith(f"not equal ({mistake})")
-    if mistake != "shape":
+    if mistake != "shape" and "written as a row" not in r.diagnosis:
         assert r.point is not None and set(r.point) <= set(matdiff.parse(of, declare).variables)
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from .check import Claim, StepCheck, check_claims
 from .derive import ArticlePrinter, Step, derive_steps
-from .render import FORMATS, render_steps
+from .render import FORMATS, equation, render_steps, sections
 
 __all__ = ["Step", "derive_steps", "render_steps", "FORMATS", "ArticlePrinter", "check_steps",
-           "StepCheck", "Claim"]
+           "StepCheck", "Claim", "sections", "equation"]
 
 
 def check_steps(d, values: Mapping[str, Any] | None = None, seed: int = 0) -> StepCheck:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ..errors import MatdiffError
 
-__all__ = ["render_steps", "FORMATS"]
+__all__ = ["render_steps", "FORMATS", "sections", "equation"]
 
 _HEADINGS = {
     "lower": "Start from the derivative one order lower",
@@ -23,6 +23,24 @@ _HEADINGS = {
     "result": "Result",
     "layout": "In matdiff's shape layout",
 }
+
+
+def sections(steps) -> list[tuple[str, list]]:
+    """The steps grouped under their headings, in order (as every format shows them)."""
+    return _sections(steps)
+
+
+def equation(step, latex: bool = False) -> str:
+    """One step's equation: `lhs = before = after`, or a rewrite `before -> after`."""
+    if latex:
+        lhs, before, after = step.lhs_latex, step.before_latex, step.after_latex
+        arrow = " \\;\\to\\; "
+    else:
+        lhs, before, after = step.lhs, step.before, step.after
+        arrow = " -> "
+    if step.kind == "simplify" and not lhs:
+        return f"{before}{arrow}{after}" if before else after
+    return _equation(lhs, before, after)
 
 
 def _sections(steps) -> list[tuple[str, list]]:

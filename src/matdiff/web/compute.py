@@ -261,8 +261,55 @@ def derive(payload: Any) -> dict[str, Any]:
         "assumptions_text": d.assumptions_text(),
         "check": _check(d),
         "steps": _view(lambda: d.explain(format="text")),
+        "steps_typeset": _typeset_steps(d),
+        "steps_markdown": _view(lambda: d.explain(format="markdown")),
         "source": _view(d.source),
+        **_comparison(payload, expression, wrt, declarations, order, layout),
     }
+
+
+def _typeset_steps(d: matdiff.Derivative) -> list[dict[str, Any]] | None:
+    """The derivation for the page: one section per heading, each step's equation as
+    MathML (None without the web extra: the page shows the text) with its rule beside it."""
+    from matdiff.explain import equation, sections
+
+    try:
+        steps = d.steps
+    except matdiff.MatdiffError:
+        return None
+    out = []
+    for heading, group in sections(steps):
+        rows = []
+        for s in group:
+            latex = equation(s, latex=True)
+            rows.append({"kind": s.kind, "rule": "" if s.kind == "introduce" else s.rule,
+                         "note": "" if s.kind == "introduce" else s.note,
+                         "text": equation(s), "latex": latex,
+                         "mathml": render_mathml(latex) if latex else None})
+        out.append({"heading": heading, "steps": rows})
+    return out
+
+
+def _comparison(payload: dict[str, Any], expression: str, wrt: str,
+                declarations: dict[str, str], order: int, layout: str) -> dict[str, Any]:
+    """"Check my answer": when the payload carries an `answer`, matdiff.compare's verdict
+    (a bad answer is reported here, under the answer box, not as the page's error)."""
+    text = payload.get("answer")
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if not isinstance(text, str) or len(text) > MAX_EXPRESSION:
+        raise InputError("the answer must be text, at most "
+                         f"{MAX_EXPRESSION} characters", "answer")
+    try:
+        result = matdiff.compare(text, of=expression, wrt=wrt, declare=declarations or None,
+                                 order=order, layout="numerator" if layout == "numerator"
+                                 else "shape")
+    except matdiff.MatdiffError as e:
+        return {"comparison": {"error": {"message": e.message, "line": e.line,
+                                         "column": e.column, "text": text}}}
+    record = result.to_dict()
+    record["summary"] = str(result)
+    return {"comparison": record}
 
 
 def error_body(e: matdiff.MatdiffError, payload: Any = None) -> dict[str, Any]:

@@ -170,9 +170,102 @@ function showAnswer(answer) {
     .map(([name, shape]) => `${name} is ${shape}`).join(", ") + "." +
     (answer.assumptions_text ? ` Note: ${answer.assumptions_text}.` : "");
   $("steps").textContent = answer.steps;
+  showSteps(answer);
+  $("answer-wrt").textContent = answer.wrt;
+  $("answer-layout").textContent = answer.layout === "numerator"
+    ? "(numerator layout: a gradient as a row)" : "(shape layout: the shape d.evaluate returns)";
+  show("verdict", false);
   $("source").textContent = answer.source;
   $("latex").textContent = answer.latex;
   show("result", true);
+}
+
+// The derivation typeset: a heading per part, each step's equation as MathML (made on our
+// server; the text form where there is none) with the rule's name beside it.
+function showSteps(answer) {
+  const box = $("steps-typeset");
+  box.replaceChildren();
+  const sections = answer.steps_typeset;
+  if (!sections) {
+    show("steps", true);
+    return;
+  }
+  show("steps", false);
+  for (const section of sections) {
+    const heading = document.createElement("h3");
+    heading.textContent = section.heading;
+    box.append(heading);
+    for (const step of section.steps) {
+      const row = document.createElement("div");
+      row.className = `step ${step.kind}`;
+      const math = document.createElement("div");
+      math.className = "step-math";
+      if (step.mathml) math.innerHTML = step.mathml;
+      else {
+        math.classList.add("step-text");
+        math.textContent = step.text;
+      }
+      math.title = step.text;
+      row.append(math);
+      if (step.rule) {
+        const rule = document.createElement("span");
+        rule.className = "rule";
+        rule.textContent = step.rule;
+        row.append(rule);
+      }
+      if (step.note) {
+        const note = document.createElement("p");
+        note.className = "note";
+        note.textContent = step.note;
+        row.append(note);
+      }
+      box.append(row);
+    }
+  }
+}
+
+// "Check my answer": the same request with the answer; matdiff.compare's verdict below it.
+async function checkAnswer() {
+  const request = { ...readForm(), answer: $("answer").value };
+  if (!request.answer.trim()) return;
+  $("answer-go").disabled = true;
+  const verdict = $("verdict");
+  try {
+    const response = await fetch("/api/diff", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    const body = await response.json();
+    const result = body.comparison;
+    verdict.className = "verdict";
+    if (!response.ok || !result) {
+      const error = (body && body.error) || { message: `the server answered ${response.status}` };
+      $("verdict-head").textContent = `matdiff cannot check that: ${error.message}`;
+      $("verdict-detail").textContent = "";
+      verdict.classList.add("bad");
+    } else if (result.error) {
+      const where = result.error.line != null ? ` (line ${result.error.line}, column ${result.error.column})` : "";
+      $("verdict-head").textContent = `your answer cannot be read: ${result.error.message}${where}`;
+      $("verdict-detail").textContent = "";
+      verdict.classList.add("bad");
+    } else {
+      $("verdict-head").textContent = result.equal
+        ? "✓ right: your answer is the derivative"
+        : `✗ not equal (${result.mistake}): ${result.diagnosis}`;
+      // the summary's first line is the head above; the rest: the derivative, the point
+      $("verdict-detail").textContent = result.summary.split("\n").slice(1).join("\n");
+      verdict.classList.add(result.equal ? "good" : "bad");
+    }
+    $("verdict-detail").hidden = !$("verdict-detail").textContent;
+    show("verdict", true);
+  } catch {
+    $("verdict-head").textContent = "cannot reach the matdiff server: is `matdiff serve` still running?";
+    $("verdict-detail").hidden = true;
+    show("verdict", true);
+  } finally {
+    $("answer-go").disabled = false;
+  }
 }
 
 // The offending line with the character at the caret marked, and a caret under it.
@@ -265,6 +358,10 @@ async function loadExamples() {
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   differentiate();
+});
+$("answer-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  checkAnswer();
 });
 for (const input of form.querySelectorAll('input[type="radio"]')) {
   input.addEventListener("change", () => { if (fields.expression.value.trim()) differentiate(); });
