@@ -156,9 +156,9 @@ class _Case:
 
 
 def _point(d, seed: int) -> dict[str, np.ndarray]:
-    from .verify import _values_in_domain
+    from .verify import values_in_domain
 
-    return _values_in_domain(d, d.function.ir, seed)
+    return values_in_domain(d.ir, d.variables, d.function.ir, seed)
 
 
 
