@@ -122,3 +122,58 @@ def test_command_line_steps_and_latex(capsys):
     assert capsys.readouterr().out.strip() == r"\left(A + A^\top\right) x"
     assert main(["diff", "x'*A*x", "--wrt", "x", "--layout", "numerator"]) == 0
     assert capsys.readouterr().out.strip() == "x'*(A' + A)"
+
+
+def test_product_rule_shows_both_terms():
+    d = matdiff.diff("x'*A*x", wrt="x")
+    step = next(s for s in d.steps if s.kind == "local")
+    assert (step.rule, step.before, step.after) == ("product rule", "x'*A + x'*A'",
+                                                    "x'*(A' + A)")
+    assert d.check_steps().ok
+
+
+@pytest.mark.parametrize("text, wrt, declare, rule", [
+    ("a*b", "a", None, "product rule"),
+    ("x*x^2", "x", {"x": "scalar"}, "product rule"),
+    ("-sin(a)", "a", None, "constant factor rule"),
+    ("tr(X)", "X", None, "trace rule"),
+])
+def test_rule_names_say_what_was_done(text, wrt, declare, rule):
+    d = matdiff.diff(text, wrt=wrt, declare=declare)
+    assert rule in {s.rule for s in d.steps}
+    assert "vector sum reduction" not in {s.rule for s in d.steps}
+
+
+def test_trace_is_read_off_its_differential():
+    d = matdiff.diff("tr(A*X*B)", wrt="X")
+    intro = d.steps[0]
+    assert (intro.before, intro.after) == ("tr(A*X*B)", "sum((B*A) ⊙ X')")
+    local = next(s for s in d.steps if s.kind == "local")
+    assert local.rule == "trace rule" and local.after == "B*A"
+    assert "df = tr(B*A*dX)" in local.note
+    assert d.steps[-1].after == "A'*B'" == str(d)
+
+
+def test_a_scalar_by_a_matrix_goes_through_differentials():
+    d = matdiff.diff("-y'*log(softmax(W*x + v))", wrt="W")
+    kinds = [s.kind for s in d.steps]
+    assert "differential" in kinds and "read" in kinds and "local" not in kinds
+    texts = [t for s in d.steps for t in (s.before, s.after, s.note)]
+    assert not any("T[" in t or "δ" in t for t in texts)
+    first = next(s for s in d.steps if s.kind == "differential")
+    assert (first.lhs, first.after) == ("du", "dW*x")
+    read = next(s for s in d.steps if s.kind == "read")
+    assert read.after == "sum(y)*x*s' - x*y'"
+    assert d.check_steps().ok
+
+
+def test_a_hessian_is_the_jacobian_of_the_gradient():
+    d = matdiff.diff("sum(log(1 + exp(-y .* (X*w))))", wrt="w", order=2)
+    first = d.steps[0]
+    assert first.kind == "lower" and first.lhs == "g" and first.rule == "gradient"
+    assert first.after == "-X'*(sigmoid(-y ⊙ (X*w)) ⊙ y)"  # the gradient, checked below
+    kinds = [s.kind for s in d.steps]
+    assert "local" in kinds and "chain" in kinds and "derivative" not in kinds
+    assert not any("δ" in s.after or "δ" in s.note for s in d.steps)
+    assert d.steps[-1].after == str(d)
+    assert d.check_steps().ok

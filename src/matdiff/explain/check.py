@@ -48,6 +48,8 @@ class Claim:
     texts      (printed text, the IR it must evaluate to)
     transposed the texts are in the numerator layout, the transpose of the IR's shape
     cases      (z, text if z <= 0, text if z > 0): the article's case split
+    direction  value is a differential: the derivative applied to this variable (dX),
+               which the checker binds to a random array of the shape of `wrt`
     """
 
     value: Expr | None = None
@@ -58,6 +60,7 @@ class Claim:
     texts: tuple[tuple[str, Expr], ...] = ()
     transposed: bool = False
     cases: tuple[Expr, str, str] | None = None
+    direction: Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -194,12 +197,21 @@ class _Checker:
             self.compare(f"text {text!r}", got, want)
 
     def claim(self, claim: Claim) -> None:
+        u = claim.direction
+        if u is not None and u.name not in self.values:
+            self.names[u.name] = u
+            self.values[u.name] = self.rng.standard_normal(self.values[claim.wrt.name].shape)
         value = self.evaluate(claim.value) if claim.value is not None else None
         if claim.defines is not None:
             self.names[claim.defines.name] = claim.defines
             self.values[claim.defines.name] = value
         if claim.of is not None and claim.wrt is not None:
             numeric, kinks = self.numeric(claim.of, claim.wrt)
+            if u is not None:  # a differential: the Jacobian applied to the direction
+                k = claim.wrt.ndim
+                numeric = np.tensordot(numeric, self.values[u.name], axes=k)
+                kinks = np.tensordot(kinks * 1.0, np.ones(self.values[u.name].shape),
+                                     axes=k) > 0
             self.compare("derivative vs central differences", np.where(kinks, numeric, value),
                          numeric)
         if claim.before is not None:

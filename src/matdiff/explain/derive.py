@@ -208,6 +208,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         steps.append(Step("introduce", "introduce an intermediate variable", it.name, before,
                           written, "", it.name, "", tex,
                           Claim(value=it.expr, defines=it.var, texts=texts)))
+    first_local = len(steps)
     local: dict[tuple[Expr, Expr], Expr] = {}
     shown: dict[tuple[Expr, Expr], F.Form] = {}
     # a local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for u = softmax(z)
@@ -269,6 +270,13 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         cases = _cases(sh, J, lhs, _kind(it.var), _kind(x), claim)
         if cases is not None:
             steps.append(cases)
+    if any(f.shape == "t" for f in [*shown.values(), *total_form.values()]):
+        # a scalar by a matrix through 3-tensors: differentials keep the matrix form
+        from .differential import differential_steps
+
+        instead = differential_steps(sh, inters, local, total, full, x)
+        if instead is not None:
+            steps[first_local:] = instead
     top_it = inters[-1]
     steps.extend(_closing_steps(d, root, inters, full, total[top_it.var], top_it.name))
     return steps

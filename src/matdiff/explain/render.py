@@ -17,6 +17,8 @@ _HEADINGS = {
     "introduce": "Introduce intermediate variables",
     "local": "Local derivatives",
     "chain": "Combine by the chain rules",
+    "differential": "Take differentials, piece by piece",
+    "read": "Read the derivative off the differential",
     "substitute": "Substitute back",
     "simplify": "Simplify",
     "derivative": "Differentiate",

@@ -1,0 +1,96 @@
+"""A scalar's derivative by a matrix, through differentials, as the Matrix Cookbook does.
+
+The Jacobian of a vector by a matrix has three axes: in the chain rule's form
+every step would be index notation. The differential keeps the matrix form:
+each intermediate's differential is written from its pieces' differentials
+(`du = dW*x`, `ds = (diag(s) - s*s')*dz`), each is carried back to `dW`, and
+the scalar's differential, written `df = tr(M*dW)`, gives the derivative:
+`∂f/∂W = M` in the numerator layout, its transpose in the shape of W.
+
+    differential_steps(sh, inters, local, total, full, x)   the steps, or None
+"""
+
+from __future__ import annotations
+
+from ..ir import expr as ir
+from ..ir.expr import Expr
+from ..ir.ops import Op
+from ..printing import form as F
+from ..simplify import simplify
+from .check import Claim
+from .vocabulary import local_rule
+
+__all__ = ["differential_steps"]
+
+
+def _apply(local: Expr, dc: Expr, n: Expr, c: Expr) -> Expr:
+    """∂n/∂c applied to the differential dc: a tensor of n's shape."""
+    N = [("n", k) for k in range(n.ndim)]
+    C = [("c", k) for k in range(c.ndim)]
+    dims = dict(zip(N, n.shape)) | dict(zip(C, c.shape))
+    return ir.einsum([local, dc], [N + C, C], N, dims)
+
+
+def _rule(it) -> tuple[str, str]:
+    if len(it.children) == 1:
+        return local_rule(it.expr, it.children[0])
+    if it.expr.op is Op.ADD:
+        return "sum rule", "d(a + b) = da + db"
+    if it.expr.op is Op.EINSUM:
+        return "product rule", "d(u v) = du v + u dv: one term per piece"
+    return local_rule(it.expr, it.children[0])
+
+
+def differential_steps(sh, inters, local, total, full, x: Expr):
+    """The derivation of a scalar by the matrix x in differentials; None where it does
+    not apply (x not a matrix, f not a scalar, a name dX taken, a form with no matrix
+    notation)."""
+    from .derive import Step, _show
+
+    root = inters[-1]
+    if x.ndim != 2 or root.var.ndim:
+        return None
+    names = {v: f"d{v.name}" for v in [x] + [it.var for it in inters]}
+    if set(names.values()) & set(sh.variables):
+        return None
+    d = {v: ir.var(name, v.shape) for v, name in names.items()}
+    shower = type(sh)({**sh.variables, **{v.name: v for v in d.values()}})
+    carried: dict[Expr, Expr] = {x: d[x]}
+    steps = []
+    for it in inters:
+        own = simplify(ir.add([_apply(local[(it.var, c)], d[c], it.var, c)
+                               for c in it.children]))
+        back = simplify(ir.add([_apply(local[(it.var, c)], carried[c], it.var, c)
+                                for c in it.children]))
+        carried[it.var] = back
+        own_form, back_form = shower.form(own), shower.form(back)
+        if own_form.shape == "t" or back_form.shape == "t":
+            return None
+        own_text, back_text = _show(own_form), _show(back_form)
+        before = own_text if own_text[0] != back_text[0] else ("", "")
+        rule, note = _rule(it)
+        texts = ((before[0], back), (back_text[0], back)) if before[0] else \
+            ((back_text[0], back),)
+        claim = Claim(value=back, defines=d[it.var], of=full[it.var], wrt=x, direction=d[x],
+                      texts=texts)
+        steps.append(Step("differential", rule, names[it.var], before[0], back_text[0], note,
+                          f"\\mathrm{{d}}{it.name}", before[1], back_text[1], claim))
+    jac = sh.jacobian(total[root.var], "s", "m")  # the numerator layout: n x m
+    if jac.shape != "m":
+        return None
+    dx = F.sym(names[x], "m")
+    trace = _show(F.call("tr", [F.mul([jac, dx])], "s"))
+    m = _show(jac)
+    steps.append(Step("differential", "trace rule", names[root.var], "", trace[0],
+                      f"a scalar is its own trace, and tr(A*B) = tr(B*A): d{root.name} = "
+                      f"tr(M*d{x.name})", f"\\mathrm{{d}}{root.name}", "", trace[1],
+                      Claim(value=carried[root.var], of=full[root.var], wrt=x,
+                            direction=d[x], texts=((trace[0], carried[root.var]),))))
+    steps.append(Step("read", "read off the differential", f"∂{root.name}/∂{x.name}", "",
+                      m[0], f"d{root.name} = tr(M*d{x.name}) for every d{x.name} gives "
+                      f"∂{root.name}/∂{x.name} = M in the numerator layout (its transpose "
+                      f"has the shape of {x.name})",
+                      f"\\frac{{\\partial {root.name}}}{{\\partial {x.name}}}", "", m[1],
+                      Claim(value=total[root.var], of=full[root.var], wrt=x,
+                            texts=((m[0], total[root.var]),), transposed=True)))
+    return steps
