@@ -31,14 +31,33 @@ def _apply(local: Expr, dc: Expr, n: Expr, c: Expr) -> Expr:
     return ir.einsum([local, dc], [N + C, C], N, dims)
 
 
+# the identities of the rules in differential form (the matrix functions' own rules are)
+_IN_DIFFERENTIALS = {
+    "matrix product rule": "d(A*U*b) = A*dU*b: the other factors held fixed",
+    "sum rule": "d(a + b) = da + db, d(a - b) = da - db",
+    "element-wise function": "d f(u) = f'(u) ⊙ du, entry by entry",
+    "element-wise binary operator": "d(w ⊙ x) = dw ⊙ x + w ⊙ dx",
+    "power rule": "d(u.^p) = p*u.^(p - 1) ⊙ du",
+    "vector sum reduction": "d sum(u) = sum(du)",
+    "max(0, z) cases": "d max(0, z) = step(z) ⊙ dz: each entry's own case",
+    "scalar expansion": "d(x*z) = x*dz + z*dx",
+    "product rule": "d(u*v) = du*v + u*dv: one term per piece",
+    "constant factor rule": "d(c*u) = c*du",
+    "trace rule": "d tr(M*X) = tr(M*dX)",
+    "transpose rule": "d(X') = (dX)'",
+}
+
+
 def _rule(it) -> tuple[str, str]:
     if len(it.children) == 1:
-        return local_rule(it.expr, it.children[0])
-    if it.expr.op is Op.ADD:
-        return "sum rule", "d(a + b) = da + db"
-    if it.expr.op is Op.EINSUM:
-        return "product rule", "d(u v) = du v + u dv: one term per piece"
-    return local_rule(it.expr, it.children[0])
+        rule, note = local_rule(it.expr, it.children[0])
+    elif it.expr.op is Op.ADD:
+        rule, note = "sum rule", ""
+    elif it.expr.op is Op.EINSUM:
+        rule, note = "product rule", ""
+    else:
+        rule, note = local_rule(it.expr, it.children[0])
+    return rule, _IN_DIFFERENTIALS.get(rule, note)
 
 
 def differential_steps(sh, inters, local, total, full, x: Expr):
