@@ -409,6 +409,8 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
         if fb.shape == "t" or fa.shape == "t":
             continue  # a rewrite in index notation: the simplifier's bookkeeping, not a lesson
         b, a = _show(fb), _show(fa)
+        if b[0] == a[0]:
+            continue  # a rewrite the printing already shows (A' is A for a symmetric A)
         claim = Claim(value=fired.after, before=fired.before,
                       texts=((b[0], fired.before), (a[0], fired.after)))
         steps.append(Step("simplify", fired.rule.name, "", b[0], a[0], fired.rule.identity,
