@@ -17,69 +17,22 @@ simplified, so every line is a true equation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..derive import differentiate
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
-from ..printing import LatexPrinter, TextPrinter
 from ..printing import form as F
-from ..printing.layout import _transposed, arrange
-from ..printing.matrix import kind_of, to_form
+from ..printing.layout import _transposed
+from ..printing.matrix import kind_of
 from ..simplify import simplify, simplify_logged
 from .check import Claim
 from .graph import decompose
+from .step import ArticlePrinter, Step, _show, _Shower
 from .vocabulary import chain_rule, local_rule
 
 __all__ = ["Step", "derive_steps", "ArticlePrinter", "MAX_SIMPLIFY_STEPS"]
 
 MAX_SIMPLIFY_STEPS = 12
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step: the rule's name, what it computes, the expression before and after."""
-
-    kind: str            # introduce | local | chain | cases | substitute | simplify | result
-    rule: str            # the rule, in the article's vocabulary
-    lhs: str             # what the step defines or computes: "u", "∂u/∂w"
-    before: str          # the expression the rule starts from ("" for a definition)
-    after: str           # the expression it gives
-    note: str = ""
-    lhs_latex: str = ""
-    before_latex: str = ""
-    after_latex: str = ""
-    # what the step asserts, for check_steps (not shown)
-    claim: Claim | None = field(default=None, compare=False, repr=False)
-
-
-class ArticlePrinter(TextPrinter):
-    """The input language with the article's ⊙ and ⊘ (both parse back); the identity is
-    `eye` and the ones vector `vector(1)`, as the language spells them."""
-
-    def _print_had(self, f, parts):
-        return " ⊙ ".join(parts)
-
-    def _print_ediv(self, f, parts):
-        return f"{parts[0]} ⊘ {parts[1]}"
-
-
-def _show(form: F.Form) -> tuple[str, str]:
-    return ArticlePrinter().doprint(form), LatexPrinter().doprint(form)
-
-
-class _Shower:
-    """Forms of IR in the context of the derivation's variables (for numel(x))."""
-
-    def __init__(self, variables: dict[str, Expr]) -> None:
-        self.variables = dict(variables)
-
-    def form(self, e: Expr) -> F.Form:
-        return to_form(e, self.variables)
-
-    def jacobian(self, e: Expr, f_kind: str, x_kind: str) -> F.Form:
-        return arrange(e, f_kind, x_kind, "numerator", self.variables)
 
 
 def _kind(e: Expr) -> str:

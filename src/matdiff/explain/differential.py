@@ -18,6 +18,7 @@ from ..ir.ops import Op
 from ..printing import form as F
 from ..simplify import simplify
 from .check import Claim
+from .step import Step, _show
 from .vocabulary import local_rule
 
 __all__ = ["differential_steps"]
@@ -64,8 +65,6 @@ def differential_steps(sh, inters, local, total, full, x: Expr):
     """The derivation of a scalar by the matrix x in differentials; None where it does
     not apply (x not a matrix, f not a scalar, a name dX taken, a form with no matrix
     notation)."""
-    from .derive import Step, _show
-
     root = inters[-1]
     if x.ndim != 2 or root.var.ndim:
         return None
