@@ -280,12 +280,14 @@ def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
 
 
 def _product_form(it, x, shown, total_form) -> F.Form | None:
-    """∂n/∂c ∂c/∂x as a product of the printed forms, when they are matrices."""
+    """∂n/∂c ∂c/∂x as a product of the printed forms, when they are matrices and the
+    chain contracts one axis (c a vector or a scalar: a matrix c sums over two axes,
+    which no matrix product of its Jacobians shows)."""
     parts = []
     for c in it.children:
         a = shown[(it.var, c)]
         b = total_form.get(c) if c is not x else None
-        if a.shape == "t" or (b is not None and b.shape == "t"):
+        if a.shape == "t" or (b is not None and b.shape == "t") or (c is not x and c.ndim > 1):
             return None
         try:
             parts.append(_product([a, b]) if b is not None else a)
