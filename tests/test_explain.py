@@ -177,3 +177,12 @@ def test_a_hessian_is_the_jacobian_of_the_gradient():
     assert not any("δ" in s.after or "δ" in s.note for s in d.steps)
     assert d.steps[-1].after == str(d)
     assert d.check_steps().ok
+
+
+def test_a_programs_steps_use_its_own_names():
+    program = "b1: vector\nz1 = W1*x + b1\nh1 = relu(z1)\nL = sum((W2*h1 - y).^2)"
+    d = matdiff.diff(program, wrt="b1")
+    introduced = [s.lhs for s in d.steps if s.kind == "introduce"]
+    assert introduced[0] == "z1" and "h1" in introduced and introduced[-1] == "L"
+    assert d.steps[-2].lhs == "∂L/∂b1"
+    assert d.check_steps().ok

@@ -145,7 +145,12 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     x = function.variables[d.wrt]
     if x not in ir.variables(root).values():
         return None
-    inters = decompose(root, x, top)
+    named = {}
+    program = getattr(function, "program", None)
+    if program is not None and root is function.ir:  # a program: the user's own names
+        named = {s.inlined: s.name for s in program.statements if s.name}
+        top = named.get(root, top)
+    inters = decompose(root, x, top, named)
     if not inters:
         return None
     sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
@@ -344,7 +349,7 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
                           defs, lhs[1], "", tex, claim))
     steps.extend(_simplify_steps(sh, substituted))
     note = _vector_step_note(sh, d.ir)
-    return steps + _result_steps(d, note, root)
+    return steps + _result_steps(d, note, root, root_name if d.order == 1 else "f")
 
 
 def _simplify_steps(sh, e: Expr) -> list[Step]:
@@ -373,12 +378,12 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
     return steps
 
 
-def _result_steps(d, note: str = "", of: Expr | None = None) -> list[Step]:
+def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") -> list[Step]:
     """The result in the numerator layout of the steps, then, if it differs, once in
     matdiff's shape layout (what d.evaluate returns). `of`: what the last derivation
     differentiated (for a Hessian, the gradient)."""
     if d.order == 1:
-        lhs = _partial("f", d.wrt)
+        lhs = _partial(name, d.wrt)
     else:
         lhs = (f"∂^{d.order}f/∂{d.wrt}^{d.order}",
                f"\\frac{{\\partial^{d.order} f}}{{\\partial {_latex(d.wrt)}^{d.order}}}")

@@ -44,7 +44,10 @@ class _Names:
         self.top = top
         self.k = 0
 
-    def new(self, final: bool = False) -> str:
+    def new(self, final: bool = False, wanted: str | None = None) -> str:
+        if wanted and wanted not in self.taken:
+            self.taken.add(wanted)
+            return wanted
         if final and self.top not in self.taken:
             self.taken.add(self.top)
             return self.top
@@ -81,20 +84,23 @@ def _dot_product(node: Expr) -> tuple[int, int] | None:
     return None
 
 
-def decompose(root: Expr, x: Expr, top: str = "f") -> list[Intermediate]:
+def decompose(root: Expr, x: Expr, top: str = "f",
+              named: dict[Expr, str] | None = None) -> list[Intermediate]:
     """The intermediates of root with respect to x, in order (root last, named `top` when
-    that name is free); [] if too many."""
+    that name is free); [] if too many. `named`: names the user gave to subexpressions
+    (a program's assignments), used for them where free."""
     order = topo_order(root)
     depends: dict[Expr, bool] = {}
     for node in order:
         depends[node] = node is x or any(depends[a] for a in node.args)
     names = _Names({n.name for n in order if n.op is Op.VAR}, top)
+    named = named or {}
     out: list[Intermediate] = []
     rep: dict[Expr, Expr] = {}
     handles = {x}
 
-    def introduce(expr: Expr, final: bool) -> Expr:
-        name = names.new(final)
+    def introduce(expr: Expr, final: bool, node: Expr | None = None) -> Expr:
+        name = names.new(final, named.get(node))
         var = ir.var(name, expr.shape)
         kids = tuple(v for v in ir.variables(expr).values() if v in handles)
         out.append(Intermediate(name, var, expr, kids))
@@ -112,10 +118,10 @@ def decompose(root: Expr, x: Expr, top: str = "f") -> list[Intermediate]:
             consts = [c for k, c in enumerate(node.args) if k not in dot]
             u = introduce(ir.einsum([a, b], [[0], [0]], [0]), False)
             rep[node] = introduce(ir.einsum([u] + consts, [[0]] + [[]] * len(consts), []),
-                                  final)
+                                  final, node)
             continue
         expr = rebuild(node, tuple(rep[a] for a in node.args))
-        rep[node] = expr if (_scaling(node) and not final) else introduce(expr, final)
+        rep[node] = expr if (_scaling(node) and not final) else introduce(expr, final, node)
         if len(out) > MAX_INTERMEDIATES:
             return []
     return out
