@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .diff import parse_declarations
+from .diff import declarations
 
 HELP = "check a hand-derived derivative against matdiff's"
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..comparison import compare
 
     result = compare(args.answer, of=args.of, wrt=args.wrt,
-                     declare=parse_declarations(args.declare), order=args.order,
+                     declare=declarations(args.declare), order=args.order,
                      layout=args.layout)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
