@@ -54,6 +54,9 @@ MISTAKES = [
     # the relu case split taken for the whole sum
     ("2*X'*(X*w + b - y)/numel(y)", RELU_LOSS, "w", B, "case split"),
     ("2*sum(X*w + b - y)/numel(y)", RELU_LOSS, "b", B, "case split"),
+    ("2*step(sum(X*w + b))*X'*(max(0, X*w + b) - y)/numel(y)", RELU_LOSS, "w", B,
+     "case split"),                                         # the indicator outside the sum
+    ("2*step(sum(X*w + b))*X'*(X*w + b - y)/numel(y)", RELU_LOSS, "w", B, "case split"),
     # a forgotten chain factor
     ("x", "sigmoid(w'*x)", "w", None, "chain factor"),
     ("sigmoid(X*w)", "sum(log(1 + exp(X*w)))", "w", None, "shape"),

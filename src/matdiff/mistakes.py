@@ -95,27 +95,29 @@ def _case_split(d, ans, case, A, E, expected):
     steps = [n for n in topo_order(d.ir) if n.op is Op.STEP and n.ndim]
     if not steps:
         return None
-    variants = {}
-    for value, word in ((1.0, "active (z > 0)"), (0.0, "inactive (z ≤ 0)")):
-        mapping = {s: ir.const(value, s.shape) for s in steps}
-        if value == 1.0:  # the linear branch: max(0, z) is z when every sample is active
-            for n in topo_order(d.ir):
-                if n.op is Op.MAX and any(a.op is Op.CONST and a.attr == 0.0 for a in n.args):
-                    mapping[n] = next(a for a in n.args if a.op is not Op.CONST)
-        variants[word] = case.expected(_replace(d.ir, mapping))
+    ones = {s: ir.const(1.0, s.shape) for s in steps}
+    linear = dict(ones)  # the linear branch: max(0, z) is z when every sample is active
+    for n in topo_order(d.ir):
+        if n.op is Op.MAX and any(a.op is Op.CONST and a.attr == 0.0 for a in n.args):
+            linear[n] = next(a for a in n.args if a.op is not Op.CONST)
+    variants = {
+        "linear": case.expected(_replace(d.ir, linear)),
+        "active": case.expected(_replace(d.ir, ones)),
+        "inactive": case.expected(_replace(d.ir, {s: ir.const(0.0, s.shape) for s in steps})),
+    }
     per_point = []
     for k, (a, e) in enumerate(zip(A, E)):
         if _close(a, e):
-            per_point.append(True)
+            per_point.append(set(variants))
             continue
-        per_point.append(any(_close(a, v[k]) for v in variants.values()))
-    if all(per_point):
-        z = ", ".join(sorted({_text(d, s.args[0]) for s in steps}))
-        return "case split", ("the answer takes one case of max(0, z) for the whole sum: as "
-                              "if every sample were active (or every one inactive). The "
-                              f"indicator step({z}) is taken per sample, entry by entry, "
-                              "inside the sum over samples")
-    return None
+        per_point.append({name for name, v in variants.items() if _close(a, v[k])})
+    if not all(per_point) or all("active" in p for p in per_point):
+        return None  # every sample active everywhere: relu's derivative left out (chain factor)
+    z = ", ".join(sorted({_text(d, s.args[0]) for s in steps}))
+    return "case split", ("the answer takes one case of max(0, z) for the whole sum: as if "
+                          "every sample were active (or every one inactive), or with one "
+                          f"indicator for all of them. The indicator step({z}) is taken per "
+                          "sample, entry by entry, inside the sum over samples")
 
 
 def _replace(e, mapping):
