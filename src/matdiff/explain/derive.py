@@ -125,8 +125,10 @@ def derive_steps(d) -> list[Step]:
     g = simplify(_lower(d))
     sh = _Shower(function.variables)
     text, tex = _show(sh.form(g))
-    what = "gradient" if d.order == 2 and not function.ir.ndim else \
-        f"derivative of order {d.order - 1}"
+    if d.order == 2:
+        what = "gradient" if not function.ir.ndim else "Jacobian"
+    else:
+        what = f"derivative of order {d.order - 1}"
     lhs = _partial("f", d.wrt) if d.order == 2 else (
         f"∂^{d.order - 1}f/∂{d.wrt}^{d.order - 1}",
         f"\\frac{{\\partial^{d.order - 1} f}}{{\\partial {d.wrt}^{d.order - 1}}}")
