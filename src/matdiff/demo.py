@@ -75,13 +75,25 @@ def run_demo(epochs: int = 60, batch_size: int = 32, lr: float = 0.01, real: boo
              plot: str | None = "matdiff-demo.png", steps: bool = True, seed: int = 0,
              write: Callable[[str], Any] = print) -> dict[str, Any]:
     """Run the demo, writing its story through `write`; returns the figures it showed."""
-    import matdiff
-
     summary: dict[str, Any] = {}
     write("matdiff demo: the neuron of \"The Matrix Calculus You Need For Deep Learning\"\n")
     write("  activation(x) = max(0, w·x + b)")
     write(f"  loss C(w, b)  = {NEURON_LOSS}")
     write("  X holds one sample per row (N x n), y the N targets, w the n weights, b the bias\n")
+
+    derivatives = _derive(steps, write)
+    X, y, description, scale = load_demo_data(real=real, seed=seed)
+    summary["data"] = "diabetes" if "diabetes" in description else "generated"
+    _check(derivatives, X, y, seed, summary, write)
+    result, ls_loss = _train(X, y, description, scale, epochs, batch_size, lr, real, seed,
+                             summary, write)
+    _plot(result, ls_loss, plot, summary, write)
+    return summary
+
+
+def _derive(steps: bool, write: Callable[[str], Any]) -> dict[str, Any]:
+    """1. The gradients of the loss, printed (and dC/dw explained step by step)."""
+    import matdiff
 
     write("1. The gradients, derived")
     derivatives = {p: matdiff.diff(NEURON_LOSS, wrt=p) for p in ("w", "b")}
@@ -103,8 +115,12 @@ def run_demo(epochs: int = 60, batch_size: int = 32, lr: float = 0.01, real: boo
         else:
             write("  (the step-by-step derivation is not available in this build)")
 
-    X, y, description, scale = load_demo_data(real=real, seed=seed)
-    summary["data"] = "diabetes" if "diabetes" in description else "generated"
+    return derivatives
+
+
+def _check(derivatives: dict[str, Any], X: np.ndarray, y: np.ndarray, seed: int,
+           summary: dict[str, Any], write: Callable[[str], Any]) -> None:
+    """2. The derivatives against finite differences and the notes' formulas."""
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(y), size=min(32, len(y)), replace=False)
     point = {"X": X[rows], "y": y[rows], "w": 0.3 * rng.normal(size=X.shape[1]), "b": 0.5}
@@ -125,6 +141,13 @@ def run_demo(epochs: int = 60, batch_size: int = 32, lr: float = 0.01, real: boo
     write(f"  the notes' formulas give the same numbers to {notes_err:.1e} "
           "(max absolute difference)")
     summary["checks_pass"] = bool(ok)
+
+
+def _train(X: np.ndarray, y: np.ndarray, description: str, scale: float, epochs: int,
+           batch_size: int, lr: float, real: bool, seed: int, summary: dict[str, Any],
+           write: Callable[[str], Any]) -> tuple[Any, float]:
+    """3. Training with Adam on minibatches, against the least-squares optimum."""
+    import matdiff
 
     write(f"\n3. Training the neuron on {description}")
     if not real or summary["data"] == "generated":
@@ -157,6 +180,12 @@ def run_demo(epochs: int = 60, batch_size: int = 32, lr: float = 0.01, real: boo
         write(f"  in the target's units: mean squared error {result.loss * scale**2:.0f} "
               f"(least squares {ls_loss * scale**2:.0f})")
 
+    return result, ls_loss
+
+
+def _plot(result: Any, ls_loss: float, plot: str | None, summary: dict[str, Any],
+          write: Callable[[str], Any]) -> None:
+    """4. The loss curve as a PNG, when matplotlib is there."""
     summary["plot"] = None
     if plot:
         if importlib.util.find_spec("matplotlib") is None:
@@ -167,4 +196,3 @@ def run_demo(epochs: int = 60, batch_size: int = 32, lr: float = 0.01, real: boo
                         reference=ls_loss, reference_label="least-squares optimum")
             summary["plot"] = plot
             write(f"\n4. The loss curve is in {plot}")
-    return summary

@@ -233,52 +233,11 @@ def einsum(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]],
     sums over indices that no operand carries turned into SIZE factors, and
     labels numbered in order of first appearance.
     """
-    if len(operands) != len(ins):
-        raise TypeError("einsum: one label list per operand")
-    labels = _Labels()
-    for label, d in (dims or {}).items():
-        labels.add(label, d)
-    for a, lab in zip(operands, ins):
-        if len(lab) != a.ndim:
-            raise TypeError(f"einsum: {len(lab)} labels for a {a.ndim}-tensor")
-        for label, d in zip(lab, a.shape):
-            labels.add(label, d)
-    for label in out:
-        if label not in labels.parent:
-            raise TypeError(f"einsum: no dimension for output label {label!r}")
-
-    coef = 1.0
-    kept: list[tuple[Expr, list[Hashable]]] = []
-    summed = {x for lab in ins for x in lab}  # labels a sum may run over
-    n_tensors = sum(1 for a in operands if a.op is not Op.CONST)
-    for a, lab in zip(operands, ins):
-        if a.op is Op.CONST:
-            if a.attr == 0.0:
-                return zeros(tuple(labels.dim[x] for x in out))
-            coef *= a.attr
-            continue
-        if a.op is Op.EINSUM:
-            inner_ins, inner_out, inner_dims = a.attr
-            n_inner = sum(1 for b in a.args if b.op is not Op.CONST)
-            if n_inner <= 1 or n_tensors - 1 + n_inner <= MAX_FUSED_OPERANDS:
-                n_tensors += n_inner - 1
-                mapped: dict[int, Hashable] = {}
-                for k, label in zip(inner_out, lab):
-                    if k in mapped:
-                        labels.union(mapped[k], label)
-                    else:
-                        mapped[k] = label
-                for k, d in enumerate(inner_dims):
-                    if k not in mapped:
-                        mapped[k] = labels.new(d)
-                        summed.add(mapped[k])
-                for b, blab in zip(a.args, inner_ins):
-                    if b.op is Op.CONST:
-                        coef *= b.attr
-                    else:
-                        kept.append((b, [mapped[k] for k in blab]))
-                continue
-        kept.append((a, list(lab)))
+    labels = _labels_of(operands, ins, out, dims)
+    fused = _fuse(operands, ins, labels)
+    if fused is None:  # a zero factor
+        return zeros(tuple(labels.dim[x] for x in out))
+    coef, kept, summed = fused
 
     out_labels = [labels.find(x) for x in out]
     kept = [(a, [labels.find(x) for x in lab]) for a, lab in kept]
@@ -304,6 +263,64 @@ def einsum(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]],
     if coef != 1.0:
         kept.insert(0, (const(coef), []))
     return _canonical_einsum(kept, out_labels, labels.dim)
+
+
+def _labels_of(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]],
+               out: Sequence[Hashable], dims: dict[Hashable, Dim] | None) -> _Labels:
+    """Every label of a product with its dimension, checked against the operands' shapes."""
+    if len(operands) != len(ins):
+        raise TypeError("einsum: one label list per operand")
+    labels = _Labels()
+    for label, d in (dims or {}).items():
+        labels.add(label, d)
+    for a, lab in zip(operands, ins):
+        if len(lab) != a.ndim:
+            raise TypeError(f"einsum: {len(lab)} labels for a {a.ndim}-tensor")
+        for label, d in zip(lab, a.shape):
+            labels.add(label, d)
+    for label in out:
+        if label not in labels.parent:
+            raise TypeError(f"einsum: no dimension for output label {label!r}")
+    return labels
+
+
+def _fuse(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]], labels: _Labels
+          ) -> tuple[float, list[tuple[Expr, list[Hashable]]], set[Hashable]] | None:
+    """(constant coefficient, the tensor operands with their labels, the labels a sum may run
+    over), with nested products fused in and their deltas unified; None for a zero factor."""
+    coef = 1.0
+    kept: list[tuple[Expr, list[Hashable]]] = []
+    summed = {x for lab in ins for x in lab}  # labels a sum may run over
+    n_tensors = sum(1 for a in operands if a.op is not Op.CONST)
+    for a, lab in zip(operands, ins):
+        if a.op is Op.CONST:
+            if a.attr == 0.0:
+                return None
+            coef *= a.attr
+            continue
+        if a.op is Op.EINSUM:
+            inner_ins, inner_out, inner_dims = a.attr
+            n_inner = sum(1 for b in a.args if b.op is not Op.CONST)
+            if n_inner <= 1 or n_tensors - 1 + n_inner <= MAX_FUSED_OPERANDS:
+                n_tensors += n_inner - 1
+                mapped: dict[int, Hashable] = {}
+                for k, label in zip(inner_out, lab):
+                    if k in mapped:
+                        labels.union(mapped[k], label)
+                    else:
+                        mapped[k] = label
+                for k, d in enumerate(inner_dims):
+                    if k not in mapped:
+                        mapped[k] = labels.new(d)
+                        summed.add(mapped[k])
+                for b, blab in zip(a.args, inner_ins):
+                    if b.op is Op.CONST:
+                        coef *= b.attr
+                    else:
+                        kept.append((b, [mapped[k] for k in blab]))
+                continue
+        kept.append((a, list(lab)))
+    return coef, kept, summed
 
 
 def _canonical_einsum(kept: list[tuple[Expr, list[Hashable]]], out: list[Hashable],

@@ -46,6 +46,45 @@ class _Stop(Exception):
     """Raised inside SciPy's callback when the user's callback asks to stop."""
 
 
+class _Objective:
+    """x -> (loss, flat gradient) for SciPy, remembering the best finite point and the last
+    call (the iteration callback reads the loss there instead of computing it again)."""
+
+    def __init__(self, vg: ValueAndGrad, params: dict[str, np.ndarray],
+                 data: dict[str, np.ndarray], flat: Flattener) -> None:
+        self.vg, self.params, self.data, self.flat = vg, params, data, flat
+        self.best_x, self.best_f = flat.flatten(params).copy(), math.nan
+        self.bad: Any = None  # what made a point unusable: a non-finite loss or gradient
+        self.last_x: np.ndarray | None = None
+        self.last_f = math.nan
+        self.checked = False
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        values = dict(self.data)
+        values.update(self.flat.unflatten(x))
+        loss, grads = self.vg(values)
+        loss = float(loss)
+        self.last_x, self.last_f = x.copy(), loss
+        if not math.isfinite(loss):
+            self.bad = loss
+            return math.inf, np.zeros_like(x)  # makes the line search back off
+        if not self.checked:
+            check_grads(grads, self.params)
+            self.checked = True
+        g = self.flat.flatten(grads)
+        if not np.all(np.isfinite(g)):
+            self.bad = "a non-finite gradient"
+            return math.inf, np.zeros_like(x)
+        if not math.isfinite(self.best_f) or loss <= self.best_f:
+            self.best_x, self.best_f = x.copy(), loss
+        return loss, g
+
+    def loss_at(self, x: np.ndarray) -> float:
+        if self.last_x is not None and np.array_equal(self.last_x, x):
+            return self.last_f
+        return self(x)[0]
+
+
 def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, np.ndarray],
               opt: Optimizer, epochs: int, callback: Callback | None, show: bool,
               backend: str) -> FitResult:
@@ -56,34 +95,12 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
     start_time = time.perf_counter()
     flat = Flattener(params)
     x0 = flat.flatten(params)
-    best: dict[str, Any] = {"x": x0.copy(), "f": math.nan, "bad": None}
-    last: dict[str, Any] = {"x": None, "f": math.nan}
-    checked = [False]
-
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        values = dict(data)
-        values.update(flat.unflatten(x))
-        loss, grads = vg(values)
-        loss = float(loss)
-        last["x"], last["f"] = x.copy(), loss
-        if not math.isfinite(loss):
-            best["bad"] = loss
-            return math.inf, np.zeros_like(x)  # makes the line search back off
-        if not checked[0]:
-            check_grads(grads, params)
-            checked[0] = True
-        g = flat.flatten(grads)
-        if not np.all(np.isfinite(g)):
-            best["bad"] = "a non-finite gradient"
-            return math.inf, np.zeros_like(x)
-        if not math.isfinite(best["f"]) or loss <= best["f"]:
-            best["x"], best["f"] = x.copy(), loss
-        return loss, g
+    fun = _Objective(vg, params, data, flat)
 
     f0, _ = fun(x0)
     history: list[float] = [f0]
     if not math.isfinite(f0):
-        msg = (f"the loss is {best['bad']} at the initial parameters: check the data and "
+        msg = (f"the loss is {fun.bad} at the initial parameters: check the data and "
                "initial values for NaN or infinities")
         result = FitResult(dict(params), [], f0, opt.describe(), 0, backend=backend)
         raise TrainingDiverged(msg, result, 1)
@@ -92,9 +109,7 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
 
     def step(xk: np.ndarray) -> None:
         iteration[0] += 1
-        fk = last["f"] if last["x"] is not None and np.array_equal(last["x"], xk) \
-            else fun(xk)[0]
-        history.append(fk)
+        history.append(fun.loss_at(xk))
         # epoch k's loss is the loss before its step, history[k - 1], as for the other
         # optimisers and as the summary reports it
         bar.update(history[-2])
@@ -117,9 +132,9 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
         message = "stopped by the callback"
     finally:
         bar.close()
-    params_out = {k: v.copy() for k, v in flat.unflatten(best["x"]).items()}
+    params_out = {k: v.copy() for k, v in flat.unflatten(fun.best_x).items()}
     # history[k] is the loss before iteration k; the final loss is reported apart
-    loss = best["f"]
+    loss = fun.best_f
     hist = history[:-1] if len(history) > 1 else history
     result = FitResult(params=params_out, history=hist, loss=loss, optimizer=opt.describe(),
                        epochs=iteration[0], seconds=time.perf_counter() - start_time,

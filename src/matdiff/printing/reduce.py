@@ -108,7 +108,11 @@ def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...]) -> b
     count: Counter = Counter(out)
     for t in tensors:
         count.update(set(t.labels))
-    # A[i,i]: the diagonal, or the trace when i is carried nowhere else
+    return any(move(tensors, scalars, count) for move in _MOVES)
+
+
+def _diagonal_or_trace(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+    """A[i,i]: the diagonal, or the trace when i is carried nowhere else."""
     for k, t in enumerate(tensors):
         if len(t.labels) == 2 and t.labels[0] == t.labels[1]:
             i = t.labels[0]
@@ -118,7 +122,11 @@ def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...]) -> b
             else:
                 tensors[k] = Factor(F.call("diag", [t.form], "c"), (i,))
             return True
-    # a label only one tensor carries, summed away
+    return False
+
+
+def _private_sum(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+    """A label only one tensor carries, summed away."""
     for k, t in enumerate(tensors):
         private = [x for x in t.labels if count[x] == 1]
         if not private:
@@ -132,7 +140,11 @@ def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...]) -> b
             ones = F.ones(1.0, "c")
             tensors[k] = Factor(F.mul([_with_rows(t, i), ones]), (i,))
         return True
-    # the same labels: an element-wise product, or an inner product if summed away
+    return False
+
+
+def _same_labels(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+    """The same labels: an element-wise product, or an inner product if summed away."""
     for a in range(len(tensors)):
         for b in range(a + 1, len(tensors)):
             p, q = tensors[a], tensors[b]
@@ -148,7 +160,11 @@ def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...]) -> b
                 tensors[a] = _hadamard(p, q)
                 del tensors[b]
             return True
-    # one label between exactly two tensors: the matrix product
+    return False
+
+
+def _matrix_product(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+    """One label between exactly two tensors: the matrix product."""
     for j in sorted(count):
         if count[j] != 2:
             continue
@@ -159,7 +175,11 @@ def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...]) -> b
         tensors[a] = _contract(tensors[a], tensors[b], j)
         del tensors[b]
         return True
-    # a vector scaling the rows or columns of a matrix
+    return False
+
+
+def _scaled_rows(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+    """A vector scaling the rows or columns of a matrix."""
     for a, v in enumerate(tensors):
         if len(v.labels) != 1:
             continue
@@ -172,13 +192,22 @@ def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...]) -> b
             tensors[b] = Factor(form, m.labels)
             del tensors[a]
             return True
-    # disjoint vectors: the outer product
+    return False
+
+
+def _outer_product(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+    """Disjoint vectors: the outer product."""
     vectors = [k for k, t in enumerate(tensors) if len(t.labels) == 1]
     if len(tensors) == 2 and len(vectors) == 2:
         p, q = tensors
         tensors[:] = [Factor(F.mul([_as_col(p.form), _as_row(q.form)]), p.labels + q.labels)]
         return True
     return False
+
+
+# the moves of _step, tried in this order
+_MOVES = (_diagonal_or_trace, _private_sum, _same_labels, _matrix_product, _scaled_rows,
+          _outer_product)
 
 
 def _spread(fac: Factor | None, out: tuple[int, ...]) -> Form | None:
