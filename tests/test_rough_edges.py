@@ -147,3 +147,9 @@ def test_a_minus_expression_beside_a_short_option(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == "x*x'"
     assert main(["diff", "-x'*W*x", "--wrt", "W"]) == 0
     assert capsys.readouterr().out.strip() == "-x*x'"
+
+
+def test_a_chain_through_a_matrix_shows_no_false_matrix_product():
+    d = matdiff.diff("tr(exp(a + A))", wrt="a", declare={"a": "scalar", "A": "matrix(n, n)"})
+    report = d.check_steps()
+    assert report.ok, str(report)

@@ -292,6 +292,8 @@ def _product_form(it, x, shown, total_form) -> F.Form | None:
     which no matrix product of its Jacobians shows)."""
     parts = []
     for c in it.children:
+        if c.ndim > 1:  # a matrix in between contracts two axes: no matrix product says that
+            return None
         a = shown[(it.var, c)]
         b = total_form.get(c) if c is not x else None
         if a.shape == "t" or (b is not None and b.shape == "t") or (c is not x and c.ndim > 1):
