@@ -27,6 +27,7 @@ from latex2mathml.converter import convert
 from mkdocs.exceptions import PluginError
 
 _MATH = re.compile(r'<(span|div) class="arithmatex">(.*?)</\1>', re.S)
+_UNKNOWN = re.compile(r">(\\[A-Za-z]+)<")
 _DELIMS = {r"\(": r"\)", r"\[": r"\]", "$$": "$$", "$": "$"}
 
 
@@ -48,7 +49,10 @@ def typeset(page_html: str, where: str = "") -> str:
         try:
             mathml = convert(tex, display=display)
         except Exception as e:  # latex2mathml raises assorted exceptions on bad TeX
-            raise PluginError(f"{where}: cannot typeset {tex!r}: {e}") from e
+            raise PluginError(f"{where}: cannot typeset {tex!r}: {e!r}") from e
+        unknown = _UNKNOWN.search(mathml)  # a command latex2mathml passed through as text
+        if unknown:
+            raise PluginError(f"{where}: cannot typeset {tex!r}: unknown {unknown.group(1)}")
         return f'<{tag} class="arithmatex">{mathml}</{tag}>'
 
     return _MATH.sub(one, page_html)

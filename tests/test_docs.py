@@ -11,6 +11,7 @@ from __future__ import annotations
 import doctest
 import functools
 import http.server
+import importlib.util
 import inspect
 import os
 import subprocess
@@ -73,6 +74,28 @@ def test_no_raw_tex_left_in_pages(site: Path) -> None:
     assert "<math" in page and 'class="arithmatex">\\(' not in page
 
 
+def _hooks():
+    _docs_extra()
+    path = ROOT / "scripts" / "mkdocs_hooks.py"
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_math_is_typeset_or_the_build_fails() -> None:
+    from mkdocs.exceptions import PluginError
+
+    hooks = _hooks()
+    page = ('<p><span class="arithmatex">\\(x^\\top A\\)</span></p>'
+            '<div class="arithmatex">\\[a &lt; b\\]</div>')
+    out = hooks.typeset(page, "page.md")
+    assert out.count("<math") == 2 and 'display="block"' in out and "\\top" not in out
+    for bad in ("\\frac{", "\\nosuchcommand{x}"):
+        with pytest.raises(PluginError, match="page.md: cannot typeset"):
+            hooks.typeset(f'<span class="arithmatex">\\({bad}\\)</span>', "page.md")
+
+
 def _example_names() -> list[str]:
     return list(matdiff.__all__)
 
@@ -115,6 +138,12 @@ def test_tutorial_math_renders_in_chromium(site: Path) -> None:
             shown = page.locator("article").inner_text()
             for tex in ("\\frac", "\\(", "\\[", "$$", "\\partial"):
                 assert tex not in shown, f"raw TeX {tex!r} shown on the tutorial's first page"
+            # the search box: Material's own index, searched in the page, offline
+            page.wait_for_timeout(500)  # the search worker loads its index
+            page.keyboard.press("/")
+            page.keyboard.type("Hessian", delay=20)
+            page.wait_for_selector(".md-search-result__item", timeout=15_000)
+            assert "Hessian" in page.locator(".md-search-result__list").inner_text()
     finally:
         server.shutdown()
         server.server_close()
