@@ -4,7 +4,8 @@
   `$...$` and `$$...$$`, and `on_page_content` turns each mark into MathML with
   latex2mathml. Browsers render MathML natively, so the built site shows mathematics
   offline, with no JavaScript and nothing fetched from a CDN. TeX that latex2mathml
-  cannot read fails the build, naming the page and the TeX.
+  cannot read fails the build, naming the page and the TeX. `aligned` (which
+  latex2mathml lacks) is typeset as `split`, the same right-left column pair.
 * The API reference lists `matdiff.__all__`: the marker `<!-- matdiff:api -->` becomes one
   mkdocstrings block per public name, grouped into functions, classes and errors, so a
   name added to `__all__` appears in the reference with no edit to the page.
@@ -27,7 +28,10 @@ from latex2mathml.converter import convert
 from mkdocs.exceptions import PluginError
 
 _MATH = re.compile(r'<(span|div) class="arithmatex">(.*?)</\1>', re.S)
-_UNKNOWN = re.compile(r">(\\[A-Za-z]+)<")
+# TeX that latex2mathml passed through as text: a backslash command, or a bare & or \\
+_UNKNOWN = re.compile(r">([^<]*\\[^<]*|&)<")
+# environments latex2mathml lacks, and the one it has with the same layout
+_ENVIRONMENTS = {"aligned": "split"}
 _DELIMS = {r"\(": r"\)", r"\[": r"\]", "$$": "$$", "$": "$"}
 
 
@@ -35,7 +39,11 @@ def _tex_of(marked: str) -> str:
     text = html.unescape(marked).strip()
     for left, right in _DELIMS.items():
         if text.startswith(left) and text.endswith(right):
-            return text[len(left):len(text) - len(right)].strip()
+            text = text[len(left):len(text) - len(right)].strip()
+            break
+    for env, known in _ENVIRONMENTS.items():
+        text = text.replace(f"\\begin{{{env}}}", f"\\begin{{{known}}}")
+        text = text.replace(f"\\end{{{env}}}", f"\\end{{{known}}}")
     return text
 
 
@@ -52,7 +60,8 @@ def typeset(page_html: str, where: str = "") -> str:
             raise PluginError(f"{where}: cannot typeset {tex!r}: {e!r}") from e
         unknown = _UNKNOWN.search(mathml)  # a command latex2mathml passed through as text
         if unknown:
-            raise PluginError(f"{where}: cannot typeset {tex!r}: unknown {unknown.group(1)}")
+            raise PluginError(f"{where}: cannot typeset {tex!r}: {unknown.group(1)!r} "
+                              "is not understood by latex2mathml")
         return f'<{tag} class="arithmatex">{mathml}</{tag}>'
 
     return _MATH.sub(one, page_html)
