@@ -1,50 +1,160 @@
 """`matdiff serve` under load and hostile clients: loopback only, bounded, self-stopping.
 
-Every test here talks to a server on an ephemeral loopback port, sends a
-bounded number of requests with timeouts on every socket, and stops the
-server itself. Counts and limits are small enough for two busy cores.
+A real `matdiff serve` runs as a subprocess on an ephemeral loopback port, with
+its worker processes, a short client timeout and a small memory limit, so the
+tests see what a user's server does: a burst of 400 requests 200 at a time,
+stalled and trickling clients, oversized and malformed bodies, slow derivatives
+beside fast ones, the memory of the server and its workers, and the workers
+dying with the server. Every socket has a timeout, every count is bounded, and
+every server is stopped by the test that started it.
 """
 
 from __future__ import annotations
 
+import glob
 import http.client
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from matdiff.web.server import MatdiffServer, make_server
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="reads process memory and children from /proc")
 
 BURST = 400
 CONCURRENCY = 200
+MEMORY_MB = 512          # each worker's address space
+CLIENT_TIMEOUT = 1.5     # seconds a client has to send a request
+SERVER_RSS_MB = 200      # the server process (threads, buffers), measured ~60 MB
+# A fourth derivative through three layers: over a minute of work, far past any limit here.
+SLOW = {"expression": "sum(tanh(W*tanh(V*tanh(U*x))))", "wrt": "x", "order": 4}
+TRIVIAL = {"expression": "sum(x)", "wrt": "x"}
 
 
-def start(**options: Any) -> MatdiffServer:
-    server = make_server("127.0.0.1", 0, quiet=True, **options)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+@dataclass
+class Served:
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def workers(self) -> list[int]:
+        """The worker processes: children of any of the server's threads."""
+        found = []
+        for path in glob.glob(f"/proc/{self.process.pid}/task/*/children"):
+            try:
+                with open(path) as f:
+                    found += [int(pid) for pid in f.read().split()]
+            except OSError:
+                pass
+        return found
+
+
+def status_kb(pid: int, key: str) -> int:
+    """A figure from /proc/PID/status in kB (VmHWM, VmPeak, ...), or the thread count."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def launch(*options: str) -> Served:
+    """`matdiff serve` in a subprocess; waits until its workers are ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "matdiff.cli", "serve", "--port", "0", "--no-browser", *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    if not match:
+        process.kill()
+        pytest.fail(f"matdiff serve did not start: {line!r} {process.stderr.read()[-2000:]}")
+    served = Served(process, int(match.group(1)))
+    status, _ = post(served, TRIVIAL, timeout=60)  # waits for a worker to be ready
+    assert status == 200
+    return served
+
+
+def shut(served: Served) -> str:
+    """Stop the server (Ctrl-C) and return what it wrote to stderr."""
+    if served.process.poll() is None:
+        served.process.send_signal(signal.SIGINT)
+    try:
+        _, err = served.process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        _, err = served.process.communicate()
+    return err
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[MatdiffServer]:
-    s = start(timeout_seconds=None)
-    yield s
-    s.shutdown()
-    s.server_close()
+def served() -> Iterator[Served]:
+    s = launch("--timeout", "20", "--workers", "3", "--memory", str(MEMORY_MB),
+               "--client-timeout", str(CLIENT_TIMEOUT))
+    try:
+        yield s
+    finally:
+        err = shut(s)
+    assert "Traceback" not in err, err[-3000:]
 
 
-def exchange(address: tuple[str, int], i: int) -> int | str:
+def post(served: Served, payload: Any, timeout: float = 30) -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection(*served.address, timeout=timeout)
+    try:
+        conn.request("POST", "/api/diff", json.dumps(payload),
+                     {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def raw(served: Served, data: bytes, timeout: float = 10) -> bytes:
+    """Send bytes, read until the server closes: the raw reply."""
+    with socket.create_connection(served.address, timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------- a burst
+
+
+def exchange(served: Served, i: int) -> int | str:
     """Request number i of a burst: its status, or the name of the error it met."""
     try:
-        conn = http.client.HTTPConnection(*address, timeout=30)
+        conn = http.client.HTTPConnection(*served.address, timeout=60)
         try:
             if i % 4 == 0:
-                conn.request("POST", "/api/diff",
-                             json.dumps({"expression": "x'*A*x", "wrt": "x"}),
+                payload = {"expression": ("x'*A*x", "sum(x)", "softmax(x)")[i % 3], "wrt": "x"}
+                conn.request("POST", "/api/diff", json.dumps(payload),
                              {"Content-Type": "application/json"})
             else:
                 conn.request("GET", ("/api/health", "/", "/static/app.js")[i % 3])
@@ -57,9 +167,193 @@ def exchange(address: tuple[str, int], i: int) -> int | str:
         return type(e).__name__
 
 
-def test_a_burst_gets_no_resets_and_no_server_errors(server):
+def test_a_burst_gets_no_resets_and_no_server_errors(served):
     """400 requests, 200 at once: a listen backlog of 5 reset some 4% of them."""
-    address = server.server_address[:2]
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        outcomes = Counter(pool.map(lambda i: exchange(address, i), range(BURST)))
+        outcomes = Counter(pool.map(lambda i: exchange(served, i), range(BURST)))
     assert outcomes == Counter({200: BURST}), outcomes
+
+
+# --------------------------------------------------------------------------- slow clients
+
+
+def test_stalled_and_trickling_clients_are_cut_off(served):
+    """Connections that send nothing, half a request or a byte at a time are closed
+    after the client timeout, while other clients are answered."""
+    threads_before = status_kb(served.process.pid, "Threads")
+    head = (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+    stalled = []
+    for i in range(60):
+        sock = socket.create_connection(served.address, timeout=10)
+        sock.sendall((b"", b"GET / HTTP/1.1\r\nHo", head + b'{"expr')[i % 3])
+        stalled.append(sock)
+    trickler = socket.create_connection(served.address, timeout=10)
+    started = time.monotonic()
+    try:
+        assert post(served, TRIVIAL, timeout=10)[0] == 200  # others are answered meanwhile
+        cut_after = None
+        for byte in b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n":
+            try:
+                trickler.sendall(bytes([byte]))
+            except OSError:
+                cut_after = time.monotonic() - started
+                break
+            time.sleep(0.2)  # 48 bytes over ~10 s: each byte well within the timeout
+        else:
+            data = trickler.recv(4096)
+            assert data == b"" or b"200 OK" not in data, "a trickling client was served"
+            cut_after = time.monotonic() - started
+        assert cut_after < 3 * CLIENT_TIMEOUT + 2
+        for sock in stalled:  # every stalled connection is closed by the server
+            sock.settimeout(CLIENT_TIMEOUT + 5)
+            try:
+                assert b"200 OK" not in sock.recv(4096)
+            except ConnectionResetError:
+                pass
+        deadline = time.monotonic() + 5
+        while status_kb(served.process.pid, "Threads") > threads_before + 2:
+            assert time.monotonic() < deadline, "the stalled connections' threads stay"
+            time.sleep(0.1)
+    finally:
+        trickler.close()
+        for sock in stalled:
+            sock.close()
+
+
+# --------------------------------------------------------------------------- hostile bodies
+
+
+@pytest.mark.parametrize("data, status, words", [
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 70000\r\n\r\n" + b"x" * 70000, 413, "KiB"),
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 10000000000\r\n\r\n", 413, "KiB"),           # declared, never sent
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Content-Length: -1\r\n\r\n", 400, "Content-Length"),
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 12\r\n\r\n\xff\xfe{not json}", 400, "JSON"),
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 60000\r\n\r\n" + b"[" * 60000, 400, "JSON"),    # nested 60000 deep
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411, "Content-Length"),
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+     b"Content-Length: 2\r\n\r\n{}", 415, "JSON"),
+    (b"GARBAGE\r\n\r\n", 400, ""),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414, ""),
+])
+def test_oversized_and_malformed_requests_are_refused_in_json(served, data, status, words):
+    started = time.monotonic()
+    reply = raw(served, data)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split()[1] == str(status).encode(), head[:200]
+    assert words in json.loads(body)["error"]["message"]
+    assert time.monotonic() - started < CLIENT_TIMEOUT + 3
+
+
+def test_sizes_the_check_cannot_afford_are_refused_before_allocating(served):
+    """x'*A*x with A 12000 x 12000 once took 4.7 GB before a timeout stopped it."""
+    started = time.monotonic()
+    status, body = post(served, {"expression": "x'*A*x", "wrt": "x",
+                                 "declare": "A=matrix(12000, 12000)"})
+    assert status == 422 and body["error"]["field"] == "declare"
+    assert "GB" in body["error"]["message"] and body["error"]["kind"] == "TooLarge"
+    assert time.monotonic() - started < 10
+    for pid in served.workers():  # no worker allocated anything near that
+        assert status_kb(pid, "VmHWM") < 300 * 1024
+
+
+def test_memory_of_the_server_and_its_workers_stays_under_the_limits(served):
+    assert status_kb(served.process.pid, "VmHWM") < SERVER_RSS_MB * 1024
+    workers = served.workers()
+    assert workers
+    for pid in workers:
+        with open(f"/proc/{pid}/limits") as f:
+            limit = next(line for line in f if line.startswith("Max address space"))
+        assert int(limit.split()[3]) == MEMORY_MB * 2**20
+        assert status_kb(pid, "VmPeak") <= MEMORY_MB * 1024
+
+
+# --------------------------------------------------------------------------- lanes
+
+
+def test_two_slow_derivatives_do_not_block_a_trivial_one(served):
+    """Two slow requests take the long lane; short ones keep a worker, a third slow
+    one is refused, and a slow one whose client leaves is stopped."""
+    before = set(served.workers())
+    socks = []
+    body = json.dumps(SLOW).encode()
+    for _ in range(2):
+        sock = socket.create_connection(served.address, timeout=30)
+        sock.sendall(b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        socks.append(sock)
+    try:
+        time.sleep(3)  # past the fast lane's 2 s: both are in the long lane now
+        for _ in range(3):
+            started = time.monotonic()
+            status, answer = post(served, TRIVIAL)
+            assert status == 200 and time.monotonic() - started < 2.0, answer
+        status, answer = post(served, SLOW)
+        assert status == 503 and answer["error"]["kind"] == "Busy"
+        assert "long" in answer["error"]["message"]
+        for sock in socks:
+            sock.settimeout(0)
+            with pytest.raises(BlockingIOError):  # the slow ones are still running
+                sock.recv(1)
+    finally:
+        for sock in socks:
+            sock.close()
+    deadline = time.monotonic() + 10  # their clients left: their workers are replaced
+    while len(before - set(served.workers())) < 2:
+        assert time.monotonic() < deadline, "a cancelled derivative's worker is still running"
+        time.sleep(0.2)
+    assert post(served, TRIVIAL)[0] == 200
+
+
+# --------------------------------------------------------------------------- lifetime
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_workers_die_with_the_server(signum):
+    """A signal to the server during a slow derivative leaves no worker behind."""
+    served = launch("--timeout", "60", "--workers", "1")
+    try:
+        sock = socket.create_connection(served.address, timeout=30)
+        body = json.dumps(SLOW).encode()
+        sock.sendall(b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        time.sleep(0.5)
+        workers = served.workers()
+        assert workers and all(running(pid) for pid in workers)
+        served.process.send_signal(signum)
+        served.process.wait(timeout=15)
+        sock.close()
+        deadline = time.monotonic() + 5
+        while any(running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker outlived its server"
+            time.sleep(0.1)
+    finally:
+        err = shut(served)
+    assert "Traceback" not in err
+
+
+def test_closing_an_embedded_server_stops_its_workers():
+    from matdiff.web.server import make_server
+
+    server = make_server("127.0.0.1", 0, timeout_seconds=20, workers=2, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        server.pool.warm_up()
+        deadline = time.monotonic() + 30
+        while len(server.pool.workers()) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        workers = server.pool.workers()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not any(running(pid) for pid in workers)
+    assert os.getpid() not in workers

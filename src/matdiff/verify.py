@@ -28,7 +28,7 @@ from .ir.expr import variables as ir_variables
 from .ir.ops import Op
 from .ir.properties import label_of
 
-__all__ = ["check", "random_values", "finite_difference", "values_in_domain"]
+__all__ = ["check", "check_bytes", "random_values", "finite_difference", "values_in_domain"]
 
 STEP = 1e-5
 FULL_LIMIT = 64      # perturb entry by entry up to this many entries
@@ -108,6 +108,45 @@ def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
         return 0.0
     scale = max(1.0, float(np.max(np.abs(want))))
     return float(np.max(np.abs(got - want)) / scale)
+
+
+LIVE_VALUES = 5     # intermediate values alive at once while checking (measured: up to 5)
+
+
+def check_bytes(e: Expr, function: Expr, wrt: str,
+                variables: Mapping[str, Expr] | None = None, raw: Expr | None = None) -> int:
+    """About how many bytes check(e, function, wrt, ...) allocates with drawn values,
+    known before allocating anything.
+
+    A server (or a user with declared sizes such as matrix(12000, 12000)) asks
+    this first and refuses what it cannot afford. Symbolic dimensions count as
+    4, the largest drawn. The estimate: the variables' values twice (drawn and
+    perturbed), `LIVE_VALUES` copies of the largest value any node of the
+    function or the derivative (`e`, and `raw` before simplification) takes,
+    and the finite differences (two steps).
+    """
+    from .ir.expr import topo_order
+
+    def numel(shape) -> int:
+        n = 1
+        for dim in shape:
+            n *= dim if isinstance(dim, int) else 4
+        return n
+
+    variables = dict(variables if variables is not None else ir_variables(function))
+    seen: set[Expr] = set()
+    largest = 1
+    for root in (function, e, raw):
+        if root is not None:
+            nodes = topo_order(root, seen)
+            seen.update(nodes)
+            largest = max([largest, *(numel(node.shape) for node in nodes)])
+    values = sum(numel(v.shape) for v in variables.values())
+    x = numel(variables[wrt].shape)
+    lower = max(1, numel(e.shape) // max(x, 1))  # the order k-1 derivative's entries
+    columns = x if x <= FULL_LIMIT else DIRECTIONS
+    differences = 2 * lower * columns + (0 if x <= FULL_LIMIT else DIRECTIONS * x)
+    return 8 * (2 * values + LIVE_VALUES * largest + differences)
 
 
 def check(e: Expr, function: Expr, wrt: str, order: int = 1,

@@ -22,12 +22,23 @@ from ..language import parse_declarations
 from ..printing import LAYOUTS
 
 __all__ = ["answer", "parse_declarations", "render_mathml", "mathml_available",
-           "EXAMPLES", "LAYOUTS", "MAX_EXPRESSION"]
+           "set_memory_budget", "EXAMPLES", "LAYOUTS", "MAX_EXPRESSION", "DEFAULT_MEMORY_MB"]
 
 log = logging.getLogger("matdiff.web")
 
 MAX_EXPRESSION = 4000  # characters: far beyond any formula a person types
 CHECK_TOLERANCE = 1e-6  # a correct derivative is ~1e-10 off; a kink or overflow far more
+DEFAULT_MEMORY_MB = 1024  # address space of one worker process (see workers.py)
+BASELINE_MB = 256  # what Python, NumPy and matdiff take before any value is drawn
+_budget: list[int | None] = [(DEFAULT_MEMORY_MB - BASELINE_MB) * 2**20]
+
+
+def set_memory_budget(megabytes: int) -> None:
+    """The memory a derivative's check may take: the worker's limit less its baseline.
+
+    0 means no limit (the server was started with --memory 0).
+    """
+    _budget[0] = max(megabytes - BASELINE_MB, 16) * 2**20 if megabytes > 0 else None
 
 # The page's one-click examples, from the seed notes (tests derive every one).
 EXAMPLES: list[dict[str, Any]] = [
@@ -49,9 +60,35 @@ EXAMPLES: list[dict[str, Any]] = [
 class InputError(matdiff.MatdiffError):
     """A field of the request is missing or malformed; `field` names it for the page."""
 
+    status = 400
+
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class TooLarge(InputError):
+    """The sizes asked for need more memory than a derivative may take here (422)."""
+
+    status = 422
+
+
+def _megabytes(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{max(n / 2**20, 1):.0f} MB"
+
+
+def _afford(d: matdiff.Derivative, declarations: dict[str, str]) -> None:
+    """Refuse, before allocating anything, a check the memory budget cannot hold."""
+    from matdiff.verify import check_bytes
+
+    budget = _budget[0]
+    need = check_bytes(d.ir, d.function.ir, d.wrt, d.variables, d.raw)
+    if budget is not None and need > budget:
+        raise TooLarge(f"checking this derivative numerically needs about {_megabytes(need)} "
+                       f"with these sizes, more than the {_megabytes(budget)} one derivative "
+                       "may use on this server; declare smaller or symbolic sizes "
+                       "(matrix(m, n)), or restart the server with a larger --memory",
+                       "declare" if declarations else "expression")
 
 
 def mathml_available() -> bool:
@@ -238,6 +275,7 @@ def derive(payload: Any) -> dict[str, Any]:
     with warnings.catch_warnings():  # the assumptions go into the answer instead
         warnings.simplefilter("ignore", matdiff.MatdiffWarning)
         d = _derivative(expression, wrt, declarations, order)
+    _afford(d, declarations)  # before any value is drawn
     record = d.to_dict()
     latex = d.latex(layout=layout)
     function_latex = "f = " + d.function.latex()
@@ -325,12 +363,25 @@ def error_body(e: matdiff.MatdiffError, payload: Any = None) -> dict[str, Any]:
                       "detail": str(e)}}
 
 
+def _out_of_memory() -> dict[str, Any]:
+    budget = _budget[0]
+    limit = f" (about {_megabytes(budget)})" if budget else ""
+    return {"error": {"message": "this derivative needed more memory than one derivative may "
+                                 f"use on this server{limit}; declare smaller sizes",
+                      "line": None, "column": None, "kind": "TooLarge", "field": None,
+                      "text": None}}
+
+
 def answer(payload: Any) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) for one request; never raises, never shows a traceback."""
     try:
         return 200, derive(payload)
     except matdiff.MatdiffError as e:
-        return 400, error_body(e, payload)
+        if isinstance(e.__cause__, MemoryError):
+            return 422, _out_of_memory()
+        return getattr(e, "status", 400), error_body(e, payload)
+    except MemoryError:
+        return 422, _out_of_memory()
     except Exception as e:  # an engine bug: logged on the server, one line for the user
         log.exception("unexpected error answering %r", payload)
         return 500, {"error": {"message": f"internal error ({type(e).__name__}); "

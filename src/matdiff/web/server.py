@@ -10,27 +10,36 @@ cannot post a plain form to it) and limits the size of request bodies.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import mimetypes
 import re
+import select
+import signal
+import socket
 import sys
 import threading
+import time
 import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
-from .compute import EXAMPLES, LAYOUTS, answer, mathml_available
-from .workers import Busy, Timeout, WorkerDied, WorkerPool
+from .compute import DEFAULT_MEMORY_MB, EXAMPLES, LAYOUTS, answer, mathml_available
+from .workers import FAST_SECONDS, Busy, Cancelled, Timeout, WorkerDied, WorkerPool
 
-__all__ = ["make_server", "serve", "MatdiffServer", "MAX_BODY", "DEFAULT_TIMEOUT"]
+__all__ = ["make_server", "serve", "MatdiffServer", "MAX_BODY", "DEFAULT_TIMEOUT",
+           "DEFAULT_WORKERS", "CLIENT_TIMEOUT", "MAX_CONNECTIONS"]
 
 log = logging.getLogger("matdiff.web")
 
 MAX_BODY = 64 * 1024        # bytes in a request body
 DEFAULT_TIMEOUT = 20.0      # seconds for one derivative, all views included
+DEFAULT_WORKERS = 3         # worker processes: up to 2 long derivatives and 1 for short ones
+CLIENT_TIMEOUT = 10.0       # seconds for a client to send a whole request (or to idle)
+MAX_CONNECTIONS = 512       # open connections (one thread each); more get a 503 at once
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BACKLOG = 1024              # connections the kernel queues before accept (capped by somaxconn)
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -58,7 +67,10 @@ class MatdiffServer(ThreadingHTTPServer):
 
     `timeout_seconds=None` answers in the request's own thread, with no time
     limit (fast to start: the tests use it); a number sends each derivative to
-    a worker process that is killed when the time is up.
+    one of `workers` processes, each limited to `memory_mb` of address space,
+    killed when the time is up. `client_timeout` bounds how long a client may
+    take to send one request, or leave a connection idle; at most
+    `max_connections` are open at once.
     """
 
     daemon_threads = True
@@ -66,9 +78,17 @@ class MatdiffServer(ThreadingHTTPServer):
     request_queue_size = BACKLOG  # socketserver's default of 5 resets bursts of connections
 
     def __init__(self, address: tuple[str, int], timeout_seconds: float | None = DEFAULT_TIMEOUT,
-                 workers: int = 2, quiet: bool = False) -> None:
+                 workers: int = DEFAULT_WORKERS, quiet: bool = False,
+                 memory_mb: int = DEFAULT_MEMORY_MB, client_timeout: float = CLIENT_TIMEOUT,
+                 max_connections: int = MAX_CONNECTIONS,
+                 fast_seconds: float = FAST_SECONDS) -> None:
         self.timeout_seconds = timeout_seconds
-        self.pool = WorkerPool(workers) if timeout_seconds else None
+        self.client_timeout = client_timeout
+        self.max_connections = max_connections
+        self.connections = 0  # open now
+        self._count = threading.Lock()
+        self.pool = (WorkerPool(workers, memory_mb=memory_mb, fast_seconds=fast_seconds)
+                     if timeout_seconds else None)
         self.quiet = quiet
         super().__init__(address, Handler)  # on a failed bind this calls server_close()
         self.static = _static_files()
@@ -82,22 +102,53 @@ class MatdiffServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in str(host) else host
         return f"http://{shown}:{port}/"
 
-    def derive(self, payload: Any) -> tuple[int, dict[str, Any]]:
+    def derive(self, payload: Any, cancelled: Any = lambda: False) -> tuple[int, dict[str, Any]]:
         """answer(payload), in a worker under the time limit when one is set."""
         if self.pool is None or not self.timeout_seconds:
             return answer(payload)
         try:
-            return self.pool.run(payload, self.timeout_seconds)
+            return self.pool.run(payload, self.timeout_seconds, cancelled)
         except Timeout:
             return 503, _problem(f"the derivative took longer than {self.timeout_seconds:g} s "
                                  "and was stopped; try a smaller expression or a lower order",
                                  "Timeout")
-        except Busy:
-            return 503, _problem("the server is busy with other derivatives; try again",
-                                 "Busy")
+        except Busy as e:
+            reason = f"{e}; " if str(e) else ""
+            long = (f"this one took over {self.pool.fast_seconds:g} s, so it was stopped to keep "
+                    "the page quick for short ones; " if "long" in reason else "")
+            return 503, _problem(f"the server is busy: {reason}{long}try again when they "
+                                 "finish", "Busy")
+        except Cancelled:  # nobody is listening; the status is for the log
+            return 503, _problem("the client went away; the derivative was stopped",
+                                 "Cancelled")
         except WorkerDied:
             return 500, _problem("the worker computing this derivative stopped "
                                  "(out of memory?); try a smaller expression", "WorkerDied")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to max_connections; beyond that a 503 at once."""
+        with self._count:
+            full = self.connections >= self.max_connections
+            if not full:
+                self.connections += 1
+        if not full:
+            return super().process_request(request, client_address)
+        body = json.dumps(_problem("too many open connections; try again", "Busy")).encode()
+        try:
+            request.settimeout(1.0)
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                            b"Content-Type: application/json; charset=utf-8\r\n"
+                            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count:
+                self.connections -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up is not an error worth a traceback in the log."""
@@ -117,11 +168,50 @@ def _problem(message: str, kind: str) -> dict[str, Any]:
                       "field": None, "text": None}}
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A connection's input that fails with TimeoutError once the request's time is up.
+
+    A socket timeout alone bounds each read, so a client sending a byte every
+    few seconds would hold its thread forever; this bounds the whole request.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.handler.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the client took too long to send its request")
+        self.handler.connection.settimeout(remaining)
+        return self.handler.connection.recv_into(buffer)
+
+
 class Handler(BaseHTTPRequestHandler):
     """Routes one request; every answer from /api/ is JSON, errors included."""
 
     server: MatdiffServer
     server_version = "matdiff-web"
+    deadline = 0.0  # monotonic time by which the current request must have arrived
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self))
+
+    def handle_one_request(self) -> None:
+        """One request, which must arrive within client_timeout (also the idle limit)."""
+        self.deadline = time.monotonic() + self.server.client_timeout
+        super().handle_one_request()
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its connection (checked while a long derivative runs)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def version_string(self) -> str:
         return self.server_version
@@ -130,6 +220,7 @@ class Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ replies
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.connection.settimeout(self.server.client_timeout)  # a client that stops reading
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -159,6 +250,10 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "Error"
         self.close_connection = True
+        # A request line too broken to name its version would get a bare HTTP/0.9 body:
+        # every client alive today expects a status line, so it gets one.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
         self._json(code, _problem(message or phrase, phrase.replace(" ", "")))
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -242,7 +337,7 @@ class Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return self._fail(HTTPStatus.BAD_REQUEST, "the request body is not valid JSON")
         try:
-            status, body = self.server.derive(payload)
+            status, body = self.server.derive(payload, self._client_gone)
             self._json(status, body)
         except (ValueError, TypeError):  # an answer JSON cannot hold (NaN): a bug, said plainly
             log.exception("cannot encode the answer to %r", payload)
@@ -251,19 +346,33 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8765,
-                timeout_seconds: float | None = DEFAULT_TIMEOUT, workers: int = 2,
-                quiet: bool = False) -> MatdiffServer:
-    """A bound, not yet serving, server; port 0 picks a free port (see `.url`)."""
+                timeout_seconds: float | None = DEFAULT_TIMEOUT, workers: int = DEFAULT_WORKERS,
+                quiet: bool = False, **limits: Any) -> MatdiffServer:
+    """A bound, not yet serving, server; port 0 picks a free port (see `.url`).
+
+    `limits`: memory_mb, client_timeout, max_connections, fast_seconds (see MatdiffServer).
+    """
     return MatdiffServer((host, port), timeout_seconds=timeout_seconds, workers=workers,
-                         quiet=quiet)
+                         quiet=quiet, **limits)
+
+
+def _stop_on_sigterm() -> None:
+    """`kill PID` stops the server as Ctrl-C does: the workers are stopped with it."""
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
-          timeout_seconds: float | None = DEFAULT_TIMEOUT) -> None:
-    """Serve the page until Ctrl-C, opening it in the browser first unless told not to."""
-    server = make_server(host, port, timeout_seconds=timeout_seconds)
+          timeout_seconds: float | None = DEFAULT_TIMEOUT, workers: int = DEFAULT_WORKERS,
+          **limits: Any) -> None:
+    """Serve the page until Ctrl-C (or SIGTERM), opening it in a browser unless told not to."""
+    server = make_server(host, port, timeout_seconds=timeout_seconds, workers=workers, **limits)
+    _stop_on_sigterm()
     if server.pool is not None:
-        threading.Thread(target=server.pool.warm_up, daemon=True).start()
+        server.pool.warm_up()
     print(f"matdiff: serving the page on {server.url}  (Ctrl-C stops it)", flush=True)
     if not server.loopback_only:
         print(f"matdiff: warning: listening on {host}, not loopback: other machines on "
