@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from browser_support import chromium_page
 
 import matdiff
+from browser_support import chromium_page
 from matdiff.web.compute import mathml_available
 from matdiff.web.server import MatdiffServer, make_server
 
