@@ -192,6 +192,18 @@ def test_bad_fields_are_400_with_a_message(server, payload, field):
     assert body["error"]["message"] and body["error"]["field"] == field
 
 
+@pytest.mark.parametrize("expression, column", [
+    ("x/0", 2), ("x/(1-1)", 2), ("10^400*x", 3), ("x*1e308*1e308", 8),
+])
+def test_constant_overflow_is_400_at_its_operator(server, expression, column):
+    """Constant folding that overflows or divides by zero: the page marks the operator."""
+    status, body = post(server, {"expression": expression, "wrt": "x"})
+    assert status == 400
+    error = body["error"]
+    assert (error["field"], error["line"], error["column"]) == ("expression", 1, column)
+    assert "internal error" not in error["message"] and error["text"] == expression
+
+
 def test_order_three_is_derived(server):
     status, body = post(server, {"expression": "sum(exp(x))", "wrt": "x", "order": "3"})
     assert status == 200 and body["order"] == 3
