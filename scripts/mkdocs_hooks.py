@@ -9,6 +9,8 @@
 * The API reference lists `matdiff.__all__`: the marker `<!-- matdiff:api -->` becomes one
   mkdocstrings block per public name, grouped into functions, classes and errors, so a
   name added to `__all__` appears in the reference with no edit to the page.
+* A page in docs/ that the nav of mkdocs.yml does not list is added to its "User guide"
+  section (titled by its first heading), so a new page is never left out of the site.
 * `<!-- matdiff:cli -->` becomes the help of every `matdiff` subcommand, produced by the
   argument parser itself, so the CLI reference cannot drift from the program.
 """
@@ -23,6 +25,7 @@ import io
 import os
 import re
 from contextlib import redirect_stdout
+from pathlib import Path
 
 from latex2mathml.converter import convert
 from mkdocs.exceptions import PluginError
@@ -132,3 +135,28 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
 def on_page_content(page_html: str, page, config, files) -> str:
     return typeset(page_html, page.file.src_path)
+
+
+def _listed(nav) -> set[str]:
+    if isinstance(nav, str):
+        return {nav}
+    if isinstance(nav, dict):
+        return set().union(*(_listed(v) for v in nav.values()))
+    if isinstance(nav, list):
+        return set().union(*(_listed(v) for v in nav)) if nav else set()
+    return set()
+
+
+def on_config(config):
+    nav = config.get("nav")
+    docs = Path(config["docs_dir"])
+    if not nav:
+        return config
+    listed = _listed(nav)
+    missing = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md")
+                     if p.relative_to(docs).parts[0] not in ("snippets", "stylesheets"))
+    missing = [m for m in missing if m not in listed]
+    for section in nav:
+        if isinstance(section, dict) and "User guide" in section and missing:
+            section["User guide"].extend(missing)
+    return config

@@ -54,6 +54,16 @@ def test_strict_build_has_every_page(site: Path) -> None:
     assert not (site / "snippets").exists()  # code included into pages is not published
 
 
+def test_every_page_is_in_the_navigation(site: Path) -> None:
+    home = (site / "index.html").read_text(encoding="utf-8")
+    docs = ROOT / "docs"
+    for md in docs.rglob("*.md"):
+        rel = md.relative_to(docs)
+        if rel.parts[0] == "snippets" or rel.name == "index.md":
+            continue
+        assert f'href="{rel.with_suffix("").as_posix()}/"' in home, f"{rel} is not in the nav"
+
+
 def test_api_reference_lists_every_public_name(site: Path) -> None:
     page = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
     missing = [n for n in matdiff.__all__ if f'id="matdiff.{n}"' not in page]
