@@ -137,8 +137,7 @@ def _private_sum(tensors: list[Factor], scalars: list[Form], count: Counter) -> 
         else:
             (j,) = private
             (i,) = _other(t, j)
-            ones = F.ones(1.0, "c")
-            tensors[k] = Factor(F.mul([_with_rows(t, i), ones]), (i,))
+            tensors[k] = Factor(_axis_sum(_with_rows(t, i)), (i,))
         return True
     return False
 
@@ -208,6 +207,16 @@ def _outer_product(tensors: list[Factor], scalars: list[Form], count: Counter) -
 # the moves of _step, tried in this order
 _MOVES = (_diagonal_or_trace, _private_sum, _same_labels, _matrix_product, _scaled_rows,
           _outer_product)
+
+
+def _axis_sum(m: Form) -> Form:
+    """The row sums of the matrix m, as a column: sum(A, 2), or sum(A, 1)' for m = A'
+    (a product keeps its longhand A*B*vector(1), which multiplies right to left)."""
+    if m.kind == "t":
+        return F.transpose(F.call("sum", [m.args[0], F.num(1.0)], "r"))
+    if m.kind == "mul":
+        return F.mul([m, F.ones(1.0, "c")])
+    return F.call("sum", [m, F.num(2.0)], "c")
 
 
 def _spread(fac: Factor | None, out: tuple[int, ...]) -> Form | None:
