@@ -75,7 +75,7 @@ def grad(f, wrt, declare=None, of=None):
     return _grad(f, wrt, declare=declare, of=of)
 
 
-def value_and_grad(expr, wrt, declare=None, of=None):
+def value_and_grad(expr, wrt, declare=None, of=None, backend=None):
     """One compiled function computing a scalar expression's value and its gradients.
 
     `wrt` is a name or a list of names; the function takes every variable as a
@@ -90,13 +90,15 @@ def value_and_grad(expr, wrt, declare=None, of=None):
 
     A program (see docs/programs.md) computes its forward pass once and every
     gradient from the shared error signals of its backward pass; `of` names
-    the assignment that is the function.
+    the assignment that is the function. `backend` ("numpy", "torch", "jax",
+    "cupy", "dask"; None: the library of each call's values) picks the array
+    library the generated code runs on.
     """
     from .api import engine_errors
     from .api import value_and_grad as _value_and_grad
 
     with engine_errors("compiling"):
-        return _value_and_grad(expr, wrt, declare=declare, of=of)
+        return _value_and_grad(expr, wrt, declare=declare, of=of, backend=backend)
 
 
 def compare(answer, of, wrt, declare=None, order=1, layout="shape", seed=0):

@@ -207,22 +207,27 @@ class Derivative(Expression):
 
         return doc_text(self.function.to_text), doc_text(self.to_text)
 
-    def compile(self, structured: bool = False):
-        """A fast NumPy function fn(**values) computing this derivative."""
+    def compile(self, structured: bool = False, backend: str | None = None):
+        """A fast function fn(**values) computing this derivative.
+
+        backend: "numpy", "torch", "jax", "cupy" or "dask"; None runs each call
+        on the library of the values passed (NumPy for numbers and lists).
+        """
         from .codegen import compile_derivative
 
         with engine_errors("compiling"):
             return compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
-                                      *self._doc_texts())
+                                      *self._doc_texts(), backend=backend)
 
-    def source(self, shapes: Mapping[str, Sequence[int]] | None = None) -> str:
-        """The generated NumPy module behind compile(), as text; planned for `shapes`
-        ({name: shape}, as the compiled function plans for its arguments) if given."""
+    def source(self, shapes: Mapping[str, Sequence[int]] | None = None,
+               backend: str | None = None) -> str:
+        """The generated module behind compile() (NumPy, or `backend`'s), as text; planned
+        for `shapes` ({name: shape}, as the compiled function plans for its arguments)."""
         from .codegen import derivative_source
 
         with engine_errors("generating code"):
             return derivative_source(self.ir, self.variables, self.wrt, self.order,
-                                     *self._doc_texts(), shapes=shapes)
+                                     *self._doc_texts(), shapes=shapes, backend=backend)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the derivative."""
@@ -385,10 +390,12 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
 
 
 def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
-                   declare: Declarations = None, of: str | None = None) -> Any:
+                   declare: Declarations = None, of: str | None = None,
+                   backend: str | None = None) -> Any:
     """fn(**values) -> (value, gradient) of a scalar expression, sharing the forward pass.
 
     With a list of names, the gradients come back as a tuple in that order.
+    backend: the array library (see Derivative.compile; None: the values').
     A program's gradients come from its backward pass (shared error signals).
     """
     from .codegen import compile_value_and_grad, doc_text
@@ -418,11 +425,11 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         with engine_errors("compiling"):
             return compile_value_and_grad(f.ir, [grads[n] for n in names], names,
                                           f.variables, single, doc_text(f.to_text),
-                                          node_names)
+                                          node_names, backend=backend)
     grads = [diff(f, wrt=n) for n in names]
     variables = dict(f.variables)
     for g in grads:
         variables.update(g.variables)
     with engine_errors("compiling"):
         return compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
-                                      doc_text(f.to_text))
+                                      doc_text(f.to_text), backend=backend)

@@ -46,32 +46,48 @@ def _derivative_spec(e: Expr, variables: Mapping[str, Expr], wrt: str, order: in
 
 def compile_derivative(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int = 1,
                        structured: bool = False, function_text: str = "",
-                       text: str = "") -> CompiledFunction:
+                       text: str = "", backend: str | None = None) -> CompiledFunction:
     """fn(**values) -> e, the order-th derivative by `wrt`, as an array (a float for a scalar).
 
     `variables` are the function's (they name the generated function's
     arguments); the texts of the function and of e document the module. With
     `structured=True` a diagonal Jacobian or Hessian comes back as a
     `Diagonal` holding only its diagonal; other results stay dense.
+    `backend` (numpy, torch, jax, cupy, dask; None: the library of the values
+    of each call) chooses the array library (see backends.py).
     """
     return CompiledFunction(_derivative_spec(e, variables, wrt, order, structured,
-                                             function_text, text))
+                                             function_text, text), backend=_checked(backend))
+
+
+def _checked(backend: str | None) -> str | None:
+    if backend is not None:
+        from .backends import get_backend
+
+        get_backend(backend)
+    return backend
 
 
 def derivative_source(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int = 1,
                       function_text: str = "", text: str = "",
-                      shapes: Mapping[str, Sequence[int]] | None = None) -> str:
-    """The generated NumPy module for e, planned for `shapes` ({name: shape}) if given."""
+                      shapes: Mapping[str, Sequence[int]] | None = None,
+                      backend: str | None = None) -> str:
+    """The generated module for e (NumPy, or `backend`'s), planned for `shapes` if given."""
+    from .backends import known_backend, respell
+
     spec = _derivative_spec(e, variables, wrt, order, False, function_text, text)
+    name = known_backend(backend).name if backend else "numpy"  # no need to install it
     if not shapes:
-        return build_module(spec)[0]
-    return CompiledFunction(spec).source(**{k: tuple(v) for k, v in shapes.items()})
+        return respell(build_module(spec)[0], name)
+    return respell(CompiledFunction(spec).source(**{k: tuple(v) for k, v in shapes.items()}),
+                   name)
 
 
 def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Sequence[str],
                            variables: Mapping[str, Expr], single: bool = False,
                            function_text: str = "",
-                           node_names: Mapping[Expr, str] | None = None) -> CompiledFunction:
+                           node_names: Mapping[Expr, str] | None = None,
+                           backend: str | None = None) -> CompiledFunction:
     """fn(**values) -> (value, gradients) of a scalar function, sharing the forward pass.
 
     `gradients` are the derivatives by `names`, in order; they come back as a
@@ -88,4 +104,4 @@ def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Seq
     def pack(results: list[Any]) -> Any:
         return (results[0], results[1]) if single else (results[0], tuple(results[1:]))
 
-    return CompiledFunction(spec, pack)
+    return CompiledFunction(spec, pack, backend=_checked(backend))

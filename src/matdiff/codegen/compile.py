@@ -33,8 +33,10 @@ class _Mismatch(Exception):
 class CompiledFunction:
     """fn(**values): the generated NumPy code for `spec`, specialised per shape signature."""
 
-    def __init__(self, spec: ModuleSpec, pack: Callable[[list[Any]], Any] | None = None) -> None:
+    def __init__(self, spec: ModuleSpec, pack: Callable[[list[Any]], Any] | None = None,
+                 backend: str | None = None) -> None:
         self.spec = spec
+        self.backend = backend
         self._pack = pack
         self._names, self._symbols, self._free = layout(spec)
         self._shapes = [spec.variables[n].shape for n in self._names]
@@ -42,7 +44,11 @@ class CompiledFunction:
         self._scalar = [o.ir.ndim == 0 for o in spec.outputs]
         self._cache: dict[tuple[int, ...], Callable] = {}
         self._sources: dict[tuple[int, ...], str] = {}
-        self._call = self._fast_binder() if not self._free else self._slow
+        self._foreign: dict[str, Any] = {}
+        if backend not in (None, "numpy"):
+            self._call = self._runner(backend)
+        else:
+            self._call = self._fast_binder() if not self._free else self._slow
         self.__doc__ = spec.returns or spec.title
 
     # ------------------------------------------------------------ calling
@@ -66,13 +72,30 @@ class CompiledFunction:
             if name in shapes:
                 self._bind_shape(name, var.shape, shapes[name], dims)
         key = tuple(dims.get(s) for s in self._symbols)
+        if self.backend not in (None, "numpy"):
+            return self._runner(self.backend).source(dims)
         if key in self._sources:
             return self._sources[key]
         return build_module(self.spec, sizes=dims)[0]
 
     # ------------------------------------------------------------ internals
 
+    def _runner(self, name: str) -> Any:
+        """The runner for a non-NumPy backend (foreign.py), made once."""
+        runner = self._foreign.get(name)
+        if runner is None:
+            from .foreign import ForeignRunner
+
+            runner = self._foreign[name] = ForeignRunner(self, name)
+        return runner
+
     def _slow(self, values: Mapping[str, Any]) -> Any:
+        if self.backend is None and isinstance(values, Mapping):
+            from .backends import backend_of
+
+            name = backend_of(values)
+            if name != "numpy":
+                return self._runner(name)(values)
         args, dims = self._bind(values)
         return self._entry(dims)(*args, *[dims[d] for d in self._free])
 
@@ -103,6 +126,8 @@ class CompiledFunction:
         lines = ["def call(values):", "    try:"]
         bound: dict[str, str] = {}
         for k, (name, shape) in enumerate(zip(self._names, self._shapes)):
+            if self.backend is None:  # arrays of other libraries: the slow path dispatches
+                lines.append(f"        if not isinstance(values[{name!r}], plain): raise Mismatch")
             lines.append(f"        a{k} = asarray(values[{name!r}], dtype=float64)")
             lines.append(f"        s{k} = a{k}.shape")
             lines.append(f"        if len(s{k}) != {len(shape)}: raise Mismatch")
@@ -125,6 +150,7 @@ class CompiledFunction:
                   "        entry = build(key)",
                   f"    return entry({args})"]
         namespace: dict[str, Any] = {"asarray": np.asarray, "float64": np.float64,
+                                     "plain": (np.ndarray, float, int),
                                      "Mismatch": _Mismatch, "slow": self._slow,
                                      "cache": self._cache, "build": self._build}
         exec(compile("\n".join(lines), "<matdiff value checks>", "exec"), namespace)

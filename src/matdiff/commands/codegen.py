@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="plan for this variable's shape, e.g. X=10000x100 (repeatable)")
     p.add_argument("--value-and-grad", action="store_true",
                    help="one function returning the value and every gradient")
+    p.add_argument("--backend", default="numpy",
+                   choices=["numpy", "torch", "jax", "cupy", "dask"],
+                   help="the array library the code runs on (default: numpy)")
 
 
 def parse_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         if args.order != 1:
             raise MatdiffError("--value-and-grad gives first derivatives: drop --order")
         fn = value_and_grad(parse(args.expression, declare), args.wrt, declare=declare)
-        print(_planned(fn, shapes), end="")
+        from ..codegen.backends import respell
+
+        print(respell(_planned(fn, shapes), args.backend), end="")
         return 0
     if len(args.wrt) != 1:
         raise MatdiffError("give --wrt once (or use --value-and-grad for several gradients)")
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise MatdiffError(f"--shape names {', '.join(unknown)}, not a variable of the "
                                f"expression (its variables: {', '.join(d.variables)})")
-    print(d.source(shapes=shapes or None), end="")
+    print(d.source(shapes=shapes or None, backend=args.backend), end="")
     return 0
 
 
