@@ -86,7 +86,7 @@ class CompiledFunction:
         if runner is None:
             from .foreign import ForeignRunner
 
-            runner = self._foreign[name] = ForeignRunner(self, name)
+            runner = self._foreign[name] = ForeignRunner(self, name, _finish, _flatten_tail)
         return runner
 
     def _slow(self, values: Mapping[str, Any]) -> Any:

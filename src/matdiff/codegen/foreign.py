@@ -24,9 +24,11 @@ __all__ = ["ForeignRunner"]
 class ForeignRunner:
     """fn(values) for one non-NumPy backend, sharing the plan of a CompiledFunction."""
 
-    def __init__(self, owner: Any, name: str) -> None:
+    def __init__(self, owner: Any, name: str, finish: Callable, flatten: Callable) -> None:
         get_backend(name)  # a clear error when the library is missing
         self.owner = owner
+        self.finish = finish    # compile.py's result shaping, shared with NumPy
+        self.flatten = flatten
         self.name = name
         self.cache: dict[tuple[int, ...], Callable] = {}
         self.sources: dict[tuple[int, ...], str] = {}
@@ -60,8 +62,6 @@ class ForeignRunner:
         return respell(build_module(self.owner.spec, sizes=dims)[0], self.name)
 
     def _build(self, key: tuple[int, ...]) -> Callable:
-        from .compile import _finish, _flatten_tail
-
         owner = self.owner
         text = self.source(dict(zip(owner._symbols, key)))
         namespace: dict[str, Any] = {}
@@ -75,8 +75,8 @@ class ForeignRunner:
             fn = jax.jit(fn, static_argnums=tuple(range(first_free,
                                                         first_free + len(owner._free))))
         if owner.spec.tail_tuple:
-            fn = _flatten_tail(fn)
-        entry = _finish(fn, [False] * len(owner._scalar), [False] * len(owner._scalar),
+            fn = self.flatten(fn)
+        entry = self.finish(fn, [False] * len(owner._scalar), [False] * len(owner._scalar),
                         owner._pack)
         self.cache[key] = entry
         self.sources[key] = text
