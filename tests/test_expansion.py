@@ -14,6 +14,9 @@ W = rng.standard_normal((3, 2))
 S = rng.standard_normal((3, 3))
 V = {"X": X, "W": W, "S": S, "v": rng.standard_normal(2), "u": rng.standard_normal(4),
      "r": rng.standard_normal(3), "a": 0.7}
+# A plain vector expands over the columns of a matrix only when its length is known to be
+# the matrix's row count: these sizes say so (m rows of X, q rows of S).
+SIZES = {"X": "matrix(m, q)", "u": "vector(m)", "S": "matrix(q, q)", "r": "vector(q)"}
 
 
 @pytest.mark.parametrize(("text", "want"), [
@@ -40,9 +43,9 @@ V = {"X": X, "W": W, "S": S, "v": rng.standard_normal(2), "u": rng.standard_norm
     ("size(X, 1) + 10*size(X, 2)", 34.0), ("size(u, 1)", 4.0), ("size(u, 2)", 1.0),
 ])
 def test_values_and_printed_text_round_trip(text, want) -> None:
-    e = matdiff.parse(text)
+    e = matdiff.parse(text, declare=SIZES)
     assert_matches(e.evaluate(V), want)
-    again = matdiff.parse(str(e))
+    again = matdiff.parse(str(e), declare=SIZES)
     assert_matches(again.evaluate(V), want, what=f"{text} printed as {e}")
 
 
@@ -55,7 +58,7 @@ def test_values_and_printed_text_round_trip(text, want) -> None:
     ("vector(1)*v'", "vector(1)*v'"),
 ])
 def test_printed_form_keeps_the_orientation(text, printed) -> None:
-    assert str(matdiff.parse(text)) == printed
+    assert str(matdiff.parse(text, declare=SIZES)) == printed
 
 
 @pytest.mark.parametrize(("text", "wrt"), [
@@ -65,11 +68,11 @@ def test_printed_form_keeps_the_orientation(text, printed) -> None:
     ("sum(max(X, r').^2)", "r"),
 ])
 def test_derivatives_match_finite_differences(text, wrt) -> None:
-    d = matdiff.diff(text, wrt=wrt)
+    d = matdiff.diff(text, wrt=wrt, declare=SIZES)
     assert d.check(values=V) < 1e-6, (text, str(d))
     if len(d.shape) > 2:
         return  # index notation: a 3-tensor has no text in the language
-    again = matdiff.parse(str(d))  # the printed derivative is the derivative
+    again = matdiff.parse(str(d), declare=SIZES)  # the printed derivative is the derivative
     assert_matches(again.evaluate(V), d.evaluate(V), what=f"{text} wrt {wrt}: {d}")
 
 
@@ -86,6 +89,8 @@ def test_bias_gradient_against_numpy() -> None:
     ("X + u'", {"X": "matrix(4, 3)", "u": "vector(4)"}, ["row vector", "transposed"]),
     ("x + y'", None, ["row vector", "outer product"]),
     ("X + u", {"X": "matrix(4, 3)", "u": "vector(5)"}, ["vector (5)", "matrix (4 x 3)"]),
+    ("x + A", {"x": "vector", "A": "matrix"}, ["vector (n)", "matrix (m x p)", "row count"]),
+    ("W*X + b", {"b": "vector"}, ["not known to be the matrix's row count", "vector(m)"]),
 ])
 def test_expansion_errors_say_which_orientation_would_work(text, declare, needles) -> None:
     with pytest.raises(ShapeError) as info:
@@ -93,7 +98,7 @@ def test_expansion_errors_say_which_orientation_would_work(text, declare, needle
     message = str(info.value)
     for needle in needles:
         assert needle in message, message
-    if text == "X + u":
+    if text in ("X + u", "x + A"):
         assert "transposed" not in message  # neither orientation fits: no false hint
     assert info.value.line == 1 and info.value.column is not None
 

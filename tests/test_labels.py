@@ -96,7 +96,9 @@ def test_row_and_column_sums_of_labelled_matrices() -> None:
     assert d.check() < 1e-6
     again = matdiff.parse(str(d), declare={"Y": "one-hot rows"})
     assert_matches(again.evaluate({"X": X, "Y": Y}), d.evaluate({"X": X, "Y": Y}))
-    d = matdiff.diff("sum(sum(Y, 2) .* X)", wrt="X", declare={"Y": "probability rows"})
+    # the column sum(Y, 2) spreads over the columns of X when both have m rows, as declared
+    d = matdiff.diff("sum(sum(Y, 2) .* X)", wrt="X",
+                     declare={"Y": "probability rows(m, q)", "X": "matrix(m, q)"})
     assert str(d) == "matrix(1)"
     assert_matches(d.evaluate({"X": X, "Y": Y}), np.ones((4, 3)))
     d = matdiff.diff("a*sum(Y)", wrt="a", declare={"Y": "probability rows"})

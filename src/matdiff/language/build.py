@@ -83,6 +83,17 @@ class TypeContext:
         if "matrix" in (a.kind, b.kind):
             m, v = (a, b) if a.kind == "matrix" else (b, a)
             axis = 1 if v.kind == "row" else 0
+            if axis == 0 and not self.dims.known_equal(m.dims[0], v.dims[0]):
+                # A plain vector is a column, and `x + A` is most often a slip: it expands
+                # over the columns only when its length already is the matrix's row count
+                # (`X - mean(X, 2)`, or sizes declared with one name).
+                hint = ("; this vector, transposed, would fit its rows"
+                        if self.dims.known_equal(m.dims[1], v.dims[0]) else "")
+                self.fail(node, f"{what} does not expand {self.describe(v)} over the columns "
+                                f"of {self.describe(m)}: its length is not known to be the "
+                                "matrix's row count (declare both with one size, as "
+                                "vector(m) and matrix(m, n), or spread it explicitly, "
+                                f"x*vector(1)' for a vector x{hint})")
             if self.dims.unify(m.dims[axis], v.dims[0]):
                 return SurfaceType("matrix", m.dims)
             hint = ""

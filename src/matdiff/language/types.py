@@ -76,6 +76,11 @@ class Dims:
             return False
         return not (ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol)
 
+    def known_equal(self, a: DimVar, b: DimVar) -> bool:
+        """Whether a and b are already one dimension (one variable, or one number)."""
+        ra, rb = a.root(), b.root()
+        return ra is rb or (ra.value is not None and ra.value == rb.value)
+
     def name(self, d: DimVar) -> str | int:
         """The final dimension: its integer, its declared symbol, or a fresh letter."""
         r = d.root()
