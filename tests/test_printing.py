@@ -252,3 +252,12 @@ def test_size_of_an_axis_is_part_of_the_language():
     for bad in ("size(A, 3)", "size(A, b)", "size(A)"):
         with pytest.raises(matdiff.MatdiffError, match="size"):
             matdiff.parse(bad)
+
+
+def test_a_size_that_repeats_a_dimension_prints_through_the_variable_twice() -> None:
+    # n*n from x*x' is numel(x)*numel(x); it printed tr(eye), which has no size to evaluate
+    d = matdiff.diff("mean(tan(x*x'))", wrt="x")
+    assert str(d).endswith("/(numel(x)*numel(x))"), str(d)
+    x = np.array([0.1, 0.2, -0.3])
+    back = matdiff.parse(str(d)).evaluate({"x": x})
+    assert np.allclose(back, d.evaluate({"x": x}))

@@ -49,9 +49,9 @@ class FormContext:
         need = [d for d in dims if not isinstance(d, int)]
         factors: list[str] = []
         for v in sorted(self.variables.values(), key=lambda v: -v.ndim):
-            if not need:
-                break
-            if v.ndim and all(need.count(d) >= list(v.shape).count(d) for d in v.shape):
+            # a variable may cover the dimensions more than once: n*n is numel(x)*numel(x)
+            while v.ndim and need and all(need.count(d) >= list(v.shape).count(d)
+                                          for d in v.shape):
                 for d in v.shape:
                     need.remove(d)
                 factors.append(f"numel({v.name})")
