@@ -357,3 +357,14 @@ def test_cli_import_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=30, check=True).stdout
     assert out.split()[0] == "False"
+
+
+@needs_mathml
+def test_a_backward_pass_is_typeset_not_left_as_source() -> None:
+    from matdiff.web.compute import render_mathml
+
+    g = matdiff.grad("z = W*x + b; h = relu(z); L = sum(h.^2)", wrt=["W", "b"],
+                     declare={"b": "vector"})
+    assert "aligned" in g.latex()
+    mathml = render_mathml(g.latex())
+    assert mathml is not None and "<mtable" in mathml

@@ -115,6 +115,9 @@ def render_mathml(latex: str) -> str | None:
         from latex2mathml.converter import convert
     except ImportError:
         return None
+    # latex2mathml has no `aligned` (a backward pass is one): `split` is the same
+    # right-left column pair.
+    latex = latex.replace("{aligned}", "{split}")
     try:
         mathml = convert(latex, display="block")
     except Exception:  # a construct latex2mathml cannot read: the page shows the source
