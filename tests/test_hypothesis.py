@@ -44,6 +44,9 @@ class E(NamedTuple):
 
 
 VARIABLES = {"S": ("a", "b"), "V": ("x", "y"), "M": ("A", "B")}
+# Every value has size N: declared with one size name, so that a vector expands over the
+# columns of a matrix (which needs its length known to be the row count).
+SIZES = {"x": "vector(n)", "y": "vector(n)", "A": "matrix(n, n)", "B": "matrix(n, n)"}
 
 
 def _var(name: str, kind: str) -> E:
@@ -430,7 +433,8 @@ def _check(e: E, wrt: str, values: dict, order: int) -> None:
     _in_domain(e, values)
     want = _numeric(e, values, wrt, order)
     try:
-        d = matdiff.diff(e.text, wrt=wrt, order=order)
+        declare = {k: t for k, t in SIZES.items() if k in e.names}
+        d = matdiff.diff(e.text, wrt=wrt, order=order, declare=declare)
         got = as_array(d.evaluate(dict(values)))
     except matdiff.MatdiffError as err:
         raise AssertionError(f"matdiff refused a well-typed expression {e.text!r}: {err}") from err
