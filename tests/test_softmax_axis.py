@@ -101,3 +101,16 @@ def test_errors_name_the_fix(text, needle) -> None:
     assert needle in str(info.value)
     assert info.value.line == 1 and info.value.column is not None
     assert isinstance(info.value, ShapeError)
+
+
+def test_a_column_wise_logsumexp_prints_as_the_row_it_is() -> None:
+    # logsumexp(A, 1) is a row (as sum(A, 1) is): it printed with a transpose, which read
+    # back as a column and made A - logsumexp(A, 1) square-only
+    A = np.random.default_rng(5).standard_normal((3, 4))
+    for text in ["A - logsumexp(A, 1)", "logsoftmax(A, 1)", "logsumexp(A, 1)"]:
+        e = matdiff.parse(text)
+        assert "'" not in str(e), str(e)
+        assert np.allclose(matdiff.parse(str(e)).evaluate({"A": A}), e.evaluate({"A": A}))
+    d = matdiff.diff("sum(exp(logsoftmax(A, 1)))", wrt="A")
+    assert np.allclose(matdiff.parse(str(d)).evaluate({"A": A}), d.evaluate({"A": A}))
+    assert d.check_steps().ok

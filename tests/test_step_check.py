@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import matdiff
-from test_hypothesis import ROOTS, _in_domain, cases
+from test_hypothesis import ROOTS, SIZES, _in_domain, cases
 from test_op_rows import ROWS as OP_ROWS
 from textbook_table import ROWS as TEXTBOOK_ROWS
 from textbook_table import row_values
@@ -88,7 +88,7 @@ def test_random_derivations_hold_step_by_step(data):
     kind, root = data.draw(st.sampled_from(ROOTS), label="root")
     e, wrt, values = data.draw(cases(kind, root, depth=3), label="case")
     _in_domain(e, values)
-    d = matdiff.diff(e.text, wrt=wrt)
+    d = matdiff.diff(e.text, wrt=wrt, declare={k: t for k, t in SIZES.items() if k in e.names})
     _assert_holds(d, values)
 
 

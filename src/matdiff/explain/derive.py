@@ -187,7 +187,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
             if terms:
                 forms = sorted((sh.jacobian(t, _kind(it.var), _kind(c)) for t in terms),
                                key=lambda f: f.tcount)
-                if all(f.shape != "t" for f in forms):
+                if all(f.orient != "t" for f in forms):
                     before = _show(F.add(forms))
                     if before[0] != after[0]:
                         texts.insert(0, (before[0], L))
@@ -230,7 +230,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         cases = _cases(sh, J, lhs, _kind(it.var), _kind(x), claim)
         if cases is not None:
             steps.append(cases)
-    if any(f.shape == "t" for f in [*shown.values(), *total_form.values()]):
+    if any(f.orient == "t" for f in [*shown.values(), *total_form.values()]):
         # a scalar by a matrix through 3-tensors: differentials keep the matrix form
         from .differential import differential_steps
 
@@ -277,7 +277,7 @@ def _product_terms(e: Expr, c: Expr, names: dict[Expr, Expr]) -> list[Expr]:
 def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
     """For a scalar f of a matrix X: df = tr(M*dX), the Matrix Cookbook's way to read
     a gradient off a differential (M is ∂f/∂X in the numerator layout)."""
-    if f.ndim or x.ndim != 2 or jac.shape != "m":
+    if f.ndim or x.ndim != 2 or jac.orient != "m":
         return ""
     dx = F.sym(f"d{x.name}", "m")
     trace = ArticlePrinter().doprint(F.call("tr", [F.mul([jac, dx])], "s"))
@@ -296,7 +296,7 @@ def _product_form(it, x, shown, total_form) -> F.Form | None:
             return None
         a = shown[(it.var, c)]
         b = total_form.get(c) if c is not x else None
-        if a.shape == "t" or (b is not None and b.shape == "t") or (c is not x and c.ndim > 1):
+        if a.orient == "t" or (b is not None and b.orient == "t") or (c is not x and c.ndim > 1):
             return None
         try:
             parts.append(_product([a, b]) if b is not None else a)
@@ -318,12 +318,12 @@ def _product(factors: list[F.Form]) -> F.Form:
     if F.is_num(out, 0.0):  # a zero factor: the zero keeps the product's shape (matrix(0))
         kind = "s"
         for f in plain:
-            kind = F.product_kind(kind, f.shape) or kind
+            kind = F.product_kind(kind, f.orient) or kind
         if kind in ("c", "m", "r"):
             out = F.ones(0.0, kind)
     if out.kind == "neg":
         sign, out = -sign, out.args[0]
-    return F.Form("neg", (out,), None, out.shape, None, out.tcount) if sign < 0 else out
+    return F.Form("neg", (out,), None, out.orient, None, out.tcount) if sign < 0 else out
 
 
 def _layouts(d) -> tuple[str, str]:
@@ -370,7 +370,7 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
                               f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
             break
         fb, fa = sh.form(fired.before), sh.form(fired.after)
-        if fb.shape == "t" or fa.shape == "t":
+        if fb.orient == "t" or fa.orient == "t":
             continue  # a rewrite in index notation: the simplifier's bookkeeping, not a lesson
         b, a = _show(fb), _show(fa)
         if b[0] == a[0]:

@@ -82,7 +82,7 @@ def differential_steps(sh, inters, local, total, full, x: Expr):
                                 for c in it.children]))
         carried[it.var] = back
         own_form, back_form = shower.form(own), shower.form(back)
-        if own_form.shape == "t" or back_form.shape == "t":
+        if own_form.orient == "t" or back_form.orient == "t":
             return None
         own_text, back_text = _show(own_form), _show(back_form)
         before = own_text if own_text[0] != back_text[0] else ("", "")
@@ -94,7 +94,7 @@ def differential_steps(sh, inters, local, total, full, x: Expr):
         steps.append(Step("differential", rule, names[it.var], before[0], back_text[0], note,
                           f"\\mathrm{{d}}{it.name}", before[1], back_text[1], claim))
     jac = sh.jacobian(total[root.var], "s", "m")  # the numerator layout: n x m
-    if jac.shape != "m":
+    if jac.orient != "m":
         return None
     dx = F.sym(names[x], "m")
     trace = _show(F.call("tr", [F.mul([jac, dx])], "s"))

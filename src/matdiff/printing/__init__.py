@@ -34,7 +34,7 @@ def expression_form(e: Expr, orientation: str | None = None,
     expression itself no longer mentions x.
     """
     f = to_form(e, variables)
-    return transpose(f) if orientation == "row" and f.shape == "c" else f
+    return transpose(f) if orientation == "row" and f.orient == "c" else f
 
 
 def to_text(e: Expr, layout: str = "shape", orientation: str | None = None,

@@ -39,7 +39,7 @@ class Form:
     kind: str
     args: tuple[Form, ...] = ()
     value: Any = None
-    shape: str = "s"
+    orient: str = "s"    # s scalar, c column, r row, m matrix, t tensor (Expr.shape is dims)
     bcast: Form | None = field(default=None, compare=False)
     tcount: int = 0
     symmetric: bool = False  # a symmetric matrix variable: A' is A
@@ -53,8 +53,8 @@ def _count(args) -> int:
     return sum(a.tcount for a in args)
 
 
-def sym(name: str, shape: str, symmetric: bool = False) -> Form:
-    return Form("sym", (), name, shape, symmetric=symmetric)
+def sym(name: str, orient: str, symmetric: bool = False) -> Form:
+    return Form("sym", (), name, orient, symmetric=symmetric)
 
 
 def num(value: float) -> Form:
@@ -72,13 +72,13 @@ def is_neg(f: Form) -> bool:
     return f.kind == "neg"
 
 
-def call(name: str, args: list[Form] | tuple[Form, ...], shape: str) -> Form:
-    return Form("call", tuple(args), name, shape, tcount=_count(args))
+def call(name: str, args: list[Form] | tuple[Form, ...], orient: str) -> Form:
+    return Form("call", tuple(args), name, orient, tcount=_count(args))
 
 
-def ones(value: float, shape: str) -> Form:
+def ones(value: float, orient: str) -> Form:
     """vector(c), matrix(c) (and vector(c)' as a row): a filled constant, spreading c."""
-    kind = "r" if shape == "r" else shape
+    kind = "r" if orient == "r" else orient
     base = Form("ones", (), float(value), "c" if kind == "r" else kind, bcast=num(value))
     return transpose(base) if kind == "r" else base
 
@@ -95,7 +95,7 @@ def neg(f: Form) -> Form:
     flipped = _flip(f, 0)
     if flipped is not None:
         return flipped
-    return Form("neg", (f,), None, f.shape, f.bcast and neg(f.bcast), f.tcount)
+    return Form("neg", (f,), None, f.orient, f.bcast and neg(f.bcast), f.tcount)
 
 
 def _flip(f: Form, depth: int) -> Form | None:
@@ -109,7 +109,7 @@ def _flip(f: Form, depth: int) -> Form | None:
         g = _flip(a, depth + 1)
         if g is not None:
             args = f.args[:k] + (g,) + f.args[k + 1:]
-            return Form(f.kind, args, f.value, f.shape, None, _count(args))
+            return Form(f.kind, args, f.value, f.orient, None, _count(args))
     return None
 
 
@@ -123,10 +123,10 @@ def add(terms: list[Form]) -> Form:
         return flat[0]
     first = next((k for k, t in enumerate(flat) if not is_neg(t)), 0)
     flat.insert(0, flat.pop(first))
-    kinds = {t.shape for t in flat}
+    kinds = {t.orient for t in flat}
     shape = next((k for k in ("t", "m", "c", "r") if k in kinds), "s")
     bcast = None
-    if all(t.bcast is not None for t in flat) and len({t.bcast.shape for t in flat} - {"s"}) <= 1:
+    if all(t.bcast is not None for t in flat) and len({t.bcast.orient for t in flat} - {"s"}) <= 1:
         bcast = add([t.bcast for t in flat])  # v' + c spreads as one; v' + u would not
     return Form("add", tuple(flat), None, shape, bcast, _count(flat))
 
@@ -152,9 +152,9 @@ def mul(factors: list[Form]) -> Form:
     coef = 1.0
     scalars: list[Form] = []
     rest: list[Form] = []
-    inner = [f for f in factors if f.kind == "mul" and f.shape == "s"
-             and any(a.shape != "s" for a in f.args)]
-    if len(inner) == 1 and all(f.shape == "s" for f in factors):
+    inner = [f for f in factors if f.kind == "mul" and f.orient == "s"
+             and any(a.orient != "s" for a in f.args)]
+    if len(inner) == 1 and all(f.orient == "s" for f in factors):
         # 2*(u'*v)/n: the only vector chain of a scalar product reads unbracketed
         factors = [f for f in factors if f is not inner[0]] + list(inner[0].args)
     for f in factors:
@@ -162,15 +162,15 @@ def mul(factors: list[Form]) -> Form:
             sign, f = -sign, f.args[0]
         if f.kind == "num":
             coef *= f.value
-        elif f.kind == "mul" and (f.shape != "s" or all(a.shape == "s" for a in f.args)):
+        elif f.kind == "mul" and (f.orient != "s" or all(a.orient == "s" for a in f.args)):
             for g in f.args:
                 if g.kind == "num":
                     coef *= g.value
-                elif g.shape == "s":
+                elif g.orient == "s":
                     scalars.append(g)
                 else:
                     rest.append(g)
-        elif f.shape == "s":
+        elif f.orient == "s":
             scalars.append(f)
         else:
             rest.append(f)
@@ -178,9 +178,9 @@ def mul(factors: list[Form]) -> Form:
         return num(0.0)
     kind = "s"
     for f in rest:
-        k = product_kind(kind, f.shape)
+        k = product_kind(kind, f.orient)
         if k is None:
-            raise ValueError(f"cannot multiply {kind} by {f.shape}")
+            raise ValueError(f"cannot multiply {kind} by {f.orient}")
         kind = k
     args = ([num(coef)] if coef != 1.0 or not (scalars or rest) else []) + scalars + rest
     out = args[0] if len(args) == 1 else Form("mul", tuple(args), None, kind, None, _count(args))
@@ -189,18 +189,18 @@ def mul(factors: list[Form]) -> Form:
 
 def hadamard(factors: list[Form]) -> Form:
     """The element-wise product of same-kind forms (scalars scale instead)."""
-    scal = [f for f in factors if f.shape == "s"]
+    scal = [f for f in factors if f.orient == "s"]
     rest: list[Form] = []
     sign = 1.0
     for f in factors:
-        if f.shape == "s":
+        if f.orient == "s":
             continue
         while f.kind == "neg":
             sign, f = -sign, f.args[0]
         rest.extend(f.args if f.kind == "had" else (f,))
     if not rest:
         return mul(scal) if sign > 0 else neg(mul(scal))
-    core = rest[0] if len(rest) == 1 else Form("had", tuple(rest), None, rest[0].shape, None,
+    core = rest[0] if len(rest) == 1 else Form("had", tuple(rest), None, rest[0].orient, None,
                                                _count(rest))
     out = mul(scal + [core]) if scal else core
     return neg(out) if sign < 0 else out
@@ -212,7 +212,7 @@ def ediv(a: Form, b: Form) -> Form:
         return neg(ediv(a.args[0], b))
     if b.kind == "neg":
         return neg(ediv(a, b.args[0]))
-    return Form("ediv", (a, b), None, b.shape if a.shape == "s" else a.shape, None,
+    return Form("ediv", (a, b), None, b.orient if a.orient == "s" else a.orient, None,
                 _count((a, b)))
 
 
@@ -220,11 +220,11 @@ def sdiv(a: Form, b: Form) -> Form:
     """a / s for a scalar s."""
     if a.kind == "neg":
         return neg(sdiv(a.args[0], b))
-    return Form("sdiv", (a, b), None, a.shape, None, _count((a, b)))
+    return Form("sdiv", (a, b), None, a.orient, None, _count((a, b)))
 
 
 def power(base: Form, exponent: Form) -> Form:
-    return Form("pow", (base, exponent), None, base.shape, None, _count((base, exponent)))
+    return Form("pow", (base, exponent), None, base.orient, None, _count((base, exponent)))
 
 
 def index(value: Any, args: tuple[Form, ...] = ()) -> Form:
@@ -248,15 +248,15 @@ def transpose(f: Form, depth: int = 0, memo: dict | None = None) -> Form:
 
 
 def _transpose(f: Form, depth: int, memo: dict) -> Form:
-    if f.shape in ("s", "t"):
+    if f.orient in ("s", "t"):
         return f
     if f.kind == "t":  # (A')' -> A
         return f.args[0]
-    wrapped = Form("t", (f,), None, flip_kind(f.shape), None, f.tcount + 1)
+    wrapped = Form("t", (f,), None, flip_kind(f.orient), None, f.tcount + 1)
     if f.kind == "eye" or f.symmetric or (f.kind == "call" and f.value == "diag"
-                                          and f.shape == "m"):
+                                          and f.orient == "m"):
         return f  # eye' -> eye, diag(x)' -> diag(x), A' -> A for a symmetric A
-    if f.kind == "ones" and f.shape == "m":
+    if f.kind == "ones" and f.orient == "m":
         return f  # matrix(c)' -> matrix(c) (the shape is inferred)
     if depth > _MAX_PUSH or f.kind not in ("neg", "mul", "add", "had", "ediv", "sdiv"):
         return wrapped
@@ -264,8 +264,8 @@ def _transpose(f: Form, depth: int, memo: dict) -> Form:
     if f.kind == "neg":
         return neg(transpose(f.args[0], d, memo))
     if f.kind == "mul":
-        scal = [a for a in f.args if a.shape == "s"]
-        rest = [transpose(a, d, memo) for a in reversed(f.args) if a.shape != "s"]
+        scal = [a for a in f.args if a.orient == "s"]
+        rest = [transpose(a, d, memo) for a in reversed(f.args) if a.orient != "s"]
         pushed = mul(scal + rest)
         wrap_cost = f.tcount + 2  # the mark and a pair of brackets
     elif f.kind == "add":

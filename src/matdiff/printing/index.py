@@ -77,7 +77,7 @@ class _Builder:
             raise MatdiffError("the expression nests tensor-valued pieces too deeply to print "
                                "in index notation")
         f = self.forms.get(node) if depth else None
-        if f is not None and f.shape != "t" and node.op is not Op.CONST:
+        if f is not None and f.orient != "t" and node.op is not Op.CONST:
             return self.entry(f, names)
         if node.op is Op.CONST:
             return ("num", node.attr)

@@ -93,8 +93,8 @@ class LatexPrinter(Printer):
 
     def _print_ones(self, f: Form, parts: list[str]) -> str:
         if f.value == 0.0:
-            return r"\mathbf{0}" if f.shape == "c" else "0"
-        one = r"\mathbf{1}" if f.shape == "c" else r"\mathbf{1}\mathbf{1}^\top"
+            return r"\mathbf{0}" if f.orient == "c" else "0"
+        one = r"\mathbf{1}" if f.orient == "c" else r"\mathbf{1}\mathbf{1}^\top"
         return one if f.value == 1.0 else f"{format_number(f.value)} \\cdot {one}"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
@@ -115,7 +115,7 @@ class LatexPrinter(Printer):
         return parts[0] + "^\\top"
 
     def _print_pow(self, f: Form, parts: list[str]) -> str:
-        circ = "" if f.args[0].shape == "s" else "\\circ "
+        circ = "" if f.args[0].orient == "s" else "\\circ "
         base, inner = parts[0], f.args[0]
         if inner.kind == "t" or (inner.kind == "call" and inner.value == "inv"):
             base = self.bracket(base)  # (x^\\top)^{2}: one superscript per base

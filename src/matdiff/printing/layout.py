@@ -59,7 +59,7 @@ def arrange(e, f_kind: str, x_kind: str, layout: str = "shape", extra=None) -> F
     """
     check_layout(layout)
     form = to_form(e, extra)
-    if form.shape == "t":
+    if form.orient == "t":
         return form
     return transpose(form) if _transposed(f_kind, x_kind, layout) else form
 

@@ -102,7 +102,7 @@ def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
 
 def _diagonal_like(f: Form, depth: int = 0) -> bool:
     """eye, b*eye, diag(x), -2*diag(x): a term that marks a sum as a Jacobian."""
-    if f.kind == "eye" or (f.kind == "call" and f.value == "diag" and f.shape == "m"):
+    if f.kind == "eye" or (f.kind == "call" and f.value == "diag" and f.orient == "m"):
         return True
     return depth < 4 and f.kind in ("mul", "neg") and any(
         _diagonal_like(a, depth + 1) for a in f.args)
@@ -120,7 +120,7 @@ def _add(node: Expr, args: list[Form], ctx) -> Form:
     matrix = kind_of(node.shape) == "m"
 
     def longhand(a: Form) -> bool:
-        return (eye and a.bcast.shape != "s") or (matrix and a.bcast.shape == "s")
+        return (eye and a.bcast.orient != "s") or (matrix and a.bcast.orient == "s")
 
     return F.add([a.bcast if a.bcast is not None and not longhand(a) else a for a in args])
 
@@ -130,22 +130,22 @@ def _pow(node: Expr, args: list[Form], ctx) -> Form:
     e = node.args[1]
     if e.op is Op.CONST:
         if e.attr == -1.0:  # a.^-1 -> 1./a
-            return (F.sdiv if base.shape == "s" else F.ediv)(F.num(1.0), base)
+            return (F.sdiv if base.orient == "s" else F.ediv)(F.num(1.0), base)
         if e.attr == 0.5:  # a.^0.5 -> sqrt(a)
-            return F.call("sqrt", [base], base.shape)
+            return F.call("sqrt", [base], base.orient)
         if e.attr == -0.5:
             one = F.num(1.0)
-            root = F.call("sqrt", [base], base.shape)
-            return F.sdiv(one, root) if base.shape == "s" else F.ediv(one, root)
+            root = F.call("sqrt", [base], base.orient)
+            return F.sdiv(one, root) if base.orient == "s" else F.ediv(one, root)
         if e.attr < 0:  # a.^-k -> 1./a.^k
-            div = F.sdiv if base.shape == "s" else F.ediv
+            div = F.sdiv if base.orient == "s" else F.ediv
             return div(F.num(1.0), F.power(base, F.num(-e.attr)))
         return F.power(base, F.num(e.attr))
     return F.power(base, ex.bcast if ex.bcast is not None else ex)
 
 
 def _unary(node: Expr, args: list[Form], ctx) -> Form:
-    return F.call(node.op.value, args, args[0].shape)
+    return F.call(node.op.value, args, args[0].orient)
 
 
 def _extremum(node: Expr, args: list[Form], ctx) -> Form:
@@ -159,7 +159,10 @@ def _extremum(node: Expr, args: list[Form], ctx) -> Form:
 
 def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
     if node.attr is not None and node.op in AXIS_OPS:  # softmax(X, 2): the axis written
-        return F.call(node.op.value, [*args, F.num(node.attr + 1)], kind_of(node.shape))
+        kind = kind_of(node.shape)
+        if kind == "c" and node.attr == 0:  # logsumexp(X, 1) is a row, as sum(X, 1) is
+            kind = "r"
+        return F.call(node.op.value, [*args, F.num(node.attr + 1)], kind)
     return F.call(node.op.value, args, kind_of(node.shape))
 
 
@@ -186,7 +189,7 @@ def to_form(root: Expr, extra: Mapping[str, Expr] | None = None) -> Form:
     for node in topo_order(root):
         args = [forms[a] for a in node.args]
         form = None
-        if node.ndim <= 2 and all(a.shape != "t" for a in args):
+        if node.ndim <= 2 and all(a.orient != "t" for a in args):
             form = FORMS[node.op](node, args, ctx)
         if form is None:
             form = index_form(node, forms, ctx.variables)

@@ -43,11 +43,11 @@ class Factor:
 
 
 def _as_row(f: Form) -> Form:
-    return F.transpose(f) if f.shape == "c" else f
+    return F.transpose(f) if f.orient == "c" else f
 
 
 def _as_col(f: Form) -> Form:
-    return F.transpose(f) if f.shape == "r" else f
+    return F.transpose(f) if f.orient == "r" else f
 
 
 def _with_rows(fac: Factor, label: int) -> Form:
@@ -82,7 +82,7 @@ def _contract(p: Factor, q: Factor, j: int) -> Factor:
 def _align(p: Factor, q: Factor) -> Form:
     """q's form with its labels in p's order (same label set)."""
     if len(q.labels) == 1:
-        return _as_col(q.form) if p.form.shape == "c" else _as_row(q.form)
+        return _as_col(q.form) if p.form.orient == "c" else _as_row(q.form)
     return q.form if q.labels == p.labels else F.transpose(q.form)
 
 
@@ -252,7 +252,7 @@ def _spread(fac: Factor | None, out: tuple[int, ...]) -> Form | None:
 def _spread_vector(full: Form, vector: Form) -> Form:
     """A vector spread over a matrix, remembering the vector: contexts with implicit
     expansion (`X*W + v'`) print the vector in the orientation that expands."""
-    return F.Form(full.kind, full.args, full.value, full.shape, vector, full.tcount)
+    return F.Form(full.kind, full.args, full.value, full.orient, vector, full.tcount)
 
 
 def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Sequence[int]
@@ -262,7 +262,7 @@ def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Seque
     scalars: list[Form] = []
     tensors: list[Factor] = []
     for f, lab in zip(operands, ins):
-        if f.shape == "t" or len(lab) > 2:
+        if f.orient == "t" or len(lab) > 2:
             return None
         if not lab:
             scalars.append(f)
@@ -277,11 +277,11 @@ def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Seque
     result = scalar_product(scalars + [body]) if scalars else body
     if body.kind == "ones" and result is not body:  # c*vector(1): a spread scalar
         bcast = scalar_product(scalars) if scalars else F.num(1.0)
-        result = F.Form(result.kind, result.args, result.value, result.shape, bcast,
+        result = F.Form(result.kind, result.args, result.value, result.orient, bcast,
                         result.tcount)
-    elif body.bcast is not None and body.bcast.shape != "s" and scalars:  # c*vector(1)*v'
+    elif body.bcast is not None and body.bcast.orient != "s" and scalars:  # c*vector(1)*v'
         bcast = scalar_product(scalars + [body.bcast])
-        result = F.Form(result.kind, result.args, result.value, result.shape, bcast,
+        result = F.Form(result.kind, result.args, result.value, result.orient, bcast,
                         result.tcount)
     return result
 

@@ -29,7 +29,7 @@ class TextPrinter(Printer):
         return f"{f.value}({', '.join(parts)})"
 
     def _print_ones(self, f: Form, parts: list[str]) -> str:
-        return f"{'vector' if f.shape == 'c' else 'matrix'}({format_number(f.value)})"
+        return f"{'vector' if f.orient == 'c' else 'matrix'}({format_number(f.value)})"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "eye"
@@ -44,7 +44,7 @@ class TextPrinter(Printer):
         return parts[0] + "'"
 
     def _print_pow(self, f: Form, parts: list[str]) -> str:
-        op = "^" if f.args[0].shape == "s" else ".^"
+        op = "^" if f.args[0].orient == "s" else ".^"
         return f"{parts[0]}{op}{parts[1]}"
 
     def _print_neg(self, f: Form, parts: list[str]) -> str:
