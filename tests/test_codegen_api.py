@@ -252,3 +252,9 @@ def test_step_masks_count_as_numbers(build):
     assert got.dtype == np.float64
     from matdiff.evaluate import evaluate
     np.testing.assert_array_equal(got, evaluate(e, values, {"x": x, "y": y}))
+
+
+def test_comments_in_generated_code_write_sizes_through_the_variables() -> None:
+    source = matdiff.diff("mean((X*w - y).^2)", wrt="w").source()
+    assert "tr(eye)" not in source
+    assert "numel(y)" in source or "size(X, 1)" in source, source

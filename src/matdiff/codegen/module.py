@@ -127,7 +127,7 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     def dimcode(d: Dim) -> str:
         return str(d) if isinstance(d, int) else dimnames[d]
 
-    describe = _describer() if comments else None
+    describe = _describer(spec.variables) if comments else None
     prog = Program()
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
     roots = distribute(roots, size)
@@ -222,8 +222,9 @@ def _assemble(spec: ModuleSpec, params: dict[str, str], free: list[str],
     return "\n".join(module) + "\n"
 
 
-def _describer() -> Callable[[Expr], str | None] | None:
-    """IR node -> one line of the text language, when the printer can show it."""
+def _describer(variables: Mapping[str, Expr]) -> Callable[[Expr], str | None] | None:
+    """IR node -> one line of the text language, when the printer can show it (sizes
+    through the module's variables: 1/size(X, 1), not a size no text can tell)."""
     try:
         from ..printing import to_text
     except Exception:  # noqa: BLE001 - comments are optional
@@ -231,7 +232,7 @@ def _describer() -> Callable[[Expr], str | None] | None:
 
     def describe(node: Expr) -> str | None:
         try:
-            text = to_text(node)
+            text = to_text(node, variables=variables)
         except Exception:  # noqa: BLE001 - a node the printer cannot show gets no comment
             return None
         return safe_text(text, 60) if len(text) <= 60 else None
