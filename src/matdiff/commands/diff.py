@@ -41,15 +41,22 @@ def read_source(args: argparse.Namespace) -> str:
         raise MatdiffError(f"{path} is not UTF-8 text") from None
 
 
-def add_source_arguments(p: argparse.ArgumentParser) -> None:
+def add_source_arguments(p: argparse.ArgumentParser, name: str = "expression",
+                         example: str = "\"x'*A*x\"", role: str = "function") -> None:
+    """The text to work on: a positional expression or program, or -f FILE; and --of.
+
+    `name` is what the command calls it (an expression, a loss); it is read back as
+    `args.expression` either way (read_source)."""
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("expression", nargs="?", default=None,
-                   help="the expression, e.g. \"x'*A*x\", or a program: assignments one per "
-                        "line or separated by ';' (see docs/programs.md)")
+    source.add_argument("expression", metavar=name, nargs="?", default=None,
+                        help=f"the {name}, e.g. {example}, or a program: assignments one "
+                             "per line or separated by ';' (see docs/programs.md)")
     source.add_argument("-f", "--file", metavar="FILE",
-                   help="read the expression or program from FILE ('-' for stdin)")
+                        help=f"read the {name} (an expression or a program) from FILE "
+                             "('-' for stdin)")
     p.add_argument("--of", metavar="NAME",
-                   help="the assignment of the program that is the function (default: the last)")
+                   help=f"the assignment of the program that is the {role} "
+                        "(default: the last)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,20 +14,13 @@ import sys
 from typing import Any
 
 from ..errors import MatdiffError
-from .diff import declarations, read_source
+from .diff import add_source_arguments, declarations, read_source
 
 HELP = "train parameters of a loss on data"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("loss", nargs="?", default=None,
-                        help="a scalar loss, e.g. \"mean((y - max(0, X*w + b)).^2)\", or a "
-                             "program whose last line is the loss (see docs/programs.md)")
-    source.add_argument("-f", "--file", metavar="FILE",
-                        help="read the loss (an expression or a program) from FILE")
-    p.add_argument("--of", metavar="NAME",
-                   help="the assignment of the program that is the loss (default: the last)")
+    add_source_arguments(p, "loss", "\"mean((y - max(0, X*w + b)).^2)\"", "loss")
     p.add_argument("--data", metavar="PATH", help="an .npz (arrays by name) or a .csv with a "
                    "header: columns named like vectors, X[0]/X_0 columns of a matrix, and "
                    "the rest filling the one matrix left; or, for data larger than memory, "
@@ -120,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
     for name, _ in consts:  # a --const is a number: a scalar whatever its first letter
         declare.setdefault(name, "scalar")
     params = {name: _initial(value) for name, value in _pairs(args.param, "--param")}
-    args.expression = args.loss
     text = read_source(args)
     expr = parse(text, declare, args.of)
     wanted = [v for v in expr.variables if v not in params]
@@ -157,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         result.plot(args.plot, title=f"matdiff fit: {' '.join(text.split())}"[:80])
     if args.json:
-        record = {"loss": args.loss, "final_loss": result.loss, "epochs": result.epochs,
+        record = {"loss": text, "final_loss": result.loss, "epochs": result.epochs,
                   "optimizer": result.optimizer, "backend": result.backend,
                   "history": result.history, "seconds": result.seconds,
                   "params": {k: v.tolist() for k, v in result.params.items()},
