@@ -202,3 +202,17 @@ def symmetric(rng: np.random.Generator, n: int = 3) -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240531)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`matdiff serve`'s server in a thread on an ephemeral loopback port, for page tests."""
+    import threading
+
+    from matdiff.web.server import make_server
+
+    s = make_server("127.0.0.1", 0, timeout_seconds=None, quiet=True)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    yield s
+    s.shutdown()
+    s.server_close()

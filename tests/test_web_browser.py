@@ -8,7 +8,6 @@ at the box at fault. Skipped, with the reason, where no Chromium can be had.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,16 +15,6 @@ import pytest
 import matdiff
 from browser_support import chromium_page
 from matdiff.web.compute import mathml_available
-from matdiff.web.server import MatdiffServer, make_server
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MatdiffServer]:
-    s = make_server("127.0.0.1", 0, timeout_seconds=None, quiet=True)
-    threading.Thread(target=s.serve_forever, daemon=True).start()
-    yield s
-    s.shutdown()
-    s.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,10 @@ in a real browser the steps render as mathematics and the box answers.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 import pytest
 
 import matdiff
 from matdiff.web.compute import answer, mathml_available
-from matdiff.web.server import MatdiffServer, make_server
 
 NEURON = {"expression": "max(0, w'*x + b)", "wrt": "w", "declare": "b=scalar"}
 
@@ -49,15 +45,6 @@ def test_check_my_answer_in_the_same_request():
     assert "comparison" not in body
     status, body = answer({"expression": "x'*A*x", "wrt": "x", "answer": 3})
     assert status == 400 and body["error"]["field"] == "answer"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MatdiffServer]:
-    s = make_server("127.0.0.1", 0, timeout_seconds=None, quiet=True)
-    threading.Thread(target=s.serve_forever, daemon=True).start()
-    yield s
-    s.shutdown()
-    s.server_close()
 
 
 def test_the_page_renders_steps_and_checks_an_answer(server):
