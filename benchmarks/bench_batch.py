@@ -1,22 +1,24 @@
 """Minibatch benchmark: value and gradients of the softmax cross-entropy of a two-layer MLP.
 
-    PYTHONPATH=src python benchmarks/bench_batch.py [--n 10000] [--repeat 5]
+    PYTHONPATH=src python benchmarks/bench_batch.py            # N = 10,000, printed
+    PYTHONPATH=src python benchmarks/bench_batch.py --write    # and written into README.md
+    PYTHONPATH=src python benchmarks/bench_batch.py --quick    # a shorter sampling budget
 
 N examples of 784 inputs, 256 hidden ReLU units, 10 classes, float64, wrt every
-weight and bias. Side by side in one run: matdiff's compiled value_and_grad, a
-hand-written NumPy backward pass, jax.jit and PyTorch eager (each if installed).
-One thread for every library (on a shared machine a second BLAS thread waits
-for a core). The median of `repeat` timed calls after one warm-up call is
-reported, with its ratio to the hand-written NumPy pass. Every framework's gradients are checked
-against NumPy's first.
+weight and bias, the loss given as one expression (issue 9). Side by side in one
+run: matdiff's compiled value_and_grad, a hand-written NumPy backward pass,
+jax.jit and PyTorch eager (each if installed). One thread for every library (on
+a shared machine a second BLAS thread waits for a core). Every framework's
+gradients are checked against NumPy's first; then all are sampled in
+interleaved rounds (harness.py), and each ratio is the median over rounds of
+the two times taken in the same round, so load from other processes cancels.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import re
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,8 +29,11 @@ from threads import configure_threads, limit_loaded  # noqa: E402
 configure_threads(1)  # one thread for every library, before any of them loads
 
 import numpy as np  # noqa: E402
+from harness import machine, measure, paired_ratio  # noqa: E402
 
 import matdiff  # noqa: E402
+
+README = Path(__file__).resolve().parent / "README.md"
 
 LOSS = "-sum(Y .* logsoftmax(relu(X*W1 + b1')*W2 + b2', 2))/size(X, 1)"
 DECLARE = {"X": "matrix(n, p)", "W1": "matrix(p, h)", "b1": "vector(h)",
@@ -102,45 +107,57 @@ def torch_backward():
     return run
 
 
-def timed(f, values, repeat: int) -> float:
-    f(**values)  # warm-up: compilation, planning
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f(**values)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="a 10 s sampling budget, not 60 s")
+    parser.add_argument("--write", action="store_true", help="write the table into README.md")
+    args = parser.parse_args(argv)
+    info = machine(1)
     limit_loaded(1)
     values = problem(args.n)
     want_value, want_grads = numpy_backward(**values)
     runners = {"numpy (hand-written)": lambda: numpy_backward, "matdiff": matdiff_backward,
-               "jax.jit": jax_backward, "torch eager": torch_backward}
-    rows = []
+               "jax.jit(value_and_grad)": jax_backward, "PyTorch eager": torch_backward}
+    cands, skipped = {}, []
     for name, make in runners.items():
         try:
             f = make()
             value, grads = f(**values)
-        except ImportError as e:
-            rows.append((name, None, f"skipped ({e})"))
+        except ImportError:
+            skipped.append(name)
             continue
         ok = np.isclose(float(value), want_value, rtol=1e-9) and all(
             np.allclose(np.asarray(g), w, rtol=1e-7, atol=1e-12) for g, w in zip(grads, want_grads))
-        rows.append((name, timed(f, values, args.repeat), "ok" if ok else "WRONG"))
-    base = rows[0][1]
-    print(f"softmax cross-entropy of a 784-256-10 MLP, N = {args.n}, float64, value and "
-          f"gradients wrt W1, b1, W2, b2 (median of {args.repeat})")
-    for name, t, note in rows:
-        if t is None:
-            print(f"  {name:22s} {note}")
+        if not ok:
+            raise SystemExit(f"{name}: value or gradients differ from the hand-written pass")
+        cands[name] = (lambda f=f: f(**values))
+    res = measure(cands, budget=10 if args.quick else 60, last=frozenset(
+        k for k in cands if k not in ("matdiff", "numpy (hand-written)")))
+    rows = ["| candidate | median (ms) | candidate / hand NumPy | matdiff / candidate |",
+            "|---|---:|---:|---:|"]
+    hand = res["numpy (hand-written)"]
+    for name, r in res.items():
+        vs_hand = "" if r is hand else f"{paired_ratio(r, hand):.3f}"
+        vs_us = "" if name == "matdiff" else f"{paired_ratio(res['matdiff'], r):.3f}"
+        rows.append(f"| {name} | {1000 * r['median']:.1f} | {vs_hand} | {vs_us} |")
+    text = (f"Softmax cross-entropy of a 784-256-10 ReLU MLP given as one expression, "
+            f"N = {args.n:,}, float64, one thread: value and gradients wrt W1, b1, W2, b2 "
+            f"({min(r['samples'] for r in res.values())}+ interleaved samples each):\n\n"
+            + "\n".join(rows)
+            + ("\n\nNot installed: " + ", ".join(skipped) if skipped else "")
+            + "\n\n" + "\n".join(f"- {k}: {v}" for k, v in info.items()))
+    print(text)
+    if args.write:
+        readme = README.read_text(encoding="utf-8")
+        block = f"<!-- batch:start -->\n{text}\n<!-- batch:end -->"
+        if "<!-- batch:start -->" in readme:
+            readme = re.sub(r"<!-- batch:start -->.*<!-- batch:end -->", lambda _: block,
+                            readme, flags=re.S)
         else:
-            print(f"  {name:22s} {1e3 * t:8.1f} ms  {t / base:5.2f}x numpy  {note}")
+            readme += ("\n## Minibatch: one expression, every gradient\n\n"
+                       "`python benchmarks/bench_batch.py --write` (issue 9).\n\n" + block + "\n")
+        README.write_text(readme, encoding="utf-8")
     return 0
 
 

@@ -414,18 +414,30 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
     if len(set(names)) != len(names):
         raise MatdiffError(f"wrt names a variable twice: {names}")
-    if f.program is not None:
+    program = f.program
+    if program is None and len(names) > 1 and all(n in f.variables for n in names):
+        from .backward.split import split
+
+        with engine_errors("differentiating"):  # the pre-activations named: shared signals
+            program = split(f.ir, f.variables, names, f.text)
+    if program is not None:
         from .backward import backward_pass
+        from .backward.render import named_lines
+        from .ir.expr import var
 
         for n in names:
             if n not in f.variables:
                 diff(f, wrt=n)  # the error that names the problem
         with engine_errors("differentiating"):
-            grads, node_names = backward_pass(f.program, names).inlined()
+            bp = backward_pass(program, names)
+            out = program.output
+            lines = [(s.name, s.local) for s in program.statements]
+            lines += named_lines(bp)
+        value = out.local if out.name is None else var(out.name, out.local.shape)
+        grads = [var(bp.gradient_names[n], f.variables[n].shape) for n in names]
         with engine_errors("compiling"):
-            return compile_value_and_grad(f.ir, [grads[n] for n in names], names,
-                                          f.variables, single, doc_text(f.to_text),
-                                          node_names, backend=backend)
+            return compile_value_and_grad(value, grads, names, f.variables, single,
+                                          doc_text(f.to_text), backend=backend, lines=lines)
     grads = [diff(f, wrt=n) for n in names]
     variables = dict(f.variables)
     for g in grads:

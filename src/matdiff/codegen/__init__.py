@@ -87,19 +87,22 @@ def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Seq
                            variables: Mapping[str, Expr], single: bool = False,
                            function_text: str = "",
                            node_names: Mapping[Expr, str] | None = None,
-                           backend: str | None = None) -> CompiledFunction:
+                           backend: str | None = None,
+                           lines: Sequence[tuple[str | None, Expr]] = ()) -> CompiledFunction:
     """fn(**values) -> (value, gradients) of a scalar function, sharing the forward pass.
 
     `gradients` are the derivatives by `names`, in order; they come back as a
     tuple, or as one array when `single`. `node_names` maps IR nodes to the
-    names the generated code gives them (a program's z1, dz1, dW1).
+    names the generated code gives them. `lines` are a program's lines computed
+    first, in order (`z1 = ...`, then the backward pass `dz1 = ...`): the function
+    and the gradients may be variables named after them.
     """
     outputs = (Output(function),) + tuple(Output(g) for g in gradients)
     title = f"{function_text} and its gradient in {', '.join(names)}"
     grads_doc = "gradient" if single else "(" + ", ".join("d/d" + n for n in names) + ",)"
     returns = f"(value, {grads_doc})"
     spec = ModuleSpec(outputs, dict(variables), "value_and_grad", title, returns,
-                      tail_tuple=not single, names=node_names)
+                      tail_tuple=not single, names=node_names, lines=tuple(lines))
 
     def pack(results: list[Any]) -> Any:
         return (results[0], results[1]) if single else (results[0], tuple(results[1:]))

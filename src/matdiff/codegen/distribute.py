@@ -11,7 +11,7 @@ sum that something else also uses is computed anyway, so it is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 import opt_einsum
 
@@ -27,8 +27,12 @@ MAX_OPERANDS = 12    # nor a product of more operands (a deep chain rule): prici
 GAIN = 0.8           # distribute only when it saves at least a fifth of the flops
 
 
-def distribute(roots: list[Expr], size: Callable[[Dim], int]) -> list[Expr]:
-    """The roots with products of exclusively-used sums distributed where that saves flops."""
+def distribute(roots: list[Expr], size: Callable[[Dim], int],
+               computed: Container[Expr] = ()) -> list[Expr]:
+    """The roots with products of exclusively-used sums distributed where that saves flops.
+
+    A sum in `computed` (an earlier line's) exists already: it is never distributed.
+    """
     uses: dict[Expr, int] = {}
     order: list[Expr] = []
     seen: set[Expr] = set()
@@ -47,7 +51,8 @@ def distribute(roots: list[Expr], size: Callable[[Dim], int]) -> list[Expr]:
         args = tuple(memo[a] for a in node.args)
         new = rebuild(node, args)
         if node.op is Op.EINSUM and new.op is Op.EINSUM:
-            exclusive = {memo[a] for a in node.args if a.op is Op.ADD and uses[a] == 1}
+            exclusive = {memo[a] for a in node.args
+                         if a.op is Op.ADD and uses[a] == 1 and a not in computed}
             new = _distribute(new, exclusive, size, depth=3)
         memo[node] = new
     return [memo[r] for r in roots]

@@ -110,6 +110,14 @@ class Lowering:
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
 
+    def bind(self, leaf: Expr, v: Val, name: str) -> None:
+        """The variable `leaf` (a program's line) is the value v, which gets the line's name."""
+        self.memo[leaf] = v
+        plain = tuple(range(len(v.dims)))
+        if (v.real == plain and v.pattern == plain and self.prog.is_value(v.ref)
+                and self.prog.instrs[v.ref].name is None):
+            self.prog.instrs[v.ref].name = name
+
     def _name(self, node: Expr, v: Val) -> None:
         """Give the array of a plain value (no transpose, no structure) its source name."""
         plain = tuple(range(node.ndim))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..errors import MatdiffError
+from ..ir import expr as ir
 from ..ir.expr import Dim, Expr, topo_order
 from ..ir.ops import Op
 from .distribute import distribute
@@ -48,6 +49,9 @@ class ModuleSpec:
     returns: str = ""
     tail_tuple: bool = False  # return (first, (rest...)): value_and_grad with a list of names
     names: Mapping[Expr, str] | None = None  # nodes a source program names (z1, dW1)
+    # lines computed in order before the outputs, as a program's (name None: unnamed);
+    # a variable named after an earlier line is that line's value
+    lines: tuple[tuple[str | None, Expr], ...] = ()
 
 
 def layout(spec: ModuleSpec) -> tuple[list[str], list[str], list[str]]:
@@ -56,12 +60,13 @@ def layout(spec: ModuleSpec) -> tuple[list[str], list[str], list[str]]:
     The generated function takes the used variables, then one length per free
     symbol (a dimension only a constant such as `vector(1)` or `eye` has).
     """
-    roots = [o.ir for o in spec.outputs]
+    roots = [e for _, e in spec.lines] + [o.ir for o in spec.outputs]
+    lined = {n for n, _ in spec.lines if n is not None}
     used: set[str] = set()
     symbols: list[str] = []
     for root in roots:
         for node in topo_order(root):
-            if node.op is Op.VAR:
+            if node.op is Op.VAR and node.name not in lined:
                 used.add(node.name)
             for d in _dims_of(node):
                 if isinstance(d, str) and d not in symbols:
@@ -130,7 +135,13 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     describe = _describer(spec.variables) if comments else None
     prog = Program()
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
-    roots = distribute(roots, size)
+    for name, e in spec.lines:  # a program's lines, each planned on its own
+        (root,) = distribute([e], size, computed=low.memo)
+        (v,) = low.lower([root])
+        low.memo.setdefault(e, v)
+        if name is not None:
+            low.bind(ir.var(name, e.shape), v, name)
+    roots = distribute(roots, size, computed=low.memo)
     vals = low.lower(roots)
     outs: list[str] = []
     structured: list[bool] = []

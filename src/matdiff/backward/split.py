@@ -1,0 +1,86 @@
+"""One expression as a program: its pre-activations named, so reverse mode shares them.
+
+    -sum(Y .* logsoftmax(relu(X*W1 + b1')*W2 + b2', 2))/size(X, 1)
+
+becomes `z1 = X*W1 + b1'`, `z2 = relu(z1)*W2 + b2'`, then the loss over z2:
+the lines a person writes before the backward pass. Each argument of a
+function (relu, tanh, logsumexp, .^2, ...) that depends on a variable being
+differentiated is named; the backward pass over these lines then has one
+error signal per pre-activation (`dz1`), and every gradient sharing it is a
+product with that one array (`dW1 = X'*dz1`, `db1 = sum(dz1, 1)'`), as
+in a hand-written pass, instead of one separate derivative per variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from ..ir import expr as ir
+from ..ir.expr import Expr, rebuild, topo_order
+from ..ir.ops import Op
+from ..language.program import Program, Statement
+
+__all__ = ["split"]
+
+_STRUCTURE = frozenset({Op.VAR, Op.CONST, Op.SIZE, Op.EINSUM, Op.ADD})
+
+
+def _kind(e: Expr) -> str:
+    return {0: "scalar", 1: "col"}.get(e.ndim, "matrix")
+
+
+def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str = ""
+          ) -> Program | None:
+    """The program naming root's pre-activations `z1, z2, ...` (None: nothing to name)."""
+    targets = set(wrt)
+    depends: dict[Expr, bool] = {}
+    named: list[Expr] = []
+    for node in topo_order(root):
+        if node.op is Op.VAR:
+            depends[node] = node.name in targets
+            continue
+        depends[node] = any(depends[a] for a in node.args)
+        if node.op not in _STRUCTURE:
+            for a in node.args:
+                if a.args and depends[a] and a is not root and a not in named:
+                    named.append(a)
+    if not named:
+        return None
+    taken = set(inputs) | set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    mapping: dict[Expr, Expr] = {}
+    memo: dict[Expr, Expr] = {}
+    statements: list[Statement] = []
+    k = 0
+    for node in [n for n in topo_order(root) if n in set(named)]:
+        k += 1
+        name = f"z{k}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        local = _local(node, mapping, memo)
+        mapping[node] = memo[node] = ir.var(name, node.shape)
+        statements.append(Statement(name, local, node, _kind(node), k, 1, ""))
+    final = _local(root, mapping, memo)
+    statements.append(Statement(None, final, root, _kind(root), k + 1, 1, text))
+    return Program(tuple(statements), dict(inputs), " ".join([text, *sorted(taken)]))
+
+
+def _local(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr]) -> Expr:
+    """root over the names in `mapping`, a named sum found again among a longer sum's terms
+    (`z2 - logsumexp(z2)`: the sum z2 was flattened into the outer one when built)."""
+    sums = [(n, set(n.args)) for n in mapping if n.op is Op.ADD]
+    for node in topo_order(root, memo):
+        if node in mapping:
+            memo[node] = mapping[node]
+        elif not node.args:
+            memo[node] = node
+        else:
+            args = [memo[a] for a in node.args]
+            if node.op is Op.ADD:
+                for named, terms in sums:
+                    if terms < set(node.args):
+                        args = [mapping[named]] + [memo[a] for a in node.args if a not in terms]
+                        break
+            memo[node] = rebuild(node, tuple(args))
+    return memo[root]
