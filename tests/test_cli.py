@@ -144,7 +144,7 @@ BAD = [
     (["", "--wrt", "x"], "empty"),
     (["(x", "--wrt", "x"], "("),
     (["frobnicate(x)", "--wrt", "x"], "frobnicate"),
-    (["max(x)", "--wrt", "x"], "max"),
+    (["max(X)", "--wrt", "X"], "max"),
     (["x*A", "--wrt", "x"], "matrix"),
     (["x'*A*x", "--wrt", "y"], "y"),
     (["x'*x", "--wrt", "x", "--declare", "x=tensor"], "tensor"),

@@ -5,8 +5,9 @@ and matrices (A, B), all dimensions 3. Every node carries its text and an
 independent NumPy implementation. Values stay in each function's domain by
 construction (log, sqrt, ./ and .^ take positive subexpressions made with
 exp, cosh, sigmoid or 1 + e.^2) and near a kink (abs, sign, relu, step,
-max, min, norm1, norm2, tan, logdet, inv) an example is rejected with
-`assume` when the NumPy evaluation shows it too close.
+max and min of two arguments or of a vector, norm1, norm2, tan, logdet,
+inv) an example is rejected with `assume` when the NumPy evaluation shows
+it too close.
 
 Each example is differentiated with respect to one of its variables, first
 order (and second order in a separate test), and compared with central
@@ -90,6 +91,11 @@ def _erf(u):  # the math module's erf, entry by entry (independent of SciPy)
 def _softmax_np(u, axis=None):
     e = np.exp(u - np.max(u, axis=axis, keepdims=axis is not None))
     return e / np.sum(e, axis=axis, keepdims=axis is not None)
+
+
+def _tie_gap(u):
+    """How far max(u) and min(u) are from a tie: the smallest gap between two entries."""
+    return np.min(np.diff(np.sort(np.ravel(u))))
 
 
 def _sigma_min(m):
@@ -273,6 +279,12 @@ def _for_kind(kind: str) -> list[tuple[str, Callable]]:
             def matrix_scalar(draw, sub, op=op):
                 return op(_spd_or_not(draw, draw(expressions("M", sub))))
             add(op.fmt.format("_"))(matrix_scalar)
+
+        # max(x), min(x) of a vector: kinks where two entries tie
+        for form, npf in [("max({})", np.max), ("min({})", np.min)]:
+            def extreme(draw, sub, form=form, npf=npf):
+                return _unary(form, npf, margin=_tie_gap, kind="S")(draw(expressions("V", sub)))
+            add(form.format("_"))(extreme)
 
         @add("logsumexp(_)")
         def logsumexp(draw, sub):

@@ -151,6 +151,13 @@ def apart(first: str, second: str, shape_first, shape_second):
     return make
 
 
+def distinct(r, shape, gap: float = 0.4):
+    """Entries at least `gap` apart in a random order: no tie for max(x) and min(x)."""
+    n = int(np.prod(shape))
+    spaced = (r.permutation(n) - (n - 1) / 2) * gap + r.uniform(0.0, gap / 4, n)
+    return spaced.reshape(shape)
+
+
 POS = positive
 AWAY = away_from_zero
 
@@ -293,6 +300,21 @@ ROWS: list[Row] = _elementwise_rows() + [
     row("norm2(x)", vals(x=(V, AWAY)), lambda v: np.linalg.norm(v["x"])),
     row("norm2(X)", vals(X=(M, AWAY)), lambda v: np.linalg.norm(v["X"], "fro")),
     row("dot(x, y)", vals(x=V, y=V), lambda v: v["x"] @ v["y"]),
+    # ---- max and min of one vector: reductions (entries apart: no tie), and eq
+    row("max(x)", vals(x=(V, distinct)), lambda v: np.max(v["x"])),
+    row("min(x)", vals(x=(V, distinct)), lambda v: np.min(v["x"])),
+    row("max(x')", vals(x=(V, distinct)), lambda v: np.max(v["x"])),
+    row("max(W*x + b)", lambda r: {"W": uniform(r, M), "x": uniform(r, V),
+                                   "b": distinct(r, (2,), gap=10.0)},
+        lambda v: np.max(v["W"] @ v["x"] + v["b"]), declare={"b": "vector"}),
+    row("-min(W*x)", lambda r: {"W": uniform(r, M), "x": away_from_zero(r, V)},
+        lambda v: -np.min(v["W"] @ v["x"])),
+    row("sum(exp(x - max(x)))", vals(x=(V, distinct)),
+        lambda v: np.sum(np.exp(v["x"] - np.max(v["x"])))),
+    row("max(x) * min(y)", vals(x=(V, distinct), y=(V, distinct)),
+        lambda v: np.max(v["x"]) * np.min(v["y"])),
+    row("eq(x, y)", apart("x", "y", V, V), lambda v: (v["x"] == v["y"]) * 1.0),
+    row("eq(x, x) .* y", vals(x=V, y=V), lambda v: v["y"] + 0.0 * v["x"]),
     # ---- matrix functions (square arguments, well conditioned, positive determinant)
     row("tr(X)", vals(X=Q), lambda v: np.trace(v["X"])),
     row("det(X)", lambda r: {"X": well_conditioned(r)}, lambda v: np.linalg.det(v["X"])),

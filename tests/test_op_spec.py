@@ -26,7 +26,7 @@ from matdiff.derive.rules import ELEMENTWISE_DERIVATIVES, RULES
 from matdiff.evaluate import NUMPY, evaluate
 from matdiff.explain.vocabulary import local_rule
 from matdiff.ir.expr import topo_order
-from matdiff.ir.ops import SPECS, Op
+from matdiff.ir.ops import SPECS, Op, spelling
 from matdiff.language.rules import BINARY, FUNCTIONS, SHAPE_RULES
 from matdiff.printing.matrix import FORMS
 
@@ -64,7 +64,7 @@ def sample(op: Op) -> tuple[str, dict]:
     args, values = SAMPLES[key]
     if spec.operator:
         return spec.operator.join(f" {a} " for a in args.split(", ")).strip(), values
-    return f"{op.value}({args})", values
+    return f"{spelling(op)}({args})", values
 
 
 def _wrt(values: dict) -> str:
@@ -81,7 +81,7 @@ def language(op: Op) -> None:
     if spec.operator:
         assert spec.operator in BINARY, f"operator {spec.operator!r} is not in the language"
     else:
-        assert op.value in FUNCTIONS, f"{op.value}() is not a function of the language"
+        assert spelling(op) in FUNCTIONS, f"{spelling(op)}() is not a function of the language"
     text, _ = sample(op)
     e = matdiff.parse(text)
     assert any(n.op is op for n in topo_order(e.ir)), f"{text} does not lower to {op.value}"
@@ -140,8 +140,8 @@ def text(op: Op) -> None:
     source, values = sample(op)
     f = matdiff.parse(source)
     printed = f.to_text()
-    spelling = SPECS[op].operator or f"{op.value}("
-    assert spelling in printed, f"{source} prints as {printed}"
+    spelt = SPECS[op].operator or f"{spelling(op)}("
+    assert spelt in printed, f"{source} prints as {printed}"
     assert_matches(matdiff.parse(printed).evaluate(values), f.evaluate(values),
                    what=f"{printed} parsed back")
     d = matdiff.diff(source, wrt=_wrt(values))

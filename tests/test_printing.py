@@ -7,7 +7,7 @@ import pytest
 
 import matdiff
 from matdiff.ir import expr as ir
-from matdiff.ir.ops import Op
+from matdiff.ir.ops import Op, spelling
 from matdiff.printing import LatexPrinter, TextPrinter, to_latex, to_text
 from matdiff.printing.latex import FUNCTIONS, latex_name
 from matdiff.printing.matrix import FORMS
@@ -162,7 +162,7 @@ def test_every_op_and_form_kind_has_a_printer():
     assert set(FORMS) == set(Op)
     assert TextPrinter.missing_kinds() == []
     assert LatexPrinter.missing_kinds() == []
-    functions = {op.value for op in Op if op not in (Op.VAR, Op.CONST, Op.SIZE, Op.EINSUM,
+    functions = {spelling(op) for op in Op if op not in (Op.VAR, Op.CONST, Op.SIZE, Op.EINSUM,
                                                         Op.ADD, Op.POW)}
     special = {"sqrt", "abs", "norm2", "inv"}
     assert functions - special <= set(FUNCTIONS)

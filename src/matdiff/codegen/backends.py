@@ -164,6 +164,13 @@ def _erf(x):
     """The error function."""
     return torch.special.erf(x)
 ''',
+    "_eq": '''
+def _eq(a, b):
+    """1.0 where a == b, else 0.0, in the dtype of the values (a bool times 1.0 would be
+    float32, which a float64 matrix product refuses)."""
+    like = a if torch.is_tensor(a) else b
+    return (_t(a, like) == _t(b, like)).to(like.dtype)
+''',
 }
 
 

@@ -13,7 +13,8 @@ ELEMENTWISE_DERIVATIVES (f'(a), the formula its op spec states); any other op
 one rule function and its line in RULES. tests/test_op_spec.py checks both.
 
 Kinks follow the article: the derivative of relu, max, min, abs, sign and
-step at the kink is taken as 0 (step(0) = 0, sign(0) = 0).
+step at the kink is taken as 0 (step(0) = 0, sign(0) = 0). The reductions
+max(x) and min(x) send the gradient to the extreme entry, a tie split evenly.
 """
 
 from __future__ import annotations
@@ -154,6 +155,26 @@ def _extremum(larger: bool) -> DerivativeRule:
     return rule
 
 
+def _flat(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """eq(a, b) is 0 or 1: flat wherever it is continuous, its derivative 0."""
+    return None
+
+
+def _reduced_extremum(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d max(x) = w' dx, w = eq(x, max(x))/sum(eq(x, max(x))): the extreme entry's slope,
+    a tie split evenly. eq compares x with the maximum computed from the same value, so
+    it finds the arg-max exactly; step(max(x) - x) would not, once the difference of a
+    sum such as max(W*x + b) - (W*x + b) is regrouped and rounds. w is flat: the second
+    derivative is 0."""
+    (x,), (dx,) = node.args, dargs
+    _, W, dims = _labels(node, wrt_dims)
+    dims |= {"i": x.shape[0]}
+    spread = ir.einsum([node], [[]], ["i"], dims)
+    hit = ir.binary(Op.EQ, x, spread)
+    count = ir.einsum([hit], [["i"]], [], dims)
+    return ir.einsum([_pow(count, -1.0), hit, dx], [[], ["i"], ["i"] + W], W, dims)
+
+
 def _slope(elu: bool) -> DerivativeRule:
     """leaky_relu(a, s), elu(a, s): slope 1 where a > 0, below it s (leaky) or s exp(a)
     (elu); at a = 0 the slope below (PyTorch's choice). ds: min(a, 0), exp(min(a, 0)) - 1."""
@@ -244,6 +265,7 @@ RULES: dict[Op, DerivativeRule] = {
     Op.POW: _power,
     Op.MAX: _extremum(larger=True),
     Op.MIN: _extremum(larger=False),
+    Op.EQ: _flat,
     Op.LEAKY_RELU: _slope(elu=False),
     Op.ELU: _slope(elu=True),
     Op.INV: _inv,
@@ -252,4 +274,6 @@ RULES: dict[Op, DerivativeRule] = {
     Op.SOFTMAX: _softmax,
     Op.LOGSUMEXP: _logsumexp,
     Op.NORM2: _norm2,
+    Op.VMAX: _reduced_extremum,
+    Op.VMIN: _reduced_extremum,
 }

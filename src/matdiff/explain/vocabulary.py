@@ -22,7 +22,7 @@ name and identity come from its op spec (ir/ops.py, OpSpec.rule).
 from __future__ import annotations
 
 from ..ir.expr import Expr
-from ..ir.ops import SPECS, Op
+from ..ir.ops import SPECS, Op, spelling
 
 __all__ = ["local_rule", "chain_rule"]
 
@@ -85,7 +85,8 @@ def local_rule(e: Expr, child: Expr) -> tuple[str, str]:
     if not rule[0]:  # every op names its rule in the spec: no generic fallback
         raise LookupError(f"the op spec of {op.value} names no rule for the explanation")
     if SPECS[op].kind == "elementwise" and SPECS[op].arity == 1 and not child.ndim:
-        return rule[0], f"∂ {op.value}(u)/∂u = {op.value}'(u), the single-variable rule"
+        name = spelling(op)
+        return rule[0], f"∂ {name}(u)/∂u = {name}'(u), the single-variable rule"
     return rule
 
 

@@ -434,6 +434,8 @@ def matrix_fn(op: Op, a: Expr, shape: Shape, attr: Hashable = None) -> Expr:
     `attr` is data of the op beyond its argument (an axis, say), kept on the node.
     """
     _check_arity(op, 1)
+    if a.op is Op.CONST and (op in (Op.VMAX, Op.VMIN) or (op is Op.NORM2 and a.attr == 0.0)):
+        return const(a.attr, tuple(shape))  # max(vector(c)) = c; norm2 of zeros is 0
     return Expr(op, (a,), attr, tuple(shape))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = ["Op", "OpSpec", "SPECS", "AXIS_OPS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
-           "MATRIX_FUNCTIONS", "NAMESPACE", "array_call", "helper_sources"]
+           "MATRIX_FUNCTIONS", "NAMESPACE", "array_call", "helper_sources", "spelling"]
 
 
 class Op(Enum):
@@ -57,6 +57,7 @@ class Op(Enum):
     MIN = "min"
     LEAKY_RELU = "leaky_relu"
     ELU = "elu"
+    EQ = "eq"
     # functions of a whole matrix or vector
     INV = "inv"
     DET = "det"
@@ -64,6 +65,8 @@ class Op(Enum):
     SOFTMAX = "softmax"
     LOGSUMEXP = "logsumexp"
     NORM2 = "norm2"
+    VMAX = "vmax"        # max(x): the largest entry of a vector (spelled max, one argument)
+    VMIN = "vmin"        # min(x): the smallest entry (spelled min, one argument)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class OpSpec:
       `a` and `y` = f(a) (checked numerically); otherwise the identity that
       the rule in derive/rules.py implements.
     - `operator`: the language operator spelling the op, if it is not a call.
+    - `name`: the function's name in the language when it is not the op's value: two
+      ops may share a name told apart by their number of arguments (max(x) is VMAX,
+      max(a, b) is MAX).
     """
 
     arity: int | None          # None: any number of arguments
@@ -100,6 +106,12 @@ class OpSpec:
     zeros: bool = False
     derivative: str = ""
     operator: str = ""
+    name: str = ""
+
+
+def spelling(op: Op) -> str:
+    """The op's name in the language (max for both max(x) and max(a, b))."""
+    return SPECS[op].name or op.value
 
 
 def _unary(name: str, array: str, latex: str, derivative: str, zeros: bool = False,
@@ -112,10 +124,22 @@ def _unary(name: str, array: str, latex: str, derivative: str, zeros: bool = Fal
 
 
 def _matrix(doc: str, shape: str, array: str, latex: str, rule: str, derivative: str,
-            helper: str = "") -> OpSpec:
+            helper: str = "", name: str = "") -> OpSpec:
     """A function of a whole matrix or vector, with a derivative rule of its own."""
     return OpSpec(1, "matrix", doc, shape=shape, array=array, helper=helper, latex=latex,
-                  rule=(rule, derivative), derivative=derivative)
+                  rule=(rule, derivative), derivative=derivative, name=name)
+
+
+def _reduction(name: str, word: str) -> OpSpec:
+    """max(x), min(x) of a vector. The gradient is the indicator of the extreme entries,
+    eq(x, max(x)), over their count: all of it to the arg-max, a tie split evenly (JAX's
+    choice; at a tie any split is a subgradient, the even one favours no entry). The
+    second derivative is 0 (the gradient is flat away from ties)."""
+    hit = f"eq(x, {name}(x))"
+    return _matrix(f"the {word} entry of a vector", "vector -> scalar", name, rf"\{name}",
+                   f"{name} reduction rule",
+                   f"∂ {name}(x)/∂x = {hit}/sum({hit}): to the {word} entry, a tie split "
+                   "evenly", name=name)
 
 
 _MAX_CASES = "step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases"
@@ -184,6 +208,17 @@ def _gelu(x):
     Op.MIN: OpSpec(2, "elementwise", "entry-by-entry minimum", shape="same", array="minimum",
                    latex=r"\min", zeros=True, rule=("min(0, z) cases", _MAX_CASES),
                    derivative="d min(a, b) = step(b - a) .* da + step(a - b) .* db"),
+    # 1 where the arguments are equal: the arg-max of max(x) is eq(x, max(x)); flat, so 0
+    # derivative (a comparison of the same computed values, exact where step(m - x) of a
+    # regrouped difference would round)
+    Op.EQ: OpSpec(2, "elementwise", "1 where the entries are equal, else 0", shape="same",
+                  array="_eq", latex=r"\operatorname{eq}", helper='''
+def _eq(a, b):
+    """1.0 where a == b, else 0.0."""
+    return (a == b) * 1.0
+''',
+                  rule=("comparison", "eq(a, b) is 1 where a = b, else 0: flat, slope 0"),
+                  derivative="d eq(a, b) = 0"),
     # with a slope s: a where a > 0; s*a (leaky_relu) or s*(exp(a) - 1) (elu) where a <= 0
     Op.LEAKY_RELU: OpSpec(2, "elementwise", "leaky ReLU of each entry, slope s below 0",
                           shape="same", array="xp.where({0} > 0, {0}, {1} * {0})",
@@ -233,6 +268,8 @@ def _logsumexp(x, axis=None):
     Op.NORM2: _matrix("Euclidean (Frobenius) norm", "any -> scalar", "linalg.norm",
                       r"\left\lVert {0}\right\rVert", "norm rule",
                       "d norm2(x) = x' dx / norm2(x)"),
+    Op.VMAX: _reduction("max", "largest"),
+    Op.VMIN: _reduction("min", "smallest"),
 }
 
 

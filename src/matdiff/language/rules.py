@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
-from ..ir.ops import SPECS, Op
+from ..ir.ops import SPECS, Op, spelling
 from . import ast
 from .types import SurfaceType
 
@@ -240,10 +240,23 @@ def _t_square_same(ctx, node, a):
     return a
 
 
+# functions with an element-wise form of two arguments as well (max, min)
+_PAIRWISE = {spelling(op) for op, s in SPECS.items() if s.arity == 2 and not s.operator}
+
+
 def _t_vector(result):
     def rule(ctx, node, a):
         if a.kind not in ("row", "col"):
-            ctx.fail(node, f"{node.func}() takes a vector, not {ctx.describe(a)}")
+            name = node.func
+            if name in _PAIRWISE:
+                axis = "" if a.kind != "matrix" else (
+                    f"; a matrix reduced along an axis (MATLAB's {name}(X) per column, "
+                    f"{name}(X, [], 2) per row) is not supported, and softmax(X, 2) and "
+                    "logsumexp(X, 2) need no row maximum subtracted")
+                ctx.fail(node, f"{name}() of one argument takes a vector, not "
+                               f"{ctx.describe(a)} ({name}(a, b) of two is element-wise, "
+                               f"{name}(0, X)){axis}")
+            ctx.fail(node, f"{name}() takes a vector, not {ctx.describe(a)}")
         return a if result == "same" else SCALAR
     return rule
 
@@ -304,6 +317,26 @@ def _spec_rule(op: Op) -> Rule:
         return Rule(typer, lambda ctx, node, t, a: ir.unary(op, a))
     return Rule(typer, lambda ctx, node, t, a, b: ir.binary(op, *_pair(ctx, node, a, b)),
                 (2, 2))
+
+
+def _by_arity(rules: list[Rule]) -> Rule:
+    """One name, several ops told apart by their number of arguments: max(x), max(a, b)."""
+    def pick(n: int) -> Rule:
+        return next(r for r in rules if r.arity[0] <= n <= r.arity[1])
+
+    return Rule(lambda ctx, node, *ts: pick(len(ts)).type(ctx, node, *ts),
+                lambda ctx, node, t, *args: pick(len(args)).lower(ctx, node, t, *args),
+                (min(r.arity[0] for r in rules), max(r.arity[1] for r in rules)))
+
+
+def _spec_rules() -> dict[str, Rule]:
+    """The language entry of every op spelled as a call, by name."""
+    ops: dict[str, list[Op]] = {}
+    for op, spec in SPECS.items():
+        if spec.kind in ("elementwise", "matrix") and not spec.operator:
+            ops.setdefault(spelling(op), []).append(op)
+    return {name: _spec_rule(group[0]) if len(group) == 1
+            else _by_arity([_spec_rule(op) for op in group]) for name, group in ops.items()}
 
 
 def _as_logsumexp(a: Expr) -> Expr | None:
@@ -447,9 +480,8 @@ def _lower_along(name: str):
 
 
 FUNCTIONS: dict[str, Rule] = {
-    # every op of the spec spelled as a call: exp, max, inv, softmax, ...
-    **{op.value: _spec_rule(op) for op, spec in SPECS.items()
-       if spec.kind in ("elementwise", "matrix") and not spec.operator},
+    # every op of the spec spelled as a call: exp, max (of one or two arguments), inv, ...
+    **_spec_rules(),
     # functions that lower to products and sums, not to an op of their own
     "sum": Rule(_t_reduce, _lower_sum, (1, 2)),
     "mean": Rule(_t_reduce, _lower_mean_axis, (1, 2)),

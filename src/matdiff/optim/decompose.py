@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..errors import MatdiffError
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr, topo_order
-from ..ir.ops import AXIS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from ..ir.ops import AXIS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op, spelling
 
 __all__ = ["SampleSplit", "split_over_samples", "COUNT_NAME"]
 
@@ -126,7 +126,7 @@ def _classify(node: Expr, kinds: Mapping[Expr, object], sampled: Mapping[str, in
         return _FREE
     if op in ELEMENTWISE_UNARY or op in ELEMENTWISE_BINARY:
         if _SUM in args:
-            raise _Refuse(f"{op.value}(...) of a sum over the samples in "
+            raise _Refuse(f"{spelling(op)}(...) of a sum over the samples in "
                           f"'{_describe(node)}' is not itself such a sum")
         axes = {k for k in args if k != _FREE}
         if len(axes) > 1:  # pragma: no cover - same-shaped arguments share the axis
@@ -137,7 +137,7 @@ def _classify(node: Expr, kinds: Mapping[Expr, object], sampled: Mapping[str, in
         axis = args[0]
         return axis if node.ndim == node.args[0].ndim or axis < node.attr else axis - 1
     if op in MATRIX_FUNCTIONS:
-        raise _Refuse(f"{op.value}(...) of '{_describe(node.args[0])}' mixes the samples")
+        raise _Refuse(f"{spelling(op)}(...) of '{_describe(node.args[0])}' mixes the samples")
     if op is Op.ADD:
         kinds_ = {k for k in args if k != _FREE}
         if len(kinds_) > 1:

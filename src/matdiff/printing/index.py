@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from ..errors import MatdiffError
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, Op
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, Op, spelling
 from . import form as F
 from .form import Form
 
@@ -97,7 +97,7 @@ class _Builder:
             return ("add", terms)
         called = ELEMENTWISE_UNARY + ELEMENTWISE_BINARY
         if node.op in called and node.op is not Op.POW:  # f(x), max(x, y)
-            return ("call", node.op.value, [self.build(a, names, depth + 1) for a in node.args])
+            return ("call", spelling(node.op), [self.build(a, names, depth + 1) for a in node.args])
         if node.op is Op.POW:
             base, ex = (self.build(a, names, depth + 1) for a in node.args)
             return ("pow", base, ex)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..ir.ops import SPECS
+from ..ir.ops import SPECS, spelling
 from .form import Form
 from .precedence import ATOM
 from .printer import Printer, format_number
@@ -28,12 +28,13 @@ _CALLED = [op for op, spec in SPECS.items() if spec.latex and not spec.operator]
 # function name -> LaTeX operator (a call prints as operator(arguments)): the op spec's
 # spellings, and the functions that print as calls without being ops of their own
 FUNCTIONS = {
-    **{op.value: SPECS[op].latex for op in _CALLED if "{0}" not in SPECS[op].latex},
+    **{spelling(op): SPECS[op].latex for op in _CALLED if "{0}" not in SPECS[op].latex},
     "diag": r"\operatorname{diag}", "tr": r"\operatorname{tr}", "sum": r"\operatorname{sum}",
+    "mean": r"\operatorname{mean}",
 }
 # function name -> LaTeX template over {0} (sqrt, abs, norm2, inv); a template starting
 # with {0} is postfix and brackets a compound argument
-TEMPLATES = {op.value: SPECS[op].latex for op in _CALLED if "{0}" in SPECS[op].latex}
+TEMPLATES = {spelling(op): SPECS[op].latex for op in _CALLED if "{0}" in SPECS[op].latex}
 
 
 def latex_name(name: str) -> str:

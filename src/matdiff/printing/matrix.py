@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ..ir.expr import Expr, topo_order
-from ..ir.ops import AXIS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, MATRIX_FUNCTIONS, Op
+from ..ir.ops import (
+    AXIS_OPS,
+    ELEMENTWISE_BINARY,
+    ELEMENTWISE_UNARY,
+    MATRIX_FUNCTIONS,
+    Op,
+    spelling,
+)
 from ..ir.properties import is_symmetric
 from . import form as F
 from .form import Form
@@ -97,7 +104,36 @@ def _const(node: Expr, args, ctx) -> Form:
 
 def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
     ins, out, _ = node.attr
-    return reduce_einsum(args, ins, out)
+    return _mean(node, args) or reduce_einsum(args, ins, out)
+
+
+def _mean(node: Expr, args: list[Form]) -> Form | None:
+    """sum(X, 2)/size(X, 2) as mean(X, 2) (sum(X, 1)/size(X, 1) as mean(X, 1)): a row or
+    column sum of a matrix over the length it sums, other scalar factors and a spread
+    (X - mean(X, 2)) kept."""
+    ins, out, dims = node.attr
+    count = [k for k, a in enumerate(node.args) if not ins[k] and a.op is Op.POW
+             and a.args[0].op is Op.SIZE and a.args[1].op is Op.CONST and a.args[1].attr == -1.0]
+    tensors = [k for k, lab in enumerate(ins) if lab]
+    if len(count) != 1 or len(tensors) != 1:
+        return None
+    (t,) = tensors
+    labels = tuple(ins[t])
+    kept = [x for x in labels if x in out]
+    if len(labels) != 2 or labels[0] == labels[1] or len(kept) != 1:
+        return None
+    summed = labels[1] if kept[0] == labels[0] else labels[0]
+    if node.args[count[0]].args[0].attr != (dims[summed],):
+        return None
+    m = args[t] if labels[1] == summed else F.transpose(args[t])  # its rows summed
+    if m.kind == "t":
+        body = F.transpose(F.call("mean", [m.args[0], F.num(1.0)], "r"))
+    elif m.kind == "mul":  # the longhand A*B*vector(1), as the sum prints
+        return None
+    else:
+        body = F.call("mean", [m, F.num(2.0)], "c")
+    others = [a for k, a in enumerate(args) if k not in (t, count[0])]
+    return reduce_einsum(others + [body], [()] * len(others) + [tuple(kept)], out)
 
 
 def _diagonal_like(f: Form, depth: int = 0) -> bool:
@@ -145,7 +181,7 @@ def _pow(node: Expr, args: list[Form], ctx) -> Form:
 
 
 def _unary(node: Expr, args: list[Form], ctx) -> Form:
-    return F.call(node.op.value, args, args[0].orient)
+    return F.call(spelling(node.op), args, args[0].orient)
 
 
 def _extremum(node: Expr, args: list[Form], ctx) -> Form:
@@ -154,7 +190,7 @@ def _extremum(node: Expr, args: list[Form], ctx) -> Form:
         a = a.bcast
     elif b.bcast is not None and a.bcast is None:
         b = b.bcast
-    return F.call(node.op.value, [a, b], kind_of(node.shape))
+    return F.call(spelling(node.op), [a, b], kind_of(node.shape))
 
 
 def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
@@ -162,8 +198,8 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
         kind = kind_of(node.shape)
         if kind == "c" and node.attr == 0:  # logsumexp(X, 1) is a row, as sum(X, 1) is
             kind = "r"
-        return F.call(node.op.value, [*args, F.num(node.attr + 1)], kind)
-    return F.call(node.op.value, args, kind_of(node.shape))
+        return F.call(spelling(node.op), [*args, F.num(node.attr + 1)], kind)
+    return F.call(spelling(node.op), args, kind_of(node.shape))
 
 
 # op -> conversion(node, argument forms, context); None means "no matrix form"

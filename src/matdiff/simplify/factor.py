@@ -114,12 +114,18 @@ def factor(e: Expr, ctx: Context) -> Expr | None:
         t0, (_, c_ops, interface) = next(iter(hits.items()))
         first = terms[t0]
         ins, out, dims = first.attr
-        rests = ir.add([_rest(terms[t], split[1], split[2]) for t, split in hits.items()])
-        product = ir.einsum([rests] + [first.args[k] for k in c_ops],
-                            [interface] + [ins[k] for k in c_ops], out, dict(enumerate(dims)))
-        new = ir.add([product] + [t for k, t in enumerate(terms) if k not in hits], e.shape)
-        if size(new) < before:
-            return new
+        others = [t for k, t in enumerate(terms) if k not in hits]
+        # the rests over the interface in either order: X'*S - X'*Y factors as X'*(S - Y),
+        # not as a transpose of (S' - Y'), which would cost a node per rest
+        for turn in ((False, True) if len(interface) == 2 else (False,)):
+            rests = ir.add([_rest(terms[t], split[1], split[2][::-1] if turn else split[2])
+                            for t, split in hits.items()])
+            product = ir.einsum([rests] + [first.args[k] for k in c_ops],
+                                [interface[::-1] if turn else interface]
+                                + [ins[k] for k in c_ops], out, dict(enumerate(dims)))
+            new = ir.add([product] + others, e.shape)
+            if size(new) < before:
+                return new
     ctx.rejected.add(("factor", e))
     return None
 
