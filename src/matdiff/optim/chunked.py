@@ -114,13 +114,17 @@ def cluster_memory(client: Any) -> int:
 class ChunkedData:
     """Dask arrays aligned on their sample axis: the same row chunks in every array.
 
+    `chunks[c]` yields chunk c of every array as one dict, made by one task, so
+    that the rows of X and of y that belong together are on the same worker.
     Data that fit in half the cluster's memory are persisted on the workers
-    (read once, then reused every step); larger data are read from their
-    source at every pass, chunk by chunk, and never held whole.
+    (`chunks` are then futures: read once, aligned once, reused every step);
+    larger data are read from their source at every pass, chunk by chunk, and
+    never held whole.
     """
 
     def __init__(self, arrays: Mapping[str, Any], axes: Mapping[str, int],
                  client: Any = None) -> None:
+        import dask
         import dask.array as da
 
         self.axes = dict(axes)
@@ -140,20 +144,16 @@ class ChunkedData:
             self.arrays[name] = arr.rechunk(want)
         self.row_chunks = tuple(int(c) for c in bounds)
         self.n = int(sum(self.row_chunks))
-        self._blocks: dict[str, list[Any]] = {}
         self.nbytes = int(sum(a.nbytes for a in self.arrays.values()))
+        names = list(self.arrays)
+        blocks = [self._split(n) for n in names]
+        gather = dask.delayed(chunk_of, pure=True)
+        self.chunks: list[Any] = [gather(names, *[b[c] for b in blocks])
+                                  for c in range(self.nchunks)]
         self.persisted = client is not None and self.nbytes <= PERSIST_FRACTION * \
             cluster_memory(client)
         if self.persisted:
-            names = list(self.arrays)
-            kept = client.persist([self.arrays[n] for n in names])
-            self.arrays = dict(zip(names, kept))
-
-    def blocks(self, name: str) -> list[Any]:
-        """The array's chunks along its sample axis, as delayed values (one per chunk)."""
-        if name not in self._blocks:
-            self._blocks[name] = self._split(name)
-        return self._blocks[name]
+            self.chunks = client.compute(self.chunks)
 
     def _split(self, name: str) -> list[Any]:
         arr = self.arrays[name]
@@ -163,12 +163,28 @@ class ChunkedData:
             return [blocks.reshape(-1)[0]] * len(self.row_chunks)
         return list(np.moveaxis(blocks, axis, 0).reshape(len(self.row_chunks), -1)[:, 0])
 
+    def fetch(self, client: Any, c: int) -> Any:
+        """A future of chunk c (a dict of NumPy blocks by name)."""
+        chunk = self.chunks[c]
+        return chunk if self.persisted else client.compute(chunk)
+
     @property
     def nchunks(self) -> int:
         return len(self.row_chunks)
 
 
 # ------------------------------------------------------------------ on the workers
+
+def aligned(block: Any) -> np.ndarray:
+    """The block as a float64 array whose memory is aligned, copied only if it is not.
+
+    A block that arrives over the network is deserialized in place, often at an
+    address that is not a multiple of 8; NumPy then skips BLAS and multiplies
+    with its generic loop, about ten times slower than the copy costs.
+    """
+    arr = np.asarray(block, dtype=np.float64)
+    return arr if arr.flags.aligned else arr.copy()
+
 
 _MODULES: dict[str, Any] = {}
 
@@ -183,17 +199,23 @@ def _load(source: str, function: str) -> Any:
     return fn
 
 
-def chunk_terms(source: str, function: str, order: Sequence[str], data_names: Sequence[str],
-                fixed: Mapping[str, Any], free: Sequence[int], *blocks: Any) -> list[Any]:
+def chunk_of(names: Sequence[str], *blocks: Any) -> dict[str, np.ndarray]:
+    """One chunk of every array, by name, in aligned memory (runs on a worker)."""
+    return {n: aligned(b) for n, b in zip(names, blocks)}
+
+
+def chunk_terms(source: str, function: str, order: Sequence[str], fixed: Mapping[str, Any],
+                free: Sequence[int], chunk: Mapping[str, Any]) -> list[Any]:
     """(loss, gradients...) of the summed part on one chunk, as NumPy values.
 
     Runs on a worker: `source` is the standalone generated module; `fixed`
-    holds the parameters, the small data and the sample count.
+    holds the parameters, the small data and the sample count; `chunk` the
+    chunk's rows of the data, by name.
     """
     fn = _load(source, function)
     values = dict(fixed)
-    values.update(zip(data_names, blocks))
-    out = fn(*[np.asarray(values[n], dtype=np.float64) for n in order], *free)
+    values.update(chunk)
+    out = fn(*[aligned(values[n]) for n in order], *free)
     return [np.asarray(v, dtype=np.float64) for v in _flat(out)]
 
 
@@ -253,7 +275,6 @@ class ChunkedGradient:
                       for n in fn._names}
             self._remote = (fn.source(**shapes), fn.spec.function, list(fn._names),
                             [self._size(d, data.row_chunks[0]) for d in fn._free])
-            self._blocks = {n: data.blocks(n) for n in fn._names if n in data.arrays}
 
     def _size(self, d: Any, rows: int) -> int:
         if isinstance(d, int):
@@ -302,12 +323,10 @@ class ChunkedGradient:
 
         source, function, order, free = self._remote
         client = self.connection.client
-        data_names = [n for n in order if n in self._blocks]
-        needed = {n: fixed[n] for n in order if n not in self._blocks}
+        needed = {n: fixed[n] for n in order if n not in self.data.arrays}
         task = dask.delayed(chunk_terms, pure=True)
-        partials = [task(source, function, order, data_names, needed, free,
-                         *[self._blocks[n][c] for n in data_names])
-                    for c in range(self.data.nchunks)]
+        partials = [task(source, function, order, needed, free, chunk)
+                    for chunk in self.data.chunks]
         futures = client.compute(partials)
         level = futures
         try:
@@ -364,9 +383,7 @@ class ChunkBatches:
         return self.batch_size is None
 
     def _fetch(self, c: int) -> Any:
-        names = list(self.data)
-        blocks = [self.chunked.blocks(n)[c] for n in names]
-        return names, self.connection.client.compute(blocks)
+        return self.chunked.fetch(self.connection.client, c)
 
     def epoch(self) -> Iterator[tuple[dict[str, Any], int]]:
         if self.batch_size is None:
@@ -379,8 +396,7 @@ class ChunkBatches:
         try:
             pending = self._fetch(int(order[0]))
             for k in range(len(order)):
-                names, futures = pending
-                arrays = dict(zip(names, [f.result() for f in futures]))
+                arrays = pending.result()
                 if k + 1 < len(order):  # the next chunk loads while this one trains
                     pending = self._fetch(int(order[k + 1]))
                 yield from self._slices(arrays)
