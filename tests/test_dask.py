@@ -6,8 +6,10 @@ that is larger than a worker's memory limit (and, with the workers' own
 baseline, than what both have free); the results match the same fit on the
 same data in memory to 1e-8. Few iterations each: every pass reads the whole
 data set from disk, and what is tested is that the chunked gradients are the
-in-memory ones. Also: the losses that
-split over chunks, the ones refused, and the scheduler that does not answer.
+in-memory ones. Also: the seed notes' losses (least squares, logistic
+regression, the ReLU neuron) through the Dask path against NumPy to 1e-8, the
+losses that split over chunks, the ones refused, the scheduler that does not
+answer, and data from two array libraries. One cluster serves the module.
 """
 
 from __future__ import annotations
@@ -204,3 +206,62 @@ def test_in_memory_data_with_a_client_is_an_error(client):
     with pytest.raises(MatdiffError, match="applies to Dask data"):
         fit("mean((X*w - y).^2)", {"w": "zeros"}, {"X": np.ones((4, 2)), "y": np.ones(4)},
             client=client)
+
+
+SEED_LOSSES = [  # the seed notes' losses, as written there
+    ("sum((X*w - y).^2)", {"w": "zeros"}),
+    ("sum(log(1 + exp(-t.*(X*w))))", {"w": "zeros"}),
+    ("mean((y - relu(X*w + b)).^2)", {"w": "zeros", "b": 0.5}),
+]
+
+
+@pytest.fixture(scope="module")
+def small():
+    """3000 rows in five uneven chunks (the last one shorter), as NumPy and as Dask."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 5))
+    y = np.maximum(0.0, X @ np.arange(1.0, 6.0) + 0.5) + 0.1 * rng.normal(size=3000)
+    t = np.where(X @ np.ones(5) + 0.5 * rng.normal(size=3000) > 0, 1.0, -1.0)
+    arrays = {"X": X, "y": y, "t": t}
+    lazy = {n: da.from_array(a, chunks=(700,) + a.shape[1:]) for n, a in arrays.items()}
+    return arrays, lazy
+
+
+def _pick(loss, data):
+    return {n: v for n, v in data.items() if n in loss}
+
+
+@pytest.mark.parametrize("loss, params", SEED_LOSSES)
+def test_seed_note_losses_through_dask_match_numpy(small, client, loss, params):
+    arrays, lazy = small
+    ref = fit(loss, params, _pick(loss, arrays), optimizer="lbfgs", epochs=15)
+    got = fit(loss, params, _pick(loss, lazy), optimizer="lbfgs", epochs=15, client=client)
+    assert got.backend == "dask" and got.extra["persisted"] and got.extra["chunks"] == 5
+    for name in params:
+        np.testing.assert_allclose(got.params[name], ref.params[name], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got.history, ref.history, rtol=1e-10)
+
+
+def test_partial_sums_added_in_a_tree_on_the_cluster(small, client, monkeypatch):
+    """Read from the source at every pass (not persisted), one task per chunk, partial sums
+    added on the cluster: the path of data larger than memory with large gradients."""
+    from matdiff.optim import chunked
+
+    monkeypatch.setattr(chunked, "PERSIST_FRACTION", 0.0)
+    monkeypatch.setattr(chunked, "GATHER_BYTES", 0)
+    monkeypatch.setattr(chunked, "REDUCE_FAN_IN", 2)
+    arrays, lazy = small
+    loss, params = SEED_LOSSES[2]
+    ref = fit(loss, params, _pick(loss, arrays), optimizer="adam", lr=0.05, epochs=4)
+    got = fit(loss, params, _pick(loss, lazy), optimizer="adam", lr=0.05, epochs=4,
+              client=client)
+    assert not got.extra["persisted"]
+    for name in params:
+        np.testing.assert_allclose(got.params[name], ref.params[name], rtol=0, atol=1e-8)
+
+
+def test_data_from_two_libraries_is_an_error():
+    torch = pytest.importorskip("torch")
+    data = {"X": da.zeros((10, 3), chunks=5), "y": torch.zeros(10, dtype=torch.float64)}
+    with pytest.raises(MatdiffError, match="different array libraries.*'X' is dask.*'y' is torch"):
+        fit("mean((X*w - y).^2)", {"w": "zeros"}, data, client="tcp://127.0.0.1:9")

@@ -3,9 +3,12 @@
 The loss is split from its IR (decompose.py) into a part summed over chunks
 of samples and a part without the samples. The summed part is compiled once
 into a standalone NumPy module; its source goes to the Dask workers, which
-run it on their chunks (read from disk where the data lives) and add the
-partial (loss, gradients) in a tree of sums on the cluster. Only the
-parameters and the gradients travel; the data never comes to this process.
+run it on their chunks (read from disk where the data lives). Persisted
+chunks are summed by one task per worker thread over the chunks it holds,
+so a step costs a few tasks, not one per chunk. The partial (loss,
+gradients) are added in this process when small (GATHER_BYTES), else in a
+tree of sums on the cluster. Only the parameters and the gradients travel;
+the data never comes to this process.
 
 Full-batch steps (sgd, momentum, adam without batch_size; lbfgs) use that
 distributed gradient. Minibatch steps stream the chunks to this process in a
@@ -34,6 +37,7 @@ __all__ = ["is_lazy", "ChunkedData", "ChunkedGradient", "connect", "CONNECT_TIME
 
 CONNECT_TIMEOUT = 3  # seconds to wait for a scheduler
 REDUCE_FAN_IN = 8
+GATHER_BYTES = 32 * 2**20  # partial sums up to this size in all are added in this process
 PERSIST_FRACTION = 0.5  # data up to this share of the workers' memory are kept on them
 
 
@@ -205,18 +209,23 @@ def chunk_of(names: Sequence[str], *blocks: Any) -> dict[str, np.ndarray]:
 
 
 def chunk_terms(source: str, function: str, order: Sequence[str], fixed: Mapping[str, Any],
-                free: Sequence[int], chunk: Mapping[str, Any]) -> list[Any]:
-    """(loss, gradients...) of the summed part on one chunk, as NumPy values.
+                free: Sequence[int], *chunks: Mapping[str, Any]) -> list[Any]:
+    """(loss, gradients...) of the summed part over the chunks given, as NumPy values.
 
     Runs on a worker: `source` is the standalone generated module; `fixed`
-    holds the parameters, the small data and the sample count; `chunk` the
-    chunk's rows of the data, by name.
+    holds the parameters, the small data and the sample count; each chunk
+    the chunk's rows of the data, by name.
     """
     fn = _load(source, function)
-    values = dict(fixed)
-    values.update(chunk)
-    out = fn(*[aligned(values[n]) for n in order], *free)
-    return [np.asarray(v, dtype=np.float64) for v in _flat(out)]
+    total: list[Any] | None = None
+    for chunk in chunks:
+        values = dict(fixed)
+        values.update(chunk)
+        out = fn(*[aligned(values[n]) for n in order], *free)
+        part = [np.asarray(v, dtype=np.float64) for v in _flat(out)]
+        total = part if total is None else add_terms(total, part)
+    assert total is not None
+    return total
 
 
 def _flat(out: Any) -> list[Any]:
@@ -268,6 +277,7 @@ class ChunkedGradient:
         self.dims = dict(dims)
         self.sample_dim = split.dim
         self._remote: tuple[str, str, list[str], list[int]] | None = None
+        self._grouping: list[tuple[list[str] | None, list[int]]] | None = None
         if self.parts[0] is not None:
             fn = self.parts[0]
             shapes = {n: tuple(int(s) if not isinstance(s, int) else s
@@ -314,47 +324,93 @@ class ChunkedGradient:
         return loss, grads
 
     def full(self, params: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss and gradients over all the data: chunks on the workers, a tree of sums."""
+        """Loss and gradients over all the data: chunks on the workers, their sum here.
+
+        Persisted chunks are summed by one task per worker thread, over the
+        chunks that worker holds; chunks read from their source get a task each.
+        Small partial sums are added here, large ones in a tree on the cluster.
+        """
         fixed = {**self.extra, **params, COUNT_NAME: float(self.data.n)}
         rest = self._run(self.parts[1], fixed)
         if self._remote is None:
             return self._combine([rest])
-        import dask
-
         source, function, order, free = self._remote
         client = self.connection.client
         needed = {n: fixed[n] for n in order if n not in self.data.arrays}
-        task = dask.delayed(chunk_terms, pure=True)
-        partials = [task(source, function, order, needed, free, chunk)
-                    for chunk in self.data.chunks]
-        futures = client.compute(partials)
-        level = futures
+        futures: list[Any] = []
+        sizes: list[int] = []
         try:
-            self._show_chunks(futures)
-            while len(level) > 1:
-                level = [client.submit(add_terms, *level[i:i + REDUCE_FAN_IN], pure=False)
-                         for i in range(0, len(level), REDUCE_FAN_IN)]
-            total = level[0].result()
+            if self.data.persisted:
+                for worker, group in self._groups():
+                    futures.append(client.submit(
+                        chunk_terms, source, function, order, needed, free,
+                        *[self.data.chunks[c] for c in group], workers=worker,
+                        allow_other_workers=True, pure=False))
+                    sizes.append(len(group))
+            else:
+                import dask
+
+                task = dask.delayed(chunk_terms, pure=False)
+                futures = client.compute([task(source, function, order, needed, free, chunk)
+                                          for chunk in self.data.chunks])
+                sizes = [1] * len(futures)
+            self._show_chunks(futures, sizes)
+            total = self._reduce(client, futures, params)
         except MatdiffError:
             raise
         except Exception as e:  # noqa: BLE001 - a worker's failure, told in one line
             raise MatdiffError(f"a chunk's gradient failed on the cluster: "
                                f"{type(e).__name__}: {e}") from e
         finally:
-            del futures, level
+            del futures
         return self._combine([total, rest])
 
-    def _show_chunks(self, futures: list[Any]) -> None:
+    def _groups(self) -> list[tuple[list[str] | None, list[int]]]:
+        """The persisted chunks by the worker holding them, split among its threads."""
+        if self._grouping is None:
+            from distributed import wait
+
+            client = self.connection.client
+            wait(self.data.chunks)
+            held = client.who_has(self.data.chunks)
+            threads = {w: int(info.get("nthreads") or 1)
+                       for w, info in client.scheduler_info()["workers"].items()}
+            by_worker: dict[str | None, list[int]] = {}
+            for c, chunk in enumerate(self.data.chunks):
+                where = held.get(chunk.key) or ()
+                by_worker.setdefault(where[0] if where else None, []).append(c)
+            groups: list[tuple[list[str] | None, list[int]]] = []
+            for worker, chunks in by_worker.items():
+                k = max(1, min(len(chunks), threads.get(worker, 1) if worker else len(chunks)))
+                for part in np.array_split(np.array(chunks), k):
+                    groups.append(([worker] if worker else None, [int(c) for c in part]))
+            self._grouping = groups
+        return self._grouping
+
+    def _reduce(self, client: Any, futures: list[Any], params: dict[str, np.ndarray]) -> Any:
+        """The sum of the partial (loss, gradients...) lists, here if they are small."""
+        each = 8 * (1 + sum(int(np.size(v)) for v in params.values()))
+        if len(futures) * each <= GATHER_BYTES:
+            return add_terms(*client.gather(futures))
+        level = futures
+        while len(level) > 1:
+            level = [client.submit(add_terms, *level[i:i + REDUCE_FAN_IN], pure=False)
+                     for i in range(0, len(level), REDUCE_FAN_IN)]
+        return level[0].result()
+
+    def _show_chunks(self, futures: list[Any], sizes: list[int]) -> None:
         if not self.progress:
             return
         from distributed import as_completed
 
         from .report import Progress
 
-        bar = Progress(len(futures), True, desc="chunks", unit="chunk")
+        bar = Progress(sum(sizes), True, desc="chunks", unit="chunk")
+        size = {f.key: n for f, n in zip(futures, sizes)}
         try:
-            for _ in as_completed(futures):
-                bar.update(None)
+            for done in as_completed(futures):
+                for _ in range(size[done.key]):
+                    bar.update(None)
         finally:
             bar.close()
 

@@ -91,6 +91,27 @@ def _numeric(name: str, value: Any, what: str) -> np.ndarray:
     return arr
 
 
+def _one_library(data: Mapping[str, Any]) -> None:
+    """Dask arrays mix with NumPy ones; arrays of two other libraries in one fit are refused.
+
+    Dask with PyTorch (say) would bring the tensor into memory silently and
+    train on the Dask arrays chunk by chunk: ask for one kind instead.
+    """
+    from ..codegen.backends import backend_of
+
+    found: dict[str, str] = {}
+    for name, value in data.items():
+        if isinstance(value, np.ndarray | np.generic):
+            continue
+        library = backend_of({name: value})
+        if library != "numpy":
+            found.setdefault(library, name)
+    if len(found) > 1:
+        listing = ", ".join(f"'{n}' is {lib}" for lib, n in found.items())
+        raise MatdiffError(f"data from different array libraries ({listing}); give Dask arrays "
+                           "(with NumPy arrays if you like), or arrays of one library")
+
+
 def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None,
             declare: Mapping[str, str] | None = None, seed: int | None = 0,
             minibatch: bool = False,
@@ -119,6 +140,7 @@ def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None
         raise MatdiffError(f"the loss uses {', '.join(repr(m) for m in missing)}, which "
                            f"{'is' if len(missing) == 1 else 'are'} neither a parameter nor "
                            f"in the data (data given: {given})")
+    _one_library(data)
     data_arrays = {k: _numeric(k, data[k], "data") for k in variables if k in data}
     given_params = {k: _numeric(k, v, "parameter") for k, v in params.items()
                     if not isinstance(v, str)}
