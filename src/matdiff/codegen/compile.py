@@ -46,7 +46,7 @@ class CompiledFunction:
         self._sources: dict[tuple[int, ...], str] = {}
         self._foreign: dict[str, Any] = {}
         if backend not in (None, "numpy"):
-            self._call = self._runner(backend)
+            self._call = self._runner(backend).call
         else:
             self._call = self._fast_binder() if not self._free else self._slow
         self.__doc__ = spec.returns or spec.title
@@ -95,7 +95,7 @@ class CompiledFunction:
 
             name = backend_of(values)
             if name != "numpy":
-                return self._runner(name)(values)
+                return self._runner(name).call(values)
         args, dims = self._bind(values)
         return self._entry(dims)(*args, *[dims[d] for d in self._free])
 

@@ -7,6 +7,12 @@ generates, respells (backends.py) and caches one module per shape
 signature. JAX modules are compiled with `jax.jit`, the lengths no value
 carries passed as static arguments. Results stay the backend's arrays, on
 their device: a scalar is a 0-d array, not a Python float.
+
+A call whose values are already the backend's floating arrays (on one
+device, for PyTorch) and whose shapes were seen before takes `call`, a few
+generated lines of checks and a dictionary lookup: a hand-written function
+gets its arguments for free, and the fixed cost of a call counts when one
+call takes 50 microseconds. Anything else goes the full way (`__call__`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ class ForeignRunner:
         self.name = name
         self.cache: dict[tuple[int, ...], Callable] = {}
         self.sources: dict[tuple[int, ...], str] = {}
+        self.call: Callable[[Mapping[str, Any]], Any] = (
+            self._fast() if not owner._free and name in _FLOATING else self)
 
     def __call__(self, values: Mapping[str, Any]) -> Any:
         found = backend_of(values)
@@ -58,6 +66,48 @@ class ForeignRunner:
             entry = self._build(key)
         return entry(*args, *[dims[d] for d in owner._free])
 
+    def _fast(self) -> Callable[[Mapping[str, Any]], Any]:
+        """Generated checks for values already in the backend's floating arrays (else __call__)."""
+        owner = self.owner
+        lines = ["def call(values):", "    try:"]
+        bound: dict[str, str] = {}
+        for k, (name, shape) in enumerate(zip(owner._names, owner._shapes)):
+            lines.append(f"        a{k} = values[{name!r}]")
+            lines.append(f"        if not ({_FLOATING[self.name].format(f'a{k}')}): raise Mismatch")
+            if self.name == "torch":  # one device: the full path moves values to the first's
+                lines.append("        dev = a0.device" if k == 0 else
+                             f"        if a{k}.device != dev: raise Mismatch")
+            lines.append(f"        s{k} = a{k}.shape")
+            lines.append(f"        if len(s{k}) != {len(shape)}: raise Mismatch")
+            for p, d in enumerate(shape):
+                if isinstance(d, int):
+                    lines.append(f"        if s{k}[{p}] != {d}: raise Mismatch")
+                elif d in bound:
+                    lines.append(f"        if s{k}[{p}] != {bound[d]}: raise Mismatch")
+                else:
+                    bound[d] = f"s{k}[{p}]"
+        if not owner._names:
+            lines.append("        pass")
+        key = ", ".join(bound[s] for s in owner._symbols)
+        lines += ["    except (KeyError, TypeError, AttributeError, Mismatch):",
+                  "        return slow(values)",
+                  f"    entry = cache.get(({key}{',' if len(owner._symbols) == 1 else ''}))",
+                  "    if entry is None:",
+                  "        return slow(values)",
+                  f"    return entry({', '.join(f'a{k}' for k in range(len(owner._names)))})"]
+        namespace: dict[str, Any] = {"Mismatch": _Mismatch, "slow": self, "cache": self.cache}
+        if self.name == "torch":
+            import torch
+
+            namespace["is_tensor"] = torch.is_tensor
+        else:
+            import jax
+
+            namespace["Array"] = jax.Array
+        exec(compile("\n".join(lines), f"<matdiff value checks ({self.name})>", "exec"),
+             namespace)
+        return namespace["call"]
+
     def source(self, dims: Mapping[str, int]) -> str:
         return respell(build_module(self.owner.spec, sizes=dims)[0], self.name)
 
@@ -83,6 +133,15 @@ class ForeignRunner:
         return entry
 
 
+class _Mismatch(Exception):
+    """A value failed the fast checks; the full path converts it or says why."""
+
+
+# the test, in generated code, that a value is the backend's floating array
+_FLOATING = {"torch": "is_tensor({0}) and {0}.is_floating_point()",
+             "jax": "isinstance({0}, Array) and {0}.dtype.kind == 'f'"}
+
+
 def _converter(name: str, values: Mapping[str, Any]) -> Callable[[Any], Any]:
     """Value -> the backend's floating array, on the device of the values' arrays."""
     if name == "torch":
@@ -91,7 +150,9 @@ def _converter(name: str, values: Mapping[str, Any]) -> Callable[[Any], Any]:
         device = next((v.device for v in values.values() if torch.is_tensor(v)), None)
 
         def to_torch(v: Any) -> Any:
-            t = torch.as_tensor(v, device=device)
+            # Python numbers and lists are float64, as in NumPy (not PyTorch's float32 default)
+            plain = isinstance(v, int | float | list | tuple)
+            t = torch.as_tensor(v, dtype=torch.float64 if plain else None, device=device)
             return t if t.is_floating_point() else t.to(torch.float64)
 
         return to_torch
