@@ -21,7 +21,12 @@ from .ir.expr import Expr, topo_order
 from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, Op, array_call, helper_sources
 from .ir.properties import label_of
 
-__all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY"]
+__all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "check_dense"]
+
+# The most numbers a dense result may hold (2 GiB of float64). The Jacobian of
+# softmax(X, 2) at 1000 x 100 is 10^10 (80 GB): refused with a pointer to the
+# structured form instead of exhausting the machine's memory.
+DENSE_LIMIT = 2**28
 
 
 def _describe(shape) -> str:
@@ -195,6 +200,20 @@ NUMPY: dict[Op, Callable] = {
 }
 
 
+def check_dense(shape, dims: Mapping[str, int]) -> None:
+    """Refuse, with an EvaluationError, a dense tensor of more than DENSE_LIMIT numbers."""
+    entries = 1
+    for d in shape:
+        entries *= d if isinstance(d, int) else dims.get(d, 1)
+    if entries > DENSE_LIMIT:
+        sizes = " x ".join(str(d if isinstance(d, int) else dims.get(d, d)) for d in shape)
+        raise EvaluationError(
+            f"a dense tensor of {sizes} = {entries:,} numbers ({entries * 8 / 2**30:,.1f} GiB) "
+            f"is more than the limit of {DENSE_LIMIT:,}: for a Jacobian, compile(structured=True) "
+            "keeps a diagonal or block-diagonal one without its zeros, and J @ v or u @ J "
+            "apply it")
+
+
 def _apply(node: Expr, args: list, dims: Mapping[str, int]):
     try:
         return NUMPY[node.op](node, args, dims)
@@ -220,6 +239,8 @@ def evaluate(root: Expr, values: Mapping[str, Any], variables: Mapping[str, Expr
             raise ShapeError(f"dimension {name} is {bound[name]} in the values but {size} "
                              "in dims")
     dims = bound
+    for node in topo_order(root):
+        check_dense(node.shape, dims)
     computed: dict[Expr, Any] = {}
     with np.errstate(all="ignore"):
         for node in topo_order(root):

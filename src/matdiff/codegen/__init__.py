@@ -19,12 +19,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..ir.expr import Expr
+from .blocks import BlockDiagonal
 from .compile import CompiledFunction
 from .module import ModuleSpec, Output, build_module, safe_text
 from .structured import Diagonal
 
 __all__ = ["compile_derivative", "derivative_source", "compile_value_and_grad", "doc_text",
-           "Diagonal", "CompiledFunction"]
+           "Diagonal", "BlockDiagonal", "CompiledFunction"]
 
 
 def doc_text(show: Any) -> str:
@@ -40,8 +41,11 @@ def _derivative_spec(e: Expr, variables: Mapping[str, Expr], wrt: str, order: in
                      structured: bool, function_text: str, text: str) -> ModuleSpec:
     title = f"d/d{wrt} of {function_text}" + (f" (order {order})" if order > 1 else "")
     shape = " x ".join(str(s) for s in e.shape) or "scalar"
-    returns = f"The derivative{' (its diagonal)' if structured else ''}: {text}; shape {shape}."
-    return ModuleSpec((Output(e, structured),), dict(variables), "derivative", title, returns)
+    kept = " (a diagonal as its vector, a block-diagonal one as its factors)" if structured else ""
+    returns = f"The derivative{kept}: {text}; shape {shape}."
+    split = e.ndim - variables[wrt].ndim if wrt in variables else None
+    return ModuleSpec((Output(e, structured, split),), dict(variables), "derivative", title,
+                      returns)
 
 
 def compile_derivative(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int = 1,
@@ -52,7 +56,8 @@ def compile_derivative(e: Expr, variables: Mapping[str, Expr], wrt: str, order: 
     `variables` are the function's (they name the generated function's
     arguments); the texts of the function and of e document the module. With
     `structured=True` a diagonal Jacobian or Hessian comes back as a
-    `Diagonal` holding only its diagonal; other results stay dense.
+    `Diagonal` holding only its diagonal, a block-diagonal one (a row-wise
+    softmax's) as a `BlockDiagonal` holding its factors; other results stay dense.
     `backend` (numpy, torch, jax, cupy, dask; None: the library of the values
     of each call) chooses the array library (see backends.py).
     """

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import EvaluationError, ShapeError
+from ..evaluate import check_dense
+from .blocks import BlockDiagonal, BlockPlan
 from .module import ModuleSpec, build_module, layout
 from .structured import Diagonal
 
@@ -106,7 +108,11 @@ class CompiledFunction:
 
     def _build(self, key: tuple[int, ...]) -> Callable:
         """Generate, compile and cache the module for one shape signature."""
-        text, structured = build_module(self.spec, sizes=dict(zip(self._symbols, key)))
+        dims = dict(zip(self._symbols, key))
+        text, structured = build_module(self.spec, sizes=dims)
+        for o, how in zip(self.spec.outputs, structured):
+            if how is False:  # refused before NumPy tries to allocate it
+                check_dense(o.ir.shape, dims)
         namespace: dict[str, Any] = {}
         exec(compile(text, f"<matdiff generated {self.spec.function}>", "exec"), namespace)
         fn = namespace[self.spec.function]
@@ -221,13 +227,20 @@ def _flatten_tail(fn: Callable) -> Callable:
     return flat
 
 
-def _finish(fn: Callable, scalar: list[bool], structured: list[bool],
+def _finish(fn: Callable, scalar: list[bool], structured: list[bool | BlockPlan],
             pack: Callable[[list[Any]], Any] | None) -> Callable:
-    """fn with its raw results turned into what the caller gets: floats, Diagonals, a pack."""
+    """fn with its raw results turned into what the caller gets: floats, Diagonals,
+    BlockDiagonals, a pack."""
     if len(scalar) == 1 and pack is None:
         if scalar[0]:
             return lambda *a: float(fn(*a))
-        if structured[0]:
+        plan = structured[0]
+        if isinstance(plan, BlockPlan):
+            def blocks(*a: Any) -> BlockDiagonal:
+                shape, *factors = fn(*a)
+                return BlockDiagonal(plan, shape, factors)
+            return blocks
+        if plan:
             return lambda *a: Diagonal(fn(*a))
         return fn
 
@@ -236,7 +249,7 @@ def _finish(fn: Callable, scalar: list[bool], structured: list[bool],
         for k, r in enumerate(results):
             if scalar[k]:
                 results[k] = float(r)
-            elif structured[k]:
+            elif structured[k] is True:
                 results[k] = Diagonal(r)
         return pack(results) if pack is not None else tuple(results)
 

@@ -109,7 +109,7 @@ class ForeignRunner:
         return namespace["call"]
 
     def source(self, dims: Mapping[str, int]) -> str:
-        return respell(build_module(self.owner.spec, sizes=dims)[0], self.name)
+        return respell(build_module(self.owner.spec, sizes=dims, blocks=False)[0], self.name)
 
     def _build(self, key: tuple[int, ...]) -> Callable:
         owner = self.owner

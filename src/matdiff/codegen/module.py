@@ -17,6 +17,8 @@ from ..errors import MatdiffError
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr, topo_order
 from ..ir.ops import Op
+from .blockplan import block_terms, emit_blocks
+from .blocks import BlockPlan
 from .distribute import distribute
 from .lower import Lowering
 from .program import IDENTIFIER, RESERVED, Program, valid_identifier
@@ -35,7 +37,9 @@ class Output:
     """One result of a generated function: an IR root and how to return it."""
 
     ir: Expr
-    structured: bool = False  # return a diagonal as its vector (wrapped in Diagonal)
+    structured: bool = False  # return a diagonal as its vector (wrapped in Diagonal), a
+    # block-diagonal Jacobian as its factors (wrapped in BlockDiagonal)
+    split: int | None = None  # where the function's axes end and the variable's begin
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,13 @@ def safe_text(text: str, limit: int = 400) -> str:
 
 
 def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
-                 comments: bool = True) -> tuple[str, list[bool]]:
-    """(source of a module defining spec.function, which outputs are structured vectors).
+                 comments: bool = True, blocks: bool = True
+                 ) -> tuple[str, list[bool | BlockPlan]]:
+    """(source of a module defining spec.function, how each output is returned: False
+    dense, True as a diagonal's vector, a BlockPlan as (shape, factors...)).
 
-    `sizes` gives the dimension lengths the contraction orders are planned for.
+    `sizes` gives the dimension lengths the contraction orders are planned for;
+    `blocks=False` (other backends) returns block-diagonal Jacobians dense.
     """
     names, symbols, free = layout(spec)
     for name in names:
@@ -144,11 +151,17 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     roots = distribute(roots, size, computed=low.memo)
     vals = low.lower(roots)
     outs: list[str] = []
-    structured: list[bool] = []
-    for o, v in zip(spec.outputs, vals):
+    structured: list[bool | BlockPlan] = []
+    found = None
+    for o, root, v in zip(spec.outputs, roots, vals):
         if o.structured and v.is_paired_diagonal:
             outs.append(_diagonal_vector(low, v))
             structured.append(True)
+        elif (o.structured and blocks and len(spec.outputs) == 1 and o.split is not None
+              and (found := block_terms(root, o.split))):
+            plan, refs = emit_blocks(low, *found, o.split, low.shape_code, root.shape)
+            outs.extend(refs)
+            structured.append(plan)
         else:
             outs.append(low.materialize(v, writable=True).ref)
             structured.append(False)
@@ -156,6 +169,10 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     lines = _prologue({n: spec.variables[n] for n in names}, params, dimnames) + body
     if spec.tail_tuple:  # what the docstring promises: (value, (d/dw, d/db))
         ret = f"{results[0]}, ({', '.join(results[1:])},)"
+    elif found:  # a block-diagonal Jacobian: (its shape, its factors...)
+        lines.append(f"# block-diagonal over axes {', '.join(f'{a}~{b}' for a, b in found[1])}"
+                     ": its shape, then the arrays its products multiply")
+        ret = ", ".join(results) + ("," if len(results) == 1 else "")
     else:
         ret = results[0] if len(results) == 1 else ", ".join(results)
     lines.append(f"return {ret}")

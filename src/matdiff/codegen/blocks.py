@@ -1,0 +1,212 @@
+"""`BlockDiagonal`: a Jacobian that is block-diagonal over some axes, kept as its factors.
+
+The Jacobian of a row-wise map such as `softmax(X, 2)` (X of shape n x q)
+has shape n x q x n x q, but it is zero unless the two row indices agree:
+n blocks of q x q. For softmax each block is diag(s_i) - s_i s_i', so the
+whole Jacobian is told by the n x q values S; dense it is n^2 q^2 numbers
+(80 GB at 1000 x 100), as blocks n q^2. `compile(structured=True)` returns
+this object instead, computed for the cost of S itself.
+
+It holds the Jacobian as a short sum of products (the terms of its IR,
+each an einsum of small arrays, the factors) and contracts them only when
+asked: `J @ V` (a Jacobian-vector product: V has the shape of the variable,
+plus trailing axes), `U @ J` (a vector-Jacobian product: U has leading axes
+then the shape of the function), `J.blocks()`, `J.toarray()` /
+`np.asarray(J)`, `.shape`. The axis convention is `Diagonal`'s: `@`
+contracts the trailing axes of the left operand with the leading axes of
+the right one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import EvaluationError
+from ..evaluate import DENSE_LIMIT, einsum_value
+
+__all__ = ["BlockDiagonal", "BlockPlan", "BlockTerm"]
+
+
+@dataclass(frozen=True)
+class BlockTerm:
+    """coef * the product of factors[k] (labels ins[k]), with output labels `out`.
+
+    Labels are 0..count-1; a label repeated in `out` ties two axes (a diagonal),
+    one no factor carries broadcasts.
+    """
+
+    coef: float
+    factors: tuple[int, ...]          # indices into the arrays the generated code returns
+    ins: tuple[tuple[int, ...], ...]
+    out: tuple[int, ...]
+    count: int                        # labels 0..count-1
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """The static part of a block-diagonal Jacobian: its terms, where the function's axes
+    end (`split`), and the pairs (function axis, variable axis) it is block-diagonal over."""
+
+    terms: tuple[BlockTerm, ...]
+    split: int
+    pairs: tuple[tuple[int, int], ...]
+
+
+class BlockDiagonal:
+    """A tensor of shape S_out + S_in, zero unless each pair of axes in `plan.pairs` agrees."""
+
+    __array_priority__ = 100  # so that ndarray @ BlockDiagonal defers to __rmatmul__
+
+    def __init__(self, plan: BlockPlan, shape: tuple[int, ...], factors: tuple[Any, ...],
+                 scale: float = 1.0) -> None:
+        self.plan = plan
+        self.factors = tuple(factors)
+        self._shape = tuple(int(d) for d in shape)
+        self._scale = float(scale)
+        self._sizes: list[list[int]] | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(float)
+
+    @property
+    def pairs(self) -> tuple[tuple[int, int], ...]:
+        """(function axis, variable axis) pairs: the entry is zero where they differ."""
+        return self.plan.pairs
+
+    # ------------------------------------------------------------ contraction
+
+    def _label_sizes(self) -> list[list[int]]:
+        """Each term's label lengths, read from the shape and the factors (once)."""
+        if self._sizes is None:
+            sizes = []
+            for t in self.plan.terms:
+                s = [0] * t.count
+                for k, x in enumerate(t.out):
+                    s[x] = self._shape[k]
+                for f, lab in zip(t.factors, t.ins):
+                    for x, d in zip(lab, np.shape(self.factors[f])):
+                        s[x] = d
+                sizes.append(s)
+            self._sizes = sizes
+        return self._sizes
+
+    def _contract(self, labels: Any) -> np.ndarray:
+        """The sum over terms of coef * term, contracted to the output labels that
+        `labels(term, sizes)` names, with the array it gives (if any) as one more factor
+        (its axes labelled; new labels' lengths appended to `sizes`)."""
+        total = None
+        for t, sizes in zip(self.plan.terms, self._label_sizes()):
+            sizes = list(sizes)
+            other, other_labels, out = labels(t, sizes)
+            arrays = [self.factors[f] for f in t.factors]
+            ins = t.ins
+            if other is not None:
+                arrays.append(other)
+                ins = (*ins, other_labels)
+            r = einsum_value((ins, tuple(out), tuple(sizes)), arrays, {})
+            c = t.coef * self._scale
+            if total is None:
+                total = r * c if c != 1.0 else r
+            elif c == 1.0:
+                total = total + r
+            elif c == -1.0:
+                total = total - r
+            else:
+                total = total + c * r
+        if len(self.plan.terms) == 1:  # r may be a factor itself, or a read-only broadcast
+            return np.array(total, dtype=float)
+        return np.asarray(total, dtype=float)
+
+    def __matmul__(self, other: Any) -> np.ndarray:
+        """J @ V: V has the variable's shape, then any trailing axes."""
+        other = np.asarray(other, dtype=float)
+        h = self.plan.split
+        s_in = self._shape[h:]
+        if other.ndim < len(s_in) or other.shape[:len(s_in)] != s_in:
+            raise ValueError(f"shapes {self.shape} and {other.shape} do not align for @")
+        n_extra = other.ndim - len(s_in)
+
+        def labels(t: BlockTerm, sizes: list[int]) -> tuple:
+            fresh = list(range(t.count, t.count + n_extra))
+            sizes.extend(other.shape[len(s_in):])
+            return other, tuple(t.out[h:]) + tuple(fresh), tuple(t.out[:h]) + tuple(fresh)
+
+        return self._contract(labels)
+
+    def __rmatmul__(self, other: Any) -> np.ndarray:
+        """U @ J: U has any leading axes, then the function's shape."""
+        other = np.asarray(other, dtype=float)
+        h = self.plan.split
+        s_out = self._shape[:h]
+        n_extra = other.ndim - len(s_out)
+        if n_extra < 0 or other.shape[n_extra:] != s_out:
+            raise ValueError(f"shapes {other.shape} and {self.shape} do not align for @")
+
+        def labels(t: BlockTerm, sizes: list[int]) -> tuple:
+            fresh = list(range(t.count, t.count + n_extra))
+            sizes.extend(other.shape[:n_extra])
+            return other, tuple(fresh) + tuple(t.out[:h]), tuple(fresh) + tuple(t.out[h:])
+
+        return self._contract(labels)
+
+    # ------------------------------------------------------------ dense views
+
+    def blocks(self) -> np.ndarray:
+        """The blocks: the paired axes first (once), then the function's other axes, then
+        the variable's; for a row-wise map of an n x q matrix, n x q x q."""
+        h = self.plan.split
+        firsts = [a for a, _ in self.plan.pairs]
+        seconds = {b for _, b in self.plan.pairs}
+        keep = firsts + [a for a in range(h) if a not in firsts] + [
+            b for b in range(h, self.ndim) if b not in seconds]
+        entries = int(np.prod([self._shape[k] for k in keep]))
+        self._refuse(entries, "its blocks")
+
+        def labels(t: BlockTerm, sizes: list[int]) -> tuple:
+            return None, None, tuple(t.out[k] for k in keep)
+
+        return self._contract(labels)
+
+    def toarray(self) -> np.ndarray:
+        """The dense tensor (for checking and small sizes; refused beyond DENSE_LIMIT entries)."""
+        self._refuse(int(np.prod(self._shape)), "the dense tensor")
+        return self._contract(lambda t, sizes: (None, None, t.out))
+
+    def _refuse(self, entries: int, what: str) -> None:
+        if entries > DENSE_LIMIT:
+            raise EvaluationError(f"{what} of this block-diagonal Jacobian would hold "
+                                  f"{entries:,} numbers ({entries * 8 / 2**30:.1f} GiB); use "
+                                  "J @ V, U @ J or J.blocks() instead")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        dense = self.toarray()
+        return dense if dtype is None else dense.astype(dtype)
+
+    # ------------------------------------------------------------ scaling
+
+    def __mul__(self, c: Any) -> BlockDiagonal:
+        if np.ndim(c) != 0:
+            return NotImplemented
+        return BlockDiagonal(self.plan, self._shape, self.factors, self._scale * float(c))
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> BlockDiagonal:
+        return self * -1.0
+
+    def __repr__(self) -> str:
+        pairs = ", ".join(f"{a}~{b}" for a, b in self.plan.pairs)
+        return (f"BlockDiagonal(shape={self._shape}, axes paired {pairs}, "
+                f"{len(self.plan.terms)} terms over {len(self.factors)} arrays)")
