@@ -30,6 +30,52 @@ from ..evaluate import DENSE_LIMIT, einsum_value
 __all__ = ["BlockDiagonal", "BlockPlan", "BlockTerm"]
 
 
+def _common_factors(products: list) -> list[Any]:
+    """Remove from every product, and return, the arrays that each multiplies entry by
+    entry on its output axes (the same array in every product)."""
+    common = []
+    arrays0, ins0, out0 = products[0][:3]
+    if len(set(out0)) < len(out0):
+        return common
+    for a, lab in list(zip(arrays0, ins0)):
+        if tuple(lab) != out0:
+            continue
+        places = []
+        for arrays, ins, out, _, _ in products:
+            k = next((k for k, (b, lb) in enumerate(zip(arrays, ins))
+                      if b is a and tuple(lb) == out), None)
+            if k is None:
+                break
+            places.append(k)
+        else:
+            for (arrays, ins, *_), k in zip(products, places):
+                del arrays[k]
+                del ins[k]
+            common.append(a)
+    return common
+
+
+def _product(ins: tuple, out: tuple, sizes: list[int], arrays: list[Any]) -> Any:
+    """One product: an entry-wise one (every operand on the output's labels) by `*`,
+    cheaper than einsum; any other through evaluate's planned einsum."""
+    if len(arrays) > 1:  # sums over a label one operand alone carries: first, on it
+        ins, arrays = list(ins), list(arrays)
+        for k, lab in enumerate(ins):
+            others = {x for j, b in enumerate(ins) if j != k for x in b} | set(out)
+            alone = tuple(p for p, x in enumerate(lab) if x not in others)
+            if alone and len(set(lab)) == len(lab):
+                arrays[k] = np.sum(arrays[k], axis=alone)
+                ins[k] = tuple(x for x in lab if x in others)
+                sizes = [1 if x in lab and x not in others else d for x, d in enumerate(sizes)]
+        ins = tuple(ins)
+    if len(arrays) > 1 and len(set(out)) == len(out) and all(tuple(lab) == out for lab in ins):
+        r = arrays[0] * arrays[1]
+        for a in arrays[2:]:
+            r *= a
+        return r
+    return einsum_value((ins, out, tuple(sizes)), arrays, {})
+
+
 @dataclass(frozen=True)
 class BlockTerm:
     """coef * the product of factors[k] (labels ins[k]), with output labels `out`.
@@ -105,29 +151,41 @@ class BlockDiagonal:
     def _contract(self, labels: Any) -> np.ndarray:
         """The sum over terms of coef * term, contracted to the output labels that
         `labels(term, sizes)` names, with the array it gives (if any) as one more factor
-        (its axes labelled; new labels' lengths appended to `sizes`)."""
-        total = None
+        (its axes labelled; new labels' lengths appended to `sizes`).
+
+        Memory traffic is what this costs (each fresh array of the result's size costs
+        page faults as well as a pass), so a factor every term multiplies entry by entry
+        (softmax's s in s .* (V - <s, V>)) is applied once, last, and terms after the
+        first are added in place."""
+        products = []
         for t, sizes in zip(self.plan.terms, self._label_sizes()):
             sizes = list(sizes)
             other, other_labels, out = labels(t, sizes)
             arrays = [self.factors[f] for f in t.factors]
-            ins = t.ins
+            ins = list(t.ins)
             if other is not None:
                 arrays.append(other)
-                ins = (*ins, other_labels)
-            r = einsum_value((ins, tuple(out), tuple(sizes)), arrays, {})
-            c = t.coef * self._scale
+                ins.append(tuple(other_labels))
+            products.append((arrays, ins, tuple(out), sizes, t.coef * self._scale))
+        common = _common_factors(products)
+        total = None
+        for arrays, ins, out, sizes, c in products:
+            r = _product(tuple(ins), out, sizes, arrays)
             if total is None:
-                total = r * c if c != 1.0 else r
+                fresh = (isinstance(r, np.ndarray) and r.flags.owndata and r.flags.writeable
+                         and not any(r is a for a in arrays))
+                total = r if fresh else np.array(r, dtype=float)
+                if c != 1.0:
+                    total *= c
             elif c == 1.0:
-                total = total + r
+                total += r
             elif c == -1.0:
-                total = total - r
+                total -= r
             else:
-                total = total + c * r
-        if len(self.plan.terms) == 1:  # r may be a factor itself, or a read-only broadcast
-            return np.array(total, dtype=float)
-        return np.asarray(total, dtype=float)
+                total += c * r
+        for a in common:
+            total *= a
+        return total
 
     def __matmul__(self, other: Any) -> np.ndarray:
         """J @ V: V has the variable's shape, then any trailing axes."""

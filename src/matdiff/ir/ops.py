@@ -251,9 +251,12 @@ def _logdet(A):
                         "vector -> vector", "_softmax", r"\operatorname{softmax}",
                         "softmax rule", "d softmax(z) = (diag(s) - s s') dz", helper='''
 def _softmax(x, axis=None):
-    """exp(x) / sum(exp(x)) along axis, shifted by the maximum against overflow."""
-    e = np.exp(x - x.max(axis=axis, keepdims=axis is not None))
-    return e / e.sum(axis=axis, keepdims=axis is not None)
+    """exp(x) / sum(exp(x)) along axis, shifted by the maximum against overflow; in place
+    on the one array it allocates (fresh arrays of a large x cost page faults)."""
+    e = x - x.max(axis=axis, keepdims=axis is not None)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=axis is not None)
+    return e
 '''),
     Op.LOGSUMEXP: _matrix("log of the sum of exponentials of a vector, or of each row "
                           "(column) of a matrix", "vector -> scalar",
