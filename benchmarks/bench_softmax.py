@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = min(r["samples"] for r in res.values())
     text = (f"X {N} x {Q}, float64, one thread; medians per call, {rounds}+ rounds "
             f"({'--quick' if args.quick else 'full'} run); allocator: "
-            f"{'freed memory kept (mallopt)' if kept else 'glibc defaults'}.\n\n" + "\n".join(rows) + "\n\n" +
+            f"{'freed memory kept (mallopt)' if kept else 'glibc defaults'}.\n\n" +
+            "\n".join(rows) + "\n\n" +
             "\n".join(f"- {k}: {v}" for k, v in info.items()))
     print(text)
     if args.write:

@@ -133,3 +133,12 @@ def test_elementwise_maps_stay_diagonal_and_other_results_dense():
     assert isinstance(G(**values), np.ndarray)  # every row depends on all of W
     g = matdiff.value_and_grad("sum(logsoftmax(X*W, 2))", wrt="W", declare=DECLARE)
     assert isinstance(g(**values)[1], np.ndarray)
+
+
+def test_other_backends_return_a_block_diagonal_jacobian_dense():
+    torch = pytest.importorskip("torch")
+    d = matdiff.diff("logsoftmax(X, 2)", wrt="X", declare=DECLARE)
+    X = RNG.standard_normal((3, 4))
+    got = d.compile(structured=True)(X=torch.from_numpy(X))
+    assert torch.is_tensor(got) and tuple(got.shape) == (3, 4, 3, 4)
+    np.testing.assert_allclose(got.numpy(), d.evaluate({"X": X}), atol=1e-12)

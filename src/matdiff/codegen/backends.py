@@ -75,6 +75,16 @@ def _embed(core, shape, groups):
     return XP.broadcast_to(out, tuple(shape)) * 1.0
 '''
 
+_FUNCTIONAL_EMBED_SUM = '''
+def _embed_sum(shape, *parts):
+    """The sum of diagonals (core, groups), built by _embed, and dense arrays (array, None)."""
+    out = None
+    for core, groups in parts:
+        term = core if groups is None else _embed(core, shape, groups)
+        out = term if out is None else out + term
+    return out
+'''
+
 _GRAM = '''
 def _gram(P, w):
     """P' diag(w) P."""
@@ -112,7 +122,8 @@ def _for(prefix: str, arange: str, texts: Mapping[str, str], ndim: str = "",
             for k, v in texts.items()}
 
 
-_COMMON = {"_embed": _FUNCTIONAL_EMBED, "_gram": _GRAM, "_logdet": _LOGDET,
+_COMMON = {"_embed": _FUNCTIONAL_EMBED, "_embed_sum": _FUNCTIONAL_EMBED_SUM, "_gram": _GRAM,
+           "_logdet": _LOGDET,
            "_softmax": _SOFTMAX, "_logsumexp": _LOGSUMEXP}
 
 _TORCH_HELPERS = {
@@ -122,6 +133,7 @@ _TORCH_HELPERS = {
     .replace("ARANGE(", "torch.arange(device=core.device, end=")
     .replace("ZERO", "torch.zeros((), dtype=core.dtype, device=core.device)")
     .replace("XP.", "torch."),
+    "_embed_sum": _FUNCTIONAL_EMBED_SUM,
     "_gram": _GRAM,
     "_logdet": _LOGDET.replace("XP.inf", "float('inf')").replace("XP.nan", "float('nan')")
     .replace("XP.", "torch."),

@@ -224,7 +224,28 @@ class Lowering:
                                 comment=False)
             vals.append(part)
             coefs.append(1)
+        if any(v.tied for v in vals) and len({partition(v) for v in vals}) > 1:
+            return self._embed_sum(node, vals, coefs)
         return self.combine(node, vals, _sum_builder(coefs), keep_ties=True)
+
+    def _embed_sum(self, node: Expr, vals: list[Val], coefs: list[int]) -> Val:
+        """A sum of diagonals of different structure (a row-wise softmax's Jacobian), built
+        in one array of zeros: each diagonal writes only its own entries, where materialising
+        each and adding would write every entry of the tensor once per term."""
+        parts: list[str] = []
+        refs: list[str] = []
+        for v, c in zip(vals, coefs):
+            k = len(refs)
+            if v.tied:
+                core = axes_template(v.real, list(range(len(v.dims)))).replace("{0}", f"{{{k}}}")
+                groups = str(v.pattern)
+                refs.append(v.ref)
+            else:
+                core, groups = f"{{{k}}}", "None"
+                refs.append(self.materialize(v).ref)
+            parts.append(f"({core if c == 1 else f'{c}.0 * {core}'}, {groups})")
+        template = f"_embed_sum({self.shape_code(node.shape)}, {', '.join(parts)})"
+        return Val.dense(self._emit(node, template, tuple(refs)), node.shape)
 
 
     def _unary(self, node: Expr) -> Val:

@@ -41,6 +41,20 @@ def _embed(core, shape, groups):
         np.einsum(sub, out)[...] = core
     return out
 ''',
+    "_embed_sum": '''
+def _embed_sum(shape, *parts):
+    """The sum of diagonals (core, groups), as `_embed` builds them, and dense arrays
+    (array, None), in one array of zeros: a diagonal writes only its own entries."""
+    out = np.zeros(shape)
+    for core, groups in parts:
+        if groups is None:
+            out += core
+        else:
+            sub = "".join(chr(97 + g) for g in groups) + "->" + "".join(
+                chr(97 + g) for g in range(max(groups) + 1))
+            np.einsum(sub, out)[...] += core
+    return out
+''',
     **helper_sources(),  # the array functions of the op spec (_sigmoid, _logdet, ...)
 }
 
