@@ -23,7 +23,7 @@ from collections.abc import Callable
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr
 from ..ir.ops import Op
-from .blocks import BlockPlan, BlockTerm
+from .blocks import BlockPlan, BlockTerm, find_pairs
 from .lower import Lowering
 
 __all__ = ["block_terms", "emit_blocks", "MAX_TERMS"]
@@ -93,20 +93,12 @@ def block_terms(root: Expr, split: int) -> tuple[list[Product], tuple[tuple[int,
     products = _products(root, [MAX_TERMS])
     if not products:
         return None
-    pairs: list[tuple[int, int]] = []
-    used: set[int] = set()
-    for a in range(split):
-        for b in range(split, root.ndim):
-            if b not in used and root.shape[a] == root.shape[b] and all(
-                    p[2][a] == p[2][b] for p in products):
-                pairs.append((a, b))
-                used.add(b)
-                break
+    pairs = find_pairs([p[2] for p in products], split, root.shape)
     if not pairs:
         return None
-    if 2 * split == root.ndim and pairs == [(a, a + split) for a in range(split)]:
+    if 2 * split == root.ndim and pairs == tuple((a, a + split) for a in range(split)):
         return None  # a diagonal: `Diagonal` holds it as one array
-    return products, tuple(pairs)
+    return products, pairs
 
 
 def emit_blocks(low: Lowering, products: list[Product], pairs: tuple[tuple[int, int], ...],

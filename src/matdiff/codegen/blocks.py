@@ -26,8 +26,23 @@ import numpy as np
 
 from ..errors import EvaluationError
 from ..evaluate import DENSE_LIMIT, einsum_value
+from .structured import Diagonal
 
-__all__ = ["BlockDiagonal", "BlockPlan", "BlockTerm"]
+__all__ = ["BlockDiagonal", "BlockPlan", "BlockTerm", "find_pairs"]
+
+
+def find_pairs(outs: list[tuple], split: int, shape: tuple) -> tuple[tuple[int, int], ...]:
+    """The (function axis, variable axis) pairs whose labels agree in every term's output
+    labels `outs`: the axes the tensor is block-diagonal over (each variable axis once)."""
+    pairs: list[tuple[int, int]] = []
+    used: set[int] = set()
+    for a in range(split):
+        for b in range(split, len(shape)):
+            if b not in used and shape[a] == shape[b] and all(o[a] == o[b] for o in outs):
+                pairs.append((a, b))
+                used.add(b)
+                break
+    return tuple(pairs)
 
 
 def _common_factors(products: list) -> list[Any]:
@@ -104,7 +119,7 @@ class BlockPlan:
 class BlockDiagonal:
     """A tensor of shape S_out + S_in, zero unless each pair of axes in `plan.pairs` agrees."""
 
-    __array_priority__ = 100  # so that ndarray @ BlockDiagonal defers to __rmatmul__
+    __array_priority__ = 101  # ndarray @ J and Diagonal @ J defer to J.__rmatmul__
 
     def __init__(self, plan: BlockPlan, shape: tuple[int, ...], factors: tuple[Any, ...],
                  scale: float = 1.0) -> None:
@@ -187,8 +202,21 @@ class BlockDiagonal:
             total *= a
         return total
 
-    def __matmul__(self, other: Any) -> np.ndarray:
-        """J @ V: V has the variable's shape, then any trailing axes."""
+    @staticmethod
+    def from_diagonal(d: Diagonal) -> BlockDiagonal:
+        """A Diagonal as a one-term BlockDiagonal (block-diagonal over every axis)."""
+        k = d.values.ndim
+        term = BlockTerm(1.0, (0,), (tuple(range(k)),), tuple(range(k)) * 2, k)
+        plan = BlockPlan((term,), k, tuple((a, a + k) for a in range(k)))
+        return BlockDiagonal(plan, d.shape, (d.values,))
+
+    def __matmul__(self, other: Any) -> Any:
+        """J @ V: V has the variable's shape, then any trailing axes. J @ K of two structured
+        Jacobians (the chain rule) stays structured: each pair of terms one product."""
+        if isinstance(other, Diagonal):
+            other = BlockDiagonal.from_diagonal(other)
+        if isinstance(other, BlockDiagonal):
+            return _compose(self, other)
         other = np.asarray(other, dtype=float)
         h = self.plan.split
         s_in = self._shape[h:]
@@ -203,8 +231,10 @@ class BlockDiagonal:
 
         return self._contract(labels)
 
-    def __rmatmul__(self, other: Any) -> np.ndarray:
+    def __rmatmul__(self, other: Any) -> Any:
         """U @ J: U has any leading axes, then the function's shape."""
+        if isinstance(other, Diagonal):
+            return _compose(BlockDiagonal.from_diagonal(other), self)
         other = np.asarray(other, dtype=float)
         h = self.plan.split
         s_out = self._shape[:h]
@@ -268,3 +298,45 @@ class BlockDiagonal:
         pairs = ", ".join(f"{a}~{b}" for a, b in self.plan.pairs)
         return (f"BlockDiagonal(shape={self._shape}, axes paired {pairs}, "
                 f"{len(self.plan.terms)} terms over {len(self.factors)} arrays)")
+
+
+def _compose(a: BlockDiagonal, b: BlockDiagonal) -> BlockDiagonal:
+    """a @ b, contracting a's variable axes with b's function axes: every pair of terms
+    becomes one product (their factors side by side, the contracted labels unified)."""
+    ha, hb = a.plan.split, b.plan.split
+    if a.shape[ha:] != b.shape[:hb]:
+        raise ValueError(f"shapes {a.shape} and {b.shape} do not align for @")
+    shape = a.shape[:ha] + b.shape[hb:]
+    terms = []
+    for ta, sa in zip(a.plan.terms, a._label_sizes()):
+        for tb, sb in zip(b.plan.terms, b._label_sizes()):
+            terms.append(_compose_terms(ta, tb, ha, hb, sa + sb, len(a.factors)))
+    plan = BlockPlan(tuple(terms), ha, find_pairs([t.out for t in terms], ha, shape))
+    return BlockDiagonal(plan, shape, a.factors + b.factors, a._scale * b._scale)
+
+
+def _compose_terms(ta: BlockTerm, tb: BlockTerm, ha: int, hb: int, sizes: list[int],
+                   shift: int) -> BlockTerm:
+    parent = list(range(ta.count + tb.count))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in zip(ta.out[ha:], tb.out[:hb]):
+        parent[find(x)] = find(ta.count + y)
+    ins = [[find(x) for x in lab] for lab in ta.ins] + [
+        [find(ta.count + y) for y in lab] for lab in tb.ins]
+    out = [find(x) for x in ta.out[:ha]] + [find(ta.count + y) for y in tb.out[hb:]]
+    coef = ta.coef * tb.coef
+    carried = {x for lab in ins for x in lab} | set(out)
+    for x in {find(x) for x in range(len(parent))} - carried:
+        coef *= sizes[x]  # a contracted label no factor carries: a sum of ones
+    number: dict[int, int] = {}
+    for x in out + [x for lab in ins for x in lab]:
+        number.setdefault(x, len(number))
+    return BlockTerm(coef, ta.factors + tuple(shift + f for f in tb.factors),
+                     tuple(tuple(number[x] for x in lab) for lab in ins),
+                     tuple(number[x] for x in out), len(number))

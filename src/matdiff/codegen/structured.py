@@ -65,12 +65,16 @@ class Diagonal:
     def __matmul__(self, other: Any) -> Any:
         if isinstance(other, Diagonal):
             return Diagonal(self.values * other.values)
+        if _defers_to(self, other):
+            return NotImplemented
         other = np.asarray(other)
         self._check(other, leading=True)
         extra = other.ndim - self.values.ndim
         return self.values.reshape(self.values.shape + (1,) * extra) * other
 
     def __rmatmul__(self, other: Any) -> Any:
+        if _defers_to(self, other):
+            return NotImplemented
         other = np.asarray(other)
         self._check(other, leading=False)
         return other * self.values
@@ -87,3 +91,10 @@ class Diagonal:
 
     def __repr__(self) -> str:
         return f"Diagonal({self.values!r})"
+
+
+def _defers_to(me: Any, other: Any) -> bool:
+    """Whether `other` is a structured operand of higher priority (a BlockDiagonal), whose
+    own @ keeps the product structured instead of this one making it dense."""
+    return (not isinstance(other, np.ndarray) and hasattr(other, "__rmatmul__")
+            and getattr(other, "__array_priority__", 0) > me.__array_priority__)
