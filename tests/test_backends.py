@@ -1,34 +1,68 @@
-"""Compiled derivatives on PyTorch, JAX and Dask arrays equal the NumPy backend's.
+"""Compiled derivatives on PyTorch, JAX, Dask and the portable array API module equal NumPy's.
 
-The corpus of test_codegen (every code path of the generator: diagonals,
-broadcasts, traces, symmetric declarations, 3- and 4-tensors, matrix
-functions, higher orders), the textbook table and the seed-note gradients
-run through each installed backend: 1e-10 in float64, 1e-4 in float32.
-CuPy and CUDA tests skip without a GPU. Also: the generated source imports
-only its array library, values from two libraries are an error, PyTorch
-keeps every intermediate on the inputs' device.
+Through each installed backend (CuPy skips without a GPU): every row of the op
+table (tests/test_op_rows.py), every gradient of the layers gallery
+(tests/layers_gallery.py), every seed-note derivation (the neuron
+max(0, w'*x + b) and its loss), the corpus of test_codegen (every code path of
+the generator) and the textbook table: 1e-10 in float64, 1e-4 in float32.
+Each expression is derived once and compiled once per backend. JAX, whose
+compilations cost ~0.1 s each, runs every corpus and textbook derivative and
+a subset of the op rows that uses every op. Also: the generated source
+imports no part of matdiff, values from two libraries are an error, a missing
+library names the extra, PyTorch keeps every intermediate on the inputs' device.
 """
 
 from __future__ import annotations
+
+import functools
+import re
+import sys
+import zlib
 
 import numpy as np
 import pytest
 
 import matdiff
+from layers_gallery import LAYERS, layer_values
 from matdiff.errors import MatdiffError
 from test_codegen import CORPUS, _values
+from test_op_rows import ROWS as OP_ROWS
 from textbook_table import ROWS, row_values
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 da = pytest.importorskip("dask.array")
+pytest.importorskip("array_api_compat")
 jax.config.update("jax_enable_x64", True)
 
 CONVERT = {
     "torch": lambda v: torch.as_tensor(np.asarray(v, dtype=float)),
     "jax": lambda v: jax.numpy.asarray(np.asarray(v, dtype=float)),
     "dask": lambda v: da.from_array(np.asarray(v, dtype=float)),
+    # the portable module, on PyTorch tensors (other libraries: test_portable_on_each_library)
+    "array-api": lambda v: torch.as_tensor(np.asarray(v, dtype=float)),
 }
+EVERY = ["torch", "jax", "dask", "array-api"]
+EAGER = ["torch", "dask", "array-api"]  # no compilation per function: every op row
+
+
+@functools.cache
+def _derivative(text, wrt, declare=(), order=1):
+    return matdiff.diff(text, wrt=wrt, declare=dict(declare) or None, order=order)
+
+
+@functools.cache
+def _compiled(text, wrt, declare, order, backend):
+    return _derivative(text, wrt, declare, order).compile(backend=backend)
+
+
+def _check(text, wrt, values, backend, declare=None, order=1):
+    """The backend's result equals NumPy's at 1e-10, each compiled once per backend."""
+    key = (text, wrt, tuple(sorted((declare or {}).items())), order)
+    want = np.asarray(_compiled(*key, "numpy")(**values), dtype=float)
+    got = _compiled(*key, backend)(**{k: CONVERT[backend](v) for k, v in values.items()})
+    np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-10, atol=1e-10,
+                               err_msg=f"{text} d{wrt} on {backend}")
 
 
 def _numpy_of(x):
@@ -39,26 +73,113 @@ def _numpy_of(x):
     return np.asarray(x, dtype=float)
 
 
-def _same(d, values, backend):
-    want = d.compile(backend="numpy")(**values)
-    got = d.compile(backend=backend)(**{k: CONVERT[backend](v) for k, v in values.items()})
-    np.testing.assert_allclose(_numpy_of(got), np.asarray(want, dtype=float),
-                               rtol=1e-10, atol=1e-10)
-
-
-@pytest.mark.parametrize("backend", ["torch", "jax", "dask"])
+@pytest.mark.parametrize("backend", EVERY)
 @pytest.mark.parametrize("case", CORPUS, ids=lambda c: f"{c[0]} d{c[1]}^{c[2]}")
 def test_every_corpus_derivative_matches_numpy(case, backend):
     text, wrt, order, declare, domain = case
-    d = matdiff.diff(text, wrt=wrt, declare=declare or None, order=order)
-    _same(d, _values(text, declare, domain), backend)
+    _check(text, wrt, _values(text, declare, domain), backend, declare, order)
 
 
-@pytest.mark.parametrize("backend", ["torch", "jax", "dask"])
+@pytest.mark.parametrize("backend", EVERY)
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r.expression} d{r.wrt}")
 def test_every_textbook_derivative_matches_numpy(row, backend):
-    d = matdiff.diff(row.expression, wrt=row.wrt, declare=row.declare, order=row.order)
-    _same(d, row_values(row), backend)
+    _check(row.expression, row.wrt, row_values(row), backend, row.declare, row.order)
+
+
+def _op_names(text):
+    """The functions and operators a row's text uses."""
+    names = set(re.findall(r"[A-Za-z_]\w*(?=\()", text))
+    names |= {op for op in ("+", "-", "*", "@", ".*", "./", ".^", "/", "^", "'", ".T",
+                            "\u2297", "\u2299", "\u2298", "\u00b7") if op in text}
+    return names
+
+
+def _covering(rows):
+    """Rows that together use every function and operator of `rows` (greedy)."""
+    left = set().union(*(_op_names(r.text) for r in rows))
+    out = []
+    while left:
+        best = max(rows, key=lambda r: len(_op_names(r.text) & left))
+        out.append(best)
+        left -= _op_names(best.text)
+    return out
+
+
+def _op_cases():
+    jax_rows = {r.label for r in _covering(OP_ROWS)}
+    for r in OP_ROWS:
+        for backend in EVERY:
+            if backend in EAGER or r.label in jax_rows:
+                yield pytest.param(r, backend, id=f"{r.label}-{backend}")
+
+
+@pytest.mark.parametrize(("r", "backend"), list(_op_cases()))
+def test_every_op_row_matches_numpy(r, backend):
+    values = r.make(np.random.default_rng(zlib.crc32(r.label.encode())))
+    for wrt in r.wrt or tuple(values):
+        _check(r.text, wrt, values, backend, r.declare)
+
+
+@functools.cache
+def _vg(name, backend):
+    layer = next(x for x in LAYERS if x.name == name)
+    return matdiff.value_and_grad(layer.expression, wrt=list(layer.textbook),
+                                  declare=layer.declare, backend=backend)
+
+
+@pytest.mark.parametrize("backend", EVERY)
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name[:40])
+def test_every_layer_gradient_matches_numpy(layer, backend):
+    """One value_and_grad per layer and backend: the value and every textbook gradient."""
+    values = layer_values(layer)
+    v0, g0 = _vg(layer.name, "numpy")(**values)
+    v, g = _vg(layer.name, backend)(**{k: CONVERT[backend](x) for k, x in values.items()})
+    assert abs(float(_numpy_of(v)) - v0) <= 1e-10 * max(1.0, abs(v0))
+    for name, got, want in zip(layer.textbook, g, g0):
+        np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-10, atol=1e-10,
+                                   err_msg=f"{layer.name} d{name} on {backend}")
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name[:40])
+def test_float32_layer_gradients_within_1e4(layer, backend):
+    values = layer_values(layer)
+    _, g0 = _vg(layer.name, "numpy")(**values)
+    to32 = {"torch": lambda v: torch.as_tensor(np.asarray(v, dtype=np.float32)),
+            "jax": lambda v: jax.numpy.asarray(np.asarray(v, dtype=np.float32))}[backend]
+    _, g = _vg(layer.name, backend)(**{k: to32(x) for k, x in values.items()})
+    for got, want in zip(g, g0):
+        assert str(got.dtype).endswith("float32")
+        scale = max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-4, atol=1e-4 * scale)
+
+
+# the derivations of the seed notes (../shared/seeds/, tests/test_seed_notes.py)
+SCALAR_Z, SCALAR_B = {"z": "scalar"}, {"b": "scalar"}
+NEURON, LOSS = "max(0, w'*x + b)", "mean((y - max(0, X*w + b)).^2)"
+SEED = [
+    ("tanh(W*x)", "x", {}, 1), ("W*x", "x", {}, 1), ("9*(a + a^2)", "a", {}, 1),
+    ("3*a^2*b", "a", {}, 1), ("3*a^2*b", "b", {}, 1), ("a*b", "a", {}, 1),
+    ("w + x", "w", {}, 1), ("w - x", "x", {}, 1), ("w .* x", "w", {}, 1),
+    ("w \u2297 x", "x", {}, 1), ("w ./ x", "w", {}, 1), ("w \u2298 x", "x", {}, 1),
+    ("x + z", "x", SCALAR_Z, 1), ("x + z", "z", SCALAR_Z, 1), ("x * z", "x", SCALAR_Z, 1),
+    ("x .* z", "z", SCALAR_Z, 1), ("sum(x)", "x", {}, 1), ("sum(sin(x) .* x)", "x", {}, 1),
+    ("sum(x * z)", "x", SCALAR_Z, 1), ("sum(x * z)", "z", SCALAR_Z, 1),
+    ("sin(a^2)", "a", {}, 1), ("a * sin(a) * exp(a)", "a", {}, 1),
+    ("V*tanh(W*x)", "x", {}, 1), ("sin(x .^ 2)", "x", {}, 1), ("w \u00b7 x", "w", {}, 1),
+    ("dot(w, x)", "w", {}, 1), ("w'*x + b", "b", SCALAR_B, 1), ("max(0, x)", "x", {}, 1),
+    ("relu(x)", "x", {}, 1), (NEURON, "w", SCALAR_B, 1), (NEURON, "b", SCALAR_B, 1),
+    ("max(0, w \u00b7 x + b)", "w", SCALAR_B, 1), (LOSS, "w", SCALAR_B, 1),
+    (LOSS, "b", SCALAR_B, 1), ("sum((y - max(0, X*w + b)) .^ 2) / 6", "w", SCALAR_B, 1),
+    (LOSS, "w", SCALAR_B, 2),
+]
+
+
+@pytest.mark.parametrize("backend", EVERY)
+@pytest.mark.parametrize("case", SEED, ids=lambda c: f"{c[0]} d{c[1]}^{c[3]}")
+def test_every_seed_note_derivation_matches_numpy(case, backend):
+    text, wrt, declare, order = case
+    _check(text, wrt, _values(text, declare, None), backend, declare, order)
 
 
 @pytest.mark.parametrize("case", CORPUS[:12], ids=lambda c: f"{c[0]} d{c[1]}^{c[2]}")
@@ -85,22 +206,57 @@ def test_value_and_grad_on_each_backend():
         np.testing.assert_allclose(_numpy_of(g), g0, rtol=1e-10)
 
 
-@pytest.mark.parametrize("backend", ["torch", "jax", "dask", "cupy"])
+LIBRARIES = {"torch": {"torch", "array_api_compat"}, "jax": {"jax"}, "cupy": {"cupy",
+             "array_api_compat", "cupyx"}, "dask": {"numpy", "dask", "array_api_compat"},
+             "array-api": {"array_api_compat", "torch", "jax", "cupyx", "scipy"}}
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "dask", "cupy", "array-api"])
 def test_generated_source_imports_only_its_library(backend):
-    d = matdiff.diff("sum(softmax(A*x)) + logdet(B) + sum(sigmoid(x))", wrt="x")
+    """Standard spellings through `xp`; the library's own only where the standard has none."""
+    d = matdiff.diff("sum(softmax(A*x)) + logdet(B) + sum(sigmoid(x)) + sum(erf(A*x)) "
+                     "+ sum(logsumexp(diag(x)*A, 2))", wrt="x")
     src = d.source(backend=backend)
-    imports = [ln for ln in src.splitlines() if ln.startswith(("import ", "from "))]
-    assert "matdiff" not in "\n".join(imports)
-    first = {"torch": "import torch", "jax": "import jax", "dask": "import numpy as np",
-             "cupy": "import cupy as cp"}[backend]
-    assert imports[0] == first
+    imports = [ln.split()[1].split(".")[0] for ln in src.splitlines()
+               if ln.lstrip().startswith(("import ", "from "))]
+    assert set(imports) <= LIBRARIES[backend], imports
+    assert "np." not in src.replace("np.linalg", "").replace("np.asarray", "")
+    assert "xp." in src
     compile(src, "<generated>", "exec")  # it is Python
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "jax", "dask"])
+def test_portable_module_on_each_library(library):
+    """backend="array-api": one module, the namespace of the values found per call."""
+    conv = {"numpy": np.asarray, **CONVERT}[library]
+    for text, wrt, order, declare, domain in CORPUS[::3 if library != "jax" else 9]:
+        values = _values(text, declare, domain)
+        key = (text, wrt, tuple(sorted((declare or {}).items())), order)
+        want = np.asarray(_compiled(*key, "numpy")(**values), dtype=float)
+        got = _compiled(*key, "array-api")(**{k: conv(v) for k, v in values.items()})
+        assert type(got).__module__.startswith(library), type(got)  # jaxlib for jax
+        np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-10, atol=1e-10)
+
+
+def test_the_numpy_code_is_unchanged():
+    """The NumPy module keeps its own spellings (x.sum(axis=0), np.einsum, the syrk helper)."""
+    d = matdiff.diff("sum(w .* (X*v).^2)", wrt="v", order=2)  # 2 X' diag(w) X: syrk
+    src = d.source()
+    assert "import numpy as np" in src and "xp." not in src
+    assert "_gram(" in src and "Q.T @ Q" in src
+    for backend in ("torch", "jax", "dask", "array-api"):
+        other = d.source(backend=backend)
+        assert "_gram(" in other and "(w[:, None] * P).T @ P" in other
 
 
 def test_two_libraries_in_one_call_is_an_error():
     f = matdiff.diff("x'*A*x", wrt="x").compile()
-    with pytest.raises(MatdiffError, match="different array libraries"):
+    with pytest.raises(MatdiffError, match="different array libraries") as e:
         f(x=torch.ones(3, dtype=torch.float64), A=jax.numpy.eye(3))
+    assert "'x' is torch" in str(e.value) and "'A' is jax" in str(e.value)
+    g = matdiff.diff("x'*A*x", wrt="x").compile(backend="array-api")
+    with pytest.raises(MatdiffError, match="different array libraries"):
+        g(x=torch.ones(3, dtype=torch.float64), A=da.eye(3))
 
 
 def test_a_backend_that_does_not_run_these_values():
@@ -118,6 +274,25 @@ def test_unknown_and_missing_backends_are_errors(monkeypatch):
     except ImportError:
         with pytest.raises(MatdiffError, match=r"pip install 'matdiff\[backends\]'"):
             d.compile(backend="cupy")
+    for backend, module in [("torch", "torch"), ("jax", "jax"), ("dask", "dask.array"),
+                            ("array-api", "array_api_compat"), ("torch", "array_api_compat")]:
+        with monkeypatch.context() as m:
+            m.setitem(sys.modules, module, None)  # import fails as if not installed
+            with pytest.raises(MatdiffError, match=rf"needs {module}.*"
+                                                   r"pip install 'matdiff\[backends\]'"):
+                d.compile(backend=backend)
+            with pytest.raises(MatdiffError, match=r"matdiff\[backends\]"):
+                matdiff.value_and_grad("x'*x", wrt=["x"], backend=backend)
+            assert "def derivative" in d.source(backend=backend)  # no library needed to print
+
+
+def test_the_extra_named_in_errors_exists():
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    extra = re.search(r"^backends = \[(.*?)^\]", text, re.M | re.S).group(1)
+    for package in ("array-api-compat", "torch", "jax", "dask"):
+        assert f'"{package}' in extra, package
 
 
 def test_numpy_values_keep_the_numpy_path():
@@ -169,7 +344,7 @@ def test_cupy_matches_numpy_on_a_gpu():
     np.testing.assert_allclose(cupy.asnumpy(got), d.compile()(**vals), rtol=1e-10)
 
 
-@pytest.mark.parametrize("backend", ["torch", "jax", "cupy", "dask"])
+@pytest.mark.parametrize("backend", ["torch", "jax", "cupy", "dask", "array-api"])
 def test_cli_codegen_backend(backend, capsys, tmp_path):
     from matdiff.cli import main
 

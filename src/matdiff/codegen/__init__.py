@@ -21,7 +21,7 @@ from typing import Any
 from ..ir.expr import Expr
 from .blocks import BlockDiagonal
 from .compile import CompiledFunction
-from .module import ModuleSpec, Output, build_module, safe_text
+from .module import ModuleSpec, Output, safe_text
 from .structured import Diagonal
 
 __all__ = ["compile_derivative", "derivative_source", "compile_value_and_grad", "doc_text",
@@ -58,8 +58,8 @@ def compile_derivative(e: Expr, variables: Mapping[str, Expr], wrt: str, order: 
     `structured=True` a diagonal Jacobian or Hessian comes back as a
     `Diagonal` holding only its diagonal, a block-diagonal one (a row-wise
     softmax's) as a `BlockDiagonal` holding its factors; other results stay dense.
-    `backend` (numpy, torch, jax, cupy, dask; None: the library of the values
-    of each call) chooses the array library (see backends.py).
+    `backend` (numpy, torch, jax, cupy, dask, array-api; None: the library of
+    the values of each call) chooses the array library (see backends.py).
     """
     return CompiledFunction(_derivative_spec(e, variables, wrt, order, structured,
                                              function_text, text), backend=_checked(backend))
@@ -78,14 +78,8 @@ def derivative_source(e: Expr, variables: Mapping[str, Expr], wrt: str, order: i
                       shapes: Mapping[str, Sequence[int]] | None = None,
                       backend: str | None = None) -> str:
     """The generated module for e (NumPy, or `backend`'s), planned for `shapes` if given."""
-    from .backends import known_backend, respell
-
     spec = _derivative_spec(e, variables, wrt, order, False, function_text, text)
-    name = known_backend(backend).name if backend else "numpy"  # no need to install it
-    if not shapes:
-        return respell(build_module(spec)[0], name)
-    return respell(CompiledFunction(spec).source(**{k: tuple(v) for k, v in shapes.items()}),
-                   name)
+    return CompiledFunction(spec).source_for(backend, shapes or {})
 
 
 def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Sequence[str],

@@ -1,19 +1,21 @@
-"""One derivative, any array library: the generated NumPy module respelled per backend.
+"""One derivative, any array library: the plan written against the Python array API standard.
 
 The generator plans once (contraction orders, diagonals kept as vectors,
-distribution by flop count) and writes NumPy. Every other backend gets the
-same plan: `respell(source, backend)` rewrites the module's namespace
-(`np.exp` -> `torch.exp`, `jnp.exp`, `da.exp`, `cp.exp`), changes the few
-spellings a library lacks (`tensordot(axes=)` is `dims=` in PyTorch,
-`.copy()` is `.clone()`), and swaps in helpers written for that library:
-functional diagonals instead of in-place writes (JAX, Dask), `where`
-instead of Python branches (traceable by `jax.jit`), scalars promoted on the
-tensor's own device (PyTorch keeps every intermediate where its inputs are).
-The result stays a standalone module that imports only its array library.
+distribution by flop count) and emits each step as a template. NumPy gets
+today's templates, byte for byte. Every other backend gets the same plan
+spelled in the array API standard (`xp.sum(t, axis=0)`, `xp.permute_dims`,
+`xp.linalg.inv`, `xp.asarray(t, copy=True)`): `standard(template)` rewrites
+each template, and helpers written once against `xp` replace NumPy's in-place
+ones (a diagonal built with `where`, `logdet` without a Python branch).
+Only what the standard lacks is spelled per library, in the small table of
+each `Backend`: einsum, erf, logsumexp where the library has one, and Dask's
+missing determinant.
 
-    numpy  today's code, byte for byte     torch  PyTorch tensors, any device
-    jax    jax.numpy, compiled by jax.jit  cupy   CuPy arrays on the GPU
-    dask   dask.array, lazy and chunked (results come back as Dask arrays)
+What `xp` is: the library's standard namespace, bound once at import
+(`array_api_compat.torch`, `jax.numpy`, `array_api_compat.cupy`,
+`array_api_compat.dask.array`), or, for `backend="array-api"`, the namespace
+of the arrays passed in, found per call by `array_namespace`: one module for
+every library. The generated module imports no part of matdiff.
 """
 
 from __future__ import annotations
@@ -28,154 +30,239 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MatdiffError
+from .runtime import HELPERS
 
-__all__ = ["BACKENDS", "Backend", "respell", "backend_of", "get_backend", "known_backend"]
+__all__ = ["BACKENDS", "Backend", "backend_of", "get_backend", "known_backend"]
 
 
 @dataclass(frozen=True)
 class Backend:
+    """How one array library runs the standard code: its imports and its own spellings."""
+
     name: str
-    module: str                   # what must import for the backend to exist
-    header: str                   # replaces "import numpy as np"
-    prefix: str                   # replaces "np." in the body
-    renames: tuple[tuple[str, str], ...] = ()   # (regex, replacement) after the prefix swap
-    helpers: Mapping[str, str] = field(default_factory=dict)
+    modules: tuple[str, ...]      # what must import for the backend to exist
+    header: str                   # the import lines; they bind `xp` unless portable
+    einsum: str                   # einsum, which the standard lacks
+    device: str = ""              # `, device=...` of a new array, over `{x}` (its like)
+    spell: tuple[tuple[str, str], ...] = ()   # (regex, replacement) after the standard
+    helpers: Mapping[str, str] = field(default_factory=dict)  # overrides of _XP_HELPERS
+    portable: bool = False        # xp = array_namespace(...) in every function
+    diag: str = ""                # the library's diag (not in the standard), if it has one
+    passes: tuple[str, ...] = ()  # rewrites of each generated line for speed (_PASSES)
+    install: str = "pip install 'matdiff[backends]'"
+
+    def spelling(self, like: str) -> _Spelling:
+        """How this backend writes the plan of a function whose new arrays are like `like`."""
+        return _Spelling(self, like)
+
+    def template(self, text: str, like: str | None) -> str:
+        """One NumPy template of the plan in this backend's spelling.
+
+        `like` is a parameter whose dtype and device new arrays take (None: defaults).
+        """
+        for pattern, repl in _STANDARD:
+            text = re.sub(pattern, repl, text)
+        text = text.replace("EINSUM(", self.einsum + "(")
+        for pattern, repl in self.spell:
+            text = re.sub(pattern, repl, text)
+        if like is None:
+            return text.replace(", dtype=LIKE.dtype, device=LIKE", "").replace(", LIKE)", ")")
+        text = text.replace(", device=LIKE", self.device.format(x=like) if self.device else "")
+        return text.replace("LIKE", like)
+
+    def number_arguments(self, text: str, like: str) -> str:
+        """A number given to a function (log(2.0)) as a 0-d array like `like`: the
+        standard's functions take arrays."""
+        device = self.device.format(x=like) if self.device else ""
+        return _NUMBER_ARGUMENT.sub(
+            lambda m: f"{m.group(1)}(xp.asarray({m.group(2)}, dtype={like}.dtype{device}))",
+            text)
+
+    def line(self, text: str) -> str:
+        """A line of the shape checks: `np.ndim(x)` is `x.ndim` (values are arrays here)."""
+        return re.sub(r"\bnp\.ndim\((\w+)\)", r"\1.ndim", text)
+
+    def helper_sources(self, used: list[str]) -> list[str]:
+        """The sources of the helpers `used` and of those they call, in a fixed order."""
+        table = {**_XP_HELPERS, **self.helpers}
+        wanted: list[str] = []
+        todo = list(used)
+        while todo:
+            name = todo.pop()
+            if name in wanted or name not in table:
+                continue
+            wanted.append(name)
+            todo += [h for h in table if h + "(" in table[name] and h != name]
+        out = []
+        for name in [h for h in table if h in wanted]:
+            text = table[name].strip("\n")
+            text = text.replace("    DIAG\n", _DIAG.format(diag=self.diag) if self.diag else "")
+            text = re.sub(r", device=DEV\((\w+)\)",
+                          lambda m: self.device.format(x=m.group(1)) if self.device else "", text)
+            if self.portable and "array_namespace(" not in text:
+                text = _namespace_line(text)
+            out.append(text)
+        return out
+
+    def names(self) -> list[str]:
+        return list({**_XP_HELPERS, **self.helpers})
+
+    def imports(self, text: str) -> str:
+        """The header lines the module's `text` uses (`xp` always: the shape checks)."""
+        out = []
+        for line in self.header.split("\n"):
+            if line.startswith("from "):
+                head, names = line.split(" import ")
+                used = [n for n in names.split(", ") if re.search(rf"\b{n}\(", text)]
+                if used:
+                    out.append(f"{head} import {', '.join(used)}")
+                continue
+            bound = line.split(" as ")[-1] if " as " in line else line.split()[1].split(".")[0]
+            if bound == "xp" or re.search(rf"\b{re.escape(bound)}\.", text):
+                out.append(line)
+        return "\n".join(out)
 
 
-_FUNCTIONAL_EMBED = '''
-def _embed(core, shape, groups):
+@dataclass(frozen=True)
+class _Spelling:
+    backend: Backend
+    like: str
+
+    def template(self, text: str) -> str:
+        return self.backend.template(text, self.like)
+
+    def text(self, text: str) -> str:
+        for name in self.backend.passes:
+            text = _PASSES[name](text)
+        return self.backend.number_arguments(text, self.like)
+
+
+_NUMBER_ARGUMENT = re.compile(r"(\bxp\.[\w.]+|\b_\w+)\((-?\d+\.?\d*(?:e-?\d+)?)\)")
+
+# NumPy template -> array API standard; `{k}` are the operands, EINSUM and LIKE placeholders
+_STANDARD: tuple[tuple[str, str], ...] = (
+    (r"\{(\d+)\}\.sum\(\)", r"xp.sum({\1})"),
+    (r"\{(\d+)\}\.sum\(axis=(\d+)\)", r"xp.sum({\1}, axis=\2)"),
+    (r"\{(\d+)\}\.copy\(\)", r"xp.asarray({\1}, copy=True)"),
+    # a step mask: a float of the argument's dtype (a boolean times a float, or in a
+    # matrix product, is not in the standard)
+    (r"^\(\{(\d+)\} > 0\) \* 1\.0$", r"_step({\1})"),
+    (r"^\{(\d+)\} > 0$", r"_step({\1})"),
+    (r"\bnp\.transpose\(", "xp.permute_dims("),
+    (r"\bnp\.arc(sin|cos|tan)\(", r"xp.a\1("),
+    (r"\bnp\.linalg\.norm\(", "xp.linalg.vector_norm("),
+    (r"^np\.full\((.*), (\S+)\)$", r"xp.full(\1, \2, dtype=LIKE.dtype, device=LIKE)"),
+    (r"^_embed\((.*)\)$", r"_embed(\1, LIKE)"),
+    (r"^_embed_sum\((.*)\)$", r"_embed_sum(\1, like=LIKE)"),
+    (r"\bnp\.einsum\(", "EINSUM("),
+    (r"\bnp\.", "xp."),
+)
+
+
+def _namespace_line(helper: str) -> str:
+    """A portable helper finds its namespace from its first argument (a diagonal: `like`)."""
+    lines = helper.split("\n")
+    if helper.startswith("def _embed("):
+        arg = "core if like is None else like"
+    else:
+        arg = re.match(r"def \w+\((\w+)", helper).group(1)
+    at = 1  # after the docstring
+    if '"""' in lines[1]:
+        at = 2 if lines[1].count('"""') == 2 else next(
+            k for k in range(2, len(lines)) if '"""' in lines[k]) + 1
+    return "\n".join([*lines[:at], f"    xp = array_namespace({arg})", *lines[at:]])
+
+
+def _from_numpy(source: str) -> str:
+    return re.sub(r"\bnp\.", "xp.", source)
+
+
+_DIAG = """    if tuple(groups) == (0, 0) and k == 1 and core.shape[0] == shape[0] == shape[1]:
+        return {diag}(core)  # the library's own diag (not in the standard): faster
+""".replace("k == 1", "core.ndim == 1")
+
+# helpers written once against the standard (the op spec's NumPy ones, re-namespaced, where
+# they are standard already)
+_XP_HELPERS: dict[str, str] = {
+    **{name: _from_numpy(src) for name, src in HELPERS.items()
+       if name in ("_sigmoid", "_logsigmoid")},
+    "_step": '''
+def _step(x):
+    """1 where x > 0, else 0, in x's dtype."""
+    return xp.astype(x > 0, x.dtype)
+''',
+    "_embed": '''
+def _embed(core, shape, groups, like=None):
     """Zeros of `shape` holding `core` where the full axes of one group agree (a diagonal).
 
     groups[p] is the core axis of full axis p; core's axes are the last groups
-    (broadcast as NumPy would). Built without writing in place; a vector on
-    the diagonal of a square matrix is the library's diag.
+    (broadcast as NumPy would). Built with `where`, not written in place; a number
+    core takes the dtype and device of `like`.
     """
-    if tuple(groups) == (0, 0) and NDIM(core) == 1 and core.shape[0] == shape[0] == shape[1]:
-        return XP.diag(core)
+    if not hasattr(core, "shape"):
+        core = xp.asarray(core) if like is None else xp.asarray(
+            core, dtype=like.dtype, device=DEV(like))
+    DIAG
     first = {}
     for p, g in enumerate(groups):
         first.setdefault(g, p)
     mask = None
     for p, g in enumerate(groups):
         if first[g] != p:
-            i = XP.reshape(ARANGE(shape[p]), tuple(-1 if k == p else 1 for k in range(len(shape))))
-            j = XP.reshape(ARANGE(shape[first[g]]),
+            i = xp.reshape(xp.arange(shape[p], device=DEV(core)),
+                           tuple(-1 if k == p else 1 for k in range(len(shape))))
+            j = xp.reshape(xp.arange(shape[first[g]], device=DEV(core)),
                            tuple(-1 if k == first[g] else 1 for k in range(len(shape))))
             mask = (i == j) if mask is None else mask & (i == j)
-    k = NDIM(core)
+    k = core.ndim
     if k:
         mine = list(range(len(first) - k, len(first)))
         order = sorted(range(k), key=lambda a: first[mine[a]])
         if order != list(range(k)):
-            core = PERMUTE(core, tuple(order))
+            core = xp.permute_dims(core, tuple(order))
         at = {first[mine[a]]: a for a in range(k)}
-        core = XP.reshape(core, tuple(core.shape[order.index(at[p])] if p in at else 1
+        core = xp.reshape(core, tuple(core.shape[order.index(at[p])] if p in at else 1
                                       for p in range(len(shape))))
-    out = core if mask is None else XP.where(mask, core, ZERO)
-    return XP.broadcast_to(out, tuple(shape)) * 1.0
-'''
-
-_FUNCTIONAL_EMBED_SUM = '''
-def _embed_sum(shape, *parts):
+    out = core if mask is None else xp.where(mask, core, 0.0)
+    return xp.broadcast_to(out, tuple(shape)) * 1.0
+''',
+    "_embed_sum": '''
+def _embed_sum(shape, *parts, like=None):
     """The sum of diagonals (core, groups), built by _embed, and dense arrays (array, None)."""
     out = None
     for core, groups in parts:
-        term = core if groups is None else _embed(core, shape, groups)
+        term = core if groups is None else _embed(core, shape, groups, like)
         out = term if out is None else out + term
     return out
-'''
-
-_GRAM = '''
+''',
+    "_gram": '''
 def _gram(P, w):
-    """P' diag(w) P."""
+    """P' diag(w) P, one matrix product (a symmetric rank-k update where the library has one)."""
     return (w[:, None] * P).T @ P
-'''
-
-_LOGDET = '''
+''',
+    "_logdet": '''
 def _logdet(A):
     """log(det(A)) (nan where det(A) < 0), without a Python branch."""
-    sign, logabs = XP.linalg.slogdet(A)
-    return XP.where(sign > 0, logabs, XP.where(sign == 0, -XP.inf, XP.nan))
-'''
-
-_SOFTMAX = '''
-def _softmax(x, axis=None):
-    """exp(x) / sum(exp(x)) along axis, shifted by the maximum against overflow."""
-    e = XP.exp(x - XP.max(x, axis=axis, keepdims=True))
-    return e / XP.sum(e, axis=axis, keepdims=True)
-'''
-
-_LOGSUMEXP = '''
-def _logsumexp(x, axis=None):
-    """log(sum(exp(x))) along axis, shifted by the maximum against overflow."""
-    m = XP.max(x, axis=axis, keepdims=True)
-    out = m + XP.log(XP.sum(XP.exp(x - m), axis=axis, keepdims=True))
-    return XP.reshape(out, ()) if axis is None else XP.squeeze(out, axis=axis)
-'''
-
-
-def _for(prefix: str, arange: str, texts: Mapping[str, str], ndim: str = "",
-         permute: str = "") -> dict[str, str]:
-    return {k: v.replace("NDIM(", ndim or prefix + "ndim(")
-            .replace("PERMUTE(", permute or prefix + "transpose(")
-            .replace("ZERO", "0.0").replace("XP.", prefix).replace("ARANGE", arange)
-            for k, v in texts.items()}
-
-
-_COMMON = {"_embed": _FUNCTIONAL_EMBED, "_embed_sum": _FUNCTIONAL_EMBED_SUM, "_gram": _GRAM,
-           "_logdet": _LOGDET,
-           "_softmax": _SOFTMAX, "_logsumexp": _LOGSUMEXP}
-
-_TORCH_HELPERS = {
-    "_embed": _FUNCTIONAL_EMBED.replace("PERMUTE(core, ", "torch.permute(core, ")
-    .replace("NDIM(core)", "_ndim(core)")
-    .replace("    first = {}\n", "    core = _t(core, None)\n    first = {}\n", 1)
-    .replace("ARANGE(", "torch.arange(device=core.device, end=")
-    .replace("ZERO", "torch.zeros((), dtype=core.dtype, device=core.device)")
-    .replace("XP.", "torch."),
-    "_embed_sum": _FUNCTIONAL_EMBED_SUM,
-    "_gram": _GRAM,
-    "_logdet": _LOGDET.replace("XP.inf", "float('inf')").replace("XP.nan", "float('nan')")
-    .replace("XP.", "torch."),
+    sign, logabs = xp.linalg.slogdet(A)
+    return xp.where(sign > 0, logabs, xp.where(sign == 0, -xp.inf, xp.nan))
+''',
     "_softmax": '''
 def _softmax(x, axis=None):
     """exp(x) / sum(exp(x)) along axis, shifted by the maximum against overflow."""
-    if axis is None:
-        e = torch.exp(x - torch.amax(x))
-        return e / torch.sum(e)
-    e = torch.exp(x - torch.amax(x, dim=axis, keepdim=True))
-    return e / torch.sum(e, dim=axis, keepdim=True)
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
 ''',
     "_logsumexp": '''
 def _logsumexp(x, axis=None):
-    """log(sum(exp(x))) along axis (torch.logsumexp shifts by the maximum)."""
-    return torch.logsumexp(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
+    """log(sum(exp(x))) along axis, shifted by the maximum against overflow."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    out = m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
+    return xp.reshape(out, ()) if axis is None else xp.squeeze(out, axis=axis)
 ''',
-    "_t": '''
-def _t(x, like):
-    """A Python number as a tensor of like's dtype, on like's device (float64 on the CPU)."""
-    if torch.is_tensor(x):
-        return x
-    if like is None:
-        return torch.as_tensor(x, dtype=torch.float64)
-    return torch.as_tensor(x, dtype=like.dtype, device=like.device)
-''',
-    "_pair": '''
-def _pair(f, a, b):
-    """f(a, b) for a PyTorch function that wants two tensors (numbers promoted)."""
-    like = a if torch.is_tensor(a) else b
-    return f(_t(a, like), _t(b, like))
-''',
-    "_full": '''
-def _full(shape, v):
-    """A tensor of `shape` filled with v, on v's device."""
-    if torch.is_tensor(v):
-        return v.expand(shape).clone()
-    return torch.full(shape, float(v), dtype=torch.float64)
-''',
-    "_ndim": '''
-def _ndim(x):
-    return x.ndim if torch.is_tensor(x) else 0
+    "_gelu": '''
+def _gelu(x):
+    """x Phi(x), exactly: the standard normal CDF through erf."""
+    return 0.5 * x * (1.0 + _erf(x / 2.0 ** 0.5))
 ''',
     "_sigmoid": '''
 def _sigmoid(x):
@@ -184,115 +271,145 @@ def _sigmoid(x):
 ''',
     "_erf": '''
 def _erf(x):
-    """The error function."""
-    return torch.special.erf(x)
+    """The error function (not in the standard: SciPy's, NumPy and Dask block by block)."""
+    from scipy.special import erf
+    return erf(x)
 ''',
     "_eq": '''
 def _eq(a, b):
-    """1.0 where a == b, else 0.0, in the dtype of the values (a bool times 1.0 would be
-    float32, which a float64 matrix product refuses)."""
-    like = a if torch.is_tensor(a) else b
-    return (_t(a, like) == _t(b, like)).to(like.dtype)
+    """1.0 where a == b, else 0.0, in the dtype of the values (a boolean cannot enter a
+    matrix product, and a boolean times 1.0 is float32 in PyTorch)."""
+    return xp.astype(a == b, (a if hasattr(a, "dtype") else b).dtype)
 ''',
 }
 
+_PORTABLE_ERF = '''
+def _erf(x):
+    """The error function, which the standard lacks: each library's own."""
+    if is_torch_array(x):
+        import torch
+        return torch.special.erf(x)
+    if is_jax_array(x):
+        from jax.scipy.special import erf
+    elif is_cupy_array(x):
+        from cupyx.scipy.special import erf
+    else:  # NumPy, and Dask block by block
+        from scipy.special import erf
+    return erf(x)
+'''
 
-BACKENDS: dict[str, Backend] = {
-    "numpy": Backend("numpy", "numpy", "import numpy as np", "np."),
-    "torch": Backend(
-        "torch", "torch", "import torch", "torch.",
-        renames=((r"torch\.tensordot\((.*?), axes=", r"torch.tensordot(\1, dims="),
-                 (r"\.copy\(\)", ".clone()"),
-                 (r"torch\.ndim\(", "_ndim("),
-                 (r"torch\.full\(", "_full("),
-                 (r"torch\.(maximum|minimum|logaddexp)\(", r"_pair(torch.\1, "),
-                 (r"torch\.transpose\(", "torch.permute("),
-                 (r"torch\.inf\b", "float('inf')"), (r"torch\.nan\b", "float('nan')"),
-                 # NumPy multiplies matrices of booleans (a step mask); PyTorch does not
-                 (r"@ \((\w+) ([<>]=?) 0\)", r"@ (\1 \2 0).to(\1.dtype)"),
-                 (r"\((\w+) ([<>]=?) 0\) @", r"(\1 \2 0).to(\1.dtype) @"),
-                 (r"\bfrom scipy\.special import erf\n\s*", "")),
-        helpers=_TORCH_HELPERS),
-    "jax": Backend(
-        "jax", "jax", "import jax\nimport jax.numpy as jnp", "jnp.",
-        renames=((r"\bfrom scipy\.special import erf\n(\s*)",
-                  r"from jax.scipy.special import erf\n\1"),),
-        helpers=_for("jnp.", "jnp.arange", _COMMON)),
-    "dask": Backend(
-        "dask", "dask.array", "import numpy as np\nimport dask.array as da", "da.",
-        renames=((r"da\.ndim\(", "np.ndim("), (r"da\.linalg\.det\(", "_det(")),
-        helpers={**_for("da.", "da.arange", _COMMON, ndim="np.ndim("),
-                 "_det": '''
+_PORTABLE_LINALG = {
+    "_det": '''
+def _det(A):
+    """det(A); a library without the optional linalg extension (Dask) gathers A for NumPy."""
+    xp = array_namespace(A)
+    if hasattr(xp.linalg, "det"):
+        return xp.linalg.det(A)
+    import numpy as np
+    return np.linalg.det(np.asarray(A))
+''',
+    "_logdet": '''
+def _logdet(A):
+    """log(det(A)) (nan where det(A) < 0), without a Python branch (Dask: NumPy, gathered)."""
+    xp = array_namespace(A)
+    if not hasattr(xp.linalg, "slogdet"):
+        import numpy as np
+        xp, A = array_namespace(np.asarray(A)), np.asarray(A)
+    sign, logabs = xp.linalg.slogdet(A)
+    return xp.where(sign > 0, logabs, xp.where(sign == 0, -xp.inf, xp.nan))
+''',
+}
+
+_PORTABLE_EINSUM = '''
+def _einsum(subscripts, *operands):
+    """einsum, which the standard lacks (NumPy, CuPy, PyTorch, JAX and Dask each have one)."""
+    xp = array_namespace(*operands)
+    return xp.einsum(subscripts, *operands)
+'''
+
+_DASK_DET = {
+    "_det": '''
 def _det(A):
     """det(A) by NumPy on the gathered matrix (Dask has no determinant)."""
     return np.linalg.det(np.asarray(A))
 ''',
-                 "_logdet": '''
+    "_logdet": '''
 def _logdet(A):
     """log(det(A)) by NumPy on the gathered matrix (Dask has no determinant)."""
     sign, logabs = np.linalg.slogdet(np.asarray(A))
     return logabs if sign > 0 else (-np.inf if sign == 0 else np.nan)
-'''}),
-    "cupy": Backend(
-        "cupy", "cupy", "import cupy as cp", "cp.",
-        renames=((r"\bfrom scipy\.special import erf", "from cupyx.scipy.special import erf"),)),
+''',
 }
 
-_DEF = re.compile(r"^def (_\w+)\(", re.M)
-_TOP = re.compile(r"\n(?=\S)")
+BACKENDS: dict[str, Backend] = {
+    "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum"),
+    "torch": Backend(
+        "torch", ("torch", "array_api_compat"),
+        "import torch\nimport array_api_compat.torch as xp", "torch.einsum",
+        device=", device={x}.device", diag="torch.diag", passes=("clamps",),
+        helpers={"_sigmoid": '''
+def _sigmoid(x):
+    """1 / (1 + exp(-x)): PyTorch's kernel, one pass, without overflow (not in the standard)."""
+    return torch.sigmoid(x)
+''', "_erf": '''
+def _erf(x):
+    """The error function (not in the standard)."""
+    return torch.special.erf(x)
+''', "_logsumexp": '''
+def _logsumexp(x, axis=None):
+    """log(sum(exp(x))) along axis (not in the standard; torch.logsumexp shifts by the maximum)."""
+    return torch.logsumexp(xp.reshape(x, (-1,)) if axis is None else x,
+                           dim=0 if axis is None else axis)
+'''}),
+    "jax": Backend(
+        "jax", ("jax",), "import jax.numpy as xp\nimport jax.scipy.special", "xp.einsum",
+        diag="xp.diag", passes=("untransposed",),
+        helpers={"_erf": '''
+def _erf(x):
+    """The error function (not in the standard)."""
+    return jax.scipy.special.erf(x)
+''', "_logsumexp": '''
+def _logsumexp(x, axis=None):
+    """log(sum(exp(x))) along axis (not in the standard; JAX's shifts by the maximum)."""
+    return jax.scipy.special.logsumexp(x, axis=axis)
+'''}),
+    "cupy": Backend(
+        "cupy", ("cupy", "array_api_compat"),
+        "import cupy as cp\nimport array_api_compat.cupy as xp", "cp.einsum",
+        install="pip install 'matdiff[backends]' and CuPy for your CUDA version",
+        helpers={"_erf": '''
+def _erf(x):
+    """The error function (not in the standard)."""
+    from cupyx.scipy.special import erf
+    return erf(x)
+'''}),
+    "dask": Backend(
+        "dask", ("dask.array", "array_api_compat"),
+        "import numpy as np\nimport dask.array as da\nimport array_api_compat.dask.array as xp",
+        "da.einsum", spell=((r"\bxp\.linalg\.det\(", "_det("),), helpers=_DASK_DET),
+    "array-api": Backend(
+        "array-api", ("array_api_compat",),
+        "from array_api_compat import array_namespace, device, is_cupy_array, is_jax_array, "
+        "is_torch_array", "_einsum", device=", device=device({x})", portable=True,
+        spell=((r"\bxp\.linalg\.det\(", "_det("),),
+        helpers={"_erf": _PORTABLE_ERF, "_einsum": _PORTABLE_EINSUM, **_PORTABLE_LINALG}),
+}
 
 
-def known_backend(name: str) -> Backend:
-    if name not in BACKENDS:
-        raise MatdiffError(f"unknown backend {name!r}; valid names: {', '.join(BACKENDS)}")
-    return BACKENDS[name]
-
-
-def get_backend(name: str) -> Backend:
-    """The backend, checked to be installed (the error names the extra)."""
-    backend = known_backend(name)
-    try:
-        importlib.import_module(backend.module)
-    except ImportError:
-        raise MatdiffError(f"the {name} backend needs {backend.module}, which is not installed: "
-                           "pip install 'matdiff[backends]'"
-                           + (" (and CuPy for your CUDA version)" if name == "cupy" else "")
-                           ) from None
-    return backend
-
-
-def respell(source: str, name: str) -> str:
-    """The NumPy module `source` rewritten for backend `name` (numpy: unchanged)."""
-    if name == "numpy":
-        return source
-    b = BACKENDS[name]
-    text = source.replace("Generated by matdiff: plain NumPy,",
-                          f"Generated by matdiff for {name},")
-    text = text.replace("import numpy as np", b.header, 1)
-    text = re.sub(r"\bnp\.", b.prefix, text)
-    if name == "torch":
-        text = _clamps(text)
-    for pattern, repl in b.renames:
-        text = re.sub(pattern, repl, text)
-    if name == "torch":
-        text = _float_masks(text)
-    if name == "jax":
-        text = "\n".join(_untransposed(line) for line in text.split("\n"))
-    return _swap_helpers(text, b)
-
+# ------------------------------------------------------------------ speed, per library
 
 class _Transposed(ast.NodeTransformer):
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
         a = node.left
         if isinstance(node.op, ast.MatMult) and isinstance(a, ast.Attribute) and a.attr == "T":
-            return ast.Call(ast.Attribute(ast.Name("jnp"), "tensordot"), [a.value, node.right],
+            return ast.Call(ast.Attribute(ast.Name("xp"), "tensordot"), [a.value, node.right],
                             [ast.keyword("axes", ast.Tuple([ast.Constant(0), ast.Constant(0)]))])
         return node
 
 
 def _untransposed(line: str) -> str:
-    """`A.T @ B` as `jnp.tensordot(A, B, axes=(0, 0))` in one line of code.
+    """`A.T @ B` as `xp.tensordot(A, B, axes=(0, 0))` in one line of code (JAX).
 
     XLA's CPU backend copies a transposed matrix before a matrix-vector
     product (5 ms for 10000 x 100, twenty times the product); contracting the
@@ -316,13 +433,14 @@ _NUMBER = re.compile(r"-?\d+(\.\d*)?(e-?\d+)?")
 
 
 def _clamps(text: str) -> str:
-    """torch.maximum(a, 0.0) as torch.clamp_min(a, 0.0) (minimum: clamp_max).
+    """xp.maximum(a, 0.0) as torch.clamp_min(a, 0.0) (minimum: clamp_max), on PyTorch.
 
-    torch.maximum wants two tensors: a number would be made a tensor on every
-    call. Only calls with a literal number on one side are rewritten.
+    A number would be made a tensor on every call (array-api-compat's maximum
+    costs ten times clamp_min). Only calls with a literal number on one side
+    are rewritten.
     """
     out, at = [], 0
-    for m in re.finditer(r"torch\.(maximum|minimum)\(", text):
+    for m in re.finditer(r"\bxp\.(maximum|minimum)\(", text):
         if m.start() < at:
             continue
         args = _call_args(text, m.end())
@@ -361,52 +479,25 @@ def _call_args(text: str, start: int) -> tuple[tuple[str, str], int] | None:
     return None
 
 
-_MASK = re.compile(r"^(\s+)(\w+) = (\w+) ([<>]=?) 0(\s*#.*)?$", re.M)
+_PASSES = {"clamps": _clamps, "untransposed": _untransposed}
 
 
-def _float_masks(text: str) -> str:
-    """A boolean mask that enters a product is made floating where it is defined.
-
-    NumPy multiplies matrices of booleans and floats; PyTorch's `@`, `einsum`
-    and `tensordot` want one dtype. A mask only ever multiplied entry by entry
-    stays boolean (PyTorch promotes it within the multiplication).
-    """
-    def cast(m: re.Match) -> str:
-        name = re.escape(m.group(2))
-        product = (rf"\b{name} @|@ {name}\b|(einsum|tensordot)\([^\n]*\b{name}\b")
-        if not re.search(product, text[m.end():]):
-            return m.group(0)
-        return (f"{m.group(1)}{m.group(2)} = ({m.group(3)} {m.group(4)} 0).to({m.group(3)}.dtype)"
-                f"{m.group(5) or ''}")
-
-    return _MASK.sub(cast, text)
+def known_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise MatdiffError(f"unknown backend {name!r}; valid names: {', '.join(BACKENDS)}")
+    return BACKENDS[name]
 
 
-def _swap_helpers(text: str, b: Backend) -> str:
-    """Replace each helper the module defines by the backend's version; add what they need."""
-    blocks = _helper_blocks(text)
-    for name, (start, end) in sorted(blocks.items(), key=lambda kv: -kv[1][0]):
-        if name in b.helpers:
-            text = text[:start] + b.helpers[name].strip() + "\n" + text[end:]
-    while True:  # helpers may call helpers
-        needed = [h for h in b.helpers if h + "(" in text and f"def {h}(" not in text]
-        if not needed:
-            return text
-        at = text.index(b.header) + len(b.header)
-        extra = "".join("\n\n" + b.helpers[h].strip() for h in needed)
-        text = text[:at] + extra + "\n" + text[at:]
-
-
-def _helper_blocks(text: str) -> dict[str, tuple[int, int]]:
-    """Each helper's (start, end): from its def to the next line at column 0."""
-    out = {}
-    for m in _DEF.finditer(text):
-        nxt = _TOP.search(text, m.end())
-        end = len(text) if nxt is None else nxt.start() + 1
-        while end > m.start() and text[end - 2:end] == "\n\n":
-            end -= 1
-        out[m.group(1)] = (m.start(), end)
-    return out
+def get_backend(name: str) -> Backend:
+    """The backend, checked to be installed (the error names the extra to install)."""
+    backend = known_backend(name)
+    for module in backend.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise MatdiffError(f"the {name} backend needs {module}, which is not installed: "
+                               f"{backend.install}") from None
+    return backend
 
 
 # ------------------------------------------------------------------ which library

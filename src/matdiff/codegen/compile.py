@@ -68,14 +68,21 @@ class CompiledFunction:
 
         Variables left out, and dimensions no value fixes, are planned as 1000 long.
         """
+        return self.source_for(self.backend, values)
+
+    def source_for(self, backend: str | None, values: Mapping[str, Any]) -> str:
+        """The module for `backend` (None: NumPy), whose library need not be installed."""
         dims: dict[str, int] = {}
-        shapes = {n: (tuple(v) if isinstance(v, tuple) else np.shape(v)) for n, v in values.items()}
+        shapes = {n: (tuple(v) if isinstance(v, tuple | list) else np.shape(v))
+                  for n, v in values.items()}
         for name, var in self.spec.variables.items():
             if name in shapes:
                 self._bind_shape(name, var.shape, shapes[name], dims)
+        if backend not in (None, "numpy"):
+            from .backends import known_backend
+
+            return build_module(self.spec, sizes=dims, backend=known_backend(backend))[0]
         key = tuple(dims.get(s) for s in self._symbols)
-        if self.backend not in (None, "numpy"):
-            return self._runner(self.backend).source(dims)
         if key in self._sources:
             return self._sources[key]
         return build_module(self.spec, sizes=dims)[0]

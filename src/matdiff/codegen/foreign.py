@@ -1,12 +1,14 @@
-"""Running a compiled derivative on PyTorch, JAX, CuPy or Dask arrays.
+"""Running a compiled derivative on PyTorch, JAX, CuPy or Dask arrays, or any of them.
 
 `ForeignRunner` is the non-NumPy half of `CompiledFunction`: it converts the
 values to the backend's arrays (numbers and NumPy arrays join the device of
 the other tensors; integers become float64), binds the dimensions, and
-generates, respells (backends.py) and caches one module per shape
-signature. JAX modules are compiled with `jax.jit`, the lengths no value
-carries passed as static arguments. Results stay the backend's arrays, on
-their device: a scalar is a 0-d array, not a Python float.
+generates (in the array API standard, backends.py) and caches one module per
+shape signature. The portable backend, "array-api", converts to the library
+of the arrays passed (NumPy when there are none). JAX modules are compiled
+with `jax.jit`, the lengths no value carries passed as static arguments.
+Results stay the backend's arrays, on their device: a scalar is a 0-d array,
+not a Python float.
 
 A call whose values are already the backend's floating arrays (on one
 device, for PyTorch) and whose shapes were seen before takes `call`, a few
@@ -21,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import EvaluationError, MatdiffError
-from .backends import backend_of, get_backend, respell
+from .backends import backend_of, get_backend
 from .module import build_module
 
 __all__ = ["ForeignRunner"]
@@ -31,7 +33,7 @@ class ForeignRunner:
     """fn(values) for one non-NumPy backend, sharing the plan of a CompiledFunction."""
 
     def __init__(self, owner: Any, name: str, finish: Callable, flatten: Callable) -> None:
-        get_backend(name)  # a clear error when the library is missing
+        self.backend = get_backend(name)  # a clear error when the library is missing
         self.owner = owner
         self.finish = finish    # compile.py's result shaping, shared with NumPy
         self.flatten = flatten
@@ -39,15 +41,15 @@ class ForeignRunner:
         self.cache: dict[tuple[int, ...], Callable] = {}
         self.sources: dict[tuple[int, ...], str] = {}
         self.call: Callable[[Mapping[str, Any]], Any] = (
-            self._fast() if not owner._free and name in _FLOATING else self)
+            self._fast() if not owner._free and owner._names and name in _FLOATING else self)
 
     def __call__(self, values: Mapping[str, Any]) -> Any:
         found = backend_of(values)
-        if found not in ("numpy", self.name):
+        if found not in ("numpy", self.name) and not self.backend.portable:
             raise MatdiffError(f"this function runs on {self.name} arrays, but the values are "
                                f"{found} arrays; compile with backend={found!r} or None")
         owner = self.owner
-        convert = _converter(self.name, values)
+        convert = _converter(found if self.backend.portable else self.name, values)
         args, dims = [], {}
         for name, shape in zip(owner._names, owner._shapes):
             if name not in values:
@@ -64,7 +66,11 @@ class ForeignRunner:
         entry = self.cache.get(key)
         if entry is None:
             entry = self._build(key)
-        return entry(*args, *[dims[d] for d in owner._free])
+        extra = [dims[d] for d in owner._free]
+        if not owner._names:  # the result takes the library, dtype and device of a value
+            extra.append(next((convert(v) for v in values.values() if hasattr(v, "shape")),
+                              convert(0.0)))
+        return entry(*args, *extra)
 
     def _fast(self) -> Callable[[Mapping[str, Any]], Any]:
         """Generated checks for values already in the backend's floating arrays (else __call__)."""
@@ -109,7 +115,8 @@ class ForeignRunner:
         return namespace["call"]
 
     def source(self, dims: Mapping[str, int]) -> str:
-        return respell(build_module(self.owner.spec, sizes=dims, blocks=False)[0], self.name)
+        return build_module(self.owner.spec, sizes=dims, blocks=False,
+                            backend=self.backend)[0]
 
     def _build(self, key: tuple[int, ...]) -> Callable:
         owner = self.owner
@@ -164,6 +171,14 @@ def _converter(name: str, values: Mapping[str, Any]) -> Callable[[Any], Any]:
             return a if jnp.issubdtype(a.dtype, jnp.floating) else a.astype(float)
 
         return to_jax
+    if name == "numpy":
+        import numpy as np
+
+        def to_numpy(v: Any) -> Any:
+            a = np.asarray(v)
+            return a if a.dtype.kind == "f" else a.astype(np.float64)
+
+        return to_numpy
     if name == "cupy":
         import cupy
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from .tidy import tidy
 from .values import is_atomic
@@ -26,6 +27,9 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED = frozenset({
     "np", "float", "int", "len", "range", "tuple", "ValueError", "True", "False", "None",
     "derivative", "value_and_grad", "__name__", "__doc__",
+    # the other backends' modules (backends.py)
+    "xp", "torch", "jax", "da", "cp", "array_namespace", "device", "is_torch_array",
+    "is_jax_array", "is_cupy_array", "hasattr",
 })
 
 INLINE_LIMIT = 72  # longest expression inlined into its consumer
@@ -35,6 +39,14 @@ def valid_identifier(name: str) -> bool:
     """A name safe to put in generated code: a Python identifier, not a keyword."""
     return (isinstance(name, str) and IDENTIFIER.match(name) is not None
             and not keyword.iskeyword(name) and not name.startswith("__"))
+
+
+class Spelling(Protocol):
+    """How another array library writes a template and a finished line (backends.py)."""
+
+    def template(self, text: str) -> str: ...
+
+    def text(self, text: str) -> str: ...
 
 
 @dataclass
@@ -78,10 +90,13 @@ class Program:
     def is_value(self, ref: str) -> bool:
         return ref in self.instrs
 
-    def render(self, outputs: list[str], taken: set[str]) -> tuple[list[str], list[str]]:
+    def render(self, outputs: list[str], taken: set[str],
+               spell: Spelling | None = None) -> tuple[list[str], list[str]]:
         """(body lines, output expressions) for the values reaching `outputs`.
 
-        `taken` holds names the code must not reuse (parameters, dimensions).
+        `taken` holds names the code must not reuse (parameters, dimensions);
+        `spell` respells each template, then each line, for another array library
+        (backends.py).
         """
         live: set[str] = set()
         stack = [r for r in outputs if r in self.instrs]
@@ -113,7 +128,10 @@ class Program:
         for name, ins in self.instrs.items():
             if name not in live:
                 continue
-            text = tidy(_substitute(ins.template, ins.refs, code))
+            if spell is None:
+                text = tidy(_substitute(ins.template, ins.refs, code))
+            else:
+                text = spell.text(tidy(_substitute(spell.template(ins.template), ins.refs, code)))
             if (ins.inline and name not in preferred and uses.get(name, 0) == 1
                     and len(text) <= INLINE_LIMIT):
                 code[name] = text

@@ -33,8 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--value-and-grad", action="store_true",
                    help="one function returning the value and every gradient")
     p.add_argument("--backend", default="numpy",
-                   choices=["numpy", "torch", "jax", "cupy", "dask"],
-                   help="the array library the code runs on (default: numpy)")
+                   choices=["numpy", "torch", "jax", "cupy", "dask", "array-api"],
+                   help="the array library the code runs on (default: numpy; array-api: "
+                        "any, through array-api-compat)")
 
 
 def parse_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:
@@ -62,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if args.order != 1:
             raise MatdiffError("--value-and-grad gives first derivatives: drop --order")
         fn = value_and_grad(parse(args.expression, declare), args.wrt, declare=declare)
-        from ..codegen.backends import respell
-
-        print(respell(_planned(fn, shapes), args.backend), end="")
+        print(fn.source_for(args.backend, shapes), end="")
         return 0
     if len(args.wrt) != 1:
         raise MatdiffError("give --wrt once (or use --value-and-grad for several gradients)")
@@ -77,8 +76,3 @@ def run(args: argparse.Namespace) -> int:
     print(d.source(shapes=shapes or None, backend=args.backend), end="")
     return 0
 
-
-def _planned(fn, shapes: dict[str, tuple[int, ...]]) -> str:
-    if not shapes:
-        return fn.source()
-    return fn.source(**shapes)
