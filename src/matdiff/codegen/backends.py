@@ -99,7 +99,7 @@ class Backend:
             text = text.replace("    DIAG\n", _DIAG.format(diag=self.diag) if self.diag else "")
             text = re.sub(r", device=DEV\((\w+)\)",
                           lambda m: self.device.format(x=m.group(1)) if self.device else "", text)
-            if self.portable and "array_namespace(" not in text:
+            if self.portable and "xp." in text and "array_namespace(" not in text:
                 text = _namespace_line(text)
             out.append(text)
         return out
@@ -263,11 +263,6 @@ def _logsumexp(x, axis=None):
 def _gelu(x):
     """x Phi(x), exactly: the standard normal CDF through erf."""
     return 0.5 * x * (1.0 + _erf(x / 2.0 ** 0.5))
-''',
-    "_sigmoid": '''
-def _sigmoid(x):
-    """1 / (1 + exp(-x)): PyTorch's kernel, one pass, without overflow."""
-    return torch.sigmoid(x)
 ''',
     "_erf": '''
 def _erf(x):
