@@ -53,13 +53,13 @@ def _gen(r: random.Random, shape, depth: int) -> ir.Expr:
     if kind == "unary":
         return ir.unary(r.choice(SAFE_UNARY), _gen(r, shape, depth - 1))
     if kind == "binary":
-        op = r.choice([Op.MAX, Op.MIN, Op.POW])
+        op = r.choice([Op.MAX, Op.MIN, Op.POW, Op.EQ])
         if op is Op.POW:
             return ir.binary(op, _gen(r, shape, depth - 1), ir.const(r.choice([2.0, 3.0]), shape))
         return ir.binary(op, _gen(r, shape, depth - 1), _gen(r, shape, depth - 1))
     if kind == "matrix" and shape == ():
         inner = _gen(r, ("n",), depth - 1)
-        return ir.matrix_fn(r.choice([Op.NORM2, Op.LOGSUMEXP]), inner, ())
+        return ir.matrix_fn(r.choice([Op.NORM2, Op.LOGSUMEXP, Op.VMAX, Op.VMIN]), inner, ())
     if kind == "matrix" and shape == ("n",):
         return ir.matrix_fn(Op.SOFTMAX, _gen(r, ("n",), depth - 1), ("n",))
     return _product(r, shape, depth)

@@ -13,6 +13,7 @@ cite for it, with a note saying what it gives:
     a + b                  sum rule
     exp(u), tanh(u), ...   element-wise function: diag(f'(u))
     max(0, z)              the max(0, z) cases: step(z)
+    max(x), min(x)         the max reduction rule: eq(x, max(x))/sum(eq(x, max(x)))
     inv, det, logdet, ...  the rule of that matrix function
 
 Products and sums are named here by their shapes; every other op's rule
