@@ -141,8 +141,8 @@ _NUMBER_ARGUMENT = re.compile(r"(\bxp\.[\w.]+|\b_\w+)\((-?\d+\.?\d*(?:e-?\d+)?)\
 
 # NumPy template -> array API standard; `{k}` are the operands, EINSUM and LIKE placeholders
 _STANDARD: tuple[tuple[str, str], ...] = (
-    (r"\{(\d+)\}\.sum\(\)", r"xp.sum({\1})"),
-    (r"\{(\d+)\}\.sum\(axis=(\d+)\)", r"xp.sum({\1}, axis=\2)"),
+    (r"\{(\d+)\}\.(sum|max)\(\)", r"xp.\2({\1})"),
+    (r"\{(\d+)\}\.(sum|max)\(axis=(\d+)(, keepdims=True)?\)", r"xp.\2({\1}, axis=\3\4)"),
     (r"\{(\d+)\}\.copy\(\)", r"xp.asarray({\1}, copy=True)"),
     # a step mask: a float of the argument's dtype (a boolean times a float, or in a
     # matrix product, is not in the standard)

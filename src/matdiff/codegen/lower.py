@@ -28,7 +28,7 @@ from .contract import contract, scale_code
 from .program import Program
 from .values import Val, axes_template, format_number, partition
 
-__all__ = ["Lowering", "UNARY_CODE", "MATRIX_CODE"]
+__all__ = ["Lowering", "UNARY_CODE", "MATRIX_CODE", "shared_exponentials"]
 
 
 def _code(op: Op) -> str:
@@ -67,6 +67,8 @@ class Lowering:
         self.memo: dict[Expr, Val] = {}
         self.einsum_only: set[Expr] = set()
         self.sizes: dict[Expr, int] = {}   # subtree sizes, capped, for comments
+        # (argument, axis) of both a softmax and a logsumexp: one exp serves both
+        self.shared_exp: set[tuple[Expr, int | None]] = set()
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -104,11 +106,26 @@ class Lowering:
             return self._binary(node)
         if op in MATRIX_CODE:
             a = self.materialize(self.memo[node.args[0]])
+            if (node.args[0], node.attr) in self.shared_exp:
+                return self._softmax_or_logsumexp(node, a.ref)
             code = MATRIX_CODE[op]
             if node.attr is not None and op in AXIS_OPS:  # softmax(X, 2): along an axis
                 code = code[:-1] + f", axis={int(node.attr)})"
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
+
+    def _softmax_or_logsumexp(self, node: Expr, x: str) -> Val:
+        """softmax(x) = e/s and logsumexp(x) = m + log(s) over one e = exp(x - m), s = sum(e)."""
+        axis = node.attr
+        keep = "" if axis is None else f"axis={int(axis)}, keepdims=True"
+        m = self.prog.emit(f"{{0}}.max({keep})", (x,))
+        e = self.prog.emit("np.exp({0} - {1})", (x, m))
+        s = self.prog.emit(f"{{0}}.sum({keep})", (e,))
+        if node.op is Op.SOFTMAX:
+            return Val.dense(self._emit(node, "{0} / {1}", (e, s)), node.shape)
+        squeeze = "" if axis is None else ("[:, 0]" if int(axis) == 1 else "[0]")
+        return Val.dense(self._emit(node, f"({{0}} + np.log({{1}})){squeeze}", (m, s)),
+                         node.shape)
 
     def bind(self, leaf: Expr, v: Val, name: str) -> None:
         """The variable `leaf` (a program's line) is the value v, which gets the line's name."""
@@ -352,3 +369,15 @@ def _einsum_only(roots: list[Expr]) -> set[Expr]:
             if node.op is not Op.EINSUM:
                 other.update(node.args)
     return seen - other
+
+
+def shared_exponentials(roots: list[Expr]) -> set[tuple[Expr, int | None]]:
+    """(argument, axis) pairs that have both a softmax and a logsumexp under `roots`."""
+    seen: dict[Op, set[tuple[Expr, int | None]]] = {Op.SOFTMAX: set(), Op.LOGSUMEXP: set()}
+    done: set[Expr] = set()
+    for root in roots:
+        for node in topo_order(root, done):
+            done.add(node)
+            if node.op in seen:
+                seen[node.op].add((node.args[0], node.attr))
+    return seen[Op.SOFTMAX] & seen[Op.LOGSUMEXP]

@@ -21,7 +21,7 @@ from .backends import Backend
 from .blockplan import block_terms, emit_blocks
 from .blocks import BlockPlan
 from .distribute import distribute
-from .lower import Lowering
+from .lower import Lowering, shared_exponentials
 from .program import IDENTIFIER, RESERVED, Program, valid_identifier
 from .runtime import HELPERS, helpers_used
 from .values import Val
@@ -146,6 +146,7 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     describe = _describer(spec.variables) if comments else None
     prog = Program()
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
+    low.shared_exp = shared_exponentials([e for _, e in spec.lines] + roots)
     for name, e in spec.lines:  # a program's lines, each planned on its own
         (root,) = distribute([e], size, computed=low.memo)
         (v,) = low.lower([root])
