@@ -415,14 +415,18 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
     if len(set(names)) != len(names):
         raise MatdiffError(f"wrt names a variable twice: {names}")
-    program = f.program
+    from .backward import backward_pass
+
+    program, bp = f.program, None
     if program is None and len(names) > 1 and all(n in f.variables for n in names):
         from .backward.split import split
 
-        with engine_errors("differentiating"):  # the pre-activations named: shared signals
+        try:  # the pre-activations named, so the gradients share their error signals
             program = split(f.ir, f.variables, names, f.text)
+            bp = backward_pass(program, names) if program is not None else None
+        except Exception:  # noqa: BLE001 - one derivative per name, as before the split
+            program = None
     if program is not None:
-        from .backward import backward_pass
         from .backward.render import named_lines
         from .ir.expr import var
 
@@ -430,7 +434,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
             if n not in f.variables:
                 diff(f, wrt=n)  # the error that names the problem
         with engine_errors("differentiating"):
-            bp = backward_pass(program, names)
+            bp = bp or backward_pass(program, names)
             out = program.output
             lines = [(s.name, s.local) for s in program.statements]
             lines += named_lines(bp)
