@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda":
         info["gpu"] = torch.cuda.get_device_name() if "torch" in libraries else str(found["jax"])
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
-    budget = args.budget if args.budget is not None else (1.0 if args.quick else 5.0)
+    budget = args.budget if args.budget is not None else (1.0 if args.quick else 4.0)
     results = []
     for case in cases(quick=args.quick):
         if only and case.problem not in only:

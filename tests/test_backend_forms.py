@@ -85,6 +85,8 @@ def test_torch_source_uses_pytorchs_own_kernels():
     assert "torch.sigmoid(" in d.source(backend="torch")
     relu = matdiff.diff("norm2(relu(X*W1)*W2 - Y)^2", wrt="W1").source(backend="torch")
     assert "torch.clamp_min(" in relu and "torch.maximum" not in relu
+    body = relu.split("def derivative", 1)[1]
+    assert "_step_times(t1, " in body and "_step(t1) *" not in body  # ReLU's backward kernel
     text = "sum(max(X, Y)) + sum(min(0, X .* max(Y, 1)))"
     vg = matdiff.value_and_grad(text, wrt=["X"], backend="torch")
     both = vg.source(X=(3, 2), Y=(3, 2))
