@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from threads import configure_threads, limit_loaded  # noqa: E402
 
-configure_threads(1)
+configure_threads(1, pin=False)  # Dask workers inherit affinity: they need both cores
 
 import numpy as np  # noqa: E402
 from harness import machine, measure, paired_ratio  # noqa: E402

@@ -113,6 +113,8 @@ def machine(threads: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "threads": threads,
+        "cores used": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                       else "all"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
         "date": time.strftime("%Y-%m-%d"),
