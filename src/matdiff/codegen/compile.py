@@ -20,16 +20,13 @@ import numpy as np
 from ..errors import EvaluationError, ShapeError
 from ..evaluate import check_dense
 from .blocks import BlockDiagonal, BlockPlan
+from .checks import Mismatch, shape_check_lines
 from .module import ModuleSpec, build_module, layout
 from .structured import Diagonal
 
 __all__ = ["CompiledFunction"]
 
 MAX_SIGNATURES = 16  # modules kept per compiled function
-
-
-class _Mismatch(Exception):
-    """A value failed the fast checks; the slow path says why."""
 
 
 class CompiledFunction:
@@ -142,15 +139,7 @@ class CompiledFunction:
             if self.backend is None:  # arrays of other libraries: the slow path dispatches
                 lines.append(f"        if not isinstance(values[{name!r}], plain): raise Mismatch")
             lines.append(f"        a{k} = asarray(values[{name!r}], dtype=float64)")
-            lines.append(f"        s{k} = a{k}.shape")
-            lines.append(f"        if len(s{k}) != {len(shape)}: raise Mismatch")
-            for p, d in enumerate(shape):
-                if isinstance(d, int):
-                    lines.append(f"        if s{k}[{p}] != {d}: raise Mismatch")
-                elif d in bound:
-                    lines.append(f"        if s{k}[{p}] != {bound[d]}: raise Mismatch")
-                else:
-                    bound[d] = f"s{k}[{p}]"
+            lines += shape_check_lines(k, shape, bound)
         if not self._names:
             lines.append("        pass")
         key = ", ".join(bound[s] for s in self._symbols)
@@ -164,7 +153,7 @@ class CompiledFunction:
                   f"    return entry({args})"]
         namespace: dict[str, Any] = {"asarray": np.asarray, "float64": np.float64,
                                      "plain": (np.ndarray, float, int),
-                                     "Mismatch": _Mismatch, "slow": self._slow,
+                                     "Mismatch": Mismatch, "slow": self._slow,
                                      "cache": self._cache, "build": self._build}
         exec(compile("\n".join(lines), "<matdiff value checks>", "exec"), namespace)
         return namespace["call"]

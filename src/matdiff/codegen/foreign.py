@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import EvaluationError, MatdiffError
 from .backends import backend_of, get_backend
+from .checks import Mismatch, shape_check_lines
 from .module import build_module
 
 __all__ = ["ForeignRunner"]
@@ -83,15 +84,7 @@ class ForeignRunner:
             if self.name == "torch":  # one device: the full path moves values to the first's
                 lines.append("        dev = a0.device" if k == 0 else
                              f"        if a{k}.device != dev: raise Mismatch")
-            lines.append(f"        s{k} = a{k}.shape")
-            lines.append(f"        if len(s{k}) != {len(shape)}: raise Mismatch")
-            for p, d in enumerate(shape):
-                if isinstance(d, int):
-                    lines.append(f"        if s{k}[{p}] != {d}: raise Mismatch")
-                elif d in bound:
-                    lines.append(f"        if s{k}[{p}] != {bound[d]}: raise Mismatch")
-                else:
-                    bound[d] = f"s{k}[{p}]"
+            lines += shape_check_lines(k, shape, bound)
         if not owner._names:
             lines.append("        pass")
         key = ", ".join(bound[s] for s in owner._symbols)
@@ -101,7 +94,7 @@ class ForeignRunner:
                   "    if entry is None:",
                   "        return slow(values)",
                   f"    return entry({', '.join(f'a{k}' for k in range(len(owner._names)))})"]
-        namespace: dict[str, Any] = {"Mismatch": _Mismatch, "slow": self, "cache": self.cache}
+        namespace: dict[str, Any] = {"Mismatch": Mismatch, "slow": self, "cache": self.cache}
         if self.name == "torch":
             import torch
 
@@ -140,8 +133,6 @@ class ForeignRunner:
         return entry
 
 
-class _Mismatch(Exception):
-    """A value failed the fast checks; the full path converts it or says why."""
 
 
 # the test, in generated code, that a value is the backend's floating array
