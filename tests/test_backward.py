@@ -186,9 +186,8 @@ def programs(draw):
     return lines, steps, matrices
 
 
-@settings(max_examples=30)
-@given(programs())
-def test_random_programs(case) -> None:
+def program_case(case):
+    """A drawn program as (text, its parameters, values, its NumPy twin computing L)."""
     lines, steps, matrices = case
     text = "c: scalar\n" + "\n".join(lines)
     rng = np.random.default_rng(len(text))
@@ -203,7 +202,13 @@ def test_random_programs(case) -> None:
 
     f = matdiff.parse(text)
     params = [p for p in ["x", "c", *matrices] if p in f.variables]
-    check_program(text, params, values, twin)
+    return text, params, values, twin
+
+
+@settings(max_examples=30)
+@given(programs())
+def test_random_programs(case) -> None:
+    check_program(*program_case(case))
 
 
 # --------------------------------------------------------------------------- compiled

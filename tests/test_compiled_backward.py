@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 import matdiff
 from conftest import assert_matches, numeric_derivative
-from test_backward import ACTIVATIONS, programs
+from test_backward import ACTIVATIONS, program_case, programs
 
 
 def batch_mlp(layers: int, act: str, residual: bool = False):
@@ -110,21 +110,7 @@ def test_the_compiled_two_layer_program_is_the_textbook_backward_pass() -> None:
 @settings(max_examples=15, deadline=None)
 @given(programs())
 def test_compiled_random_programs(case) -> None:
-    lines, steps, matrices = case
-    text = "c: scalar\n" + "\n".join(lines)
-    rng = np.random.default_rng(len(text))
-    values = {"x": rng.normal(size=3), "c": 0.7}
-    values |= {m: rng.normal(size=(3, 3)) * 0.7 for m in matrices}
-
-    def twin(v):
-        env = dict(v)
-        for name, fn in steps:
-            env[name] = fn(env)
-        return env["L"]
-
-    f = matdiff.parse(text)
-    params = [p for p in ["x", "c", *matrices] if p in f.variables]
-    check_compiled(text, params, values, twin)
+    check_compiled(*program_case(case))
 
 
 # --------------------------------------------------------------------------- one expression
