@@ -33,7 +33,8 @@ CONFIG = ROOT / ".importlinter"
 def _lint(src: Path) -> subprocess.CompletedProcess:
     lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
     assert Path(lint).exists(), "lint-imports is missing: pip install -e '.[dev]'"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run([lint, "--config", str(CONFIG), "--no-cache"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
