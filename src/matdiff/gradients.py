@@ -81,7 +81,8 @@ class Gradients(Mapping[str, Derivative]):
                 raise MatdiffError("the backward pass is of first derivatives (order=1)")
             f = self.function
             program = f.program or single(f.ir, f.variables, f.text,
-                                          "scalar" if f.ir.ndim == 0 else "col")
+                                          "scalar" if f.ir.ndim == 0 else "col",
+                                          f.declarations)
             with engine_errors("differentiating"):
                 self._backward = backward_pass(program, self.wrt)
         return self._backward
@@ -107,10 +108,17 @@ class Gradients(Mapping[str, Derivative]):
             return backward_explain(self.backward, format=format)
 
     def program_text(self) -> str:
-        """The forward program followed by the backward pass: one program computing both."""
+        """The forward program followed by the backward pass: one program computing both
+        (declarations given by declare= first)."""
+        from .language.program import declared_in_text
+
         f = self.function
         forward = f.text if f.program is not None else f"f = {f.text}"
-        return forward.rstrip() + "\n" + self.to_text()
+        inside = declared_in_text(f.text) if f.program is not None else set()
+        # declare= written in, so the text parses and evaluates from the values alone
+        given = [f"{name}: {spec}" for name, spec in f.declarations.items()
+                 if name not in inside and name in f.variables]
+        return "\n".join([*given, forward.rstrip(), self.to_text()])
 
     def names(self) -> dict[str, str]:
         """wrt name -> the name of its line in the backward pass (W1 -> dW1)."""

@@ -32,7 +32,8 @@ from .build import TypeContext, check_declarations, infer_tree, input_leaves, lo
 from .rules import RESERVED
 from .types import Dims, parse_declaration
 
-__all__ = ["Statement", "Program", "build_program", "is_program", "single", "intermediate_leaf"]
+__all__ = ["Statement", "Program", "build_program", "is_program", "single", "intermediate_leaf",
+           "declared_in_text"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _DECLARATION = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_]*)*)\s*:(.*)\Z",
@@ -106,10 +107,26 @@ class Program:
         return frozenset(n for n, k in kinds.items() if k == "row")
 
 
-def single(ir_root: Expr, inputs: dict[str, Expr], text: str, kind: str) -> Program:
-    """A one-expression program (the statement unnamed)."""
+def single(ir_root: Expr, inputs: dict[str, Expr], text: str, kind: str,
+           declare: Mapping[str, str] | None = None) -> Program:
+    """A one-expression program (the statement unnamed); `declare` gives the inputs' kinds
+    (a row vector prints as one)."""
+    kinds = {name: parse_declaration(name, spec, Dims()).kind
+             for name, spec in (declare or {}).items() if name in inputs}
     return Program((Statement(None, ir_root, ir_root, kind, 1, 1, " ".join(text.split())),),
-                   dict(inputs), text)
+                   dict(inputs), text, kinds=kinds)
+
+
+def declared_in_text(text: str) -> set[str]:
+    """The names a program's own declaration lines declare (`b1, b2: vector`)."""
+    masked = _mask_comments(text)
+    out: set[str] = set()
+    for piece in _split(masked):
+        body = masked[piece.start:piece.end].strip()
+        m = _DECLARATION.match(body) if "=" not in body else None
+        if m:
+            out.update(n.strip() for n in m.group(1).split(","))
+    return out
 
 
 def is_program(text: object) -> bool:
