@@ -1,8 +1,9 @@
 """Random well-typed programs over every declaration kind, for the backward-pass tests.
 
 Inputs of each kind a program can declare (scalar, column vectors of two lengths, a row
-vector, a matrix, a square and a symmetric matrix), and intermediates built from them by
-element-wise functions, broadcasting sums, products, transposes and axis reductions
+vector, a matrix, a square and a symmetric matrix, a probability vector and rows), and
+intermediates built from them by element-wise functions, broadcasting sums, products,
+transposes and axis reductions
 (`sum(X, 1)`, `mean(X, 1)`, `logsumexp(X, 1)` are rows; `softmax(X, 2)` keeps the shape),
 so row vectors, square and symmetric values all flow into later lines. The last line is
 a scalar. The oracle needs no NumPy twin: it is the forward-mode derivative
@@ -27,6 +28,8 @@ INPUTS = {
     "X": ("X", "matrix(m, n)"),
     "A": ("Q", "square matrix(n)"),
     "S": ("Q", "symmetric matrix(n)"),
+    "p": ("cn", "probability vector(n)"),
+    "P": ("X", "probability rows(m, n)"),
 }
 SHAPES = {"s": (), "cn": (N,), "cm": (M,), "rn": (N,), "X": (M, N), "Q": (N, N)}
 
@@ -53,9 +56,13 @@ BINARY = [
     ("s", "{u}*{v}", ("rn", "cn")),
     ("s", "{u}'*{v}", ("cm", "cm")),
     ("s", "tr({u}*{v})", ("Q", "Q")),
+    ("s", "{v}'*{u}*{v}", ("Q", "cn")),
+    ("X", "max({u}, {v})", ("X", "X")),
 ]
 UNARY = [
     ("rn", "{u}'", "cn"), ("cn", "{u}'", "rn"), ("Q", "{u}'", "Q"), ("Q", "{u}^2", "Q"),
+    ("Q", "{u}^3", "Q"), ("Q", "inv(eye + {u}'*{u})", "Q"), ("s", "logdet(eye + {u}'*{u})", "Q"),
+    ("X", "relu({u})", "X"), ("cn", "{u}/(1 + {u}'*{u})", "cn"),
     ("rn", "sum({u}, 1)", "X"), ("rn", "mean({u}, 1)", "X"), ("cm", "sum({u}, 2)", "X"),
     ("cm", "mean({u}, 2)", "X"), ("X", "softmax({u}, 2)", "X"), ("X", "softmax({u}, 1)", "X"),
     ("cm", "logsumexp({u}, 2)", "X"), ("rn", "logsumexp({u}, 1)", "X"),
@@ -117,5 +124,7 @@ def values_for(names: list[str], seed: int) -> dict[str, np.ndarray | float]:
         v = rng.uniform(-1.0, 1.0, shape) * 0.8
         if n == "S":
             v = (v + v.T) / 2
+        elif n in ("p", "P"):  # entries (of each row) summing to 1
+            v = np.exp(v) / np.exp(v).sum(axis=-1, keepdims=True)
         out[n] = float(v) if shape == () else v
     return out
