@@ -250,11 +250,12 @@ def check_against_forward_mode(text: str, used: list[str], backends=("numpy",)) 
     values = values_for(used, len(text))
     program = matdiff.parse(text)
     g = matdiff.grad(program, wrt=used)
-    want = {w: g[w].evaluate(values) for w in used}
+    want = {w: matdiff.diff(program, wrt=w).evaluate(values) for w in used}
     by_backward = g.evaluate(values)
     full = g.program_text()
     for w in used:
         assert_matches(by_backward[w], want[w], what=f"evaluate d{w}\n{full}")
+        assert_matches(g[w].evaluate(values), want[w], what=f"g[{w!r}]\n{full}")
         printed = matdiff.parse(full, of=g.names()[w])
         try:
             got = printed.evaluate(values)
@@ -328,3 +329,23 @@ def test_a_declared_row_vector_prints_as_a_row_in_the_backward_pass() -> None:
     for w in "rAx":
         assert_matches(matdiff.parse(full, of="d" + w).evaluate(values),
                        g[w].evaluate(values), what=w)
+
+
+def test_every_gradient_as_a_derivative_is_read_off_the_one_backward_pass(monkeypatch) -> None:
+    text, params, values, twin = mlp(3, "tanh")
+    g = matdiff.grad(text, wrt=params)
+    import matdiff.gradients as gradients
+
+    def again(*args, **kwargs):
+        raise AssertionError("a gradient derived again, one name at a time")
+
+    monkeypatch.setattr(gradients, "diff", again)
+    every = dict(g.items())
+    for name in params:
+        assert_matches(every[name].evaluate(values), numeric_derivative(twin, values, name),
+                       what=name)
+    d = every["W1"]  # still a whole Derivative: printed, explained, checked
+    biases = dict.fromkeys(("b1", "b2", "b3"), "vector")
+    assert_matches(matdiff.parse(str(d), declare=biases).evaluate(values),
+                   d.evaluate(values), what="printed W1")
+    assert d.steps and d.raw is not None and d.check(values) < 1e-6
