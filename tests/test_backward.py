@@ -313,6 +313,8 @@ def test_the_batch_norm_backward_pass_has_its_rows_the_right_way_round() -> None
     values = {"X": rng.normal(size=(5, 3)), "G": rng.normal(size=(5, 3)), "eps": 0.1,
               "gamma": rng.normal(size=3), "beta": rng.normal(size=3)}
     assert matdiff.parse(full, of="dv").orientation == "row"
+    # the rows are written as rows: no transposes on mu or v (a transpose goes inside sqrt)
+    assert "dv = -(sum(dXh.*(X - mu), 1)./sqrt(v + eps).^3)/2" in full.splitlines()
     for w in ("X", "gamma", "beta"):
         assert_matches(matdiff.parse(full, of="d" + w).evaluate(values),
                        g[w].evaluate(values), what=w)
