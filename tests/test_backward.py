@@ -351,3 +351,18 @@ def test_every_gradient_as_a_derivative_is_read_off_the_one_backward_pass(monkey
     assert_matches(matdiff.parse(str(d), declare=biases).evaluate(values),
                    d.evaluate(values), what="printed W1")
     assert d.steps and d.raw is not None and d.check(values) < 1e-6
+
+
+@pytest.mark.parametrize("text", ["r*A*x", "sum(tanh(r*A))", "r*B*r'", "sum(exp(r'*r))"])
+def test_a_declared_row_vector_prints_as_a_row_in_every_derivative(text) -> None:
+    declare = {"r": "row vector"}
+    rng = np.random.default_rng(6)
+    values = {"r": rng.normal(size=3), "A": rng.normal(size=(3, 4)), "x": rng.normal(size=4),
+              "B": rng.normal(size=(3, 3))}
+    e = matdiff.parse(text, declare=declare)
+    assert_matches(matdiff.parse(str(e), declare=declare).evaluate(values), e.evaluate(values),
+                   what=str(e))
+    for w in e.variables:
+        d = matdiff.diff(e, wrt=w)
+        assert_matches(matdiff.parse(str(d), declare=declare).evaluate(values),
+                       d.evaluate(values), what=f"d/d{w} printed {d}")

@@ -48,24 +48,27 @@ def to_text(e: Expr, layout: str = "shape", orientation: str | None = None,
 
 
 def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None,
-             variables: Mapping[str, Expr] | None = None) -> str:
+             variables: Mapping[str, Expr] | None = None,
+             rows: frozenset[str] = frozenset()) -> str:
     """e as LaTeX math."""
     check_layout(layout)
-    return LatexPrinter().doprint(expression_form(e, orientation, variables))
+    return LatexPrinter().doprint(expression_form(e, orientation, variables, rows))
 
 
 def derivative_to_text(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                        orientation: str | None = None,
-                       variables: Mapping[str, Expr] | None = None) -> str:
+                       variables: Mapping[str, Expr] | None = None,
+                       rows: frozenset[str] = frozenset()) -> str:
     """e, the order-th derivative of `function` by `wrt`, in the input language, arranged
     by layout (see layout.derivative_form)."""
     return TextPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                 variables))
+                                                 variables, rows))
 
 
 def derivative_to_latex(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                         orientation: str | None = None,
-                        variables: Mapping[str, Expr] | None = None) -> str:
+                        variables: Mapping[str, Expr] | None = None,
+                        rows: frozenset[str] = frozenset()) -> str:
     """The same as LaTeX math."""
     return LatexPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                  variables))
+                                                  variables, rows))
