@@ -445,7 +445,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
             program = None
     if program is not None:
         from .backward.render import named_lines
-        from .ir.expr import var
+        from .language.program import intermediate_leaf
 
         for n in names:
             if n not in f.variables:
@@ -455,8 +455,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
             out = program.output
             lines = [(s.name, s.local) for s in program.statements]
             lines += named_lines(bp)
-        value = out.local if out.name is None else var(out.name, out.local.shape)
-        grads = [var(bp.gradient_names[n], f.variables[n].shape) for n in names]
+        value = out.local if out.name is None else intermediate_leaf(out.name, out.local.shape)
+        grads = [intermediate_leaf(bp.gradient_names[n], f.variables[n].shape) for n in names]
         with engine_errors("compiling"):
             return compile_value_and_grad(value, grads, names, f.variables, single,
                                           doc_text(f.to_text), backend=backend, lines=lines)

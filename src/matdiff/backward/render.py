@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
+from ..language.program import intermediate_leaf
 from ..printing import expression_form, to_text
 from ..printing.latex import LatexPrinter, latex_name
 from .reverse import BackwardPass, substitute
@@ -23,7 +24,7 @@ def named_lines(bp: BackwardPass) -> list[tuple[str, Expr]]:
     names: dict[Expr, Expr] = {}
     for s in bp.program.statements:
         if s.name is not None and s.local.args:
-            names[s.local] = ir.var(s.name, s.local.shape)
+            names[s.local] = intermediate_leaf(s.name, s.local.shape)
     return [(ln.name, substitute(ln.expr, names) if names else ln.expr) for ln in bp.lines]
 
 
