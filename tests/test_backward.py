@@ -281,7 +281,7 @@ def check_against_forward_mode(text: str, used: list[str], backends=("numpy",)) 
             assert_matches(np.asarray(got), want[w], what=f"{backend} value_and_grad d{w}")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(typed_programs())
 def test_backward_pass_of_programs_over_every_declaration_kind(case) -> None:
     check_against_forward_mode(*case)
