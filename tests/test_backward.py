@@ -243,10 +243,30 @@ def _sized_constant(e: Exception) -> bool:
     return isinstance(e, matdiff.MatdiffError) and "belongs only to a constant" in str(e)
 
 
+def signal_by_forward_mode(program, name: str, values: dict):
+    """The gradient of the program's function with respect to the value of intermediate
+    `name`, by forward mode: the function over that value (a leaf) and the inputs."""
+    from matdiff.backward import substitute
+    from matdiff.derive import differentiate
+    from matdiff.evaluate import evaluate
+
+    leaves = program.leaves
+    env, at = {}, dict(values)
+    for s in program.statements:
+        rhs = substitute(s.local, env)
+        if s.name == name:
+            at[name] = evaluate(rhs, values, program.inputs)
+        elif s.name is not None:
+            env[leaves[s.name]] = rhs
+    variables = {**program.inputs, name: leaves[name]}
+    return evaluate(differentiate(rhs, leaves[name]), at, variables)
+
+
 def check_against_forward_mode(text: str, used: list[str], backends=("numpy",)) -> None:
     """The printed backward pass, its evaluation and the compiled value_and_grad give, from
     the inputs' values alone, each input's forward-mode derivative; every dNAME line has
-    NAME's shape and orientation."""
+    NAME's shape and orientation, and an error signal's value is the forward-mode gradient
+    with respect to its intermediate's value."""
     values = values_for(used, len(text))
     program = matdiff.parse(text)
     g = matdiff.grad(program, wrt=used)
@@ -270,6 +290,15 @@ def check_against_forward_mode(text: str, used: list[str], backends=("numpy",)) 
         of = program.variables.get(ln.of) or program.program.leaves[ln.of]
         assert len(line.shape) == of.ndim, (ln.name, full)  # sizes may be a constant's own
         assert line.orientation == ("row" if kinds[ln.of] == "row" else None), (ln.name, full)
+        if ln.kind == "signal":
+            try:
+                got = line.evaluate(values)
+            except matdiff.MatdiffError as e:
+                if not _sized_constant(e):
+                    raise
+            else:
+                assert_matches(got, signal_by_forward_mode(program.program, ln.of, values),
+                               what=f"printed {ln.name}\n{full}")
     for backend in backends:
         args = values
         if backend == "torch":
