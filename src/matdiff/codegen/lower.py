@@ -21,8 +21,10 @@ from ..ir.ops import (
     MATRIX_FUNCTIONS,
     NAMESPACE,
     SPECS,
+    WINDOW_OPS,
     Op,
     array_call,
+    window_call,
 )
 from .contract import contract, scale_code
 from .program import Program
@@ -115,6 +117,9 @@ class Lowering:
             if node.attr is not None and op in AXIS_OPS:  # softmax(X, 2): along an axis
                 code = code[:-1] + f", axis={int(node.attr)})"
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
+        if op in WINDOW_OPS:  # conv2(X, K, 1, 2): the helper, its attr after the arguments
+            refs = tuple(self.materialize(self.memo[a]).ref for a in node.args)
+            return Val.dense(self._emit(node, window_call(op, node.attr), refs), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
 
     def _softmax_or_logsumexp(self, node: Expr, x: str) -> Val:

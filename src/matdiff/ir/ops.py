@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = ["Op", "OpSpec", "SPECS", "AXIS_OPS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
-           "MATRIX_FUNCTIONS", "NAMESPACE", "array_call", "helper_sources", "spelling"]
+           "MATRIX_FUNCTIONS", "WINDOW_OPS", "NAMESPACE", "array_call", "window_call", "helper_sources", "spelling"]
 
 
 class Op(Enum):
@@ -67,6 +67,15 @@ class Op(Enum):
     NORM2 = "norm2"
     VMAX = "vmax"        # max(x): the largest entry of a vector (spelled max, one argument)
     VMIN = "vmin"        # min(x): the smallest entry (spelled min, one argument)
+    # window ops: functions of the leading 1 or 2 (spatial) axes, attr = a tuple of ints
+    # passed to the array function after the arguments; trailing axes ride along
+    CONV1 = "conv1"      # attr = (pad, stride)
+    CONV2 = "conv2"      # attr = (pad, stride)
+    ROT180 = "rot180"    # attr = (rank,)
+    MAXPOOL = "maxpool"  # attr = (rank, s)
+    MEANPOOL = "meanpool"  # attr = (rank, s)
+    UPSAMPLE = "upsample"  # attr = (rank, s)
+    DILATE = "dilate"    # attr = (rank, s)
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class OpSpec:
     """
 
     arity: int | None          # None: any number of arguments
-    kind: str                  # leaf | einsum | add | elementwise | matrix
+    kind: str                  # leaf | einsum | add | elementwise | matrix | window
     doc: str
     shape: str = ""
     array: str = ""
@@ -140,6 +149,41 @@ def _reduction(name: str, word: str) -> OpSpec:
                    f"{name} reduction rule",
                    f"∂ {name}(x)/∂x = {hit}/sum({hit}): to the {word} entry, a tie split "
                    "evenly", name=name)
+
+
+_WINDOW_HELPERS = '''
+def _lead_pad(a, rank, pad):
+    """a with `pad` zeros on both sides of each of its leading `rank` axes."""
+    return np.pad(a, [(pad, pad)] * rank + [(0, 0)] * (a.ndim - rank)) if pad else a
+
+
+def _conv(a, b, rank, pad, stride):
+    """Cross-correlation of a's leading `rank` axes with b's (im2col: the windows of a as a
+    strided view, then one tensordot); a's trailing axes, then b's, ride along."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    w = sliding_window_view(_lead_pad(a, rank, pad), b.shape[:rank], axis=tuple(range(rank)))
+    if stride > 1:
+        w = w[(slice(None, None, stride),) * rank]
+    return np.tensordot(w, b, axes=(list(range(w.ndim - rank, w.ndim)), list(range(rank))))
+
+
+def _blocks(a, rank, s):
+    """a's leading `rank` axes cut into s-long blocks: shape (m/s, [n/s,] rest..., s[, s])."""
+    lead = a.shape[:rank]
+    shape = [x for m in lead for x in (m // s, s)] + list(a.shape[rank:])
+    b = a.reshape(shape)
+    order = [2 * k for k in range(rank)] + list(range(2 * rank, b.ndim)) + [
+        2 * k + 1 for k in range(rank)]
+    return b.transpose(order)
+'''
+
+
+def _window(doc: str, arity: int, name: str, latex: str, rule: str, identity: str,
+            body: str) -> OpSpec:
+    """A window op: its helper `_name(args..., *attr)` is the shared window code plus body."""
+    return OpSpec(arity, "window", doc, shape="window", array="_" + name, latex=latex,
+                  rule=(rule, identity), derivative=identity,
+                  helper=_WINDOW_HELPERS + body)
 
 
 _MAX_CASES = "step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases"
@@ -273,6 +317,69 @@ def _logsumexp(x, axis=None):
                       "d norm2(x) = x' dx / norm2(x)"),
     Op.VMAX: _reduction("max", "largest"),
     Op.VMIN: _reduction("min", "smallest"),
+    # ---- window ops (docs/convolution.md): the spatial axes lead, other axes ride along
+    Op.CONV1: _window("deep learning's 1-D convolution (cross-correlation) of a vector",
+                      2, "conv1", r"\operatorname{conv1}", "convolution rule",
+                      "d conv1(x, k) = conv1(dx, k) + conv1(x, dk)", '''
+
+def _conv1(a, b, pad=0, stride=1):
+    """y[i] = sum_u x[s i + u] k[u] over x padded by `pad` zeros each side."""
+    return _conv(a, b, 1, pad, stride)
+'''),
+    Op.CONV2: _window("deep learning's 2-D convolution (cross-correlation) of a matrix",
+                      2, "conv2", r"\operatorname{conv2}", "convolution rule",
+                      "d conv2(X, K) = conv2(dX, K) + conv2(X, dK)", '''
+
+def _conv2(a, b, pad=0, stride=1):
+    """Y[i, j] = sum_uv X[s i + u, s j + v] K[u, v] over X padded by `pad` zeros all round."""
+    return _conv(a, b, 2, pad, stride)
+'''),
+    Op.ROT180: _window("the entries in reverse order (a matrix turned by 180 degrees)", 1,
+                       "rot180", r"\operatorname{rot180}", "flip rule",
+                       "d rot180(K) = rot180(dK)", '''
+
+def _rot180(a, rank):
+    """a reversed along its leading `rank` axes."""
+    return a[(slice(None, None, -1),) * rank]
+'''),
+    Op.MAXPOOL: _window("the largest entry of each s x s block", 1, "maxpool",
+                        r"\operatorname{maxpool}", "max-pooling rule",
+                        "d maxpool(X, s) = sumpool(W .* dX), W = the arg-max of each block "
+                        "(a tie split evenly)", '''
+
+def _maxpool(a, rank, s):
+    """The maximum of each s x s block of a's leading axes."""
+    return _blocks(a, rank, s).max(axis=tuple(range(-rank, 0)))
+'''),
+    Op.MEANPOOL: _window("the mean of each s x s block", 1, "meanpool",
+                         r"\operatorname{meanpool}", "mean-pooling rule",
+                         "d meanpool(X, s) = meanpool(dX, s)", '''
+
+def _meanpool(a, rank, s):
+    """The mean of each s x s block of a's leading axes."""
+    return _blocks(a, rank, s).mean(axis=tuple(range(-rank, 0)))
+'''),
+    Op.UPSAMPLE: _window("each entry repeated over an s x s block", 1, "upsample",
+                         r"\operatorname{upsample}", "upsampling rule",
+                         "d upsample(G, s) = upsample(dG, s)", '''
+
+def _upsample(a, rank, s):
+    """Each entry of a's leading axes repeated s times along each of them."""
+    for k in range(rank):
+        a = np.repeat(a, s, axis=k)
+    return a
+'''),
+    Op.DILATE: _window("s - 1 zeros put between neighbouring entries", 1, "dilate",
+                       r"\operatorname{dilate}", "dilation rule",
+                       "d dilate(G, s) = dilate(dG, s)", '''
+
+def _dilate(a, rank, s):
+    """a's entries spread s apart along its leading axes, zeros between them."""
+    shape = tuple(s * (m - 1) + 1 for m in a.shape[:rank]) + a.shape[rank:]
+    out = np.zeros(shape, dtype=a.dtype)
+    out[(slice(None, None, s),) * rank] = a
+    return out
+'''),
 }
 
 
@@ -286,6 +393,8 @@ ELEMENTWISE_UNARY = _ops("elementwise", 1)
 AXIS_OPS = (Op.SOFTMAX, Op.LOGSUMEXP)
 ELEMENTWISE_BINARY = _ops("elementwise", 2)
 MATRIX_FUNCTIONS = _ops("matrix", 1)
+# window ops (conv2, maxpool, ...): the node's attr, a tuple of ints, follows the arguments
+WINDOW_OPS = tuple(op for op, s in SPECS.items() if s.kind == "window")
 
 NAMESPACE = "xp"  # the name array templates give the array namespace
 _BARE = re.compile(r"[A-Za-z_][\w.]*")
@@ -299,6 +408,13 @@ def array_call(op: Op) -> str:
     args = ", ".join(f"{{{k}}}" for k in range(spec.arity or 0))
     prefix = "" if spec.array.startswith("_") else NAMESPACE + "."
     return f"{prefix}{spec.array}({args})"
+
+
+def window_call(op: Op, attr: tuple[int, ...]) -> str:
+    """A window op's call as a template over its arguments, its attr written after them:
+    conv2 with attr (1, 2) is `_conv2({0}, {1}, 1, 2)`."""
+    template = array_call(op)
+    return template[:-1] + "".join(f", {int(v)}" for v in attr) + ")"
 
 
 def helper_sources() -> dict[str, str]:

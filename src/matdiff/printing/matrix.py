@@ -19,6 +19,7 @@ from ..ir.ops import (
     ELEMENTWISE_BINARY,
     ELEMENTWISE_UNARY,
     MATRIX_FUNCTIONS,
+    WINDOW_OPS,
     Op,
     spelling,
 )
@@ -205,6 +206,19 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
     return F.call(spelling(node.op), args, kind_of(node.shape))
 
 
+def _window(node: Expr, args: list[Form], ctx) -> Form:
+    """conv2(X, K), conv2(X, K, 1, 2), rot180(K), maxpool(X, 2): the attr written as the
+    language's trailing numbers (a conv's pad and stride only where not 0 and 1; the
+    rank is the argument's own)."""
+    if node.op in (Op.CONV1, Op.CONV2):
+        pad, stride = node.attr
+        extra = [pad, stride] if stride != 1 else [pad] if pad else []
+    else:
+        extra = list(node.attr[1:])
+    return F.call(spelling(node.op), [*args, *(F.num(float(v)) for v in extra)],
+                  kind_of(node.shape))
+
+
 def _var(node: Expr, args, ctx) -> Form:
     """A variable; a row vector's 1-D value as the column `r'` (forms are columns)."""
     if node.ndim == 1 and node.name in ctx.rows:
@@ -223,6 +237,7 @@ FORMS = {
     **{op: _extremum for op in ELEMENTWISE_BINARY},  # max(a, b), min(a, b): calls
     Op.POW: _pow,
     **{op: _matrix_fn for op in MATRIX_FUNCTIONS},
+    **{op: _window for op in WINDOW_OPS},
 }
 
 

@@ -1,0 +1,65 @@
+"""Moving a linear window op across a contraction: its adjoint, as a person writes it.
+
+Forward mode differentiates conv2(X, K) wrt X as conv2(dX, K), dX carrying the
+variable's axes; a gradient then contracts it with the upstream gradient G
+over the output's spatial axes. Computed as written, that is the dense
+Jacobian. The identity <G, conv2(dX, K)> = <conv2(G, rot180(K), k - 1), dX>
+moves the op onto G, where the delta dX = I fuses away: the backward pass of
+a convolution comes out as the full correlation with the flipped kernel, and
+wrt K as the correlation conv2(X, G). Every linear window op has such an
+adjoint (derive.rules.adjoint).
+"""
+
+from __future__ import annotations
+
+from ..derive.rules import adjoint, window_rank
+from ..ir import expr as ir
+from ..ir.expr import Expr
+from ..ir.ops import WINDOW_OPS, Op
+from .engine import Context, rule
+
+__all__ = ["window_adjoint"]
+
+
+def _linear_position(node: Expr) -> int | None:
+    """The argument that carries extra (trailing) axes: the one the op is applied to
+    linearly in a derivative; None when there is none or both do."""
+    rank = window_rank(node)
+    extra = [k for k, a in enumerate(node.args) if a.ndim > rank]
+    if len(extra) != 1 or node.op is Op.MAXPOOL:
+        return None
+    return extra[0]
+
+
+@rule("window-adjoint", "sum(G .* conv2(dX, K)) -> sum(conv2(G, rot180(K), k-1) .* dX) "
+      "(a linear window op moved onto the upstream gradient)", Op.EINSUM)
+def window_adjoint(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, node in enumerate(e.args):
+        if node.op not in WINDOW_OPS:
+            continue
+        position = _linear_position(node)
+        if position is None:
+            continue
+        rank = window_rank(node)
+        lead = list(ins[k][:rank])
+        if len(set(lead)) != rank or set(lead) & (set(out) | set(ins[k][rank:])):
+            continue
+        partners = [j for j, lab in enumerate(ins) if j != k and set(lab) & set(lead)]
+        if any(not set(ins[j]) <= set(lead) for j in partners):
+            continue
+        g = ir.einsum([e.args[j] for j in partners], [list(ins[j]) for j in partners], lead,
+                      dict(enumerate(dims))) if partners else ir.const(1.0, node.shape[:rank])
+        moved = adjoint(node, position, g)
+        if moved is None:
+            continue
+        arg = node.args[position]
+        fresh = [("adjoint", t) for t in range(rank)]
+        before = sum(a.ndim - rank for a in node.args[:position])
+        trailing = list(ins[k][rank + before:rank + before + arg.ndim - rank])
+        keep = [j for j in range(len(e.args)) if j != k and j not in partners]
+        operands = [e.args[j] for j in keep] + [moved, arg]
+        labels = [list(ins[j]) for j in keep] + [fresh, fresh + trailing]
+        return ir.einsum(operands, labels, list(out),
+                         dict(enumerate(dims)) | dict(zip(fresh, arg.shape[:rank])))
+    return None
