@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from ..errors import MatdiffError
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, Op, spelling
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, WINDOW_OPS, Op, spelling
 from . import form as F
 from .form import Form
 
@@ -101,8 +101,21 @@ class _Builder:
         if node.op is Op.POW:
             base, ex = (self.build(a, names, depth + 1) for a in node.args)
             return ("pow", base, ex)
+        if node.op in WINDOW_OPS:  # conv2(δ_pqcd, K): the op on its spatial axes (fresh
+            # letters), the trailing axes (the variable's) named as the node's
+            return ("call", spelling(node.op), self._window_args(node, names, depth))
         raise MatdiffError(f"no index notation for {node.op.value} of a "
                            f"{node.ndim}-axis tensor")  # pragma: no cover
+
+    def _window_args(self, node: Expr, names: tuple[str, ...], depth: int) -> list:
+        rank = {Op.CONV1: 1, Op.CONV2: 2}.get(node.op) or node.attr[0]
+        trailing = list(names[rank:])
+        args = []
+        for a in node.args:
+            own = tuple(self.fresh() for _ in range(rank)) + tuple(trailing[:a.ndim - rank])
+            trailing = trailing[a.ndim - rank:]
+            args.append(self.build(a, own, depth + 1))
+        return args
 
     def _einsum(self, node: Expr, names: tuple[str, ...], depth: int) -> tuple:
         ins, out, _ = node.attr

@@ -209,7 +209,11 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
 def _window(node: Expr, args: list[Form], ctx) -> Form:
     """conv2(X, K), conv2(X, K, 1, 2), rot180(K), maxpool(X, 2): the attr written as the
     language's trailing numbers (a conv's pad and stride only where not 0 and 1; the
-    rank is the argument's own)."""
+    rank is the argument's own). None (index notation) when an argument carries extra
+    axes, as in a Jacobian: the language has no such call."""
+    rank = {Op.CONV1: 1, Op.CONV2: 2}.get(node.op) or node.attr[0]
+    if any(a.ndim != rank for a in node.args if a.ndim) or node.ndim != rank:
+        return None
     if node.op in (Op.CONV1, Op.CONV2):
         pad, stride = node.attr
         extra = [pad, stride] if stride != 1 else [pad] if pad else []
