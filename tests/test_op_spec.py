@@ -68,6 +68,7 @@ WINDOW_SAMPLES = {
     Op.MEANPOOL: ("meanpool(X, 2)", {"X": _R.uniform(0.2, 0.9, (4, 4))}),
     Op.UPSAMPLE: ("upsample(X, 2)", {"X": _R.uniform(0.2, 0.9, (2, 3))}),
     Op.DILATE: ("dilate(X, 2)", {"X": _R.uniform(0.2, 0.9, (2, 3))}),
+    Op.SUBSAMPLE: ("subsample(X, 2)", {"X": _R.uniform(0.2, 0.9, (5, 3))}),
 }
 
 

@@ -334,9 +334,11 @@ def adjoint(node: Expr, position: int, g: Expr) -> Expr | None:
         return ir.scale(ir.window(Op.UPSAMPLE, [g], (rank, s)), 1.0 / s ** rank)
     if node.op is Op.UPSAMPLE:
         return ir.scale(ir.window(Op.MEANPOOL, [g], (rank, s)), float(s ** rank))
-    if node.op is Op.DILATE:  # subsampling: a 1 x 1 kernel of ones, stride s
-        conv = Op.CONV1 if rank == 1 else Op.CONV2
-        return ir.window(conv, [g, ir.const(1.0, (1,) * rank)], (0, s))
+    if node.op is Op.DILATE:
+        return ir.window(Op.SUBSAMPLE, [g], (rank, s))
+    if node.op is Op.SUBSAMPLE:  # exact only where the last entry is kept
+        out = ir.window(Op.DILATE, [g], (rank, s))
+        return out if out.shape == node.args[0].shape[:rank] else None
     return None
 
 
@@ -364,5 +366,6 @@ RULES: dict[Op, DerivativeRule] = {
     Op.MEANPOOL: _linear_window,
     Op.UPSAMPLE: _linear_window,
     Op.DILATE: _linear_window,
+    Op.SUBSAMPLE: _linear_window,
     Op.MAXPOOL: _maxpool,
 }

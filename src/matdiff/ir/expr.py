@@ -450,7 +450,8 @@ def window_shape(op: Op, args: Sequence[Expr], attr: tuple[int, ...]) -> Shape:
     (a,), rank = args, attr[0]
     grow = {Op.ROT180: lambda m: m, Op.MAXPOOL: lambda m: m // attr[1],
             Op.MEANPOOL: lambda m: m // attr[1], Op.UPSAMPLE: lambda m: m * attr[1],
-            Op.DILATE: lambda m: attr[1] * (m - 1) + 1}[op]
+            Op.DILATE: lambda m: attr[1] * (m - 1) + 1,
+            Op.SUBSAMPLE: lambda m: (m - 1) // attr[1] + 1}[op]
     return tuple(grow(m) for m in a.shape[:rank]) + a.shape[rank:]
 
 
@@ -466,7 +467,7 @@ def window(op: Op, args: Sequence[Expr], attr: tuple[int, ...]) -> Expr:
         return zeros(shape)
     if op in (Op.ROT180, Op.MAXPOOL, Op.MEANPOOL, Op.UPSAMPLE) and args[0].op is Op.CONST:
         return const(args[0].attr, shape)
-    if op in (Op.UPSAMPLE, Op.DILATE, Op.MAXPOOL, Op.MEANPOOL) and attr[1] == 1:
+    if op not in (Op.CONV1, Op.CONV2, Op.ROT180) and attr[1] == 1:
         return args[0]
     return Expr(op, tuple(args), attr, shape)
 

@@ -76,6 +76,7 @@ class Op(Enum):
     MEANPOOL = "meanpool"  # attr = (rank, s)
     UPSAMPLE = "upsample"  # attr = (rank, s)
     DILATE = "dilate"    # attr = (rank, s)
+    SUBSAMPLE = "subsample"  # attr = (rank, s)
 
 
 @dataclass(frozen=True)
@@ -379,6 +380,14 @@ def _dilate(a, rank, s):
     out = np.zeros(shape, dtype=a.dtype)
     out[(slice(None, None, s),) * rank] = a
     return out
+'''),
+    Op.SUBSAMPLE: _window("every s-th entry, from the first", 1, "subsample",
+                          r"\operatorname{subsample}", "subsampling rule",
+                          "d subsample(G, s) = subsample(dG, s)", '''
+
+def _subsample(a, rank, s):
+    """a[::s, ::s] along its leading axes."""
+    return a[(slice(None, None, s),) * rank]
 '''),
 }
 

@@ -565,6 +565,8 @@ def _t_window(op: Op):
             return _surface(ctx, [mi // s for mi in m])
         if op is Op.UPSAMPLE:
             return _surface(ctx, [mi * s for mi in m])
+        if op is Op.SUBSAMPLE:
+            return _surface(ctx, [(mi - 1) // s + 1 for mi in m])
         return _surface(ctx, [s * (mi - 1) + 1 for mi in m])  # dilate
     return rule
 
@@ -583,7 +585,7 @@ WINDOW_FUNCTIONS: dict[str, Rule] = {
     "conv2": Rule(_t_conv(2), _lower_conv(Op.CONV2), (2, 4)),
     "rot180": Rule(_t_window(Op.ROT180), _lower_window(Op.ROT180), (1, 1)),
     **{spelling(op): Rule(_t_window(op), _lower_window(op), (2, 2))
-       for op in (Op.MAXPOOL, Op.MEANPOOL, Op.UPSAMPLE, Op.DILATE)},
+       for op in (Op.MAXPOOL, Op.MEANPOOL, Op.UPSAMPLE, Op.DILATE, Op.SUBSAMPLE)},
 }
 
 FUNCTIONS: dict[str, Rule] = {
