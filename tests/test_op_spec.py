@@ -76,7 +76,7 @@ def declared(op: Op) -> dict:
     """The declarations a sample needs: the sizes of a window op's arguments."""
     if op not in WINDOW_SAMPLES:
         return {}
-    return {name: ("vector(%d)" % v.shape if v.ndim == 1 else "matrix(%d, %d)" % v.shape)
+    return {name: f"vector({v.shape[0]})" if v.ndim == 1 else f"matrix({v.shape[0]}, {v.shape[1]})"
             for name, v in WINDOW_SAMPLES[op][1].items()}
 
 

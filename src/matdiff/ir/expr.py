@@ -26,7 +26,8 @@ from .ops import SPECS, Op
 
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
-    "neg", "sub", "unary", "binary", "matrix_fn", "window", "window_shape", "rebuild", "delta", "topo_order", "variables",
+    "neg", "sub", "unary", "binary", "matrix_fn", "window", "window_shape", "rebuild", "delta",
+    "topo_order", "variables",
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
 ]
 

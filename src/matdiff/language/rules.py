@@ -552,7 +552,7 @@ def _lower_conv(op: Op):
 
 def _t_window(op: Op):
     def rule(ctx, node, a, *options):
-        rank = _rank_of(ctx, node, a, None)
+        _rank_of(ctx, node, a, None)
         m = _sizes(ctx, node, a, "its argument")
         if op is Op.ROT180:
             return _surface(ctx, m)
