@@ -18,7 +18,15 @@ from ..ir.expr import Expr
 from ..ir.ops import WINDOW_OPS, Op
 from .engine import Context, rule
 
-__all__ = ["window_adjoint"]
+__all__ = ["window_adjoint", "undilate"]
+
+
+@rule("undilate", "subsample(dilate(G, s), s) -> G", Op.SUBSAMPLE)
+def undilate(e: Expr, ctx: Context) -> Expr | None:
+    (a,) = e.args
+    if a.op is Op.DILATE and a.attr == e.attr:
+        return a.args[0]
+    return None
 
 
 def _linear_position(node: Expr) -> int | None:
