@@ -233,6 +233,13 @@ def _window_rows() -> list[Row]:
         row("dilate(X, 2)", vals(X=M),
             lambda v: np.kron(v["X"], np.array([[1.0, 0.0], [0.0, 0.0]]))[:3, :5],
             declare=_conv_sizes(X=M)),
+        row("vec(X)", vals(X=M), lambda v: v["X"].T.reshape(-1), declare=_conv_sizes(X=M)),
+        row("reshape(x, 2, 3)", vals(x=(6,)), lambda v: v["x"].reshape(3, 2).T,
+            declare=_conv_sizes(x=6)),
+        row("sum(W * vec(maxpool(relu(conv2(X, K)), 2)))", vals(X=(6, 6), K=(3, 3), W=(2, 4)),
+            lambda v: np.sum(v["W"] @ _pool(np.maximum(_corr(v["X"], v["K"]), 0), 2,
+                                            np.max).T.reshape(-1)),
+            declare=_conv_sizes(X=(6, 6), K=(3, 3), W=(2, 4))),
         row("subsample(X, 2)", vals(X=(3, 5)), lambda v: v["X"][::2, ::2],
             declare=_conv_sizes(X=(3, 5))),
 ]

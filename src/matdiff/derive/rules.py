@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_UNARY, Op
+from ..ir.ops import ELEMENTWISE_UNARY, Op, window_ranks
 
 __all__ = ["RULES", "ELEMENTWISE_DERIVATIVES", "DerivativeRule", "adjoint", "window_rank"]
 
@@ -261,8 +261,8 @@ def _norm2(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
 # ---------------------------------------------------------------- window ops
 
 def window_rank(node: Expr) -> int:
-    """The number of spatial (leading) axes a window op works on."""
-    return {Op.CONV1: 1, Op.CONV2: 2}.get(node.op) or node.attr[0]
+    """The number of spatial (leading) axes of a window op's argument."""
+    return window_ranks(node.op, node.attr)[0]
 
 
 def _move_last(e: Expr, start: int, count: int) -> Expr:
@@ -284,7 +284,8 @@ def _convolution(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
 
 
 def _linear_window(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
-    """rot180, meanpool, upsample, dilate are linear: d f(X) = f(dX)."""
+    """rot180, meanpool, upsample, dilate, subsample, vec, reshape are linear:
+    d f(X) = f(dX)."""
     return ir.window(node.op, [dargs[0]], node.attr)
 
 
@@ -327,6 +328,10 @@ def adjoint(node: Expr, position: int, g: Expr) -> Expr | None:
             return None
         out = ir.window(node.op, [a, gd], (pad, 1))
         return out if out.shape == b.shape[:rank] else None
+    if node.op is Op.VEC:
+        return ir.window(Op.RESHAPE, [g], node.args[0].shape[:2])
+    if node.op is Op.RESHAPE:
+        return ir.window(Op.VEC, [g], (2,))
     s = node.attr[-1]
     if node.op is Op.ROT180:
         return ir.window(Op.ROT180, [g], (rank,))
@@ -367,5 +372,7 @@ RULES: dict[Op, DerivativeRule] = {
     Op.UPSAMPLE: _linear_window,
     Op.DILATE: _linear_window,
     Op.SUBSAMPLE: _linear_window,
+    Op.VEC: _linear_window,
+    Op.RESHAPE: _linear_window,
     Op.MAXPOOL: _maxpool,
 }

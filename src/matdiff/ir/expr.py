@@ -448,7 +448,13 @@ def window_shape(op: Op, args: Sequence[Expr], attr: tuple[int, ...]) -> Shape:
         (pad, stride), (a, b) = attr, args
         lead = tuple((m + 2 * pad - k) // stride + 1 for m, k in zip(a.shape, b.shape[:rank]))
         return lead + a.shape[rank:] + b.shape[rank:]
-    (a,), rank = args, attr[0]
+    (a,) = args
+    if op is Op.VEC:
+        m, n = a.shape[:2]
+        return (m * n,) + a.shape[2:]
+    if op is Op.RESHAPE:
+        return tuple(attr) + a.shape[1:]
+    rank = attr[0]
     grow = {Op.ROT180: lambda m: m, Op.MAXPOOL: lambda m: m // attr[1],
             Op.MEANPOOL: lambda m: m // attr[1], Op.UPSAMPLE: lambda m: m * attr[1],
             Op.DILATE: lambda m: attr[1] * (m - 1) + 1,
@@ -466,9 +472,10 @@ def window(op: Op, args: Sequence[Expr], attr: tuple[int, ...]) -> Expr:
     shape = window_shape(op, args, attr)
     if any(is_zero(a) for a in args):
         return zeros(shape)
-    if op in (Op.ROT180, Op.MAXPOOL, Op.MEANPOOL, Op.UPSAMPLE) and args[0].op is Op.CONST:
+    if op in (Op.ROT180, Op.MAXPOOL, Op.MEANPOOL, Op.UPSAMPLE, Op.VEC, Op.RESHAPE) and \
+            args[0].op is Op.CONST:
         return const(args[0].attr, shape)
-    if op not in (Op.CONV1, Op.CONV2, Op.ROT180) and attr[1] == 1:
+    if op not in (Op.CONV1, Op.CONV2, Op.ROT180, Op.VEC, Op.RESHAPE) and attr[1] == 1:
         return args[0]
     return Expr(op, tuple(args), attr, shape)
 

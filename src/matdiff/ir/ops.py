@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = ["Op", "OpSpec", "SPECS", "AXIS_OPS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
-           "MATRIX_FUNCTIONS", "WINDOW_OPS", "NAMESPACE", "array_call", "window_call",
+           "MATRIX_FUNCTIONS", "WINDOW_OPS", "NAMESPACE", "array_call", "window_call", "window_ranks", "window_options",
            "helper_sources", "spelling"]
 
 
@@ -78,6 +78,8 @@ class Op(Enum):
     UPSAMPLE = "upsample"  # attr = (rank, s)
     DILATE = "dilate"    # attr = (rank, s)
     SUBSAMPLE = "subsample"  # attr = (rank, s)
+    VEC = "vec"          # attr = (2,): a matrix's columns stacked into one vector
+    RESHAPE = "reshape"  # attr = (m, n): a vector's entries as an m x n matrix, by columns
 
 
 @dataclass(frozen=True)
@@ -390,6 +392,21 @@ def _subsample(a, rank, s):
     """a[::s, ::s] along its leading axes."""
     return a[(slice(None, None, s),) * rank]
 '''),
+    Op.VEC: _window("the columns stacked into one vector (MATLAB's X(:))", 1, "vec",
+                    r"\operatorname{vec}", "vectorisation rule", "d vec(X) = vec(dX)", '''
+
+def _vec(a, rank=2):
+    """The leading two axes merged, column by column (MATLAB's X(:))."""
+    return np.swapaxes(a, 0, 1).reshape((a.shape[0] * a.shape[1],) + a.shape[2:])
+'''),
+    Op.RESHAPE: _window("a vector's entries as an m x n matrix, column by column", 1,
+                        "reshape", r"\operatorname{reshape}", "reshaping rule",
+                        "d reshape(x, m, n) = reshape(dx, m, n)", '''
+
+def _reshape(a, m, n):
+    """The leading axis split into (m, n), column by column (MATLAB's reshape)."""
+    return np.swapaxes(a.reshape((n, m) + a.shape[1:]), 0, 1)
+'''),
 }
 
 
@@ -425,6 +442,24 @@ def window_call(op: Op, attr: tuple[int, ...]) -> str:
     conv2 with attr (1, 2) is `_conv2({0}, {1}, 1, 2)`."""
     template = array_call(op)
     return template[:-1] + "".join(f", {int(v)}" for v in attr) + ")"
+
+
+def window_ranks(op: Op, attr: tuple[int, ...]) -> tuple[int, int]:
+    """(spatial axes of the argument, spatial axes of the result) of a window op: the
+    axes it works on; any axes after them ride along."""
+    fixed = {Op.CONV1: (1, 1), Op.CONV2: (2, 2), Op.VEC: (2, 1), Op.RESHAPE: (1, 2)}
+    return fixed.get(op) or (attr[0], attr[0])
+
+
+def window_options(op: Op, attr: tuple[int, ...]) -> list[int]:
+    """The numbers a window op's call writes after its arguments: conv2(X, K, p, s) (pad
+    and stride only where not 0 and 1), maxpool(X, s), reshape(x, m, n), rot180(K)."""
+    if op in (Op.CONV1, Op.CONV2):
+        pad, stride = attr
+        return [pad, stride] if stride != 1 else [pad] if pad else []
+    if op is Op.RESHAPE:
+        return list(attr)
+    return list(attr[1:])
 
 
 def helper_sources() -> dict[str, str]:

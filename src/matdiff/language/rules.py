@@ -580,7 +580,36 @@ def _lower_window(op: Op):
     return lower
 
 
+def _t_vec(ctx, node, a):
+    """vec(X): X's columns stacked (MATLAB's X(:)); a vector stays itself."""
+    if a.kind == "scalar":
+        return a
+    if a.kind in ("col", "row"):
+        return SurfaceType("col", a.dims)
+    m, n = _sizes(ctx, node, a, "its argument")
+    return _surface(ctx, [m * n])
+
+
+def _lower_vec(ctx, node, t, a):
+    return ir.window(Op.VEC, [a], (2,)) if a.ndim == 2 else a
+
+
+def _t_reshape(ctx, node, a, *sizes):
+    """reshape(x, m, n): a vector of m*n entries as an m x n matrix, column by column."""
+    m, n = (_option(ctx, node, k, 1, "size", 1) for k in (1, 2))
+    if a.kind not in ("col", "row") or _sizes(ctx, node, a, "its argument") != [m * n]:
+        ctx.fail(node, f"reshape(x, {m}, {n}) takes a vector of {m * n} entries, not "
+                       f"{ctx.describe(a)}")
+    return _surface(ctx, [m, n])
+
+
+def _lower_reshape(ctx, node, t, a, *sizes):
+    return ir.window(Op.RESHAPE, [a], tuple(_option(ctx, node, k, 1, "size", 1) for k in (1, 2)))
+
+
 WINDOW_FUNCTIONS: dict[str, Rule] = {
+    "vec": Rule(_t_vec, _lower_vec),
+    "reshape": Rule(_t_reshape, _lower_reshape, (3, 3)),
     "conv1": Rule(_t_conv(1), _lower_conv(Op.CONV1), (2, 4)),
     "conv2": Rule(_t_conv(2), _lower_conv(Op.CONV2), (2, 4)),
     "rot180": Rule(_t_window(Op.ROT180), _lower_window(Op.ROT180), (1, 1)),

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from ..errors import MatdiffError
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, WINDOW_OPS, Op, spelling
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, WINDOW_OPS, Op, spelling, window_ranks
 from . import form as F
 from .form import Form
 
@@ -108,8 +108,8 @@ class _Builder:
                            f"{node.ndim}-axis tensor")  # pragma: no cover
 
     def _window_args(self, node: Expr, names: tuple[str, ...], depth: int) -> list:
-        rank = {Op.CONV1: 1, Op.CONV2: 2}.get(node.op) or node.attr[0]
-        trailing = list(names[rank:])
+        rank, out_rank = window_ranks(node.op, node.attr)
+        trailing = list(names[out_rank:])
         args = []
         for a in node.args:
             own = tuple(self.fresh() for _ in range(rank)) + tuple(trailing[:a.ndim - rank])

@@ -22,6 +22,8 @@ from ..ir.ops import (
     WINDOW_OPS,
     Op,
     spelling,
+    window_options,
+    window_ranks,
 )
 from ..ir.properties import is_symmetric
 from . import form as F
@@ -211,14 +213,10 @@ def _window(node: Expr, args: list[Form], ctx) -> Form:
     language's trailing numbers (a conv's pad and stride only where not 0 and 1; the
     rank is the argument's own). None (index notation) when an argument carries extra
     axes, as in a Jacobian: the language has no such call."""
-    rank = {Op.CONV1: 1, Op.CONV2: 2}.get(node.op) or node.attr[0]
-    if any(a.ndim != rank for a in node.args if a.ndim) or node.ndim != rank:
+    rank, out_rank = window_ranks(node.op, node.attr)
+    if any(a.ndim != rank for a in node.args if a.ndim) or node.ndim != out_rank:
         return None
-    if node.op in (Op.CONV1, Op.CONV2):
-        pad, stride = node.attr
-        extra = [pad, stride] if stride != 1 else [pad] if pad else []
-    else:
-        extra = list(node.attr[1:])
+    extra = window_options(node.op, node.attr)
     return F.call(spelling(node.op), [*args, *(F.num(float(v)) for v in extra)],
                   kind_of(node.shape))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..derive.rules import adjoint, window_rank
 from ..ir import expr as ir
 from ..ir.expr import Expr
-from ..ir.ops import WINDOW_OPS, Op
+from ..ir.ops import WINDOW_OPS, Op, window_ranks
 from .engine import Context, rule
 
 __all__ = ["window_adjoint", "undilate"]
@@ -49,22 +49,22 @@ def window_adjoint(e: Expr, ctx: Context) -> Expr | None:
         position = _linear_position(node)
         if position is None:
             continue
-        rank = window_rank(node)
-        lead = list(ins[k][:rank])
-        if len(set(lead)) != rank or set(lead) & (set(out) | set(ins[k][rank:])):
+        rank, out_rank = window_ranks(node.op, node.attr)
+        lead = list(ins[k][:out_rank])
+        if len(set(lead)) != out_rank or set(lead) & (set(out) | set(ins[k][out_rank:])):
             continue
         partners = [j for j, lab in enumerate(ins) if j != k and set(lab) & set(lead)]
         if any(not set(ins[j]) <= set(lead) for j in partners):
             continue
         g = ir.einsum([e.args[j] for j in partners], [list(ins[j]) for j in partners], lead,
-                      dict(enumerate(dims))) if partners else ir.const(1.0, node.shape[:rank])
+                      dict(enumerate(dims))) if partners else ir.const(1.0, node.shape[:out_rank])
         moved = adjoint(node, position, g)
         if moved is None:
             continue
         arg = node.args[position]
         fresh = [("adjoint", t) for t in range(rank)]
         before = sum(a.ndim - rank for a in node.args[:position])
-        trailing = list(ins[k][rank + before:rank + before + arg.ndim - rank])
+        trailing = list(ins[k][out_rank + before:out_rank + before + arg.ndim - rank])
         keep = [j for j in range(len(e.args)) if j != k and j not in partners]
         operands = [e.args[j] for j in keep] + [moved, arg]
         labels = [list(ins[j]) for j in keep] + [fresh, fresh + trailing]
