@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = ["Op", "OpSpec", "SPECS", "AXIS_OPS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
-           "MATRIX_FUNCTIONS", "WINDOW_OPS", "NAMESPACE", "array_call", "window_call", "window_ranks", "window_options",
-           "helper_sources", "spelling"]
+           "MATRIX_FUNCTIONS", "WINDOW_OPS", "NAMESPACE", "array_call", "window_call",
+           "window_ranks", "window_options", "helper_sources", "spelling"]
 
 
 class Op(Enum):
