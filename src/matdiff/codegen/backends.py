@@ -425,6 +425,19 @@ def _subsample(a, rank, s):
     """a[::s, ::s] along its leading axes."""
     return a[(slice(None, None, s),) * rank]
 ''',
+    "_vec": '''
+def _vec(a, rank=2):
+    """The leading two axes merged, column by column (MATLAB's X(:))."""
+    rest = tuple(range(2, a.ndim))
+    return xp.reshape(xp.permute_dims(a, (1, 0) + rest),
+                      (a.shape[0] * a.shape[1],) + tuple(a.shape[2:]))
+''',
+    "_reshape": '''
+def _reshape(a, m, n):
+    """The leading axis split into (m, n), column by column (MATLAB's reshape)."""
+    b = xp.reshape(a, (n, m) + tuple(a.shape[1:]))
+    return xp.permute_dims(b, (1, 0) + tuple(range(2, b.ndim)))
+''',
 })
 
 # the library's own convolution where it has one: a's trailing axes as the batch, b's as
@@ -532,6 +545,8 @@ BACKENDS["dask"] = replace(BACKENDS["dask"], helpers={
         "    for k in range(rank):", "    a = a.rechunk(-1)\n    for k in range(rank):"),
     "_dilate": _XP_HELPERS["_dilate"].replace(
         "    for k in range(rank):", "    a = a.rechunk(-1)\n    for k in range(rank):"),
+    "_vec": _XP_HELPERS["_vec"].replace("xp.permute_dims(a,", "xp.permute_dims(a.rechunk(-1),"),
+    "_reshape": _XP_HELPERS["_reshape"].replace("xp.reshape(a,", "xp.reshape(a.rechunk(-1),"),
 })
 
 

@@ -18,7 +18,16 @@ from ..ir.expr import Expr
 from ..ir.ops import WINDOW_OPS, Op, window_ranks
 from .engine import Context, rule
 
-__all__ = ["window_adjoint", "undilate"]
+__all__ = ["window_adjoint", "undilate", "unvec"]
+
+
+@rule("unvec", "reshape(vec(X), m, n) -> X; vec(reshape(x, m, n)) -> x", Op.RESHAPE, Op.VEC)
+def unvec(e: Expr, ctx: Context) -> Expr | None:
+    (a,) = e.args
+    inverse = Op.VEC if e.op is Op.RESHAPE else Op.RESHAPE
+    if a.op is inverse and a.args[0].shape == e.shape:
+        return a.args[0]
+    return None
 
 
 @rule("undilate", "subsample(dilate(G, s), s) -> G", Op.SUBSAMPLE)
@@ -39,6 +48,24 @@ def _linear_position(node: Expr) -> int | None:
     return extra[0]
 
 
+def _upstream(ins, k: int, lead: list, out) -> list[int] | None:
+    """The operands that make the upstream gradient: those carrying the op's output axes,
+    and, closed under shared summed labels, those they are contracted with (W in
+    ds'*W*vec(dP)). None when one of those labels reaches the output or the op itself."""
+    taken: set[int] = set()
+    labels = set(lead)
+    while True:
+        more = {j for j, lab in enumerate(ins) if j != k and j not in taken and set(lab) & labels}
+        if not more:
+            break
+        taken |= more
+        labels = set(lead) | {x for j in taken for x in ins[j]}
+    inner = labels - set(lead)
+    if inner & (set(out) | set(ins[k])):
+        return None
+    return sorted(taken)
+
+
 @rule("window-adjoint", "sum(G .* conv2(dX, K)) -> sum(conv2(G, rot180(K), k-1) .* dX) "
       "(a linear window op moved onto the upstream gradient)", Op.EINSUM)
 def window_adjoint(e: Expr, ctx: Context) -> Expr | None:
@@ -53,8 +80,8 @@ def window_adjoint(e: Expr, ctx: Context) -> Expr | None:
         lead = list(ins[k][:out_rank])
         if len(set(lead)) != out_rank or set(lead) & (set(out) | set(ins[k][out_rank:])):
             continue
-        partners = [j for j, lab in enumerate(ins) if j != k and set(lab) & set(lead)]
-        if any(not set(ins[j]) <= set(lead) for j in partners):
+        partners = _upstream(ins, k, lead, out)
+        if partners is None:
             continue
         g = ir.einsum([e.args[j] for j in partners], [list(ins[j]) for j in partners], lead,
                       dict(enumerate(dims))) if partners else ir.const(1.0, node.shape[:out_rank])
