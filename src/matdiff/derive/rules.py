@@ -290,14 +290,14 @@ def _linear_window(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
 
 
 def _maxpool(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
-    """d maxpool(X, s) = meanpool(W .* dX, s) with W = hit ./ meanpool(hit) spread back,
+    """d maxpool(X, s) = meanpool(W .* dX, s) with W = hit .* upsample(1./meanpool(hit)),
     hit = eq(X, upsample(maxpool(X, s), s)): each block's slope goes to its arg-max, a tie
     split evenly (as max(x) does). W is flat: the second derivative is 0."""
     (x,), (dx,) = node.args, dargs
     rank, s = node.attr
     hit = ir.binary(Op.EQ, x, ir.window(Op.UPSAMPLE, [node], (rank, s)))
-    share = ir.window(Op.UPSAMPLE, [ir.window(Op.MEANPOOL, [hit], (rank, s))], (rank, s))
-    weight = _times(hit, _pow(share, -1.0))
+    share = _pow(ir.window(Op.MEANPOOL, [hit], (rank, s)), -1.0)  # divided at pooled size
+    weight = _times(hit, ir.window(Op.UPSAMPLE, [share], (rank, s)))
     return ir.window(Op.MEANPOOL, [_pointwise(weight, dx, wrt_dims)], (rank, s))
 
 

@@ -162,10 +162,32 @@ def _lead_pad(a, rank, pad):
 
 
 def _conv(a, b, rank, pad, stride):
-    """Cross-correlation of a's leading `rank` axes with b's (im2col: the windows of a as a
-    strided view, then one tensordot); a's trailing axes, then b's, ride along."""
+    """Cross-correlation of a's leading `rank` axes with b's; a's trailing axes, then b's,
+    ride along. A small kernel (few offsets) is one scaled strided slice of a per offset,
+    summed; a small result (a kernel's gradient) one dot product per entry; otherwise
+    im2col: the windows of a as a strided view, then one tensordot."""
     from numpy.lib.stride_tricks import sliding_window_view
-    w = sliding_window_view(_lead_pad(a, rank, pad), b.shape[:rank], axis=tuple(range(rank)))
+    a = _lead_pad(a, rank, pad)
+    k = b.shape[:rank]
+    out = tuple((m - q) // stride + 1 for m, q in zip(a.shape, k))
+    offsets, entries = int(np.prod(k)), int(np.prod(out))
+    if b.ndim == rank and offsets <= min(64, entries):
+        total = None
+        for off in np.ndindex(*k):
+            part = b[off] * a[tuple(slice(o, o + stride * (n - 1) + 1, stride)
+                                    for o, n in zip(off, out))]
+            if total is None:
+                total = part
+            else:
+                total += part
+        return total
+    if a.ndim == b.ndim == rank and entries <= 64:
+        res = np.empty(out, dtype=np.result_type(a, b))
+        for idx in np.ndindex(*out):
+            res[idx] = np.vdot(a[tuple(slice(stride * i, stride * i + q)
+                                       for i, q in zip(idx, k))], b)
+        return res
+    w = sliding_window_view(a, k, axis=tuple(range(rank)))
     if stride > 1:
         w = w[(slice(None, None, stride),) * rank]
     return np.tensordot(w, b, axes=(list(range(w.ndim - rank, w.ndim)), list(range(rank))))
@@ -368,10 +390,12 @@ def _meanpool(a, rank, s):
                          "d upsample(G, s) = upsample(dG, s)", '''
 
 def _upsample(a, rank, s):
-    """Each entry of a's leading axes repeated s times along each of them."""
-    for k in range(rank):
-        a = np.repeat(a, s, axis=k)
-    return a
+    """Each entry of a's leading axes repeated s times along each of them (one copy of a
+    broadcast view)."""
+    lead, rest = a.shape[:rank], a.shape[rank:]
+    index = tuple(x for _ in lead for x in (slice(None), None))
+    spread = np.broadcast_to(a[index], tuple(x for m in lead for x in (m, s)) + rest)
+    return spread.reshape(tuple(m * s for m in lead) + rest)
 '''),
     Op.DILATE: _window("s - 1 zeros put between neighbouring entries", 1, "dilate",
                        r"\operatorname{dilate}", "dilation rule",
