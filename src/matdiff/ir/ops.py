@@ -172,20 +172,23 @@ def _conv(a, b, rank, pad, stride):
     out = tuple((m - q) // stride + 1 for m, q in zip(a.shape, k))
     offsets, entries = int(np.prod(k)), int(np.prod(out))
     if b.ndim == rank and offsets <= min(64, entries):
-        total = None
+        total = part = None
         for off in np.ndindex(*k):
-            part = b[off] * a[tuple(slice(o, o + stride * (n - 1) + 1, stride)
-                                    for o, n in zip(off, out))]
+            window = a[tuple(slice(o, o + stride * (n - 1) + 1, stride)
+                             for o, n in zip(off, out))]
             if total is None:
-                total = part
+                total = b[off] * window
+                part = np.empty_like(total)
             else:
+                np.multiply(window, b[off], out=part)
                 total += part
         return total
     if a.ndim == b.ndim == rank and entries <= 64:
         res = np.empty(out, dtype=np.result_type(a, b))
+        letters = "ij"[:rank] + "," + "ij"[:rank] + "->"
         for idx in np.ndindex(*out):
-            res[idx] = np.vdot(a[tuple(slice(stride * i, stride * i + q)
-                                       for i, q in zip(idx, k))], b)
+            res[idx] = np.einsum(letters, a[tuple(slice(stride * i, stride * i + q)
+                                                  for i, q in zip(idx, k))], b)
         return res
     w = sliding_window_view(a, k, axis=tuple(range(rank)))
     if stride > 1:
@@ -374,16 +377,27 @@ def _rot180(a, rank):
                         "(a tie split evenly)", '''
 
 def _maxpool(a, rank, s):
-    """The maximum of each s x s block of a's leading axes."""
-    return _blocks(a, rank, s).max(axis=tuple(range(-rank, 0)))
+    """The maximum of each s x s block of a's leading axes: the element-wise maximum of
+    the s^rank strided slices (one per position in the block), fast where a reduction over
+    the block's axes is not."""
+    out = None
+    for off in np.ndindex(*(s,) * rank):
+        part = a[tuple(slice(o, None, s) for o in off)]
+        out = part.copy() if out is None else np.maximum(out, part, out=out)
+    return out
 '''),
     Op.MEANPOOL: _window("the mean of each s x s block", 1, "meanpool",
                          r"\operatorname{meanpool}", "mean-pooling rule",
                          "d meanpool(X, s) = meanpool(dX, s)", '''
 
 def _meanpool(a, rank, s):
-    """The mean of each s x s block of a's leading axes."""
-    return _blocks(a, rank, s).mean(axis=tuple(range(-rank, 0)))
+    """The mean of each s x s block of a's leading axes (the sum of the s^rank strided
+    slices, one per position in the block, over their number)."""
+    out = None
+    for off in np.ndindex(*(s,) * rank):
+        part = a[tuple(slice(o, None, s) for o in off)]
+        out = part * 1.0 if out is None else np.add(out, part, out=out)
+    return out / s ** rank
 '''),
     Op.UPSAMPLE: _window("each entry repeated over an s x s block", 1, "upsample",
                          r"\operatorname{upsample}", "upsampling rule",
