@@ -115,12 +115,15 @@ def _one_library(data: Mapping[str, Any]) -> None:
 def per_example_names(variables: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
     """The data arrays holding a stack of examples: one axis more than their variable, the
     examples along axis 0 (a stack of 8 x 8 images for a loss written for one image, with
-    conv2). Then every data array must be such a stack, of one length."""
+    conv2). Then every data array must be such a stack, of one length (a 2-D array for
+    a vector beside data that is no stack is a column given for a vector, not a stack)."""
     names = [k for k, a in data.items()
              if not is_lazy(a) and a.ndim == len(tuple(variables[k].shape)) + 1]
     if not names:
         return []
     others = [k for k in data if k not in names]
+    if others and all(data[k].ndim < 3 for k in names):
+        return []  # a (5, 1) column for a vector is a shape slip, reported as such later
     if others:
         raise MatdiffError(
             f"{', '.join(repr(k) for k in names)} "
