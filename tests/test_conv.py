@@ -43,6 +43,9 @@ def _values(declare: dict, seed: int = 0) -> dict:
     ("sum(G .* meanpool(X, 2))", {"X": "matrix(4, 6)", "G": "matrix(2, 3)"}, "X",
      "upsample(G, 2)/4"),
     ("sum(G .* rot180(X))", {"X": "matrix(2, 3)", "G": "matrix(2, 3)"}, "X", "rot180(G)"),
+    # no upstream gradient: the ones it stands for are sized (nothing else gives the size)
+    ("sum(conv2(X, K))", SIZES, "K", "conv2(X, ones(4, 4))"),
+    ("2*sum(conv2(X, K))", SIZES, "X", "2*conv2(ones(4, 4), rot180(K), 2)"),
 ])
 def test_gradients_print_as_a_person_writes_them(text, declare, wrt, printed) -> None:
     d = matdiff.diff(text, wrt=wrt, declare=declare)

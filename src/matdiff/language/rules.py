@@ -607,7 +607,19 @@ def _lower_reshape(ctx, node, t, a, *sizes):
     return ir.window(Op.RESHAPE, [a], tuple(_option(ctx, node, k, 1, "size", 1) for k in (1, 2)))
 
 
+def _t_ones(ctx, node, *sizes):
+    """ones(m), ones(m, n): a vector (matrix) of ones with sizes written as numbers, which a
+    window op's argument needs (vector(1), matrix(1) take their sizes from the context)."""
+    values = [_option(ctx, node, k, 1, "size", 1) for k in range(len(node.args))]
+    return _surface(ctx, values)
+
+
+def _lower_ones(ctx, node, t, *sizes):
+    return ir.const(1.0, ctx.shape(t))
+
+
 WINDOW_FUNCTIONS: dict[str, Rule] = {
+    "ones": Rule(_t_ones, _lower_ones, (1, 2)),
     "vec": Rule(_t_vec, _lower_vec),
     "reshape": Rule(_t_reshape, _lower_reshape, (3, 3)),
     "conv1": Rule(_t_conv(1), _lower_conv(Op.CONV1), (2, 4)),

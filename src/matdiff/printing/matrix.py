@@ -217,8 +217,17 @@ def _window(node: Expr, args: list[Form], ctx) -> Form:
     if any(a.ndim != rank for a in node.args if a.ndim) or node.ndim != out_rank:
         return None
     extra = window_options(node.op, node.attr)
+    args = [_sized_constant(a) if a.op is Op.CONST and a.ndim else f
+            for a, f in zip(node.args, args)]
     return F.call(spelling(node.op), [*args, *(F.num(float(v)) for v in extra)],
                   kind_of(node.shape))
+
+
+def _sized_constant(node: Expr) -> Form:
+    """A constant argument of a window op as c*ones(m, n): nothing around it gives its size
+    (conv2(X, ones(4, 4)) sums X over each 4 x 4 window)."""
+    sizes = F.call("ones", [F.num(float(d)) for d in node.shape], kind_of(node.shape))
+    return sizes if node.attr == 1.0 else F.mul([F.num(node.attr), sizes])
 
 
 def _var(node: Expr, args, ctx) -> Form:
