@@ -496,7 +496,12 @@ def _option(ctx, node, k: int, default: int, what: str, low: int) -> int:
     """The literal integer option k of a window call (a pad, a stride, a window size)."""
     if len(node.args) <= k:
         return default
-    v = _integer_literal(node.args[k])
+    arg, sign = node.args[k], 1
+    while isinstance(arg, ast.Neg):
+        sign, arg = -sign, arg.operand
+    v = None
+    if isinstance(arg, ast.Number) and arg.value == int(arg.value) and abs(arg.value) < 2**31:
+        v = sign * int(arg.value)
     if v is None or v < low:
         ctx.fail(node.args[k], f"the {what} of {node.func}() is a whole number >= {low}, "
                                "written as a number")
