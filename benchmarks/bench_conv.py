@@ -46,7 +46,8 @@ from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 import matdiff  # noqa: E402
 
 LAYER = "sum(G .* maxpool(relu(conv2(X, K, {p}) + b), 2))"
-CASES = [(64, 5, 2), (128, 5, 2), (256, 3, 1), (256, 7, 3)]  # image n, kernel k, padding p
+# (image n, kernel k, padding p); the first case again last: under load, the spread
+CASES = [(64, 5, 2), (128, 5, 2), (256, 3, 1), (256, 7, 3), (64, 5, 2)]
 
 
 def _conv(x: np.ndarray, k: np.ndarray, pad: int) -> np.ndarray:

@@ -157,25 +157,33 @@ def _reduction(name: str, word: str) -> OpSpec:
 
 _WINDOW_HELPERS = '''
 def _lead_pad(a, rank, pad):
-    """a with `pad` zeros on both sides of each of its leading `rank` axes."""
-    return np.pad(a, [(pad, pad)] * rank + [(0, 0)] * (a.ndim - rank)) if pad else a
+    """a with `pad` zeros on both sides of each of its leading `rank` axes (written into
+    zeros: np.pad costs more than the copy for an image)."""
+    if not pad:
+        return a
+    out = np.zeros(tuple(m + 2 * pad for m in a.shape[:rank]) + a.shape[rank:],
+                   dtype=np.result_type(a, 0.0))
+    out[(slice(pad, -pad),) * rank] = a
+    return out
 
 
 def _conv(a, b, rank, pad, stride):
     """Cross-correlation of a's leading `rank` axes with b's; a's trailing axes, then b's,
-    ride along. A small kernel (few offsets) is one scaled strided slice of a per offset,
-    summed; a small result (a kernel's gradient) one dot product per entry; otherwise
-    im2col: the windows of a as a strided view, then one tensordot."""
+    ride along. On a large image, a small kernel (few offsets) is one scaled strided slice
+    of a per offset, summed, and a small result (a kernel's gradient) one dot product per
+    entry; otherwise im2col: the windows of a as a strided view, then one tensordot (one
+    call: cheaper on small images, where each call's overhead counts)."""
     from numpy.lib.stride_tricks import sliding_window_view
     a = _lead_pad(a, rank, pad)
     k = b.shape[:rank]
     out = tuple((m - q) // stride + 1 for m, q in zip(a.shape, k))
     offsets, entries = int(np.prod(k)), int(np.prod(out))
-    if b.ndim == rank and offsets <= min(64, entries):
+    if b.ndim == rank and offsets <= min(64, entries) and entries >= 8192:
         total = part = None
+        spans = [[slice(o, o + stride * (n - 1) + 1, stride) for o in range(q)]
+                 for q, n in zip(k, out)]
         for off in np.ndindex(*k):
-            window = a[tuple(slice(o, o + stride * (n - 1) + 1, stride)
-                             for o, n in zip(off, out))]
+            window = a[tuple(spans[d][o] for d, o in enumerate(off))]
             if total is None:
                 total = b[off] * window
                 part = np.empty_like(total)
@@ -183,7 +191,7 @@ def _conv(a, b, rank, pad, stride):
                 np.multiply(window, b[off], out=part)
                 total += part
         return total
-    if a.ndim == b.ndim == rank and entries <= 64:
+    if a.ndim == b.ndim == rank and entries <= 64 and offsets >= 8192:
         res = np.empty(out, dtype=np.result_type(a, b))
         letters = "ij"[:rank] + "," + "ij"[:rank] + "->"
         for idx in np.ndindex(*out):
