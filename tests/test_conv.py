@@ -193,3 +193,14 @@ def test_fit_refuses_a_stack_beside_a_batch() -> None:
     with pytest.raises(MatdiffError, match="stack"):
         matdiff.fit(CNN, params={"K": "he", "b": 0.0, "W": "glorot", "c": "zeros"},
                     data={"X": X, "y": y}, declare=CNN_SIZES, epochs=1, progress=False)
+
+
+def test_every_step_of_a_pooled_layer_holds() -> None:
+    """The explanation's steps, each checked numerically: max pooling over relu's zeros ties,
+    a kink at the point itself that the step check now recognises (the forward difference
+    disagrees with the central one), as it did relu's."""
+    declare = {"X": "matrix(6, 6)", "K": "matrix(3, 3)", "G": "matrix(2, 2)", "b": "scalar"}
+    for wrt in ("K", "X", "b"):
+        d = matdiff.diff("sum(G .* maxpool(relu(conv2(X, K) + b), 2))", wrt=wrt,
+                         declare=declare)
+        assert d.check_steps().ok, (wrt, str(d.check_steps()))
