@@ -38,6 +38,7 @@ __all__ = ["compare", "Comparison", "MISTAKES"]
 
 MISTAKES = ("shape", "layout", "sign", "factor", "case split", "chain factor", "transpose",
             "symmetric", "missing term", "extra term", "term sign", "different")
+MISTAKES = (*MISTAKES, "flip")  # a convolution's kernel not turned (mistakes._unturned_kernel)
 POINTS = 4
 
 
