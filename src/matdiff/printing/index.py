@@ -15,6 +15,7 @@ rendered by each printer's index_* methods:
 
     ("num", c)  ("entry", k, names)  ("delta", a, b)  ("prod", items)
     ("sum", names, body)  ("add", [(sign, item)])  ("call", name, items)
+    ("at", call, names): the entry names of a call's result (a window op's)
     ("pow", base, exponent)
 
 ("entry", k, names) is the k-th argument form of the index Form, indexed.
@@ -103,7 +104,9 @@ class _Builder:
             return ("pow", base, ex)
         if node.op in WINDOW_OPS:  # conv2(δ_pqcd, K): the op on its spatial axes (fresh
             # letters), the trailing axes (the variable's) named as the node's
-            return ("call", spelling(node.op), self._window_args(node, names, depth))
+            call = ("call", spelling(node.op), self._window_args(node, names, depth))
+            out_rank = window_ranks(node.op, node.attr)[1]
+            return ("at", call, tuple(names[:out_rank]))
         raise MatdiffError(f"no index notation for {node.op.value} of a "
                            f"{node.ndim}-axis tensor")  # pragma: no cover
 
