@@ -204,3 +204,21 @@ def test_every_step_of_a_pooled_layer_holds() -> None:
         d = matdiff.diff("sum(G .* maxpool(relu(conv2(X, K) + b), 2))", wrt=wrt,
                          declare=declare)
         assert d.check_steps().ok, (wrt, str(d.check_steps()))
+
+
+def test_the_cnn_digits_example_runs() -> None:
+    """examples/cnn_digits.py, small: its backward pass printed, and it learns."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("sklearn")
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "examples/cnn_digits.py"), "--train", "400",
+                          "--epochs", "6", "--channels", "2", "--target", "0.5"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "dK1 = conv2(X, dZ1)" in run.stdout
+    assert "dW1 = ds*vec(P1)'" in run.stdout
