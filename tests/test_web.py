@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -328,16 +329,58 @@ def test_foreign_host_header_is_refused(server):
 # --------------------------------------------------------------------------- time limit, CLI
 
 
-def test_time_limit_stops_a_worker_and_the_next_request_is_answered():
-    s = start(timeout_seconds=0.02, workers=1)  # shorter than a worker's start-up imports
+def test_time_limit_stops_a_worker_and_the_next_request_is_answered(monkeypatch):
+    monkeypatch.setenv("MATDIFF_WEB_TEST_SLEEP", "30")  # the workers' slow-request hook
+    s = start(timeout_seconds=30, workers=1)
     try:
-        status, body = post(s, {"expression": "x'*A*x", "wrt": "x"})
+        assert post(s, {"expression": "sum(x)", "wrt": "x"})[0] == 200  # a worker is ready
+        first = s.pool.workers()
+        s.timeout_seconds = 0.5
+        status, body = post(s, {"expression": "sum(x)", "wrt": "x", "test_sleep": True})
         assert status == 503 and body["error"]["kind"] == "Timeout"
+        assert not set(first) & set(s.pool.workers())  # killed, and replaced
         s.timeout_seconds = 30.0
         status, body = post(s, {"expression": "x'*A*x", "wrt": "x"})
         assert status == 200 and body["text"] == "(A + A')*x"
         status, body = post(s, {"expression": "x +", "wrt": "x"})
         assert status == 400 and body["error"]["line"] == 1
+    finally:
+        stop(s)
+
+
+def test_a_worker_that_dies_mid_request_is_a_502_and_is_replaced(monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setenv("MATDIFF_WEB_TEST_SLEEP", "30")
+    s = start(timeout_seconds=30, workers=1)
+    try:
+        assert post(s, {"expression": "sum(x)", "wrt": "x"})[0] == 200
+        (pid,) = s.pool.workers()
+        threading.Timer(0.5, os.kill, args=(pid, signal.SIGKILL)).start()
+        status, body = post(s, {"expression": "sum(x)", "wrt": "x", "test_sleep": True})
+        assert status == 502 and body["error"]["kind"] == "WorkerDied"
+        assert post(s, {"expression": "sum(x)", "wrt": "x"})[0] == 200
+        assert pid not in s.pool.workers() and len(s.pool.workers()) == 1
+    finally:
+        stop(s)
+
+
+def test_no_worker_is_handed_out_before_it_is_ready():
+    """A request that finds every worker still starting waits for one (here past its
+    time: 503 Busy with Retry-After); it never writes to a worker still importing."""
+    s = start(timeout_seconds=0.05, workers=1)
+    try:
+        status, headers, raw = request(s, "POST", "/api/diff",
+                                       json.dumps({"expression": "sum(x)", "wrt": "x"}).encode(),
+                                       {"Content-Type": "application/json"})
+        assert status == 503 and json.loads(raw)["error"]["kind"] == "Busy"
+        assert headers["retry-after"].isdigit()
+        deadline = time.monotonic() + 60
+        while s.pool.stats()["idle"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert s.pool.stats() == {"size": 1, "live": 1, "ready": 1, "idle": 1, "starting": 0}
     finally:
         stop(s)
 
