@@ -54,6 +54,13 @@ EXAMPLES: list[dict[str, Any]] = [
     {"title": "a logistic Hessian", "expression": "sum(log(1 + exp(-y .* (X*w))))",
      "wrt": "w", "declare": "", "order": 2},
     {"title": "a 3-tensor", "expression": "W*x", "wrt": "W", "declare": "", "order": 1},
+    {"title": "a two-layer net", "expression": "b1, b2: vector\nz1 = W1*x + b1\n"
+     "h1 = relu(z1)\nz2 = W2*h1 + b2\nL = -y'*log(softmax(z2))",
+     "wrt": "W1, b1, W2, b2", "declare": "", "order": 1},
+    {"title": "batch norm", "expression": "g, c: vector\nM = X - mean(X, 1)\n"
+     "V = mean(M.^2, 1)\nXh = M./sqrt(V + 1e-5)\nY = Xh.*g' + c'\n"
+     "L = sum(sum(Y.*G))  # G: the gradient from the layers above",
+     "wrt": "X, g, c", "declare": "", "order": 1},
 ]
 
 
@@ -174,11 +181,12 @@ def _shape_text(shape: list[str]) -> str:
     return " x ".join(shape) if shape else "scalar"
 
 
-def _lhs(wrt: str, order: int) -> str:
+def _lhs(wrt: str, order: int, f: str = "f") -> str:
     """`∂f/∂x` (or `∂²f/∂x²`), the left side of the answer; f is shown above it."""
+    f = latex_name(f)
     if order == 1:
-        return f"\\frac{{\\partial f}}{{\\partial {latex_name(wrt)}}}"
-    return f"\\frac{{\\partial^{{{order}}} f}}{{\\partial {latex_name(wrt)}^{{{order}}}}}"
+        return f"\\frac{{\\partial {f}}}{{\\partial {latex_name(wrt)}}}"
+    return f"\\frac{{\\partial^{{{order}}} {f}}}{{\\partial {latex_name(wrt)}^{{{order}}}}}"
 
 
 def _check(d: matdiff.Derivative) -> dict[str, Any]:
@@ -248,8 +256,18 @@ def _several(expression: str, names: list[str], declarations: dict[str, str],
         if any(n not in function.variables for n in names):
             raise _at("wrt", e) from None
         raise
-    out: dict[str, Any] = {"gradients": [{"wrt": n, "text": grads[n].to_text(),
-                                          "latex": grads[n].latex()} for n in names]}
+    # The program's own name for its output (L), as in the backward pass; f otherwise.
+    f = function.program.output.name if function.program is not None else "f"
+    gradients = []
+    for n in names:
+        d = grads[n]
+        _afford(d, declarations)
+        equation = f"{_lhs(n, order, f)} = {d.latex()}"
+        gradients.append({"wrt": n, "text": d.to_text(), "latex": d.latex(),
+                          "equation_latex": equation, "mathml": render_mathml(equation),
+                          "shape_text": _shape_text([str(k) for k in d.shape]),
+                          "check": _check(d)})
+    out: dict[str, Any] = {"gradients": gradients, "function_name": f}
     if function.ir.ndim == 0 and order == 1:
         out["backward"] = grads.to_text()
         out["backward_latex"] = grads.latex()
@@ -265,10 +283,8 @@ def derive(payload: Any) -> dict[str, Any]:
     scalar function, the backward pass; the main views show the first name.
     """
     expression, wrt, declarations, order, layout = _request(payload)
-    names = [n.strip() for n in wrt.split(",")]
+    names = _names(wrt)
     if len(names) > 1:
-        if not all(names) or len(set(names)) != len(names):
-            raise InputError("name each variable once, separated by commas", "wrt")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", matdiff.MatdiffWarning)
             several = _several(expression, names, declarations, order)
@@ -307,6 +323,47 @@ def derive(payload: Any) -> dict[str, Any]:
         "source": _view(d.source),
         **_comparison(payload, expression, wrt, declarations, order, layout),
     }
+
+
+def _names(wrt: str) -> list[str]:
+    """The names of the wrt box ("W1, b1"), each once."""
+    names = [n.strip() for n in wrt.split(",")]
+    if not all(names) or len(set(names)) != len(names):
+        raise InputError("name each variable once, separated by commas", "wrt")
+    return names
+
+
+def check_backward(payload: Any) -> dict[str, Any]:
+    """"Check my backward pass": the learner's lines `dNAME = ...` judged line by line by
+    matdiff.compare(answer, of=program, wrt=[...]). A pass that does not parse is
+    reported in the comparison (with its line and column), not as the request's error."""
+    expression, wrt, declarations, _, _ = _request(payload)
+    names = _names(wrt)
+    text = payload.get("answer")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("write your backward pass, one line `dNAME = ...` each", "answer")
+    if len(text) > MAX_EXPRESSION:
+        raise InputError(f"the backward pass is longer than {MAX_EXPRESSION} characters",
+                         "answer")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", matdiff.MatdiffWarning)
+            result = matdiff.compare(text, of=expression, wrt=names,
+                                     declare=declarations or None)
+    except matdiff.MatdiffError as e:
+        return {"comparison": {"error": {"message": e.message, "line": e.line,
+                                         "column": e.column, "text": text}}}
+    record = result.to_dict()
+    record["summary"] = str(result)
+    record["equal"] = bool(result.equal)
+    lines = getattr(result, "lines", None)
+    if lines is not None:  # each line's verdict, in the order written
+        record["first_wrong"] = result.first_wrong
+        record["lines"] = [{"name": line.name, "equal": bool(line.equal),
+                            "mistake": line.mistake,
+                            "expected": None if line.expected is None else str(line.expected)}
+                           for line in lines]
+    return {"comparison": record}
 
 
 def _typeset_steps(d: matdiff.Derivative) -> list[dict[str, Any]] | None:
@@ -378,6 +435,8 @@ def _out_of_memory() -> dict[str, Any]:
 def answer(payload: Any) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) for one request; never raises, never shows a traceback."""
     try:
+        if isinstance(payload, dict) and payload.get("task") == "check_backward":
+            return 200, check_backward(payload)
         return 200, derive(payload)
     except matdiff.MatdiffError as e:
         if isinstance(e.__cause__, MemoryError):

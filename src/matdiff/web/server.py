@@ -41,6 +41,8 @@ DEFAULT_WORKERS = 3         # worker processes: up to 2 long derivatives and 1 f
 CLIENT_TIMEOUT = 10.0       # seconds for a client to send a whole request (or to idle)
 MAX_CONNECTIONS = 512       # open connections (one thread each); more get a 503 at once
 RETRY_AFTER = 2             # seconds a 503 asks the client to wait before trying again
+# POST routes and the task each asks of compute.answer.
+POST_ROUTES = {"/api/diff": "diff", "/api/check-backward": "check_backward"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BACKLOG = 1024              # connections the kernel queues before accept (capped by somaxconn)
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -325,7 +327,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         if not self._host_ok():
             return self._fail(HTTPStatus.FORBIDDEN, "unknown Host header")
-        if self.path.split("?", 1)[0] != "/api/diff":
+        route = self.path.split("?", 1)[0]
+        if route not in POST_ROUTES:
             return self._fail(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path[:200]}")
         kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
@@ -358,6 +361,8 @@ class Handler(BaseHTTPRequestHandler):
             payload = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return self._fail(HTTPStatus.BAD_REQUEST, "the request body is not valid JSON")
+        if isinstance(payload, dict):  # the route, never the body, says what to do
+            payload["task"] = POST_ROUTES[route]
         try:
             answered = self.server.derive(payload, self._client_gone)
             if answered is None:  # the client left while it waited: nothing to send
