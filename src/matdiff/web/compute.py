@@ -189,6 +189,29 @@ def _lhs(wrt: str, order: int, f: str = "f") -> str:
     return f"\\frac{{\\partial^{{{order}}} {f}}}{{\\partial {latex_name(wrt)}^{{{order}}}}}"
 
 
+def layout_note(function_axes: int, wrt_axes: int, order: int) -> str:
+    """Why the three layouts agree or differ for this derivative (see docs/printing.md)."""
+    axes = function_axes + order * wrt_axes
+    if axes == 0:
+        return "A number: the same in every layout."
+    if order > 1 or axes > 2:
+        what = "a Hessian" if order == 2 and axes == 2 else f"a tensor of {axes} axes"
+        return (f"The three layouts print the same here: a layout chooses how the two axes "
+                f"of a first derivative are arranged (row or column, a matrix or its "
+                f"transpose), and this derivative is {what}, printed in the shape layout: "
+                "shape(f) followed by shape(x) for each order.")
+    if function_axes == 0:
+        kind = "a column" if wrt_axes == 1 else "a matrix shaped like the variable"
+        other = "a row" if wrt_axes == 1 else "its transpose"
+        return (f"The gradient of a number: the shape and denominator layouts give {kind}, "
+                f"the numerator layout {other}.")
+    if wrt_axes == 0:
+        return ("The derivative of a vector by a number: the shape and numerator layouts "
+                "give a column, the denominator layout a row.")
+    return ("A Jacobian: the shape and numerator layouts put the function's entries down "
+            "and the variable's across; the denominator layout is its transpose.")
+
+
 def _check(d: matdiff.Derivative) -> dict[str, Any]:
     """The finite-difference check, JSON-ready (NaN becomes null with a note)."""
     try:
@@ -314,6 +337,8 @@ def derive(payload: Any) -> dict[str, Any]:
         "shape_text": _shape_text(shape),
         "function_shape": record["function_shape"],
         "variables": {name: _shape_text(s) for name, s in record["variables"].items()},
+        "layout_note": layout_note(len(record["function_shape"]),
+                                   len(record["variables"].get(wrt, [])), order),
         "assumptions": d.assumptions,
         "assumptions_text": d.assumptions_text(),
         "check": _check(d),

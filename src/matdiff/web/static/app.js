@@ -158,6 +158,7 @@ function showAnswer(answer) {
   $("check-note").textContent = check.max_relative_error === null
     ? check.note : `Max relative error: ${check.note}.`;
 
+  $("layout-note").textContent = answer.layout_note || "";
   $("variables").textContent = "Variables: " + Object.entries(answer.variables)
     .map(([name, shape]) => `${name} is ${shape}`).join(", ") + "." +
     (answer.assumptions_text ? ` Note: ${answer.assumptions_text}.` : "");
