@@ -411,3 +411,70 @@ def test_a_backward_pass_is_typeset_not_left_as_source() -> None:
     assert "aligned" in g.latex()
     mathml = render_mathml(g.latex())
     assert mathml is not None and "<mtable" in mathml
+
+
+# --------------------------------------------------------------------------- backward pass checks
+
+
+class _Line:
+    def __init__(self, name: str, equal: bool, mistake: str | None, expected: str) -> None:
+        self.name, self.equal, self.mistake, self.expected = name, equal, mistake, expected
+
+
+class _Verdict:
+    """matdiff.compare's answer for a whole backward pass, as its interface is agreed:
+    equal, first_wrong, lines (name, equal, mistake, expected), to_dict()."""
+
+    def __init__(self, lines: list[_Line]) -> None:
+        self.lines = lines
+        self.equal = all(line.equal for line in lines)
+        self.first_wrong = next((line.name for line in lines if not line.equal), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"equal": self.equal, "first_wrong": self.first_wrong}
+
+    def __str__(self) -> str:
+        return "right" if self.equal else f"{self.first_wrong} is wrong"
+
+
+def test_check_backward_sends_the_lines_to_compare_and_returns_each_verdict(server,
+                                                                           monkeypatch):
+    seen = {}
+
+    def compare(answer, of, wrt, declare=None, **options):
+        seen.update(answer=answer, of=of, wrt=wrt, declare=declare)
+        return _Verdict([_Line("dz", True, None, "step(z)"),
+                         _Line("dW", False, "transpose", "dz*x'")])
+
+    monkeypatch.setattr(matdiff, "compare", compare)
+    payload = {"expression": "z = W*x + b\nL = sum(relu(z))", "wrt": "W, b",
+               "declare": "b=vector", "answer": "dz = step(z)\ndW = x*dz'"}
+    status, _, raw = request(server, "POST", "/api/check-backward", json.dumps(payload).encode(),
+                             {"Content-Type": "application/json"})
+    body = json.loads(raw)
+    assert status == 200, body
+    assert seen == {"answer": payload["answer"], "of": payload["expression"],
+                    "wrt": ["W", "b"], "declare": {"b": "vector"}}
+    result = body["comparison"]
+    assert result["equal"] is False and result["first_wrong"] == "dW"
+    assert result["lines"] == [
+        {"name": "dz", "equal": True, "mistake": None, "expected": "step(z)"},
+        {"name": "dW", "equal": False, "mistake": "transpose", "expected": "dz*x'"}]
+    assert result["summary"] == "dW is wrong"
+
+
+def test_check_backward_reports_an_unreadable_pass_in_the_comparison(server, monkeypatch):
+    def compare(answer, of, wrt, declare=None, **options):
+        raise matdiff.MatdiffError("unexpected '*'", line=2, column=6)
+
+    monkeypatch.setattr(matdiff, "compare", compare)
+    payload = {"expression": "z = W*x\nL = sum(z)", "wrt": "W, x", "answer": "dz = 1\ndW = *"}
+    status, _, raw = request(server, "POST", "/api/check-backward", json.dumps(payload).encode(),
+                             {"Content-Type": "application/json"})
+    assert status == 200
+    error = json.loads(raw)["comparison"]["error"]
+    assert (error["line"], error["column"], error["text"]) == (2, 6, payload["answer"])
+    status, _, raw = request(server, "POST", "/api/check-backward",
+                             json.dumps({**payload, "answer": " "}).encode(),
+                             {"Content-Type": "application/json"})
+    assert status == 400 and json.loads(raw)["error"]["field"] == "answer"

@@ -190,6 +190,37 @@ def test_a_backward_pass_is_checked_line_by_line(page):
     assert expected.first_wrong in page.text_content("#backward-verdict-head")
 
 
+def test_the_page_lists_each_lines_verdict(page, monkeypatch):
+    """The page's side of the backward-pass check, with compare's agreed interface
+    (equal, first_wrong, lines of name, equal, mistake, expected) stubbed."""
+    class Line:
+        def __init__(self, name, equal, mistake=None, expected=None):
+            self.name, self.equal, self.mistake, self.expected = name, equal, mistake, expected
+
+    class Verdict:
+        equal, first_wrong = False, "dz1"
+        lines = [Line("dz2", True), Line("dz1", False, "transpose", "(W2'*dz2).*step(z1)")]
+
+        def to_dict(self):
+            return {"equal": False}
+
+    monkeypatch.setattr(matdiff, "compare", lambda *a, **k: Verdict())
+    page.evaluate("h => { location.hash = h }", "#" + "&".join(
+        [f"expression={MLP.replace(chr(10), '%0A').replace('+', '%2B')}",
+         "wrt=" + ",".join(MLP_WRT)]))
+    page.wait_for_selector("#backward-check:not([hidden])")
+    page.fill("#backward-answer", "dz2 = softmax(z2) - y\ndz1 = (W2*dz2).*step(z1)")
+    page.press("#backward-answer", "Control+Enter")
+    page.wait_for_selector("#backward-verdict:not([hidden])")
+    rows = page.locator("#backward-lines li")
+    assert rows.count() == 2
+    assert rows.nth(0).get_attribute("class") == "good"
+    assert rows.nth(1).get_attribute("class") == "bad"
+    assert "transpose" in rows.nth(1).text_content()
+    assert "(W2'*dz2).*step(z1)" in rows.nth(1).text_content()
+    assert "dz1" in page.text_content("#backward-verdict-head")
+
+
 # --------------------------------------------------------------------------- a phone
 
 
