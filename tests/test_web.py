@@ -380,7 +380,8 @@ def test_no_worker_is_handed_out_before_it_is_ready():
         while s.pool.stats()["idle"] < 1:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert s.pool.stats() == {"size": 1, "live": 1, "ready": 1, "idle": 1, "starting": 0}
+        assert s.pool.stats() == {"size": 1, "live": 1, "ready": 1, "idle": 1, "starting": 0,
+                                  "long": 0}
     finally:
         stop(s)
 

@@ -246,6 +246,15 @@ async def _flood(address: tuple[str, int]) -> Counter:
     return Counter(await asyncio.gather(*(one(i) for i in range(FLOOD))))
 
 
+def wait_for_long_lane(served: Served, count: int) -> None:
+    """Until `count` derivatives run in the long lane (no fixed sleep: a loaded machine
+    may take longer to get them there)."""
+    deadline = time.monotonic() + 20
+    while health(served)["workers"]["long"] < count:
+        assert time.monotonic() < deadline, health(served)
+        time.sleep(0.1)
+
+
 def health(served: Served) -> dict[str, Any]:
     conn = http.client.HTTPConnection(*served.address, timeout=5)
     try:
@@ -346,7 +355,7 @@ def test_a_503_says_when_to_try_again(served):
             c = http.client.HTTPConnection(*served.address, timeout=30)
             c.request("POST", "/api/diff", json.dumps(SLOW), {"Content-Type": "application/json"})
             slow.append(c)
-        time.sleep(2.5)
+        wait_for_long_lane(served, 2)
         conn.request("POST", "/api/diff", json.dumps(SLOW), {"Content-Type": "application/json"})
         response = conn.getresponse()
         response.read()
@@ -430,7 +439,7 @@ def test_two_slow_derivatives_do_not_block_a_trivial_one(served):
                      + str(len(body)).encode() + b"\r\n\r\n" + body)
         socks.append(sock)
     try:
-        time.sleep(3)  # past the fast lane's 2 s: both are in the long lane now
+        wait_for_long_lane(served, 2)  # past the fast lane's 2 s: both in the long lane
         for _ in range(3):
             started = time.monotonic()
             status, answer = post(served, TRIVIAL)

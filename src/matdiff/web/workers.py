@@ -274,6 +274,7 @@ class WorkerPool:
         self._idle: deque[_Worker] = deque()
         self._live: set[_Worker] = set()   # started or starting, not retired
         self._starting = 0                 # ordered from the keeper, not yet started
+        self._long_running = 0             # derivatives in the long lane now
         self._orders: queue.SimpleQueue[float | None] = queue.SimpleQueue()
         self._closed = False
         self._keeper = threading.Thread(target=self._keep, daemon=True,
@@ -402,6 +403,8 @@ class WorkerPool:
         if not self._long.acquire(blocking=False):
             raise Busy(f"{self.long_places} long derivative"
                        f"{'s are' if self.long_places > 1 else ' is'} running already")
+        with self._lock:
+            self._long_running += 1
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -414,6 +417,8 @@ class WorkerPool:
                 if cancelled():
                     raise Cancelled
         finally:
+            with self._lock:
+                self._long_running -= 1
             self._long.release()
 
     def _retire(self, worker: _Worker, delay: float = 0.0) -> None:
@@ -433,11 +438,13 @@ class WorkerPool:
             return [w.process.pid for w in self._live if w.process.poll() is None]
 
     def stats(self) -> dict[str, int]:
-        """How many workers are live, ready, idle and starting (for /api/health)."""
+        """How many workers are live, ready, idle, starting, and running a long derivative
+        (for /api/health)."""
         with self._lock:
             return {"size": self.size, "live": len(self._live),
                     "ready": sum(w.ready.is_set() for w in self._live),
-                    "idle": len(self._idle), "starting": self._starting}
+                    "idle": len(self._idle), "starting": self._starting,
+                    "long": self._long_running}
 
     def close(self) -> None:
         """Stop every worker, busy ones included (their requests fail with WorkerDied)."""
