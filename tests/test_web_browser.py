@@ -152,6 +152,12 @@ def test_a_typed_program_by_four_names_shows_the_backward_pass_and_each_gradient
         backward = page.locator("#backward-math math")
         assert backward.count() == 1 and backward.locator("mtable").count() == 1
         assert backward.bounding_box()["height"] > 60  # six lines, drawn
+        # aligned at '=': every left side ends where the others do (MathML Core has no
+        # columnalign; the page's CSS does it)
+        rights = page.eval_on_selector_all(
+            "#backward-math mtd[columnalign=right]",
+            "cs => cs.map(c => Math.round(c.firstElementChild.getBoundingClientRect().right))")
+        assert len(rights) == 6 and len(set(rights)) == 1, rights
     assert "%0A" in page.url  # the address keeps the whole program, newlines included
     page.reload()
     page.wait_for_selector("#backward-card:not([hidden])")

@@ -116,6 +116,9 @@ _SIGN = re.compile(r"(<mrow>|<mo[^>]*>(?!&#x00029;|&#x0005D;|&#x0007D;|&#x0007C;
                    r"<mo>&#x02212;</mo>")
 
 
+_RIGHT_CELL = re.compile(r'<mtd columnalign="right">(.*?)</mtd>')
+
+
 def render_mathml(latex: str) -> str | None:
     """LaTeX as display MathML (browsers draw it natively), or None without latex2mathml."""
     try:
@@ -131,6 +134,9 @@ def render_mathml(latex: str) -> str | None:
         log.warning("latex2mathml could not convert %r", latex, exc_info=True)
         return None
     mathml = _NAMED_OPERATOR.sub(r"<mi>\1</mi>", mathml)
+    # MathML Core lays a cell out from its start, ignoring columnalign: the page's CSS
+    # starts a right-aligned cell from the right, so its content is one row.
+    mathml = _RIGHT_CELL.sub(r'<mtd columnalign="right"><mrow>\1</mrow></mtd>', mathml)
     return _SIGN.sub(r'\1<mo form="prefix">&#x02212;</mo>', mathml)
 
 
