@@ -275,6 +275,11 @@ def _derivative(expression: str, wrt: str, declarations: dict[str, str],
         raise
 
 
+def _function_name(function: matdiff.Expression) -> str:
+    """A program's own name for its output (L), as in the backward pass; f otherwise."""
+    return function.program.output.name if function.program is not None else "f"
+
+
 def _several(expression: str, names: list[str], declarations: dict[str, str],
              order: int) -> dict[str, Any]:
     """Every gradient of a program at once: one entry per name, and the backward pass."""
@@ -285,8 +290,7 @@ def _several(expression: str, names: list[str], declarations: dict[str, str],
         if any(n not in function.variables for n in names):
             raise _at("wrt", e) from None
         raise
-    # The program's own name for its output (L), as in the backward pass; f otherwise.
-    f = function.program.output.name if function.program is not None else "f"
+    f = _function_name(function)
     gradients = []
     for n in names:
         d = grads[n]
@@ -326,14 +330,16 @@ def derive(payload: Any) -> dict[str, Any]:
     _afford(d, declarations)  # before any value is drawn
     record = d.to_dict()
     latex = d.latex(layout=layout)
-    function_latex = "f = " + d.function.latex()
-    equation = f"{_lhs(wrt, order)} = {latex}"
+    name = _function_name(d.function)
+    function_latex = f"{latex_name(name)} = {d.function.latex()}"
+    equation = f"{_lhs(wrt, order, name)} = {latex}"
     shape = record["shape"]
     return {
         "expression": expression, "wrt": wrt, "order": order, "layout": layout,
         "declare": declarations,
         "text": d.to_text(layout=layout),
         "latex": latex,
+        "function_name": name,
         "function_latex": function_latex,
         "equation_latex": equation,
         "function_mathml": render_mathml(function_latex),

@@ -165,7 +165,8 @@ function showAnswer(answer) {
   $("steps").textContent = answer.steps;
   showSteps(answer);
   showBackward(answer);
-  $("answer-wrt").textContent = answer.wrt;
+  $("answer-of").textContent = answer.function_name || "f";
+  $("answer-wrt").textContent = answer.gradients ? answer.gradients[0].wrt : answer.wrt;
   $("answer-layout").textContent = answer.layout === "numerator"
     ? "(numerator layout: a gradient as a row)" : "(shape layout: the shape d.evaluate returns)";
   show("verdict", false);
