@@ -224,8 +224,11 @@ class _Worker:
             return None
         if not line:
             raise WorkerDied
-        status, body = json.loads(line)
-        return int(status), body
+        try:
+            status, body = json.loads(line)
+            return int(status), body
+        except (ValueError, TypeError) as e:  # not an answer: this worker is not to be trusted
+            raise WorkerDied(f"unreadable answer {line[:80]!r}") from e
 
     def usable(self) -> bool:
         return self.ready.is_set() and not self.gone.is_set() and self.process.poll() is None
@@ -364,7 +367,7 @@ class WorkerPool:
         worker = self._take(time.monotonic() + (timeout if wait is None else wait), cancelled)
         try:
             return self._ask(worker, payload, time.monotonic() + timeout, cancelled)
-        except (Timeout, Busy, WorkerDied, Cancelled):
+        except BaseException:  # mid-request: its state is unknown, so it is replaced
             self._retire(worker)
             raise
 
