@@ -122,6 +122,26 @@ def test_every_example_on_the_page_derives(server):
         status, body = post(server, example)
         assert status == 200, (example, body)
         assert body["check"]["ok"], example
+        for gradient in body.get("gradients", []):  # the programs: every gradient checked
+            assert gradient["check"]["ok"], (example["title"], gradient["wrt"])
+    titles = [e["title"] for e in examples]
+    assert "a two-layer net" in titles and "batch norm" in titles
+
+
+def test_several_names_give_the_backward_pass_and_each_gradient_as_the_api_does(server):
+    program = "b1, b2: vector\nz1 = W1*x + b1\nh1 = relu(z1)\nz2 = W2*h1 + b2\n" \
+              "L = -y'*log(softmax(z2))"
+    names = ["W1", "b1", "W2", "b2"]
+    status, body = post(server, {"expression": program, "wrt": ", ".join(names)})
+    assert status == 200, body
+    grads = matdiff.grad(program, wrt=names)
+    assert body["backward"] == grads.to_text() and body["backward_latex"] == grads.latex()
+    assert [g["wrt"] for g in body["gradients"]] == names
+    for entry in body["gradients"]:
+        assert entry["text"] == grads[entry["wrt"]].to_text()
+        assert entry["equation_latex"].startswith("\\frac{\\partial L}")  # the program's L
+        assert entry["check"]["ok"]
+    assert body["function_name"] == "L" and body["function_latex"].startswith("L = ")
 
 
 def test_declarations_split_at_names_not_inside_types():
