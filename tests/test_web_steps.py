@@ -94,3 +94,8 @@ def test_the_page_says_why_the_layouts_agree_or_differ(expression, wrt, order, w
 
     status, body = answer({"expression": expression, "wrt": wrt, "order": order})
     assert status == 200 and words in body["layout_note"]
+
+
+def test_the_sum_of_a_matrix_is_not_said_to_be_a_row_of_ones():
+    notes = [s.note for s in matdiff.diff("sum(X)", wrt="X").steps if s.kind == "local"]
+    assert notes and "row of ones" not in notes[0] and "d sum(X) = sum(dX)" in notes[0]

@@ -50,6 +50,9 @@ def _einsum_rule(e: Expr, child: Expr) -> tuple[str, str]:
     if not others:
         if not out and len(lab) == 2 and lab[0] == lab[1]:
             return "trace rule", "d tr(X) = tr(dX), so ∂ tr(X)/∂X = eye"
+        if not out and len(lab) == 2:  # not a row of ones: a matrix's entries each add 1
+            return ("vector sum reduction", "every entry of the matrix enters the sum with "
+                    "slope 1: d sum(X) = sum(dX)")
         if not out:
             return "vector sum reduction", "∂ sum(u)/∂u is a row of ones, vector(1)'"
         if lab == out:
