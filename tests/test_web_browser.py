@@ -181,8 +181,8 @@ def test_a_backward_pass_is_checked_line_by_line(page):
         [f"expression={MLP.replace(chr(10), '%0A').replace('+', '%2B')}",
          "wrt=" + ",".join(MLP_WRT)]))
     page.wait_for_selector("#backward-check:not([hidden])")
-    mine = ["dz2 = softmax(z2) - y", "dW2 = dz2*h1'", "db2 = dz2",
-            "dz1 = (W2*dz2).*step(z1)",  # the transpose forgotten
+    mine = ["dz2 = sum(y)*softmax(z2) - y", "dW2 = dz2*h1'", "db2 = dz2",
+            "dz1 = W2'*dz2",  # relu's step(z1) forgotten
             "dW1 = dz1*x'", "db1 = dz1"]
     page.fill("#backward-answer", "\n".join(mine))
     page.click("#backward-go")
