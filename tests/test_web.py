@@ -479,8 +479,10 @@ def test_check_backward_sends_the_lines_to_compare_and_returns_each_verdict(serv
     result = body["comparison"]
     assert result["equal"] is False and result["first_wrong"] == "dW"
     assert result["lines"] == [
-        {"name": "dz", "equal": True, "mistake": None, "expected": "step(z)"},
-        {"name": "dW", "equal": False, "mistake": "transpose", "expected": "dz*x'"}]
+        {"name": "dz", "equal": True, "mistake": None, "expected": "step(z)",
+         "diagnosis": None, "line": None},
+        {"name": "dW", "equal": False, "mistake": "transpose", "expected": "dz*x'",
+         "diagnosis": None, "line": None}]
     assert result["summary"] == "dW is wrong"
 
 

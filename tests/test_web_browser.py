@@ -194,6 +194,8 @@ def test_a_backward_pass_is_checked_line_by_line(page):
         assert line.name in rows.nth(i).text_content()
         assert rows.nth(i).get_attribute("class") == ("good" if line.equal else "bad")
     assert expected.first_wrong in page.text_content("#backward-verdict-head")
+    wrong = next(i for i, line in enumerate(expected.lines) if not line.equal)
+    assert "step(z1)" in rows.nth(wrong).text_content()  # what the right line has
 
 
 def test_the_page_lists_each_lines_verdict(page, monkeypatch):

@@ -398,7 +398,10 @@ def check_backward(payload: Any) -> dict[str, Any]:
         record["first_wrong"] = result.first_wrong
         record["lines"] = [{"name": line.name, "equal": bool(line.equal),
                             "mistake": line.mistake,
-                            "expected": None if line.expected is None else str(line.expected)}
+                            "expected": None if line.expected is None else str(line.expected),
+                            # optional: the sentence saying what went wrong, and where
+                            "diagnosis": getattr(line, "diagnosis", None),
+                            "line": getattr(line, "line", None)}
                            for line in lines]
     return {"comparison": record}
 

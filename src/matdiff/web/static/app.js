@@ -296,6 +296,12 @@ async function checkBackward() {
             expected.textContent = line.expected;
             item.append(": expected ", expected);
           }
+          if (line.diagnosis) {
+            const why = document.createElement("p");
+            why.className = "hint";
+            why.textContent = line.diagnosis;
+            item.append(why);
+          }
         }
         lines.append(item);
       }
