@@ -501,3 +501,31 @@ def test_check_backward_reports_an_unreadable_pass_in_the_comparison(server, mon
                              json.dumps({**payload, "answer": " "}).encode(),
                              {"Content-Type": "application/json"})
     assert status == 400 and json.loads(raw)["error"]["field"] == "answer"
+
+
+def test_a_client_on_a_descriptor_past_1023_is_not_taken_for_gone():
+    """select() cannot watch a descriptor past 1023 and raised, which read as 'the
+    client has gone' and dropped the request; a busy server reaches such numbers."""
+    import os
+    import resource
+
+    from matdiff.web.server import Handler
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1300:
+        pytest.skip("this process may not open descriptor 1200")
+    ours, theirs = socket.socketpair()
+    high = os.dup2(ours.fileno(), 1200)
+    connection = socket.socket(fileno=high)
+    try:
+        handler = Handler.__new__(Handler)
+        handler.connection = connection
+        assert not handler._client_gone()
+        theirs.sendall(b"GET / HTTP/1.1\r\n")  # a next request on the way: still here
+        assert not handler._client_gone()
+        theirs.close()
+        connection.recv(100)
+        assert handler._client_gone()
+    finally:
+        connection.close()
+        ours.close()
+        theirs.close()
