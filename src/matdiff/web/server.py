@@ -151,6 +151,10 @@ class MatdiffServer(ThreadingHTTPServer):
                             b"Retry-After: " + str(RETRY_AFTER).encode() + b"\r\n"
                             b"Content-Type: application/json; charset=utf-8\r\n"
                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            # Read what the client has sent already: closing with unread data sends a
+            # reset, which can reach the client before it reads the 503.
+            if hasattr(socket, "MSG_DONTWAIT"):
+                request.recv(MAX_BODY, socket.MSG_DONTWAIT)
         except OSError:
             pass
         self.shutdown_request(request)
