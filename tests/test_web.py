@@ -529,3 +529,23 @@ def test_a_client_on_a_descriptor_past_1023_is_not_taken_for_gone():
         connection.close()
         ours.close()
         theirs.close()
+
+
+def test_a_connection_over_the_limit_gets_a_503_with_retry_after_not_a_reset():
+    s = start(timeout_seconds=None, max_connections=2, client_timeout=5)
+    held = [socket.create_connection(s.server_address[:2], timeout=5) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both accepted: the limit is reached
+        for _ in range(5):
+            with socket.create_connection(s.server_address[:2], timeout=5) as sock:
+                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                reply = b""
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503 ") and b"\r\nRetry-After: " in head
+            assert "connections" in json.loads(body)["error"]["message"]
+    finally:
+        for sock in held:
+            sock.close()
+        stop(s)
