@@ -152,7 +152,25 @@ def test_errors_are_matdiff_errors():
         fn(x=np.ones((3, 1)), A=np.ones((3, 3)))
     with pytest.raises(matdiff.EvaluationError):
         fn(x="abc", A=np.ones((3, 3)))
-    np.testing.assert_allclose(fn(x=[1, 2, 3], A=np.eye(3), unused=5), [2, 4, 6])
+    np.testing.assert_allclose(fn(x=[1, 2, 3], A=np.eye(3)), [2, 4, 6])
+
+
+def test_an_unknown_keyword_is_refused_naming_the_variables():
+    """A misspelled keyword (lan for lam) was silently ignored; every path refuses it."""
+    fn = matdiff.value_and_grad("sum((X*w - y).^2) + lam*sum(w.^2)", wrt="w",
+                                declare={"lam": "scalar"})
+    values = {"X": np.ones((4, 3)), "y": np.ones(4), "w": np.zeros(3), "lam": 0.5}
+    fn(**values)  # the fast path's signature is known
+    for call in (lambda: fn(**values, lan=0.1),            # fast path
+                 lambda: fn(**{**values, "w": [0, 0, 0]}, lan=0.1)):  # slow path
+        with pytest.raises(matdiff.EvaluationError,
+                           match=r"'lan' is not a variable of this function \(its variables: "
+                                 r"X, w, y, lam\); did you mean 'lam'\?"):
+            call()
+    d = matdiff.diff("x'*A*x", wrt="x")  # a variable the result no longer uses is welcome
+    np.testing.assert_allclose(d.compile()(x=np.ones(3), A=np.eye(3)), [2, 2, 2])
+    with pytest.raises(matdiff.EvaluationError, match="'B' is not a variable"):
+        d.compile().specialize(x=(3,), A=(3, 3), B=(3, 3))
 
 
 def test_dimensions_told_only_by_unused_variables():

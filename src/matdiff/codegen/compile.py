@@ -41,6 +41,7 @@ class CompiledFunction:
         self._shapes = [spec.variables[n].shape for n in self._names]
         self._optional = [(n, v.shape) for n, v in spec.variables.items() if n not in self._names]
         self._scalar = [o.ir.ndim == 0 for o in spec.outputs]
+        self._known = frozenset(spec.variables)
         self._cache: dict[tuple[int, ...], Callable] = {}
         self._sources: dict[tuple[int, ...], str] = {}
         self._foreign: dict[str, Any] = {}
@@ -133,7 +134,8 @@ class CompiledFunction:
 
     def _fast_binder(self) -> Callable[[Mapping[str, Any]], Any]:
         """Generated code that converts values, checks shapes and looks up the signature."""
-        lines = ["def call(values):", "    try:"]
+        lines = ["def call(values):",  # more values than used: make sure each is a variable
+                 f"    if len(values) != {len(self._names)}: check_names(values)", "    try:"]
         bound: dict[str, str] = {}
         for k, (name, shape) in enumerate(zip(self._names, self._shapes)):
             if self.backend is None:  # arrays of other libraries: the slow path dispatches
@@ -154,11 +156,19 @@ class CompiledFunction:
         namespace: dict[str, Any] = {"asarray": np.asarray, "float64": np.float64,
                                      "plain": (np.ndarray, float, int),
                                      "Mismatch": Mismatch, "slow": self._slow,
+                                     "check_names": self.check_names,
                                      "cache": self._cache, "build": self._build}
         exec(compile("\n".join(lines), "<matdiff value checks>", "exec"), namespace)
         return namespace["call"]
 
+    def check_names(self, values: Mapping[str, Any]) -> None:
+        """Refuse a value for a name that is no variable of the function (a misspelling)."""
+        unknown = [n for n in values if n not in self._known]
+        if unknown:
+            raise EvaluationError(unknown_names_message(unknown, self.spec.variables))
+
     def _shapes_of(self, values: Mapping[str, Any]) -> dict[str, int]:
+        self.check_names(values)
         dims: dict[str, int] = {}
         shapes = {n: (tuple(v) if isinstance(v, tuple) else np.shape(v)) for n, v in values.items()}
         for name, shape in zip(self._names, self._shapes):
@@ -171,6 +181,7 @@ class CompiledFunction:
     def _bind(self, values: Mapping[str, Any]) -> tuple[list[np.ndarray], dict[str, int]]:
         if not isinstance(values, Mapping):
             raise EvaluationError("values must be given by name, as fn(x=..., A=...)")
+        self.check_names(values)
         args: list[np.ndarray] = []
         dims: dict[str, int] = {}
         for name, shape in zip(self._names, self._shapes):
@@ -214,6 +225,21 @@ class CompiledFunction:
             elif dims.setdefault(d, k) != k:
                 raise ShapeError(f"'{name}' has shape {got}, but dimension {d} is already "
                                  f"{dims[d]} from another value")
+
+
+def unknown_names_message(unknown: list[str], variables: Mapping[str, Any] | list[str]) -> str:
+    """'lan' is not a variable of this function (its variables: ...); did you mean 'lam'?"""
+    import difflib
+
+    known = list(variables)
+    listed = ", ".join(repr(n) for n in unknown)
+    message = (f"{listed} {'is' if len(unknown) == 1 else 'are'} not "
+               f"{'a variable' if len(unknown) == 1 else 'variables'} of this function "
+               f"(its variables: {', '.join(known) or 'none'})")
+    close = [m for n in unknown for m in difflib.get_close_matches(n, known, n=1)]
+    if close:
+        message += f"; did you mean {' and '.join(repr(c) for c in close)}?"
+    return message
 
 
 def _flatten_tail(fn: Callable) -> Callable:
