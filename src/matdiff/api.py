@@ -217,18 +217,36 @@ class Derivative(Expression):
         from .codegen import compile_derivative
 
         with engine_errors("compiling"):
-            return compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
-                                      *self._doc_texts(), backend=backend)
+            fn = compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
+                                    *self._doc_texts(), backend=backend)
+        options = "".join(f", {k}={v!r}" for k, v in (("structured", structured),
+                                                      ("backend", backend)) if v)
+        fn.origin, fn.expression = f"{self._call_text()}.compile({options[2:]})", self.text
+        return fn
 
     def source(self, shapes: Mapping[str, Sequence[int]] | None = None,
                backend: str | None = None) -> str:
         """The generated module behind compile() (NumPy, or `backend`'s), as text; planned
-        for `shapes` ({name: shape}, as the compiled function plans for its arguments)."""
+        for `shapes` ({name: shape}, as the compiled function plans for its arguments).
+
+        It starts with a comment saying what made it (matdiff's version and this
+        call), the expression, the sizes planned by default, and its license."""
         from .codegen import derivative_source
 
+        options = "".join(f", {k}={v!r}" for k, v in (("shapes", shapes), ("backend", backend))
+                          if v)
         with engine_errors("generating code"):
             return derivative_source(self.ir, self.variables, self.wrt, self.order,
-                                     *self._doc_texts(), shapes=shapes, backend=backend)
+                                     *self._doc_texts(), shapes=shapes, backend=backend,
+                                     made_by=f"{self._call_text()}.source({options[2:]})",
+                                     expression=self.text)
+
+    def _call_text(self) -> str:
+        """The call that makes this derivative: matdiff.diff('...', wrt='x', ...)."""
+        declare = dict(self.function.declarations)
+        return (f"matdiff.diff({self.text!r}, wrt={self.wrt!r}"
+                + (f", declare={declare!r}" if declare else "")
+                + (f", order={self.order}" if self.order != 1 else "") + ")")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the derivative."""
@@ -441,12 +459,19 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         value = out.local if out.name is None else var(out.name, out.local.shape)
         grads = [var(bp.gradient_names[n], f.variables[n].shape) for n in names]
         with engine_errors("compiling"):
-            return compile_value_and_grad(value, grads, names, f.variables, single,
-                                          doc_text(f.to_text), backend=backend, lines=lines)
-    grads = [diff(f, wrt=n) for n in names]
-    variables = dict(f.variables)
-    for g in grads:
-        variables.update(g.variables)
-    with engine_errors("compiling"):
-        return compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
-                                      doc_text(f.to_text), backend=backend)
+            fn = compile_value_and_grad(value, grads, names, f.variables, single,
+                                        doc_text(f.to_text), backend=backend, lines=lines)
+    else:
+        grads = [diff(f, wrt=n) for n in names]
+        variables = dict(f.variables)
+        for g in grads:
+            variables.update(g.variables)
+        with engine_errors("compiling"):
+            fn = compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
+                                        doc_text(f.to_text), backend=backend)
+    declare = dict(f.declarations)
+    fn.origin = (f"matdiff.value_and_grad({f.text!r}, wrt={wrt!r}"
+                 + (f", declare={declare!r}" if declare else "")
+                 + (f", backend={backend!r}" if backend else "") + ")")
+    fn.expression = f.text
+    return fn

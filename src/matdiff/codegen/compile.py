@@ -50,6 +50,9 @@ class CompiledFunction:
         else:
             self._call = self._fast_binder() if not self._free else self._slow
         self.__doc__ = spec.returns or spec.title
+        # what made the function and from what, for the header of a printed module (api.py)
+        self.origin = f"a compiled function ({spec.function})"
+        self.expression = spec.title
 
     # ------------------------------------------------------------ calling
 
@@ -66,24 +69,35 @@ class CompiledFunction:
 
         Variables left out, and dimensions no value fixes, are planned as 1000 long.
         """
-        return self.source_for(self.backend, values)
+        shapes = ", ".join(f"{n}={_shape_arg(v)}" for n, v in values.items())
+        return self.source_for(self.backend, values,
+                               made_by=f"{self.origin}.source({shapes})",
+                               how_to_size=".source(X=(A, B), ...)")
 
-    def source_for(self, backend: str | None, values: Mapping[str, Any]) -> str:
-        """The module for `backend` (None: NumPy), whose library need not be installed."""
+    def source_for(self, backend: str | None, values: Mapping[str, Any],
+                   made_by: str | None = None, how_to_size: str = "shapes={'X': (A, B)}"
+                   ) -> str:
+        """The module for `backend` (None: NumPy), whose library need not be installed,
+        under a header saying what made it (`made_by`) and from what (header.py)."""
+        from .header import module_header
+
         dims: dict[str, int] = {}
         shapes = {n: (tuple(v) if isinstance(v, tuple | list) else np.shape(v))
                   for n, v in values.items()}
         for name, var in self.spec.variables.items():
             if name in shapes:
                 self._bind_shape(name, var.shape, shapes[name], dims)
+        head = module_header(made_by or f"{self.origin}.source()", self.expression,
+                             [s for s in self._symbols if s not in dims], how_to_size)
         if backend not in (None, "numpy"):
             from .backends import known_backend
 
-            return build_module(self.spec, sizes=dims, backend=known_backend(backend))[0]
+            return head + build_module(self.spec, sizes=dims,
+                                       backend=known_backend(backend))[0]
         key = tuple(dims.get(s) for s in self._symbols)
         if key in self._sources:
-            return self._sources[key]
-        return build_module(self.spec, sizes=dims)[0]
+            return head + self._sources[key]
+        return head + build_module(self.spec, sizes=dims)[0]
 
     # ------------------------------------------------------------ internals
 
@@ -276,6 +290,11 @@ def _finish(fn: Callable, scalar: list[bool], structured: list[bool | BlockPlan]
         return pack(results) if pack is not None else tuple(results)
 
     return finish
+
+
+def _shape_arg(v: Any) -> str:
+    """A value given to source() as the shape tuple it stood for."""
+    return repr(tuple(v) if isinstance(v, tuple | list) else tuple(np.shape(v)))
 
 
 def _fmt(shape) -> str:
