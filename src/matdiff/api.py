@@ -127,6 +127,18 @@ class Expression:
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
 
+    def _display_latex(self) -> str:
+        return self.latex()
+
+    def _repr_html_(self) -> str:
+        """MathML (a notebook draws it offline), the text in the language, the shape."""
+        from .printing.html import card, code, mathml
+
+        with engine_errors("printing"):
+            return card(f"{type(self).__name__} : {_shape_text(self.shape)}",
+                        mathml(self._display_latex()), f"<p>{code(self.to_text())}</p>",
+                        kind=type(self).__name__.lower())
+
 
 class Derivative(Expression):
     """d^order f / d wrt^order, a tensor of shape shape(f) + shape(wrt) * order.
@@ -196,10 +208,18 @@ class Derivative(Expression):
             return derive_steps(self)
 
     def explain(self, format: str = "text") -> str:
-        """The steps rendered as "text", "markdown" or "latex"."""
-        from .explain import render_steps
+        """The steps rendered as "text", "markdown", "latex" or "html".
 
-        return render_steps(self.steps, format=format)
+        The string a notebook shows as the steps with their mathematics (HTML
+        with MathML): it is a `str`, displayed richly (printing.html.Rich).
+        """
+        from .explain import render_steps
+        from .printing.html import Rich
+
+        steps = self.steps
+        return Rich(render_steps(steps, format=format),
+                    html=lambda: render_steps(steps, format="html"),
+                    markdown=lambda: render_steps(steps, format="markdown"))
 
     def _doc_texts(self) -> tuple[str, str]:
         """The function's and the derivative's text, for a generated module's docstring."""
@@ -262,7 +282,8 @@ class Derivative(Expression):
             "assumptions": self.assumptions,
         }
 
-    def _repr_markdown_(self) -> str:
+    def _display_latex(self) -> str:
+        """d/dx (f) = the derivative, as LaTeX."""
         from .printing import to_latex
         from .printing.latex import latex_name
 
@@ -274,7 +295,10 @@ class Derivative(Expression):
             lhs = (f"\\frac{{\\partial^{{{self.order}}}}}{{\\partial "
                    f"{latex_name(self.wrt)}^{{{self.order}}}}}"
                    f"\\left({f}\\right)")
-        return f"$$ {lhs} = {self.latex()} $$"
+        return f"{lhs} = {self.latex()}"
+
+    def _repr_markdown_(self) -> str:
+        return f"$$ {self._display_latex()} $$"
 
 
 def _shape_text(shape: Shape) -> str:

@@ -99,6 +99,26 @@ class CompiledFunction:
             return head + self._sources[key]
         return head + build_module(self.spec, sizes=dims)[0]
 
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}=..." for n in self.spec.variables)
+        return f"<compiled {self.spec.function}({args}): {self.expression}>"
+
+    def _repr_html_(self) -> str:
+        """How to call it, what it returns, and its generated module (a notebook's display)."""
+        from ..printing.html import compiled_html
+
+        shapes = [(n, " x ".join(str(d) for d in v.shape) or "scalar")
+                  for n, v in self.spec.variables.items()]
+        args = ", ".join(f"{n}=..." for n in self.spec.variables)
+        try:
+            module = (next(reversed(self._sources.values())) if self._sources
+                      else self.source_for(self.backend, {}))
+        except Exception:  # noqa: BLE001 - a display never fails: no module then
+            module = None
+        backend = self.backend or "the values' library"
+        return compiled_html(f"{self.origin} (runs on {backend})",
+                             f"fn({args})", self.__doc__ or "", shapes, module)
+
     # ------------------------------------------------------------ internals
 
     def _runner(self, name: str) -> Any:

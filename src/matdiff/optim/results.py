@@ -66,11 +66,28 @@ class FitResult:
                 "data_passes": self.data_passes, "rows_per_second": self.rows_per_second,
                 "seconds": self.seconds}
 
-    def plot(self, path: str, title: str | None = None, **options: Any) -> str:
-        """Write the loss curve as a PNG (needs matplotlib); options go to plot_history."""
+    def plot(self, path: Any, title: str | None = None, **options: Any) -> Any:
+        """Write the loss curve as a PNG to a path or file object (needs matplotlib);
+        options go to plot_history."""
         return plot_history(self.history, path,
                             title=title or f"{self.optimizer.split('(')[0]} training loss",
                             **options)
+
+    def _repr_html_(self) -> str:
+        """The summary and the loss curve inline (a PNG, when matplotlib is installed)."""
+        import io
+
+        from ..printing.html import fit_result_html
+
+        png = None
+        if self.history:
+            try:
+                buf = io.BytesIO()
+                self.plot(buf)
+                png = buf.getvalue()
+            except MatdiffError:  # no matplotlib: the summary alone
+                png = None
+        return fit_result_html(self, png)
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.params.items())
