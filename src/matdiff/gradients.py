@@ -114,7 +114,8 @@ class Gradients(Mapping[str, Derivative]):
 
         def html() -> str:  # the title, then one equation and its rule a line
             title = re.sub(r"^\\text\{(.*)\}$", r"\1", rows[0])
-            items = "".join(f"<li>{mathml(r)}</li>" for r in rows[1:])
+            items = "".join(f"<li style='margin:0.4em 0'>{mathml(r, display=False)}</li>"
+                            for r in rows[1:])
             return card(title, f"<ol>{items}</ol>", kind="explain")
 
         return Rich(text, html=html,

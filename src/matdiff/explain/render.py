@@ -129,11 +129,13 @@ def _html(steps) -> str:
         rows = []
         for s in group:
             latex = equation(s, latex=True)
-            body = mathml(latex) if latex.strip() else f"<div>{code(s.after)}</div>"
+            body = mathml(latex, display=False) if latex.strip() else code(s.after)
             rule = "" if s.kind == "introduce" else f"<em>{escape(s.rule)}</em>"
             note = f": {escape(s.note)}" if s.note and s.kind != "introduce" else ""
-            rows.append(f"<li>{body}<div>{rule}{note}</div></li>")
-        items.append(f"<li><strong>{escape(heading)}</strong><ul>{''.join(rows)}</ul></li>")
+            why = f"<div style='margin-left:1.5em'>{rule}{note}</div>" if rule or note else ""
+            rows.append(f"<li style='margin:0.4em 0'>{body}{why}</li>")
+        items.append(f"<li><strong>{escape(heading)}</strong>"
+                     f"<ul style='list-style:none;padding-left:1em'>{''.join(rows)}</ul></li>")
     return f'<ol class="matdiff-steps">{"".join(items)}</ol>'
 
 

@@ -35,13 +35,18 @@ def escape(text: str) -> str:
 
 
 def mathml(latex: str, display: bool = True) -> str:
-    """LaTeX as MathML (drawn by the browser, offline), or its escaped source in <code>."""
+    """LaTeX as MathML (drawn by the browser, offline), or its escaped source in <code>.
+
+    display=False: inline (left-aligned in a list), still with full-size fractions.
+    """
     try:
         from latex2mathml.converter import convert
     except ImportError:
         return _source(latex)
     # latex2mathml has no `aligned` or `align*`: `split` is the same column pair
     text = re.sub(r"\{(aligned|align\*?)\}", "{split}", latex)
+    if not display:
+        text = "\\displaystyle " + text
     try:
         out = convert(text, display="block" if display else "inline")
     except Exception:  # noqa: BLE001 - a construct latex2mathml cannot read: show the source
