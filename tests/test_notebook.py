@@ -95,8 +95,9 @@ def _html(outputs, name):
                                   "explain_backward"])
 def test_mathematics_is_mathml_in_html(outputs, name):
     html = _html(outputs, name)
-    assert "<math" in html and "display=\"block\"" in html
+    assert "<math xmlns=\"http://www.w3.org/1998/Math/MathML\"" in html
     assert "\\frac" not in html and "$$" not in html  # no LaTeX left for MathJax
+    assert "matdiff-latex" not in html  # every equation converted
 
 
 def test_every_public_object_has_a_rich_display(outputs):
