@@ -173,11 +173,15 @@ class WorkerWatch:
         from distributed.client import _wait
 
         pending = list(futures)
+        looked = -np.inf
+        when = "FIRST_COMPLETED" if done is not None else "ALL_COMPLETED"
         while pending:
-            self.check()
+            if time.monotonic() - looked >= WATCH_INTERVAL:  # one look per interval at most
+                self.check()
+                looked = time.monotonic()
             try:
                 finished, rest = self.client.sync(_wait, pending, timeout=WATCH_INTERVAL,
-                                                  return_when="FIRST_COMPLETED")
+                                                  return_when=when)
             except TimeoutError:
                 continue
             if done is not None:
