@@ -172,6 +172,10 @@ def test_an_unknown_keyword_is_refused_naming_the_variables():
     np.testing.assert_allclose(d.compile()(x=np.ones(3), A=np.eye(3)), [2, 2, 2])
     with pytest.raises(matdiff.EvaluationError, match="'B' is not a variable"):
         d.compile().specialize(x=(3,), A=(3, 3), B=(3, 3))
+    with pytest.raises(matdiff.EvaluationError, match="'a' is not a variable.*did you mean 'A'"):
+        d.source(shapes={"x": (3,), "a": (3, 3)})
+    with pytest.raises(matdiff.EvaluationError, match="'lan' is not a variable"):
+        fn.source(lan=())
 
 
 def test_dimensions_told_only_by_unused_variables():

@@ -81,6 +81,7 @@ class CompiledFunction:
         under a header saying what made it (`made_by`) and from what (header.py)."""
         from .header import module_header
 
+        self.check_names(values)  # a misspelled name would plan for the default sizes
         dims: dict[str, int] = {}
         shapes = {n: (tuple(v) if isinstance(v, tuple | list) else np.shape(v))
                   for n, v in values.items()}
@@ -270,7 +271,10 @@ def unknown_names_message(unknown: list[str], variables: Mapping[str, Any] | lis
     message = (f"{listed} {'is' if len(unknown) == 1 else 'are'} not "
                f"{'a variable' if len(unknown) == 1 else 'variables'} of this function "
                f"(its variables: {', '.join(known) or 'none'})")
-    close = [m for n in unknown for m in difflib.get_close_matches(n, known, n=1)]
+    lower = {k.lower(): k for k in known}
+    close = [m for n in unknown
+             for m in ([lower[n.lower()]] if n.lower() in lower
+                       else difflib.get_close_matches(n, known, n=1))]
     if close:
         message += f"; did you mean {' and '.join(repr(c) for c in close)}?"
     return message
