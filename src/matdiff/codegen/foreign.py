@@ -56,8 +56,9 @@ class ForeignRunner:
                                f"{found} arrays; compile with backend={found!r} or None")
         library = found if self.backend.portable else self.name
         convert = _converter(library, values)
-        if library == "torch":
-            convert = _one_dtype(values, convert)
+        if library == "torch":  # the values the code multiplies (not those giving sizes)
+            used = set(owner._names)
+            convert = _one_dtype({n: v for n, v in values.items() if n in used}, convert)
         args, dims = [], {}
         for name, shape in zip(owner._names, owner._shapes):
             if name not in values:
