@@ -254,7 +254,7 @@ class Derivative(Expression):
         from .codegen import derivative_source
 
         options = "".join(f", {k}={v!r}" for k, v in (("shapes", shapes), ("backend", backend))
-                          if v)
+                          if v and v != "numpy")  # numpy: the default's module
         with engine_errors("generating code"):
             return derivative_source(self.ir, self.variables, self.wrt, self.order,
                                      *self._doc_texts(), shapes=shapes, backend=backend,
