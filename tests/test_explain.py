@@ -110,8 +110,9 @@ def test_formats():
     assert (r"\frac{\partial y}{\partial u} &= \mathbf{1}^\top && "
             r"\text{vector sum reduction} \\") in tex
     assert r"\begin{cases}" in tex
-    with pytest.raises(matdiff.MatdiffError, match="text, markdown, latex"):
-        render_steps(d.steps, format="html")
+    assert "<math" in render_steps(d.steps, format="html")  # a notebook's display
+    with pytest.raises(matdiff.MatdiffError, match="text, markdown, latex, html"):
+        render_steps(d.steps, format="rtf")
 
 
 def test_command_line_steps_and_latex(capsys):

@@ -176,3 +176,24 @@ def test_callback_params_are_arrays(regression):
     matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y}, epochs=2,
                 callback=lambda e, loss, p: seen.append({k: v.shape for k, v in p.items()}))
     assert seen == [{"w": (3,), "b": ()}] * 2
+
+
+def test_a_data_frame_is_data_by_column_name(regression):
+    """A whole pandas DataFrame raised pandas' 'truth value of a DataFrame is ambiguous' from
+    inside fit; its columns are assigned to the variables as a CSV file's are."""
+    pd = pytest.importorskip("pandas")
+    X, y, _ = regression
+    frame = pd.DataFrame({"x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "y": y})
+    want = matdiff.fit(LS, {"w": "zeros", "b": 0.0}, {"X": X, "y": y}, lr=0.05, epochs=30)
+    got = matdiff.fit(LS, {"w": "zeros", "b": 0.0}, frame, lr=0.05, epochs=30)
+    np.testing.assert_array_equal(got.params["w"], want.params["w"])
+    named = pd.DataFrame({"X_0": X[:, 0], "X_1": X[:, 1], "X_2": X[:, 2], "y": y, "note": "a"})
+    with pytest.raises(MatdiffError, match="column 'note' of the data frame is not numbers"):
+        matdiff.fit(LS, {"w": "zeros", "b": 0.0}, named, epochs=1)
+    got = matdiff.fit(LS, {"w": "zeros", "b": 0.0}, named.drop(columns="note"), lr=0.05,
+                      epochs=30)
+    np.testing.assert_array_equal(got.params["w"], want.params["w"])
+    with pytest.raises(MatdiffError, match="the loss uses 'y'"):
+        matdiff.fit(LS, {"w": "zeros", "b": 0.0}, frame.drop(columns="y"), epochs=1)
+    with pytest.raises(MatdiffError, match="data must be a dict of arrays by name"):
+        matdiff.fit(LS, {"w": "zeros", "b": 0.0}, [X, y], epochs=1)

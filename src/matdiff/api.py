@@ -138,6 +138,18 @@ class Expression:
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
 
+    def _display_latex(self) -> str:
+        return self.latex()
+
+    def _repr_html_(self) -> str:
+        """MathML (a notebook draws it offline), the text in the language, the shape."""
+        from .printing.html import card, code, mathml
+
+        with engine_errors("printing"):
+            return card(f"{type(self).__name__} : {_shape_text(self.shape)}",
+                        mathml(self._display_latex()), f"<p>{code(self.to_text())}</p>",
+                        kind=type(self).__name__.lower())
+
 
 class Derivative(Expression):
     """d^order f / d wrt^order, a tensor of shape shape(f) + shape(wrt) * order.
@@ -213,10 +225,18 @@ class Derivative(Expression):
             return derive_steps(self)
 
     def explain(self, format: str = "text") -> str:
-        """The steps rendered as "text", "markdown" or "latex"."""
-        from .explain import render_steps
+        """The steps rendered as "text", "markdown", "latex" or "html".
 
-        return render_steps(self.steps, format=format)
+        The string a notebook shows as the steps with their mathematics (HTML
+        with MathML): it is a `str`, displayed richly (printing.html.Rich).
+        """
+        from .explain import render_steps
+        from .printing.html import Rich
+
+        steps = self.steps
+        return Rich(render_steps(steps, format=format),
+                    html=lambda: render_steps(steps, format="html"),
+                    markdown=lambda: render_steps(steps, format="markdown"))
 
     def _doc_texts(self) -> tuple[str, str]:
         """The function's and the derivative's text, for a generated module's docstring."""
@@ -234,18 +254,36 @@ class Derivative(Expression):
         from .codegen import compile_derivative
 
         with engine_errors("compiling"):
-            return compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
-                                      *self._doc_texts(), backend=backend)
+            fn = compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
+                                    *self._doc_texts(), backend=backend)
+        options = "".join(f", {k}={v!r}" for k, v in (("structured", structured),
+                                                      ("backend", backend)) if v)
+        fn.origin, fn.expression = f"{self._call_text()}.compile({options[2:]})", self.text
+        return fn
 
     def source(self, shapes: Mapping[str, Sequence[int]] | None = None,
                backend: str | None = None) -> str:
         """The generated module behind compile() (NumPy, or `backend`'s), as text; planned
-        for `shapes` ({name: shape}, as the compiled function plans for its arguments)."""
+        for `shapes` ({name: shape}, as the compiled function plans for its arguments).
+
+        It starts with a comment saying what made it (matdiff's version and this
+        call), the expression, the sizes planned by default, and its license."""
         from .codegen import derivative_source
 
+        options = "".join(f", {k}={v!r}" for k, v in (("shapes", shapes), ("backend", backend))
+                          if v and v != "numpy")  # numpy: the default's module
         with engine_errors("generating code"):
             return derivative_source(self.ir, self.variables, self.wrt, self.order,
-                                     *self._doc_texts(), shapes=shapes, backend=backend)
+                                     *self._doc_texts(), shapes=shapes, backend=backend,
+                                     made_by=f"{self._call_text()}.source({options[2:]})",
+                                     expression=self.text)
+
+    def _call_text(self) -> str:
+        """The call that makes this derivative: matdiff.diff('...', wrt='x', ...)."""
+        declare = dict(self.function.declarations)
+        return (f"matdiff.diff({self.text!r}, wrt={self.wrt!r}"
+                + (f", declare={declare!r}" if declare else "")
+                + (f", order={self.order}" if self.order != 1 else "") + ")")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the derivative."""
@@ -261,7 +299,8 @@ class Derivative(Expression):
             "assumptions": self.assumptions,
         }
 
-    def _repr_markdown_(self) -> str:
+    def _display_latex(self) -> str:
+        """d/dx (f) = the derivative, as LaTeX."""
         from .printing import to_latex
         from .printing.latex import latex_name
 
@@ -273,7 +312,10 @@ class Derivative(Expression):
             lhs = (f"\\frac{{\\partial^{{{self.order}}}}}{{\\partial "
                    f"{latex_name(self.wrt)}^{{{self.order}}}}}"
                    f"\\left({f}\\right)")
-        return f"$$ {lhs} = {self.latex()} $$"
+        return f"{lhs} = {self.latex()}"
+
+    def _repr_markdown_(self) -> str:
+        return f"$$ {self._display_latex()} $$"
 
 
 def _shape_text(shape: Shape) -> str:
@@ -458,12 +500,19 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         value = out.local if out.name is None else intermediate_leaf(out.name, out.local.shape)
         grads = [intermediate_leaf(bp.gradient_names[n], f.variables[n].shape) for n in names]
         with engine_errors("compiling"):
-            return compile_value_and_grad(value, grads, names, f.variables, single,
-                                          doc_text(f.to_text), backend=backend, lines=lines)
-    grads = [diff(f, wrt=n) for n in names]
-    variables = dict(f.variables)
-    for g in grads:
-        variables.update(g.variables)
-    with engine_errors("compiling"):
-        return compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
-                                      doc_text(f.to_text), backend=backend)
+            fn = compile_value_and_grad(value, grads, names, f.variables, single,
+                                        doc_text(f.to_text), backend=backend, lines=lines)
+    else:
+        grads = [diff(f, wrt=n) for n in names]
+        variables = dict(f.variables)
+        for g in grads:
+            variables.update(g.variables)
+        with engine_errors("compiling"):
+            fn = compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
+                                        doc_text(f.to_text), backend=backend)
+    declare = dict(f.declarations)
+    fn.origin = (f"matdiff.value_and_grad({f.text!r}, wrt={wrt!r}"
+                 + (f", declare={declare!r}" if declare else "")
+                 + (f", backend={backend!r}" if backend else "") + ")")
+    fn.expression = f.text
+    return fn

@@ -73,6 +73,11 @@ class Comparison:
                          f"the derivative {_short(self.expected_value)}")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:  # a notebook's display (printing/html.py)
+        from .printing.html import comparison_html
+
+        return comparison_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record."""
         def plain(v):

@@ -12,6 +12,7 @@ once, on the program's own lines (reverse mode; see matdiff.backward).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -120,11 +121,25 @@ class Gradients(Mapping[str, Derivative]):
             return backward_latex(self.backward)
 
     def explain(self, format: str = "text") -> str:
-        """Each line of the backward pass with the vector chain rule that gives it."""
+        """Each line of the backward pass with the vector chain rule that gives it.
+
+        A `str` that a notebook shows with its mathematics (printing.html.Rich).
+        """
         from .backward.render import backward_explain
+        from .printing.html import Rich, card, mathml
 
         with engine_errors("explaining"):
-            return backward_explain(self.backward, format=format)
+            text = backward_explain(self.backward, format=format)
+            rows = backward_explain(self.backward, format="latex").split(" \\\\\n")
+
+        def html() -> str:  # the title, then one equation and its rule a line
+            title = re.sub(r"^\\text\{(.*)\}$", r"\1", rows[0])
+            items = "".join(f"<li style='margin:0.4em 0'>{mathml(r, display=False)}</li>"
+                            for r in rows[1:])
+            return card(title, f"<ol>{items}</ol>", kind="explain")
+
+        return Rich(text, html=html,
+                    markdown=lambda: backward_explain(self.backward, format="markdown"))
 
     def program_text(self) -> str:
         """The forward program followed by the backward pass: one program computing both
@@ -181,6 +196,25 @@ class Gradients(Mapping[str, Derivative]):
 
     def __repr__(self) -> str:
         return f"<Gradients of {self.function.text!r} wrt {', '.join(self.wrt)}>"
+
+    # a notebook shows the backward pass (MathML in HTML: no network needed)
+    def _repr_html_(self) -> str:
+        from .printing.html import card, code, details, mathml, pre
+
+        with engine_errors("printing"):
+            math = mathml(self.latex())
+            text = self.to_text()
+        return card(f"Gradients wrt {', '.join(self.wrt)}: the backward pass", math,
+                    details("as text", pre(text)),
+                    details("of the function", pre(self.function.text)),
+                    f"<p>then {code('.compile()')} for one function computing them all</p>",
+                    kind="gradients")
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+    def _repr_markdown_(self) -> str:
+        return f"$$ {self.latex()} $$"
 
 
 class _SharedDerivative(Derivative):

@@ -76,10 +76,16 @@ def _checked(backend: str | None) -> str | None:
 def derivative_source(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int = 1,
                       function_text: str = "", text: str = "",
                       shapes: Mapping[str, Sequence[int]] | None = None,
-                      backend: str | None = None) -> str:
-    """The generated module for e (NumPy, or `backend`'s), planned for `shapes` if given."""
+                      backend: str | None = None, made_by: str | None = None,
+                      expression: str | None = None,
+                      how_to_size: str = "shapes={'X': (A, B)}") -> str:
+    """The generated module for e (NumPy, or `backend`'s), planned for `shapes` if given,
+    under a header naming `made_by` (the call or command) and `expression` (header.py)."""
     spec = _derivative_spec(e, variables, wrt, order, False, function_text, text)
-    return CompiledFunction(spec).source_for(backend, shapes or {})
+    fn = CompiledFunction(spec)
+    if expression is not None:
+        fn.expression = expression
+    return fn.source_for(backend, shapes or {}, made_by=made_by, how_to_size=how_to_size)
 
 
 def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Sequence[str],

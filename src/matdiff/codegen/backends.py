@@ -529,10 +529,12 @@ _DETECT = (("torch", "is_torch_array"), ("jax", "is_jax_array"), ("cupy", "is_cu
            ("dask", "is_dask_array"), ("numpy", "is_numpy_array"))
 
 
-def backend_of(values: Mapping[str, Any]) -> str:
+def backend_of(values: Mapping[str, Any], numpy_converts: bool = False) -> str:
     """The library of the arrays among `values` (NumPy for numbers and lists).
 
-    Arrays of two libraries in one call are a MatdiffError naming both.
+    Arrays of two libraries in one call are a MatdiffError naming both, unless
+    one of them is NumPy and `numpy_converts` (a backend named at compile time
+    converts NumPy arrays to its own).
     """
     try:
         import array_api_compat as compat
@@ -546,8 +548,13 @@ def backend_of(values: Mapping[str, Any]) -> str:
             if getattr(compat, test)(v):
                 found.setdefault(name, key)
                 break
+    if numpy_converts and len(found) > 1:
+        found.pop("numpy", None)
     if len(found) > 1:
         listing = ", ".join(f"'{k}' is {n}" for n, k in found.items())
+        other = next((n for n in found if n != "numpy"), None)
+        hint = (f", or compile with backend={other!r}, which converts NumPy arrays"
+                if "numpy" in found and other else "")
         raise MatdiffError(f"values from different array libraries in one call ({listing}); "
-                           "convert them to one library")
+                           f"convert them to one library{hint}")
     return next(iter(found), "numpy")

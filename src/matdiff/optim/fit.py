@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import MatdiffError, MatdiffWarning
 from .chunked import is_lazy
-from .data import load_data
+from .data import is_table, load_data, table_data
 from .gradients import gradient_function
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
@@ -130,6 +130,10 @@ def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None
         if name not in variables:
             raise MatdiffError(f"parameter '{name}' does not occur in the loss "
                                f"(its variables: {known})")
+    if data is not None and not isinstance(data, Mapping):
+        raise MatdiffError("data must be a dict of arrays by name, a data frame (its columns "
+                           "by name) or a path to a data file, not "
+                           f"{type(data).__name__}")
     data = dict(data or {})
     for name in params:
         if name in data:
@@ -168,8 +172,10 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     params: name -> initial array, number, or initialiser name ("zeros",
     "ones", "normal", "uniform", "glorot", "he", optionally with a shape as
     "he:64x32"). data: name -> array for every other variable of the loss
-    (NumPy or Dask arrays), or a path: an .npz or .csv file, a Zarr store or a
-    folder of .npy files (the last two opened lazily, as Dask arrays).
+    (NumPy or Dask arrays), a data frame (pandas; its columns by name, as a
+    CSV file's: `y`, `X_0`, `X_1`, ...), or a path: an .npz or .csv file, a
+    Zarr store or a folder of .npy files (the last two opened lazily, as Dask
+    arrays).
     optimizer: a name from matdiff.optim.OPTIMIZERS (sgd, momentum, adam,
     lbfgs) or an Optimizer; `lr` and `**hyper` (momentum=0.9,
     nesterov=True, beta1=...) default to the papers' values.
@@ -187,10 +193,11 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     finite parameters and the history) when the loss becomes NaN or infinite.
     """
     opt = get_optimizer(optimizer, lr=lr, **hyper)
-    if isinstance(data, str | os.PathLike):
+    if isinstance(data, str | os.PathLike) or is_table(data):
         expr = _loss_expression(loss, declare)
-        data = load_data(data, expr.variables,
-                         [v for v in expr.variables if v not in (params or {})])
+        wanted = [v for v in expr.variables if v not in (params or {})]
+        data = (table_data(data, expr.variables, wanted) if is_table(data)
+                else load_data(data, expr.variables, wanted))
     expr, values, data_arrays, axes = prepare(loss, params, data, declare, seed,
                                               minibatch=batch_size is not None)
     if any(is_lazy(v) for v in data_arrays.values()):
