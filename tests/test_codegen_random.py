@@ -124,3 +124,13 @@ def test_random_ir_compiles_to_evaluate(seed, shape):
             got = np.asarray(got, dtype=float)
             assert got.shape == np.shape(want)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_parameters_named_like_the_generators_own_values():
+    """A variable called _v0 or t1 (possible through the IR) is renamed, never read as the
+    generator's value or temporary of that name."""
+    a, b, c = ir.var("_v0", ("n",)), ir.var("_v1", ("n",)), ir.var("t1", ("n",))
+    e = ir.add([ir.unary(Op.EXP, b), ir.unary(Op.SIN, a), ir.unary(Op.COS, c)])
+    fn = CompiledFunction(ModuleSpec((Output(e),), {"_v0": a, "_v1": b, "t1": c}))
+    x, y, z = np.arange(3.0), np.ones(3), np.full(3, 0.5)
+    np.testing.assert_allclose(fn(_v0=x, _v1=y, t1=z), np.exp(y) + np.sin(x) + np.cos(z))

@@ -67,8 +67,10 @@ class Lowering:
         self.memo: dict[Expr, Val] = {}
         self.einsum_only: set[Expr] = set()
         self.sizes: dict[Expr, int] = {}   # subtree sizes, capped, for comments
-        # (argument, axis) of both a softmax and a logsumexp: one exp serves both
-        self.shared_exp: set[tuple[Expr, int | None]] = set()
+        # softmax and logsumexp nodes whose partner (the other one, over the same argument
+        # and axis) is also computed: one exp serves both. Keyed by the nodes themselves,
+        # so no other node (max(x), an exp) is ever taken for one of them.
+        self.shared_exp: set[Expr] = set()
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -106,7 +108,7 @@ class Lowering:
             return self._binary(node)
         if op in MATRIX_CODE:
             a = self.materialize(self.memo[node.args[0]])
-            if (node.args[0], node.attr) in self.shared_exp:
+            if node in self.shared_exp:
                 return self._softmax_or_logsumexp(node, a.ref)
             code = MATRIX_CODE[op]
             if node.attr is not None and op in AXIS_OPS:  # softmax(X, 2): along an axis
@@ -371,13 +373,15 @@ def _einsum_only(roots: list[Expr]) -> set[Expr]:
     return seen - other
 
 
-def shared_exponentials(roots: list[Expr]) -> set[tuple[Expr, int | None]]:
-    """(argument, axis) pairs that have both a softmax and a logsumexp under `roots`."""
-    seen: dict[Op, set[tuple[Expr, int | None]]] = {Op.SOFTMAX: set(), Op.LOGSUMEXP: set()}
+def shared_exponentials(roots: list[Expr]) -> set[Expr]:
+    """The softmax and logsumexp nodes under `roots` whose partner is there too: softmax(x)
+    beside logsumexp(x) along the same axis (they share m = max(x), e = exp(x - m), sum(e))."""
+    seen: dict[Op, dict[tuple[Expr, int | None], Expr]] = {Op.SOFTMAX: {}, Op.LOGSUMEXP: {}}
     done: set[Expr] = set()
     for root in roots:
         for node in topo_order(root, done):
             done.add(node)
             if node.op in seen:
-                seen[node.op].add((node.args[0], node.attr))
-    return seen[Op.SOFTMAX] & seen[Op.LOGSUMEXP]
+                seen[node.op][(node.args[0], node.attr)] = node
+    both = seen[Op.SOFTMAX].keys() & seen[Op.LOGSUMEXP].keys()
+    return {seen[op][key] for op in seen for key in both}

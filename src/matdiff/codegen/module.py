@@ -29,7 +29,9 @@ from .values import Val
 __all__ = ["Output", "ModuleSpec", "build_module", "DEFAULT_PLAN_SIZE", "layout"]
 
 DEFAULT_PLAN_SIZE = 1000  # the length assumed for a dimension when no values are given
-_TEMP = re.compile(r"t\d+\Z")
+# the generator's own names: temporaries t1, t2 and values _v0, _v1 of Program (a parameter
+# named like one would be read as that value)
+_TEMP = re.compile(r"(t|_v)\d+\Z")
 _UNSAFE = re.compile(r"[^\w \t+\-*/^'.,:;()\[\]=<>|!·⊙⊘∘∂√²ᵀ⁻¹∑]")
 
 
