@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+import numpy as np
+
+from ..evaluate import NUMPY
 from ..ir.expr import Dim, Expr, topo_order
 from ..ir.ops import (
     AXIS_OPS,
@@ -102,10 +105,11 @@ class Lowering:
             return self._einsum(node)
         if op is Op.ADD:
             return self._add(node)
-        if op in UNARY_CODE:
-            return self._unary(node)
-        if op in BINARY_CODE:
-            return self._binary(node)
+        if op in UNARY_CODE or op in BINARY_CODE:
+            folded = self._fold(node)
+            if folded is not None:
+                return folded
+            return self._unary(node) if op in UNARY_CODE else self._binary(node)
         if op in MATRIX_CODE:
             a = self.materialize(self.memo[node.args[0]])
             if node in self.shared_exp:
@@ -115,6 +119,17 @@ class Lowering:
                 code = code[:-1] + f", axis={int(node.attr)})"
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
+
+    def _fold(self, node: Expr) -> Val | None:
+        """An element-wise function of numbers alone (softplus(1.5), leaky_relu(3, 0.1)) is a
+        number, computed now by the evaluator's own function: no library is handed a Python
+        number, and the generated code does not recompute a constant on every call."""
+        args = [self.memo[a] for a in node.args]
+        if any(v.real or v.literal is None for v in args):
+            return None
+        with np.errstate(all="ignore"):
+            value = NUMPY[node.op](node, [np.float64(v.literal) for v in args], {})
+        return Val.number(float(value), node.shape)
 
     def _softmax_or_logsumexp(self, node: Expr, x: str) -> Val:
         """softmax(x) = e/s and logsumexp(x) = m + log(s) over one e = exp(x - m), s = sum(e)."""

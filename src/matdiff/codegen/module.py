@@ -147,6 +147,7 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
 
     describe = _describer(spec.variables) if comments else None
     prog = Program()
+    prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
     low.shared_exp = shared_exponentials([e for _, e in spec.lines] + roots)
     for name, e in spec.lines:  # a program's lines, each planned on its own
@@ -170,7 +171,10 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
             outs.extend(refs)
             structured.append(plan)
         else:
-            outs.append(low.materialize(v, writable=True).ref)
+            ref = low.materialize(v, writable=True).ref
+            if backend is not None and prog.is_number(ref):  # a 0-d array of the library
+                ref = prog.emit("np.full((), {0})", (ref,))
+            outs.append(ref)
             structured.append(False)
     spell = None
     prologue = _prologue({n: spec.variables[n] for n in names}, params, dimnames)
