@@ -24,6 +24,7 @@ from .distribute import distribute
 from .lower import Lowering, shared_exponentials
 from .program import IDENTIFIER, RESERVED, Program, valid_identifier
 from .runtime import HELPERS, helpers_used
+from .stable import stable_forms
 from .values import Val
 
 __all__ = ["Output", "ModuleSpec", "build_module", "DEFAULT_PLAN_SIZE", "layout"]
@@ -136,7 +137,9 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
             code += "_"
         dimnames[sym] = code
         taken.add(code)
-    roots = [o.ir for o in spec.outputs]
+    rewritten = stable_forms([e for _, e in spec.lines] + [o.ir for o in spec.outputs])
+    program_lines = list(zip([n for n, _ in spec.lines], rewritten[:len(spec.lines)]))
+    roots = rewritten[len(spec.lines):]
     sizes = dict(sizes or {})
 
     def size(d: Dim) -> int:
@@ -149,8 +152,8 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     prog = Program()
     prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
-    low.shared_exp = shared_exponentials([e for _, e in spec.lines] + roots)
-    for name, e in spec.lines:  # a program's lines, each planned on its own
+    low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
+    for name, e in program_lines:  # a program's lines, each planned on its own
         (root,) = distribute([e], size, computed=low.memo)
         (v,) = low.lower([root])
         low.memo.setdefault(e, v)
