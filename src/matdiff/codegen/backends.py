@@ -70,14 +70,6 @@ class Backend:
         text = text.replace(", device=LIKE", self.device.format(x=like) if self.device else "")
         return text.replace("LIKE", like)
 
-    def number_arguments(self, text: str, like: str) -> str:
-        """A number given to a function (log(2.0)) as a 0-d array like `like`: the
-        standard's functions take arrays."""
-        device = self.device.format(x=like) if self.device else ""
-        return _NUMBER_ARGUMENT.sub(
-            lambda m: f"{m.group(1)}(xp.asarray({m.group(2)}, dtype={like}.dtype{device}))",
-            text)
-
     def line(self, text: str) -> str:
         """A line of the shape checks: `np.ndim(x)` is `x.ndim` (values are arrays here)."""
         return re.sub(r"\bnp\.ndim\((\w+)\)", r"\1.ndim", text)
@@ -142,7 +134,7 @@ class _Spelling:
     def text(self, text: str) -> str:
         for name in self.backend.passes:
             text = _PASSES[name](text)
-        return self.backend.number_arguments(text, self.like)
+        return text
 
 
 # functions of the standard that take a Python number beside arrays, or anywhere
@@ -160,8 +152,6 @@ def _refuses_numbers(text: str, every: bool) -> bool:
         return False
     return every or not called <= _TAKE_NUMBER | _TAKE_NUMBER_BESIDE_ARRAY
 
-
-_NUMBER_ARGUMENT = re.compile(r"(\bxp\.[\w.]+|\b_\w+)\((-?\d+\.?\d*(?:e-?\d+)?)\)")
 
 # NumPy template -> array API standard; `{k}` are the operands, EINSUM and LIKE placeholders
 _STANDARD: tuple[tuple[str, str], ...] = (
