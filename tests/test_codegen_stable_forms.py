@@ -9,7 +9,8 @@ pool of arguments (so the same argument recurs under different functions),
 compiled as `value_and_grad` (a program's backward pass, sharing the
 forward pass) and as one derivative per variable, on NumPy, PyTorch, JAX,
 Dask and the portable module, and compared with `evaluate`, value and
-gradient.
+gradient. And the mechanism itself: one module computing every node of the
+function and of its gradients returns, for each node, that node's value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import matdiff
+from matdiff.codegen.compile import CompiledFunction
+from matdiff.codegen.module import ModuleSpec, Output
+from matdiff.evaluate import evaluate
+from matdiff.ir.expr import topo_order
+from matdiff.ir.ops import Op
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
@@ -141,3 +147,28 @@ def test_a_reduction_beside_the_stable_forms_of_its_argument(text, backend):
 def _reference_of(text: str, values: dict) -> tuple[float, np.ndarray]:
     f = matdiff.parse(text, declare=DECLARE)
     return float(f.evaluate(values)), np.asarray(matdiff.diff(f, wrt="v").evaluate(values))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_every_temporary_is_the_value_of_its_node(seed):
+    """One module computing every node of a function and of its gradients at once (so
+    that they share whatever temporaries the generator shares) returns, for each node,
+    what `evaluate` gives for that node alone: no temporary stands for another node."""
+    text = _expression(seed)
+    values = _values(seed)
+    f = matdiff.parse(text, declare=DECLARE)
+    roots = [f.ir] + [matdiff.diff(f, wrt=n).ir for n in sorted(f.variables)]
+    nodes: list = []
+    for root in roots:
+        for node in topo_order(root):
+            if node.op not in (Op.VAR, Op.CONST) and node not in nodes:
+                nodes.append(node)
+    spec = ModuleSpec(tuple(Output(n) for n in nodes), dict(f.variables))
+    for backend in ("numpy", "torch"):
+        got = CompiledFunction(spec, backend=backend)(
+            **{n: CONVERT[backend](values[n]) for n in f.variables})
+        for node, g in zip(nodes, got):
+            want = evaluate(node, values, f.variables)
+            np.testing.assert_allclose(_numpy_of(g), want, rtol=1e-9, atol=1e-9,
+                                       err_msg=f"a node of {text} on {backend}")
