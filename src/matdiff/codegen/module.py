@@ -137,7 +137,8 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
             code += "_"
         dimnames[sym] = code
         taken.add(code)
-    rewritten = stable_forms([e for _, e in spec.lines] + [o.ir for o in spec.outputs])
+    rewritten = stable_forms([e for _, e in spec.lines] + [o.ir for o in spec.outputs],
+                             [n for n, _ in spec.lines])
     program_lines = list(zip([n for n, _ in spec.lines], rewritten[:len(spec.lines)]))
     roots = rewritten[len(spec.lines):]
     sizes = dict(sizes or {})

@@ -13,7 +13,7 @@ an entry of `RULES`: (outer op, inner op) -> the stable form of outer(inner(x)).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, topo_order
@@ -40,16 +40,26 @@ RULES: dict[tuple[Op, Op], Callable[[Expr], Expr]] = {
 }
 
 
-def stable_forms(roots: list[Expr]) -> list[Expr]:
+def stable_forms(roots: list[Expr], names: Sequence[str | None] = ()) -> list[Expr]:
     """The roots with every composition of RULES replaced by its stable form (shared
-    subtrees rewritten once; roots without one come back as the same objects)."""
+    subtrees rewritten once; roots without one come back as the same objects).
+
+    `names[k]`, when given, is the variable that later roots use for roots[k] (a
+    program's line `s = softmax(z)`): `log(s)` in a later line is log(softmax(z)).
+    """
     memo: dict[Expr, Expr] = {}
-    for root in roots:
+    defined: dict[Expr, Expr] = {}  # a line's variable -> its (rewritten) expression
+    out: list[Expr] = []
+    for k, root in enumerate(roots):
         for node in topo_order(root, memo):
             new = rebuild(node, tuple(memo[a] for a in node.args)) if node.args else node
-            if len(new.args) == 1 and new.args[0].args:
-                rule = RULES.get((new.op, new.args[0].op))
+            if len(new.args) == 1:
+                inner = defined.get(new.args[0], new.args[0])
+                rule = RULES.get((new.op, inner.op)) if inner.args else None
                 if rule is not None:
-                    new = rule(new.args[0])
+                    new = rule(inner)
             memo[node] = new
-    return [memo[r] for r in roots]
+        out.append(memo[root])
+        if k < len(names) and names[k] is not None:
+            defined[ir.var(names[k], root.shape)] = memo[root]
+    return out
