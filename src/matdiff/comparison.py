@@ -124,9 +124,10 @@ class _Case:
         x = d.function.variables[d.wrt]
         self.flip = d.order == 1 and _transposed(kind_of(d.function.shape), kind_of(x.shape),
                                                  layout)
-        self.points: list[dict[str, np.ndarray]] = []
-        for k in range(POINTS):
-            self.points.append(_point(d, seed + k))
+        from .verify import points_across_kinks
+
+        self.points = points_across_kinks(d.ir, d.variables, d.function.ir, seed, POINTS,
+                                          extra=[(ans.ir, ans.variables)])
 
     def expected(self, e=None, values=None) -> list[np.ndarray]:
         """The value of e (default: the derivative) at each point, in the chosen layout."""
@@ -153,12 +154,6 @@ class _Case:
             except MatdiffError as e:
                 raise MatdiffError(f"the answer cannot be evaluated: {e}") from None
         return out
-
-
-def _point(d, seed: int) -> dict[str, np.ndarray]:
-    from .verify import values_in_domain
-
-    return values_in_domain(d.ir, d.variables, d.function.ir, seed)
 
 
 
