@@ -288,5 +288,11 @@ def _answer_term(case, ans, t):
     return out
 
 
-TESTS = (_layout, _sign, _factor, _case_split, _chain_factor, _transposed_variable, _symmetric,
-         _terms)
+def _slips():
+    from .slips import inner_factor, inside, term_factor
+
+    return term_factor, inside, inner_factor
+
+
+TESTS = (_layout, _sign, _factor, _case_split, *_slips()[:2], _chain_factor, _slips()[2],
+         _transposed_variable, _symmetric, _terms)

@@ -1,0 +1,335 @@
+"""One slip in one place: the answer with one edit applied equals the derivative.
+
+A wrong answer is usually right but for one slip in one place: a term without
+its 1/N, the 2 of 2*reg*W, the sign of one term, a sign inside sigmoid, the
+inner factor y of the chain rule. Each test here tries every edit of one kind
+at every place of the answer and names the slip only when the answer with that
+one edit applied equals the derivative at every point of the comparison, so a
+diagnosis shown is a fix verified. The tests take the arguments of the tests in
+matdiff.mistakes and return (mistake, diagnosis) or None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import MatdiffError
+from .ir import expr as ir
+from .ir.expr import Expr, topo_order
+from .ir.ops import SPECS, Op
+
+__all__ = ["term_factor", "inside", "inner_factor", "answer_terms", "where_they_differ"]
+
+RTOL, ATOL = 1e-6, 1e-9
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+CONSTANTS = (2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25)
+POWERS = (-1.0, 1.0, -0.5, 0.5)
+LINEAR = frozenset({Op.EINSUM, Op.ADD, Op.VAR, Op.CONST, Op.SIZE})
+C = "__slip_factor"          # a scalar leaf standing for a candidate factor
+
+
+def _close(a, b) -> bool:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape:
+        return False
+    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
+    return bool(np.all(np.isfinite(a) == np.isfinite(b))
+                and np.allclose(np.nan_to_num(a), np.nan_to_num(b), rtol=RTOL,
+                                atol=ATOL + RTOL * scale))
+
+
+def _all_close(xs, ys) -> bool:
+    return len(xs) == len(ys) and all(_close(a, b) for a, b in zip(xs, ys))
+
+
+@dataclass(frozen=True)
+class Factor:
+    """k * size^power: a constant (size None) or a size such as 1/size(X, 1)."""
+
+    k: float
+    size: str | None = None
+    power: float = 0.0
+
+    def text(self) -> str:
+        k = _nice(self.k) or f"{self.k:.4g}"
+        if self.size is None:
+            return k
+        s = self.size if abs(self.power) == 1 else f"sqrt({self.size})"
+        if self.power < 0:
+            return f"{k}/{s}"
+        return s if k == "1" else f"{k}*{s}"
+
+    def inverse(self) -> Factor:
+        return Factor(1 / self.k, self.size, -self.power)
+
+    def fix(self) -> str:
+        """What multiplying by this factor repairs: 'lacks the factor 1/size(X, 1)'."""
+        sign = "has the wrong sign" if self.k < 0 else ""
+        f = Factor(abs(self.k), self.size, self.power)
+        if f.size is None and abs(f.k - 1) < 1e-12:
+            return sign
+        too_many = (f.power > 0 and f.k <= 1) or (f.power == 0 and f.k < 1) or \
+            (f.power < 0 and f.k < 1)
+        size = f"has a factor {f.inverse().text()} too many" if too_many else \
+            f"lacks the factor {f.text()}"
+        return f"{sign} and {size}" if sign else size
+
+
+def _nice(c: float) -> str | None:
+    for q in (1, 2, 3, 4, 6, 8):
+        p = round(c * q)
+        if p != 0 and abs(c * q - p) < 1e-6 * max(1.0, abs(c * q)) and abs(p) <= 16:
+            return str(p) if q == 1 else f"{p}/{q}"
+    return None
+
+
+def _exact(c: float) -> float:
+    p, _, q = (_nice(c) or "").partition("/")
+    return float(p) / float(q or 1) if p else c
+
+
+def _sizes(d, case, prefer: tuple[str, ...] = ()) -> list[tuple[str, list[float]]]:
+    """The sizes a factor may hold: each dimension, spelled numel(v) or size(V, k), and
+    each matrix's numel, with their values at each point."""
+    spellings: dict = {}
+    for name, v in d.variables.items():
+        for k, dim in enumerate(v.shape):
+            if not isinstance(dim, int):
+                text = f"numel({name})" if len(v.shape) == 1 else f"size({name}, {k + 1})"
+                spellings.setdefault(dim, []).append(
+                    (text, [float(np.shape(p[name])[k]) for p in case.points]))
+    out = []
+    for options in spellings.values():  # the spelling the answer or derivative uses
+        out.append(next((o for text in prefer for o in options if o[0] in text), options[0]))
+    for name, v in d.variables.items():
+        if len(v.shape) == 2:
+            out.append((f"numel({name})", [float(np.size(p[name])) for p in case.points]))
+    return out
+
+
+def _explain(cs: list[float], sizes) -> Factor | None:
+    """The factor whose value at each point is cs: a nice constant, or a nice constant
+    times a power of a size."""
+    if max(cs) - min(cs) < 1e-6 * max(1.0, abs(cs[0])):
+        return Factor(_exact(cs[0])) if _nice(cs[0]) else None
+    for text, values in sizes:
+        if len(set(values)) < 2:
+            continue
+        for power in POWERS:
+            ks = [c / s ** power for c, s in zip(cs, values)]
+            if max(ks) - min(ks) < 1e-6 * max(1.0, abs(ks[0])) and _nice(ks[0]):
+                return Factor(_exact(ks[0]), text, power)
+    return None
+
+
+def _candidates(sizes, n: int) -> list[tuple[Factor, list[float]]]:
+    """Factors to try inside a function: -1, small constants, powers of each size."""
+    out = [(Factor(k), [k] * n) for k in (-1.0, *CONSTANTS)]
+    for text, values in sizes:
+        if len(set(values)) < 2:
+            continue
+        for power in POWERS:
+            out.append((Factor(1.0, text, power), [s ** power for s in values]))
+    return out
+
+
+# ---------------------------------------------------------------- values
+
+def _evaluate(case, ans, e: Expr, extra: dict | None = None, points=None) -> list[np.ndarray]:
+    """e (an expression over the answer's variables) at each point, broadcast to the
+    answer's shape when it is a scalar."""
+    from .evaluate import evaluate
+
+    variables = dict(ans.variables)
+    if extra:
+        variables[C] = ir.var(C, ())
+    out = []
+    for k, (p, a) in enumerate(zip(points or case.points, case.answer())):
+        values = dict(p) if not extra else {**p, C: np.float64(extra[k])}
+        told = {s for v in ans.variables.values() for s in v.shape}
+        dims = {s: n for s, n in zip(ans.shape, np.shape(a)) if isinstance(s, str)
+                and s not in told} if len(ans.shape) == np.ndim(a) else {}
+        with np.errstate(all="ignore"):
+            v = np.asarray(evaluate(e, values, variables, check_symmetric=False, dims=dims),
+                           float)
+        out.append(np.broadcast_to(v, np.shape(a)) if v.ndim == 0 else v)
+    return out
+
+
+def answer_terms(e: Expr) -> list[Expr]:
+    """The top-level terms of a sum (e itself when it is not one)."""
+    if e.op is Op.ADD:
+        return [t for a in e.args for t in answer_terms(a)]
+    return [e]
+
+
+def _replace(e: Expr, mapping: dict) -> Expr:
+    out = {}
+    for node in topo_order(e):
+        out[node] = mapping[node] if node in mapping else \
+            ir.rebuild(node, tuple(out[a] for a in node.args))
+    return out[e]
+
+
+def _text(variables, e: Expr) -> str:
+    from .printing import to_text
+
+    return to_text(e, variables=variables)
+
+
+# ---------------------------------------------------------------- the tests
+
+def _term_name(terms, i: int, text: str) -> str:
+    if len(terms) == 1:
+        return "the answer"
+    which = ORDINALS[i] if i < len(ORDINALS) else f"term {i + 1}"
+    return f"the {which} term, {text},"
+
+
+def term_factor(d, ans, case, A, E, expected):
+    """One term of the answer times a factor (a constant, a size, -1, 0) is right: the term
+    lacks a 1/N, a 2, has the wrong sign, or does not belong."""
+    from .mistakes import _terms_of
+
+    sizes = _sizes(d, case, (str(getattr(d.function, "text", "")), ans.text, expected))
+    for terms in (answer_terms(ans.ir), _terms_of(ans.ir)):
+        terms = list(dict.fromkeys(terms))
+        if len(terms) > 12:
+            continue
+        for i, t in enumerate(terms):
+            try:
+                tv = _evaluate(case, ans, t)
+            except MatdiffError:
+                continue
+            cs = []
+            for a, e, v in zip(A, E, tv):
+                vv = float(np.sum(v * v))
+                if vv < 1e-20:
+                    break
+                cs.append(1.0 + float(np.sum((e - a) * v)) / vv)
+            if len(cs) != len(A) or not _all_close([a + (c - 1) * v for a, c, v in
+                                                    zip(A, cs, tv)], E):
+                continue
+            text = _text(ans.variables, t)
+            if all(abs(c) < 1e-9 for c in cs):
+                if len(terms) == 1:
+                    continue
+                return "extra term", (f"the term {text} of the answer does not belong: "
+                                      "without it the answer is right")
+            f = _explain(cs, sizes)
+            if f is None:
+                continue
+            name = _term_name(terms, i, text)
+            if len(terms) == 1 and f.size is None:
+                continue  # the whole answer times a constant: the factor test's
+            what = "term sign" if (f.k == -1 and f.size is None) else \
+                ("factor" if len(terms) == 1 else "term factor")
+            return what, f"{name} {f.fix()} (with it, the answer equals the derivative)"
+    return None
+
+
+def inside(d, ans, case, A, E, expected):
+    """The argument of one function scaled (a sign inside sigmoid, a missing 1/sqrt(d)
+    inside softmax): that one edit makes the answer right."""
+    sizes = _sizes(d, case, (str(getattr(d.function, "text", "")), ans.text, expected))
+    cands = _candidates(sizes, len(case.points))
+    places = []
+    for node in topo_order(ans.ir):
+        if node.op in LINEAR or SPECS[node.op].kind not in ("elementwise", "matrix"):
+            continue
+        for a in node.args[:1]:
+            if a.op is not Op.CONST and (a, node) not in places:
+                places.append((a, node))
+    scaled = ir.var(C, ())
+    for f, values in cands:
+        for arg, fn in places[:16]:
+            e = _replace(ans.ir, {arg: ir.scale(arg, scaled)})
+            try:
+                first = _evaluate(case, ans, e, values[:1], case.points[:1])
+                if not _close(first[0], E[0]):
+                    continue
+                if not _all_close(_evaluate(case, ans, e, values), E):
+                    continue
+            except MatdiffError:
+                continue
+            was = _text(ans.variables, fn)
+            if f.k == -1 and f.size is None:
+                right = _text(ans.variables, ir.rebuild(fn, (ir.neg(arg), *fn.args[1:])))
+                return "sign inside", (f"a sign inside a function: where the answer has {was}, "
+                                       f"the derivative has {right} (with that sign, the "
+                                       "answer equals the derivative)")
+            return "factor inside", (f"inside {was}, {_text(ans.variables, arg)} {f.fix()} "
+                                     "(with it, the answer equals the derivative)")
+    return None
+
+
+def inner_factor(d, ans, case, A, E, expected):
+    """One place of the answer multiplied entry by entry by a factor of the chain rule (a
+    variable such as the labels y, or an indicator step(z) of the derivative) is right:
+    the answer leaves out that inner factor."""
+    factors = [v for name, v in d.variables.items()]
+    factors += [n for n in topo_order(d.ir) if n.op in (Op.STEP, Op.SIGN) or
+                (n.op not in LINEAR and SPECS[n.op].kind == "elementwise" and n.ndim)]
+    factors = list(dict.fromkeys(factors))[:12]
+    places = [n for n in topo_order(ans.ir) if n.ndim and n.op is not Op.CONST]
+    for g in factors:
+        for n in places[:40]:
+            if n.shape != g.shape or n == g:
+                continue
+            labels = list(range(n.ndim))
+            for sign in (1.0, -1.0):
+                factor = g if sign > 0 else ir.neg(g)
+                e = _replace(ans.ir, {n: ir.einsum([n, factor], [labels, labels], labels)})
+                try:
+                    if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                        continue
+                    if not _all_close(_evaluate(case, ans, e), E):
+                        continue
+                except MatdiffError:
+                    continue
+                gt = _text(d.variables, factor)
+                nt = _text(ans.variables, n)
+                both = _text(ans.variables, ir.einsum([factor, n], [labels, labels], labels))
+                return "inner factor", (
+                    f"the answer leaves out the inner factor {gt} of the chain rule: where it "
+                    f"has {nt}, the derivative has {both} (with it, the answer equals the "
+                    "derivative)")
+    return None
+
+
+def where_they_differ(d, ans, case, A, E) -> str:
+    """Which terms of the answer are terms of the derivative, and at which entries the
+    answer is wrong: what 'different' can say for sure."""
+    from .mistakes import _terms_of
+    from .simplify import simplify
+
+    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not _close(a, e)), 0)
+    bad = np.argwhere(~np.isclose(A[k], E[k], rtol=RTOL, atol=1e-8 + RTOL * max(
+        1.0, float(np.max(np.abs(E[k]), initial=0.0)))))
+    total = int(np.size(E[k]))
+    where = ""
+    if np.ndim(E[k]) and len(bad):
+        shown = ", ".join("[" + ", ".join(str(int(i)) for i in idx) + "]" for idx in bad[:4])
+        where = f"; at the point shown, {len(bad)} of {total} entries differ ({shown}" + \
+            (", ..." if len(bad) > 4 else "") + ")"
+    terms = list(dict.fromkeys(answer_terms(ans.ir)))
+    if len(terms) < 2:
+        return where
+    want = list(dict.fromkeys([simplify(t) for t in _terms_of(d.ir)] +
+                              [simplify(t) for t in _terms_of(d.raw)]))[:12]
+    try:
+        mine = [_evaluate(case, ans, t) for t in terms]
+        theirs = [case.expected(t) for t in want]
+    except MatdiffError:
+        return where
+    right, wrong = [], []
+    for t, tv in zip(terms, mine):
+        (right if any(_all_close(tv, w) for w in theirs) else wrong).append(
+            _text(ans.variables, t))
+    if right and wrong:
+        return (f"; the term{'s' if len(right) > 1 else ''} {', '.join(right)} "
+                f"{'are terms' if len(right) > 1 else 'is a term'} of the derivative, "
+                f"{', '.join(wrong)} {'are' if len(wrong) > 1 else 'is'} not" + where)
+    return where
