@@ -160,36 +160,88 @@ class _Case:
 
 
 
-def compare(answer: str, of: str, wrt: str, declare: Mapping[str, str] | None = None,
-            order: int = 1, layout: str = "shape", seed: int = 0) -> Comparison:
+def compare(answer: str, of: str, wrt, declare: Mapping[str, str] | None = None,
+            order: int = 1, layout: str = "shape", seed: int = 0):
     """Compare a hand-derived `answer` with the derivative of `of` by `wrt`.
 
     `layout`: the convention the answer is written in, "shape" (the default: the
     shape of f followed by that of wrt, what d.evaluate returns) or "numerator"
-    (the article's: a scalar's gradient is a row).
+    (the article's: a scalar's gradient is a row). When `of` is a program the
+    answer may use its intermediates. An answer of `dNAME = ...` lines (or `wrt`
+    a list) is a backward pass, checked line by line (matdiff.passcheck).
     """
-    from .api import diff, engine_errors, parse
+    from .api import diff
+    from .passcheck import compare_pass, is_backward_pass
     from .printing.layout import check_layout
 
     check_layout(layout)
     if not isinstance(answer, str) or not answer.strip():
         raise MatdiffError("the answer must be an expression, as text")
+    if not isinstance(wrt, str) or is_backward_pass(answer):
+        return compare_pass(answer, of, wrt, declare=declare, seed=seed)
     d = diff(of, wrt, declare=declare, order=order)
-    declared = dict(declare or {})
+    known = {}
+    if d.function.program is not None:
+        known = {name: (_kind_declaration(s), s.inlined)
+                 for name, s in d.function.program.intermediates.items()}
+    return judge_answer(answer, d, layout, seed, known, declare)
+
+
+def judge_answer(answer: str, d, layout: str, seed: int,
+                 known: Mapping[str, tuple[str, Any]] | None = None,
+                 declare: Mapping[str, str] | None = None) -> Comparison:
+    """The verdict on `answer` for the derivative d (a Derivative, or a target of the same
+    interface). `known`: names the answer may use besides d's variables, each with its
+    declaration and the expression (over d's variables) it stands for."""
+    from .api import Expression, engine_errors, parse
+
+    known = dict(known or {})
+    declared = {k: v for k, v in dict(declare or {}).items() if k not in known}
     declared.update({name: _declaration(v) for name, v in d.variables.items()})
-    _check_names(answer, d)
+    declared.update({name: decl for name, (decl, _) in known.items()})
+    _check_names(answer, d, known)
     try:
         ans = parse(answer, declared)
     except ShapeError as e:
         return Comparison(answer.strip(), d.to_text(layout=layout), False, "shape",
                           "the answer does not fit the shapes of the expression's variables: "
                           + str(e).splitlines()[0])
+    if any(name in ans.variables for name in known):
+        from .ir.expr import variables as ir_variables
+        from .slips import _replace
+
+        leaves = {v: known[name][1] for name, v in ans.variables.items() if name in known}
+        inlined = _replace(ans.ir, leaves)
+        variables = {**{k: v for k, v in ans.variables.items() if k not in known},
+                     **ir_variables(inlined)}
+        ans = Expression(inlined, ans.text, variables, ans.orientation)
+    from .ir import expr as ir
+    from .slips import FOLD
+
     expected = d.to_text(layout=layout)
-    with engine_errors("comparing"):
-        return _judge(d, ans, answer.strip(), expected, layout, seed)
+    token = FOLD.set({e: ir.var(name, e.shape) for name, (_, e) in known.items()
+                      if e.op.value != "var"})
+    try:
+        with engine_errors("comparing"):
+            return _judge(d, ans, answer.strip(), expected, layout, seed)
+    finally:
+        FOLD.reset(token)
 
 
-def _check_names(answer: str, d) -> None:
+def _kind_declaration(statement) -> str:
+    """A declaration for an intermediate of a program, from its surface kind and shape."""
+    shape = [str(s) for s in statement.local.shape]
+    kind = statement.kind
+    if kind == "scalar" or not shape:
+        return "scalar"
+    if kind == "row":
+        return f"row vector({shape[0]})"
+    if len(shape) == 1:
+        return f"vector({shape[0]})"
+    return f"matrix({shape[0]}, {shape[1]})"
+
+
+def _check_names(answer: str, d, known=()) -> None:
     """Names in the answer that the expression does not have: an error (a typo, or a size
     written as a letter), found before shapes are checked."""
     from .language import RESERVED, parse_text
@@ -205,7 +257,8 @@ def _check_names(answer: str, d) -> None:
     while stack:
         node = stack.pop()
         if isinstance(node, Name) and node.name not in RESERVED and \
-                node.name not in d.variables and node.name not in names:
+                node.name not in d.variables and node.name not in known and \
+                node.name not in names:
             names.append(node.name)
         stack.extend(node.children())
     if names:
@@ -219,7 +272,8 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Compar
 
     case = _Case(d, ans, layout, seed)
     E = case.expected()
-    want_orient = "row" if (layout == "numerator" and case.flip and len(d.shape) == 1) else None
+    want_orient = "row" if ((layout == "numerator" and case.flip and len(d.shape) == 1) or
+                            getattr(d, "row", False)) else None
     shape_ok = len(ans.shape) == len(d.shape) and (len(d.shape) != 1 or
                                                    ans.orientation == want_orient)
     if len(ans.shape) != len(d.shape) or (len(d.shape) > 2):
@@ -241,9 +295,12 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Compar
         if found is not None:
             mistake, text = found
             return _verdict(answer, expected, mistake, text, case, A, E)
+    from .slips import where_they_differ
+
     return _verdict(answer, expected, "different",
                     "the answer and the derivative differ, and no single slip (a sign, a "
-                    "factor, a transpose, a term, a chain factor) explains it", case, A, E)
+                    "factor, a transpose, a term, a chain factor) explains it"
+                    + where_they_differ(d, ans, case, A, E), case, A, E)
 
 
 def _verdict(answer, expected, mistake, text, case, A, E) -> Comparison:
@@ -259,7 +316,7 @@ def _shape_mistake(d, ans, answer, expected, case, E, want_orient) -> Comparison
     hint = ""
     if not d.function.shape and len(d.shape) >= 1:
         hint = f" (a scalar's derivative has the shape of {d.wrt})"
-    elif len(d.shape) == len(d.function.shape) + len(d.variables[d.wrt].shape):
+    elif len(d.shape) == len(d.function.shape) + len(d.function.variables[d.wrt].shape):
         hint = f" (shape(f) followed by shape({d.wrt}))"
     return Comparison(answer, expected, False, "shape",
                       f"the answer is {has}; the derivative is {needs}{hint}",

@@ -131,9 +131,9 @@ def _replace(e, mapping):
 
 
 def _text(d, e) -> str:
-    from .printing import to_text
+    from .slips import _text as shown
 
-    return to_text(e, variables=d.variables)
+    return shown(d.variables, e)
 
 
 def _chain_factor(d, ans, case, A, E, expected):
@@ -147,7 +147,9 @@ def _chain_factor(d, ans, case, A, E, expected):
     from .ir import expr as ir
     from .simplify import simplify
 
-    x = d.variables[d.wrt]
+    x = d.variables.get(d.wrt)
+    if x is None:
+        return None  # the gradient by an intermediate of a program
     inters = decompose(d.function.ir, x)
     if not inters or len(inters) > 12:
         return None
@@ -155,10 +157,11 @@ def _chain_factor(d, ans, case, A, E, expected):
     for it in inters:
         full[it.var] = _substitute(it.expr, full)
     local = {(it.var, c): differentiate(it.expr, c) for it in inters for c in it.children}
+    by_var = {it.var: it for it in inters}
     for skip, L in local.items():
         n, c = skip
-        if n.shape != c.shape:
-            continue
+        if n.shape != c.shape or (n.ndim and _spec_kind(by_var[n].expr) != "elementwise"):
+            continue  # only an element-wise function's factor can be "left out" as such
         total = {x: ir.delta(list(x.shape))}
         for it in inters:
             terms = []
@@ -174,6 +177,12 @@ def _chain_factor(d, ans, case, A, E, expected):
                 f"the answer leaves out one factor of the chain rule: ∂{it.name}/∂{c.name} = "
                 f"{shown}, the derivative of {it.name} = {_text(d, full[n])} by its argument")
     return None
+
+
+def _spec_kind(e) -> str:
+    from .ir.ops import SPECS
+
+    return SPECS[e.op].kind
 
 
 def _transposed_variable(d, ans, case, A, E, expected):

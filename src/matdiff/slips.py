@@ -11,6 +11,8 @@ matdiff.mistakes and return (mistake, diagnosis) or None.
 
 from __future__ import annotations
 
+import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +22,8 @@ from .ir import expr as ir
 from .ir.expr import Expr, topo_order
 from .ir.ops import SPECS, Op
 
-__all__ = ["term_factor", "inside", "inner_factor", "answer_terms", "where_they_differ"]
+__all__ = ["FOLD", "fold", "term_factor", "inside", "inner_factor", "answer_terms",
+           "where_they_differ"]
 
 RTOL, ATOL = 1e-6, 1e-9
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
@@ -173,10 +176,36 @@ def _replace(e: Expr, mapping: dict) -> Expr:
     return out[e]
 
 
+# Expressions that stand for names the answer may use (a program's intermediates, the
+# earlier lines of a backward pass), set while one answer is judged: diagnoses print them
+# as those names.
+FOLD: ContextVar[dict | None] = ContextVar("FOLD", default=None)
+
+
+def fold(e: Expr) -> Expr:
+    """e with each expression that stands for a name written as that name."""
+    names = FOLD.get()
+    if not names:
+        return e
+    memo: dict = {}
+
+    def go(n):
+        if n in names:
+            return names[n]
+        if n not in memo:
+            memo[n] = ir.rebuild(n, tuple(go(a) for a in n.args)) if n.args else n
+        return memo[n]
+
+    try:
+        return go(e)
+    except MatdiffError:
+        return e
+
+
 def _text(variables, e: Expr) -> str:
     from .printing import to_text
 
-    return to_text(e, variables=variables)
+    return to_text(fold(e), variables=None)
 
 
 # ---------------------------------------------------------------- the tests
@@ -291,12 +320,28 @@ def inner_factor(d, ans, case, A, E, expected):
                     continue
                 gt = _text(d.variables, factor)
                 nt = _text(ans.variables, n)
-                both = _text(ans.variables, ir.einsum([factor, n], [labels, labels], labels))
+                both = f"{_atom(nt)}.*{_atom(gt)}"
                 return "inner factor", (
                     f"the answer leaves out the inner factor {gt} of the chain rule: where it "
                     f"has {nt}, the derivative has {both} (with it, the answer equals the "
                     "derivative)")
     return None
+
+
+def _atom(text: str) -> str:
+    """text as an operand of .*: parenthesized unless it is a name or one call."""
+    if re.fullmatch(r"[A-Za-z_]\w*'?", text):
+        return text
+    m = re.fullmatch(r"[A-Za-z_]\w*(\(.*\))'?", text)
+    if m:
+        depth = 0
+        for i, ch in enumerate(m.group(1)):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0 and i < len(m.group(1)) - 1:
+                break
+        else:
+            return text
+    return f"({text})"
 
 
 def where_they_differ(d, ans, case, A, E) -> str:
