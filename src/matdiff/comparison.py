@@ -326,6 +326,10 @@ def _shape_mistake(d, ans, answer, expected, case, E, want_orient) -> Comparison
 
 
 def _orientation_text(d, ans, expected: str) -> str:
+    if isinstance(getattr(d, "row", None), bool):  # a line dNAME of a backward pass
+        want = "a row" if d.row else "a column"
+        return (f"the answer has the right entries, as {'a column' if d.row else 'a row'}: "
+                f"d{d.name} has the shape of {d.name}, {want}; transpose it")
     if ans.orientation == "row":
         return ("the answer is the right derivative written as a row: the numerator layout "
                 f"(the article's). In the shape layout the gradient is a column, {expected}; "

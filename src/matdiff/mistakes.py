@@ -160,7 +160,8 @@ def _chain_factor(d, ans, case, A, E, expected):
     by_var = {it.var: it for it in inters}
     for skip, L in local.items():
         n, c = skip
-        if n.shape != c.shape or (n.ndim and _spec_kind(by_var[n].expr) != "elementwise"):
+        if n.shape != c.shape or n.ndim > 1 or \
+                (n.ndim and _spec_kind(by_var[n].expr) != "elementwise"):
             continue  # only an element-wise function's factor can be "left out" as such
         total = {x: ir.delta(list(x.shape))}
         for it in inters:

@@ -223,7 +223,7 @@ def term_factor(d, ans, case, A, E, expected):
     from .mistakes import _terms_of
 
     sizes = _sizes(d, case, (str(getattr(d.function, "text", "")), ans.text, expected))
-    for terms in (answer_terms(ans.ir), _terms_of(ans.ir)):
+    for terms in ([ans.ir], answer_terms(ans.ir), _terms_of(ans.ir)):
         terms = list(dict.fromkeys(terms))
         if len(terms) > 12:
             continue
@@ -302,15 +302,23 @@ def inner_factor(d, ans, case, A, E, expected):
     factors += [n for n in topo_order(d.ir) if n.op in (Op.STEP, Op.SIGN) or
                 (n.op not in LINEAR and SPECS[n.op].kind == "elementwise" and n.ndim)]
     factors = list(dict.fromkeys(factors))[:12]
-    places = [n for n in topo_order(ans.ir) if n.ndim and n.op is not Op.CONST]
+    places = [n for n in reversed(topo_order(ans.ir)) if n.ndim and n.op is not Op.CONST]
     for g in factors:
         for n in places[:40]:
-            if n.shape != g.shape or n == g:
+            if n == g:
                 continue
             labels = list(range(n.ndim))
+            if n.shape == g.shape:
+                along, tick = labels, ""
+            elif g.ndim == 1 and n.ndim == 2 and g.shape[0] == n.shape[1]:
+                along, tick = [1], "'"   # g' repeated down the rows
+            elif g.ndim == 1 and n.ndim == 2 and g.shape[0] == n.shape[0]:
+                along, tick = [0], ""    # g repeated along the columns
+            else:
+                continue
             for sign in (1.0, -1.0):
                 factor = g if sign > 0 else ir.neg(g)
-                e = _replace(ans.ir, {n: ir.einsum([n, factor], [labels, labels], labels)})
+                e = _replace(ans.ir, {n: ir.einsum([n, factor], [labels, along], labels)})
                 try:
                     if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
                         continue
@@ -320,6 +328,7 @@ def inner_factor(d, ans, case, A, E, expected):
                     continue
                 gt = _text(d.variables, factor)
                 nt = _text(ans.variables, n)
+                gt = _atom(gt) + tick if tick else gt
                 both = f"{_atom(nt)}.*{_atom(gt)}"
                 return "inner factor", (
                     f"the answer leaves out the inner factor {gt} of the chain rule: where it "
