@@ -334,6 +334,44 @@ def inner_factor(d, ans, case, A, E, expected):
                     f"the answer leaves out the inner factor {gt} of the chain rule: where it "
                     f"has {nt}, the derivative has {both} (with it, the answer equals the "
                     "derivative)")
+    return _inside_a_product(d, ans, case, E, factors, places)
+
+
+def _inside_a_product(d, ans, case, E, factors, places):
+    """The factor entry by entry on the indices where two factors of a product meet:
+    X'*(P*W2') for X'*((P*W2').*step(Z1)), a product fused into one."""
+    import itertools
+
+    for n in places[:40]:
+        if n.op is not Op.EINSUM:
+            continue
+        ins, out, sizes = n.attr
+        dims = {}
+        for arg, labels in zip(n.args, ins):
+            dims.update(zip(labels, arg.shape))
+        for g in factors:
+            if not g.ndim or g.ndim > 2:
+                continue
+            for pick in itertools.permutations(list(dims), g.ndim):
+                if tuple(dims[x] for x in pick) != g.shape or set(pick) <= set(out):
+                    continue
+                try:
+                    e = _replace(ans.ir, {n: ir.einsum([*n.args, g], [*map(list, ins),
+                                                                     list(pick)],
+                                                       list(out), dict(zip(out, sizes)))})
+                    if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                        continue
+                    if not _all_close(_evaluate(case, ans, e), E):
+                        continue
+                except MatdiffError:
+                    continue
+                fixed = ir.einsum([*n.args, g], [*map(list, ins), list(pick)], list(out),
+                                  dict(zip(out, sizes)))
+                return "inner factor", (
+                    f"the answer leaves out the inner factor {_text(d.variables, g)} of the "
+                    f"chain rule: where it has {_text(ans.variables, n)}, the derivative has "
+                    f"{_text(ans.variables, fixed)} (with it, the answer equals the "
+                    "derivative)")
     return None
 
 
