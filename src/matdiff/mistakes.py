@@ -298,11 +298,89 @@ def _answer_term(case, ans, t):
     return out
 
 
+def _assumed(points, name: str, make) -> list:
+    rng = np.random.default_rng(len(points))
+    return [{**p, name: make(rng, np.shape(p[name]))} for p in points]
+
+
+def _rows(rng, shape):
+    p = rng.uniform(0.5, 1.5, shape)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _cols(rng, shape):
+    p = rng.uniform(0.5, 1.5, shape)
+    return p / p.sum(axis=0, keepdims=True)
+
+
+def _signs(rng, shape):
+    return rng.choice([-1.0, 1.0], shape)
+
+
+ASSUMPTIONS = (
+    # (which variables, values, what it means, the declaration)
+    (2, _rows, "each row of {n} sums to 1 (one-hot or probability rows, as a classifier's "
+               "targets are)", "one-hot rows"),
+    (2, _cols, "each column of {n} sums to 1 (one-hot or probability columns)",
+     "one-hot columns"),
+    (1, _rows, "the entries of {n} sum to 1 (a one-hot or probability vector)",
+     "one-hot vector"),
+    (1, _signs, "{n}.^2 = 1, that is for labels in {{-1, 1}}", "labels(-1, 1)"),
+)
+
+
+def _assumption(d, ans, case, A, E, expected):
+    """Right only under an assumption about a variable that is not declared: rows that sum
+    to 1 (one-hot targets), labels in {-1, 1}. Say which, and how to declare it."""
+    from .ir.properties import is_signs, label_of
+
+    for name, v in d.variables.items():
+        if label_of(v) is not None or is_signs(v) or (len(v.shape) == 2 and v.attr[1]) or \
+                name == d.wrt:
+            continue
+        for ndim, make, meaning, declaration in ASSUMPTIONS:
+            if len(v.shape) != ndim:
+                continue
+            pts = _assumed(case.points, name, make)
+            try:
+                if not _all_close(case.answer(pts), case.expected(values=pts)):
+                    continue
+            except MatdiffError:
+                continue
+            return "assumption", (
+                f"the answer is right when {meaning.format(n=name)}; for a general {name}, "
+                f"as it is declared now, the derivative is {expected}. If {name} is such, "
+                f"declare it: {name}: {declaration} (declare={{'{name}': '{declaration}'}}, "
+                f"--declare {name}=\"{declaration}\")")
+    return None
+
+
+def _convention(d, ans, case, A, E, expected):
+    """The gradient by a symmetric matrix in the other textbook convention: G + G' -
+    diag(diag(G)), differentiating by the distinct entries of S."""
+    x = d.variables.get(d.wrt)
+    if d.order != 1 or x is None or len(x.shape) != 2 or not x.attr[1] or d.function.shape:
+        return None
+    other = [e + e.T - np.diag(np.diag(e)) for e in E]
+    if not _all_close(A, other):
+        return None
+    s = d.wrt
+    return "convention", (
+        f"the answer is the gradient in the other textbook convention for a symmetric {s}: "
+        f"G + G' - diag(diag(G)) with G = {expected}. matdiff's G is the gradient with the "
+        f"trace inner product: df = tr(G'*d{s}) for every change d{s}, symmetric ones "
+        f"included. The other convention differentiates by the "
+        f"n(n+1)/2 distinct entries of {s} as independent variables, each off-diagonal one "
+        f"standing for both {s}[i,j] and {s}[j,i], so its off-diagonal entries are twice "
+        "G's (the Matrix Cookbook's section on structured matrices gives it). They agree "
+        "on the diagonal")
+
+
 def _slips():
     from .slips import inner_factor, inside, term_factor
 
     return term_factor, inside, inner_factor
 
 
-TESTS = (_layout, _sign, _factor, _case_split, *_slips()[:2], _chain_factor, _slips()[2],
-         _transposed_variable, _symmetric, _terms)
+TESTS = (_layout, _sign, _factor, _assumption, _convention, _case_split, *_slips()[:2],
+         _chain_factor, _slips()[2], _transposed_variable, _symmetric, _terms)

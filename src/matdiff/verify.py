@@ -26,7 +26,7 @@ from .errors import MatdiffError
 from .ir.expr import Expr, topo_order
 from .ir.expr import variables as ir_variables
 from .ir.ops import Op
-from .ir.properties import label_of
+from .ir.properties import is_signs, label_of
 
 __all__ = ["check", "check_bytes", "random_values", "finite_difference", "values_in_domain"]
 
@@ -62,6 +62,8 @@ def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool =
         label = label_of(v)
         if label is not None:  # a distribution: positive entries summing to 1 as declared
             value = _distribution(rng, shape, label)
+        if is_signs(v):  # labels(-1, 1)
+            value = rng.choice([-1.0, 1.0], shape)
         values[name] = value
     return values
 
