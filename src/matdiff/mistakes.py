@@ -67,8 +67,12 @@ def _number(c: float) -> str:
 
 def _factor(d, ans, case, A, E, expected):
     cs = [_ratio(a, e) for a, e in zip(A, E)]
-    if any(c is None for c in cs) or not _all_close(A, [c * e for c, e in zip(cs, E)]):
+    if not _all_close(A, [(1.0 if c is None else c) * e for c, e in zip(cs, E)]):
         return None
+    live = [k for k, c in enumerate(cs) if c is not None]  # where the derivative is not 0
+    if not live:
+        return None
+    cs = [cs[k] for k in live]
     if max(cs) - min(cs) < 1e-6 * max(1.0, abs(cs[0])):
         c = cs[0]
         if abs(c) < 1e-12:
@@ -78,7 +82,7 @@ def _factor(d, ans, case, A, E, expected):
                           f"{_number(1 / c)} times the answer)")
     # a size: numel(v) or 1/numel(v), as when a mean is taken for a sum
     for name in d.variables:
-        sizes = [float(np.size(p[name])) for p in case.points]
+        sizes = [float(np.size(case.points[k][name])) for k in live]
         for power, word in ((1, "times"), (-1, "divided by")):
             if all(abs(c - s ** power) < 1e-6 * max(1.0, abs(c)) for c, s in zip(cs, sizes)):
                 return "factor", (f"the answer is the derivative {word} numel({name}): a "
@@ -217,18 +221,27 @@ def _symmetrized(points, variables):
 
 
 def _symmetric(d, ans, case, A, E, expected):
-    square = [n for n, v in d.variables.items() if len(v.shape) == 2 and not v.attr[1]]
+    square = [n for n, v in d.variables.items() if len(v.shape) == 2 and not v.attr[1]
+              and all(np.shape(p[n])[0] == np.shape(p[n])[1] for p in case.points)]
     if not square:
         return None
-    pts = _symmetrized(case.points, d.variables)
-    try:
-        if _all_close(case.answer(pts), case.expected(values=pts)):
-            names = ", ".join(square)
-            return "symmetric", (f"the answer is right only when {names} is symmetric; for a "
-                                 f"general {square[0]}, {square[0]} and {square[0]}' are "
-                                 "different terms (declare it \"symmetric matrix\" if it is)")
-    except MatdiffError:
-        return None
+    # the fewest matrices that, made symmetric, make the answer right: one, else all
+    subsets = [list(c) for k in range(1, len(square) + 1)
+               for c in itertools.combinations(square, k)][:15]
+    for names in subsets:
+        pts = _symmetrized(case.points, names)
+        try:
+            if not _all_close(case.answer(pts), case.expected(values=pts)):
+                continue
+        except MatdiffError:
+            return None
+        shown = ", ".join(names)
+        verb = "is" if len(names) == 1 else "are"
+        first = names[0]
+        return "symmetric", (f"the answer is right when {shown} {verb} symmetric, not in "
+                             f"general: for a general {first}, {first} and {first}' are "
+                             f"different (declare {'it' if len(names) == 1 else 'them'} "
+                             "\"symmetric matrix\" if so)")
     return None
 
 

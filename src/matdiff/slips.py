@@ -54,27 +54,29 @@ class Factor:
     k: float
     size: str | None = None
     power: float = 0.0
+    whole: bool = False     # size is an expression of the derivative (det(X)), not a size
 
     def text(self) -> str:
         k = _nice(self.k) or f"{self.k:.4g}"
         if self.size is None:
             return k
-        s = self.size if abs(self.power) == 1 else f"sqrt({self.size})"
+        s = _atom(self.size) if abs(self.power) == 1 else f"sqrt({self.size})"
         if self.power < 0:
             return f"{k}/{s}"
         return s if k == "1" else f"{k}*{s}"
 
     def inverse(self) -> Factor:
-        return Factor(1 / self.k, self.size, -self.power)
+        return Factor(1 / self.k, self.size, -self.power, self.whole)
 
     def fix(self) -> str:
         """What multiplying by this factor repairs: 'lacks the factor 1/size(X, 1)'."""
         sign = "has the wrong sign" if self.k < 0 else ""
-        f = Factor(abs(self.k), self.size, self.power)
+        f = Factor(abs(self.k), self.size, self.power, self.whole)
         if f.size is None and abs(f.k - 1) < 1e-12:
             return sign
-        too_many = (f.power > 0 and f.k <= 1) or (f.power == 0 and f.k < 1) or \
-            (f.power < 0 and f.k < 1)
+        too_many = (f.power < 0 and f.k <= 1) if self.whole else \
+            ((f.power > 0 and f.k <= 1) or (f.power == 0 and f.k < 1) or
+             (f.power < 0 and f.k < 1))
         size = f"has a factor {f.inverse().text()} too many" if too_many else \
             f"lacks the factor {f.text()}"
         return f"{sign} and {size}" if sign else size
@@ -124,6 +126,26 @@ def _explain(cs: list[float], sizes) -> Factor | None:
             ks = [c / s ** power for c, s in zip(cs, values)]
             if max(ks) - min(ks) < 1e-6 * max(1.0, abs(ks[0])) and _nice(ks[0]):
                 return Factor(_exact(ks[0]), text, power)
+    return None
+
+
+def _scalar_factor(d, case, cs, live) -> Factor | None:
+    """A scalar of the derivative (det(X), sigmoid(w'*x)) whose value, or its inverse, at
+    each point is cs times a nice constant: the factor left out (or put in) whole."""
+    scalars = [n for n in topo_order(d.ir) if not n.ndim and n.op not in
+               (Op.CONST, Op.SIZE, Op.VAR)][:12]
+    for n in scalars:
+        try:
+            values = case.expected(n)
+        except MatdiffError:
+            continue
+        vs = [float(np.asarray(values[k])) for k in live]
+        if any(abs(v) < 1e-12 for v in vs) or len({round(v, 9) for v in vs}) < 2:
+            continue
+        for power in (1.0, -1.0):
+            ks = [c / v ** power for c, v in zip(cs, vs)]
+            if max(ks) - min(ks) < 1e-6 * max(1.0, abs(ks[0])) and _nice(ks[0]):
+                return Factor(_exact(ks[0]), _text(d.variables, n), power, whole=True)
     return None
 
 
@@ -232,22 +254,23 @@ def term_factor(d, ans, case, A, E, expected):
                 tv = _evaluate(case, ans, t)
             except MatdiffError:
                 continue
-            cs = []
+            cs = []   # the factor at each point where the term is not zero
             for a, e, v in zip(A, E, tv):
                 vv = float(np.sum(v * v))
-                if vv < 1e-20:
-                    break
-                cs.append(1.0 + float(np.sum((e - a) * v)) / vv)
-            if len(cs) != len(A) or not _all_close([a + (c - 1) * v for a, c, v in
-                                                    zip(A, cs, tv)], E):
+                cs.append(None if vv < 1e-20 else 1.0 + float(np.sum((e - a) * v)) / vv)
+            live = [k for k, c in enumerate(cs) if c is not None]
+            if not live or not _all_close([A[k] + ((cs[k] or 1.0) - 1) * tv[k]
+                                           for k in range(len(A))], E):
                 continue
+            cs = [cs[k] for k in live]
             text = _text(ans.variables, t)
             if all(abs(c) < 1e-9 for c in cs):
                 if len(terms) == 1:
                     continue
                 return "extra term", (f"the term {text} of the answer does not belong: "
                                       "without it the answer is right")
-            f = _explain(cs, sizes)
+            f = _explain(cs, [(t, [v[k] for k in live]) for t, v in sizes]) or \
+                _scalar_factor(d, case, cs, live)
             if f is None:
                 continue
             name = _term_name(terms, i, text)
