@@ -162,25 +162,22 @@ class _Case:
 
 
 
-def compare(answer: str, of: str, wrt, declare: Mapping[str, str] | None = None,
-            order: int = 1, layout: str = "shape", seed: int = 0):
+def compare(answer: str, of: str, wrt: str, declare: Mapping[str, str] | None = None,
+            order: int = 1, layout: str = "shape", seed: int = 0) -> Comparison:
     """Compare a hand-derived `answer` with the derivative of `of` by `wrt`.
 
     `layout`: the convention the answer is written in, "shape" (the default: the
     shape of f followed by that of wrt, what d.evaluate returns) or "numerator"
     (the article's: a scalar's gradient is a row). When `of` is a program the
-    answer may use its intermediates. An answer of `dNAME = ...` lines (or `wrt`
-    a list) is a backward pass, checked line by line (matdiff.passcheck).
+    answer may use its intermediates. (A backward pass of `dNAME = ...` lines is
+    matdiff.passcheck's; matdiff.compare sends each kind of answer to its module.)
     """
     from .api import diff
-    from .passcheck import compare_pass, is_backward_pass
     from .printing.layout import check_layout
 
     check_layout(layout)
     if not isinstance(answer, str) or not answer.strip():
         raise MatdiffError("the answer must be an expression, as text")
-    if not isinstance(wrt, str) or is_backward_pass(answer):
-        return compare_pass(answer, of, wrt, declare=declare, seed=seed)
     d = diff(of, wrt, declare=declare, order=order)
     known = {}
     if d.function.program is not None:

@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 
 from .errors import MatdiffError
+from .slips import terms_of as _terms_of
 
 __all__ = ["TESTS", "RTOL", "ATOL"]
 
@@ -243,30 +244,6 @@ def _symmetric(d, ans, case, A, E, expected):
                              f"different (declare {'it' if len(names) == 1 else 'them'} "
                              "\"symmetric matrix\" if so)")
     return None
-
-
-def _terms_of(e, depth: int = 0) -> list:
-    """The additive terms of e: sums flattened, a product over one sum distributed."""
-    from .ir import expr as ir
-    from .ir.ops import Op
-
-    if depth > 4:
-        return [e]
-    if e.op is Op.ADD:
-        return [t for a in e.args for t in _terms_of(a, depth + 1)]
-    if e.op is Op.EINSUM:
-        sums = [k for k, a in enumerate(e.args) if a.op is Op.ADD]
-        if len(sums) == 1:
-            (k,) = sums
-            ins, out, sizes = e.attr
-            terms = []
-            for t in e.args[k].args:
-                args = list(e.args)
-                args[k] = t
-                terms.extend(_terms_of(ir.einsum(args, [list(i) for i in ins], list(out),
-                                                 dict(zip(out, sizes))), depth + 1))
-            return terms
-    return [e]
 
 
 def _terms(d, ans, case, A, E, expected):

@@ -20,9 +20,23 @@ from typing import Any
 
 from .errors import MatdiffError
 
-__all__ = ["compare_pass", "PassComparison", "LineCheck", "is_backward_pass"]
+__all__ = ["compare", "compare_pass", "PassComparison", "LineCheck", "is_backward_pass"]
 
 LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*?)\s*$")
+
+
+def compare(answer: str, of: str, wrt, declare: Mapping[str, str] | None = None,
+            order: int = 1, layout: str = "shape", seed: int = 0):
+    """matdiff.compare: a backward pass (`dNAME = ...` lines, or `wrt` a list) is checked
+    line by line here; one expression goes to matdiff.comparison.compare."""
+    from .comparison import compare as compare_one
+
+    if isinstance(answer, str) and answer.strip() and (not isinstance(wrt, str) or
+                                                       is_backward_pass(answer)):
+        if order != 1:
+            raise MatdiffError("a backward pass holds gradients: order must be 1")
+        return compare_pass(answer, of, wrt, declare=declare, seed=seed)
+    return compare_one(answer, of, wrt, declare=declare, order=order, layout=layout, seed=seed)
 
 
 def is_backward_pass(answer: str) -> bool:

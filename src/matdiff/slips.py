@@ -22,7 +22,7 @@ from .ir import expr as ir
 from .ir.expr import Expr, topo_order
 from .ir.ops import SPECS, Op
 
-__all__ = ["FOLD", "fold", "term_factor", "inside", "inner_factor", "answer_terms",
+__all__ = ["FOLD", "fold", "terms_of", "term_factor", "inside", "inner_factor", "answer_terms",
            "where_they_differ"]
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -230,6 +230,27 @@ def _text(variables, e: Expr) -> str:
     return to_text(fold(e), variables=None)
 
 
+def terms_of(e, depth: int = 0) -> list:
+    """The additive terms of e: sums flattened, a product over one sum distributed."""
+    if depth > 4:
+        return [e]
+    if e.op is Op.ADD:
+        return [t for a in e.args for t in terms_of(a, depth + 1)]
+    if e.op is Op.EINSUM:
+        sums = [k for k, a in enumerate(e.args) if a.op is Op.ADD]
+        if len(sums) == 1:
+            (k,) = sums
+            ins, out, sizes = e.attr
+            terms = []
+            for t in e.args[k].args:
+                args = list(e.args)
+                args[k] = t
+                terms.extend(terms_of(ir.einsum(args, [list(i) for i in ins], list(out),
+                                                 dict(zip(out, sizes))), depth + 1))
+            return terms
+    return [e]
+
+
 # ---------------------------------------------------------------- the tests
 
 def _term_name(terms, i: int, text: str) -> str:
@@ -242,10 +263,8 @@ def _term_name(terms, i: int, text: str) -> str:
 def term_factor(d, ans, case, A, E, expected):
     """One term of the answer times a factor (a constant, a size, -1, 0) is right: the term
     lacks a 1/N, a 2, has the wrong sign, or does not belong."""
-    from .mistakes import _terms_of
-
     sizes = _sizes(d, case, (str(getattr(d.function, "text", "")), ans.text, expected))
-    for terms in ([ans.ir], answer_terms(ans.ir), _terms_of(ans.ir)):
+    for terms in ([ans.ir], answer_terms(ans.ir), terms_of(ans.ir)):
         terms = list(dict.fromkeys(terms))
         if len(terms) > 12:
             continue
@@ -417,7 +436,6 @@ def _atom(text: str) -> str:
 def where_they_differ(d, ans, case, A, E) -> str:
     """Which terms of the answer are terms of the derivative, and at which entries the
     answer is wrong: what 'different' can say for sure."""
-    from .mistakes import _terms_of
     from .simplify import simplify
 
     k = next((i for i, (a, e) in enumerate(zip(A, E)) if not _close(a, e)), 0)
@@ -432,8 +450,8 @@ def where_they_differ(d, ans, case, A, E) -> str:
     terms = list(dict.fromkeys(answer_terms(ans.ir)))
     if len(terms) < 2:
         return where
-    want = list(dict.fromkeys([simplify(t) for t in _terms_of(d.ir)] +
-                              [simplify(t) for t in _terms_of(d.raw)]))[:12]
+    want = list(dict.fromkeys([simplify(t) for t in terms_of(d.ir)] +
+                              [simplify(t) for t in terms_of(d.raw)]))[:12]
     try:
         mine = [_evaluate(case, ans, t) for t in terms]
         theirs = [case.expected(t) for t in want]

@@ -57,9 +57,8 @@ def _read(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the answer is right, 1 when it is not (2 for bad input)."""
-    from ..comparison import compare
     from ..gradients import wrt_names
-    from ..passcheck import is_backward_pass
+    from ..passcheck import compare, is_backward_pass
 
     answer = args.answer if args.file is None else _read(args.file)
     of = args.of if args.of_file is None else _read(args.of_file)
