@@ -57,6 +57,7 @@ class Comparison:
     point: dict[str, Any] | None = None
     symbolic: bool = False
     answer_value: Any = field(default=None, repr=False)
+    checked: int = POINTS   # the number of points compared at
     expected_value: Any = field(default=None, repr=False)
 
     def __bool__(self) -> bool:
@@ -65,7 +66,7 @@ class Comparison:
     def __str__(self) -> str:
         if self.equal:
             how = "symbolically (the same simplified form)" if self.symbolic else \
-                f"at {POINTS} random points"
+                f"at {self.checked} random points (on both sides of every kink)"
             return f"equal: {self.answer} is the derivative ({self.expected}), checked {how}"
         lines = [f"not equal ({self.mistake}): {self.diagnosis}",
                  f"  the derivative: {self.expected}"]
@@ -288,7 +289,7 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Compar
             return Comparison(answer, expected, False, "layout",
                               _orientation_text(d, ans, expected))
         symbolic = simplify(ans.ir) == d.ir
-        return Comparison(answer, expected, True, symbolic=symbolic)
+        return Comparison(answer, expected, True, symbolic=symbolic, checked=len(A))
     for test in TESTS:
         found = test(d, ans, case, A, E, expected)
         if found is not None:
