@@ -57,8 +57,8 @@ class Comparison:
     point: dict[str, Any] | None = None
     symbolic: bool = False
     answer_value: Any = field(default=None, repr=False)
-    checked: int = POINTS   # the number of points compared at
     expected_value: Any = field(default=None, repr=False)
+    checked: int = POINTS   # the number of points compared at
 
     def __bool__(self) -> bool:
         return self.equal
