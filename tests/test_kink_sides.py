@@ -89,3 +89,17 @@ def test_the_right_neuron_gradient_is_still_equal():
     for seed in range(5):
         assert matdiff.compare("step(w'*x + b)*x", of="max(0, w'*x + b)", wrt="w",
                                declare={"b": "scalar"}, seed=seed).equal
+
+
+@pytest.mark.parametrize("of", ["max(0, w'*x + 10)", "relu(w'*x + 30)", "relu(w'*x - 40)",
+                                "relu(w'*x + 300)"])
+def test_a_kink_far_from_zero_is_reached_with_larger_values(of):
+    r = matdiff.compare("x", of=of, wrt="w")
+    assert not r.equal and r.mistake == "chain factor", str(r)
+
+
+def test_a_side_no_value_can_reach_is_said_untested():
+    r = matdiff.compare("2*x", of="sum(relu(x.^2))", wrt="x")
+    assert r.equal and "no point reached x.^2 < 0" in str(r) and "untested" in r.note
+    assert matdiff.compare("step(w'*x + b)*x", of="max(0, w'*x + b)", wrt="w",
+                           declare={"b": "scalar"}).note == ""

@@ -59,6 +59,7 @@ class Comparison:
     answer_value: Any = field(default=None, repr=False)
     expected_value: Any = field(default=None, repr=False)
     checked: int = POINTS   # the number of points compared at
+    note: str = ""          # equal, but a side of a kink was never reached: untested there
 
     def __bool__(self) -> bool:
         return self.equal
@@ -66,8 +67,10 @@ class Comparison:
     def __str__(self) -> str:
         if self.equal:
             how = "symbolically (the same simplified form)" if self.symbolic else \
-                f"at {self.checked} random points (on both sides of every kink)"
-            return f"equal: {self.answer} is the derivative ({self.expected}), checked {how}"
+                f"at {self.checked} random points" + \
+                ("" if self.note else " (on both sides of every kink)")
+            return f"equal: {self.answer} is the derivative ({self.expected}), checked {how}" \
+                + (f" ({self.note})" if self.note else "")
         lines = [f"not equal ({self.mistake}): {self.diagnosis}",
                  f"  the derivative: {self.expected}"]
         if self.point is not None:
@@ -83,11 +86,20 @@ class Comparison:
 
         return {"answer": self.answer, "expected": self.expected, "equal": self.equal,
                 "mistake": self.mistake, "diagnosis": self.diagnosis,
-                "symbolic": self.symbolic,
+                "symbolic": self.symbolic, "note": self.note,
                 "point": None if self.point is None else {k: plain(v)
                                                           for k, v in self.point.items()},
                 "answer_value": plain(self.answer_value),
                 "expected_value": plain(self.expected_value)}
+
+
+def _kink_text(d, kink) -> str:
+    from .slips import _text
+
+    args, variables = kink
+    if len(args) == 2:
+        return f"{_text(variables, args[0])} - ({_text(variables, args[1])})"
+    return _text(variables, args[0])
 
 
 def _short(v: Any) -> str:
@@ -127,10 +139,19 @@ class _Case:
         x = d.function.variables[d.wrt]
         self.flip = d.order == 1 and _transposed(kind_of(d.function.shape), kind_of(x.shape),
                                                  layout)
-        from .verify import points_across_kinks
+        from .verify import kink_arguments, kink_sides, points_across_kinks
 
+        extra = [(ans.ir, ans.variables)]
         self.points = points_across_kinks(d.ir, d.variables, d.function.ir, seed, POINTS,
-                                          extra=[(ans.ir, ans.variables)])
+                                          extra=extra)
+        kinks = kink_arguments([(d.function.ir, d.variables), (d.ir, d.variables), *extra])
+        self.unreached = []   # kinks with a side no point reached: the answer is untested there
+        for kink in kinks:
+            seen = [kink_sides(kink, p) for p in self.points]
+            for side, word in ((0, "> 0"), (1, "< 0")):
+                text = f"{_kink_text(d, kink)} {word}"
+                if not any(s[side] for s in seen) and text not in self.unreached:
+                    self.unreached.append(text)
 
     def expected(self, e=None, values=None) -> list[np.ndarray]:
         """The value of e (default: the derivative) at each point, in the chosen layout."""
@@ -184,15 +205,27 @@ def compare(answer: str, of: str, wrt: str, declare: Mapping[str, str] | None = 
     if d.function.program is not None:
         known = {name: (_kind_declaration(s), s.inlined)
                  for name, s in d.function.program.intermediates.items()}
-    return judge_answer(answer, d, layout, seed, known, declare)
+
+    def recheck(extra: Mapping[str, str]) -> bool:
+        """Whether the answer is right with these declarations added (checked anew)."""
+        try:
+            again = compare(answer, of, wrt, {**dict(declare or {}), **extra}, order, layout,
+                            seed)
+            return again.equal and not again.note
+        except MatdiffError:
+            return False
+
+    return judge_answer(answer, d, layout, seed, known, declare, recheck)
 
 
 def judge_answer(answer: str, d, layout: str, seed: int,
                  known: Mapping[str, tuple[str, Any]] | None = None,
-                 declare: Mapping[str, str] | None = None) -> Comparison:
+                 declare: Mapping[str, str] | None = None, recheck=None) -> Comparison:
     """The verdict on `answer` for the derivative d (a Derivative, or a target of the same
     interface). `known`: names the answer may use besides d's variables, each with its
-    declaration and the expression (over d's variables) it stands for."""
+    declaration and the expression (over d's variables) it stands for. `recheck(extra)`:
+    whether the answer is right with the declarations `extra` added, judged anew (an
+    assumption is suggested only when it is)."""
     from .api import Expression, engine_errors, parse
 
     known = dict(known or {})
@@ -223,7 +256,7 @@ def judge_answer(answer: str, d, layout: str, seed: int,
                       if e.op.value != "var"})
     try:
         with engine_errors("comparing"):
-            return _judge(d, ans, answer.strip(), expected, layout, seed)
+            return _judge(d, ans, answer.strip(), expected, layout, seed, recheck)
     finally:
         FOLD.reset(token)
 
@@ -267,10 +300,12 @@ def _check_names(answer: str, d, known=()) -> None:
                            "write a size as numel(x) or size(A, k)")
 
 
-def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Comparison:
+def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
+           recheck=None) -> Comparison:
     from .simplify import simplify
 
     case = _Case(d, ans, layout, seed)
+    case.recheck = recheck
     E = case.expected()
     want_orient = "row" if ((layout == "numerator" and case.flip and len(d.shape) == 1) or
                             getattr(d, "row", False)) else None
@@ -289,7 +324,10 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Compar
             return Comparison(answer, expected, False, "layout",
                               _orientation_text(d, ans, expected))
         symbolic = simplify(ans.ir) == d.ir
-        return Comparison(answer, expected, True, symbolic=symbolic, checked=len(A))
+        note = "" if symbolic or not case.unreached else (
+            "no point reached " + ", ".join(case.unreached[:3]) + ": the answer is equal "
+            "where it was checked, and untested there")
+        return Comparison(answer, expected, True, symbolic=symbolic, checked=len(A), note=note)
     for test in TESTS:
         found = test(d, ans, case, A, E, expected)
         if found is not None:

@@ -337,6 +337,9 @@ def _assumption(d, ans, case, A, E, expected):
                     continue
             except MatdiffError:
                 continue
+            recheck = getattr(case, "recheck", None)
+            if recheck is None or not recheck({name: declaration}):
+                continue  # suggested only when the answer is right with it, checked anew
             return "assumption", (
                 f"the answer is right when {meaning.format(n=name)}; for a general {name}, "
                 f"as it is declared now, the derivative is {expected}. If {name} is such, "

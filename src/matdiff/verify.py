@@ -28,7 +28,8 @@ from .ir.expr import variables as ir_variables
 from .ir.ops import Op
 from .ir.properties import is_signs, label_of
 
-__all__ = ["check", "check_bytes", "random_values", "finite_difference", "values_in_domain"]
+__all__ = ["check", "check_bytes", "random_values", "finite_difference", "values_in_domain",
+           "points_across_kinks", "kink_arguments", "kink_sides"]
 
 STEP = 1e-5
 FULL_LIMIT = 64      # perturb entry by entry up to this many entries
@@ -268,6 +269,11 @@ def kink_arguments(roots: list[tuple[Expr, Mapping[str, Expr]]]) -> list[tuple[E
     return out[:MAX_KINKS]
 
 
+def kink_sides(kink, values) -> tuple[bool, bool]:
+    """Whether the kink's argument is positive at some entry, and negative at some entry."""
+    return _sides(kink, values)
+
+
 def _sides(kink, values) -> tuple[bool, bool]:
     from .evaluate import evaluate
 
@@ -295,7 +301,12 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
     variables = dict(variables)
     kinks = kink_arguments([(lower, variables), (e, variables), *extra])
     found: list[tuple[dict, list[tuple[bool, bool]], bool]] = []
-    for positive, scale in ((False, 1.0), (True, 1.0), (False, 0.5)):
+    rounds = [(False, 1.0), (True, 1.0), (False, 0.5), (False, 4.0), (False, 16.0),
+              (False, 64.0)]
+    for r, (positive, scale) in enumerate(rounds):
+        if r >= 3 and (not kinks or all(any(f[1][i][s] for f in found)
+                                        for i in range(len(kinks)) for s in (0, 1))):
+            break  # larger values only to reach a side of a kink no draw has reached
         for attempt in range(CANDIDATES if kinks else count + 2):
             values = random_values(variables, seed + 1000 * attempt + 7 * len(found),
                                    positive=positive, scale=scale)
@@ -309,8 +320,10 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
             if ok:
                 found.append((values, [_sides(k, values) for k in kinks],
                               bool(np.any(derivative))))
-        if len(found) >= count:
-            break
+        if len(found) >= count and r < 3:
+            if not kinks or all(any(f[1][i][s] for f in found)
+                                for i in range(len(kinks)) for s in (0, 1)):
+                break
     if not found:
         return [values_in_domain(e, variables, lower, seed + k) for k in range(count)]
     need = {(i, s): SIDE_VISITS for i in range(len(kinks)) for s in (0, 1)}
