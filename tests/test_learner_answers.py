@@ -66,6 +66,9 @@ ANSWERS = [
      'the term reg*matrix(1)'),
     ("X'*softmax(X*W, 2)/size(X, 1) + 2*reg*W", SM, 'W', D_SM, 'missing term',
      "the answer leaves out -X'*Y/size(Y, 1)"),
+    ("X'*(softmax(X*W, 2) - Y)/size(X, 1) + reg*W.^2", SM, 'W', D_SM, 'different',
+     "the term X'*(softmax(X*W, 2) - Y)/size(X, 1) is a term of the derivative, reg*W.^2 is "
+     "not (the derivative's other term: 2*reg*W)"),
     ("X'*(softmax(X*W, 2) - Y)/size(X, 1) + 2*reg*W", SM, 'W', {'reg': 'scalar'}, 'assumption',
      'the answer is right when each row of Y sums to 1 (one-hot or probability rows, as a'),
     ("(softmax(W*x) - y)*x'", "-y'*log(softmax(W*x))", 'W', {'y': 'one-hot vector'}, None,

@@ -450,19 +450,26 @@ def where_they_differ(d, ans, case, A, E) -> str:
     terms = list(dict.fromkeys(answer_terms(ans.ir)))
     if len(terms) < 2:
         return where
-    want = list(dict.fromkeys([simplify(t) for t in terms_of(d.ir)] +
-                              [simplify(t) for t in terms_of(d.raw)]))[:12]
+    top = list(dict.fromkeys(answer_terms(d.ir)))[:12]
+    want = list(dict.fromkeys(top + [simplify(t) for t in terms_of(d.ir)] +
+                              [simplify(t) for t in terms_of(d.raw)]))[:16]
     try:
         mine = [_evaluate(case, ans, t) for t in terms]
         theirs = [case.expected(t) for t in want]
     except MatdiffError:
         return where
-    right, wrong = [], []
+    right, wrong, used = [], [], set()
     for t, tv in zip(terms, mine):
-        (right if any(_all_close(tv, w) for w in theirs) else wrong).append(
-            _text(ans.variables, t))
+        hit = next((k for k, w in enumerate(theirs) if _all_close(tv, w)), None)
+        (right if hit is not None else wrong).append(_text(ans.variables, t))
+        if hit is not None:
+            used.add(want[hit])
     if right and wrong:
+        rest = [_text(d.variables, t) for t in top if t not in used]
         return (f"; the term{'s' if len(right) > 1 else ''} {', '.join(right)} "
                 f"{'are terms' if len(right) > 1 else 'is a term'} of the derivative, "
-                f"{', '.join(wrong)} {'are' if len(wrong) > 1 else 'is'} not" + where)
+                f"{', '.join(wrong)} {'are' if len(wrong) > 1 else 'is'} not"
+                + (f" (the derivative's other term{'s' if len(rest) > 1 else ''}: "
+                   f"{', '.join(rest)})"
+                   if rest and len(rest) < len(top) else "") + where)
     return where
