@@ -142,3 +142,22 @@ def test_the_command_line_checks_a_backward_pass(tmp_path, capsys):
     assert main(["compare", "-f", str(tmp_path / "back.txt"), "--of-file",
                  str(tmp_path / "net.txt"), "--wrt", "W1,b1,W2,b2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["first_wrong"] is None
+
+
+def test_bad_lines_are_reported_with_their_place_in_the_answer():
+    back = "dS = (softmax(S, 2) - Y)/size(X, 1)\ndW2 = H'*dS + ; db2 = sum(dQ, 1)'\nxx"
+    r = matdiff.compare(back, of=NET, wrt=["W2", "b2"])
+    assert [line.mistake for line in r.lines] == [None, "error", "error", "not a line"]
+    assert "(line 2, column 14)" in r["dW2"].diagnosis
+    assert "'dQ'" in r["db2"].diagnosis and "dS" in r["db2"].diagnosis
+    assert r.lines[0].equal and r.first_wrong == "dW2"
+
+
+def test_the_loss_line_and_a_single_expression():
+    r = matdiff.compare("dL = 1\ndS = (softmax(S, 2) - Y)/size(X, 1)\ndW2 = H'*dS", of=NET,
+                        wrt=["W2"])
+    assert r.equal, str(r)
+    r = matdiff.compare("dw = X'*(X*w - y)", of="0.5*norm2(X*w - y)^2", wrt=["w"])
+    assert r.equal and r.lines[0].name == "dw"
+    with pytest.raises(matdiff.MatdiffError, match="not an input"):
+        matdiff.compare("dW2 = H'*dS", of=NET, wrt=["W2", "Q"])

@@ -295,6 +295,11 @@ def _check_names(answer: str, d, known=()) -> None:
             names.append(node.name)
         stack.extend(node.children())
     if names:
+        if known:
+            have = ", ".join([*d.variables, *known])
+            raise MatdiffError(f"the answer uses {', '.join(repr(n) for n in names)}, which is "
+                               "not a name of the program or of an earlier line (the names it "
+                               f"may use: {have}); write a size as numel(x) or size(A, k)")
         raise MatdiffError(f"the answer uses {', '.join(repr(n) for n in names)}, which the "
                            f"expression does not (its variables: {', '.join(d.variables)}); "
                            "write a size as numel(x) or size(A, k)")

@@ -45,11 +45,32 @@ def is_backward_pass(answer: str) -> bool:
 
 
 def _parts(text: str) -> list[str]:
+    return [part for _, _, part in _placed_parts(text)]
+
+
+def _placed_parts(text: str) -> list[tuple[int, int, str]]:
+    """The statements of the answer, each with its line and the column it starts at
+    (lines, or ';' within a line; '#' starts a comment)."""
     out = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0]
-        out.extend(p for p in line.split(";") if p.strip())
+        column = 1
+        for part in line.split(";"):
+            if part.strip():
+                out.append((number, column, part))
+            column += len(part) + 1
     return out
+
+
+_POSITION = re.compile(r"\s*\(line (\d+), column (\d+)\)\s*$")
+
+
+def _located(message: str, line: int, column: int) -> str:
+    """A message about one line's expression, its position made the answer's."""
+    m = _POSITION.search(message)
+    if not m:
+        return f"{message} (line {line})"
+    return f"{message[:m.start()]} (line {line}, column {column + int(m.group(2)) - 1})"
 
 
 @dataclass
@@ -162,7 +183,7 @@ class _Target:
             e = _replace(s.local, {v: env[v.name] for v in _leaves(s.local) if v.name in env})
             if s.name is not None:
                 env[s.name] = leaf if s.name == name else e
-            cut = e
+            cut = env[s.name] if s.name is not None else e
         back = {leaf: statement.inlined} if statement is not None else {}
         raw = differentiate(cut, leaf)
         self.raw = _replace(raw, back)
@@ -227,8 +248,7 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
     targets: dict[str, _Target] = {}
     lines: list[LineCheck] = []
     given: dict[str, tuple[str, Any]] = {}   # earlier lines: dNAME -> the right gradient
-    parts = _parts(answer)
-    for k, part in enumerate(parts, 1):
+    for k, column, part in _placed_parts(answer):
         m = LINE.match(part)
         if not m:
             lines.append(LineCheck("?", part.strip(), False, "not a line",
@@ -248,7 +268,9 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
             t = targets.get(target) or targets.setdefault(target, _Target(function, target))
             r = judge_answer(rhs, t, "shape", seed, {**inter, **given}, declare)
         except MatdiffError as e:
-            lines.append(LineCheck(lhs, rhs, False, "error", str(e).splitlines()[0],
+            where = column + m.start(2)
+            lines.append(LineCheck(lhs, rhs, False, "error",
+                                   _located(str(e).splitlines()[0], k, where),
                                    _safe_text(targets.get(target)), k))
         else:
             lines.append(LineCheck(lhs, rhs, r.equal, r.mistake, r.diagnosis, r.expected, k, r))
