@@ -45,6 +45,8 @@ Xh = (X - mu)./sqrt(v + eps)
 Y = gamma'.*Xh + beta'
 L = sum(sum(G .* Y))"""
 SQD = {"A": "square matrix"}
+BCE = "-sum(y.*log(sigmoid(X*w)) + (1 - y).*log(1 - sigmoid(X*w)))"
+LASSO = "norm2(y - X*w)^2 + lam*sum(abs(w))"
 
 # (answer, of, wrt, declarations, the mistake (None: right), what the diagnosis says)
 ANSWERS = [
@@ -188,6 +190,26 @@ ANSWERS = [
      "the answer does not fit the shapes of the expression's variables: '*': the inner"),
     ("G'*softmax(Q*K'/sqrt(size(Q, 2)), 2)", ATT, 'V', None, 'layout',
      'the answer is the transpose of the derivative: the other layout. The derivative of a'),
+    ("(1 - tanh(w'*x))*x", "tanh(w'*x)", 'w', None, 'term factor',
+     "with the answer's products expanded into terms, the term -tanh(w'*x)*x lacks the "
+     "factor tanh(w'*x)"),
+    ("(1 + tanh(w'*x)^2)*x", "tanh(w'*x)", 'w', None, 'term sign',
+     "the term tanh(w'*x)^2*x has the wrong sign"),
+    ("sigmoid(w'*x)*x", "log(sigmoid(w'*x))", 'w', None, 'sign inside',
+     "where the answer has sigmoid(w'*x), the derivative has sigmoid(-w'*x)"),
+    ("diag(softmax(x))", "softmax(x)", 'x', None, 'missing term',
+     "the answer leaves out -softmax(x)*softmax(x)'"),
+    ("X'*(y - sigmoid(X*w))", BCE, 'w', None, 'sign', "minus the derivative"),
+    ("X'*(sigmoid(X*w) - y)/numel(y)", BCE, 'w', None, 'factor',
+     "the derivative divided by numel(y)"),
+    ("-2*X'*(y - X*w) + 2*lam*sign(w)", LASSO, 'w', D_L, 'term factor',
+     "the second term, 2*lam*sign(w), has a factor 2 too many"),
+    ("-2*X'*(y - X*w) + lam", LASSO, 'w', D_L, 'chain factor',
+     "∂t/∂w = diag(sign(w)), the derivative of t = abs(w)"),
+    ("inv(X)'*A'*inv(X)'", "tr(A*inv(X))", 'X', {'X': 'square matrix'}, 'sign',
+     "minus the derivative"),
+    ("X*A + A*X", "tr(X*A*X')", 'X', {'A': 'square matrix', 'X': 'square matrix'},
+     'different', "the term X*A is a term of the derivative, A*X is not"),
     ("A'*B'", 'tr(A*X*B)', 'X', None, None,
      ""),
     ('B*A', 'tr(A*X*B)', 'X', None, 'layout',

@@ -264,7 +264,10 @@ def term_factor(d, ans, case, A, E, expected):
     """One term of the answer times a factor (a constant, a size, -1, 0) is right: the term
     lacks a 1/N, a 2, has the wrong sign, or does not belong."""
     sizes = _sizes(d, case, (str(getattr(d.function, "text", "")), ans.text, expected))
-    for terms in ([ans.ir], answer_terms(ans.ir), terms_of(ans.ir)):
+    written = answer_terms(ans.ir)
+    for level, terms in enumerate(([ans.ir], written, terms_of(ans.ir))):
+        if level == 2 and list(dict.fromkeys(terms)) == list(dict.fromkeys(written)):
+            break
         terms = list(dict.fromkeys(terms))
         if len(terms) > 12:
             continue
@@ -292,7 +295,8 @@ def term_factor(d, ans, case, A, E, expected):
                 _scalar_factor(d, case, cs, live)
             if f is None:
                 continue
-            name = _term_name(terms, i, text)
+            name = _term_name(terms, i, text) if level < 2 else \
+                f"with the answer's products expanded into terms, the term {text}"
             if len(terms) == 1 and f.size is None:
                 continue  # the whole answer times a constant: the factor test's
             what = "term sign" if (f.k == -1 and f.size is None) else \
