@@ -77,6 +77,7 @@ MISTAKES = [
     ("softmax(Q*K', 2)'*G", "sum(sum(G .* (softmax(Q*K'/sqrt(size(Q, 2)), 2)*V)))", "V", None,
      "factor inside"),
     ("-X'*sigmoid(-y.*(X*w))", "sum(log(1 + exp(-y .* (X*w))))", "w", None, "inner factor"),
+    ("3*x.^3", "sum(x.^3)", "x", None, "power"),
     # right under an assumption, or in the other convention
     ("X'*(softmax(X*W, 2) - Y)/size(X, 1)", "-sum(sum(Y .* logsoftmax(X*W, 2)))/size(X, 1)",
      "W", None, "assumption"),

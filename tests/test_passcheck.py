@@ -62,7 +62,8 @@ BN_SLIPS = {
     "dgamma": ("sum(dY.*Xh, 1)'/size(X, 1)", "factor",
                "has a factor 1/size(X, 1) too many"),
     "dXh": ("dY", "inner factor", "the inner factor gamma'"),
-    "dv": ("sum(dXh.*(X - mu), 1).*(-0.5*(v + eps).^(-0.5))", "different", "entries differ"),
+    "dv": ("sum(dXh.*(X - mu), 1).*(-0.5*(v + eps).^(-0.5))", "power",
+           "the derivative has 1./(v + eps).^1.5"),
     "dmu": ("-sum(dXh, 1)", "inner factor", "1./sqrt(v + eps)"),
     "dX": ("dXh./sqrt(v + eps) + dmu/size(X, 1)", "missing term", "leaves out"),
 }

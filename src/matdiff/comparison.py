@@ -37,7 +37,7 @@ from .mistakes import TESTS, _all_close, _close, _layout_text
 __all__ = ["compare", "Comparison", "MISTAKES"]
 
 MISTAKES = ("shape", "layout", "sign", "factor", "assumption", "convention", "case split",
-            "term factor", "term sign", "extra term", "sign inside", "factor inside",
+            "term factor", "term sign", "extra term", "sign inside", "factor inside", "power",
             "chain factor", "inner factor", "transpose", "symmetric", "missing term",
             "different")
 POINTS = 4

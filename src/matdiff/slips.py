@@ -22,8 +22,8 @@ from .ir import expr as ir
 from .ir.expr import Expr, topo_order
 from .ir.ops import SPECS, Op
 
-__all__ = ["FOLD", "fold", "terms_of", "term_factor", "inside", "inner_factor", "answer_terms",
-           "where_they_differ"]
+__all__ = ["FOLD", "fold", "terms_of", "term_factor", "power", "inside", "inner_factor",
+           "answer_terms", "where_they_differ"]
 
 RTOL, ATOL = 1e-6, 1e-9
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
@@ -302,6 +302,31 @@ def term_factor(d, ans, case, A, E, expected):
             what = "term sign" if (f.k == -1 and f.size is None) else \
                 ("factor" if len(terms) == 1 else "term factor")
             return what, f"{name} {f.fix()} (with it, the answer equals the derivative)"
+    return None
+
+
+def power(d, ans, case, A, E, expected):
+    """One power's exponent off (by one or two, or its sign): (v + eps).^(-0.5) where
+    (v + eps).^(-1.5) belongs, x.^3 where the derivative of x.^3 has x.^2."""
+    powers = [n for n in topo_order(ans.ir) if n.op is Op.POW and n.args[1].op is Op.CONST
+              ][:12]
+    for n in powers:
+        p = float(n.args[1].attr)
+        for q in dict.fromkeys((p - 1, p + 1, -p, p - 2, p + 2)):
+            if q == p or q == 0:
+                continue
+            right = ir.rebuild(n, (n.args[0], ir.const(q, n.args[1].shape)))
+            e = _replace(ans.ir, {n: right})
+            try:
+                if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                    continue
+                if not _all_close(_evaluate(case, ans, e), E):
+                    continue
+            except MatdiffError:
+                continue
+            return "power", (f"a power is off: where the answer has {_text(ans.variables, n)}, "
+                             f"the derivative has {_text(ans.variables, right)} (with it, the "
+                             "answer equals the derivative)")
     return None
 
 
