@@ -2,25 +2,35 @@
 matdiff.comparison, so that the name matdiff.compare stays the function).
 
 The answer is parsed in matdiff's language with the expression's variables at
-their shapes, and compared with matdiff's derivative numerically at several
-random points (sizes differ between points, so a missing 1/numel(y) shows),
-and symbolically where the simplified forms coincide. When they differ, the
-likely mistake is named by testing what a student typically does wrong, in
-this order:
+their shapes (and a program's intermediates, by name), and compared with
+matdiff's derivative numerically at random points chosen on both sides of
+every kink (verify.points_across_kinks; sizes differ between points, so a
+missing 1/numel(y) shows), and symbolically where the simplified forms
+coincide. When they differ, the likely mistake is named by testing what a
+student typically does wrong, in this order (mistakes.TESTS); from "term
+factor" on, a slip is named only when the answer with that one fix applied
+equals the derivative (matdiff.slips):
 
     shape          the answer has another shape (which it has, which it needs)
     layout         the answer is the transpose: the other layout
     sign           the answer is minus the derivative
-    factor         the answer is a constant (or a size, numel(y)) times it
+    factor         the answer lacks a factor: a constant, a size, a scalar
+    assumption     right only if an undeclared variable has one-hot rows or
+                   labels in {-1, 1} (the declaration to write is given)
+    convention     the other convention for the gradient by a symmetric matrix
     case split     a relu/max case split taken for the whole sum: every sample
                    active (or inactive) instead of one indicator per sample
+    term factor    one term lacks a factor (1/size(X, 1), 2); term sign, extra
+                   term: one term's sign, one term that does not belong
+    sign inside    a sign inside a function; factor inside: a factor there
+    power          one power's exponent off
     chain factor   one local derivative of the chain rule left out
+    inner factor   a factor of the chain rule left out of one place
     transpose      a matrix where its transpose belongs (A*x for A'*x)
     symmetric      right only for symmetric matrices (2*A*x for (A + A')*x)
     missing term   a term of the derivative left out (compared with its terms)
-    extra term     a term of the answer that does not belong
-    term sign      one term with the wrong sign
-    different      none of these: the point where they differ is given
+    different      none of these: the terms that match, the entries and the
+                   point where they differ are given
 """
 
 from __future__ import annotations
