@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import matdiff
 from matdiff.cli import main
+from test_backward import mlp, program_case, programs
 
 NET = """X: matrix(n, p)
 Y: one-hot rows(n, k)
@@ -162,3 +165,28 @@ def test_the_loss_line_and_a_single_expression():
     assert r.equal and r.lines[0].name == "dw"
     with pytest.raises(matdiff.MatdiffError, match="not an input"):
         matdiff.compare("dW2 = H'*dS", of=NET, wrt=["W2", "Q"])
+
+
+@settings(max_examples=12, deadline=None)
+@given(programs(), st.data())
+def test_matdiffs_own_backward_pass_is_right_and_a_slip_marks_its_line(case, data):
+    text, params, _, _ = program_case(case)
+    printed = matdiff.grad(text, wrt=params).program_text()
+    r = matdiff.compare(printed, of=text, wrt=params)
+    assert r.equal, str(r)
+    names = [line.name for line in r.lines]
+    slipped = data.draw(st.sampled_from(names))
+    back = "\n".join(f"{name} = ({rhs}) + 1" if name == slipped else line
+                     for line in printed.splitlines()
+                     for name, _, rhs in [line.partition(" = ")])
+    r = matdiff.compare(back, of=text, wrt=params)
+    assert r.first_wrong == slipped and [x.name for x in r.lines if not x.equal] == [slipped], \
+        str(r)
+
+
+@pytest.mark.parametrize(("layers", "act"), [(2, "relu"), (3, "tanh"), (2, "sigmoid")])
+def test_the_printed_backward_pass_of_an_mlp_is_right(layers, act):
+    text, params, _, _ = mlp(layers, act)
+    printed = matdiff.grad(text, wrt=params).program_text()
+    r = matdiff.compare(printed, of=text, wrt=params)
+    assert r.equal and r.forward, str(r)

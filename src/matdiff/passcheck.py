@@ -23,6 +23,7 @@ from .errors import MatdiffError
 __all__ = ["compare", "compare_pass", "PassComparison", "LineCheck", "is_backward_pass"]
 
 LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*?)\s*$")
+DECLARATION = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*\s*:[^=]*$")
 
 
 def compare(answer: str, of: str, wrt, declare: Mapping[str, str] | None = None,
@@ -113,10 +114,12 @@ class LineCheck:
 class PassComparison:
     """The verdict on a backward pass: `equal` when every line is right and every
     gradient asked for is given; `lines` (LineCheck, in the answer's order, then the
-    missing ones); `first_wrong`, the name of the first wrong line (None if none)."""
+    missing ones); `first_wrong`, the name of the first wrong line (None if none);
+    `forward`, the lines that restate the forward program (not judged)."""
 
     answer: str
     lines: list[LineCheck]
+    forward: list[str] = field(default_factory=list)  # lines restating the program: skipped
 
     @property
     def equal(self) -> bool:
@@ -145,11 +148,15 @@ class PassComparison:
             (f"not equal: {len(wrong)} of {len(self.lines)} lines wrong, the first "
              f"{self.first_wrong} (each line judged given the right values of the lines "
              "before it)")
+        if self.forward:
+            head += (f"\n  ({len(self.forward)} line{'s' if len(self.forward) > 1 else ''} of "
+                     "the forward program and its declarations read as the program's, not "
+                     "judged)")
         return "\n".join([head, *(str(line) for line in self.lines)])
 
     def to_dict(self) -> dict[str, Any]:
         return {"answer": self.answer, "equal": self.equal, "first_wrong": self.first_wrong,
-                "lines": [line.to_dict() for line in self.lines]}
+                "lines": [line.to_dict() for line in self.lines], "forward": list(self.forward)}
 
 
 class _Function:
@@ -248,8 +255,12 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
     targets: dict[str, _Target] = {}
     lines: list[LineCheck] = []
     given: dict[str, tuple[str, Any]] = {}   # earlier lines: dNAME -> the right gradient
+    skipped: list[str] = []
     for k, column, part in _placed_parts(answer):
         m = LINE.match(part)
+        if (not m and DECLARATION.match(part)) or (m and m.group(1) in program.intermediates):
+            skipped.append(part.strip())  # the forward program, restated: not judged
+            continue
         if not m:
             lines.append(LineCheck("?", part.strip(), False, "not a line",
                                    "a line of a backward pass is written dNAME = expression",
@@ -283,7 +294,7 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
             lines.append(LineCheck("d" + w, "", False, "missing",
                                    f"no line gives d{w}, the gradient with respect to {w}",
                                    t.to_text(), 0))
-    return PassComparison(answer, lines)
+    return PassComparison(answer, lines, skipped)
 
 
 def _safe_text(t) -> str:
