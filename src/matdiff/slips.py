@@ -30,9 +30,9 @@ ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 CONSTANTS = (2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25)
 POWERS = (-1.0, 1.0, -0.5, 0.5)
 LINEAR = frozenset({Op.EINSUM, Op.ADD, Op.VAR, Op.CONST, Op.SIZE})
-C = "__slip_factor"
+C = "__slip_factor"          # a scalar leaf standing for a candidate factor
 # a candidate edit that cannot be evaluated is not the slip: skip it, never fail the verdict
-SLIP_ERRORS = (MatdiffError, ValueError, ArithmeticError, IndexError, TypeError, KeyError)          # a scalar leaf standing for a candidate factor
+SLIP_ERRORS = (MatdiffError, ValueError, ArithmeticError, IndexError, TypeError, KeyError)
 
 
 def _close(a, b) -> bool:
