@@ -172,13 +172,12 @@ class _Target:
 
     order = 1
 
-    def __init__(self, function, name: str) -> None:
+    def __init__(self, function, program, name: str) -> None:
         from .derive import differentiate
         from .ir import expr as ir
         from .simplify import simplify
         from .slips import _replace
 
-        program = function.program
         self.name, self.wrt = name, name
         self.variables = dict(program.inputs)
         statement = program.intermediates.get(name)
@@ -193,13 +192,14 @@ class _Target:
             cut = env[s.name] if s.name is not None else e
         back = {leaf: statement.inlined} if statement is not None else {}
         raw = differentiate(cut, leaf)
+        simplified = simplify(raw)
         self.raw = _replace(raw, back)
-        self.ir = _replace(simplify(raw), back)
+        self.ir = _replace(simplified, back)
         self.shape = self.ir.shape
         self.function = _Function(program.output.inlined, {**self.variables, name: leaf},
                                   function.text)
-        self._folded = _fold(simplify(raw), {e: ir.var(n, e.shape) for n, e in env.items()
-                                             if n != name and e.op.value != "var"})
+        self._folded = _fold(simplified, {e: ir.var(n, e.shape) for n, e in env.items()
+                                          if n != name and e.op.value != "var"})
 
     def to_text(self, layout: str = "shape") -> str:
         from .printing import to_text
@@ -237,9 +237,8 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
         function = _parse(of, declare, 4)
     else:
         function = of
-    if function.program is None:
-        function.program = single(function.ir, function.variables, function.text, "scalar")
-    program = function.program
+    program = function.program or single(function.ir, function.variables, function.text,
+                                          "scalar")
     if program.output.local.shape != ():
         raise MatdiffError("a backward pass is checked for a scalar loss; the program ends in "
                            f"a value of shape {program.output.local.shape}")
@@ -276,7 +275,9 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
                                    line=k))
             continue
         try:
-            t = targets.get(target) or targets.setdefault(target, _Target(function, target))
+            if target not in targets:
+                targets[target] = _Target(function, program, target)
+            t = targets[target]
             r = judge_answer(rhs, t, "shape", seed, {**inter, **given}, declare)
         except MatdiffError as e:
             where = column + m.start(2)
@@ -290,7 +291,9 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
     written = {line.name for line in lines}
     for w in wanted:
         if "d" + w not in written:
-            t = targets.get(w) or targets.setdefault(w, _Target(function, w))
+            if w not in targets:
+                targets[w] = _Target(function, program, w)
+            t = targets[w]
             lines.append(LineCheck("d" + w, "", False, "missing",
                                    f"no line gives d{w}, the gradient with respect to {w}",
                                    t.to_text(), 0))
