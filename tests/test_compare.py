@@ -78,6 +78,7 @@ MISTAKES = [
      "factor inside"),
     ("-X'*sigmoid(-y.*(X*w))", "sum(log(1 + exp(-y .* (X*w))))", "w", None, "inner factor"),
     ("3*x.^3", "sum(x.^3)", "x", None, "power"),
+    ("step(w'*x + b)*w", "max(0, w'*x + b)", "w", B, "variable"),
     # right under an assumption, or in the other convention
     ("X'*(softmax(X*W, 2) - Y)/size(X, 1)", "-sum(sum(Y .* logsoftmax(X*W, 2)))/size(X, 1)",
      "W", None, "assumption"),

@@ -29,6 +29,7 @@ equals the derivative (matdiff.slips):
     transpose      a matrix where its transpose belongs (A*x for A'*x)
     symmetric      right only for symmetric matrices (2*A*x for (A + A')*x)
     missing term   a term of the derivative left out (compared with its terms)
+    variable       one variable written for another of the same shape (w for x)
     different      none of these: the terms that match, the entries and the
                    point where they differ are given
 """
@@ -49,7 +50,7 @@ __all__ = ["compare", "Comparison", "MISTAKES"]
 MISTAKES = ("shape", "layout", "sign", "factor", "assumption", "convention", "case split",
             "term factor", "term sign", "extra term", "sign inside", "factor inside", "power",
             "chain factor", "inner factor", "transpose", "symmetric", "missing term",
-            "different")
+            "variable", "different")
 POINTS = 4
 
 

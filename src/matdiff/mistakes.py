@@ -370,10 +370,10 @@ def _convention(d, ans, case, A, E, expected):
 
 
 def _slips():
-    from .slips import inner_factor, inside, power, term_factor
+    from .slips import inner_factor, inside, power, term_factor, variable
 
-    return term_factor, inside, power, inner_factor
+    return term_factor, inside, power, inner_factor, variable
 
 
 TESTS = (_layout, _sign, _factor, _assumption, _convention, _case_split, *_slips()[:3],
-         _chain_factor, _slips()[3], _transposed_variable, _symmetric, _terms)
+         _chain_factor, _slips()[3], _transposed_variable, _symmetric, _terms, _slips()[4])

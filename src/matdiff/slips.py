@@ -22,7 +22,7 @@ from .ir import expr as ir
 from .ir.expr import Expr, topo_order
 from .ir.ops import SPECS, Op
 
-__all__ = ["FOLD", "fold", "terms_of", "term_factor", "power", "inside", "inner_factor",
+__all__ = ["FOLD", "fold", "terms_of", "term_factor", "variable", "power", "inside", "inner_factor",
            "answer_terms", "where_they_differ"]
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -304,6 +304,34 @@ def term_factor(d, ans, case, A, E, expected):
             what = "term sign" if (f.k == -1 and f.size is None) else \
                 ("factor" if len(terms) == 1 else "term factor")
             return what, f"{name} {f.fix()} (with it, the answer equals the derivative)"
+    return None
+
+
+def variable(d, ans, case, A, E, expected):
+    """One variable written for another of the same shape (w for x): with the right one
+    in its place, the answer is right."""
+    places = [(p, i) for p in topo_order(ans.ir) for i, n in enumerate(p.args)
+              if n.op is Op.VAR and n.name in d.variables][:40]
+    for p, i in places:
+        n = p.args[i]
+        for name, other in d.variables.items():
+            if name == n.name or other.shape != n.shape:
+                continue
+            try:
+                e = _replace(ans.ir, {p: ir.rebuild(p, (*p.args[:i], other, *p.args[i + 1:]))})
+            except SLIP_ERRORS:
+                continue
+            try:
+                if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                    continue
+                if not _all_close(_evaluate(case, ans, e), E):
+                    continue
+            except SLIP_ERRORS:
+                continue
+            where = _text(ans.variables, p)
+            return "variable", (f"the answer has {n.name} where the derivative has {name}, in "
+                                f"{where} (with {name} in its place, the answer equals the "
+                                "derivative)")
     return None
 
 
