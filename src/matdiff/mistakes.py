@@ -82,8 +82,12 @@ def _factor(d, ans, case, A, E, expected):
                           f"{'too many' if abs(c) > 1 else 'missing'} (the derivative is "
                           f"{_number(1 / c)} times the answer)")
     # a size: numel(v) or 1/numel(v), as when a mean is taken for a sum
+    every = {name: [float(np.size(case.points[k][name])) for k in live] for name in d.variables}
     for name in d.variables:
-        sizes = [float(np.size(case.points[k][name])) for k in live]
+        sizes = every[name]
+        if len({tuple(sorted(map(str, d.variables[n].shape))) for n, o in every.items()
+                if o == sizes}) > 1:
+            continue  # another size took the same values at every point: they cannot tell
         for power, word in ((1, "times"), (-1, "divided by")):
             if all(abs(c - s ** power) < 1e-6 * max(1.0, abs(c)) for c, s in zip(cs, sizes)):
                 return "factor", (f"the answer is the derivative {word} numel({name}): a "

@@ -116,13 +116,19 @@ def _sizes(d, case, prefer: tuple[str, ...] = ()) -> list[tuple[str, list[float]
     return out
 
 
+def _twin(values, sizes) -> bool:
+    """Another size took the same value at every point: the points cannot tell which
+    one a factor holds, so neither is named."""
+    return sum(1 for _, other in sizes if list(other) == list(values)) > 1
+
+
 def _explain(cs: list[float], sizes) -> Factor | None:
     """The factor whose value at each point is cs: a nice constant, or a nice constant
     times a power of a size."""
     if max(cs) - min(cs) < 1e-6 * max(1.0, abs(cs[0])):
         return Factor(_exact(cs[0])) if _nice(cs[0]) else None
     for text, values in sizes:
-        if len(set(values)) < 2:
+        if len(set(values)) < 2 or _twin(values, sizes):
             continue
         for power in POWERS:
             ks = [c / s ** power for c, s in zip(cs, values)]
@@ -155,7 +161,7 @@ def _candidates(sizes, n: int) -> list[tuple[Factor, list[float]]]:
     """Factors to try inside a function: -1, small constants, powers of each size."""
     out = [(Factor(k), [k] * n) for k in (-1.0, *CONSTANTS)]
     for text, values in sizes:
-        if len(set(values)) < 2:
+        if len(set(values)) < 2 or _twin(values, sizes):
             continue
         for power in POWERS:
             out.append((Factor(1.0, text, power), [s ** power for s in values]))
