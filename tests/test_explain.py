@@ -27,12 +27,12 @@ def test_neuron_with_respect_to_w_follows_the_seed_notes():
         ("introduce", "introduce an intermediate variable", "f", "max(0, z)"),
     ]
     assert ("local", "element-wise binary operator", "∂u/∂w", "diag(x)") in steps
-    assert ("local", "vector sum reduction", "∂y/∂u", "vector(1)'") in steps
+    assert ("local", "vector sum reduction", "∂y/∂u", "vector(1, numel(w))'") in steps
     assert ("local", "max(0, z) cases", "∂f/∂z", "step(z)") in steps
     assert ("chain", "vector chain rule", "∂y/∂w", "x'") in steps
     assert ("cases", "max(0, z) cases", "∂f/∂w", "vector(0)' if z ≤ 0;  x' if z > 0") in steps
     chain = next(s for s in d.steps if s.lhs == "∂y/∂w")
-    assert chain.before == "∂y/∂u ∂u/∂w = vector(1)'*diag(x)"
+    assert chain.before == "∂y/∂u ∂u/∂w = vector(1, numel(w))'*diag(x)"
     assert steps[-2] == ("result", "result", "∂f/∂w", "step(w'*x + b)*x'")
     assert steps[-1] == ("layout", "shape layout", "(∂f/∂w)'", "step(w'*x + b)*x")
     assert d.steps[-1].after == str(d)
@@ -54,7 +54,7 @@ def test_loss_gradient_puts_the_case_split_inside_the_sum(wrt, result):
     steps = _lines(d)
     assert ("local", "max(0, z) cases", "∂v/∂z", "diag(step(z))") in steps
     assert ("local", "power rule", "∂t/∂s", "2*diag(s)") in steps
-    assert ("local", "vector sum reduction", "∂f/∂t", "vector(1)'/numel(y)") in steps
+    assert ("local", "vector sum reduction", "∂f/∂t", "vector(1, numel(y))'/numel(y)") in steps
     assert str(d) == result == d.steps[-1].after
     assert "one indicator per sample" in d.steps[-1].note
 
@@ -100,7 +100,7 @@ def test_formats():
     text = d.explain()
     assert "1. Introduce intermediate variables" in text
     assert "∂u/∂w = diag(x)   [element-wise binary operator]" in text
-    assert "∂y/∂w = ∂y/∂u ∂u/∂w = vector(1)'*diag(x) = x'   [vector chain rule]" in text
+    assert "∂y/∂w = ∂y/∂u ∂u/∂w = vector(1, numel(w))'*diag(x) = x'   [vector chain rule]" in text
     md = d.explain(format="markdown")
     assert r"$u = w \odot x$" in md
     assert (r"$\frac{\partial u}{\partial w} = \operatorname{diag}\left(x\right)$ — "
@@ -117,7 +117,7 @@ def test_formats():
 def test_command_line_steps_and_latex(capsys):
     assert main(["diff", NEURON, "--wrt", "w", "--declare", "b=scalar", "--steps"]) == 0
     out = capsys.readouterr().out
-    assert "u = w ⊙ x" in out and "∂y/∂u = vector(1)'" in out and "x' if z > 0" in out
+    assert "u = w ⊙ x" in out and "∂y/∂u = vector(1, numel(w))'" in out and "x' if z > 0" in out
     assert main(["diff", "x'*A*x", "--wrt", "x", "--latex"]) == 0
     assert capsys.readouterr().out.strip() == r"\left(A + A^\top\right) x"
     assert main(["diff", "x'*A*x", "--wrt", "x", "--layout", "numerator"]) == 0

@@ -119,7 +119,7 @@ def test_dims_bind_sizes_no_value_tells():
 
 def test_sizes_print_through_the_expressions_variables():
     assert str(matdiff.parse("numel(x)")) == "numel(x)"
-    assert str(matdiff.diff("mean(x)", wrt="x")) == "vector(1)/numel(x)"
+    assert str(matdiff.diff("mean(x)", wrt="x")) == "vector(1, numel(x))/numel(x)"
     assert str(matdiff.diff("mean(X)", wrt="X")) == "matrix(1)/numel(X)"
 
 

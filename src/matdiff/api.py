@@ -109,14 +109,18 @@ class Expression:
         from .printing import to_text
 
         return to_text(self.ir, layout=layout, orientation=self.orientation,
-                       variables=self.variables)
+                       variables=self.variables, declare=self._declarations())
 
     def latex(self, layout: str = "shape") -> str:
         """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
         return to_latex(self.ir, layout=layout, orientation=self.orientation,
-                        variables=self.variables)
+                        variables=self.variables, declare=self._declarations())
+
+    def _declarations(self) -> Mapping[str, str]:
+        """The user's declarations: printed text is written to parse back with them."""
+        return getattr(self, "declarations", None) or {}
 
     def __str__(self) -> str:
         return self.to_text()
@@ -159,14 +163,16 @@ class Derivative(Expression):
 
         with engine_errors("printing"):
             return derivative_to_text(self.ir, self.function.ir, self.wrt, self.order, layout,
-                                      self.function.orientation, self.function.variables)
+                                      self.function.orientation, self.function.variables,
+                                      self.function._declarations())
 
     def latex(self, layout: str = "shape") -> str:
         from .printing import derivative_to_latex
 
         with engine_errors("printing"):
             return derivative_to_latex(self.ir, self.function.ir, self.wrt, self.order, layout,
-                                       self.function.orientation, self.function.variables)
+                                       self.function.orientation, self.function.variables,
+                                       self.function._declarations())
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""

@@ -27,42 +27,48 @@ __all__ = ["to_text", "to_latex", "derivative_to_text", "derivative_to_latex", "
 
 
 def expression_form(e: Expr, orientation: str | None = None,
-                    variables: Mapping[str, Expr] | None = None) -> Form:
+                    variables: Mapping[str, Expr] | None = None,
+                    declare: Mapping[str, str] | None = None) -> Form:
     """The form of an expression; a row vector when orientation is "row".
 
     `variables` (the Expression's) let a size print as numel(x) even where the
-    expression itself no longer mentions x.
+    expression itself no longer mentions x; `declare` (the user's declarations) is how
+    the text will be read back, which decides where a size must be written.
     """
-    f = to_form(e, variables)
+    f = to_form(e, variables, declare)
     return transpose(f) if orientation == "row" and f.orient == "c" else f
 
 
 def to_text(e: Expr, layout: str = "shape", orientation: str | None = None,
-            variables: Mapping[str, Expr] | None = None) -> str:
+            variables: Mapping[str, Expr] | None = None,
+            declare: Mapping[str, str] | None = None) -> str:
     """e in the input language (parses back to the same value)."""
     check_layout(layout)
-    return TextPrinter().doprint(expression_form(e, orientation, variables))
+    return TextPrinter().doprint(expression_form(e, orientation, variables, declare))
 
 
 def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None,
-             variables: Mapping[str, Expr] | None = None) -> str:
+            variables: Mapping[str, Expr] | None = None,
+            declare: Mapping[str, str] | None = None) -> str:
     """e as LaTeX math."""
     check_layout(layout)
-    return LatexPrinter().doprint(expression_form(e, orientation, variables))
+    return LatexPrinter().doprint(expression_form(e, orientation, variables, declare))
 
 
 def derivative_to_text(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                        orientation: str | None = None,
-                       variables: Mapping[str, Expr] | None = None) -> str:
+                       variables: Mapping[str, Expr] | None = None,
+                       declare: Mapping[str, str] | None = None) -> str:
     """e, the order-th derivative of `function` by `wrt`, in the input language, arranged
     by layout (see layout.derivative_form)."""
     return TextPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                 variables))
+                                                 variables, declare))
 
 
 def derivative_to_latex(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                         orientation: str | None = None,
-                        variables: Mapping[str, Expr] | None = None) -> str:
+                        variables: Mapping[str, Expr] | None = None,
+                       declare: Mapping[str, str] | None = None) -> str:
     """The same as LaTeX math."""
     return LatexPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                  variables))
+                                                  variables, declare))

@@ -26,6 +26,7 @@ from ..ir.properties import is_symmetric
 from . import form as F
 from .form import Form
 from .reduce import reduce_einsum
+from .sizes import Unparsed, settle
 
 __all__ = ["to_form", "kind_of", "FORMS", "FormContext"]
 
@@ -37,12 +38,18 @@ def kind_of(shape: tuple) -> str:
 class FormContext:
     """What conversion needs beyond a node: the variables, to write sizes as numel(x)."""
 
-    def __init__(self, root: Expr, extra: Mapping[str, Expr] | None = None) -> None:
+    def __init__(self, root: Expr, extra: Mapping[str, Expr] | None = None,
+                 declare: Mapping[str, str] | None = None) -> None:
+        self.declare = declare or {}  # the user's own declarations, where known
         nodes = topo_order(root)
         self.variables = {n.name: n for n in nodes if n.op is Op.VAR}
         for name, v in (extra or {}).items():
             self.variables.setdefault(name, v)
         self._dim_symbols: dict[str, str] | None = None
+        # a column vector spread over a matrix's columns prints as the vector (`X - u`) only
+        # where the text says its length is the row count; to_form asks the language
+        self.spread_columns = True
+        self.spread_a_column = False
 
     def size(self, dims: tuple) -> Form:
         """SIZE(dims) as a product of `numel(x)` and `size(A, k)` of the variables.
@@ -71,6 +78,11 @@ class FormContext:
         symbols = [str(d) if isinstance(d, int) else self.latex_dim(d) for d in dims]
         return F.Form("size", (), (tuple(dims), tuple(factors), tuple(symbols)), "s")
 
+    def known_size(self, dims: tuple) -> Form | None:
+        """SIZE(dims) through the variables, or None when no variable carries one."""
+        f = self.size(dims)
+        return None if "tr(eye)" in f.value[1] else f
+
     def latex_dim(self, d: str) -> str:
         """The LaTeX symbol of a dimension: its name, unless a variable prints the same."""
         from .latex import latex_name
@@ -98,13 +110,13 @@ def _const(node: Expr, args, ctx) -> Form:
     if k == "t":
         return None  # index notation
     c = node.attr
-    base = F.ones(abs(c), k)
+    base = F.ones(abs(c), k, node.shape)
     return F.neg(base) if c < 0 else base
 
 
 def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
     ins, out, _ = node.attr
-    return _mean(node, args) or reduce_einsum(args, ins, out)
+    return _mean(node, args) or reduce_einsum(args, ins, out, dict(enumerate(node.attr[2])))
 
 
 def _mean(node: Expr, args: list[Form]) -> Form | None:
@@ -133,7 +145,8 @@ def _mean(node: Expr, args: list[Form]) -> Form | None:
     else:
         body = F.call("mean", [m, F.num(2.0)], "c")
     others = [a for k, a in enumerate(args) if k not in (t, count[0])]
-    return reduce_einsum(others + [body], [()] * len(others) + [tuple(kept)], out)
+    return reduce_einsum(others + [body], [()] * len(others) + [tuple(kept)], out,
+                         dict(enumerate(dims)))
 
 
 def _diagonal_like(f: Form, depth: int = 0) -> bool:
@@ -156,9 +169,20 @@ def _add(node: Expr, args: list[Form], ctx) -> Form:
     matrix = kind_of(node.shape) == "m"
 
     def longhand(a: Form) -> bool:
-        return (eye and a.bcast.orient != "s") or (matrix and a.bcast.orient == "s")
+        return ((eye and a.bcast.orient != "s") or (matrix and a.bcast.orient == "s")
+                or not _expands(a, node, ctx))
 
     return F.add([a.bcast if a.bcast is not None and not longhand(a) else a for a in args])
+
+
+def _expands(a: Form, node: Expr, ctx: FormContext) -> bool:
+    """Whether the spread a may print as its vector: a row always expands over a matrix's
+    rows; a column over its columns only where the text shows its length is the row count
+    (to_form tries, and asks the language)."""
+    if a.bcast.orient != "c" or kind_of(node.shape) != "m":
+        return True
+    ctx.spread_a_column = True
+    return ctx.spread_columns
 
 
 def _pow(node: Expr, args: list[Form], ctx) -> Form:
@@ -186,9 +210,9 @@ def _unary(node: Expr, args: list[Form], ctx) -> Form:
 
 def _extremum(node: Expr, args: list[Form], ctx) -> Form:
     a, b = args
-    if a.bcast is not None and b.bcast is None:
+    if a.bcast is not None and b.bcast is None and _expands(a, node, ctx):
         a = a.bcast
-    elif b.bcast is not None and a.bcast is None:
+    elif b.bcast is not None and a.bcast is None and _expands(b, node, ctx):
         b = b.bcast
     return F.call(spelling(node.op), [a, b], kind_of(node.shape))
 
@@ -216,11 +240,31 @@ FORMS = {
 }
 
 
-def to_form(root: Expr, extra: Mapping[str, Expr] | None = None) -> Form:
-    """The matrix-notation form of root (index notation where there is none)."""
+def to_form(root: Expr, extra: Mapping[str, Expr] | None = None,
+            declare: Mapping[str, str] | None = None) -> Form:
+    """The matrix-notation form of root (index notation where there is none), written so
+    that its text parses on its own and evaluates from the variables' values alone: a
+    column spread over a matrix as the vector only where the text fixes its length, a
+    constant with its size where nothing else fixes it (sizes.py). The text is read with
+    `declare` (the user's declarations) where given, else each variable by its kind."""
+    ctx = FormContext(root, extra, declare)
+    form = _convert(root, ctx)
+    try:
+        return settle(form, ctx.variables, ctx.known_size, ctx.declare, ctx.spread_a_column)
+    except Unparsed:
+        if not ctx.spread_a_column:
+            return form
+    ctx.spread_columns = False  # `W'*X' + b` does not say b's length: b*vector(1)'
+    form = _convert(root, ctx)
+    try:
+        return settle(form, ctx.variables, ctx.known_size, ctx.declare)
+    except Unparsed:
+        return form
+
+
+def _convert(root: Expr, ctx: FormContext) -> Form:
     from .index import index_form
 
-    ctx = FormContext(root, extra)
     forms: dict[Expr, Form] = {}
     for node in topo_order(root):
         args = [forms[a] for a in node.args]
