@@ -163,6 +163,9 @@ def _add(node: Expr, args: list[Form], ctx) -> Form:
     (`eye - vector(1)*u'`), which reads as the Jacobian it usually is; in a matrix sum
     a spread number does (`eye - matrix(1)/n`, `A + matrix(2)`), where a bare number
     would read as a multiple of the identity."""
+    if kind_of(node.shape) == "c" and any(a.orient == "r" for a in args):
+        # logsumexp(A, 1) - u': a row vector's terms all rows (a column would not add)
+        args = [F.transpose(a) if a.orient == "c" else a for a in args]
     if all(a.bcast is not None for a in args):
         return F.add(args)
     eye = any(_diagonal_like(a) for a in args)
