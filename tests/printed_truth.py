@@ -136,7 +136,7 @@ def check_steps(d, values: Mapping | None = None) -> None:
     steps (lhs ∂f/∂x after substitution, simplification, the result) equal d."""
     variables = dict(d.function.variables)
     values = dict(values_for(variables) if values is None else values)
-    declare = dict(getattr(d.function, "declarations", None) or {})
+    declared = dict(getattr(d.function, "declarations", None) or {})
     want = np.asarray(d.evaluate(values), float)
     bound: dict = {}
     for step in d.steps:
@@ -146,6 +146,7 @@ def check_steps(d, values: Mapping | None = None) -> None:
         if not text or _NOT_LANGUAGE.search(text):
             continue
         names = {**variables, **bound}
+        declare = {k: v for k, v in declared.items() if k not in bound}  # u = ... shadows
         if _differentials(text, names):
             continue  # tr(inv(X)*dX): the differential is notation, not a value
         if step.kind == "introduce" and step.lhs.isidentifier():

@@ -30,7 +30,8 @@ def test_neuron_with_respect_to_w_follows_the_seed_notes():
     assert ("local", "vector sum reduction", "∂y/∂u", "vector(1, numel(w))'") in steps
     assert ("local", "max(0, z) cases", "∂f/∂z", "step(z)") in steps
     assert ("chain", "vector chain rule", "∂y/∂w", "x'") in steps
-    assert ("cases", "max(0, z) cases", "∂f/∂w", "vector(0, numel(w))' if z ≤ 0;  x' if z > 0") in steps
+    assert ("cases", "max(0, z) cases", "∂f/∂w",
+            "vector(0, numel(w))' if z ≤ 0;  x' if z > 0") in steps
     chain = next(s for s in d.steps if s.lhs == "∂y/∂w")
     assert chain.before == "∂y/∂u ∂u/∂w = vector(1, numel(w))'*diag(x)"
     assert steps[-2] == ("result", "result", "∂f/∂w", "step(w'*x + b)*x'")

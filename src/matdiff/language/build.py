@@ -21,7 +21,8 @@ from . import ast
 from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, expand_to, matmul, transpose
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
-__all__ = ["build", "unsized_constants", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED", "TypeContext",
+__all__ = ["build", "unsized_constants", "declared_variable", "default_kind", "FUNCTIONS",
+           "RESERVED", "TypeContext",
            "infer_tree", "input_leaves", "lower_tree", "check_declarations"]
 
 

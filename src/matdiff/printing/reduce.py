@@ -251,9 +251,11 @@ def _spread(fac: Factor | None, out: tuple[int, ...], dims: Mapping) -> Form | N
     if labels == (j, i):
         return F.transpose(fac.form)
     if labels == (i,):  # v*vector(1)': in a sum with a matrix, just v
-        return _spread_vector(F.mul([_as_col(fac.form), F.ones(1.0, "r", (dims.get(j),))]), _as_col(fac.form))
+        ones = F.ones(1.0, "r", (dims.get(j),))
+        return _spread_vector(F.mul([_as_col(fac.form), ones]), _as_col(fac.form))
     if labels == (j,):  # vector(1)*v': in a sum with a matrix, just v'
-        return _spread_vector(F.mul([F.ones(1.0, "c", (dims.get(i),)), _as_row(fac.form)]), _as_row(fac.form))
+        ones = F.ones(1.0, "c", (dims.get(i),))
+        return _spread_vector(F.mul([ones, _as_row(fac.form)]), _as_row(fac.form))
     return None
 
 

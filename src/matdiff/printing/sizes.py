@@ -91,10 +91,10 @@ def settle(root: Form, variables: Mapping[str, Expr], size: Callable[[tuple], Fo
     """root with a size written into each constant the text leaves unsized.
 
     `size(dims)` is the form naming those dimensions through a variable (None when no
-    variable carries them); `declare`, the user's declarations, override the kinds. One constant is sized at a time, the first in the text, and
-    the text asked again: in `eye - matrix(1)/numel(x)` sizing `eye` fixes both. Raises
-    Unparsed when the text does not parse on its own; `check` asks that even when the
-    text holds no constant.
+    variable carries them); `declare`, the user's declarations, override the kinds. One
+    constant is sized at a time, the first in the text, and the text asked again: in
+    `eye - matrix(1)/numel(x)` sizing `eye` fixes both. Raises Unparsed when the text
+    does not parse on its own; `check` asks that even when the text holds no constant.
     """
     from ..language.build import unsized_constants
 
