@@ -31,7 +31,7 @@ NEURON_W = """\
    ∂f/∂z = step(z)   [max(0, z) cases]
       step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases
 3. Combine by the chain rules
-   ∂y/∂w = ∂y/∂u ∂u/∂w = vector(1, numel(w))'*diag(x) = x'   [vector chain rule]
+   ∂y/∂w = ∂y/∂u ∂u/∂w = vector(1)'*diag(x) = x'   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
    ∂z/∂w = ∂z/∂y ∂y/∂w = x'   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
@@ -94,15 +94,15 @@ LOSS_W = """\
    ∂f/∂t = vector(1, numel(y))'/numel(y)   [vector sum reduction]
       ∂ sum(u)/∂u is a row of ones, vector(1)'
 3. Combine by the chain rules
-   ∂z/∂w = ∂z/∂u ∂u/∂w = eye(numel(y))*X = X   [vector chain rule]
+   ∂z/∂w = ∂z/∂u ∂u/∂w = eye*X = X   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
    ∂v/∂w = ∂v/∂z ∂z/∂w = diag(step(z))*X   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
-   ∂s/∂w = ∂s/∂v ∂v/∂w = -eye(numel(y))*diag(step(z))*X = -diag(step(z))*X   [vector chain rule]
+   ∂s/∂w = ∂s/∂v ∂v/∂w = -eye*diag(step(z))*X = -diag(step(z))*X   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
    ∂t/∂w = ∂t/∂s ∂s/∂w = -2*diag(s)*diag(step(z))*X = -2*diag(s ⊙ step(z))*X   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
-   ∂f/∂w = ∂f/∂t ∂t/∂w = -2*(vector(1, numel(y))'/numel(y))*diag(s ⊙ step(z))*X = -2*(s ⊙ step(z))'*X/numel(s)   [vector chain rule]
+   ∂f/∂w = ∂f/∂t ∂t/∂w = -2*(vector(1)'/numel(y))*diag(s ⊙ step(z))*X = -2*(s ⊙ step(z))'*X/numel(s)   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
 4. Substitute back
    ∂f/∂w = 2*((max(0, X*w + b) - y) ⊙ step(X*w + b))'*X/numel(y)   [substitute the intermediates back]
@@ -137,15 +137,15 @@ LOSS_B = """\
    ∂f/∂t = vector(1, numel(y))'/numel(y)   [vector sum reduction]
       ∂ sum(u)/∂u is a row of ones, vector(1)'
 3. Combine by the chain rules
-   ∂z/∂b = ∂z/∂u ∂u/∂b = eye(numel(y))*vector(1, numel(y)) = vector(1, numel(y))   [vector chain rule]
+   ∂z/∂b = ∂z/∂u ∂u/∂b = eye(numel(y))*vector(1) = vector(1, numel(y))   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
-   ∂v/∂b = ∂v/∂z ∂z/∂b = diag(step(z))*vector(1, numel(y)) = step(z)   [vector chain rule]
+   ∂v/∂b = ∂v/∂z ∂z/∂b = diag(step(z))*vector(1) = step(z)   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
-   ∂s/∂b = ∂s/∂v ∂v/∂b = -eye(numel(y))*step(z) = -step(z)   [vector chain rule]
+   ∂s/∂b = ∂s/∂v ∂v/∂b = -eye*step(z) = -step(z)   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
    ∂t/∂b = ∂t/∂s ∂s/∂b = -2*diag(s)*step(z) = -2*(s ⊙ step(z))   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
-   ∂f/∂b = ∂f/∂t ∂t/∂b = -2*(vector(1, numel(y))'/numel(y))*(s ⊙ step(z)) = -2*s'*step(z)/numel(s)   [vector chain rule]
+   ∂f/∂b = ∂f/∂t ∂t/∂b = -2*(vector(1)'/numel(y))*(s ⊙ step(z)) = -2*s'*step(z)/numel(s)   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
 4. Substitute back
    ∂f/∂b = 2*(max(0, X*w + b) - y)'*step(X*w + b)/numel(y)   [substitute the intermediates back]

@@ -216,6 +216,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         before = " + ".join(f"{a[0]} {b[0]}" for a, b in symbolic)
         before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
         product = _product_form(it, x, shown, total_form)
+        product = product and sh.composed(product)
         after = _show(total_form[it.var])
         texts = [(after[0], J)]
         if product is not None:
@@ -315,12 +316,14 @@ def _product(factors: list[F.Form]) -> F.Form:
             sign, f = -sign, f.args[0]
         plain.append(f)
     out = F.mul(plain)
-    if F.is_num(out, 0.0):  # a zero factor: the zero keeps the product's shape (matrix(0))
+    if F.is_num(out, 0.0):  # a zero factor: 0*diag(x)*X keeps the product's shape and size
         kind = "s"
         for f in plain:
             kind = F.product_kind(kind, f.orient) or kind
         if kind in ("c", "m", "r"):
-            out = F.ones(0.0, kind)
+            rest = [f for f in plain if not F.is_num(f)]
+            out = F.Form("mul", (F.num(0.0), *rest), None, kind, None,
+                         sum(f.tcount for f in rest))
     if out.kind == "neg":
         sign, out = -sign, out.args[0]
     return F.Form("neg", (out,), None, out.orient, None, out.tcount) if sign < 0 else out

@@ -12,7 +12,7 @@ from ..ir.expr import Expr
 from ..printing import LatexPrinter, TextPrinter
 from ..printing import form as F
 from ..printing.layout import arrange
-from ..printing.matrix import to_form
+from ..printing.matrix import resettle, to_form
 from .check import Claim
 
 __all__ = ["Step", "ArticlePrinter"]
@@ -61,3 +61,8 @@ class _Shower:
 
     def jacobian(self, e: Expr, f_kind: str, x_kind: str) -> F.Form:
         return arrange(e, f_kind, x_kind, "numerator", self.variables)
+
+    def composed(self, form: F.Form) -> F.Form:
+        """A form built of shown pieces (a chain rule's product), its sizes decided for the
+        whole text: `eye*X`, not `eye(numel(y))*X`."""
+        return resettle(form, self.variables)

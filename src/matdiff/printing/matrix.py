@@ -26,9 +26,9 @@ from ..ir.properties import is_symmetric
 from . import form as F
 from .form import Form
 from .reduce import reduce_einsum
-from .sizes import Unparsed, settle
+from .sizes import Unparsed, settle, unsized
 
-__all__ = ["to_form", "kind_of", "FORMS", "FormContext"]
+__all__ = ["to_form", "kind_of", "FORMS", "FormContext", "resettle"]
 
 
 def kind_of(shape: tuple) -> str:
@@ -261,6 +261,19 @@ def to_form(root: Expr, extra: Mapping[str, Expr] | None = None,
     form = _convert(root, ctx)
     try:
         return settle(form, ctx.variables, ctx.known_size, ctx.declare)
+    except Unparsed:
+        return form
+
+
+def resettle(form: Form, variables: Mapping[str, Expr],
+             declare: Mapping[str, str] | None = None) -> Form:
+    """A form composed of settled pieces (a chain rule's product), its sizes decided
+    again for the whole: `eye(numel(y))*X` is `eye*X`, X fixing the identity's size."""
+    from ..ir.expr import const
+
+    ctx = FormContext(const(0.0), variables, declare)
+    try:
+        return settle(unsized(form), ctx.variables, ctx.known_size, ctx.declare)
     except Unparsed:
         return form
 

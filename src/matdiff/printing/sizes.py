@@ -27,7 +27,7 @@ from ..ir.expr import Expr
 from .form import Form
 from .text import TextPrinter
 
-__all__ = ["settle", "kind_declarations", "Unparsed"]
+__all__ = ["settle", "unsized", "kind_declarations", "Unparsed"]
 
 _TAG0 = 7_000_001.0  # the first probe value: far from any constant a derivative holds
 
@@ -130,6 +130,22 @@ def _sized(f: Form, size: Callable[[tuple], Form | None]) -> Form | None:
         return None
     sizes = [size((d,)) for d in (f.dims[:1] if f.kind == "eye" else f.dims)]
     return replace(f, args=tuple(sizes)) if all(s is not None for s in sizes) else None
+
+
+def unsized(root: Form) -> Form:
+    """root with every written size taken out of its constants (to be settled again)."""
+    swap: dict[int, Form] = {}
+    stack, seen = [root], set()
+    while stack:
+        f = stack.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        if f.kind in ("ones", "eye") and f.args:
+            swap[id(f)] = replace(f, args=())
+        else:
+            stack.extend(f.args)
+    return _rebuild(root, swap) if swap else root
 
 
 def _rebuild(root: Form, swap: Mapping[int, Form]) -> Form:
