@@ -155,7 +155,8 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     inters = decompose(root, x, top, named)
     if not inters:
         return None
-    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
+    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}},
+                 function.variables)
     steps: list[Step] = []
     full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
