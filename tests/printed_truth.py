@@ -179,12 +179,13 @@ _LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=", re.M)
 
 
 def check_backward(g, values: Mapping | None = None) -> None:
-    """Every line of the printed program (forward then backward) evaluates from the inputs'
-    values alone, and each gradient line dNAME equals g[NAME]; the LaTeX converts."""
+    """Every line of the printed program (forward then backward), read with the program's
+    own declarations and the user's, evaluates from the inputs' values alone, and each
+    gradient line dNAME equals g[NAME]; the LaTeX converts."""
     variables = g.function.variables
     values = values_for(variables) if values is None else values
+    # the program declares its own names, as the user wrote it
     declare = dict(getattr(g.function, "declarations", None) or {})
-    declare = kind_declarations(variables, declare)
     text = g.program_text()
     _latex(g.latex())
     names = g.names()

@@ -103,3 +103,21 @@ def test_printed_texts_of_random_expressions_are_true(kind, data):
     wrt = data.draw(st.sampled_from(present), label="wrt")
     d = matdiff.diff(text, wrt=wrt, declare=RECT_DECLARE)
     check_derivative(d, steps=len(d.shape) <= 2)
+
+
+_HEAD = "X: matrix\nu, v: vector\nS: symmetric matrix\nP: probability rows\na: scalar\n"
+_LOSSES = ["sum(H .* X)", "sum(exp(H))", "u'*H*v", "sum(logsumexp(H, 2))", "sum(H, 1)*v",
+           "sum(sum((H - mean(H, 2)).^2))", "sum(softmax(H, 2) .* P)"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_printed_backward_passes_of_random_programs_are_true(data):
+    """Programs over every declaration kind (matrix, vector, symmetric, probability rows,
+    scalar) with axis reductions, softmax along rows and row vectors spread over rows."""
+    hidden = data.draw(rectangular_expressions("M", 2), label="H")
+    loss = data.draw(st.sampled_from(_LOSSES), label="L")
+    program = _HEAD + f"H = {hidden}\nL = {loss}"
+    wrt = sorted(n for n in variables(matdiff.parse(program).ir) if n != "P")
+    if wrt:
+        check_backward(matdiff.grad(program, wrt=wrt))
