@@ -80,6 +80,15 @@ class FormContext:
 
     def known_size(self, dims: tuple) -> Form | None:
         """SIZE(dims) through the variables, or None when no variable carries one."""
+        if len(dims) == 1 and not isinstance(dims[0], int):  # one pass: numel(v), size(A, k)
+            d = dims[0]
+            owner = next((v for v in self.variables.values() if v.shape == (d,)), None) or \
+                next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape), None)
+            if owner is None:
+                return None
+            text = (f"numel({owner.name})" if owner.ndim == 1
+                    else f"size({owner.name}, {owner.shape.index(d) + 1})")
+            return F.Form("size", (), ((d,), (text,), (self.latex_dim(d),)), "s")
         f = self.size(dims)
         return None if "tr(eye)" in f.value[1] else f
 

@@ -19,6 +19,7 @@ wherever the text fixes the size, so `eye - vector(1)*u'` still reads so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -29,6 +30,7 @@ from .text import TextPrinter
 
 __all__ = ["settle", "unsized", "kind_declarations", "Unparsed"]
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG0 = 7_000_001.0  # the first probe value: far from any constant a derivative holds
 
 
@@ -101,13 +103,14 @@ def settle(root: Form, variables: Mapping[str, Expr], size: Callable[[tuple], Fo
     found, index = _constants(root)
     if index or not (found or check):
         return root
-    declare = {**kind_declarations(variables),
-               **{k: v for k, v in (declare or {}).items() if k in variables}}
+    given = declare or {}
     for _ in range(len(found) + 1):
         tags = {id(f): _TAG0 + k for k, f in enumerate(found)}
         text = _ProbePrinter(tags).doprint(root)
+        named = {k: variables[k] for k in set(_NAME.findall(text)) if k in variables}
         try:
-            free = unsized_constants(text, declare)
+            free = unsized_constants(text, {**kind_declarations(named),
+                                            **{k: given[k] for k in named if k in given}})
         except MatdiffError as e:
             raise Unparsed(str(e)) from None
         first = next((f for f in _in_text_order(text, found, tags) if tags[id(f)] in free),
