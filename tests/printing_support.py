@@ -102,18 +102,20 @@ def evaluate_text(text: str, shape: tuple, values: dict, declare: dict) -> np.nd
 
 # ------------------------------------------------------------ rectangular expressions
 
-# Over X (m x n), u (m), v (n), S (symmetric n x n), a scalar, P (probability rows, m x n):
+# Over X (m x n), u (m), v (n), r (a row vector, 1 x n), S (symmetric n x n), a scalar,
+# P (probability rows, m x n):
 # two sizes, axis reductions, softmax along an axis, row vectors (v', sum(X, 1)) spread over
-# rows, columns taken from the matrix (X - mean(X, 2)). Kinds: s scalar, u column (m),
+# rows, columns taken from the matrix (X - mean(X, 2)). No max(x): the rows of P make
+# mean(P, 2) a tie, which two evaluation orders may break apart. Kinds: s scalar, u column (m),
 # v column (n), r row (1 x n), M matrix (m x n), N square (n x n).
 RECT_DECLARE = {"X": "matrix", "u": "vector", "v": "vector", "S": "symmetric matrix",
-                "a": "scalar", "P": "probability rows"}
-_RECT_LEAVES = {"s": ["a", "2"], "u": ["u"], "v": ["v"], "r": ["v'"], "M": ["X", "P"],
+                "a": "scalar", "P": "probability rows", "r": "row vector"}
+_RECT_LEAVES = {"s": ["a", "2"], "u": ["u"], "v": ["v", "r'"], "r": ["v'", "r"], "M": ["X", "P"],
                 "N": ["S"]}
 _RECT_RULES = {
     "s": [("sum({0})", "u"), ("sum({0})", "M"), ("({0})'*{1}*{2}", "uMv"), ("tr({0})", "N"),
           ("logsumexp({0})", "v"), ("norm2({0})", "M"), ("{0}*{1}", "rv"), ("exp({0})", "s"),
-          ("({0} + {1})", "ss"), ("{0}*{1}", "ss"), ("max({0})", "u"), ("mean({0})", "M")],
+          ("({0} + {1})", "ss"), ("{0}*{1}", "ss"), ("mean({0})", "M")],
     "u": [("{0}*{1}", "Mv"), ("exp({0})", "u"), ("({0} + {1})", "us"), ("{0}.*{1}", "uu"),
           ("sum({0}, 2)", "M"), ("mean({0}, 2)", "M"), ("logsumexp({0}, 2)", "M"),
           ("softmax({0})", "u"), ("sigmoid({0})", "u"), ("{0}*{1}", "su")],

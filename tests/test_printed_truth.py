@@ -32,6 +32,10 @@ ISSUE = [
     ("sum((X - mean(X, 2)).^2)", "X", {}), ("sum(X .* v')", "v", {}),
     ("max(0, w'*x + b)", "w", {"b": "scalar"}), ("mean((y - max(0, X*w + b)).^2)", "b",
                                                   {"b": "scalar"}),
+    # a variable declared a row vector prints as the row it is (r, and r' for the column)
+    ("r*A*x", "A", {"r": "row vector"}), ("r*A*x", "x", {"r": "row vector"}),
+    ("exp(r)", "r", {"r": "row vector"}), ("sum(X .* r)", "r", {"r": "row vector"}),
+    ("r*A*x + sum(tanh(r))", "r", {"r": "row vector"}),
 ]
 
 
@@ -72,6 +76,7 @@ PROGRAMS = [
      ["W1", "b1", "W2", "b2"]),
     ("h = sum(X, 1)*v\nL = h*sum(a*u)", ["X", "u", "a"]),
     ("b: vector\nZ = X*W + b'\nL = sum(sum(Z.^2))", ["W", "b"]),
+    ("r: row vector\nZ = X + r\nL = sum(exp(Z)*v)", ["X", "r"]),
 ]
 
 
@@ -105,7 +110,8 @@ def test_printed_texts_of_random_expressions_are_true(kind, data):
     check_derivative(d, steps=len(d.shape) <= 2)
 
 
-_HEAD = "X: matrix\nu, v: vector\nS: symmetric matrix\nP: probability rows\na: scalar\n"
+_HEAD = ("X: matrix\nu, v: vector\nS: symmetric matrix\nP: probability rows\na: scalar\n"
+         "r: row vector\n")
 _LOSSES = ["sum(H .* X)", "sum(exp(H))", "u'*H*v", "sum(logsumexp(H, 2))", "sum(H, 1)*v",
            "sum(sum((H - mean(H, 2)).^2))", "sum(softmax(H, 2) .* P)"]
 

@@ -81,7 +81,8 @@ class Gradients(Mapping[str, Derivative]):
                 raise MatdiffError("the backward pass is of first derivatives (order=1)")
             f = self.function
             program = f.program or single(f.ir, f.variables, f.text,
-                                          "scalar" if f.ir.ndim == 0 else "col")
+                                          "scalar" if f.ir.ndim == 0 else "col",
+                                          getattr(f, "declarations", None))
             with engine_errors("differentiating"):
                 self._backward = backward_pass(program, self.wrt)
         return self._backward

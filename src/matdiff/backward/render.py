@@ -31,7 +31,7 @@ def named_lines(bp: BackwardPass) -> list[tuple[str, Expr]]:
 def _line_text(bp: BackwardPass, line, e: Expr, leaves) -> str:
     if line.kind == "gradient" and ir.is_zero(e) and e.ndim:
         return f"0*{line.of}"  # a zero of the input's own shape (matrix(0) would not say which)
-    return to_text(e, variables=leaves)
+    return to_text(e, variables=leaves, declare=dict(bp.program.declarations))
 
 
 def backward_text(bp: BackwardPass) -> str:
@@ -71,8 +71,8 @@ def backward_latex(bp: BackwardPass) -> str:
     """An aligned block, one equation per line of the backward pass."""
     symbols = _symbols(bp)
     printer = _BackwardLatex(symbols)
-    leaves = bp.program.leaves
-    rows = [f"{symbols[name]} &= {printer.doprint(to_form(e, leaves))}"
+    leaves, declare = bp.program.leaves, dict(bp.program.declarations)
+    rows = [f"{symbols[name]} &= {printer.doprint(to_form(e, leaves, declare))}"
             for name, e in named_lines(bp)]
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
@@ -135,6 +135,6 @@ def backward_explain(bp: BackwardPass, format: str = "text") -> str:
         elif format == "markdown":
             out.append(f"{k}. `{name} = {_line_text(bp, ln, e, leaves)}`  \n   {why}")
         else:
-            out.append(f"{symbols[name]} = {printer.doprint(to_form(e, leaves))} "
-                       f"\\quad \\text{{{why}}}")
+            form = to_form(e, leaves, dict(bp.program.declarations))
+            out.append(f"{symbols[name]} = {printer.doprint(form)} \\quad \\text{{{why}}}")
     return "\n".join(out) if format != "latex" else " \\\\\n".join(out)

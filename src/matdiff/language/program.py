@@ -62,6 +62,8 @@ class Program:
     inputs: dict[str, Expr]
     text: str
     declared: frozenset[str] = frozenset()  # inputs with a declaration (program or declare=)
+    # those declarations, (name, spec): printed text (the backward pass) is read back with them
+    declarations: tuple[tuple[str, str], ...] = ()
 
     @property
     def output(self) -> Statement:
@@ -81,10 +83,12 @@ class Program:
         return out
 
 
-def single(ir_root: Expr, inputs: dict[str, Expr], text: str, kind: str) -> Program:
+def single(ir_root: Expr, inputs: dict[str, Expr], text: str, kind: str,
+           declarations: Mapping[str, str] | None = None) -> Program:
     """A one-expression program (the statement unnamed)."""
+    declared = dict(declarations or {})
     return Program((Statement(None, ir_root, ir_root, kind, 1, 1, " ".join(text.split())),),
-                   dict(inputs), text)
+                   dict(inputs), text, frozenset(declared), tuple(declared.items()))
 
 
 def is_program(text: object) -> bool:
@@ -311,7 +315,8 @@ def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text
         if a.name is not None:
             local_env[a.name] = ir.var(a.name, local.shape, symmetric=t.symmetric)
             inlined_env[a.name] = inlined
-    return Program(tuple(statements), inputs, text, frozenset(declare))
+    return Program(tuple(statements), inputs, text, frozenset(declare),
+                   tuple((k, v) for k, v in declare.items() if isinstance(v, str)))
 
 
 def _cycle(used: str, user: str | None, assigns, trees, where) -> list[str] | None:

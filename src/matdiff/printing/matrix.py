@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ..errors import MatdiffError
 from ..ir.expr import Expr, topo_order
 from ..ir.ops import (
     AXIS_OPS,
@@ -45,6 +46,9 @@ class FormContext:
         self.variables = {n.name: n for n in nodes if n.op is Op.VAR}
         for name, v in (extra or {}).items():
             self.variables.setdefault(name, v)
+        # a declaration holds for the user's own variable, not an intermediate of its name
+        self.declare = {k: s for k, s in self.declare.items()
+                        if k in self.variables and (extra or {}).get(k) is self.variables[k]}
         self._dim_symbols: dict[str, str] | None = None
         # a column vector spread over a matrix's columns prints as the vector (`X - u`) only
         # where the text says its length is the row count; to_form asks the language
@@ -78,6 +82,16 @@ class FormContext:
         symbols = [str(d) if isinstance(d, int) else self.latex_dim(d) for d in dims]
         return F.Form("size", (), (tuple(dims), tuple(factors), tuple(symbols)), "s")
 
+    def is_row(self, name: str) -> bool:
+        """Whether the user declared `name` a row vector."""
+        from ..language.types import Dims, parse_declaration
+
+        spec = self.declare.get(name)
+        try:
+            return spec is not None and parse_declaration(name, spec, Dims()).kind == "row"
+        except MatdiffError:
+            return False
+
     def known_size(self, dims: tuple) -> Form | None:
         """SIZE(dims) through the variables, or None when no variable carries one."""
         if len(dims) == 1 and not isinstance(dims[0], int):  # one pass: numel(v), size(A, k)
@@ -110,6 +124,14 @@ class FormContext:
             self._taken.add(symbol)
             self._dim_symbols[d] = symbol
         return self._dim_symbols[d]
+
+
+def _variable(node: Expr, ctx: FormContext) -> Form:
+    """A variable; one declared a row vector is the column r' wherever the IR (whose
+    vectors are columns) holds it, so that it prints `r` where a row is read."""
+    if node.ndim == 1 and ctx.is_row(node.name):
+        return F.transpose(F.sym(node.name, "r"))
+    return F.sym(node.name, kind_of(node.shape), node.attr[1])
 
 
 def _const(node: Expr, args, ctx) -> Form:
@@ -217,7 +239,11 @@ def _pow(node: Expr, args: list[Form], ctx) -> Form:
 
 
 def _unary(node: Expr, args: list[Form], ctx) -> Form:
-    return F.call(spelling(node.op), args, args[0].orient)
+    a = args[0]
+    if a.kind == "t" and a.args[0].kind == "sym" and a.args[0].orient == "r":
+        # exp(r')' for a row vector r: the function of the row, transposed (exp(r)')
+        return F.transpose(F.call(spelling(node.op), [a.args[0]], "r"))
+    return F.call(spelling(node.op), args, a.orient)
 
 
 def _extremum(node: Expr, args: list[Form], ctx) -> Form:
@@ -240,7 +266,7 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
 
 # op -> conversion(node, argument forms, context); None means "no matrix form"
 FORMS = {
-    Op.VAR: lambda node, args, ctx: F.sym(node.name, kind_of(node.shape), node.attr[1]),
+    Op.VAR: lambda node, args, ctx: _variable(node, ctx),
     Op.CONST: _const,
     Op.SIZE: lambda node, args, ctx: ctx.size(node.attr),
     Op.EINSUM: _einsum,
