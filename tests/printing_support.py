@@ -60,7 +60,8 @@ def _expression(draw, kind: str, depth: int) -> str:
     template, kinds = draw(st.sampled_from(_RULES[kind]))
     args = [draw(_expression(k, depth - 1)) for k in kinds]
     text = template.format(*args)
-    return text if text.endswith(")") and text[0].isalpha() else f"({text})"
+    # a call (exp(...)) needs no brackets; x./(1 + exp(y)) does, though it ends in ")"
+    return text if template[0].isalpha() and template.endswith(")") else f"({text})"
 
 
 def expressions(kind: str = "s", depth: int = 3) -> st.SearchStrategy[str]:
