@@ -9,7 +9,8 @@ handed in from outside. It must give what matdiff computed. LaTeX must
 convert to MathML. Index notation (`T[i,j,k] = ...`) and the article's case
 split (`... if z ≤ 0; ...`) are for reading and are left out.
 
-    check_derivative(d, values)   str(d) in each layout, d.latex(), every step
+    check_derivative(d, values)   str(d) in each layout (matrix text wherever d has
+                                  at most two axes), d.latex(), every step
     check_steps(d, values)        each step's right side; names the steps
                                   introduce (u = w ⊙ x) bound from their
                                   definitions, in order
@@ -124,6 +125,8 @@ def check_derivative(d, values: Mapping | None = None, steps: bool = True) -> No
     for layout in ("shape", "numerator", "denominator"):
         _latex(d.latex(layout=layout))
         text = d.to_text(layout=layout)
+        if len(d.shape) <= 2:  # a gradient or a Jacobian is matrix text, never index notation
+            assert not _NOT_LANGUAGE.search(text), text
         if _NOT_LANGUAGE.search(text) or not np.all(np.isfinite(want)):
             continue
         check_text(text, want, variables, values, declare, transposed_ok=layout != "shape")
