@@ -235,7 +235,8 @@ def _pow(node: Expr, args: list[Form], ctx) -> Form:
             div = F.sdiv if base.orient == "s" else F.ediv
             return div(F.num(1.0), F.power(base, F.num(-e.attr)))
         return F.power(base, F.num(e.attr))
-    return F.power(base, ex.bcast if ex.bcast is not None else ex)
+    spread = ex.bcast is not None and _expands(ex, node, ctx)
+    return F.power(base, ex.bcast if spread else ex)
 
 
 def _unary(node: Expr, args: list[Form], ctx) -> Form:
