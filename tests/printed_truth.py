@@ -155,6 +155,8 @@ def check_steps(d, values: Mapping | None = None) -> None:
         if step.kind == "introduce" and step.lhs.isidentifier():
             e = matdiff.parse(text, declare=kind_declarations(names, declare))
             value = e.evaluate(values)
+            if not np.all(np.isfinite(value)):
+                return  # overflows at these values: the steps after it cannot be read there
             values[step.lhs] = value
             bound[step.lhs] = _Shape(np.ndim(value))
             continue
