@@ -74,6 +74,8 @@ def derivative_form(e: Expr, function: Expr, wrt: str, order: int = 1, layout: s
     ("row" for a row vector); `variables` are its variables (default: those under it)."""
     check_layout(layout)
     extra = dict(variables if variables is not None else ir_variables(function))
+    if wrt in extra:  # a size the text must write is named through x first: size(X, 1)
+        extra = {wrt: extra[wrt], **extra}
     if order != 1:
         return to_form(e, extra, declare)
     f_kind = kind_of(function.shape)
