@@ -12,8 +12,9 @@ constant is written with its size, through a variable that carries it:
 Which constants need it is asked of the language itself: the text is
 printed once with each constant filled with a value of its own, parsed with
 every variable declared by its kind alone (no shared dimension names, as a
-reader retyping the text would), and the constants whose size then belongs
-to no variable are the ones written with a size. The plain spelling stays
+reader retyping the text would) or as the user declared it, and the
+constants whose size then belongs to no variable are the ones written with a
+size. The plain spelling stays
 wherever the text fixes the size, so `eye - vector(1)*u'` still reads so.
 """
 
@@ -113,10 +114,10 @@ def settle(root: Form, variables: Mapping[str, Expr], size: Callable[[tuple], Fo
                                             **{k: given[k] for k in named if k in given}})
         except MatdiffError as e:
             raise Unparsed(str(e)) from None
-        first = next((f for f in _in_text_order(text, found, tags) if tags[id(f)] in free),
-                     None)
-        sized = first and _sized(first, size)
-        if sized is None:
+        unsized_now = [f for f in _in_text_order(text, found, tags) if tags[id(f)] in free]
+        first, sized = next(((f, s) for f in unsized_now
+                             if (s := _sized(f, size)) is not None), (None, None))
+        if first is None:  # all sized, or none can be (no variable carries the size)
             return root
         root = _rebuild(root, {id(first): sized})
         found = [f for f in found if f is not first]
