@@ -7,7 +7,8 @@ dimension names: a reader retyping the text knows no more) or as the user
 declared it, and evaluated from the variables' values alone, with no size
 handed in from outside. It must give what matdiff computed. LaTeX must
 convert to MathML. Index notation (`T[i,j,k] = ...`) and the article's case
-split (`... if z ≤ 0; ...`) are for reading and are left out.
+split (`... if z ≤ 0; ...`) are for reading and are left out, as is the "… N more
+rewrites" that ends a long simplification.
 
     check_derivative(d, values)   str(d) in each layout (matrix text wherever d has
                                   at most two axes), d.latex(), every step
@@ -36,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - the docs extra is not installed
     _to_mathml = None
 
-_NOT_LANGUAGE = re.compile(r"\[|\bif\b|Σ|δ")
+_NOT_LANGUAGE = re.compile(r"\[|\bif\b|Σ|δ|…")
 _RTOL, _ATOL = 1e-7, 1e-9
 
 
