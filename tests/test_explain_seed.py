@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 import matdiff
+from printed_truth import check_steps
 
 B = {"b": "scalar"}
 NEURON = "max(0, w'*x + b)"
@@ -163,3 +164,4 @@ def test_seed_derivation_text(text, wrt, want):
     d = matdiff.diff(text, wrt=wrt, declare=B)
     assert d.explain() + "\n" == want
     assert d.check_steps().ok
+    check_steps(d)  # every step's text, read on its own, evaluates (printed_truth)
