@@ -14,11 +14,11 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
-from .ir.expr import Expr, Shape, set_text_printer
+from .ir.expr import Expr, set_text_printer
+from .typing import Declarations, Orient, Shape
+from .wrt import one_wrt, wrt_names
 
 __all__ = ["Expression", "Derivative", "parse", "diff", "value_and_grad", "Declarations"]
-
-Declarations = Mapping[str, str] | None
 
 
 def _ir_text(e: Expr) -> str:
@@ -69,7 +69,7 @@ class Expression:
     declarations: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
-                 orientation: str | None = None,
+                 orientation: Orient = None,
                  assumptions: Mapping[str, str] | None = None, program: Any = None) -> None:
         self.ir = ir
         self.text = text
@@ -361,7 +361,6 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
-    (`matdiff.diff` also takes a list of names: see matdiff.gradients.)
     `declare` types names while parsing text; given an already-parsed
     Expression, it must agree with the declarations that Expression was parsed
     with (a MatdiffError otherwise: it cannot re-type it).
@@ -383,8 +382,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
     function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
-    if not isinstance(wrt, str) or not wrt:
-        raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
+    wrt = one_wrt(wrt)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise MatdiffError(f"order must be a whole number >= 1, not {order!r}")
     if order > 4:
@@ -424,14 +422,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
-    single = isinstance(wrt, str)
-    if not single and not isinstance(wrt, list | tuple):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    names = [wrt] if single else list(wrt)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    if len(set(names)) != len(names):
-        raise MatdiffError(f"wrt names a variable twice: {names}")
+    names = wrt_names(wrt)  # "W,b" as ["W", "b"]: the reading diff and grad share
+    single = isinstance(wrt, str) and len(names) == 1
     from .backward import backward_pass
 
     program, bp = f.program, None

@@ -22,6 +22,7 @@ from collections.abc import Callable, Container, Hashable, Iterable, Sequence
 from typing import Any
 
 from ..errors import ConstantError
+from ..typing import Dim, Shape
 from .ops import SPECS, Op
 
 __all__ = [
@@ -29,9 +30,6 @@ __all__ = [
     "neg", "sub", "unary", "binary", "matrix_fn", "rebuild", "delta", "topo_order", "variables",
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
 ]
-
-Dim = str | int
-Shape = tuple[Dim, ...]
 
 # A product of more operands than this is not fused further: it bounds
 # derivation time on long chains, and contraction planning time.
