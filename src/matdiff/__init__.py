@@ -147,7 +147,8 @@ def fit(loss, params, data, **options):
     initialiser name ("zeros", "normal", "glorot", "he", ...); `data` maps every
     other variable to an array. Options: `optimizer` ("sgd", "momentum", "adam",
     "lbfgs"), `lr`, `epochs`, `batch_size` (None: the whole data each step),
-    `seed`, `callback`, `progress`, `declare` (see `matdiff.optim.fit`).
+    `seed`, `callback`, `progress`, `declare`, `gradients` ("compiled" or
+    "evaluate"; None: the fastest that works) (see `matdiff.optim.fit`).
     Returns a `FitResult` with `.params`, the per-epoch `.history` and `.loss`.
 
     Examples:
