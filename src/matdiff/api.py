@@ -115,18 +115,21 @@ class Expression:
         with engine_errors("evaluating"):
             return evaluate(self.ir, values, self.variables, dims=dims)
 
-    def to_text(self, layout: str = "shape") -> str:
-        """The expression in matdiff's text language (what `str()` gives); it parses back."""
+    def to_text(self) -> str:
+        """The expression in matdiff's text language (what `str()` gives); it parses back.
+
+        (A layout arranges a derivative: Derivative.to_text takes one.)
+        """
         from .printing import to_text
 
-        return to_text(self.ir, layout=layout, orientation=self.orientation,
+        return to_text(self.ir, orientation=self.orientation,
                        variables=self.variables, rows=self.rows)
 
-    def latex(self, layout: str = "shape") -> str:
+    def latex(self) -> str:
         """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
-        return to_latex(self.ir, layout=layout, orientation=self.orientation,
+        return to_latex(self.ir, orientation=self.orientation,
                         variables=self.variables, rows=self.rows)
 
     def __str__(self) -> str:
@@ -170,6 +173,7 @@ class Derivative(Expression):
         return self.function.rows
 
     def to_text(self, layout: str = "shape") -> str:
+        """The derivative as text, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_text
 
         with engine_errors("printing"):
@@ -178,6 +182,7 @@ class Derivative(Expression):
                                       self.rows)
 
     def latex(self, layout: str = "shape") -> str:
+        """The derivative as LaTeX, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_latex
 
         with engine_errors("printing"):
