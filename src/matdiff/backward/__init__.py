@@ -4,6 +4,7 @@
     render.py    those lines as text (a program that parses back), LaTeX, steps
 """
 
-from .reverse import BackwardLine, BackwardPass, backward_pass, substitute
+from ..ir.substitute import substitute  # kept here for callers of matdiff.backward.substitute
+from .reverse import BackwardLine, BackwardPass, backward_pass
 
 __all__ = ["BackwardLine", "BackwardPass", "backward_pass", "substitute"]

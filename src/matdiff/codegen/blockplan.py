@@ -23,6 +23,7 @@ from collections.abc import Callable
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr
 from ..ir.ops import Op
+from ..ir.union_find import UnionFind
 from .blocks import BlockPlan, BlockTerm, find_pairs
 from .lower import Lowering
 
@@ -130,21 +131,15 @@ def _factors(low: Lowering, product: Product) -> tuple[float, list[tuple[str, li
     """(coefficient, [(array code, labels)], output labels) of one lowered product: the
     operands' arrays, with the labels their values' ties unify (as Lowering._einsum)."""
     coef, factors, out, dims = product
-    parent = {x: x for x in dims}
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    ties = UnionFind(dims)
+    find = ties.find
     arrays: list[tuple[str, list[int]]] = []
     for a, lab in factors:
         v = low.memo[a]
         mapped: dict[int, int] = {}
         for p, c in enumerate(v.pattern):  # a tied value ties the labels it sits on
             if c in mapped:
-                parent[find(lab[p])] = find(mapped[c])
+                ties.union(lab[p], mapped[c])
             else:
                 mapped[c] = lab[p]
         if not v.real and v.literal is not None:

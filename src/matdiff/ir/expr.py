@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import ConstantError
 from ..typing import Dim, Shape
 from .ops import SPECS, Op
+from .union_find import UnionFind
 
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
@@ -185,11 +186,13 @@ def is_zero(e: Expr) -> bool:
 
 # ---------------------------------------------------------------- products
 
-class _Labels:
-    """Union-find over index labels, with the dimension of each."""
+class _Labels(UnionFind):
+    """Union-find over index labels (ir/union_find.py), with the dimension of each."""
+
+    __slots__ = ("dim", "fresh")
 
     def __init__(self) -> None:
-        self.parent: dict[Hashable, Hashable] = {}
+        super().__init__()
         self.dim: dict[Hashable, Dim] = {}
         self.fresh = 0
 
@@ -204,20 +207,12 @@ class _Labels:
         self.add(label, dim)
         return label
 
-    def find(self, label: Hashable) -> Hashable:
-        root = label
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[label] != root:
-            self.parent[label], label = root, self.parent[label]
-        return root
-
-    def union(self, a: Hashable, b: Hashable) -> None:
+    def union(self, a: Hashable, b: Hashable) -> Hashable:
+        """Merge b's set into a's (a's representative stays), if their dimensions agree."""
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if self.dim[ra] != self.dim[rb]:
-                raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
-            self.parent[rb] = ra
+        if ra != rb and self.dim[ra] != self.dim[rb]:
+            raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
+        return super().union(rb, ra)
 
 
 def einsum(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]],
