@@ -1,6 +1,6 @@
 """Bad input: every error path raises a MatdiffError (a ValueError), quickly.
 
-LANGUAGE.md: "Every input error raises a subclass of matdiff.MatdiffError,
+The contract (README.md, docs/language.md): "Every input error raises a subclass of matdiff.MatdiffError,
 itself a ValueError, with a message that names the problem and, for text,
 the position: never a TypeError, IndexError, KeyError or RecursionError from
 inside the engine, and never a hang." The engine issue adds: every syntax
@@ -182,7 +182,7 @@ def test_bad_wrt(wrt) -> None:
 
 
 def test_declared_but_absent_wrt_has_zero_derivative() -> None:
-    """LANGUAGE.md: a wrt declared but absent from the expression has a zero derivative."""
+    """docs/language.md: a wrt declared but absent from the expression has a zero derivative."""
     x, y = np.arange(1.0, 4.0), np.arange(1.0, 5.0)
     got = np.asarray(matdiff.diff("x'*x", wrt="y", declare={"y": "vector"})
                      .evaluate({"x": x, "y": y}))

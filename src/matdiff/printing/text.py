@@ -1,6 +1,6 @@
 """The text printer: the input language, so that what prints parses back.
 
-Spelling follows LANGUAGE.md: `*` for matrix products and scaling, `.*`
+Spelling follows docs/language.md: `*` for matrix products and scaling, `.*`
 and `./` element-wise, `/` by a scalar, `^` on scalars and `.^` on arrays,
 `'` for the transpose, `vector(c)`, `matrix(c)`, `eye`, `numel(x)` and
 `size(A, k)` for a size. Index notation (tensors of three or more axes) is
