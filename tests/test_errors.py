@@ -2,8 +2,9 @@
 
 The contract (README.md, docs/language.md): "Every input error raises a
 subclass of matdiff.MatdiffError, itself a ValueError, with a message that
-names the problem and, for text, the position: never a TypeError, IndexError, KeyError or RecursionError from
-inside the engine, and never a hang." The engine issue adds: every syntax
+names the problem and, for text, the position: never a TypeError,
+IndexError, KeyError or RecursionError from inside the engine, and never a
+hang." The engine issue adds: every syntax
 error is a ParseError with line, column and a caret; a ShapeError names both
 shapes, before any number is touched.
 """
