@@ -27,9 +27,9 @@ from ..ir.union_find import UnionFind
 from .blocks import BlockPlan, BlockTerm, find_pairs
 from .lower import Lowering
 
-__all__ = ["block_terms", "emit_blocks", "MAX_TERMS"]
+__all__ = ["block_terms", "emit_blocks", "MAX_BLOCK_TERMS"]
 
-MAX_TERMS = 16  # more terms than this after distribution: not worth it, stay dense
+MAX_BLOCK_TERMS = 16  # more terms than this after distribution: not worth it, stay dense
 
 # one product: (coefficient, [(operand, labels)], output labels, label -> dim)
 Product = tuple[float, list[tuple[Expr, tuple[int, ...]]], tuple[int, ...], dict[int, Dim]]
@@ -56,7 +56,7 @@ def _products(e: Expr, budget: list[int]) -> list[Product] | None:
     ins, out, dims = e.attr
     for k, a in enumerate(e.args):
         if a.op is Op.ADD:
-            inner = _products(a, [MAX_TERMS])
+            inner = _products(a, [MAX_BLOCK_TERMS])
             if inner and any(_tied(p[2]) for p in inner):  # a structured sum: distribute
                 parts: list[Product] = []
                 for term in a.args:
@@ -91,7 +91,7 @@ def block_terms(root: Expr, split: int) -> tuple[list[Product], tuple[tuple[int,
     block-diagonal over some pairs of axes but not simply diagonal; else None."""
     if root.ndim < 2 or not 0 < split < root.ndim:
         return None
-    products = _products(root, [MAX_TERMS])
+    products = _products(root, [MAX_BLOCK_TERMS])
     if not products:
         return None
     pairs = find_pairs([p[2] for p in products], split, root.shape)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .form import Form
 from .precedence import ATOM
-from .printer import Printer, format_number
+from .printer import Printer, number_text
 
 __all__ = ["TextPrinter"]
 
@@ -23,13 +23,13 @@ class TextPrinter(Printer):
         return f.value
 
     def _print_num(self, f: Form, parts: list[str]) -> str:
-        return format_number(f.value)
+        return number_text(f.value)
 
     def _print_call(self, f: Form, parts: list[str]) -> str:
         return f"{f.value}({', '.join(parts)})"
 
     def _print_ones(self, f: Form, parts: list[str]) -> str:
-        return f"{'vector' if f.orient == 'c' else 'matrix'}({format_number(f.value)})"
+        return f"{'vector' if f.orient == 'c' else 'matrix'}({number_text(f.value)})"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "eye"
