@@ -438,7 +438,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         try:  # the pre-activations named, so the gradients share their error signals
             program = split(f.ir, f.variables, names, f.text)
             bp = backward_pass(program, names) if program is not None else None
-        except Exception:  # noqa: BLE001 - one derivative per name, as before the split
+        except Exception:  # noqa: BLE001 - no split: one derivative per name below
             program = None
     if program is not None:
         from .backward.render import named_lines
