@@ -102,8 +102,11 @@ class Expr:
         return _text_printer(self)
 
 
-# How str() shows a node. The IR imports no printer: the public API, which sits on top of
-# both, installs the text printer (set_text_printer); until then a node shows its repr.
+# How str() shows a node. The IR imports no printer, not even lazily inside __str__:
+# printing imports the IR, so that import would close a cycle, and the layering guard
+# (tests/test_import_layers.py, .importlinter) counts imports inside functions too. The
+# public API, which sits on top of both, installs the text printer (set_text_printer);
+# until then (the IR used without `import matdiff`) a node shows its repr.
 _text_printer: Callable[[Expr], str] = repr
 
 

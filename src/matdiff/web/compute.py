@@ -1,4 +1,11 @@
-"""One request of the web page, answered with matdiff's public API only.
+"""One request of the web page, answered with matdiff's public API.
+
+Beside `matdiff` itself it reads four helpers the API does not offer, all
+read-only: `language.parse_declarations` (the declare box's syntax),
+`printing` (`LAYOUTS`, `latex_name` for the page's LaTeX of a name),
+`verify.check_bytes` (a check's memory, known before it runs) and `explain`
+(`sections` and `equation`, the steps grouped for the page). `.importlinter`
+forbids the web page any other stage (the IR, derive, simplify, codegen, ...).
 
 `answer(payload)` turns the JSON the page posts into `(status, body)`: 200 and
 every view of the derivative, 400 and the error's message and position for bad
