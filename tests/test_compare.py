@@ -1,5 +1,6 @@
-"""matdiff.compare: typical hand-derivation mistakes, each with the diagnosis it must get,
-and right answers written differently from matdiff's form, which must be accepted."""
+"""matdiff.compare (comparison.py, mistakes.py): typical hand-derivation mistakes, each
+with the diagnosis it must get, and right answers written differently from matdiff's
+form, which must be accepted."""
 
 from __future__ import annotations
 
