@@ -53,10 +53,12 @@ def test_both_sources_of_gradients_agree(regression):
 def test_backend_is_the_old_name_of_gradients(regression):
     """backend= will name the array library; as "compiled" it still works, with a warning."""
     X, y, _ = regression
-    with pytest.warns(DeprecationWarning, match="gradients="):
+    with pytest.warns(DeprecationWarning, match="gradients=") as caught:
         r = matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y},
                         optimizer="sgd", epochs=2, backend="evaluate")
     assert r.backend == "evaluate"
+    deprecations = [w for w in caught if w.category is DeprecationWarning]
+    assert deprecations[0].filename == __file__  # at the caller's line, not inside matdiff
     with pytest.raises(MatdiffError, match="array library") as e:
         matdiff.fit(LS, params={"w": "zeros"}, data={"X": X, "y": y}, backend="torch")
     assert "unknown gradient backend" not in str(e.value)

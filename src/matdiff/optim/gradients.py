@@ -18,6 +18,7 @@ on NumPy.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -81,8 +82,16 @@ def gradient_option(gradients: str | None, backend: str | None = None) -> str | 
                            "array library yet; backend= was the old name of gradients= "
                            f"({', '.join(map(repr, GRADIENT_SOURCES))})")
     warnings.warn("fit(backend=...) is now fit(gradients=...); backend= will name the "
-                  "array library", DeprecationWarning, stacklevel=3)
+                  "array library", DeprecationWarning, stacklevel=_caller_level())
     return backend
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside matdiff: the user's call of fit."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("matdiff"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def gradient_function(expression: Any, wrt: Sequence[str], declare: Any = None,
