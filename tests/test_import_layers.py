@@ -155,7 +155,7 @@ def test_a_planted_cycle_is_caught(tmp_path: Path) -> None:
 
 
 def test_the_web_page_cannot_reach_past_the_api(tmp_path: Path) -> None:
-    """web/compute.py says it uses the public API plus four named helpers; an import of
+    """web/compute.py says it uses the public API plus the helpers it names; an import of
     another stage (here the IR) breaks the `web` contract."""
     copy = tmp_path / "src" / "matdiff"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
