@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Declarations, Derivative, Expression, diff, engine_errors, parse
+from .api import Derivative, Expression, diff, engine_errors, parse
 from .errors import MatdiffError
+from .typing import Declarations
 from .wrt import wrt_names
 
 __all__ = ["Gradients", "grad", "wrt_names"]
