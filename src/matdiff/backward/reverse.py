@@ -111,7 +111,15 @@ def _vjp(signal: Expr | None, rhs: Expr, leaf: Expr) -> Expr:
 
 
 def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
-    """The backward program computing the gradient of the program's function for each wrt."""
+    """The backward program computing the gradient of the program's function for each wrt.
+
+    A log of a name is first written in the stable form its defining lines allow
+    (through.py: `log(s)` of `s = softmax(z)` as `z - logsumexp(z)`), so no error signal
+    passes through `y./s`; the pass's `program` is that program (same values).
+    """
+    from .through import through_lines  # through.py uses this module's substitute
+
+    program = through_lines(program)
     statements = program.statements
     out = program.output
     if out.local.ndim != 0:
