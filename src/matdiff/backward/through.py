@@ -21,7 +21,7 @@ applies (the simplifier's stable-form rules, or `stable_log` below).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, split_coefficient, topo_order
@@ -29,7 +29,7 @@ from ..ir.ops import Op
 from ..language.program import Program, intermediate_leaf
 from .reverse import substitute
 
-__all__ = ["through_lines", "stable_log", "LOG_RULES", "DEPTH"]
+__all__ = ["through_lines", "StableLog", "stable_log", "LOG_RULES", "DEPTH"]
 
 DEPTH = 3  # how many lines deep a log's argument is written out
 
@@ -106,19 +106,29 @@ def stable_log(e: Expr) -> Expr:
     return e
 
 
+@dataclass(frozen=True)
+class StableLog:
+    """In the line named `line` (None: the closing expression), `log` became `form`."""
+
+    line: str | None
+    log: Expr
+    form: Expr
+
+
 def through_lines(program: Program, stabilize: Callable[[Expr], Expr] = stable_log
-                  ) -> Program:
+                  ) -> tuple[Program, list[StableLog]]:
     """The program with each log of a name in the stable form its defining lines allow
-    (the program itself when there is none)."""
+    (the program itself when there is none), and those rewrites."""
     defined: dict[Expr, Expr] = {}   # an earlier line's leaf -> its right-hand side
     named: dict[Expr, Expr] = {}     # an earlier line's right-hand side -> its leaf
     inlined: dict[Expr, Expr] = {}   # an earlier line's leaf -> its value over the inputs
     statements = []
-    changed = False
+    done: list[StableLog] = []
     for s in program.statements:
-        local = _through(s.local, defined, named, stabilize) if defined else s.local
+        found: dict[Expr, Expr] = {}
+        local = _through(s.local, defined, named, stabilize, found) if defined else s.local
         if local is not s.local:
-            changed = True
+            done += [StableLog(s.name, log, form) for log, form in found.items()]
             s = replace(s, local=local, inlined=substitute(local, inlined))
         statements.append(s)
         if s.name is not None:
@@ -127,16 +137,21 @@ def through_lines(program: Program, stabilize: Callable[[Expr], Expr] = stable_l
             inlined[leaf] = s.inlined
             if s.local.args:
                 named.setdefault(s.local, leaf)
-    return replace(program, statements=tuple(statements)) if changed else program
+    if not done:
+        return program, done
+    return replace(program, statements=tuple(statements)), done
 
 
 def _through(root: Expr, defined: dict[Expr, Expr], named: dict[Expr, Expr],
-             stabilize: Callable[[Expr], Expr]) -> Expr:
+             stabilize: Callable[[Expr], Expr], found: dict[Expr, Expr]) -> Expr:
     memo: dict[Expr, Expr] = {}
     for node in topo_order(root):
         new = rebuild(node, tuple(memo[a] for a in node.args)) if node.args else node
         if new.op is Op.LOG and stabilize(new) is new:  # its own line has no stable form
-            new = _seen(new.args[0], defined, named, stabilize) or new
+            form = _seen(new.args[0], defined, named, stabilize)
+            if form is not None:
+                found[new] = form
+                new = form
         memo[node] = new
     return memo[root]
 
