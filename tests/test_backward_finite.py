@@ -8,7 +8,8 @@ the line's value elsewhere (`sum(s.^2)`): reverse mode over the lines as written
 Hypothesis draws such programs and checks the compiled `value_and_grad` (NumPy and
 PyTorch; logits up to 1000 in float64, 200 in float32) finite at the extremes and equal,
 at moderate inputs, to the forward-mode derivative evaluated in float64; and the printed
-backward pass, parsed back with the forward program, finite at the extremes.
+backward pass, parsed back with the forward program (and run line by line by
+`Gradients.evaluate`), finite at the extremes.
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ def test_a_programs_backward_pass_is_finite_through_a_named_stable_line(text, se
     # printed, at the extremes: the backward pass parsed back with the forward program
     g = matdiff.grad(text, wrt=wrt, declare=DECLARE)
     extreme = values(seed, 1000.0)
+    with np.errstate(all="ignore"):  # the pass run line by line, as Gradients.evaluate does
+        ran = g.evaluate(extreme)
+    for w in wrt:
+        assert np.all(np.isfinite(ran[w])), f"{text}\nprinted:\n{g.to_text()}\nd/d{w}"
     for w, b in zip(wrt, want):
         a = _printed(g, w, extreme)
         assert np.all(np.isfinite(a)), f"{text}\nprinted:\n{g.to_text()}\nd/d{w} = {a}"
