@@ -165,3 +165,9 @@ def test_the_printed_pass_runs_through_the_stable_form(text, declare, printed):
     the line s), not the chain through y./s."""
     wrt = [n for n in ("W", "b") if n in text]
     assert printed in matdiff.grad(text, wrt=wrt, declare=declare).to_text().splitlines()
+
+
+def test_the_explanation_says_which_log_is_taken_in_its_stable_form():
+    text = "z = W*x + b\ns = softmax(z)\nL = -y'*log(s)"
+    why = matdiff.grad(text, wrt=["W", "b"], declare=VECTOR).explain().splitlines()[2]
+    assert "through L" in why and "L takes log(s) as z - logsumexp(z)" in why, why

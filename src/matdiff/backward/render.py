@@ -122,10 +122,12 @@ def _stable_note(bp: BackwardPass, sources: list[str]) -> str:
     """What a sending line's logs of names were taken as (through.py), so the rule says
     why the signal skips the name: `; L takes log(s) as z - logsumexp(z)`."""
     parts = []
+    leaves, rows = bp.program.leaves, row_names(bp)
     for r in bp.stable_logs:
         who = r.line or "the function"
         if who in sources:
-            parts.append(f"{who} takes {to_text(r.log)} as {to_text(r.form)}")
+            log, form = (to_text(e, variables=leaves, rows=rows) for e in (r.log, r.form))
+            parts.append(f"{who} takes {log} as {form}")
     if not parts:
         return ""
     return "; " + ", ".join(parts) + " (the same value, in its stable form)"
