@@ -29,9 +29,12 @@ from ..ir.ops import Op
 from ..language.program import Program, intermediate_leaf
 from .reverse import substitute
 
-__all__ = ["through_lines", "StableLog", "stable_log", "LOG_RULES", "DEPTH"]
+__all__ = ["through_lines", "StableLog", "stable_log", "LOG_RULES", "DEPTH", "CONSUMERS"]
 
 DEPTH = 3  # how many lines deep a log's argument is written out
+# the ops whose argument is written out through the lines: the ones whose chain rule
+# divides by a value that may underflow (log's 1./s)
+CONSUMERS = frozenset({Op.LOG})
 
 
 def _spread(value: Expr, like: Expr, axis: int | None) -> Expr:
@@ -147,8 +150,8 @@ def _through(root: Expr, defined: dict[Expr, Expr], named: dict[Expr, Expr],
     memo: dict[Expr, Expr] = {}
     for node in topo_order(root):
         new = rebuild(node, tuple(memo[a] for a in node.args)) if node.args else node
-        if new.op is Op.LOG and stabilize(new) is new:  # its own line has no stable form
-            form = _seen(new.args[0], defined, named, stabilize)
+        if new.op in CONSUMERS and stabilize(new) is new:  # no stable form in its own line
+            form = _seen(new, defined, named, stabilize)
             if form is not None:
                 found[new] = form
                 new = form
@@ -156,18 +159,20 @@ def _through(root: Expr, defined: dict[Expr, Expr], named: dict[Expr, Expr],
     return memo[root]
 
 
-def _seen(arg: Expr, defined: dict[Expr, Expr], named: dict[Expr, Expr],
+def _seen(node: Expr, defined: dict[Expr, Expr], named: dict[Expr, Expr],
           stabilize: Callable[[Expr], Expr]) -> Expr | None:
-    """The stable form of log(arg) with arg written out through up to DEPTH lines, its
-    parts that earlier lines compute written by their names (None: there is none)."""
+    """The stable form of node (a log) with its argument written out through up to DEPTH
+    lines, its parts that earlier lines compute written by their names (None: none)."""
     memo: dict[Expr, Expr] = {}
+    (arg,) = node.args
     for _ in range(DEPTH):
         if not any(n in defined for n in topo_order(arg)):
             return None
         arg = substitute(arg, defined, memo)
-        log = Expr(Op.LOG, (arg,), None, arg.shape)  # as written: no constructor rewrite
-        found = stabilize(log)
-        if found is not log:
+        # as written: no constructor rewrite
+        seen = Expr(node.op, (arg,), node.attr, node.shape)
+        found = stabilize(seen)
+        if found is not seen:
             return _by_name(found, named)
     return None
 
