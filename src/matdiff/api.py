@@ -100,9 +100,10 @@ class Expression:
         `dims` gives sizes that no value tells, as for `eye` or `vector(1)` alone.
         """
         from .evaluate import evaluate
+        from .simplify import stabilize
 
-        with engine_errors("evaluating"):
-            return evaluate(self.ir, values, self.variables, dims=dims)
+        with engine_errors("evaluating"):  # log(det(K)) as logdet(K): finite where it is
+            return evaluate(stabilize(self.ir), values, self.variables, dims=dims)
 
     def to_text(self, layout: str = "shape") -> str:
         """The expression in matdiff's text language (what `str()` gives); it parses back."""
@@ -146,13 +147,17 @@ class Derivative(Expression):
     """
 
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
-                 raw: Expr) -> None:
+                 raw: Expr, stable: Expr | None = None, stable_log: Sequence = ()) -> None:
         # a derivative is a tensor in the shape convention: it has no row orientation
         super().__init__(ir, function.text, function.variables, None, function.assumptions)
         self.function = function
         self.wrt = wrt
         self.order = order
         self.raw = raw  # the engine's result before the simplifier's rewrites
+        # the function as differentiated: its spelled-out forms (exp(X)./sum(exp(X), 2))
+        # rewritten to the stable functions (softmax(X, 2)), and those rewrites
+        self.stable = function.ir if stable is None else stable
+        self.stable_log = list(stable_log)
 
     def to_text(self, layout: str = "shape") -> str:
         from .printing import derivative_to_text
@@ -361,7 +366,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         array([12., 21.])
     """
     from .derive import differentiate
-    from .simplify import simplify
+    from .simplify import simplify, stabilize_logged
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
@@ -383,11 +388,12 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         raise MatdiffError(f"'{wrt}' does not occur in the expression (its variables: {known}); "
                            "declare it to get a zero derivative")
     with engine_errors("differentiating"):
-        raw = function.ir
+        stable, log = stabilize_logged(function.ir)
+        raw = stable
         for _ in range(order):
             raw = differentiate(raw, target)
         simplified = simplify(raw)
-    return Derivative(simplified, function, wrt, order, raw)
+    return Derivative(simplified, function, wrt, order, raw, stable, log)
 
 
 def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],

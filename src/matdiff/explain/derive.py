@@ -120,8 +120,10 @@ def derive_steps(d) -> list[Step]:
     """
     function = d.function
     x = function.variables[d.wrt]
+    stable = _stable_steps(d)
     if d.order == 1:
-        return _derivation(d, function.ir, function.text, "f") or _summary_steps(d)
+        text = function.text if not stable else None
+        return stable + (_derivation(d, d.stable, text, "f") or _summary_steps(d))
     g = simplify(_lower(d))
     sh = _Shower(function.variables)
     text, tex = _show(sh.form(g))
@@ -138,7 +140,15 @@ def derive_steps(d) -> list[Step]:
                  "g", lhs[1], tex,
                  Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
     inner = _derivation(d, g, None, "g")
-    return [first] + (inner or _summary_steps(d))
+    return stable + [first] + (inner or _summary_steps(d))
+
+
+def _stable_steps(d) -> list[Step]:
+    """The rewrites of the function to its stable form (exp(X)./sum(exp(X), 2) ->
+    softmax(X, 2)), the form the derivation differentiates."""
+    if not d.stable_log:
+        return []
+    return _rewrite_steps(_Shower(d.function.variables), d.stable_log)
 
 
 def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
@@ -357,7 +367,11 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
 
 
 def _simplify_steps(sh, e: Expr) -> list[Step]:
-    _, log = simplify_logged(e)
+    return _rewrite_steps(sh, simplify_logged(e)[1])
+
+
+def _rewrite_steps(sh, log) -> list[Step]:
+    """One step per logged rewrite, in order (those in index notation left out)."""
     steps: list[Step] = []
     seen: set = set()
     for fired in log:
@@ -393,7 +407,7 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
                f"\\frac{{\\partial^{d.order} f}}{{\\partial {_latex(d.wrt)}^{d.order}}}")
     x = d.function.variables[d.wrt]
     if of is None:
-        of = d.function.ir if d.order == 1 else _lower(d)
+        of = d.stable if d.order == 1 else _lower(d)
     text, tex = d.to_text(), d.latex()
     shape_claim = Claim(value=d.ir, of=of, wrt=x, texts=((text, d.ir),))
     if d.order == 1:
@@ -417,7 +431,7 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
 
 def _lower(d, order: int | None = None) -> Expr:
     """The derivative of order d.order - 1, or of `order` (the function for 0), unsimplified."""
-    e = d.function.ir
+    e = d.stable
     x = d.function.variables[d.wrt]
     for _ in range(d.order - 1 if order is None else order):
         e = differentiate(e, x)
