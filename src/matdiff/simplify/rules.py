@@ -398,3 +398,4 @@ def softmax_quotient(e: Expr, ctx: Context) -> Expr | None:
             labels = [list(lb) for m, lb in enumerate(ins) if m != j]
             return _with_operands(e, operands, labels)
     return None
+

@@ -133,12 +133,30 @@ def log_exp(e: Expr, ctx: Context) -> Expr | None:
     return e.args[0].args[0] if e.args[0].op is Op.EXP else None
 
 
-# log(sigmoid(u)) -> -softplus(-u): finite where sigmoid(u) underflows to 0
-@rule("log-sigmoid", "log(sigmoid(u)) -> -softplus(-u)", Op.LOG, into=STABLE)
+def _sigmoid_argument(a: Expr) -> Expr | None:
+    """w with a = sigmoid(w): a sigmoid, or 1 - sigmoid(u) = sigmoid(-u)."""
+    if a.op is Op.SIGMOID:
+        return a.args[0]
+    if a.op is Op.ADD and len(a.args) == 2:
+        (c, s), (one, k) = (split_coefficient(t) for t in a.args)
+        if c == -1.0 and s.op is Op.SIGMOID and k.op is Op.CONST and one * k.attr == 1.0:
+            return ir.neg(s.args[0])
+    return None
+
+
+# log(sigmoid(u)) = -softplus(-u), log(1 - sigmoid(u)) = -softplus(u): finite where
+# sigmoid(u) underflows to 0 (or rounds to 1). A positive argument is written
+# u - softplus(u) (the same value), whose derivative 1 - sigmoid(u) is the logistic
+# loss's textbook form; a negated one, sigmoid(-u), as -softplus(u)
+@rule("log-sigmoid", "log(sigmoid(u)) -> u - softplus(u) = -softplus(-u); "
+      "log(1 - sigmoid(u)) -> -softplus(u)", Op.LOG, into=STABLE)
 def log_sigmoid(e: Expr, ctx: Context) -> Expr | None:
-    if e.args[0].op is not Op.SIGMOID:
+    w = _sigmoid_argument(e.args[0])
+    if w is None:
         return None
-    return ir.neg(ir.unary(Op.SOFTPLUS, ir.neg(e.args[0].args[0])))
+    if split_coefficient(w)[0] < 0:
+        return ir.neg(ir.unary(Op.SOFTPLUS, ir.neg(w)))
+    return ir.sub(w, ir.unary(Op.SOFTPLUS, w))
 
 
 # log(det(K)) -> logdet(K): finite where det(K) under- or overflows
