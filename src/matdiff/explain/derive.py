@@ -96,7 +96,7 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     after_tex = (f"\\begin{{cases}} {a_tex}, & {z_tex} \\leq 0 \\\\ {b_tex}, & {z_tex} > 0 "
                  "\\end{cases}")
     claim = Claim(value=claim.value, transposed=claim.transposed,
-                  cases=(s.args[0], a_text, b_text))
+                  cases=(s.args[0], a_text, b_text, zero, one))
     return Step("cases", "max(0, z) cases", lhs[0], "", after,
                 "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex, claim)
 
@@ -300,6 +300,8 @@ def _product_form(it, x, shown, total_form) -> F.Form | None:
     """∂n/∂c ∂c/∂x as a product of the printed forms, when they are matrices and the
     chain contracts one axis (c a vector or a scalar: a matrix c sums over two axes,
     which no matrix product of its Jacobians shows)."""
+    if it.var.ndim + x.ndim > 2:  # a 3- or 4-tensor: X*inv(S) would be a matrix product,
+        return None               # where ∂(u*X)/∂S for a scalar u is their outer product
     parts = []
     for c in it.children:
         if c.ndim > 1:  # a matrix in between contracts two axes: no matrix product says that
