@@ -212,3 +212,22 @@ def test_tensorgrad_problems_in_primitive_spelling(text, wrt, declare, want):
     assert str(d) == want
     assert d.check() < 1e-6
     assert d.check_steps().ok
+
+
+def test_several_gradients_and_value_and_grad_go_through_the_stable_form():
+    text = "-y'*log(exp(W*x + v)/sum(exp(W*x + v)))"
+    rng = np.random.default_rng(3)
+    values = {"W": 300 * rng.normal(size=(3, 4)), "x": rng.normal(size=4),
+              "v": rng.normal(size=3), "y": np.array([0.2, 0.3, 0.5])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = matdiff.grad(text, wrt=["W", "v"], declare=PROB)
+        f = matdiff.value_and_grad(text, wrt=["W", "v"], declare=PROB)
+    assert g.to_text() == "dW = (softmax(W*x + v) - y)*x'\ndv = softmax(W*x + v) - y"
+    z = values["W"] @ values["x"] + values["v"]
+    s = _stable_softmax(z)
+    want = {"W": np.outer(s - values["y"], values["x"]), "v": s - values["y"]}
+    value, (gW, gv) = f(**values)
+    assert np.isclose(value, -values["y"] @ (z - z.max() - np.log(np.exp(z - z.max()).sum())))
+    for got in (g.evaluate(values), {"W": gW, "v": gv}):
+        assert all(np.allclose(got[k], want[k], rtol=1e-12, atol=1e-12) for k in want)

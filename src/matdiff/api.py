@@ -422,13 +422,15 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     if len(set(names)) != len(names):
         raise MatdiffError(f"wrt names a variable twice: {names}")
     from .backward import backward_pass
+    from .simplify import stabilize
 
+    stable = stabilize(f.ir)  # exp(X)./sum(exp(X), 2) computed as softmax(X, 2), as diff does
     program, bp = f.program, None
     if program is None and len(names) > 1 and all(n in f.variables for n in names):
         from .backward.split import split
 
         try:  # the pre-activations named, so the gradients share their error signals
-            program = split(f.ir, f.variables, names, f.text)
+            program = split(stable, f.variables, names, f.text)
             bp = backward_pass(program, names) if program is not None else None
         except Exception:  # noqa: BLE001 - one derivative per name, as before the split
             program = None
@@ -454,5 +456,5 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     for g in grads:
         variables.update(g.variables)
     with engine_errors("compiling"):
-        return compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
+        return compile_value_and_grad(stable, [g.ir for g in grads], names, variables, single,
                                       doc_text(f.to_text), backend=backend)

@@ -76,11 +76,13 @@ class Gradients(Mapping[str, Derivative]):
         if self._backward is None:
             from .backward import backward_pass
             from .language.program import single
+            from .simplify import stabilize
 
             if self.order != 1:
                 raise MatdiffError("the backward pass is of first derivatives (order=1)")
             f = self.function
-            program = f.program or single(f.ir, f.variables, f.text,
+            # an expression is differentiated in its stable form, as diff does
+            program = f.program or single(stabilize(f.ir), f.variables, f.text,
                                           "scalar" if f.ir.ndim == 0 else "col")
             with engine_errors("differentiating"):
                 self._backward = backward_pass(program, self.wrt)
