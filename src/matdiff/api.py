@@ -100,10 +100,18 @@ class Expression:
         `dims` gives sizes that no value tells, as for `eye` or `vector(1)` alone.
         """
         from .evaluate import evaluate
+
+        with engine_errors("evaluating"):
+            return evaluate(self._evaluated(), values, self.variables, dims=dims)
+
+    def _evaluated(self) -> Expr:
+        """The IR evaluate computes: the stable form (log(det(K)) as logdet(K), finite
+        where it is), found once."""
         from .simplify import stabilize
 
-        with engine_errors("evaluating"):  # log(det(K)) as logdet(K): finite where it is
-            return evaluate(stabilize(self.ir), values, self.variables, dims=dims)
+        if "_stable" not in self.__dict__:
+            self._stable = stabilize(self.ir)
+        return self._stable
 
     def to_text(self, layout: str = "shape") -> str:
         """The expression in matdiff's text language (what `str()` gives); it parses back."""
@@ -158,6 +166,9 @@ class Derivative(Expression):
         # rewritten to the stable functions (softmax(X, 2)), and those rewrites
         self.stable = function.ir if stable is None else stable
         self.stable_log = list(stable_log)
+
+    def _evaluated(self) -> Expr:
+        return self.ir  # derived from the stable form already, and simplified
 
     def to_text(self, layout: str = "shape") -> str:
         from .printing import derivative_to_text
