@@ -9,6 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import matdiff
 from matdiff.simplify import stabilize_logged
@@ -231,3 +233,31 @@ def test_several_gradients_and_value_and_grad_go_through_the_stable_form():
     assert np.isclose(value, -values["y"] @ (z - z.max() - np.log(np.exp(z - z.max()).sum())))
     for got in (g.evaluate(values), {"W": gW, "v": gv}):
         assert all(np.allclose(got[k], want[k], rtol=1e-12, atol=1e-12) for k in want)
+
+
+_SPELLED = ["exp({c})/sum(exp({c}))", "log(exp({c})/sum(exp({c})))",
+            "(exp({c}) - exp(-{c}))./(exp({c}) + exp(-{c}))", "1./(1 + exp(-{c}))",
+            "log(1 + exp({c}))", "log(sigmoid({c}))", "log(1 - sigmoid({c}))",
+            "exp({c} - max({c}))/sum(exp({c} - max({c})))", "(1 - exp(-2*{c}))./(1 + exp(-2*{c}))"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_stable_forms_keep_the_value_and_the_derivative(data):
+    from matdiff.evaluate import evaluate
+    from printing_support import DECLARE, VALUES, expressions
+
+    inner = data.draw(expressions("c", 2), label="inner")
+    template = data.draw(st.sampled_from(_SPELLED), label="form")
+    outer = data.draw(st.sampled_from(["sum({0})", "x'*{0}", "norm2({0})"]), label="outer")
+    text = outer.format("(" + template.format(c=f"({inner})") + ")")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = matdiff.parse(text, declare=DECLARE)
+        stable, log = stabilize_logged(f.ir)
+        assert log or "exp" not in str(f.ir), text  # recognised, unless it folded (x - x)
+        before = evaluate(f.ir, VALUES, f.variables)
+        assert np.allclose(evaluate(stable, VALUES, f.variables), before, rtol=1e-9, atol=1e-12)
+        for wrt in f.variables:
+            d = matdiff.diff(f, wrt=wrt)
+            assert d.check(VALUES) < 1e-6, (text, wrt)
