@@ -137,6 +137,9 @@ def test_steps_not_finite_at_the_callers_values_are_not_checkable_there():
     assert report.ok and report.unchecked and "not checkable" in str(report)
     with pytest.raises(matdiff.MatdiffError, match="must have shape"):
         d.check_steps({"X": np.ones((2, 2))})
+    d = matdiff.diff("tanh(det(X))", wrt="X")  # inv(X) in the steps: singular at ones
+    report = d.check_steps({"X": np.ones((3, 3))})
+    assert report.ok and "singular" in str(report)
 
 
 @settings(max_examples=30, deadline=None)
