@@ -18,7 +18,7 @@ from ..ir.properties import is_symmetric, label_of
 from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
-           "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum"]
+           "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum", "inverse"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -69,8 +69,13 @@ def collect(e: Expr, ctx: Context) -> Expr | None:
 
 
 def _base_and_power(a: Expr) -> tuple[Expr, float]:
+    """(x, p) for a = x.^p; (x.^a).^k is x.^(a*k) for a whole number k (where x.^a is
+    defined), so 1./x.^2 is x.^-2 and cancels against x."""
     if a.op is Op.POW and a.args[1].op is Op.CONST:
-        return a.args[0], a.args[1].attr
+        base, p = a.args[0], a.args[1].attr
+        if base.op is Op.POW and base.args[1].op is Op.CONST and float(p).is_integer():
+            return base.args[0], base.args[1].attr * p
+        return base, p
     return a, 1.0
 
 
@@ -399,3 +404,9 @@ def softmax_quotient(e: Expr, ctx: Context) -> Expr | None:
             return _with_operands(e, operands, labels)
     return None
 
+
+
+# inv(inv(A)) -> A (wherever inv(A) is defined, A is invertible)
+@rule("inverse", "inv(inv(A)) -> A", Op.INV)
+def inverse(e: Expr, ctx: Context) -> Expr | None:
+    return e.args[0].args[0] if e.args[0].op is Op.INV else None
