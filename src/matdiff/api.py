@@ -196,7 +196,8 @@ class Derivative(Expression):
         """Check every step of the derivation numerically (matdiff.explain.check): each
         definition, local derivative, chain-rule product, rewrite and printed text.
 
-        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`.
+        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`, and
+        `unchecked`: the steps not finite at these values (not checkable here, not failed).
         """
         from .explain import check_steps
 
