@@ -261,3 +261,23 @@ def test_stable_forms_keep_the_value_and_the_derivative(data):
         for wrt in f.variables:
             d = matdiff.diff(f, wrt=wrt)
             assert d.check(VALUES) < 1e-6, (text, wrt)
+
+
+def test_value_and_grad_of_log_softmax_is_finite_past_a_logit_gap_of_708():
+    text = "-sum(sum(Y .* log(softmax(X*W + vector(1)*b', 2))))/N"
+    declare = {"N": "scalar", "b": "vector(k)", "W": "matrix(d, k)", "X": "matrix(n, d)",
+               "Y": "one-hot rows(n, k)"}
+    rng = np.random.default_rng(0)
+    X, W, b = 400 * rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)
+    Y = np.eye(4)[rng.integers(0, 4, 5)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = matdiff.value_and_grad(text, wrt=["W", "b"], declare=declare)
+    value, (gW, gb) = f(X=X, W=W, b=b, Y=Y, N=5.0)
+    Z = X @ W + b
+    assert np.ptp(Z, axis=1).max() > 708
+    S = _softmax_rows(Z)
+    log_s = Z - Z.max(axis=1, keepdims=True)
+    log_s -= np.log(np.exp(log_s).sum(axis=1, keepdims=True))
+    assert np.isclose(value, -np.sum(Y * log_s) / 5)
+    assert np.allclose(gW, X.T @ (S - Y) / 5) and np.allclose(gb, (S - Y).sum(axis=0) / 5)
