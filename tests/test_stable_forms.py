@@ -281,3 +281,21 @@ def test_value_and_grad_of_log_softmax_is_finite_past_a_logit_gap_of_708():
     log_s -= np.log(np.exp(log_s).sum(axis=1, keepdims=True))
     assert np.isclose(value, -np.sum(Y * log_s) / 5)
     assert np.allclose(gW, X.T @ (S - Y) / 5) and np.allclose(gb, (S - Y).sum(axis=0) / 5)
+
+
+def test_a_programs_lines_are_differentiated_in_their_stable_form():
+    program = "b: vector\nz = W*x + b\nL = -y'*log(exp(z)/sum(exp(z)))"
+    rng = np.random.default_rng(5)
+    values = {"W": 300 * rng.normal(size=(3, 4)), "x": rng.normal(size=4),
+              "b": rng.normal(size=3), "y": np.array([0.2, 0.3, 0.5])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = matdiff.grad(program, wrt=["W", "b"])
+        f = matdiff.value_and_grad(program, wrt=["W", "b"])
+    assert g.to_text().splitlines()[0] == "dz = sum(y)*softmax(z) - y"
+    s = _stable_softmax(values["W"] @ values["x"] + values["b"])
+    want = values["y"].sum() * s - values["y"]
+    _, (gW, gb) = f(**values)
+    for got in (g.evaluate(values)["b"], gb):
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert np.allclose(gW, np.outer(want, values["x"]))

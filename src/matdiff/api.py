@@ -276,6 +276,19 @@ class Derivative(Expression):
         return f"$$ {lhs} = {self.latex()} $$"
 
 
+def stable_program(program: Any) -> Any:
+    """The program with each line in its stable form (p = exp(z)/sum(exp(z)) computed as
+    softmax(z)), for the backward pass and compiled code; the program itself unchanged."""
+    from dataclasses import replace
+
+    from .simplify import stabilize
+
+    lines = tuple(replace(s, local=stabilize(s.local)) for s in program.statements)
+    if all(a.local is b.local for a, b in zip(lines, program.statements)):
+        return program
+    return replace(program, statements=lines)
+
+
 def _shape_text(shape: Shape) -> str:
     return "scalar" if not shape else " x ".join(str(d) for d in shape)
 
@@ -437,7 +450,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     from .simplify import stabilize
 
     stable = stabilize(f.ir)  # exp(X)./sum(exp(X), 2) computed as softmax(X, 2), as diff does
-    program, bp = f.program, None
+    program, bp = (stable_program(f.program) if f.program is not None else None), None
     if program is None and len(names) > 1 and all(n in f.variables for n in names):
         from .backward.split import split
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Declarations, Derivative, Expression, diff, engine_errors, parse
+from .api import Declarations, Derivative, Expression, diff, engine_errors, parse, stable_program
 from .errors import MatdiffError
 
 __all__ = ["Gradients", "grad", "wrt_names"]
@@ -81,9 +81,10 @@ class Gradients(Mapping[str, Derivative]):
             if self.order != 1:
                 raise MatdiffError("the backward pass is of first derivatives (order=1)")
             f = self.function
-            # an expression is differentiated in its stable form, as diff does
-            program = f.program or single(stabilize(f.ir), f.variables, f.text,
-                                          "scalar" if f.ir.ndim == 0 else "col")
+            # an expression is differentiated in its stable form, as diff does; a program
+            # line by line
+            program = stable_program(f.program) if f.program is not None else single(
+                stabilize(f.ir), f.variables, f.text, "scalar" if f.ir.ndim == 0 else "col")
             with engine_errors("differentiating"):
                 self._backward = backward_pass(program, self.wrt)
         return self._backward
