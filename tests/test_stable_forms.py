@@ -299,3 +299,21 @@ def test_a_programs_lines_are_differentiated_in_their_stable_form():
     for got in (g.evaluate(values)["b"], gb):
         assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
     assert np.allclose(gW, np.outer(want, values["x"]))
+
+
+def test_the_log_of_a_softmax_on_another_line_back_propagates_finitely():
+    program = "b: vector\nz = W*x + b\np = softmax(z)\nL = -y'*log(p)"
+    rng = np.random.default_rng(5)
+    values = {"W": 300 * rng.normal(size=(3, 4)), "x": rng.normal(size=4),
+              "b": rng.normal(size=3), "y": np.array([0.2, 0.3, 0.5])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = matdiff.grad(program, wrt=["W", "b"])
+        f = matdiff.value_and_grad(program, wrt=["W", "b"])
+    assert g.to_text().splitlines()[0] == "dz = sum(y)*p - y"  # was (p*p' - diag(p))*(y./p)
+    z = values["W"] @ values["x"] + values["b"]
+    want = values["y"].sum() * _stable_softmax(z) - values["y"]
+    value, (gW, gb) = f(**values)
+    assert np.isfinite(value)
+    for got in (g.evaluate(values)["b"], gb):
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
