@@ -159,7 +159,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         return None
     named = {}
     program = getattr(function, "program", None)
-    if program is not None and root is function.ir:  # a program: the user's own names
+    if program is not None and root in (function.ir, d.stable):  # a program: its own names
         named = {s.inlined: s.name for s in program.statements if s.name}
         top = named.get(root, top)
     inters = decompose(root, x, top, named)
