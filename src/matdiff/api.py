@@ -276,46 +276,6 @@ class Derivative(Expression):
         return f"$$ {lhs} = {self.latex()} $$"
 
 
-def stable_program(program: Any) -> Any:
-    """The program with each line in its stable form (p = exp(z)/sum(exp(z)) computed as
-    softmax(z)), for the backward pass and compiled code; the program itself unchanged."""
-    from dataclasses import replace
-
-    from .simplify import stabilize
-
-    lines: list = []
-    defined: dict[str, Expr] = {}  # name -> its line's stable form
-    for s in program.statements:
-        local = _log_of_named(stabilize(s.local), defined)
-        lines.append(replace(s, local=local))
-        if s.name is not None:
-            defined[s.name] = local
-    if all(a.local is b.local for a, b in zip(lines, program.statements)):
-        return program
-    return replace(program, statements=tuple(lines))
-
-
-def _log_of_named(e: Expr, defined: Mapping[str, Expr]) -> Expr:
-    """log(p) of a name p whose line the stable rules turn, under a log, into a stable
-    form (p = softmax(z): log(p) is z - logsumexp(z)), written so: the log of a softmax
-    on another line is as finite as on one line."""
-    from .ir.expr import rebuild, topo_order
-    from .ir.ops import Op
-    from .simplify import stabilize
-
-    done: dict[Expr, Expr] = {}
-    for node in topo_order(e):
-        new = rebuild(node, tuple(done[a] for a in node.args))
-        if new.op is Op.LOG and new.args[0].op is Op.VAR and new.args[0].name in defined:
-            under = defined[new.args[0].name]
-            log = Expr(Op.LOG, (under,), None, under.shape)
-            rewritten = stabilize(log)
-            if rewritten is not log:
-                new = rewritten
-        done[node] = new
-    return done[e]
-
-
 def _shape_text(shape: Shape) -> str:
     return "scalar" if not shape else " x ".join(str(d) for d in shape)
 
@@ -477,6 +437,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     from .simplify import stabilize
 
     stable = stabilize(f.ir)  # exp(X)./sum(exp(X), 2) computed as softmax(X, 2), as diff does
+    from .backward import stable_program
+
     program, bp = (stable_program(f.program) if f.program is not None else None), None
     if program is None and len(names) > 1 and all(n in f.variables for n in names):
         from .backward.split import split

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Declarations, Derivative, Expression, diff, engine_errors, parse, stable_program
+from .api import Declarations, Derivative, Expression, diff, engine_errors, parse
 from .errors import MatdiffError
 
 __all__ = ["Gradients", "grad", "wrt_names"]
@@ -74,7 +74,7 @@ class Gradients(Mapping[str, Derivative]):
     def backward(self):
         """The reverse-mode pass (matdiff.backward.BackwardPass) over the program's lines."""
         if self._backward is None:
-            from .backward import backward_pass
+            from .backward import backward_pass, stable_program
             from .language.program import single
             from .simplify import stabilize
 
