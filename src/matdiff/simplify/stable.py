@@ -194,6 +194,52 @@ def softmax_shift(e: Expr, ctx: Context) -> Expr | None:
     return ir.matrix_fn(Op.SOFTMAX, ir.add(kept, z.shape), e.shape, e.attr)
 
 
+def _unspread(t: Expr, axis: int | None) -> Expr:
+    """A term constant along the axis (as _along says), without that axis: the scalar a
+    spread scalar holds, the column of a column spread along each row."""
+    axes = list(range(t.ndim)) if axis is None else [axis]
+    shape = tuple(d for k, d in enumerate(t.shape) if k not in axes)
+    if t.op is Op.CONST:
+        return ir.const(t.attr, shape)
+    ins, out, dims = t.attr
+    kept = [x for k, x in enumerate(out) if k not in axes]
+    return ir.einsum(list(t.args), ins, kept, dict(enumerate(dims)))
+
+
+# logsumexp(z - c) -> logsumexp(z) - c for c the same along the axis: the shift comes out
+# of the log (log(sum(exp(x - m))) + m, the hand-stabilised spelling, is logsumexp(x))
+@rule("logsumexp-shift", "logsumexp(z - c) -> logsumexp(z) - c for c the same along the axis",
+      Op.LOGSUMEXP, into=STABLE)
+def logsumexp_shift(e: Expr, ctx: Context) -> Expr | None:
+    z = e.args[0]
+    if z.op is not Op.ADD:
+        return None
+    shifts = [t for t in z.args if _along(t, e.attr, z.ndim)]
+    kept = [t for t in z.args if not _along(t, e.attr, z.ndim)]
+    if not shifts or not kept:
+        return None
+    lse = ir.matrix_fn(Op.LOGSUMEXP, ir.add(kept, z.shape), e.shape, e.attr)
+    return ir.add([lse, *(_unspread(t, e.attr) for t in shifts)], e.shape)
+
+
+# sinh(u)./cosh(u) -> tanh(u): finite where cosh overflows
+@rule("tanh-quotient", "sinh(u)./cosh(u) -> tanh(u)", Op.EINSUM, into=QUOTIENTS)
+def sinh_over_cosh(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.SINH:
+            continue
+        for j, b in enumerate(e.args):
+            if j != k and ins[j] == ins[k] and b.op is Op.POW and \
+                    b.args[0].op is Op.COSH and b.args[0].args[0] is a.args[0] and \
+                    b.args[1].op is Op.CONST and b.args[1].attr == -1.0:
+                t = ir.unary(Op.TANH, a.args[0])
+                operands = [t if m == k else x for m, x in enumerate(e.args) if m != j]
+                labels = [list(lb) for m, lb in enumerate(ins) if m != j]
+                return ir.einsum(operands, labels, out, dict(enumerate(dims)))
+    return None
+
+
 STABLE.extend(r for r in REWRITES if r.name in _SHARED)
 
 
