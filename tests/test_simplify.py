@@ -189,3 +189,14 @@ def test_quotients_of_exp_stay_finite_where_the_function_is(text):
         assert np.isfinite(d.compile()(a=a))
     assert d.check() < 1e-6
     assert d.check(values={"a": 0.3}) < 1e-6
+
+
+@pytest.mark.parametrize("text, want", [
+    ("sigmoid(z) + sigmoid(-z)", "vector(1)"),
+    ("y.*sigmoid(z) + y.*sigmoid(-z)", "y"),
+    ("X'*(y.*sigmoid(X*w)) + X'*(y.*sigmoid(-X*w))", "X'*y"),
+])
+def test_the_logistic_functions_two_halves_make_one(text, want):
+    e, log = simplify_logged(matdiff.parse(text, declare={"z": "vector(n)", "y": "vector(n)"}).ir)
+    assert "sigmoid-pair" in {f.rule.name for f in log}
+    assert str(e) == want

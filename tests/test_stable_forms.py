@@ -44,7 +44,7 @@ def _diff(text, wrt, declare=None, order=1):
     ("log(1 + exp(u))", {}, "softplus", "softplus(u)"),
     ("log(sigmoid(-u))", {}, "log-sigmoid", "-softplus(u)"),
     ("log(1 - sigmoid(u))", {}, "log-sigmoid", "-softplus(u)"),
-    ("log(sigmoid(u))", {}, "log-sigmoid", "u - softplus(u)"),
+    ("log(sigmoid(u))", {}, "log-sigmoid", "-softplus(-u)"),
     ("log(det(K))", {}, "logdet", "logdet(K)"),
     ("log(exp(x))", {}, "log-exp", "x"),
     ("log(sum(exp(x - max(x)))) + max(x)", {}, "logsumexp-shift", "logsumexp(x)"),

@@ -410,3 +410,45 @@ def softmax_quotient(e: Expr, ctx: Context) -> Expr | None:
 @rule("inverse", "inv(inv(A)) -> A", Op.INV)
 def inverse(e: Expr, ctx: Context) -> Expr | None:
     return e.args[0].args[0] if e.args[0].op is Op.INV else None
+
+
+def _negated(a: Expr, b: Expr) -> bool:
+    """Whether b is -a (up to how the coefficient is written)."""
+    ca, core_a = split_coefficient(a)
+    cb, core_b = split_coefficient(b)
+    return core_a is core_b and ca == -cb
+
+
+def _halves(a: Expr, b: Expr) -> Expr | None:
+    """P with a = P.*sigmoid(u) and b = P.*sigmoid(-u) (P a product, perhaps empty, the
+    sigmoids in the same position): their sum is P, sigmoid(u) + sigmoid(-u) being 1."""
+    if a.op is Op.SIGMOID and b.op is Op.SIGMOID and _negated(a.args[0], b.args[0]):
+        return ir.const(1.0, a.shape)
+    if a.op is not Op.EINSUM or b.op is not Op.EINSUM or a.attr != b.attr or \
+            len(a.args) != len(b.args):
+        return None
+    differ = [k for k, (x, y) in enumerate(zip(a.args, b.args)) if x is not y]
+    if len(differ) != 1:
+        return None
+    (k,) = differ
+    x, y = a.args[k], b.args[k]
+    if x.op is not Op.SIGMOID or y.op is not Op.SIGMOID or not _negated(x.args[0], y.args[0]):
+        return None
+    operands = [ir.const(1.0, x.shape) if m == k else o for m, o in enumerate(a.args)]
+    return _with_operands(a, operands, [list(lab) for lab in a.attr[0]])
+
+
+# c*P.*sigmoid(u) + c*P.*sigmoid(-u) -> c*P: the logistic function's two halves make 1
+@rule("sigmoid-pair", "sigmoid(u) + sigmoid(-u) -> 1; y.*sigmoid(u) + y.*sigmoid(-u) -> y",
+      Op.ADD)
+def sigmoid_pair(e: Expr, ctx: Context) -> Expr | None:
+    split = [split_coefficient(t) for t in e.args]
+    for i, (ci, ti) in enumerate(split):
+        for j, (cj, tj) in enumerate(split):
+            if j <= i or cj != ci:
+                continue
+            whole = _halves(ti, tj)
+            if whole is not None:
+                rest = [t for k, t in enumerate(e.args) if k not in (i, j)]
+                return ir.add([ir.scale(whole, ci), *rest], e.shape)
+    return None

@@ -144,19 +144,13 @@ def _sigmoid_argument(a: Expr) -> Expr | None:
     return None
 
 
-# log(sigmoid(u)) = -softplus(-u), log(1 - sigmoid(u)) = -softplus(u): finite where
-# sigmoid(u) underflows to 0 (or rounds to 1). A positive argument is written
-# u - softplus(u) (the same value), whose derivative 1 - sigmoid(u) is the logistic
-# loss's textbook form; a negated one, sigmoid(-u), as -softplus(u)
-@rule("log-sigmoid", "log(sigmoid(u)) -> u - softplus(u) = -softplus(-u); "
-      "log(1 - sigmoid(u)) -> -softplus(u)", Op.LOG, into=STABLE)
+# log(sigmoid(u)) -> -softplus(-u), log(1 - sigmoid(u)) -> -softplus(u): finite where
+# sigmoid(u) underflows to 0 (or rounds to 1), and accurate where it is near 1
+@rule("log-sigmoid", "log(sigmoid(u)) -> -softplus(-u); log(1 - sigmoid(u)) -> -softplus(u)",
+      Op.LOG, into=STABLE)
 def log_sigmoid(e: Expr, ctx: Context) -> Expr | None:
     w = _sigmoid_argument(e.args[0])
-    if w is None:
-        return None
-    if split_coefficient(w)[0] < 0:
-        return ir.neg(ir.unary(Op.SOFTPLUS, ir.neg(w)))
-    return ir.sub(w, ir.unary(Op.SOFTPLUS, w))
+    return None if w is None else ir.neg(ir.unary(Op.SOFTPLUS, ir.neg(w)))
 
 
 # log(det(K)) -> logdet(K): finite where det(K) under- or overflows
