@@ -102,8 +102,8 @@ class StepCheck:
         head = (f"{self.comparisons} comparisons, largest relative error {self.max_error:.2e}: "
                 + ("every step holds" if self.ok else f"{len(self.failures)} failed"))
         if self.unchecked:
-            head += (f" ({len(self.unchecked)} not checkable at these values: "
-                     "not finite there)")
+            head += (f" ({len(self.unchecked)} not checkable at these values: not finite "
+                     "or undefined there)")
         return "\n".join([head] + [f"  {f}" for f in self.failures]
                          + [f"  not checkable here: {f}" for f in self.unchecked])
 
@@ -141,7 +141,7 @@ class _Checker:
         self.report = StepCheck()
         self.rng = np.random.default_rng(seed)
         self.index = 0
-        self.unbound: set[str] = set()  # intermediates whose values are not finite here
+        self.unbound: set[str] = set()  # intermediates not finite or undefined here
 
     def fail(self, what: str, detail: str) -> None:
         self.report.failures.append(StepFailure(self.index, what, detail))
@@ -230,7 +230,7 @@ class _Checker:
         parts = [e for e in (claim.value, claim.of, claim.before) if e is not None]
         lost = sorted({n for e in parts for n in variables(e)} & self.unbound)
         if lost:
-            self.skip("values", f"it uses {', '.join(lost)}, not finite at these values")
+            self.skip("values", f"it uses {', '.join(lost)}, undefined at these values")
             return
         try:
             self._claim(claim)
@@ -239,10 +239,10 @@ class _Checker:
             self.skip("values", f"a matrix is singular at these values ({e})")
         except MatdiffError as e:
             message = str(e).splitlines()[0]
-            if "NaN or infinite" in message or "singular" in message:
-                self.skip("values", message)  # the step's formula is undefined here
-            else:
+            if "NaN or infinite" not in message and "singular" not in message:
                 self.fail("evaluation", message)
+                return
+            self.skip("values", message)  # the step's formula is undefined here
         if claim.defines is not None:
             self.unbound.add(claim.defines.name)
 
