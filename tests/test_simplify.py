@@ -200,3 +200,13 @@ def test_the_logistic_functions_two_halves_make_one(text, want):
     e, log = simplify_logged(matdiff.parse(text, declare={"z": "vector(n)", "y": "vector(n)"}).ir)
     assert "sigmoid-pair" in {f.rule.name for f in log}
     assert str(e) == want
+
+
+@pytest.mark.parametrize("text, wrt, want", [
+    ("sum(sigmoid(x))", "x", "diag(sigmoid(x).*(1 - sigmoid(x)).*(1 - 2*sigmoid(x)))"),
+    ("sigmoid(a)", "a", "sigmoid(a)*(1 - sigmoid(a))*(1 - 2*sigmoid(a))"),
+])
+def test_common_factors_come_out_of_a_sum(text, wrt, want):
+    # was diag(s.*(1 - s).^2) - diag(s.^2.*(1 - s)), two diagonals
+    assert "common-factor" in _fired(text, wrt, {"a": "scalar"}, order=2)
+    assert str(matdiff.diff(text, wrt=wrt, declare={"a": "scalar"}, order=2)) == want

@@ -145,6 +145,8 @@ ROWS: list[Row] = [
     Row("x'*inv(inv(A))*x", "x", "(A + A')*x", "Cookbook (81), an inverse inverted"),
     Row("2*sum(-y .* logsoftmax(z))", "z", "2*(softmax(z) - y)",
         "DL, a scaled cross-entropy", {"y": "probability vector"}),
+    Row("sum(sigmoid(z))", "z", "diag(sigmoid(z).*(1 - sigmoid(z)).*(1 - 2*sigmoid(z)))",
+        "DL, the sigmoid's second derivative", order=2),
     # ---- stable forms (issue 18): functions written through exp, derived through softmax,
     # tanh and logsumexp (tensorgrad's problems)
     Row("exp(z)/sum(exp(z))", "z", "diag(softmax(z)) - softmax(z)*softmax(z)'",

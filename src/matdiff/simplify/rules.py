@@ -452,3 +452,64 @@ def sigmoid_pair(e: Expr, ctx: Context) -> Expr | None:
                 rest = [t for k, t in enumerate(e.args) if k not in (i, j)]
                 return ir.add([ir.scale(whole, ci), *rest], e.shape)
     return None
+
+
+def _power_factors(t: Expr, ctx: Context) -> tuple[float, tuple, tuple, dict] | None:
+    """(c, labels, out, {key: (base, power)}) for t = c * prod base.^power entry by entry
+    (every factor on the same labels; out may be a diagonal, diag(...)). A base that is a
+    sum is taken in the orientation with the smaller key: (s - 1).^k = (-1)^k*(1 - s).^k."""
+    c, core = split_coefficient(t)
+    if core.op is Op.EINSUM:
+        ins, out, _ = core.attr
+        operands = list(core.args)
+        if not ins or not all(list(lab) == list(ins[0]) for lab in ins) or \
+                len(set(ins[0])) != len(ins[0]) or not set(out) <= set(ins[0]):
+            return None  # a delta, different labels, a diagonal factor or a broadcast
+        labels, out = tuple(ins[0]), tuple(out)
+    else:
+        operands, labels = [core], tuple(range(core.ndim))
+        out = labels
+    factors: dict[int, list] = {}
+    for a in operands:
+        base, p = _base_and_power(a)
+        if base.op is Op.CONST:
+            return None
+        if base.op is Op.ADD and float(p).is_integer():
+            flipped = ir.neg(base)
+            if ctx.keys.key(flipped) < ctx.keys.key(base):
+                base, c = flipped, c * (-1.0) ** p
+        entry = factors.setdefault(ctx.keys.key(base), [base, 0.0])
+        entry[1] += p
+    return c, labels, out, {k: (b, p) for k, (b, p) in factors.items()}
+
+
+# x.^a.*u + x.^b.*v -> x.^min(a,b).*(x.^(a-min).*u + x.^(b-min).*v), entry by entry: the
+# sigmoid's second derivative s.*(1 - s).^2 - s.^2.*(1 - s) is s.*(1 - s).*(1 - 2*s)
+@rule("common-factor", "s.*(1 - s).^2 - s.^2.*(1 - s) -> s.*(1 - s).*(1 - 2*s)", Op.ADD)
+def common_factor(e: Expr, ctx: Context) -> Expr | None:
+    if len(e.args) > 6:
+        return None
+    terms = [_power_factors(t, ctx) for t in e.args]
+    if None in terms or len({(lab, out) for _, lab, out, _ in terms}) != 1:
+        return None
+    _, labels, out, _ = terms[0]
+    shared = set(terms[0][3]).intersection(*(f for *_, f in terms[1:]))
+    pulled = {}
+    for k in shared:
+        low = min(f[k][1] for *_, f in terms)
+        if low > 0:
+            pulled[k] = (terms[0][3][k][0], low)
+    if not pulled:
+        return None
+    lab = list(labels)
+    rests = []
+    for c, _, _, f in terms:
+        factors = [ir.binary(Op.POW, b, ir.const(p - pulled[k][1], b.shape)) if k in pulled
+                   else ir.binary(Op.POW, b, ir.const(p, b.shape)) for k, (b, p) in f.items()]
+        shape = next(iter(f.values()))[0].shape  # the entries' shape, on `labels`
+        factors = [x for x in factors if x.op is not Op.CONST] or [ir.const(1.0, shape)]
+        rests.append(ir.scale(ir.einsum(factors, [lab] * len(factors), lab), c))
+    inner = ir.add(rests)
+    common = [ir.binary(Op.POW, b, ir.const(p, b.shape)) for b, p in pulled.values()]
+    result = ir.einsum([*common, inner], [lab] * (len(common) + 1), list(out))
+    return result if ctx.keys.size(result) < ctx.keys.size(e) else None
