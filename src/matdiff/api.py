@@ -113,7 +113,16 @@ class Expression:
         from .evaluate import evaluate
 
         with engine_errors("evaluating"):
-            return evaluate(self.ir, values, self.variables, dims=dims)
+            return evaluate(self._evaluated(), values, self.variables, dims=dims)
+
+    def _evaluated(self) -> Expr:
+        """The IR evaluate computes: the stable form (log(det(K)) as logdet(K), finite
+        where it is), found once."""
+        from .simplify import stabilize
+
+        if "_stable" not in self.__dict__:
+            self._stable = stabilize(self.ir)
+        return self._stable
 
     def to_text(self) -> str:
         """The expression in matdiff's text language (what `str()` gives); it parses back.
@@ -176,13 +185,20 @@ class Derivative(Expression):
     """
 
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
-                 raw: Expr) -> None:
+                 raw: Expr, stable: Expr | None = None, stable_log: Sequence = ()) -> None:
         # a derivative is a tensor in the shape convention: it has no row orientation
         super().__init__(ir, function.text, function.variables, None, function.assumptions)
         self.function = function
         self.wrt = wrt
         self.order = order
         self.raw = raw  # the engine's result before the simplifier's rewrites
+        # the function as differentiated: its spelled-out forms (exp(X)./sum(exp(X), 2))
+        # rewritten to the stable functions (softmax(X, 2)), and those rewrites
+        self.stable = function.ir if stable is None else stable
+        self.stable_log = list(stable_log)
+
+    def _evaluated(self) -> Expr:
+        return self.ir  # derived from the stable form already, and simplified
 
     @property
     def rows(self) -> frozenset[str]:
@@ -218,7 +234,8 @@ class Derivative(Expression):
         """Check every step of the derivation numerically (matdiff.explain.check): each
         definition, local derivative, chain-rule product, rewrite and printed text.
 
-        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`.
+        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`, and
+        `unchecked`: the steps not finite at these values (not checkable here, not failed).
         """
         from .explain import check_steps
 
@@ -428,7 +445,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         array([12., 21.])
     """
     from .derive import differentiate
-    from .simplify import simplify
+    from .simplify import simplify, stabilize_logged
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
@@ -449,11 +466,12 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         raise MatdiffError(f"'{wrt}' does not occur in the expression (its variables: {known}); "
                            "declare it to get a zero derivative")
     with engine_errors("differentiating"):
-        raw = function.ir
+        stable, log = stabilize_logged(function.ir)
+        raw = stable
         for _ in range(order):
             raw = differentiate(raw, target)
         simplified = simplify(raw)
-    return Derivative(simplified, function, wrt, order, raw)
+    return Derivative(simplified, function, wrt, order, raw, stable, log)
 
 
 def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
@@ -476,13 +494,17 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     names = wrt_names(wrt)  # "W,b" as ["W", "b"]: the reading diff and grad share
     single = isinstance(wrt, str) and len(names) == 1
     from .backward import backward_pass
+    from .simplify import stabilize
 
-    program, bp = f.program, None
+    stable = stabilize(f.ir)  # exp(X)./sum(exp(X), 2) computed as softmax(X, 2), as diff does
+    from .backward import stable_program
+
+    program, bp = (stable_program(f.program) if f.program is not None else None), None
     if program is None and len(names) > 1 and all(n in f.variables for n in names):
         from .backward.split import split
 
         try:  # the pre-activations named, so the gradients share their error signals
-            program = split(f.ir, f.variables, names, f.text)
+            program = split(stable, f.variables, names, f.text)
             bp = backward_pass(program, names) if program is not None else None
         except Exception:  # noqa: BLE001 - no split: one derivative per name below
             program = None
@@ -510,7 +532,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         for g in grads:
             variables.update(g.variables)
         with engine_errors("compiling"):
-            fn = compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
+            fn = compile_value_and_grad(stable, [g.ir for g in grads], names, variables, single,
                                         doc_text(f.to_text), backend=backend)
     declare = dict(f.declarations)
     fn.origin = (f"matdiff.value_and_grad({f.text!r}, wrt={wrt!r}"

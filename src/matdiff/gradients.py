@@ -77,15 +77,18 @@ class Gradients(Mapping[str, Derivative]):
     def backward(self):
         """The reverse-mode pass (matdiff.backward.BackwardPass) over the program's lines."""
         if self._backward is None:
-            from .backward import backward_pass
+            from .backward import backward_pass, stable_program
             from .language.program import single
+            from .simplify import stabilize
 
             if self.order != 1:
                 raise MatdiffError("the backward pass is of first derivatives (order=1)")
             f = self.function
-            program = f.program or single(f.ir, f.variables, f.text,
-                                          "scalar" if f.ir.ndim == 0 else "col",
-                                          f.declarations)
+            # an expression is differentiated in its stable form, as diff does; a program
+            # line by line
+            program = stable_program(f.program) if f.program is not None else single(
+                stabilize(f.ir), f.variables, f.text, "scalar" if f.ir.ndim == 0 else "col",
+                f.declarations)
             with engine_errors("differentiating"):
                 self._backward = backward_pass(program, self.wrt)
         return self._backward

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from ..ir.ops import SPECS, Op, spelling
+from ..ir.properties import logsumexp_of
 from . import ast
 from .types import SurfaceType
 
@@ -346,7 +347,7 @@ def _spec_rule(op: Op) -> Rule:
     if spec.kind == "matrix":
         return Rule(typer, lambda ctx, node, t, a: ir.matrix_fn(op, a, ctx.shape(t)))
     if op is Op.LOG:  # log(exp(Z)*vector(1)) is logsumexp(Z, 2), evaluated stably
-        return Rule(typer, lambda ctx, node, t, a: _as_logsumexp(a) or ir.unary(op, a))
+        return Rule(typer, lambda ctx, node, t, a: logsumexp_of(a) or ir.unary(op, a))
     if spec.arity == 1:
         return Rule(typer, lambda ctx, node, t, a: ir.unary(op, a))
     return Rule(typer, lambda ctx, node, t, a, b: ir.binary(op, *_pair(ctx, node, a, b)),
@@ -371,23 +372,6 @@ def _spec_rules() -> dict[str, Rule]:
             ops.setdefault(spelling(op), []).append(op)
     return {name: _spec_rule(group[0]) if len(group) == 1
             else _by_arity([_spec_rule(op) for op in group]) for name, group in ops.items()}
-
-
-def _as_logsumexp(a: Expr) -> Expr | None:
-    """The log-sum-exp that the sum `a` (of exp, along an axis or whole) is the exp of:
-    sum(exp(z)) -> logsumexp(z); exp(Z)*vector(1) -> logsumexp(Z, 2); None otherwise."""
-    if a.op is not Op.EINSUM or len(a.args) != 1 or a.args[0].op is not Op.EXP:
-        return None
-    (lab,), out, _ = a.attr
-    z = a.args[0].args[0]
-    if len(set(lab)) != len(lab):
-        return None
-    if not out and z.ndim == 1:
-        return ir.matrix_fn(Op.LOGSUMEXP, z, ())
-    if z.ndim == 2 and len(out) == 1 and out[0] in lab:
-        attr = 1 if out[0] == lab[0] else 0  # the rows kept: each row summed
-        return ir.matrix_fn(Op.LOGSUMEXP, z, (z.shape[1 - attr],), attr)
-    return None
 
 
 def _lower_filled(ctx, node, t, a, *sizes):

@@ -197,15 +197,22 @@ def _diagonal_like(f: Form, depth: int = 0) -> bool:
         _diagonal_like(a, depth + 1) for a in f.args)
 
 
+def _columns(node: Expr, args: list[Form]) -> list[Form]:
+    """The vector operands of an entry-by-entry op on one vector, all columns when some
+    are rows and some columns (logsumexp(B, 1) is a row, y a column: min(...', y))."""
+    kinds = {a.orient for a in args}
+    if node.ndim != 1 or not {"r", "c"} <= kinds:
+        return args
+    return [F.transpose(a) if a.orient == "r" else a for a in args]
+
+
 def _add(node: Expr, args: list[Form], ctx) -> Form:
     """A sum, with spread terms written by implicit expansion: `X*W + v'`, `x + 1`.
     Beside the identity or a diagonal matrix a spread vector keeps its longhand
     (`eye - vector(1)*u'`), which reads as the Jacobian it usually is; in a matrix sum
     a spread number does (`eye - matrix(1)/n`, `A + matrix(2)`), where a bare number
     would read as a multiple of the identity."""
-    if kind_of(node.shape) == "c" and any(a.orient == "r" for a in args):
-        # logsumexp(A, 1) - u': a row vector's terms all rows (a column would not add)
-        args = [F.transpose(a) if a.orient == "c" else a for a in args]
+    args = _columns(node, args)
     if all(a.bcast is not None for a in args):
         return F.add(args)
     eye = any(_diagonal_like(a) for a in args)
@@ -257,7 +264,7 @@ def _unary(node: Expr, args: list[Form], ctx) -> Form:
 
 
 def _extremum(node: Expr, args: list[Form], ctx) -> Form:
-    a, b = args
+    a, b = _columns(node, args)
     if a.bcast is not None and b.bcast is None and _expands(a, node, ctx):
         a = a.bcast
     elif b.bcast is not None and a.bcast is None and _expands(b, node, ctx):
