@@ -28,6 +28,7 @@ __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
     "neg", "sub", "unary", "binary", "matrix_fn", "rebuild", "delta", "topo_order", "variables",
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
+    "concat", "dim_sum", "dim_parts",
 ]
 
 Dim = str | int
@@ -179,6 +180,46 @@ def size(dims: Sequence[Dim]) -> Expr:
             prod *= d
         return const(prod)
     return Expr(Op.SIZE, (), dims, ())
+
+
+def dim_parts(d: Dim) -> list[Dim]:
+    """The lengths a concatenated axis adds up ("n+m+1" -> ["n", "m", 1]; "n" -> ["n"])."""
+    if isinstance(d, int) or "+" not in d:
+        return [d]
+    return [int(p) if p.isdigit() else p for p in d.split("+")]
+
+
+def dim_sum(dims: Sequence[Dim]) -> Dim:
+    """The length of axes joined end to end: a number when all are, else "n+m+1" (the
+    symbols in order, the numbers added up last)."""
+    symbols: list[str] = []
+    number = 0
+    for d in dims:
+        for p in dim_parts(d):
+            if isinstance(p, int):
+                number += p
+            else:
+                symbols.append(p)
+    if not symbols:
+        return number
+    return "+".join(symbols + ([str(number)] if number else []))
+
+
+def concat(parts: Sequence[Expr], axis: int) -> Expr:
+    """The blocks `parts` (one rank, equal off the axis) joined end to end along `axis`."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for p in parts:
+        if p.ndim != first.ndim or any(a != b for k, (a, b) in enumerate(zip(p.shape, first.shape))
+                                       if k != axis):
+            raise TypeError(f"concat: blocks of shapes {p.shape} and {first.shape}")
+    shape = list(first.shape)
+    shape[axis] = dim_sum([p.shape[axis] for p in parts])
+    if all(p.op is Op.CONST for p in parts) and len({p.attr for p in parts}) == 1:
+        return const(first.attr, tuple(shape))
+    return Expr(Op.CONCAT, tuple(parts), axis, tuple(shape))
 
 
 def is_zero(e: Expr) -> bool:
@@ -454,6 +495,8 @@ def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
         return unary(op, args[0]) if len(args) == 1 else binary(op, *args)
     if kind == "matrix":
         return matrix_fn(op, args[0], node.shape, node.attr)
+    if kind == "concat":
+        return concat(args, node.attr)
     return node  # pragma: no cover - leaves have no arguments
 
 

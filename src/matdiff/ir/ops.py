@@ -29,6 +29,7 @@ class Op(Enum):
     # structure
     EINSUM = "einsum"    # generalised product with deltas; attr = Subscripts
     ADD = "add"          # sum of same-shaped terms
+    CONCAT = "concat"    # blocks joined along an axis ([a; b], [A, B]); attr = the axis
     # element-wise, one argument
     EXP = "exp"
     LOG = "log"
@@ -150,6 +151,14 @@ SPECS: dict[Op, OpSpec] = {
     Op.SIZE: OpSpec(0, "leaf", "the product of some dimensions, a positive integer"),
     Op.EINSUM: OpSpec(None, "einsum", "a product of tensors with summed and diagonal indices"),
     Op.ADD: OpSpec(None, "add", "a sum of tensors of one shape"),
+    # [a; b] stacks (axis 0), [A, B] sets side by side (axis 1): the blocks have one rank
+    # (a column is lifted to n x 1, a row to 1 x n, a scalar to a vector of 1 first), and
+    # the derivative is the blocks' derivatives joined the same way
+    Op.CONCAT: OpSpec(None, "concat", "blocks joined along an axis: [a; b], [A, B]",
+                      array="concat", latex=r"\begin{{bmatrix}} {0} \end{{bmatrix}}",
+                      rule=("concatenation rule",
+                            "∂[a; b]/∂x = [∂a/∂x; ∂b/∂x]: the blocks' derivatives, stacked"),
+                      derivative="d[a; b] = [da; db]"),
     # ---- element-wise functions: _unary(name, array, LaTeX, f'(a) over a and y = f(a))
     Op.EXP: _unary("exp", "exp", r"\exp", "y"),
     Op.LOG: _unary("log", "log", r"\log", "1./a"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Node", "Number", "Name", "Call", "BinOp", "Neg", "Transpose"]
+__all__ = ["Node", "Number", "Name", "Call", "BinOp", "Neg", "Transpose", "Brackets", "Empty"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,3 +63,22 @@ class Transpose(Node):
 
     def children(self) -> tuple[Node, ...]:
         return (self.operand,)
+
+
+@dataclass(frozen=True, eq=False)
+class Brackets(Node):
+    """`[a, b; c, d]`: rows separated by `;`, entries of a row by `,`."""
+
+    rows: tuple[tuple[Node, ...], ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return tuple(x for row in self.rows for x in row)
+
+    @property
+    def shape_key(self) -> tuple[int, ...]:
+        return tuple(len(row) for row in self.rows)
+
+
+@dataclass(frozen=True, eq=False)
+class Empty(Node):
+    """`[]`, MATLAB's empty matrix: only as the placeholder of max(X, [], d)."""

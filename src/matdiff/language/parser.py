@@ -48,17 +48,22 @@ def _check_brackets(text: str) -> None:
     """Unbalanced or too deeply nested brackets, found before parsing."""
     opened: list[int] = []
     for i, ch in enumerate(text):
-        if ch == "(":
+        if ch in "([":
             opened.append(i)
             if len(opened) > MAX_DEPTH:
                 raise ParseError(f"brackets nested more than {MAX_DEPTH} deep", text,
                                  *_position(text, i))
-        elif ch == ")":
+        elif ch in ")]":
+            want = "(" if ch == ")" else "["
             if not opened:
-                raise ParseError("')' has no matching '('", text, *_position(text, i))
+                raise ParseError(f"'{ch}' has no matching '{want}'", text, *_position(text, i))
+            if text[opened[-1]] != want:
+                raise ParseError(f"'{ch}' closes '{text[opened[-1]]}' (opened at column "
+                                 f"{_position(text, opened[-1])[1]})", text, *_position(text, i))
             opened.pop()
     if opened:
-        raise ParseError("'(' is never closed", text, *_position(text, opened[-1]))
+        raise ParseError(f"'{text[opened[-1]]}' is never closed", text,
+                         *_position(text, opened[-1]))
 
 
 def _describe(token) -> str:
@@ -153,6 +158,13 @@ def _to_ast(tree, text: str) -> ast.Node:
             op, operand = kids
             inner = _node(operand, get, text)
             node = ast.Neg(op.line, op.column, inner) if rule == "neg" else inner
+        elif rule == "empty":
+            node = ast.Empty(line, column)
+        elif rule == "brow":
+            continue  # read by its brackets
+        elif rule == "brackets":
+            rows = tuple(tuple(_node(k, get, text) for k in row.children) for row in kids)
+            node = ast.Brackets(line, column, rows)
         elif rule == "transpose":
             operand, op = kids
             node = ast.Transpose(op.line, op.column, _node(operand, get, text))

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .build import TypeContext
 
 __all__ = ["BINARY", "FUNCTIONS", "SHAPE_RULES", "ALIASES", "RESERVED", "SCALAR", "Rule",
-           "broadcast", "expand_to", "transpose", "matmul"]
+           "broadcast", "expand_to", "transpose", "matmul", "concatenation_type",
+           "lower_concatenation"]
 
 SCALAR = SurfaceType("scalar", ())
 
@@ -144,12 +145,18 @@ def _type_divide(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceTy
     return a
 
 
+def _transpose_slip(ctx: TypeContext, node: ast.BinOp, b: SurfaceType) -> None:
+    """`x^T`, `x.^T`: a transpose written as a power (T undeclared, or not a scalar)."""
+    if isinstance(node.right, ast.Name) and node.right.name == "T" and (
+            b.kind != "scalar" or "T" not in ctx.declared):
+        base = node.left.name if isinstance(node.left, ast.Name) else "x"
+        ctx.fail(node, f"'{node.spelling}T' is not a transpose here (T is read as a variable): "
+                       f"write {base}' for the transpose of {base} (or {base}.T)")
+
+
 def _type_power(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+    _transpose_slip(ctx, node, b)
     if b.kind != "scalar":
-        if isinstance(node.right, ast.Name) and node.right.name == "T":
-            base = node.left.name if isinstance(node.left, ast.Name) else "x"
-            ctx.fail(node, "'^T' is not a transpose here (T is read as a matrix variable): "
-                           f"write {base}' for the transpose of {base}")
         ctx.fail(node, f"'^' needs a scalar exponent, not {ctx.describe(b)} (use .^)")
     if a.kind == "scalar":
         return a
@@ -204,6 +211,8 @@ class Rule:
 
 
 def _type_elementwise(ctx, node, a, b):
+    if node.op == ".^":
+        _transpose_slip(ctx, node, b)
     return ctx.expand(node, f"'{node.spelling}'", a, b)
 
 
@@ -498,3 +507,84 @@ FUNCTIONS: dict[str, Rule] = {
 }
 ALIASES = {"trace": "tr", "transpose": None}
 RESERVED = set(FUNCTIONS) | set(ALIASES) | {"eye"}
+
+
+# ---------------------------------------------------------------- building from blocks
+
+def _rows_of(kind: str, t: SurfaceType):
+    """(rows, columns) of a block as written: None for a length of 1."""
+    if kind == "scalar":
+        return None, None
+    if kind == "row":
+        return None, t.dims[0]
+    if kind == "col":
+        return t.dims[0], None
+    return t.dims[0], t.dims[1]
+
+
+def _join(ctx, node, blocks: list[SurfaceType], across: bool) -> SurfaceType:
+    """Blocks side by side (across, `[a, b]`) or stacked (`[a; b]`): they agree on the other
+    axis, and the joined axis is the sum of theirs (a number or "n+m")."""
+    if len(blocks) == 1:
+        return blocks[0]
+    keep, grow = (0, 1) if across else (1, 0)
+    sizes = [_rows_of(t.kind, t) for t in blocks]
+    kept = [s[keep] for s in sizes]
+    what = "[a, b] sets blocks side by side" if across else "[a; b] stacks blocks"
+    if all(k is None for k in kept):  # scalars and vectors of one row (column)
+        parts = [s[grow] if s[grow] is not None else ctx.dims.declared(1) for s in sizes]
+        return SurfaceType("row" if across else "col", (ctx.dims.total(parts),))
+    if any(k is None for k in kept):
+        odd = next(t for t, k in zip(blocks, kept) if k is None)
+        other = next(t for t, k in zip(blocks, kept) if k is not None)
+        ctx.fail(node, f"{what} of one {'height' if across else 'width'}: "
+                       f"{ctx.describe(odd)} and {ctx.describe(other)} differ (transpose one?)")
+    for t, k in zip(blocks, kept):
+        if not ctx.dims.unify(kept[0], k):
+            ctx.fail(node, f"{what} of one {'height' if across else 'width'}, not "
+                           f"{ctx.describe(blocks[0])} and {ctx.describe(t)}")
+    parts = [s[grow] if s[grow] is not None else ctx.dims.declared(1) for s in sizes]
+    total = ctx.dims.total(parts)
+    return SurfaceType("matrix", (kept[0], total) if across else (total, kept[0]))
+
+
+def concatenation_type(ctx, node: ast.Brackets, args: list[SurfaceType]) -> SurfaceType:
+    """`[a, b; c, d]`: each row's blocks side by side, then the rows stacked."""
+    for t in args:
+        if t.kind == "empty":
+            ctx.fail(node, "[] stands only in max(X, [], d) and min(X, [], d)")
+    it = iter(args)
+    rows = [[next(it) for _ in row] for row in node.rows]
+    return _join(ctx, node, [_join(ctx, node, r, across=True) for r in rows], across=False)
+
+
+def _as_block(e: Expr, kind: str, rank: int, across: bool) -> Expr:
+    """A block lifted to the rank of the join: a scalar to a vector of 1, a column to n x 1,
+    a row to 1 x n."""
+    if rank == 1:
+        return broadcast(e, (1,)) if kind == "scalar" else e
+    if kind == "col":
+        return ir.einsum([e], [[0]], [0, 1], {1: 1})
+    if kind == "row":
+        return ir.einsum([e], [[1]], [0, 1], {0: 1})
+    if kind == "scalar":
+        return broadcast(e, (1, 1))
+    return e
+
+
+def _join_ir(blocks: list[tuple[Expr, str]], across: bool) -> tuple[Expr, str]:
+    if len(blocks) == 1:
+        return blocks[0]
+    one_line = all(k in (("scalar", "row") if across else ("scalar", "col")) for _, k in blocks)
+    if one_line:
+        parts = [_as_block(e, k, 1, across) for e, k in blocks]
+        return ir.concat(parts, 0), ("row" if across else "col")
+    parts = [_as_block(e, k, 2, across) for e, k in blocks]
+    return ir.concat(parts, 1 if across else 0), "matrix"
+
+
+def lower_concatenation(ctx, node: ast.Brackets, built: list[Expr]) -> Expr:
+    kinds = iter(ctx.types[id(c)].kind for c in node.children())
+    it = iter(built)
+    rows = [_join_ir([(next(it), next(kinds)) for _ in row], across=True) for row in node.rows]
+    return _join_ir(rows, across=False)[0]

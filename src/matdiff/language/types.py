@@ -19,12 +19,14 @@ __all__ = ["DimVar", "SurfaceType", "Dims", "parse_declaration", "parse_declarat
 class DimVar:
     """An unknown dimension; roots carry a declared symbol or an integer."""
 
-    __slots__ = ("parent", "symbol", "value")
+    __slots__ = ("parent", "symbol", "value", "parts")
 
-    def __init__(self, symbol: str | None = None, value: int | None = None) -> None:
+    def __init__(self, symbol: str | None = None, value: int | None = None,
+                 parts: tuple[DimVar, ...] = ()) -> None:
         self.parent: DimVar = self
         self.symbol = symbol
         self.value = value
+        self.parts = parts  # a concatenated axis: the sum of these lengths
 
     def root(self) -> DimVar:
         node = self
@@ -53,11 +55,50 @@ class Dims:
             self.symbols[spec] = DimVar(symbol=spec)
         return self.symbols[spec]
 
+    def total(self, parts: list[DimVar]) -> DimVar:
+        """The length of a concatenated axis: the sum of the parts' lengths."""
+        if len(parts) == 1:
+            return parts[0]
+        return DimVar(parts=tuple(parts))
+
+    def _sum_value(self, r: DimVar) -> int | None:
+        values = [self._value(p) for p in r.parts]
+        return None if None in values else sum(values)
+
+    def _value(self, d: DimVar) -> int | None:
+        r = d.root()
+        if r.parts:
+            return self._sum_value(r)
+        return r.value
+
+    def _plain(self, r: DimVar) -> bool:
+        return r.value is None and r.symbol is None and not r.parts
+
+    def _unify_sum(self, ra: DimVar, rb: DimVar) -> bool:
+        """A concatenated axis is one with an unknown, an equal sum, or a number equal to it."""
+        if self._plain(rb):
+            rb.parent = ra
+            return True
+        if self._plain(ra):
+            ra.parent = rb
+            return True
+        if ra.parts and rb.parts and len(ra.parts) == len(rb.parts) and all(
+                self.known_equal(x, y) for x, y in zip(ra.parts, rb.parts)):
+            rb.parent = ra
+            return True
+        va, vb = self._value(ra), self._value(rb)
+        if va is not None and va == vb:
+            (rb if rb.parts else ra).parent = ra if rb.parts else rb
+            return True
+        return False
+
     def unify(self, a: DimVar, b: DimVar) -> bool:
         """Make a and b one dimension; False when they cannot be."""
         ra, rb = a.root(), b.root()
         if ra is rb:
             return True
+        if ra.parts or rb.parts:
+            return self._unify_sum(ra, rb)
         if ra.value is not None and rb.value is not None and ra.value != rb.value:
             return False
         if ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol:
@@ -72,6 +113,9 @@ class Dims:
         ra, rb = a.root(), b.root()
         if ra is rb:
             return True
+        if ra.parts or rb.parts:
+            return self._plain(ra) or self._plain(rb) or (
+                self._value(ra) is not None and self._value(ra) == self._value(rb))
         if ra.value is not None and rb.value is not None and ra.value != rb.value:
             return False
         return not (ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol)
@@ -79,11 +123,20 @@ class Dims:
     def known_equal(self, a: DimVar, b: DimVar) -> bool:
         """Whether a and b are already one dimension (one variable, or one number)."""
         ra, rb = a.root(), b.root()
-        return ra is rb or (ra.value is not None and ra.value == rb.value)
+        va = self._value(ra)
+        return ra is rb or (va is not None and va == self._value(rb))
 
     def name(self, d: DimVar) -> str | int:
-        """The final dimension: its integer, its declared symbol, or a fresh letter."""
+        """The final dimension: its integer, its declared symbol, or a fresh letter; a
+        concatenated axis is the sum of its parts ("n+m", or a number when all are)."""
         r = d.root()
+        if r.parts:
+            value = self._sum_value(r)
+            if value is not None:
+                return value
+            from ..ir.expr import dim_sum
+
+            return dim_sum([self.name(p) for p in r.parts])
         if r.value is not None:
             return r.value
         if r.symbol is not None:
@@ -110,6 +163,8 @@ class SurfaceType:
         names = [str(dims.name(d)) for d in self.dims]
         if self.kind == "scalar":
             return "a scalar"
+        if self.kind == "empty":
+            return "[] (the empty matrix)"
         if self.kind == "col":
             return f"a vector ({names[0]})"
         if self.kind == "row":
