@@ -326,7 +326,8 @@ def infer_kinds(text: str, trees: Sequence[ast.Node], declared: Mapping[str, Sur
     `trees` are a program's right-hand sides (one for an expression), `assigned`
     the names they are assigned to; `goal="scalar"` says the last tree is a loss. A loss
     types what is added to it or scales it (`reg` in `... + reg*sum(W.^2)`), never what is
-    inside a call: `relu(W*x)` as a loss does not make W and x scalars (it is not one).
+    inside a call (`relu(W*x)` as a loss does not make W and x scalars: it is not one),
+    and never a matrix by its capital (`X*w - y` is not a scalar loss with X a number).
     """
     assigned = list(assigned) if assigned is not None else [None] * len(trees)
     relations: dict = {}
@@ -335,6 +336,7 @@ def infer_kinds(text: str, trees: Sequence[ast.Node], declared: Mapping[str, Sur
         return plain
     typed = _solve(text, trees, declared, assigned, goal, typer, relations)
     reach = _terms_names(trees, assigned)
-    if any(typed[n].kind != plain[n].kind for n in typed if n not in reach):
-        return plain
+    changed = [n for n in typed if typed[n].kind != plain[n].kind]
+    if any(n not in reach or first_letter_kind(n) == "matrix" for n in changed):
+        return plain  # the loss is not a scalar: the caller says so
     return typed
