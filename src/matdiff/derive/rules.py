@@ -70,6 +70,16 @@ def _einsum(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     return _sum_terms(terms)
 
 
+def _concat(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d[a; b] = [da; db]: each block's derivative in its place, zeros where a block does not
+    depend on the variable (the variable's axes follow the node's, so the axis is the same)."""
+    if all(d is None for d in dargs):
+        return None
+    blocks = [ir.zeros(tuple(a.shape) + tuple(wrt_dims)) if d is None else d
+              for a, d in zip(node.args, dargs)]
+    return ir.concat(blocks, node.attr)
+
+
 def _add(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     """Sum rule."""
     return _sum_terms(dargs)
@@ -261,6 +271,7 @@ def _norm2(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
 RULES: dict[Op, DerivativeRule] = {
     Op.EINSUM: _einsum,
     Op.ADD: _add,
+    Op.CONCAT: _concat,
     **{op: _elementwise for op in ELEMENTWISE_UNARY},
     Op.POW: _power,
     Op.MAX: _extremum(larger=True),

@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "Form", "sym", "num", "call", "ones", "eye", "neg", "add", "mul", "hadamard", "ediv",
     "sdiv", "power", "transpose", "index", "is_num", "is_neg", "flip_kind", "product_kind",
+    "block",
 ]
 
 
@@ -225,6 +226,11 @@ def sdiv(a: Form, b: Form) -> Form:
 
 def power(base: Form, exponent: Form) -> Form:
     return Form("pow", (base, exponent), None, base.orient, None, _count((base, exponent)))
+
+
+def block(parts: list[Form], across: bool, orient: str) -> Form:
+    """[a; b] (stacked) or [a, b] (side by side): blocks joined, as MATLAB writes them."""
+    return Form("block", tuple(parts), ", " if across else "; ", orient, None, _count(parts))
 
 
 def index(value: Any, args: tuple[Form, ...] = ()) -> Form:

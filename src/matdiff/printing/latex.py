@@ -101,6 +101,10 @@ class LatexPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "I"
 
+    def _print_block(self, f: Form, parts: list[str]) -> str:
+        sep = " & " if f.value.startswith(",") else r" \\ "
+        return r"\begin{bmatrix} " + sep.join(parts) + r" \end{bmatrix}"
+
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[2]
 
@@ -165,6 +169,9 @@ class LatexPrinter(Printer):
     def index_call(self, name: str, args: list[str]) -> str:
         op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")
         return f"{op}\\left({', '.join(args)}\\right)"
+
+    def index_block(self, name: str, items: list[str]) -> str:
+        return r"\begin{bmatrix} " + r" \\ ".join(items) + r" \end{bmatrix}_{" + name + "}"
 
     def index_pow(self, base: str, ex: str) -> str:
         return f"{base}^{{{ex}}}"

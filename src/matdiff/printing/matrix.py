@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ..ir import expr as ir
 from ..ir.expr import Expr, topo_order
 from ..ir.ops import (
     AXIS_OPS,
@@ -202,6 +203,52 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
     return F.call(spelling(node.op), args, kind_of(node.shape))
 
 
+def _column_of(ctx, d) -> Form | None:
+    """A column vector of length d written through a variable: x, A*vector(1), A'*vector(1)."""
+    for v in ctx.variables.values():
+        if v.ndim == 1 and v.shape[0] == d:
+            return F.sym(v.name, "c")
+    for v in ctx.variables.values():
+        if v.ndim == 2 and d in v.shape:
+            a = F.sym(v.name, "m", v.attr[1])
+            a = a if v.shape[0] == d else F.transpose(a)
+            return F.mul([a, F.ones(1.0, "c")])
+    return None
+
+
+def _spread(node: Expr, ctx) -> Form | None:
+    """A constant block of a concatenation, c*x or c*x*y' with variables carrying its sizes
+    (the size of a block along the joined axis is told by nothing else)."""
+    cols = [_column_of(ctx, d) for d in node.shape]
+    if any(c is None for c in cols):
+        return None
+    factors = (F.num(node.attr), cols[0]) + (() if len(cols) == 1 else
+                                             (F.transpose(cols[1]),))
+    return F.Form("mul", factors, None, kind_of(node.shape))  # kept as written: 0*x*y'
+
+
+def _block(node: Expr, form: Form, ctx) -> Form:
+    """One block as written: a vector lifted to n x 1 (1 x n) as the vector (its transpose),
+    a scalar spread to a vector of 1 as the scalar, a constant through variables."""
+    if node.ndim and all(d == 1 for d in node.shape):  # one entry: the scalar it holds
+        labels = list(range(node.ndim))
+        return to_form(ir.einsum([node], [labels], []), ctx.variables)
+    if node.op is Op.EINSUM and len(node.args) == 1 and node.args[0].ndim == 1 and (
+            1 in node.shape) and node.ndim == 2:
+        (lab,), out, _ = node.attr
+        inner = to_form(node.args[0], ctx.variables)
+        return inner if out.index(lab[0]) == 0 else F.transpose(inner)
+    if node.op is Op.CONST and any(not isinstance(d, int) for d in node.shape):
+        return _spread(node, ctx) or form
+    return form
+
+
+def _concat(node: Expr, args: list[Form], ctx) -> Form:
+    blocks = [_block(a, f, ctx) for a, f in zip(node.args, args)]
+    across = node.ndim == 2 and node.attr == 1
+    return F.block(blocks, across, kind_of(node.shape))
+
+
 # op -> conversion(node, argument forms, context); None means "no matrix form"
 FORMS = {
     Op.VAR: lambda node, args, ctx: F.sym(node.name, kind_of(node.shape), node.attr[1]),
@@ -209,6 +256,7 @@ FORMS = {
     Op.SIZE: lambda node, args, ctx: ctx.size(node.attr),
     Op.EINSUM: _einsum,
     Op.ADD: _add,
+    Op.CONCAT: _concat,
     **{op: _unary for op in ELEMENTWISE_UNARY},
     **{op: _extremum for op in ELEMENTWISE_BINARY},  # max(a, b), min(a, b): calls
     Op.POW: _pow,

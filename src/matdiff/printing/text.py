@@ -34,6 +34,9 @@ class TextPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "eye"
 
+    def _print_block(self, f: Form, parts: list[str]) -> str:
+        return "[" + f.value.join(parts) + "]"
+
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[1]
 
@@ -85,3 +88,6 @@ class TextPrinter(Printer):
 
     def index_pow(self, base: str, ex: str) -> str:
         return f"{base}^{ex}"
+
+    def index_block(self, name: str, items: list[str]) -> str:
+        return f"[{'; '.join(items)}]_{name}"
