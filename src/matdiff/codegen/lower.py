@@ -39,6 +39,7 @@ def _code(op: Op) -> str:
 UNARY_CODE: dict[Op, str] = {op: _code(op) for op in ELEMENTWISE_UNARY}
 BINARY_CODE: dict[Op, str] = {op: _code(op) for op in ELEMENTWISE_BINARY}
 MATRIX_CODE: dict[Op, str] = {op: _code(op) for op in MATRIX_FUNCTIONS}
+CONCAT_CODE = "np." + SPECS[Op.CONCAT].array  # np.concat (NumPy 2; the standard's name)
 # f(0) = 0: applying f to a diagonal's vector keeps it diagonal
 ZERO_PRESERVING = frozenset(op for op in UNARY_CODE if SPECS[op].zeros)
 MAX_TERMS = 16  # terms per generated sum; longer sums become a tree of sums
@@ -104,6 +105,11 @@ class Lowering:
             return self._unary(node)
         if op in BINARY_CODE:
             return self._binary(node)
+        if op is Op.CONCAT:  # [a; b]: the blocks as arrays, joined along the axis
+            refs = tuple(self.materialize(self.memo[a]).ref for a in node.args)
+            blocks = ", ".join(f"{{{k}}}" for k in range(len(refs)))
+            return Val.dense(self._emit(node, f"{CONCAT_CODE}(({blocks}), axis={node.attr})",
+                                        refs), node.shape)
         if op in MATRIX_CODE:
             a = self.materialize(self.memo[node.args[0]])
             if (node.args[0], node.attr) in self.shared_exp:

@@ -228,9 +228,18 @@ def power(base: Form, exponent: Form) -> Form:
     return Form("pow", (base, exponent), None, base.orient, None, _count((base, exponent)))
 
 
-def block(parts: list[Form], across: bool, orient: str) -> Form:
-    """[a; b] (stacked) or [a, b] (side by side): blocks joined, as MATLAB writes them."""
-    return Form("block", tuple(parts), ", " if across else "; ", orient, None, _count(parts))
+def block(rows: list[list[Form]], orient: str) -> Form:
+    """[a, b; c, d]: rows of blocks, as MATLAB writes them (value: the rows' lengths)."""
+    parts = tuple(f for row in rows for f in row)
+    return Form("block", parts, tuple(len(r) for r in rows), orient, None, _count(parts))
+
+
+def block_rows(f: Form) -> list[list[Form]]:
+    out, k = [], 0
+    for n in f.value:
+        out.append(list(f.args[k:k + n]))
+        k += n
+    return out
 
 
 def index(value: Any, args: tuple[Form, ...] = ()) -> Form:
@@ -264,6 +273,12 @@ def _transpose(f: Form, depth: int, memo: dict) -> Form:
         return f  # eye' -> eye, diag(x)' -> diag(x), A' -> A for a symmetric A
     if f.kind == "ones" and f.orient == "m":
         return f  # matrix(c)' -> matrix(c) (the shape is inferred)
+    if f.kind == "block" and (len(f.value) == 1 or set(f.value) == {1}):
+        # [a; b]' is [a', b'] (a list of blocks turned the other way)
+        flat = [transpose(a, depth + 1, memo) for a in f.args]
+        rows = [[a] for a in flat] if len(f.value) == 1 else [flat]
+        pushed = block(rows, flip_kind(f.orient))
+        return pushed if pushed.tcount <= f.tcount else wrapped
     if depth > _MAX_PUSH or f.kind not in ("neg", "mul", "add", "had", "ediv", "sdiv"):
         return wrapped
     d = depth + 1

@@ -102,8 +102,14 @@ class LatexPrinter(Printer):
         return "I"
 
     def _print_block(self, f: Form, parts: list[str]) -> str:
-        sep = " & " if f.value.startswith(",") else r" \\ "
-        return r"\begin{bmatrix} " + sep.join(parts) + r" \end{bmatrix}"
+        # a zero block spread through variables (0*x*y', for the text to parse back) is 0
+        parts = ["0" if a.bcast is not None and a.bcast.kind == "num" and a.bcast.value == 0.0
+                 else s for a, s in zip(f.args, parts)]
+        rows, k = [], 0
+        for n in f.value:
+            rows.append(" & ".join(parts[k:k + n]))
+            k += n
+        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[2]

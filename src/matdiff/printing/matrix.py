@@ -219,12 +219,30 @@ def _column_of(ctx, d) -> Form | None:
 def _spread(node: Expr, ctx) -> Form | None:
     """A constant block of a concatenation, c*x or c*x*y' with variables carrying its sizes
     (the size of a block along the joined axis is told by nothing else)."""
-    cols = [_column_of(ctx, d) for d in node.shape]
-    if any(c is None for c in cols):
+    cols = [None if d == 1 else _column_of(ctx, d) for d in node.shape]
+    if all(c is None for c in cols) or any(c is None and d != 1
+                                           for c, d in zip(cols, node.shape)):
         return None
-    factors = (F.num(node.attr), cols[0]) + (() if len(cols) == 1 else
-                                             (F.transpose(cols[1]),))
-    return F.Form("mul", factors, None, kind_of(node.shape))  # kept as written: 0*x*y'
+    factors = [F.num(node.attr)]
+    if cols[0] is not None:
+        factors.append(cols[0])
+    if len(cols) == 2 and cols[1] is not None:
+        factors.append(F.transpose(cols[1]))
+    orient = "r" if cols[0] is None else ("c" if len(cols) == 2 and cols[1] is None
+                                          else kind_of(node.shape))
+    # kept as written (0*x*y', not folded to a 0 whose size nothing tells)
+    return F.Form("mul", tuple(factors), None, orient, bcast=F.num(node.attr))
+
+
+def _literal(node: Expr) -> Form | None:
+    """A small constant block of known size as its entries: [0, 0]."""
+    if len(node.shape) == 1:
+        rows = [[F.num(node.attr)] for _ in range(node.shape[0])]
+    else:
+        rows = [[F.num(node.attr)] * node.shape[1] for _ in range(node.shape[0])]
+    if sum(len(r) for r in rows) > 16:
+        return None
+    return F.block(rows, kind_of(node.shape))
 
 
 def _block(node: Expr, form: Form, ctx) -> Form:
@@ -240,13 +258,23 @@ def _block(node: Expr, form: Form, ctx) -> Form:
         return inner if out.index(lab[0]) == 0 else F.transpose(inner)
     if node.op is Op.CONST and any(not isinstance(d, int) for d in node.shape):
         return _spread(node, ctx) or form
+    if node.op is Op.CONST:
+        return _literal(node) or form
     return form
 
 
 def _concat(node: Expr, args: list[Form], ctx) -> Form:
+    """[a; b], [A, B]; stacked rows of side-by-side blocks print as [a, b; c, d]."""
     blocks = [_block(a, f, ctx) for a, f in zip(node.args, args)]
-    across = node.ndim == 2 and node.attr == 1
-    return F.block(blocks, across, kind_of(node.shape))
+    if node.ndim == 2 and node.attr == 1:
+        return F.block([blocks], "m")
+    rows = []
+    for b in blocks:
+        if b.kind == "block" and len(b.value) == 1 and b.value[0] > 1:
+            rows.append(list(b.args))  # a row [a, b] inside a stack: one row of the block
+        else:
+            rows.append([b])
+    return F.block(rows, kind_of(node.shape))
 
 
 # op -> conversion(node, argument forms, context); None means "no matrix form"

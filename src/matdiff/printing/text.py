@@ -35,7 +35,11 @@ class TextPrinter(Printer):
         return "eye"
 
     def _print_block(self, f: Form, parts: list[str]) -> str:
-        return "[" + f.value.join(parts) + "]"
+        rows, k = [], 0
+        for n in f.value:
+            rows.append(", ".join(parts[k:k + n]))
+            k += n
+        return "[" + "; ".join(rows) + "]"
 
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[1]
