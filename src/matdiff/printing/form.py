@@ -273,6 +273,9 @@ def _transpose(f: Form, depth: int, memo: dict) -> Form:
         return f  # eye' -> eye, diag(x)' -> diag(x), A' -> A for a symmetric A
     if f.kind == "ones" and f.orient == "m":
         return f  # matrix(c)' -> matrix(c) (the shape is inferred)
+    if f.kind == "mul" and f.value == "spread":  # c*x*y' (a constant block) as c*y*x'
+        args = (f.args[0],) + tuple(transpose(a, depth + 1, memo) for a in reversed(f.args[1:]))
+        return Form("mul", args, "spread", flip_kind(f.orient), f.bcast, _count(args))
     if f.kind == "block" and (len(f.value) == 1 or set(f.value) == {1}):
         # [a; b]' is [a', b'] (a list of blocks turned the other way)
         flat = [transpose(a, depth + 1, memo) for a in f.args]

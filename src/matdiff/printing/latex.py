@@ -103,8 +103,9 @@ class LatexPrinter(Printer):
 
     def _print_block(self, f: Form, parts: list[str]) -> str:
         # a zero block spread through variables (0*x*y', for the text to parse back) is 0
-        parts = ["0" if a.bcast is not None and a.bcast.kind == "num" and a.bcast.value == 0.0
-                 else s for a, s in zip(f.args, parts)]
+        parts = [self.raw_parts[k][: self.raw_parts[k].index(" ")]
+                 if a.kind == "mul" and a.value == "spread" and " " in self.raw_parts[k] else s
+                 for k, (a, s) in enumerate(zip(f.args, parts))]
         rows, k = [], 0
         for n in f.value:
             rows.append(" & ".join(parts[k:k + n]))

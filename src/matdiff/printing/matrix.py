@@ -231,7 +231,8 @@ def _spread(node: Expr, ctx) -> Form | None:
     orient = "r" if cols[0] is None else ("c" if len(cols) == 2 and cols[1] is None
                                           else kind_of(node.shape))
     # kept as written (0*x*y', not folded to a 0 whose size nothing tells)
-    return F.Form("mul", tuple(factors), None, orient, bcast=F.num(node.attr))
+    return F.Form("mul", tuple(factors), "spread", orient, bcast=F.num(node.attr),
+                  tcount=sum(a.tcount for a in factors))
 
 
 def _literal(node: Expr) -> Form | None:
