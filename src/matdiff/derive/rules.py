@@ -178,6 +178,13 @@ def _reduced_extremum(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     derivative is 0."""
     (x,), (dx,) = node.args, dargs
     _, W, dims = _labels(node, wrt_dims)
+    if node.attr is not None:  # max(X, [], d): the same per row (attr 1) or column (0)
+        dims |= {"i": x.shape[0], "j": x.shape[1]}
+        kept = "i" if node.attr == 1 else "j"
+        hit = ir.binary(Op.EQ, x, ir.einsum([node], [[kept]], ["i", "j"], dims))
+        count = ir.einsum([hit], [["i", "j"]], [kept], dims)
+        return ir.einsum([_pow(count, -1.0), hit, dx], [[kept], ["i", "j"], ["i", "j"] + W],
+                         [kept] + W, dims)
     dims |= {"i": x.shape[0]}
     spread = ir.einsum([node], [[]], ["i"], dims)
     hit = ir.binary(Op.EQ, x, spread)

@@ -236,6 +236,8 @@ def _lower(ctx: TypeContext, node: ast.Node, built: dict[int, Expr],
         return variables[node.name]
     if isinstance(node, ast.Brackets):
         return lower_concatenation(ctx, node, [built[id(c)] for c in node.children()])
+    if isinstance(node, ast.Empty):  # the placeholder of max(X, [], d): no value of its own
+        return ir.zeros(())
     if isinstance(node, ast.Neg):
         return ir.neg(built[id(node.operand)])
     if isinstance(node, ast.Transpose):

@@ -259,9 +259,8 @@ def _t_vector(result):
             name = node.func
             if name in _PAIRWISE:
                 axis = "" if a.kind != "matrix" else (
-                    f"; a matrix reduced along an axis (MATLAB's {name}(X) per column, "
-                    f"{name}(X, [], 2) per row) is not supported, and softmax(X, 2) and "
-                    "logsumexp(X, 2) need no row maximum subtracted")
+                    f"; along an axis write {name}(X, [], 2) for each row, {name}(X, [], 1) "
+                    f"for each column (MATLAB's {name}(X) per column is not supported)")
                 ctx.fail(node, f"{name}() of one argument takes a vector, not "
                                f"{ctx.describe(a)} ({name}(a, b) of two is element-wise, "
                                f"{name}(0, X)){axis}")
@@ -328,6 +327,30 @@ def _spec_rule(op: Op) -> Rule:
                 (2, 2))
 
 
+def _t_axis_extremum(ctx, node, a, empty, axis_type):
+    """max(X, [], d), min(X, [], d): MATLAB's extremum along an axis, shaped as sum(X, d)."""
+    name = node.func
+    if empty.kind != "empty":
+        ctx.fail(node, f"{name}() of three arguments is {name}(X, [], d), the extreme along "
+                       f"axis d; the second argument must be [] ({name}(a, b) of two is "
+                       "element-wise)")
+    if a.kind == "scalar":
+        ctx.fail(node, f"{name}(X, [], d) takes a vector or a matrix, not a scalar")
+    return _t_reduce(ctx, node, a, axis_type)
+
+
+def _lower_axis_extremum(op: Op):
+    def lower(ctx, node, t, a, empty, axis):
+        d = _axis(ctx, node)
+        if a.ndim == 2:
+            attr = 1 if d == 2 else 0  # 1: each row reduced, as logsumexp(X, 2)
+            return ir.matrix_fn(op, a, (a.shape[1 - attr],), attr)
+        if t.kind == "scalar":  # a vector along its own axis
+            return ir.matrix_fn(op, a, ())
+        return a  # across a vector: each entry alone
+    return lower
+
+
 def _by_arity(rules: list[Rule]) -> Rule:
     """One name, several ops told apart by their number of arguments: max(x), max(a, b)."""
     def pick(n: int) -> Rule:
@@ -344,8 +367,13 @@ def _spec_rules() -> dict[str, Rule]:
     for op, spec in SPECS.items():
         if spec.kind in ("elementwise", "matrix") and not spec.operator:
             ops.setdefault(spelling(op), []).append(op)
-    return {name: _spec_rule(group[0]) if len(group) == 1
-            else _by_arity([_spec_rule(op) for op in group]) for name, group in ops.items()}
+    out = {name: _spec_rule(group[0]) if len(group) == 1
+           else _by_arity([_spec_rule(op) for op in group]) for name, group in ops.items()}
+    for op in (Op.VMAX, Op.VMIN):  # max(X, [], d): a third spelling, along an axis
+        name = spelling(op)
+        three = Rule(_t_axis_extremum, _lower_axis_extremum(op), (3, 3))
+        out[name] = _by_arity([r for op2 in ops[name] for r in [_spec_rule(op2)]] + [three])
+    return out
 
 
 def _as_logsumexp(a: Expr) -> Expr | None:
@@ -400,10 +428,11 @@ def _lower_size(ctx, node, t, a, k):
 
 def _axis(ctx, node) -> int:
     """The literal axis of `sum(X, d)`: 1 (down the columns) or 2 (along the rows)."""
-    d = _integer_literal(node.args[1])
+    d = _integer_literal(node.args[-1])
     if d not in (1, 2):
-        ctx.fail(node.args[1], f"the axis of {node.func}(X, d) is 1 (down each column) or 2 "
-                               "(along each row), written as a number")
+        form = f"{node.func}(X, [], d)" if len(node.args) == 3 else f"{node.func}(X, d)"
+        ctx.fail(node.args[-1], f"the axis of {form} is 1 (down each column) or 2 "
+                                "(along each row), written as a number")
     return d
 
 

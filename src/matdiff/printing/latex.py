@@ -101,6 +101,9 @@ class LatexPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "I"
 
+    def _print_empty(self, f: Form, parts: list[str]) -> str:
+        return r"[\,]"  # max(X, [], 2), as MATLAB writes it
+
     def _print_block(self, f: Form, parts: list[str]) -> str:
         # a zero block spread through variables (0*x*y', for the text to parse back) is 0
         parts = [self.raw_parts[k][: self.raw_parts[k].index(" ")]

@@ -199,7 +199,8 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
         kind = kind_of(node.shape)
         if kind == "c" and node.attr == 0:  # logsumexp(X, 1) is a row, as sum(X, 1) is
             kind = "r"
-        return F.call(spelling(node.op), [*args, F.num(node.attr + 1)], kind)
+        empty = [F.Form("empty", (), None, "m")] if node.op in (Op.VMAX, Op.VMIN) else []
+        return F.call(spelling(node.op), [*args, *empty, F.num(node.attr + 1)], kind)
     return F.call(spelling(node.op), args, kind_of(node.shape))
 
 

@@ -34,6 +34,9 @@ class TextPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return "eye"
 
+    def _print_empty(self, f: Form, parts: list[str]) -> str:
+        return "[]"  # max(X, [], 2)
+
     def _print_block(self, f: Form, parts: list[str]) -> str:
         rows, k = [], 0
         for n in f.value:
