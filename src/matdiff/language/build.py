@@ -183,9 +183,8 @@ def node_type(ctx: TypeContext, node: ast.Node, args: list[SurfaceType]) -> Surf
     """The surface type of an operator or call node from its operands' types (its rule)."""
     if isinstance(node, ast.Number):
         return SCALAR
-    if any(t.kind == "empty" for t in args) and not (
-            isinstance(node, ast.Call) and node.func in ("max", "min") and len(args) == 3):
-        ctx.fail(node, "[] (the empty matrix) stands only in max(X, [], d) and min(X, [], d)")
+    if any(t.kind == "empty" for t in args) and not isinstance(node, ast.Call):
+        _no_empty(ctx, node)
     if isinstance(node, ast.Empty):
         return SurfaceType("empty", ())
     if isinstance(node, ast.Brackets):
@@ -212,8 +211,15 @@ def node_type(ctx: TypeContext, node: ast.Node, args: list[SurfaceType]) -> Surf
             hint = f": did you mean {close[0]}?" if close else ""
             ctx.fail(node, f"unknown function '{node.func}'{hint} (known: {known})", ParseError)
         _arity(ctx, node, rule.arity)
+        if any(t.kind == "empty" for t in args) and not (func in ("max", "min")
+                                                          and len(args) == 3):
+            _no_empty(ctx, node)
         return rule.type(ctx, node, *args)
     raise AssertionError(f"unknown syntax node {node!r}")  # pragma: no cover
+
+
+def _no_empty(ctx: TypeContext, node: ast.Node) -> None:
+    ctx.fail(node, "[] (the empty matrix) stands only in max(X, [], d) and min(X, [], d)")
 
 
 def _arity(ctx: TypeContext, node: ast.Call, arity: tuple[int, int]) -> None:
