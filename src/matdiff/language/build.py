@@ -100,14 +100,20 @@ class TypeContext:
             if axis == 0 and not self.dims.known_equal(m.dims[0], v.dims[0]):
                 # A plain vector is a column, and `x + A` is most often a slip: it expands
                 # over the columns only when its length already is the matrix's row count
-                # (`X - mean(X, 2)`, or sizes declared with one name).
-                hint = ("; this vector, transposed, would fit its rows"
-                        if self.dims.known_equal(m.dims[1], v.dims[0]) else "")
+                # (`X - mean(X, 2)`, or sizes declared with one name). `X*W + b` is most
+                # often a bias meant for every row: the fix named first is b'.
+                name = _operand_text(node, v is a)
+                rows = self.dims.can_unify(m.dims[1], v.dims[0])
+                fits = ("this vector, transposed, fits its rows" if
+                        self.dims.known_equal(m.dims[1], v.dims[0]) else
+                        "a row vector 1 x n expands over the rows")
+                fix = (f"write {name}' to add it to every row ({fits}, as a bias does: "
+                       "X*W + b'); to add it to every column instead, " if rows else "")
                 self.fail(node, f"{what} does not expand {self.describe(v)} over the columns "
                                 f"of {self.describe(m)}: its length is not known to be the "
-                                "matrix's row count (declare both with one size, as "
+                                f"matrix's row count ({fix}declare both with one size, as "
                                 "vector(m) and matrix(m, n), or spread it explicitly, "
-                                f"x*vector(1)' for a vector x{hint})")
+                                f"{name}*vector(1)')")
             if self.dims.unify(m.dims[axis], v.dims[0]):
                 return SurfaceType("matrix", m.dims)
             hint = ""
@@ -146,6 +152,14 @@ class TypeContext:
                 kind = self.kinds.get(name) or default_kind(name)
                 self.variables[name] = _default_type(kind, self.dims)
         return self.variables[name]
+
+
+def _operand_text(node: ast.Node, left: bool) -> str:
+    """The name of an operator's operand (for a hint), or `x` for an expression."""
+    operand = (node.left if left else node.right) if isinstance(node, ast.BinOp) else None
+    if isinstance(node, ast.Call) and node.args:
+        operand = node.args[0 if left else -1]
+    return operand.name if isinstance(operand, ast.Name) else "x"
 
 
 def default_kind(name: str) -> str:

@@ -63,7 +63,9 @@ def _probe_type(kind: str, d: DimVar) -> SurfaceType:
 
 def _literal(node: ast.Node) -> float | None:
     sign = 1.0
-    while isinstance(node, ast.Neg):
+    for _ in range(4):  # -2, --2; not a long chain of minus signs (linear time)
+        if not isinstance(node, ast.Neg):
+            break
         sign, node = -sign, node.operand
     return sign * node.value if isinstance(node, ast.Number) else None
 

@@ -115,6 +115,10 @@ def parse_text(text: str) -> ast.Node:
             line, column = _position(text, len(text.rstrip()))
             raise ParseError("unexpected end of input: an operand is missing", text,
                              line, column) from None
+        if str(e.token.value) == "*" and text[e.token.start_pos - 1:e.token.start_pos] == "*":
+            raise ParseError("'**' is not an operator: a power is written x.^2 (each entry) "
+                             "or x^2 (a scalar, or a square matrix's power)", text,
+                             e.line, e.column - 1) from None
         raise ParseError(f"unexpected {_describe(e.token)}{_juxtaposed(text, e.token)}", text,
                          e.line, e.column) from None
     except UnexpectedEOF:
