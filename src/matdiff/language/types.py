@@ -74,12 +74,27 @@ class Dims:
     def _plain(self, r: DimVar) -> bool:
         return r.value is None and r.symbol is None and not r.parts
 
+    def _occurs(self, d: DimVar, total: DimVar) -> bool:
+        """Whether d is one of the parts of the concatenated axis total (x + [x; y])."""
+        stack = [total.root()]
+        while stack:
+            r = stack.pop()
+            if r is d:
+                return True
+            stack.extend(p.root() for p in r.parts)
+        return False
+
     def _unify_sum(self, ra: DimVar, rb: DimVar) -> bool:
-        """A concatenated axis is one with an unknown, an equal sum, or a number equal to it."""
+        """A concatenated axis is one with an unknown, an equal sum, or a number equal to it;
+        never with one of its own parts (n = n + m has no solution of positive lengths)."""
         if self._plain(rb):
+            if self._occurs(rb, ra):
+                return False
             rb.parent = ra
             return True
         if self._plain(ra):
+            if self._occurs(ra, rb):
+                return False
             ra.parent = rb
             return True
         if ra.parts and rb.parts and len(ra.parts) == len(rb.parts) and all(
