@@ -281,16 +281,20 @@ def parse_declaration(name: str, spec: object, dims: Dims) -> SurfaceType:
     given: list[DimVar] = []
     if m.group("dims") is not None and m.group("dims").strip():
         for part in m.group("dims").split(","):
-            dm = _DIM.match(part)
-            if not dm:
-                raise MatdiffError(f"bad dimension {part.strip()!r} in the declaration of '{name}'")
-            if dm.group("int"):
-                value = int(dm.group("int"))
-                if value < 1:
-                    raise MatdiffError(f"dimension {value} of '{name}' must be at least 1")
-                given.append(dims.declared(value))
-            else:
-                given.append(dims.declared(dm.group("sym")))
+            terms = []  # a sum n+m: the length of a concatenated axis
+            for term in part.split("+"):
+                dm = _DIM.match(term)
+                if not dm:
+                    raise MatdiffError(f"bad dimension {part.strip()!r} in the declaration "
+                                       f"of '{name}'")
+                if dm.group("int"):
+                    value = int(dm.group("int"))
+                    if value < 1:
+                        raise MatdiffError(f"dimension {value} of '{name}' must be at least 1")
+                    terms.append(dims.declared(value))
+                else:
+                    terms.append(dims.declared(dm.group("sym")))
+            given.append(dims.total(terms))
     if kind == "scalar":
         if mod or given:
             raise MatdiffError(f"a scalar has no dimensions or modifiers: {name}={spec!r}")
