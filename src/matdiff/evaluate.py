@@ -213,7 +213,8 @@ NUMPY: dict[Op, Callable] = {
                                                     [_size(d, dims) for d in n.shape]),
     Op.SIZE: lambda n, args, dims: np.float64(np.prod([_size(d, dims) for d in n.attr])),
     Op.ADD: lambda n, args, dims: sum(args[1:], start=args[0]),
-    Op.CONCAT: lambda n, args, dims: np.concatenate(args, axis=n.attr),
+    Op.CONCAT: lambda n, args, dims: np.concatenate(
+        [a if np.ndim(a) == n.ndim else np.expand_dims(a, n.attr) for a in args], axis=n.attr),
     **{op: (lambda n, a, d, f=f: f(*a)) for op, f in _array_functions().items()},
     **{op: (lambda n, a, d, f=f: f(*a, axis=n.attr))
        for op, f in _array_functions().items() if op in AXIS_OPS},

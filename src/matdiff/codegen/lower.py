@@ -107,7 +107,9 @@ class Lowering:
             return self._binary(node)
         if op is Op.CONCAT:  # [a; b]: the blocks as arrays, joined along the axis
             refs = tuple(self.materialize(self.memo[a]).ref for a in node.args)
-            blocks = ", ".join(f"{{{k}}}" for k in range(len(refs)))
+            blocks = ", ".join(f"{{{k}}}" if a.ndim == node.ndim else  # a slice: one entry
+                               f"np.expand_dims({{{k}}}, {node.attr})"
+                               for k, a in enumerate(node.args))
             return Val.dense(self._emit(node, f"{CONCAT_CODE}(({blocks}), axis={node.attr})",
                                         refs), node.shape)
         if op in MATRIX_CODE:

@@ -77,7 +77,7 @@ def _concat(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
         return None
     blocks = [ir.zeros(tuple(a.shape) + tuple(wrt_dims)) if d is None else d
               for a, d in zip(node.args, dargs)]
-    return ir.concat(blocks, node.attr)
+    return ir.concat(blocks, node.attr, node.ndim + len(wrt_dims))
 
 
 def _add(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:

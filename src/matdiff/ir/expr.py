@@ -205,20 +205,31 @@ def dim_sum(dims: Sequence[Dim]) -> Dim:
     return "+".join(symbols + ([str(number)] if number else []))
 
 
-def concat(parts: Sequence[Expr], axis: int) -> Expr:
-    """The blocks `parts` (one rank, equal off the axis) joined end to end along `axis`."""
+def concat(parts: Sequence[Expr], axis: int, ndim: int) -> Expr:
+    """Blocks joined end to end along `axis` into a tensor of `ndim` axes.
+
+    Each part is a block of rank `ndim`, or a slice of rank `ndim - 1`: one entry along the
+    axis (a scalar in `[a; x]`, a column in `[x, A]`, a row in `[x'; A]`), so that no
+    length-1 axis is ever made up; the other axes agree.
+    """
     parts = list(parts)
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
+    full = []
     for p in parts:
-        if p.ndim != first.ndim or any(a != b for k, (a, b) in enumerate(zip(p.shape, first.shape))
-                                       if k != axis):
-            raise TypeError(f"concat: blocks of shapes {p.shape} and {first.shape}")
-    shape = list(first.shape)
-    shape[axis] = dim_sum([p.shape[axis] for p in parts])
+        if p.ndim == ndim:
+            full.append(tuple(p.shape))
+        elif p.ndim == ndim - 1:
+            full.append(tuple(p.shape[:axis]) + (1,) + tuple(p.shape[axis:]))
+        else:
+            raise TypeError(f"concat: a part of rank {p.ndim} in a join of rank {ndim}")
+    for f in full:
+        if any(a != b for k, (a, b) in enumerate(zip(f, full[0])) if k != axis):
+            raise TypeError(f"concat: blocks of shapes {f} and {full[0]}")
+    if len(parts) == 1 and parts[0].ndim == ndim:
+        return parts[0]
+    shape = list(full[0])
+    shape[axis] = dim_sum([f[axis] for f in full])
     if all(p.op is Op.CONST for p in parts) and len({p.attr for p in parts}) == 1:
-        return const(first.attr, tuple(shape))
+        return const(parts[0].attr, tuple(shape))
     return Expr(Op.CONCAT, tuple(parts), axis, tuple(shape))
 
 
@@ -496,7 +507,7 @@ def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
     if kind == "matrix":
         return matrix_fn(op, args[0], node.shape, node.attr)
     if kind == "concat":
-        return concat(args, node.attr)
+        return concat(args, node.attr, node.ndim)
     return node  # pragma: no cover - leaves have no arguments
 
 

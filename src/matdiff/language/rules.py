@@ -587,29 +587,15 @@ def concatenation_type(ctx, node: ast.Brackets, args: list[SurfaceType]) -> Surf
     return _join(ctx, node, [_join(ctx, node, r, across=True) for r in rows], across=False)
 
 
-def _as_block(e: Expr, kind: str, rank: int, across: bool) -> Expr:
-    """A block lifted to the rank of the join: a scalar to a vector of 1, a column to n x 1,
-    a row to 1 x n."""
-    if rank == 1:
-        return broadcast(e, (1,)) if kind == "scalar" else e
-    if kind == "col":
-        return ir.einsum([e], [[0]], [0, 1], {1: 1})
-    if kind == "row":
-        return ir.einsum([e], [[1]], [0, 1], {0: 1})
-    if kind == "scalar":
-        return broadcast(e, (1, 1))
-    return e
-
-
 def _join_ir(blocks: list[tuple[Expr, str]], across: bool) -> tuple[Expr, str]:
+    """Blocks joined in the IR: a vector when all are one row (column) of scalars and
+    vectors, else a matrix; a scalar, or a vector in a matrix, is a slice of the join."""
     if len(blocks) == 1:
         return blocks[0]
     one_line = all(k in (("scalar", "row") if across else ("scalar", "col")) for _, k in blocks)
     if one_line:
-        parts = [_as_block(e, k, 1, across) for e, k in blocks]
-        return ir.concat(parts, 0), ("row" if across else "col")
-    parts = [_as_block(e, k, 2, across) for e, k in blocks]
-    return ir.concat(parts, 1 if across else 0), "matrix"
+        return ir.concat([e for e, _ in blocks], 0, 1), ("row" if across else "col")
+    return ir.concat([e for e, _ in blocks], 1 if across else 0, 2), "matrix"
 
 
 def lower_concatenation(ctx, node: ast.Brackets, built: list[Expr]) -> Expr:

@@ -247,27 +247,20 @@ def _literal(node: Expr) -> Form | None:
     return F.block(rows, kind_of(node.shape))
 
 
-def _block(node: Expr, form: Form, ctx) -> Form:
-    """One block as written: a vector lifted to n x 1 (1 x n) as the vector (its transpose),
-    a scalar spread to a vector of 1 as the scalar, a constant through variables."""
-    if node.ndim and all(d == 1 for d in node.shape):  # one entry: the scalar it holds
-        labels = list(range(node.ndim))
-        return to_form(ir.einsum([node], [labels], []), ctx.variables)
-    if node.op is Op.EINSUM and len(node.args) == 1 and node.args[0].ndim == 1 and (
-            1 in node.shape) and node.ndim == 2:
-        (lab,), out, _ = node.attr
-        inner = to_form(node.args[0], ctx.variables)
-        return inner if out.index(lab[0]) == 0 else F.transpose(inner)
-    if node.op is Op.CONST and any(not isinstance(d, int) for d in node.shape):
-        return _spread(node, ctx) or form
-    if node.op is Op.CONST:
-        return _literal(node) or form
-    return form
+def _block(node: Expr, form: Form, ctx, row: bool) -> Form:
+    """One block as written: a constant through variables (its size told), a vector that is
+    a row of a stacked matrix transposed."""
+    if node.op is Op.CONST and node.ndim and any(not isinstance(d, int) for d in node.shape):
+        form = _spread(node, ctx) or form
+    elif node.op is Op.CONST and node.ndim:
+        form = _literal(node) or form
+    return F.transpose(form) if row else form
 
 
 def _concat(node: Expr, args: list[Form], ctx) -> Form:
     """[a; b], [A, B]; stacked rows of side-by-side blocks print as [a, b; c, d]."""
-    blocks = [_block(a, f, ctx) for a, f in zip(node.args, args)]
+    blocks = [_block(a, f, ctx, node.ndim == 2 and node.attr == 0 and a.ndim == 1)
+              for a, f in zip(node.args, args)]
     if node.ndim == 2 and node.attr == 1:
         return F.block([blocks], "m")
     rows = []
