@@ -106,10 +106,9 @@ class Lowering:
         if op in BINARY_CODE:
             return self._binary(node)
         if op is Op.CONCAT:  # [a; b]: the blocks as arrays, joined along the axis
-            refs = tuple(self.materialize(self.memo[a]).ref for a in node.args)
-            blocks = ", ".join(f"{{{k}}}" if a.ndim == node.ndim else  # a slice: one entry
-                               f"np.expand_dims({{{k}}}, {node.attr})"
-                               for k, a in enumerate(node.args))
+            refs = tuple(self._block(self.memo[a], a.ndim < node.ndim, node.attr)
+                         for a in node.args)
+            blocks = ", ".join(f"{{{k}}}" for k in range(len(refs)))
             return Val.dense(self._emit(node, f"{CONCAT_CODE}(({blocks}), axis={node.attr})",
                                         refs), node.shape)
         if op in MATRIX_CODE:
@@ -121,6 +120,16 @@ class Lowering:
                 code = code[:-1] + f", axis={int(node.attr)})"
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
+
+    def _block(self, v: Val, is_slice: bool, axis: int) -> str:
+        """One block of a join as an array; a slice (one entry along the axis: a scalar, a
+        vector in a matrix) gets that axis, of length 1, by broadcasting."""
+        dense = self.materialize(v)
+        if not is_slice:
+            return dense.ref
+        k = len(dense.dims)
+        pattern = dense.pattern[:axis] + (k,) + dense.pattern[axis:]
+        return self.materialize(Val(dense.ref, dense.real, pattern, dense.dims + (1,))).ref
 
     def _softmax_or_logsumexp(self, node: Expr, x: str) -> Val:
         """softmax(x) = e/s and logsumexp(x) = m + log(s) over one e = exp(x - m), s = sum(e)."""
