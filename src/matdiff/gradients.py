@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Declarations, Derivative, Expression, diff, _parse, engine_errors, parse
+from .api import Declarations, Derivative, Expression, _parse, diff, engine_errors, parse
 from .errors import MatdiffError
 
 __all__ = ["Gradients", "grad", "wrt_names"]

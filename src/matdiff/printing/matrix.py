@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from ..ir import expr as ir
 from ..ir.expr import Expr, topo_order
 from ..ir.ops import (
     AXIS_OPS,
