@@ -105,6 +105,20 @@ def test_the_assumptions_are_reported_also_when_typing_fails(capsys):
     assert "matdiff: error:" in err
 
 
+def test_the_web_page_shows_the_assumptions_of_a_failed_parse():
+    from matdiff.web.compute import answer
+
+    status, body = quiet_answer(answer, {"expression": "[x; y] + x", "wrt": "x"})
+    assert status == 400
+    assert "assuming x: vector, y: vector (first letter)" in body["error"]["assumptions_text"]
+
+
+def quiet_answer(fn, payload):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", matdiff.MatdiffWarning)
+        return fn(payload)
+
+
 def test_the_command_line_and_the_web_page_say_why(capsys):
     from matdiff.web.compute import derive
 
