@@ -159,3 +159,22 @@ def test_bad_blocks_are_clear_errors(text, declare, words):
 def test_hints(text, words):
     with pytest.raises(matdiff.MatdiffError, match=words.replace("*", r"\*")):
         matdiff.parse(text)
+
+
+@pytest.mark.parametrize("backend", [None, "torch"])
+def test_compiled_functions_check_a_joined_size_against_its_parts(backend):
+    if backend:
+        pytest.importorskip(backend)
+    d = quiet(matdiff.diff, "tanh(W*[h; x] + b)", wrt="h", declare={"b": "vector"})
+    fn = d.compile(backend=backend) if backend else d.compile()
+    wrap = np.asarray
+    if backend == "torch":
+        import torch
+
+        def wrap(a):
+            return torch.tensor(a)
+    good = {"W": wrap(np.ones((2, 5))), "h": wrap(np.ones(3)), "x": wrap(np.ones(2)),
+            "b": wrap(np.ones(2))}
+    assert tuple(fn(**good).shape) == (2, 3)
+    with pytest.raises(matdiff.ShapeError, match="m\\+p is 6, but its parts add up to 5"):
+        fn(**{**good, "W": wrap(np.ones((2, 6)))})
