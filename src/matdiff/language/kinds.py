@@ -219,8 +219,32 @@ class _Solver:
         self.domain[id(node)] &= kinds
         return list(self._watchers().get(id(self.domain[id(node)]), ()))
 
+    def _all_first_letters(self) -> None:
+        """Fix every open name whose first letter's kind fits to that kind at once, kept
+        when it stays consistent (most texts: one propagation instead of one per name);
+        the same choice the one-by-one loop makes, since a kind of a consistent whole is
+        never ruled out by propagation. Undone otherwise."""
+        mark, noted = len(self.trail), set(self.reason)
+        woken: list[ast.Node] = []
+        for name in self.order:
+            dom = self.domain[("name", name)]
+            kind = first_letter_kind(name)
+            if len(dom) > 1 and kind in dom:
+                self.trail.append((dom, frozenset(dom)))
+                dom &= {kind}
+                woken += self._watchers().get(id(dom), ())
+        if self.propagate(start=woken):
+            return
+        while len(self.trail) > mark:
+            changed, was = self.trail.pop()
+            changed |= was
+        for other in set(self.reason) - noted:
+            del self.reason[other]
+
     def choose(self) -> dict[str, Inferred] | None:
         """Each open name's kind, the first letter's where its use leaves it open."""
+        decided = {n for n in self.order if len(self.domain[("name", n)]) == 1}
+        self._all_first_letters()
         chosen: dict[str, Inferred] = {}
         for name in self.order:
             dom = self.domain[("name", name)]
@@ -229,6 +253,8 @@ class _Solver:
             if len(dom) == 1:
                 kind = next(iter(dom))
                 reason = self.reason.get(name, "first letter")
+                if name not in decided and kind == first_letter_kind(name):
+                    reason = "first letter"  # fixed with the others, not by its use
                 if kind != first_letter_kind(name) and reason == "first letter":
                     reason = "its use"
                 chosen[name] = Inferred(kind, reason)
