@@ -149,3 +149,20 @@ def test_a_declared_input_the_expression_does_not_use_gets_a_zero_gradient() -> 
     rng = np.random.default_rng(0)
     value, (dW, dq) = fn(W=rng.normal(size=(2, 3)), x=rng.normal(size=3), q=np.ones(4))
     assert dW.shape == (2, 3) and dq.shape == (4,) and not dq.any()
+
+
+def test_a_line_is_its_value_by_name_whatever_its_leaf_carries() -> None:
+    """Generated code binds a program's line by name: a leaf of that name marked symmetric
+    (as intermediates of a symmetric input once were) is the line, never a missing input."""
+    from matdiff.codegen import compile_value_and_grad
+    from matdiff.ir import expr as ir
+    from matdiff.language.program import build_program
+
+    prog = build_program("S: symmetric matrix(n)\nh = S.^2\nL = sum(sum(h))")
+    h = ir.var("h", prog.statements[0].local.shape, symmetric=True)
+    total = ir.einsum([h], [[0, 1]], [])
+    lines = [("h", prog.statements[0].local), ("L", total)]
+    value = ir.var("L", ())
+    fn = compile_value_and_grad(value, [value], ["S"], prog.inputs, True, "", lines=lines)
+    S = np.array([[1.0, 2.0], [2.0, 3.0]])
+    assert fn(S=S)[0] == pytest.approx(18.0)

@@ -94,9 +94,9 @@ def _hooks():
 
 
 def test_math_is_typeset_or_the_build_fails() -> None:
+    hooks = _hooks()  # skips, with the reason, before mkdocs is imported
     from mkdocs.exceptions import PluginError
 
-    hooks = _hooks()
     page = ('<p><span class="arithmatex">\\(x^\\top A\\)</span></p>'
             '<div class="arithmatex">\\[a &lt; b\\]</div>')
     out = hooks.typeset(page, "page.md")

@@ -103,6 +103,17 @@ class Expression:
     def shape(self) -> Shape:
         return self.ir.shape
 
+    @property
+    def rows(self) -> frozenset[str]:
+        """The variables that are row vectors: a row's value is a 1-D array like a
+        column's, so only its declaration says that it prints as a row."""
+        if self.program is not None:
+            return self.program.rows & frozenset(self.variables)
+        from .language.types import Dims, parse_declaration
+
+        return frozenset(n for n, spec in self.declarations.items() if n in self.variables
+                         and parse_declaration(n, spec, Dims()).kind == "row")
+
     def evaluate(self, values: Mapping[str, Any], dims: Mapping[str, int] | None = None) -> Any:
         """The value as a NumPy array (a float for a scalar), dimensions bound from `values`.
 
@@ -118,14 +129,14 @@ class Expression:
         from .printing import to_text
 
         return to_text(self.ir, layout=layout, orientation=self.orientation,
-                       variables=self.variables)
+                       variables=self.variables, rows=self.rows)
 
     def latex(self, layout: str = "shape") -> str:
         """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
         return to_latex(self.ir, layout=layout, orientation=self.orientation,
-                        variables=self.variables)
+                        variables=self.variables, rows=self.rows)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -164,19 +175,25 @@ class Derivative(Expression):
         self.order = order
         self.raw = raw  # the engine's result before the simplifier's rewrites
 
+    @property
+    def rows(self) -> frozenset[str]:
+        return self.function.rows
+
     def to_text(self, layout: str = "shape") -> str:
         from .printing import derivative_to_text
 
         with engine_errors("printing"):
             return derivative_to_text(self.ir, self.function.ir, self.wrt, self.order, layout,
-                                      self.function.orientation, self.function.variables)
+                                      self.function.orientation, self.function.variables,
+                                      self.rows)
 
     def latex(self, layout: str = "shape") -> str:
         from .printing import derivative_to_latex
 
         with engine_errors("printing"):
             return derivative_to_latex(self.ir, self.function.ir, self.wrt, self.order, layout,
-                                       self.function.orientation, self.function.variables)
+                                       self.function.orientation, self.function.variables,
+                                       self.rows)
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""
@@ -472,7 +489,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
             program = None
     if program is not None:
         from .backward.render import named_lines
-        from .ir.expr import var
+        from .language.program import intermediate_leaf
 
         for n in names:
             if n not in f.variables:
@@ -482,8 +499,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
             out = program.output
             lines = [(s.name, s.local) for s in program.statements]
             lines += named_lines(bp)
-        value = out.local if out.name is None else var(out.name, out.local.shape)
-        grads = [var(bp.gradient_names[n], f.variables[n].shape) for n in names]
+        value = out.local if out.name is None else intermediate_leaf(out.name, out.local.shape)
+        grads = [intermediate_leaf(bp.gradient_names[n], f.variables[n].shape) for n in names]
         with engine_errors("compiling"):
             return compile_value_and_grad(value, grads, names, f.variables, single,
                                           doc_text(f.to_text), backend=backend, lines=lines)

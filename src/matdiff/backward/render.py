@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
-from ..printing import to_text
+from ..language.program import intermediate_leaf
+from ..printing import expression_form, to_text
 from ..printing.latex import LatexPrinter, latex_name
-from ..printing.matrix import to_form
 from .reverse import BackwardPass, substitute
 
 __all__ = ["named_lines", "backward_text", "backward_latex", "backward_explain"]
@@ -24,14 +24,29 @@ def named_lines(bp: BackwardPass) -> list[tuple[str, Expr]]:
     names: dict[Expr, Expr] = {}
     for s in bp.program.statements:
         if s.name is not None and s.local.args:
-            names[s.local] = ir.var(s.name, s.local.shape)
+            names[s.local] = intermediate_leaf(s.name, s.local.shape)
     return [(ln.name, substitute(ln.expr, names) if names else ln.expr) for ln in bp.lines]
+
+
+def row_names(bp: BackwardPass) -> frozenset[str]:
+    """The row vectors among the names: the program's, and the error signal or gradient
+    of each (a row's gradient is a row)."""
+    rows = bp.program.rows
+    return rows | {ln.name for ln in bp.lines if ln.of in rows}
+
+
+def _orientation(bp: BackwardPass, line) -> str | None:
+    return "row" if line.of in bp.program.rows else None
 
 
 def _line_text(bp: BackwardPass, line, e: Expr, leaves) -> str:
     if line.kind == "gradient" and ir.is_zero(e) and e.ndim:
         return f"0*{line.of}"  # a zero of the input's own shape (matrix(0) would not say which)
-    return to_text(e, variables=leaves)
+    return to_text(e, orientation=_orientation(bp, line), variables=leaves, rows=row_names(bp))
+
+
+def _line_form(bp: BackwardPass, line, e: Expr, leaves):
+    return expression_form(e, _orientation(bp, line), leaves, row_names(bp))
 
 
 def backward_text(bp: BackwardPass) -> str:
@@ -72,8 +87,8 @@ def backward_latex(bp: BackwardPass) -> str:
     symbols = _symbols(bp)
     printer = _BackwardLatex(symbols)
     leaves = bp.program.leaves
-    rows = [f"{symbols[name]} &= {printer.doprint(to_form(e, leaves))}"
-            for name, e in named_lines(bp)]
+    rows = [f"{symbols[name]} &= {printer.doprint(_line_form(bp, ln, e, leaves))}"
+            for ln, (name, e) in zip(bp.lines, named_lines(bp))]
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
 
@@ -135,6 +150,6 @@ def backward_explain(bp: BackwardPass, format: str = "text") -> str:
         elif format == "markdown":
             out.append(f"{k}. `{name} = {_line_text(bp, ln, e, leaves)}`  \n   {why}")
         else:
-            out.append(f"{symbols[name]} = {printer.doprint(to_form(e, leaves))} "
+            out.append(f"{symbols[name]} = {printer.doprint(_line_form(bp, ln, e, leaves))} "
                        f"\\quad \\text{{{why}}}")
     return "\n".join(out) if format != "latex" else " \\\\\n".join(out)

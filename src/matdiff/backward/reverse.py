@@ -26,7 +26,7 @@ from ..errors import MatdiffError
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
-from ..language.program import Program, Statement
+from ..language.program import Program, Statement, intermediate_leaf
 from ..simplify import simplify
 
 __all__ = ["BackwardLine", "BackwardPass", "backward_pass", "substitute"]
@@ -72,7 +72,7 @@ class BackwardPass:
         out: dict[str, Expr] = {}
         for ln in self.lines:
             value = substitute(ln.expr, env, memo)
-            env[ir.var(ln.name, ln.expr.shape)] = value
+            env[intermediate_leaf(ln.name, ln.expr.shape)] = value
             if value.args:
                 names.setdefault(value, ln.name)
             if ln.kind == "gradient":
@@ -181,7 +181,7 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
                 continue
             if len(targets) > 1 and signal_expr.op is not Op.VAR:
                 name = fresh(s.name)
-                signal = ir.var(name, s.local.shape)
+                signal = intermediate_leaf(name, s.local.shape)
                 emit(name, s.name, "signal", signal_expr, s, ())
                 signal_expr = None
             else:

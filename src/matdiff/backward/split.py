@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
-from ..language.program import Program, Statement
+from ..language.program import Program, Statement, intermediate_leaf
 
 __all__ = ["split"]
 
@@ -59,7 +58,7 @@ def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str 
             name += "_"
         taken.add(name)
         local = _local(node, mapping, memo)
-        mapping[node] = memo[node] = ir.var(name, node.shape)
+        mapping[node] = memo[node] = intermediate_leaf(name, node.shape)
         statements.append(Statement(name, local, node, _kind(node), k, 1, ""))
     final = _local(root, mapping, memo)
     statements.append(Statement(None, final, root, _kind(root), k + 1, 1, text))

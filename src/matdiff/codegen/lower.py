@@ -66,6 +66,7 @@ class Lowering:
         self.describe = describe
         self.names: Mapping[Expr, str] = names or {}  # nodes the source program names
         self.memo: dict[Expr, Val] = {}
+        self.lines: dict[str, Val] = {}  # a program's lines by name (bind)
         self.einsum_only: set[Expr] = set()
         self.sizes: dict[Expr, int] = {}   # subtree sizes, capped, for comments
         # (argument, axis) of both a softmax and a logsumexp: one exp serves both
@@ -90,6 +91,8 @@ class Lowering:
     def _node(self, node: Expr) -> Val:
         op = node.op
         if op is Op.VAR:
+            if node.name in self.lines:
+                return self.lines[node.name]
             sym = bool(node.attr[1]) and node.ndim == 2
             return Val.dense(self.params[node.name], node.shape, param=True, symmetric=sym)
         if op is Op.CONST:
@@ -145,8 +148,12 @@ class Lowering:
                          node.shape)
 
     def bind(self, leaf: Expr, v: Val, name: str) -> None:
-        """The variable `leaf` (a program's line) is the value v, which gets the line's name."""
+        """The variable `leaf` (a program's line) is the value v, which gets the line's name.
+
+        Bound by name: any leaf of that name is the line's value, whatever attributes
+        (symmetric, a label) it carries, since a program's line is never an input."""
         self.memo[leaf] = v
+        self.lines[name] = v
         plain = tuple(range(len(v.dims)))
         if (v.real == plain and v.pattern == plain and self.prog.is_value(v.ref)
                 and self.prog.instrs[v.ref].name is None):

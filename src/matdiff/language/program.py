@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from ..errors import MatdiffError, ParseError
 from ..ir import expr as ir
@@ -39,7 +39,8 @@ from .build import (
 from .rules import RESERVED
 from .types import Dims, parse_declaration
 
-__all__ = ["Statement", "Program", "build_program", "is_program", "single"]
+__all__ = ["Statement", "Program", "build_program", "is_program", "single", "intermediate_leaf",
+           "declared_in_text"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _DECLARATION = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_]*)*)\s*:(.*)\Z",
@@ -61,14 +62,32 @@ class Statement:
     source: str       # the expression as written
 
 
+def intermediate_leaf(name: str, shape: ir.Shape) -> Expr:
+    """The leaf standing for an intermediate's value: a plain variable of its shape.
+
+    Never symmetric nor labelled, whatever its inputs are declared as: a property
+    guessed by passing an input's type along (`softmax(S, 2)` of a symmetric S is not
+    symmetric) would be false, and one that is true would still make this leaf a
+    different variable from the one the backward pass differentiates against.
+    """
+    return ir.var(name, shape)
+
+
 @dataclass(frozen=True)
 class Program:
-    """The statements up to the function, its inputs, and the function's statement last."""
+    """The statements up to the function, its inputs, and the function's statement last.
+
+    Inputs are the names no statement assigns (`inputs`, with their declared types);
+    every assigned name is an intermediate, its leaf `intermediate_leaf`. `kinds` is
+    the surface kind of every name (scalar, col, row or matrix): a row vector's value
+    is a 1-D array like a column's, so only this says which way round it prints.
+    """
 
     statements: tuple[Statement, ...]
     inputs: dict[str, Expr]
     text: str
     declared: frozenset[str] = frozenset()  # inputs with a declaration (program or declare=)
+    kinds: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def output(self) -> Statement:
@@ -84,14 +103,37 @@ class Program:
         out = dict(self.inputs)
         for s in self.statements:
             if s.name is not None:
-                out[s.name] = ir.var(s.name, s.local.shape)
+                out[s.name] = intermediate_leaf(s.name, s.local.shape)
         return out
 
+    @property
+    def rows(self) -> frozenset[str]:
+        """The names (inputs and intermediates) whose value is a row vector."""
+        kinds = dict(self.kinds)
+        kinds.update((s.name, s.kind) for s in self.statements if s.name is not None)
+        return frozenset(n for n, k in kinds.items() if k == "row")
 
-def single(ir_root: Expr, inputs: dict[str, Expr], text: str, kind: str) -> Program:
-    """A one-expression program (the statement unnamed)."""
+
+def single(ir_root: Expr, inputs: dict[str, Expr], text: str, kind: str,
+           declare: Mapping[str, str] | None = None) -> Program:
+    """A one-expression program (the statement unnamed); `declare` gives the inputs' kinds
+    (a row vector prints as one)."""
+    kinds = {name: parse_declaration(name, spec, Dims()).kind
+             for name, spec in (declare or {}).items() if name in inputs}
     return Program((Statement(None, ir_root, ir_root, kind, 1, 1, " ".join(text.split())),),
-                   dict(inputs), text)
+                   dict(inputs), text, kinds=kinds)
+
+
+def declared_in_text(text: str) -> set[str]:
+    """The names a program's own declaration lines declare (`b1, b2: vector`)."""
+    masked = _mask_comments(text)
+    out: set[str] = set()
+    for piece in _split(masked):
+        body = masked[piece.start:piece.end].strip()
+        m = _DECLARATION.match(body) if "=" not in body else None
+        if m:
+            out.update(n.strip() for n in m.group(1).split(","))
+    return out
 
 
 def is_program(text: object) -> bool:
@@ -315,8 +357,8 @@ def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text
     orders = []
     for a, tree in zip(assigns, trees):
         orders.append(infer_tree(ctx, tree))
-        if a.name is not None:
-            ctx.assigned[a.name] = ctx.types[id(tree)]
+        if a.name is not None:  # an intermediate: its declarations are not inherited
+            ctx.assigned[a.name] = replace(ctx.types[id(tree)], symmetric=False, label=None)
     inputs = input_leaves(ctx)
     local_env: dict[str, Expr] = dict(inputs)
     inlined_env: dict[str, Expr] = dict(inputs)
@@ -330,9 +372,10 @@ def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text
         statements.append(Statement(a.name, local, inlined, t.kind, line, column,
                                     " ".join(masked[a.rhs_start:a.rhs_end].split())))
         if a.name is not None:
-            local_env[a.name] = ir.var(a.name, local.shape, symmetric=t.symmetric)
+            local_env[a.name] = intermediate_leaf(a.name, local.shape)
             inlined_env[a.name] = inlined
-    return Program(tuple(statements), inputs, text, frozenset(declare))
+    kinds = {name: t.kind for name, t in ctx.variables.items() if name in inputs}
+    return Program(tuple(statements), inputs, text, frozenset(declare), kinds)
 
 
 def _cycle(used: str, user: str | None, assigns, trees, where) -> list[str] | None:

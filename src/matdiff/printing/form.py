@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ir.ops import ELEMENTWISE_UNARY, spelling
+
 __all__ = [
     "Form", "sym", "num", "call", "ones", "eye", "neg", "add", "mul", "hadamard", "ediv",
     "sdiv", "power", "transpose", "index", "is_num", "is_neg", "flip_kind", "product_kind",
@@ -250,6 +252,8 @@ def index(value: Any, args: tuple[Form, ...] = ()) -> Form:
 # ---------------------------------------------------------------- transposes
 
 _MAX_PUSH = 64  # deeper than this, a transpose is written around, not pushed in
+# functions applied entry by entry: f(x)' is f(x'), so a transpose may go inside
+_ENTRYWISE = frozenset(spelling(op) for op in ELEMENTWISE_UNARY) | {"sqrt"}
 
 
 def transpose(f: Form, depth: int = 0, memo: dict | None = None) -> Form:
@@ -282,11 +286,20 @@ def _transpose(f: Form, depth: int, memo: dict) -> Form:
         rows = [[a] for a in flat] if len(f.value) == 1 else [flat]
         pushed = block(rows, flip_kind(f.orient))
         return pushed if pushed.tcount <= f.tcount else wrapped
-    if depth > _MAX_PUSH or f.kind not in ("neg", "mul", "add", "had", "ediv", "sdiv"):
+    entrywise = (f.kind == "call" and f.value in _ENTRYWISE and len(f.args) == 1) or (
+        f.kind == "pow" and f.args[1].orient == "s")
+    if depth > _MAX_PUSH or not entrywise and f.kind not in ("neg", "mul", "add", "had",
+                                                             "ediv", "sdiv"):
         return wrapped
     d = depth + 1
     if f.kind == "neg":
         return neg(transpose(f.args[0], d, memo))
+    if f.kind == "call":  # sqrt(v' + e)' -> sqrt(v + e); tanh(x)' stays
+        pushed = call(f.value, [transpose(f.args[0], d, memo)], flip_kind(f.orient))
+        return pushed if pushed.tcount < f.tcount + 1 else wrapped
+    if f.kind == "pow":  # (v'.^3)' -> v.^3
+        pushed = power(transpose(f.args[0], d, memo), f.args[1])
+        return pushed if pushed.tcount < f.tcount + 2 else wrapped
     if f.kind == "mul":
         scal = [a for a in f.args if a.orient == "s"]
         rest = [transpose(a, d, memo) for a in reversed(f.args) if a.orient != "s"]

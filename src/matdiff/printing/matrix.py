@@ -35,9 +35,12 @@ def kind_of(shape: tuple) -> str:
 
 
 class FormContext:
-    """What conversion needs beyond a node: the variables, to write sizes as numel(x)."""
+    """What conversion needs beyond a node: the variables, to write sizes as numel(x), and
+    which of them are row vectors (a 1-D value that prints as `r'` where a column stands)."""
 
-    def __init__(self, root: Expr, extra: Mapping[str, Expr] | None = None) -> None:
+    def __init__(self, root: Expr, extra: Mapping[str, Expr] | None = None,
+                 rows: frozenset[str] = frozenset()) -> None:
+        self.rows = rows
         nodes = topo_order(root)
         self.variables = {n.name: n for n in nodes if n.op is Op.VAR}
         for name, v in (extra or {}).items():
@@ -271,9 +274,16 @@ def _concat(node: Expr, args: list[Form], ctx) -> Form:
     return F.block(rows, kind_of(node.shape))
 
 
+def _var(node: Expr, args, ctx) -> Form:
+    """A variable; a row vector's 1-D value as the column `r'` (forms are columns)."""
+    if node.ndim == 1 and node.name in ctx.rows:
+        return F.transpose(F.sym(node.name, "r"))
+    return F.sym(node.name, kind_of(node.shape), node.attr[1])
+
+
 # op -> conversion(node, argument forms, context); None means "no matrix form"
 FORMS = {
-    Op.VAR: lambda node, args, ctx: F.sym(node.name, kind_of(node.shape), node.attr[1]),
+    Op.VAR: _var,
     Op.CONST: _const,
     Op.SIZE: lambda node, args, ctx: ctx.size(node.attr),
     Op.EINSUM: _einsum,
@@ -286,11 +296,13 @@ FORMS = {
 }
 
 
-def to_form(root: Expr, extra: Mapping[str, Expr] | None = None) -> Form:
-    """The matrix-notation form of root (index notation where there is none)."""
+def to_form(root: Expr, extra: Mapping[str, Expr] | None = None,
+            rows: frozenset[str] = frozenset()) -> Form:
+    """The matrix-notation form of root (index notation where there is none); `rows` names
+    the vector variables that are rows."""
     from .index import index_form
 
-    ctx = FormContext(root, extra)
+    ctx = FormContext(root, extra, rows)
     forms: dict[Expr, Form] = {}
     for node in topo_order(root):
         args = [forms[a] for a in node.args]

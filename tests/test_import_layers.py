@@ -1,0 +1,154 @@
+"""The import layering holds, so that a circle cannot come back.
+
+(This guard once lived in tests/test_layers.py and was overwritten by the layers
+gallery's test, now tests/test_layer_gallery.py; the name says what it guards.)
+
+* `lint-imports` keeps every contract of `.importlinter` (layers from the IR
+  up to the front ends; no stage imports the public API; the op spec imports
+  nothing of matdiff).
+* The import graph of src/matdiff has no cycle, counting imports inside
+  functions too (a lazy import is still a dependency); only imports under
+  `if TYPE_CHECKING:` are left out.
+* Every module of the package sits in one layer of the contract, so a new
+  module has to say where it belongs.
+* The guard bites: a cycle planted in a copy of the package is found by both
+  the graph walk and `lint-imports`.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "src" / "matdiff"
+CONFIG = ROOT / ".importlinter"
+
+
+def _lint(src: Path) -> subprocess.CompletedProcess:
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    assert Path(lint).exists(), "lint-imports is missing: pip install -e '.[dev]'"
+    path = os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    return subprocess.run([lint, "--config", str(CONFIG), "--no-cache"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_import_contracts_are_kept() -> None:
+    run = _lint(ROOT / "src")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def _modules(package: Path = PACKAGE) -> dict[str, tuple[Path, bool]]:
+    """Dotted name -> (file, is a package's __init__)."""
+    out = {}
+    for path in package.rglob("*.py"):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        out[".".join(parts)] = (path, is_package)
+    return out
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for n in ast.walk(node))
+    return skip
+
+
+def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
+              modules: dict) -> list[str]:
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    else:
+        if node.level:
+            base = module.split(".")[: len(module.split(".")) - node.level + is_package]
+            prefix = ".".join(base + ([node.module] if node.module else []))
+        else:
+            prefix = node.module or ""
+        names = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in modules else prefix
+                 for a in node.names]
+    found = []
+    for name in names:
+        while name not in modules and "." in name:
+            name = name.rsplit(".", 1)[0]
+        if name in modules and name != module:
+            found.append(name)
+    return found
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    modules = _modules(package)
+    graph: dict[str, set[str]] = {}
+    for module, (path, is_package) in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _type_checking_nodes(tree)
+        graph[module] = {target for node in ast.walk(tree)
+                         if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in skip
+                         for target in _imported(module, is_package, node, modules)}
+    return graph
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(sorted(graph[start]))]
+        state[start] = 1
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(step) == 1:
+                return path[path.index(step):] + [step]
+            elif not state.get(step):
+                state[step] = 1
+                path.append(step)
+                stack.append(iter(sorted(graph[step])))
+    return None
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = import_graph()
+    assert "matdiff.api" in graph and len(graph) > 30  # the walk found the package
+    cycle = _find_cycle(graph)
+    assert cycle is None, "an import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_every_module_has_a_layer() -> None:
+    config = configparser.ConfigParser()
+    config.read(CONFIG)
+    layers = config["importlinter:contract:layers"]["layers"]
+    named = {name.strip(" ()") for line in layers.split("\n") for name in line.split("|")}
+    top = {m.split(".")[1] for m in _modules() if m.count(".") >= 1}
+    missing = sorted(top - named)
+    assert not missing, (f"modules in no layer of .importlinter: {missing}; add each to the "
+                         "layer it belongs to (see docs/contributing.md)")
+
+
+def test_a_planted_cycle_is_caught(tmp_path: Path) -> None:
+    """The IR importing the public API closes a circle: both checks must say so."""
+    copy = tmp_path / "src" / "matdiff"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    expr = copy / "ir" / "expr.py"
+    expr.write_text(expr.read_text(encoding="utf-8") + "\nfrom .. import api  # planted\n",
+                    encoding="utf-8")
+    cycle = _find_cycle(import_graph(copy))
+    assert cycle is not None and "matdiff.ir.expr" in cycle
+    run = _lint(tmp_path / "src")
+    assert run.returncode != 0 and "BROKEN" in run.stdout, run.stdout + run.stderr
