@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Node", "Number", "Name", "Call", "BinOp", "Neg", "Transpose", "Brackets", "Empty"]
+__all__ = ["Node", "Number", "Name", "Call", "BinOp", "Neg", "Transpose", "Brackets", "Empty",
+           "postorder"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,3 +83,18 @@ class Brackets(Node):
 @dataclass(frozen=True, eq=False)
 class Empty(Node):
     """`[]`, MATLAB's empty matrix: only as the placeholder of max(X, [], d)."""
+
+
+def postorder(root: Node) -> list[Node]:
+    """Every node under root, children before parents (a loop, not recursion)."""
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for child in reversed(node.children()):
+            stack.append((child, False))
+    return order

@@ -35,22 +35,8 @@ from .types import Dims, DimVar, SurfaceType, parse_declaration
 
 __all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED", "TypeContext",
            "infer_tree", "input_leaves", "lower_tree", "check_declarations", "node_type",
-           "postorder", "settle_kinds"]
+           "settle_kinds"]
 
-
-
-def postorder(root: ast.Node) -> list[ast.Node]:
-    order: list[ast.Node] = []
-    stack: list[tuple[ast.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for child in reversed(node.children()):
-            stack.append((child, False))
-    return order
 
 
 class TypeContext:
@@ -328,7 +314,8 @@ def build(text: str, declare: Mapping[str, str] | None = None, goal: str | None 
 def settle_kinds(ctx: TypeContext, trees: list[ast.Node], assigned: list[str | None],
                  goal: str | None, report: dict | None) -> None:
     """Each undeclared name's kind from its use (kinds.py), before the first letter."""
-    inferred = infer_kinds(ctx.text, trees, ctx.declared, assigned, goal, typer=node_type)
+    inferred = infer_kinds(ctx.text, trees, ctx.declared, assigned, goal, typer=node_type,
+                           probe=TypeContext(ctx.text, {}))
     ctx.kinds = {name: ("vector" if i.kind == "col" else i.kind) for name, i in inferred.items()}
     if report is not None:
         report.update(inferred)
@@ -344,7 +331,7 @@ def check_declarations(declare: Mapping[str, str] | None) -> Mapping[str, str]:
 
 def infer_tree(ctx: TypeContext, tree: ast.Node) -> list[ast.Node]:
     """Pass 1 over one tree: every node's surface type; returns the post-order."""
-    order = postorder(tree)
+    order = ast.postorder(tree)
     for node in order:
         ctx.types[id(node)] = _infer(ctx, node)
     return order

@@ -79,12 +79,10 @@ def _key(node: ast.Node) -> tuple:
 
 class _Solver:
     def __init__(self, text: str, trees: Sequence[ast.Node], declared: Mapping[str, SurfaceType],
-                 assigned: Sequence[str | None], typer) -> None:
-        from .build import TypeContext
-
+                 assigned: Sequence[str | None], typer, probe) -> None:
         self.text = text
-        self.typer = typer
-        self.probe = TypeContext(text, {})
+        self.typer = typer  # build.node_type: a node's type from its operands' (its rule)
+        self.probe = probe  # a TypeContext of its own, for asking the rules
         self.one = DimVar()
         self.relations: dict[tuple, list[tuple[tuple[str, ...], str]] | None] = {}
         self.domain: dict[object, set[str]] = {}  # id(node) or ("name", name) -> kinds
@@ -101,9 +99,7 @@ class _Solver:
                 self.domain[("name", name)] = self.domain[id(tree)]
 
     def _walk(self, tree: ast.Node) -> None:
-        from .build import postorder
-
-        for node in postorder(tree):
+        for node in ast.postorder(tree):
             if isinstance(node, ast.Number):
                 self.domain[id(node)] = {"scalar"}
             elif isinstance(node, ast.Empty):
@@ -330,8 +326,9 @@ def _terms_names(trees: Sequence[ast.Node], assigned: Sequence[str | None]) -> s
     return out
 
 
-def _solve(text, trees, declared, assigned, goal, typer, relations) -> dict[str, Inferred]:
-    solver = _Solver(text, trees, declared, assigned, typer)
+def _solve(text, trees, declared, assigned, goal, typer, probe, relations
+           ) -> dict[str, Inferred]:
+    solver = _Solver(text, trees, declared, assigned, typer, probe)
     solver.relations = relations
     fallback = {n: Inferred(first_letter_kind(n), "first letter") for n in solver.order}
     if not solver.order:
@@ -348,21 +345,23 @@ def _solve(text, trees, declared, assigned, goal, typer, relations) -> dict[str,
 
 def infer_kinds(text: str, trees: Sequence[ast.Node], declared: Mapping[str, SurfaceType],
                 assigned: Sequence[str | None] | None = None, goal: str | None = None,
-                typer=None) -> dict[str, Inferred]:
+                typer=None, probe=None) -> dict[str, Inferred]:
     """Every undeclared name's kind, from use first and the first letter last.
 
     `trees` are a program's right-hand sides (one for an expression), `assigned`
-    the names they are assigned to; `goal="scalar"` says the last tree is a loss. A loss
+    the names they are assigned to; `goal="scalar"` says the last tree is a loss.
+    `typer(ctx, node, operand types)` is the language's type rule of a node (build.py's
+    node_type) and `probe` a TypeContext to ask it in, so this module imports neither. A loss
     types what is added to it or scales it (`reg` in `... + reg*sum(W.^2)`), never what is
     inside a call (`relu(W*x)` as a loss does not make W and x scalars: it is not one),
     and never a matrix by its capital (`X*w - y` is not a scalar loss with X a number).
     """
     assigned = list(assigned) if assigned is not None else [None] * len(trees)
     relations: dict = {}
-    plain = _solve(text, trees, declared, assigned, None, typer, relations)
+    plain = _solve(text, trees, declared, assigned, None, typer, probe, relations)
     if goal != "scalar" or not trees:
         return plain
-    typed = _solve(text, trees, declared, assigned, goal, typer, relations)
+    typed = _solve(text, trees, declared, assigned, goal, typer, probe, relations)
     reach = _terms_names(trees, assigned)
     changed = [n for n in typed if typed[n].kind != plain[n].kind]
     if any(n not in reach or first_letter_kind(n) == "matrix" for n in changed):
