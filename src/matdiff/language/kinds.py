@@ -351,8 +351,9 @@ def infer_kinds(text: str, trees: Sequence[ast.Node], declared: Mapping[str, Sur
     `trees` are a program's right-hand sides (one for an expression), `assigned`
     the names they are assigned to; `goal="scalar"` says the last tree is a loss.
     `typer(ctx, node, operand types)` is the language's type rule of a node (build.py's
-    node_type) and `probe` a TypeContext to ask it in, so this module imports neither. A loss
-    types what is added to it or scales it (`reg` in `... + reg*sum(W.^2)`), never what is
+    node_type) and `probe` a TypeContext to ask it in, so this module imports neither.
+
+    A loss types what is added to it or scales it (`reg` in `... + reg*sum(W.^2)`), never what is
     inside a call (`relu(W*x)` as a loss does not make W and x scalars: it is not one),
     and never a matrix by its capital (`X*w - y` is not a scalar loss with X a number).
     """
