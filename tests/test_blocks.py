@@ -144,6 +144,10 @@ def test_sizes_of_a_join_are_told_by_its_parts():
     ("[x; y", None, "never closed"),
     ("(x; y]", None, "closes '('"),
     ("[] * x", None, "stands only in max"),
+    ("[]", None, "stands only in max"),
+    ("max([], [], 1)", None, "not [] (the empty matrix)"),
+    ("[x y]", None, "separate the entries of a row with ','"),
+    ("v = []\nsum(v)", None, "stands only in max"),
 ])
 def test_bad_blocks_are_clear_errors(text, declare, words):
     with pytest.raises(matdiff.MatdiffError) as info:

@@ -334,6 +334,8 @@ def infer_tree(ctx: TypeContext, tree: ast.Node) -> list[ast.Node]:
     order = ast.postorder(tree)
     for node in order:
         ctx.types[id(node)] = _infer(ctx, node)
+    if ctx.types[id(tree)].kind == "empty":  # `[]` alone has no value
+        _no_empty(ctx, tree)
     return order
 
 

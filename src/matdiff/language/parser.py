@@ -85,6 +85,10 @@ def _juxtaposed(text: str, token) -> str:
     right = str(token.value)
     if token.type == "NAME":
         right = re.match(r"\w+", text[token.start_pos:]).group(0)
+    before = text[:token.start_pos]
+    if before.count("[") > before.count("]"):  # [x y]: MATLAB's row, written with commas
+        return (f": inside [...] separate the entries of a row with ',' and rows with ';' "
+                f"([{left.group(1)}, {right}]), or write a product with '*'")
     return f": a product needs an operator; write {left.group(1)}*{right}"
 
 

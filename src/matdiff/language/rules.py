@@ -334,8 +334,8 @@ def _t_axis_extremum(ctx, node, a, empty, axis_type):
         ctx.fail(node, f"{name}() of three arguments is {name}(X, [], d), the extreme along "
                        f"axis d; the second argument must be [] ({name}(a, b) of two is "
                        "element-wise)")
-    if a.kind == "scalar":
-        ctx.fail(node, f"{name}(X, [], d) takes a vector or a matrix, not a scalar")
+    if a.kind in ("scalar", "empty"):
+        ctx.fail(node, f"{name}(X, [], d) takes a vector or a matrix, not {ctx.describe(a)}")
     return _t_reduce(ctx, node, a, axis_type)
 
 
