@@ -40,6 +40,9 @@ def test_a_kind_comes_from_use(text, name, kind, why):
         e = matdiff.parse(text)
     assert e.assumptions[name] == kind
     assert why in e.assumption_reasons[name], e.assumption_reasons
+    if e.shape == ():
+        record = quiet_diff(text, name).to_dict()
+        assert why in record["assumption_reasons"][name]
 
 
 def test_the_first_letter_decides_what_use_leaves_open():
@@ -111,6 +114,12 @@ def test_the_web_page_shows_the_assumptions_of_a_failed_parse():
     status, body = quiet_answer(answer, {"expression": "[x; y] + x", "wrt": "x"})
     assert status == 400
     assert "assuming x: vector, y: vector (first letter)" in body["error"]["assumptions_text"]
+
+
+def quiet_diff(text, wrt):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", matdiff.MatdiffWarning)
+        return matdiff.diff(text, wrt=wrt)
 
 
 def quiet_answer(fn, payload):

@@ -269,6 +269,7 @@ class Derivative(Expression):
             "derivative": self.to_text(),
             "latex": self.latex(),
             "assumptions": self.assumptions,
+            "assumption_reasons": self.assumption_reasons,
         }
 
     def _repr_markdown_(self) -> str:
