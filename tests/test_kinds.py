@@ -152,3 +152,17 @@ def test_inference_is_linear_in_long_inputs():
     e = parsed(text)
     assert time.perf_counter() - start < 5.0
     assert e.assumptions["z1499"] == "scalar"
+
+
+@pytest.mark.parametrize(("text", "wrt", "printed"), [
+    ("x*z", "x", "z*eye"),                      # the article: diag(1 z) = I z
+    ("x*z", "z", "x"),
+    ("sum(x*z)", "z", "sum(x)"),
+    ("sum(x*z)", "x", "z*vector(1)"),
+    ("x / z", "z", "-x/z^2"),
+    ("sum((y - max(0, X*w + b)).^2)/N", "b", "2*(max(0, X*w + b) - y)'*step(X*w + b)/N"),
+])
+def test_the_article_examples_need_no_declarations(text, wrt, printed):
+    d = quiet_diff(text, wrt)
+    assert str(d) == printed
+    assert d.check() < 1e-6
