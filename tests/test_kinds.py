@@ -84,13 +84,21 @@ def test_a_loss_is_a_scalar_and_types_its_weight():
 
 @pytest.mark.parametrize("loss", ["relu(W*x)", "X*w - y"])
 def test_a_loss_never_makes_what_is_inside_a_call_or_a_capital_a_scalar(loss):
+    # the goal types a weight added to the loss (reg: scalar) ...
+    assert quiet_grad("sum(W.^2) + reg*sum(W)", "W").function.assumptions["reg"] == "scalar"
+    # ... but not what is inside a call, nor a capital's matrix: these are no scalar losses
     with pytest.raises(matdiff.MatdiffError, match="scalar"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", matdiff.MatdiffWarning)
-            matdiff.grad(loss, wrt=["w" if "w" in loss else "W"])
+        quiet_grad(loss, ["w" if "w" in loss else "W"])
+
+
+def quiet_grad(text, wrt):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", matdiff.MatdiffWarning)
+        return matdiff.grad(text, wrt=wrt)
 
 
 def test_declarations_win_and_shape_errors_of_declared_kinds_stay():
+    assert parsed("x*z").assumptions["z"] == "scalar"  # undeclared: from its use
     with pytest.raises(matdiff.ShapeError, match="cannot multiply"):
         matdiff.parse("x*z", declare={"x": "vector", "z": "vector"})
     e = matdiff.parse("x*z", declare={"x": "vector", "z": "scalar"})
