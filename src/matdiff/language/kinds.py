@@ -141,10 +141,9 @@ class _Solver:
         for combo in itertools.product(*choices):
             try:
                 t = self.typer(self.probe, node, [_probe_type(k, self.one) for k in combo])
-            except MatdiffError:
-                continue
-            except (TypeError, KeyError, IndexError, AttributeError, AssertionError):
-                continue
+            except (MatdiffError, ArithmeticError, LookupError, TypeError, ValueError,
+                    AttributeError, AssertionError):
+                continue  # the rule refuses these kinds (or fails on them): not a fit
             out.append((combo, t.kind))
         result = out or None
         self.relations[key] = result
