@@ -45,6 +45,8 @@ def test_joined_sizes(text, shape):
     ("[h; x]", "h"), ("W*[h; x]", "h"), ("tanh(W*[h; x] + b)", "x"), ("[a, b; c, d]*x", "c"),
     ("sum([x; a].^2)", "a"), ("[x'; A]*y", "y"), ("max(X, [], 2)", "X"),
     ("X - max(X, [], 2)", "X"), ("sum(min(X*W, [], 1))", "W"),
+    # a row from an axis (max(X, [], 1)) stays a row through eq() and softmax() in print
+    ("logsumexp(max(X, [], 1)')", "X"), ("max(max(Z, [], 1))", "Z"),
 ])
 def test_printed_derivatives_parse_back_and_check(text, wrt):
     declare = {"b": "vector"} if "b)" in text else None

@@ -136,10 +136,14 @@ class Dims:
         return not (ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol)
 
     def known_equal(self, a: DimVar, b: DimVar) -> bool:
-        """Whether a and b are already one dimension (one variable, or one number)."""
+        """Whether a and b are already one dimension (one variable, or one number; two
+        joins whose parts are)."""
         ra, rb = a.root(), b.root()
         va = self._value(ra)
-        return ra is rb or (va is not None and va == self._value(rb))
+        if ra is rb or (va is not None and va == self._value(rb)):
+            return True
+        return bool(ra.parts) and len(ra.parts) == len(rb.parts) and all(
+            self.known_equal(x, y) for x, y in zip(ra.parts, rb.parts))
 
     def name(self, d: DimVar) -> str | int:
         """The final dimension: its integer, its declared symbol, or a fresh letter; a

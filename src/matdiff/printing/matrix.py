@@ -193,7 +193,9 @@ def _extremum(node: Expr, args: list[Form], ctx) -> Form:
         a = a.bcast
     elif b.bcast is not None and a.bcast is None:
         b = b.bcast
-    return F.call(spelling(node.op), [a, b], kind_of(node.shape))
+    # the orientation of its arguments: eq(max(Z, [], 1), m) of a row is a row
+    orient = next((f.orient for f in (a, b) if f.orient != "s"), kind_of(node.shape))
+    return F.call(spelling(node.op), [a, b], orient if node.ndim == 1 else kind_of(node.shape))
 
 
 def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
@@ -203,6 +205,8 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
             kind = "r"
         empty = [F.Form("empty", (), None, "m")] if node.op in (Op.VMAX, Op.VMIN) else []
         return F.call(spelling(node.op), [*args, *empty, F.num(node.attr + 1)], kind)
+    if node.ndim == 1 and args[0].orient == "r":  # softmax of a row is a row
+        return F.call(spelling(node.op), args, "r")
     return F.call(spelling(node.op), args, kind_of(node.shape))
 
 
