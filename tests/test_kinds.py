@@ -163,10 +163,10 @@ def test_inference_is_linear_in_long_inputs():
 
 
 @pytest.mark.parametrize(("text", "wrt", "printed"), [
-    ("x*z", "x", "z*eye"),                      # the article: diag(1 z) = I z
+    ("x*z", "x", "z*eye(numel(x))"),            # the article: diag(1 z) = I z
     ("x*z", "z", "x"),
     ("sum(x*z)", "z", "sum(x)"),
-    ("sum(x*z)", "x", "z*vector(1)"),
+    ("sum(x*z)", "x", "z*vector(1, numel(x))"),
     ("x / z", "z", "-x/z^2"),
     ("sum((y - max(0, X*w + b)).^2)/N", "b", "2*(max(0, X*w + b) - y)'*step(X*w + b)/N"),
 ])

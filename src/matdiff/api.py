@@ -14,11 +14,11 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
-from .ir.expr import Expr, Shape, set_text_printer
+from .ir.expr import Expr, set_text_printer
+from .typing import Declarations, Orient, Shape
+from .wrt import one_wrt, wrt_names
 
 __all__ = ["Expression", "Derivative", "parse", "diff", "value_and_grad", "Declarations"]
-
-Declarations = Mapping[str, str] | None
 
 
 def _ir_text(e: Expr) -> str:
@@ -69,7 +69,7 @@ class Expression:
     declarations: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
-                 orientation: str | None = None,
+                 orientation: Orient = None,
                  assumptions: Mapping[str, str] | None = None, program: Any = None,
                  reasons: Mapping[str, str] | None = None) -> None:
         self.ir = ir
@@ -124,19 +124,26 @@ class Expression:
         with engine_errors("evaluating"):
             return evaluate(self.ir, values, self.variables, dims=dims)
 
-    def to_text(self, layout: str = "shape") -> str:
-        """The expression in matdiff's text language (what `str()` gives); it parses back."""
+    def to_text(self) -> str:
+        """The expression in matdiff's text language (what `str()` gives); it parses back.
+
+        (A layout arranges a derivative: Derivative.to_text takes one.)
+        """
         from .printing import to_text
 
-        return to_text(self.ir, layout=layout, orientation=self.orientation,
-                       variables=self.variables, rows=self.rows)
+        return to_text(self.ir, orientation=self.orientation, variables=self.variables,
+                       declare=self._declarations(), rows=self.rows)
 
-    def latex(self, layout: str = "shape") -> str:
+    def latex(self) -> str:
         """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
-        return to_latex(self.ir, layout=layout, orientation=self.orientation,
-                        variables=self.variables, rows=self.rows)
+        return to_latex(self.ir, orientation=self.orientation, variables=self.variables,
+                        declare=self._declarations(), rows=self.rows)
+
+    def _declarations(self) -> Mapping[str, str]:
+        """The user's declarations: printed text is written to parse back with them."""
+        return getattr(self, "declarations", None) or {}
 
     def __str__(self) -> str:
         return self.to_text()
@@ -146,6 +153,18 @@ class Expression:
 
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
+
+    def _display_latex(self) -> str:
+        return self.latex()
+
+    def _repr_html_(self) -> str:
+        """MathML (a notebook draws it offline), the text in the language, the shape."""
+        from .printing.html import card, code, mathml
+
+        with engine_errors("printing"):
+            return card(f"{type(self).__name__} : {_shape_text(self.shape)}",
+                        mathml(self._display_latex()), f"<p>{code(self.to_text())}</p>",
+                        kind=type(self).__name__.lower())
 
 
 class Derivative(Expression):
@@ -180,20 +199,22 @@ class Derivative(Expression):
         return self.function.rows
 
     def to_text(self, layout: str = "shape") -> str:
+        """The derivative as text, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_text
 
         with engine_errors("printing"):
             return derivative_to_text(self.ir, self.function.ir, self.wrt, self.order, layout,
                                       self.function.orientation, self.function.variables,
-                                      self.rows)
+                                      self.function._declarations(), self.rows)
 
     def latex(self, layout: str = "shape") -> str:
+        """The derivative as LaTeX, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_latex
 
         with engine_errors("printing"):
             return derivative_to_latex(self.ir, self.function.ir, self.wrt, self.order, layout,
                                        self.function.orientation, self.function.variables,
-                                       self.rows)
+                                       self.function._declarations(), self.rows)
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""
@@ -223,10 +244,18 @@ class Derivative(Expression):
             return derive_steps(self)
 
     def explain(self, format: str = "text") -> str:
-        """The steps rendered as "text", "markdown" or "latex"."""
-        from .explain import render_steps
+        """The steps rendered as "text", "markdown", "latex" or "html".
 
-        return render_steps(self.steps, format=format)
+        The string a notebook shows as the steps with their mathematics (HTML
+        with MathML): it is a `str`, displayed richly (printing.html.Rich).
+        """
+        from .explain import render_steps
+        from .printing.html import Rich
+
+        steps = self.steps
+        return Rich(render_steps(steps, format=format),
+                    html=lambda: render_steps(steps, format="html"),
+                    markdown=lambda: render_steps(steps, format="markdown"))
 
     def _doc_texts(self) -> tuple[str, str]:
         """The function's and the derivative's text, for a generated module's docstring."""
@@ -244,18 +273,36 @@ class Derivative(Expression):
         from .codegen import compile_derivative
 
         with engine_errors("compiling"):
-            return compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
-                                      *self._doc_texts(), backend=backend)
+            fn = compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
+                                    *self._doc_texts(), backend=backend)
+        options = "".join(f", {k}={v!r}" for k, v in (("structured", structured),
+                                                      ("backend", backend)) if v)
+        fn.origin, fn.expression = f"{self._call_text()}.compile({options[2:]})", self.text
+        return fn
 
     def source(self, shapes: Mapping[str, Sequence[int]] | None = None,
                backend: str | None = None) -> str:
         """The generated module behind compile() (NumPy, or `backend`'s), as text; planned
-        for `shapes` ({name: shape}, as the compiled function plans for its arguments)."""
+        for `shapes` ({name: shape}, as the compiled function plans for its arguments).
+
+        It starts with a comment saying what made it (matdiff's version and this
+        call), the expression, the sizes planned by default, and its license."""
         from .codegen import derivative_source
 
+        options = "".join(f", {k}={v!r}" for k, v in (("shapes", shapes), ("backend", backend))
+                          if v and v != "numpy")  # numpy: the default's module
         with engine_errors("generating code"):
             return derivative_source(self.ir, self.variables, self.wrt, self.order,
-                                     *self._doc_texts(), shapes=shapes, backend=backend)
+                                     *self._doc_texts(), shapes=shapes, backend=backend,
+                                     made_by=f"{self._call_text()}.source({options[2:]})",
+                                     expression=self.text)
+
+    def _call_text(self) -> str:
+        """The call that makes this derivative: matdiff.diff('...', wrt='x', ...)."""
+        declare = dict(self.function.declarations)
+        return (f"matdiff.diff({self.text!r}, wrt={self.wrt!r}"
+                + (f", declare={declare!r}" if declare else "")
+                + (f", order={self.order}" if self.order != 1 else "") + ")")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the derivative."""
@@ -272,7 +319,8 @@ class Derivative(Expression):
             "assumption_reasons": self.assumption_reasons,
         }
 
-    def _repr_markdown_(self) -> str:
+    def _display_latex(self) -> str:
+        """d/dx (f) = the derivative, as LaTeX."""
         from .printing import to_latex
         from .printing.latex import latex_name
 
@@ -284,7 +332,10 @@ class Derivative(Expression):
             lhs = (f"\\frac{{\\partial^{{{self.order}}}}}{{\\partial "
                    f"{latex_name(self.wrt)}^{{{self.order}}}}}"
                    f"\\left({f}\\right)")
-        return f"$$ {lhs} = {self.latex()} $$"
+        return f"{lhs} = {self.latex()}"
+
+    def _repr_markdown_(self) -> str:
+        return f"$$ {self._display_latex()} $$"
 
 
 def _shape_text(shape: Shape) -> str:
@@ -406,7 +457,6 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
-    (`matdiff.diff` also takes a list of names: see matdiff.gradients.)
     `declare` types names while parsing text; given an already-parsed
     Expression, it must agree with the declarations that Expression was parsed
     with (a MatdiffError otherwise: it cannot re-type it).
@@ -428,8 +478,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
     function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
-    if not isinstance(wrt, str) or not wrt:
-        raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
+    wrt = one_wrt(wrt)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise MatdiffError(f"order must be a whole number >= 1, not {order!r}")
     if order > 4:
@@ -469,14 +518,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
-    single = isinstance(wrt, str)
-    if not single and not isinstance(wrt, list | tuple):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    names = [wrt] if single else list(wrt)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    if len(set(names)) != len(names):
-        raise MatdiffError(f"wrt names a variable twice: {names}")
+    names = wrt_names(wrt)  # "W,b" as ["W", "b"]: the reading diff and grad share
+    single = isinstance(wrt, str) and len(names) == 1
     from .backward import backward_pass
 
     program, bp = f.program, None
@@ -486,7 +529,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         try:  # the pre-activations named, so the gradients share their error signals
             program = split(f.ir, f.variables, names, f.text)
             bp = backward_pass(program, names) if program is not None else None
-        except Exception:  # noqa: BLE001 - one derivative per name, as before the split
+        except Exception:  # noqa: BLE001 - no split: one derivative per name below
             program = None
     if program is not None:
         from .backward.render import named_lines
@@ -503,12 +546,19 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         value = out.local if out.name is None else intermediate_leaf(out.name, out.local.shape)
         grads = [intermediate_leaf(bp.gradient_names[n], f.variables[n].shape) for n in names]
         with engine_errors("compiling"):
-            return compile_value_and_grad(value, grads, names, f.variables, single,
-                                          doc_text(f.to_text), backend=backend, lines=lines)
-    grads = [diff(f, wrt=n) for n in names]
-    variables = dict(f.variables)
-    for g in grads:
-        variables.update(g.variables)
-    with engine_errors("compiling"):
-        return compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
-                                      doc_text(f.to_text), backend=backend)
+            fn = compile_value_and_grad(value, grads, names, f.variables, single,
+                                        doc_text(f.to_text), backend=backend, lines=lines)
+    else:
+        grads = [diff(f, wrt=n) for n in names]
+        variables = dict(f.variables)
+        for g in grads:
+            variables.update(g.variables)
+        with engine_errors("compiling"):
+            fn = compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
+                                        doc_text(f.to_text), backend=backend)
+    declare = dict(f.declarations)
+    fn.origin = (f"matdiff.value_and_grad({f.text!r}, wrt={wrt!r}"
+                 + (f", declare={declare!r}" if declare else "")
+                 + (f", backend={backend!r}" if backend else "") + ")")
+    fn.expression = f.text
+    return fn

@@ -93,6 +93,11 @@ class StepCheck:
                 + ("every step holds" if self.ok else f"{len(self.failures)} failed"))
         return "\n".join([head] + [f"  {f}" for f in self.failures])
 
+    def _repr_html_(self) -> str:
+        from ..printing.html import step_check_html
+
+        return step_check_html(self)
+
 
 def _declaration(v: Expr) -> str:
     shape = [str(s) for s in v.shape]

@@ -21,6 +21,7 @@ from ..derive import differentiate
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
+from ..ir.substitute import substitute
 from ..printing import form as F
 from ..printing.layout import _transposed
 from ..printing.matrix import kind_of
@@ -61,14 +62,8 @@ def _contract(local: Expr, total: Expr, n: Expr, c: Expr, x: Expr) -> Expr:
     return ir.einsum([local, total], [N + C, C + X], N + X, dims)
 
 
-def _substitute(e: Expr, mapping: dict[Expr, Expr]) -> Expr:
-    out: dict[Expr, Expr] = {}
-    for node in topo_order(e):
-        if node in mapping:
-            out[node] = mapping[node]
-        else:
-            out[node] = rebuild(node, tuple(out[a] for a in node.args))
-    return out[e]
+# mistakes.py imports this private name; it should import ir.substitute.substitute
+_substitute = substitute
 
 
 def _steps_of(e: Expr) -> list[Expr]:
@@ -87,8 +82,8 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     if len(steps) != 1 or steps[0].ndim:
         return None
     (s,) = steps
-    zero = simplify(_substitute(total, {s: ir.const(0.0)}))
-    one = simplify(_substitute(total, {s: ir.const(1.0)}))
+    zero = simplify(substitute(total, {s: ir.const(0.0)}))
+    one = simplify(substitute(total, {s: ir.const(1.0)}))
     z_text, z_tex = _show(sh.form(s.args[0]))
     a_text, a_tex = _show(sh.jacobian(zero, f_kind, x_kind))
     b_text, b_tex = _show(sh.jacobian(one, f_kind, x_kind))
@@ -123,7 +118,7 @@ def derive_steps(d) -> list[Step]:
     if d.order == 1:
         return _derivation(d, function.ir, function.text, "f") or _summary_steps(d)
     g = simplify(_lower(d))
-    sh = _Shower(function.variables)
+    sh = _Shower(function.variables, declare=_declared(function))
     text, tex = _show(sh.form(g))
     if d.order == 2:
         what = "gradient" if not function.ir.ndim else "Jacobian"
@@ -155,11 +150,12 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     inters = decompose(root, x, top, named)
     if not inters:
         return None
-    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
+    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}},
+                 function.variables, _declared(function))
     steps: list[Step] = []
     full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
-        full[it.var] = _substitute(it.expr, full)
+        full[it.var] = substitute(it.expr, full)
         written, tex = _show(sh.form(it.expr))
         before = ""
         if len(inters) == 1 and text and _one_line(text) and text.strip() != written:
@@ -175,7 +171,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     names = {it.expr: it.var for it in inters[:-1]}
     for it in inters:
         for c in it.children:
-            L = simplify(_substitute(differentiate(it.expr, c), names))
+            L = simplify(substitute(differentiate(it.expr, c), names))
             local[(it.var, c)] = L
             shown[(it.var, c)] = sh.jacobian(L, _kind(it.var), _kind(c))
             rule, note = local_rule(it.expr, c)
@@ -216,6 +212,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         before = " + ".join(f"{a[0]} {b[0]}" for a, b in symbolic)
         before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
         product = _product_form(it, x, shown, total_form)
+        product = product and sh.composed(product)
         after = _show(total_form[it.var])
         texts = [(after[0], J)]
         if product is not None:
@@ -270,7 +267,7 @@ def _product_terms(e: Expr, c: Expr, names: dict[Expr, Expr]) -> list[Expr]:
     for k in at:
         args = tuple(held if (j in at and j != k) else a for j, a in enumerate(e.args))
         t = differentiate(rebuild(e, args), c)
-        terms.append(simplify(_substitute(_substitute(t, {held: c}), names)))
+        terms.append(simplify(substitute(substitute(t, {held: c}), names)))
     return terms
 
 
@@ -284,6 +281,12 @@ def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
     m = ArticlePrinter().doprint(jac)
     return (f"d{name} = {trace} for every d{x.name}, so ∂{name}/∂{x.name} = {m} "
             f"(the numerator layout; the gradient in the shape of {x.name} is its transpose)")
+
+
+def _declared(function) -> dict[str, str]:
+    """The user's declarations: the steps print as they will be read back (a row vector r
+    as r)."""
+    return dict(getattr(function, "declarations", None) or {})
 
 
 def _product_form(it, x, shown, total_form) -> F.Form | None:
@@ -315,12 +318,14 @@ def _product(factors: list[F.Form]) -> F.Form:
             sign, f = -sign, f.args[0]
         plain.append(f)
     out = F.mul(plain)
-    if F.is_num(out, 0.0):  # a zero factor: the zero keeps the product's shape (matrix(0))
+    if F.is_num(out, 0.0):  # a zero factor: 0*diag(x)*X keeps the product's shape and size
         kind = "s"
         for f in plain:
             kind = F.product_kind(kind, f.orient) or kind
         if kind in ("c", "m", "r"):
-            out = F.ones(0.0, kind)
+            rest = [f for f in plain if not F.is_num(f)]
+            out = F.Form("mul", (F.num(0.0), *rest), None, kind, None,
+                         sum(f.tcount for f in rest))
     if out.kind == "neg":
         sign, out = -sign, out.args[0]
     return F.Form("neg", (out,), None, out.orient, None, out.tcount) if sign < 0 else out
@@ -337,8 +342,9 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
                    ) -> list[Step]:
     """Substitute the intermediates back, simplify with named identities, state the result."""
     steps: list[Step] = []
-    sh = _Shower(d.function.variables)  # the intermediates are gone: sizes by the variables
-    substituted = _substitute(total_root, full)
+    # the intermediates are gone: sizes by the variables
+    sh = _Shower(d.function.variables, declare=_declared(d.function))
+    substituted = substitute(total_root, full)
     x = d.function.variables[d.wrt]
     f_kind, x_kind = _layouts(d) if d.order == 1 else (_kind(root), _kind(x))
     transposed = _numerator(f_kind, x_kind)
@@ -427,7 +433,7 @@ def _lower(d, order: int | None = None) -> Expr:
 def _summary_steps(d) -> list[Step]:
     """Without intermediates (x itself, higher orders, long expressions): the engine's
     derivative, the identities that simplify it, and the result."""
-    sh = _Shower(d.function.variables)
+    sh = _Shower(d.function.variables, declare=_declared(d.function))
     text, tex = _show(sh.form(d.raw))
     what = "differentiate" if d.order == 1 else f"differentiate {d.order} times"
     lhs = _result_steps(d)[-1]

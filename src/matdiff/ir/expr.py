@@ -22,7 +22,9 @@ from collections.abc import Callable, Container, Hashable, Iterable, Sequence
 from typing import Any
 
 from ..errors import ConstantError
+from ..typing import Dim, Shape
 from .ops import SPECS, Op
+from .union_find import UnionFind
 
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
@@ -30,9 +32,6 @@ __all__ = [
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
     "concat", "dim_sum", "dim_parts",
 ]
-
-Dim = str | int
-Shape = tuple[Dim, ...]
 
 # A product of more operands than this is not fused further: it bounds
 # derivation time on long chains, and contraction planning time.
@@ -104,8 +103,11 @@ class Expr:
         return _text_printer(self)
 
 
-# How str() shows a node. The IR imports no printer: the public API, which sits on top of
-# both, installs the text printer (set_text_printer); until then a node shows its repr.
+# How str() shows a node. The IR imports no printer, not even lazily inside __str__:
+# printing imports the IR, so that import would close a cycle, and the layering guard
+# (tests/test_import_layers.py, .importlinter) counts imports inside functions too. The
+# public API, which sits on top of both, installs the text printer (set_text_printer);
+# until then (the IR used without `import matdiff`) a node shows its repr.
 _text_printer: Callable[[Expr], str] = repr
 
 
@@ -130,7 +132,8 @@ def _check_arity(op: Op, n: int) -> None:
 def var(name: str, shape: Shape, symmetric: bool = False, label: tuple | None = None) -> Expr:
     """A variable; `symmetric` records that its value is a symmetric matrix, `label`
     that its entries are a distribution: ("probability" or "one-hot", "all", "rows"
-    or "cols"), the entries (of each row, of each column) summing to 1."""
+    or "cols"), the entries (of each row, of each column) summing to 1; or ("signs",
+    "all"): every entry -1 or 1 (labels(-1, 1))."""
     attr = (name, bool(symmetric)) if label is None else (name, bool(symmetric), tuple(label))
     return Expr(Op.VAR, (), attr, tuple(shape))
 
@@ -239,11 +242,13 @@ def is_zero(e: Expr) -> bool:
 
 # ---------------------------------------------------------------- products
 
-class _Labels:
-    """Union-find over index labels, with the dimension of each."""
+class _Labels(UnionFind):
+    """Union-find over index labels (ir/union_find.py), with the dimension of each."""
+
+    __slots__ = ("dim", "fresh")
 
     def __init__(self) -> None:
-        self.parent: dict[Hashable, Hashable] = {}
+        super().__init__()
         self.dim: dict[Hashable, Dim] = {}
         self.fresh = 0
 
@@ -258,20 +263,12 @@ class _Labels:
         self.add(label, dim)
         return label
 
-    def find(self, label: Hashable) -> Hashable:
-        root = label
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[label] != root:
-            self.parent[label], label = root, self.parent[label]
-        return root
-
-    def union(self, a: Hashable, b: Hashable) -> None:
+    def union(self, a: Hashable, b: Hashable) -> Hashable:
+        """Merge b's set into a's (a's representative stays), if their dimensions agree."""
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if self.dim[ra] != self.dim[rb]:
-                raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
-            self.parent[rb] = ra
+        if ra != rb and self.dim[ra] != self.dim[rb]:
+            raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
+        return super().union(rb, ra)
 
 
 def einsum(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]],

@@ -33,9 +33,9 @@ from .rules import (
 )
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
-__all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED", "TypeContext",
-           "infer_tree", "input_leaves", "lower_tree", "check_declarations", "node_type",
-           "settle_kinds"]
+__all__ = ["build", "unsized_constants", "declared_variable", "default_kind", "FUNCTIONS",
+           "RESERVED", "TypeContext", "infer_tree", "input_leaves", "lower_tree",
+           "check_declarations", "node_type", "settle_kinds"]
 
 
 
@@ -319,6 +319,29 @@ def settle_kinds(ctx: TypeContext, trees: list[ast.Node], assigned: list[str | N
     ctx.kinds = {name: ("vector" if i.kind == "col" else i.kind) for name, i in inferred.items()}
     if report is not None:
         report.update(inferred)
+
+
+def unsized_constants(text: str, declare: Mapping[str, str] | None = None) -> set[float]:
+    """The fill values c of the constants `vector(c)` and `matrix(c)` in `text` whose size
+    nothing in the text ties to a variable: parsed on its own, with these declarations,
+    the text could not be evaluated from its variables' values alone. (The printer writes
+    each constant with its own c to ask which need their size written.) A text that does
+    not type raises its ShapeError."""
+    from .parser import parse_text
+
+    tree = parse_text(text)
+    ctx = TypeContext(text, check_declarations(declare))
+    settle_kinds(ctx, [tree], [None], None, None)  # kinds from use, as build() has them
+    order = infer_tree(ctx, tree)
+    held = {d.root() for t in (*ctx.variables.values(), *ctx.declared.values()) for d in t.dims}
+    free: set[float] = set()
+    for node in order:
+        if (isinstance(node, ast.Call) and node.func in ("vector", "matrix")
+                and len(node.args) == 1 and isinstance(node.args[0], ast.Number)):
+            roots = [d.root() for d in ctx.types[id(node)].dims]
+            if any(r not in held and r.value is None for r in roots):
+                free.add(node.args[0].value)
+    return free
 
 
 def check_declarations(declare: Mapping[str, str] | None) -> Mapping[str, str]:

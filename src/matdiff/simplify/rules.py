@@ -14,12 +14,12 @@ import math
 from ..ir import expr as ir
 from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
-from ..ir.properties import is_symmetric, label_of
+from ..ir.properties import is_signs, is_symmetric, label_of
 from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
            "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
-           "block_product"]
+           "block_product", "sign_square"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -438,4 +438,13 @@ def block_product(e: Expr, ctx: Context) -> Expr | None:
             dimap = {**dict(enumerate(dims)), **extra}
             terms.append(ir.einsum(operands, labels, out, dimap))
         return ir.add(terms, e.shape)
+    return None
+
+
+# y.^2 -> 1 (any even power) for y declared labels(-1, 1): every entry is -1 or 1
+@rule("sign-square", "y.^2 -> 1 for y declared labels(-1, 1)", Op.POW)
+def sign_square(e: Expr, ctx: Context) -> Expr | None:
+    base, power = e.args
+    if is_signs(base) and power.op is Op.CONST and float(power.attr) % 2 == 0:
+        return ir.const(1.0, e.shape)
     return None
