@@ -70,25 +70,34 @@ class Expression:
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
                  orientation: Orient = None,
-                 assumptions: Mapping[str, str] | None = None, program: Any = None) -> None:
+                 assumptions: Mapping[str, str] | None = None, program: Any = None,
+                 reasons: Mapping[str, str] | None = None) -> None:
         self.ir = ir
         self.text = text
         self.variables = variables
         self.orientation = orientation
         self._assumptions = dict(assumptions or {})
+        self._reasons = dict(reasons or {})
         self.program = program  # language.program.Program when written as one, else None
 
     @property
     def assumptions(self) -> dict[str, str]:
-        """The names whose type the first-letter default decided: name -> scalar/vector/matrix.
+        """The undeclared names' kinds, as matdiff inferred them: name -> scalar/vector/matrix
+        (from their use, else their first letter; `assumption_reasons` says which).
 
         Declaring a name (`declare={"lam": "scalar"}`) takes it out of this list.
         """
         return dict(self._assumptions)
 
+    @property
+    def assumption_reasons(self) -> dict[str, str]:
+        """Why each name of `assumptions` has its kind: "first letter", or the use that
+        decided it ("a divisor after '/' at column 9")."""
+        return {n: self._reasons.get(n, "first letter") for n in self._assumptions}
+
     def assumptions_text(self) -> str:
         """The assumptions as one sentence ("" when there are none)."""
-        return assumptions_text(self._assumptions)
+        return assumptions_text(self._assumptions, self._reasons)
 
     @property
     def shape(self) -> Shape:
@@ -187,7 +196,8 @@ class Derivative(Expression):
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
                  raw: Expr, stable: Expr | None = None, stable_log: Sequence = ()) -> None:
         # a derivative is a tensor in the shape convention: it has no row orientation
-        super().__init__(ir, function.text, function.variables, None, function.assumptions)
+        super().__init__(ir, function.text, function.variables, None, function.assumptions,
+                         reasons=function.assumption_reasons)
         self.function = function
         self.wrt = wrt
         self.order = order
@@ -323,6 +333,7 @@ class Derivative(Expression):
             "derivative": self.to_text(),
             "latex": self.latex(),
             "assumptions": self.assumptions,
+            "assumption_reasons": self.assumption_reasons,
         }
 
     def _display_latex(self) -> str:
@@ -367,30 +378,56 @@ def parse(text: str, declare: Declarations = None, of: str | None = None) -> Exp
     return _parse(text, declare, stacklevel=3, of=of)
 
 
-def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None
-           ) -> Expression:
-    """parse(), warning about assumptions at the caller `stacklevel` frames up."""
-    from .language import build, default_kind
+def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None,
+           goal: str | None = None) -> Expression:
+    """parse(), warning about assumptions at the caller `stacklevel` frames up.
+
+    `goal="scalar"`: the text is a loss (grad, fit, value_and_grad), which types names.
+    What was assumed is warned also when typing then fails, and carried on the error.
+    """
+    from .language import build
     from .language.program import build_program, is_program
 
     program = None
-    with engine_errors("parsing"):
-        if of is None and not is_program(text):
-            ir, variables, orientation = build(text, declare)
-        else:
-            program = build_program(text, declare, of)
-            out = program.output
-            ir, variables = out.inlined, program.inputs
-            orientation = "row" if out.kind == "row" else None
+    inferred: dict = {}
     declared = set(declare) if isinstance(declare, Mapping) else set()
+    try:
+        with engine_errors("parsing"):
+            if of is None and not is_program(text):
+                ir, variables, orientation = build(text, declare, goal, inferred)
+            else:
+                program = build_program(text, declare, of, goal, inferred)
+                out = program.output
+                ir, variables = out.inlined, program.inputs
+                orientation = "row" if out.kind == "row" else None
+    except MatdiffError as e:
+        assumed = {n: i for n, i in inferred.items() if n not in declared}
+        if assumed:
+            e.assumptions = _kind_words(assumed)
+            e.assumptions_text = assumptions_text(e.assumptions, _reasons(assumed))
+            warnings.warn(e.assumptions_text, MatdiffWarning, stacklevel=stacklevel)
+        raise
     if program is not None:
         declared |= program.declared
-    assumptions = {name: default_kind(name) for name in variables if name not in declared}
+    assumed = {n: i for n, i in inferred.items() if n in variables and n not in declared}
+    assumptions = _kind_words(assumed)
+    reasons = _reasons(assumed)
     if assumptions:
-        warnings.warn(assumptions_text(assumptions), MatdiffWarning, stacklevel=stacklevel)
-    e = Expression(ir, text, variables, orientation, assumptions, program)
+        warnings.warn(assumptions_text(assumptions, reasons), MatdiffWarning,
+                      stacklevel=stacklevel)
+    e = Expression(ir, text, variables, orientation, assumptions, program, reasons)
     e.declarations = MappingProxyType(dict(declare) if isinstance(declare, Mapping) else {})
     return e
+
+
+def _kind_words(inferred: Mapping[str, Any]) -> dict[str, str]:
+    from .language.kinds import KIND_WORDS
+
+    return {n: KIND_WORDS[i.kind] for n, i in inferred.items()}
+
+
+def _reasons(inferred: Mapping[str, Any]) -> dict[str, str]:
+    return {n: i.reason for n, i in inferred.items()}
 
 
 def _spelled(spec: object) -> object:
@@ -415,12 +452,20 @@ def _declarations_agree(expr: Expression, declare: Declarations) -> None:
             "instead, or parse it with these declarations: matdiff.parse(text, declare=...)")
 
 
-def assumptions_text(assumptions: Mapping[str, str]) -> str:
-    """'assuming lambda: vector (first letter); declare it to change' (or "" for none)."""
+def assumptions_text(assumptions: Mapping[str, str],
+                     reasons: Mapping[str, str] | None = None) -> str:
+    """'assuming N: scalar (a divisor after '/' at column 5), lambda: vector (first letter);
+    declare them to change' (or "" for none): each name inferred from its use with that
+    use, then the names the first letter decided."""
     if not assumptions:
         return ""
-    names = ", ".join(f"{name}: {kind}" for name, kind in assumptions.items())
-    return (f"assuming {names} (first letter); declare "
+    reasons = reasons or {}
+    used = [f"{name}: {kind} ({reasons[name]})" for name, kind in assumptions.items()
+            if reasons.get(name, "first letter") != "first letter"]
+    letter = [f"{name}: {kind}" for name, kind in assumptions.items()
+              if reasons.get(name, "first letter") == "first letter"]
+    parts = used + ([", ".join(letter) + " (first letter)"] if letter else [])
+    return (f"assuming {', '.join(parts)}; declare "
             f"{'it' if len(assumptions) == 1 else 'them'} to change")
 
 
@@ -487,7 +532,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
-    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of)
+    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of, goal="scalar")
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")

@@ -19,7 +19,7 @@ from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
            "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
-           "sign_square", "inverse"]
+           "block_product", "sign_square", "inverse"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -403,6 +403,46 @@ def softmax_quotient(e: Expr, ctx: Context) -> Expr | None:
             operands = [s if m == k else x for m, x in enumerate(e.args) if m != j]
             labels = [list(lb) for m, lb in enumerate(ins) if m != j]
             return _with_operands(e, operands, labels)
+    return None
+
+
+def _block_sizes(a: Expr) -> list:
+    """The lengths of a concatenation's parts along its axis (1 for a slice)."""
+    return [p.shape[a.attr] if p.ndim == a.ndim else 1 for p in a.args]
+
+
+# a sum over the joined axis of blocks is the sum over each block: sum([x; a]) = sum(x) + a,
+# and two joins of one split contract block by block: [x; a]'*[u; b] = x'*u + a*b
+@rule("block-product", "Σ_k [x; a][k]*[u; b][k] -> x'*u + a*b (blocks of one split)",
+      Op.EINSUM)
+def block_product(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.CONCAT:
+            continue
+        label = ins[k][a.attr]
+        if label in out:
+            continue
+        carriers = [j for j, lab in enumerate(ins) if label in lab]
+        split = _block_sizes(a)
+        if not all(e.args[j].op is Op.CONCAT and ins[j].count(label) == 1
+                   and ins[j].index(label) == e.args[j].attr
+                   and _block_sizes(e.args[j]) == split for j in carriers):
+            continue
+        terms = []
+        for b in range(len(split)):
+            operands, labels = list(e.args), [list(lab) for lab in ins]
+            extra = {}
+            for j in carriers:
+                part = e.args[j].args[b]
+                operands[j] = part
+                if part.ndim < e.args[j].ndim:  # a slice: one entry, no axis of its own
+                    labels[j] = [x for x in labels[j] if x != label]
+            if split[b] != 1 or any(operands[j].ndim == e.args[j].ndim for j in carriers):
+                extra = {label: split[b]}
+            dimap = {**dict(enumerate(dims)), **extra}
+            terms.append(ir.einsum(operands, labels, out, dimap))
+        return ir.add(terms, e.shape)
     return None
 
 
