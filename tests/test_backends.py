@@ -155,7 +155,7 @@ def test_float32_layer_gradients_within_1e4(layer, backend):
         np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-4, atol=1e-4 * scale)
 
 
-# the derivations of the seed notes (../shared/seeds/, tests/test_seed_notes.py)
+# the derivations of the seed notes (tests/test_seed_notes.py)
 SCALAR_Z, SCALAR_B = {"z": "scalar"}, {"b": "scalar"}
 NEURON, LOSS = "max(0, w'*x + b)", "mean((y - max(0, X*w + b)).^2)"
 SEED = [
@@ -259,6 +259,44 @@ def test_two_libraries_in_one_call_is_an_error():
     g = matdiff.diff("x'*A*x", wrt="x").compile(backend="array-api")
     with pytest.raises(MatdiffError, match="different array libraries"):
         g(x=torch.ones(3, dtype=torch.float64), A=da.eye(3))
+
+
+def test_numpy_data_with_torch_parameters_converts_when_the_backend_is_named():
+    """backend="torch" converts NumPy arrays (docs/backends.md); backend=None refuses the mix,
+    saying how to convert."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((6, 3)), np.sign(rng.standard_normal(6))
+    w = torch.zeros(3, dtype=torch.float64)
+    loss = "sum(log(1 + exp(-y .* (X*w))))"
+    want = matdiff.value_and_grad(loss, wrt="w")(X=X, y=y, w=np.zeros(3))
+    value, grad = matdiff.value_and_grad(loss, wrt="w", backend="torch")(X=X, y=y, w=w)
+    assert torch.is_tensor(grad) and grad.dtype == torch.float64
+    np.testing.assert_allclose(grad.numpy(), want[1], rtol=1e-12)
+    with pytest.raises(MatdiffError, match="compile with backend='torch', which converts"):
+        matdiff.value_and_grad(loss, wrt="w")(X=X, y=y, w=w)
+
+
+def test_mixed_dtypes_are_refused_naming_the_variables():
+    """float32 data with float64 parameters (or the reverse) made PyTorch raise its own
+    `addmv input tensors must have the same dtype` from inside the generated code."""
+    rng = np.random.default_rng(1)
+    X = torch.as_tensor(rng.standard_normal((6, 3)), dtype=torch.float32)
+    y = torch.ones(6, dtype=torch.float32)
+    loss = "sum(log(1 + exp(-y .* (X*w))))"
+    g = matdiff.diff(loss, wrt="w").compile(backend="torch")
+    vg = matdiff.value_and_grad(loss, wrt="w")
+    for fn in (g, vg):
+        fn(X=X, y=y, w=torch.zeros(3))  # one dtype: the short path knows the shapes
+        with pytest.raises(MatdiffError, match=r"the values mix float32 \('X', 'y'\) and "
+                                               r"float64 \('w'\).*x\.float\(\)"):
+            fn(X=X, y=y, w=torch.zeros(3, dtype=torch.float64))
+        with pytest.raises(MatdiffError, match=r"mix float64 \('X', 'y'\) and float32"):
+            fn(X=X.double(), y=y.double(), w=torch.zeros(3))
+    # numbers, integers and NumPy float32 data join the tensors' dtype
+    lam = matdiff.value_and_grad(loss + " + lam*sum(w.^2)", wrt="w",
+                                 declare={"lam": "scalar"}, backend="torch")
+    value, grad = lam(X=X.numpy(), y=[1, 1, 1, 1, 1, 1], w=torch.zeros(3), lam=0.5)
+    assert grad.dtype == torch.float32 and value.dtype == torch.float32
 
 
 def test_a_backend_that_does_not_run_these_values():

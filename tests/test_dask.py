@@ -265,3 +265,112 @@ def test_data_from_two_libraries_is_an_error():
     data = {"X": da.zeros((10, 3), chunks=5), "y": torch.zeros(10, dtype=torch.float64)}
     with pytest.raises(MatdiffError, match="different array libraries.*'X' is dask.*'y' is torch"):
         fit("mean((X*w - y).^2)", {"w": "zeros"}, data, client="tcp://127.0.0.1:9")
+
+
+def _port_taken(port: int):
+    """A socket holding `port` (None when something else holds it already)."""
+    import socket
+
+    s = socket.socket()
+    try:
+        s.bind(("", port))
+        s.listen()
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def _own_cluster(monkeypatch):
+    """fit starts its own LocalCluster (no default client); returns the connections made."""
+    from matdiff.optim import chunked, fit_chunked
+
+    made = []
+
+    def connect(client=None):
+        connection = chunked.connect(client)
+        made.append(connection)
+        return connection
+
+    def no_default():
+        raise ValueError("no default client")
+
+    monkeypatch.setattr(distributed, "default_client", no_default)
+    monkeypatch.setattr(fit_chunked, "connect", connect)
+    return made
+
+
+def test_the_cluster_matdiff_starts_leaves_port_8787_alone(small, monkeypatch, capfd):
+    """Dask's "Port 8787 is already in use" warning reached stderr when another dashboard
+    ran: the scheduler's HTTP server took 8787 even with the dashboard off."""
+    import warnings
+
+    made = _own_cluster(monkeypatch)
+    holder = _port_taken(8787)
+    try:
+        arrays, lazy = small
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit("mean((X*w - y).^2)", {"w": "zeros"}, _pick("Xy", lazy), optimizer="sgd",
+                epochs=1)
+    finally:
+        if holder is not None:
+            holder.close()
+    assert made and not made[0].owned  # closed after the fit
+    said = capfd.readouterr().err + "".join(str(w.message) for w in caught)
+    assert "8787" not in said and "already in use" not in said
+
+
+def test_a_fit_whose_workers_are_all_gone_stops_with_an_error(small, monkeypatch):
+    """It waited in silence until a worker came back; now each lost worker is a warning and
+    no worker for NO_WORKER_TIMEOUT seconds (1 s here, 60 s by default) is a MatdiffError."""
+    from matdiff.errors import MatdiffWarning
+    from matdiff.optim import chunked
+
+    monkeypatch.setattr(chunked, "NO_WORKER_TIMEOUT", 1.0)
+    made = _own_cluster(monkeypatch)
+
+    def all_gone(epoch, loss, params):
+        if epoch == 1:
+            client = made[0].client
+            made[0].owned[0].scale(0)
+            deadline = time.monotonic() + 30
+            while client.nthreads() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    arrays, lazy = small
+    start = time.monotonic()
+    with pytest.warns(MatdiffWarning, match=r"lost the Dask worker.*no worker left: the fit "
+                                            r"waits 1 s for one"):
+        with pytest.raises(MatdiffError, match=r"no Dask worker for 1 s: the cluster has lost "
+                                               r"every worker.*NO_WORKER_TIMEOUT = 1 s"):
+            fit("mean((X*w - y).^2)", {"w": "zeros"}, _pick("Xy", lazy), optimizer="sgd",
+                epochs=5, callback=all_gone)
+    assert time.monotonic() - start < 30
+
+
+def test_a_worker_killed_under_its_nanny_gives_a_bit_identical_result(small, client):
+    """The nanny restarts the worker, Dask recomputes its chunks, the fit warns and goes on;
+    the partial sums are added in a fixed order, so the result is the same to the bit."""
+    import signal
+
+    from matdiff.errors import MatdiffWarning
+
+    arrays, lazy = small
+    loss, params = SEED_LOSSES[1]
+    ref = fit(loss, params, _pick(loss, lazy), optimizer="lbfgs", epochs=6, client=client)
+
+    def kill(epoch, loss, params):
+        if epoch == 2:
+            victim, pid = next(iter(client.run(os.getpid).items()))
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while victim in client.nthreads() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    with pytest.warns(MatdiffWarning, match=r"lost the Dask worker .* left, which recompute"):
+        got = fit(loss, params, _pick(loss, lazy), optimizer="lbfgs", epochs=6,
+                  client=client, callback=kill)
+    for name in params:
+        np.testing.assert_array_equal(got.params[name], ref.params[name])
+    assert got.history == ref.history and got.loss == ref.loss

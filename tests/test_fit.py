@@ -38,20 +38,32 @@ def test_lbfgs_matches_lstsq(regression):
     np.testing.assert_allclose(np.r_[r.params["w"], r.params["b"]], ref, atol=1e-7)
 
 
-def test_both_gradient_backends_agree_when_both_exist(regression):
+def test_both_sources_of_gradients_agree(regression):
+    """gradients="compiled" must work: an error there fails the test, not skips a run."""
     X, y, _ = regression
-    runs = {}
-    for backend in ("compiled", "evaluate"):
-        try:
-            runs[backend] = matdiff.fit(LS, params={"w": "zeros", "b": 0.0},
-                                        data={"X": X, "y": y}, optimizer="sgd", lr=0.05,
-                                        epochs=5, backend=backend)
-        except Exception:  # noqa: BLE001 - the compiled backend may not have landed
-            assert backend == "compiled"
-    assert runs["evaluate"].backend == "evaluate"
-    if "compiled" in runs:
-        np.testing.assert_allclose(runs["compiled"].params["w"], runs["evaluate"].params["w"],
-                                   rtol=1e-10)
+    runs = {source: matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y},
+                                optimizer="sgd", lr=0.05, epochs=5, gradients=source)
+            for source in ("compiled", "evaluate")}
+    assert runs["compiled"].backend == "compiled" and runs["evaluate"].backend == "evaluate"
+    assert runs["compiled"].extra["skipped_backends"] == {}
+    np.testing.assert_allclose(runs["compiled"].params["w"], runs["evaluate"].params["w"],
+                               rtol=1e-10)
+
+
+def test_backend_is_the_old_name_of_gradients(regression):
+    """backend= will name the array library; as "compiled" it still works, with a warning."""
+    X, y, _ = regression
+    with pytest.warns(DeprecationWarning, match="gradients=") as caught:
+        r = matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y},
+                        optimizer="sgd", epochs=2, backend="evaluate")
+    assert r.backend == "evaluate"
+    deprecations = [w for w in caught if w.category is DeprecationWarning]
+    assert deprecations[0].filename == __file__  # at the caller's line, not inside matdiff
+    with pytest.raises(MatdiffError, match="array library") as e:
+        matdiff.fit(LS, params={"w": "zeros"}, data={"X": X, "y": y}, backend="torch")
+    assert "unknown gradient backend" not in str(e.value)
+    with pytest.raises(MatdiffError, match="unknown gradients='torch'"):
+        matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y}, gradients="torch")
 
 
 def test_planted_neuron_is_recovered_by_minibatch_momentum():
@@ -176,3 +188,24 @@ def test_callback_params_are_arrays(regression):
     matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y}, epochs=2,
                 callback=lambda e, loss, p: seen.append({k: v.shape for k, v in p.items()}))
     assert seen == [{"w": (3,), "b": ()}] * 2
+
+
+def test_a_data_frame_is_data_by_column_name(regression):
+    """A whole pandas DataFrame raised pandas' 'truth value of a DataFrame is ambiguous' from
+    inside fit; its columns are assigned to the variables as a CSV file's are."""
+    pd = pytest.importorskip("pandas")
+    X, y, _ = regression
+    frame = pd.DataFrame({"x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "y": y})
+    want = matdiff.fit(LS, {"w": "zeros", "b": 0.0}, {"X": X, "y": y}, lr=0.05, epochs=30)
+    got = matdiff.fit(LS, {"w": "zeros", "b": 0.0}, frame, lr=0.05, epochs=30)
+    np.testing.assert_array_equal(got.params["w"], want.params["w"])
+    named = pd.DataFrame({"X_0": X[:, 0], "X_1": X[:, 1], "X_2": X[:, 2], "y": y, "note": "a"})
+    with pytest.raises(MatdiffError, match="column 'note' of the data frame is not numbers"):
+        matdiff.fit(LS, {"w": "zeros", "b": 0.0}, named, epochs=1)
+    got = matdiff.fit(LS, {"w": "zeros", "b": 0.0}, named.drop(columns="note"), lr=0.05,
+                      epochs=30)
+    np.testing.assert_array_equal(got.params["w"], want.params["w"])
+    with pytest.raises(MatdiffError, match="the loss uses 'y'"):
+        matdiff.fit(LS, {"w": "zeros", "b": 0.0}, frame.drop(columns="y"), epochs=1)
+    with pytest.raises(MatdiffError, match="data must be a dict of arrays by name"):
+        matdiff.fit(LS, {"w": "zeros", "b": 0.0}, [X, y], epochs=1)

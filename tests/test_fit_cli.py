@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import matdiff
 from matdiff import MatdiffError, parse
 from matdiff.cli import main
 from matdiff.optim import load_data
@@ -49,6 +50,37 @@ def test_fit_csv_with_lbfgs_json_plot_and_out(files, capsys):
     assert record["final_loss"] < 1e-12
     np.testing.assert_allclose(record["params"]["w"], W, atol=1e-6)
     assert (files / "p.npz").exists() and (files / "loss.png").exists()
+
+
+def test_lbfgs_says_it_converged_and_the_run_reports_its_cost(files, capsys):
+    """L-BFGS stopped before its epochs without saying it had converged; FitResult and
+    --json now tell convergence, gradient evaluations, data passes and rows per second."""
+    pytest.importorskip("scipy")
+    args = ["fit", LS, "--data", "d.npz", "--param", "w=zeros", "--param", "b=0",
+            "--optimizer", "lbfgs", "--epochs", "50"]
+    assert main(args + ["--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["converged"] is True and record["epochs"] < 50
+    assert record["message"].startswith(f"converged after {record['epochs']} of 50 epochs: ")
+    assert record["gradient_evaluations"] >= record["epochs"] + 1
+    assert record["data_passes"] == record["gradient_evaluations"]  # each one is full-batch
+    assert record["rows_per_second"] == pytest.approx(
+        40 * record["data_passes"] / record["seconds"])
+    assert main(args) == 0
+    assert "  converged after" in capsys.readouterr().out
+    assert main(args[:-2] + ["--epochs", "2", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["converged"] is False and record["message"] == (
+        "ran its 2 epochs without converging")
+
+
+def test_a_minibatch_run_counts_its_evaluations_and_passes():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(100, 3))
+    r = matdiff.fit(LS, {"w": "zeros", "b": 0.0}, {"X": X, "y": X @ W}, epochs=3,
+                    batch_size=30)  # 4 batches an epoch, and the final loss
+    assert (r.gradient_evaluations, r.data_passes, r.converged) == (13, 4.0, False)
+    assert r.message == "ran its 3 epochs" and r.rows_per_second > 0
 
 
 def test_fit_minibatch_momentum_options(files, capsys):

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -121,6 +122,26 @@ def test_every_example_on_the_page_derives(server):
         status, body = post(server, example)
         assert status == 200, (example, body)
         assert body["check"]["ok"], example
+        for gradient in body.get("gradients", []):  # the programs: every gradient checked
+            assert gradient["check"]["ok"], (example["title"], gradient["wrt"])
+    titles = [e["title"] for e in examples]
+    assert "a two-layer net" in titles and "batch norm" in titles
+
+
+def test_several_names_give_the_backward_pass_and_each_gradient_as_the_api_does(server):
+    program = "b1, b2: vector\nz1 = W1*x + b1\nh1 = relu(z1)\nz2 = W2*h1 + b2\n" \
+              "L = -y'*log(softmax(z2))"
+    names = ["W1", "b1", "W2", "b2"]
+    status, body = post(server, {"expression": program, "wrt": ", ".join(names)})
+    assert status == 200, body
+    grads = matdiff.grad(program, wrt=names)
+    assert body["backward"] == grads.to_text() and body["backward_latex"] == grads.latex()
+    assert [g["wrt"] for g in body["gradients"]] == names
+    for entry in body["gradients"]:
+        assert entry["text"] == grads[entry["wrt"]].to_text()
+        assert entry["equation_latex"].startswith("\\frac{\\partial L}")  # the program's L
+        assert entry["check"]["ok"]
+    assert body["function_name"] == "L" and body["function_latex"].startswith("L = ")
 
 
 def test_declarations_split_at_names_not_inside_types():
@@ -163,7 +184,9 @@ def test_parse_error_is_400_with_its_position(server):
 
 
 def test_shape_error_is_400_with_its_position(server):
-    status, body = post(server, {"expression": "A*x + y*B", "wrt": "x"})
+    # declared: undeclared, its use would make y (or B) a scalar
+    status, body = post(server, {"expression": "A*x + y*B", "wrt": "x",
+                                 "declare": "y=vector, B=matrix"})
     assert status == 400
     assert body["error"]["kind"] == "ShapeError" and body["error"]["column"] == 8
 
@@ -328,16 +351,59 @@ def test_foreign_host_header_is_refused(server):
 # --------------------------------------------------------------------------- time limit, CLI
 
 
-def test_time_limit_stops_a_worker_and_the_next_request_is_answered():
-    s = start(timeout_seconds=0.02, workers=1)  # shorter than a worker's start-up imports
+def test_time_limit_stops_a_worker_and_the_next_request_is_answered(monkeypatch):
+    monkeypatch.setenv("MATDIFF_WEB_TEST_SLEEP", "30")  # the workers' slow-request hook
+    s = start(timeout_seconds=30, workers=1)
     try:
-        status, body = post(s, {"expression": "x'*A*x", "wrt": "x"})
+        assert post(s, {"expression": "sum(x)", "wrt": "x"})[0] == 200  # a worker is ready
+        first = s.pool.workers()
+        s.timeout_seconds = 0.5
+        status, body = post(s, {"expression": "sum(x)", "wrt": "x", "test_sleep": True})
         assert status == 503 and body["error"]["kind"] == "Timeout"
+        assert not set(first) & set(s.pool.workers())  # killed, and replaced
         s.timeout_seconds = 30.0
         status, body = post(s, {"expression": "x'*A*x", "wrt": "x"})
         assert status == 200 and body["text"] == "(A + A')*x"
         status, body = post(s, {"expression": "x +", "wrt": "x"})
         assert status == 400 and body["error"]["line"] == 1
+    finally:
+        stop(s)
+
+
+def test_a_worker_that_dies_mid_request_is_a_502_and_is_replaced(monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setenv("MATDIFF_WEB_TEST_SLEEP", "30")
+    s = start(timeout_seconds=30, workers=1)
+    try:
+        assert post(s, {"expression": "sum(x)", "wrt": "x"})[0] == 200
+        (pid,) = s.pool.workers()
+        threading.Timer(0.5, os.kill, args=(pid, signal.SIGKILL)).start()
+        status, body = post(s, {"expression": "sum(x)", "wrt": "x", "test_sleep": True})
+        assert status == 502 and body["error"]["kind"] == "WorkerDied"
+        assert post(s, {"expression": "sum(x)", "wrt": "x"})[0] == 200
+        assert pid not in s.pool.workers() and len(s.pool.workers()) == 1
+    finally:
+        stop(s)
+
+
+def test_no_worker_is_handed_out_before_it_is_ready():
+    """A request that finds every worker still starting waits for one (here past its
+    time: 503 Busy with Retry-After); it never writes to a worker still importing."""
+    s = start(timeout_seconds=0.05, workers=1)
+    try:
+        status, headers, raw = request(s, "POST", "/api/diff",
+                                       json.dumps({"expression": "sum(x)", "wrt": "x"}).encode(),
+                                       {"Content-Type": "application/json"})
+        assert status == 503 and json.loads(raw)["error"]["kind"] == "Busy"
+        assert headers["retry-after"].isdigit()
+        deadline = time.monotonic() + 60
+        while s.pool.stats()["idle"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert s.pool.stats() == {"size": 1, "live": 1, "ready": 1, "idle": 1, "starting": 0,
+                                  "long": 0}
     finally:
         stop(s)
 
@@ -368,3 +434,120 @@ def test_a_backward_pass_is_typeset_not_left_as_source() -> None:
     assert "aligned" in g.latex()
     mathml = render_mathml(g.latex())
     assert mathml is not None and "<mtable" in mathml
+
+
+# --------------------------------------------------------------------------- backward pass checks
+
+
+class _Line:
+    def __init__(self, name: str, equal: bool, mistake: str | None, expected: str) -> None:
+        self.name, self.equal, self.mistake, self.expected = name, equal, mistake, expected
+
+
+class _Verdict:
+    """matdiff.compare's answer for a whole backward pass, as its interface is agreed:
+    equal, first_wrong, lines (name, equal, mistake, expected), to_dict()."""
+
+    def __init__(self, lines: list[_Line]) -> None:
+        self.lines = lines
+        self.equal = all(line.equal for line in lines)
+        self.first_wrong = next((line.name for line in lines if not line.equal), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"equal": self.equal, "first_wrong": self.first_wrong}
+
+    def __str__(self) -> str:
+        return "right" if self.equal else f"{self.first_wrong} is wrong"
+
+
+def test_check_backward_sends_the_lines_to_compare_and_returns_each_verdict(server,
+                                                                           monkeypatch):
+    seen = {}
+
+    def compare(answer, of, wrt, declare=None, **options):
+        seen.update(answer=answer, of=of, wrt=wrt, declare=declare)
+        return _Verdict([_Line("dz", True, None, "step(z)"),
+                         _Line("dW", False, "transpose", "dz*x'")])
+
+    monkeypatch.setattr(matdiff, "compare", compare)
+    payload = {"expression": "z = W*x + b\nL = sum(relu(z))", "wrt": "W, b",
+               "declare": "b=vector", "answer": "dz = step(z)\ndW = x*dz'"}
+    status, _, raw = request(server, "POST", "/api/check-backward", json.dumps(payload).encode(),
+                             {"Content-Type": "application/json"})
+    body = json.loads(raw)
+    assert status == 200, body
+    assert seen == {"answer": payload["answer"], "of": payload["expression"],
+                    "wrt": ["W", "b"], "declare": {"b": "vector"}}
+    result = body["comparison"]
+    assert result["equal"] is False and result["first_wrong"] == "dW"
+    assert result["lines"] == [
+        {"name": "dz", "equal": True, "mistake": None, "expected": "step(z)",
+         "diagnosis": None, "line": None},
+        {"name": "dW", "equal": False, "mistake": "transpose", "expected": "dz*x'",
+         "diagnosis": None, "line": None}]
+    assert result["summary"] == "dW is wrong"
+
+
+def test_check_backward_reports_an_unreadable_pass_in_the_comparison(server, monkeypatch):
+    def compare(answer, of, wrt, declare=None, **options):
+        raise matdiff.MatdiffError("unexpected '*'", line=2, column=6)
+
+    monkeypatch.setattr(matdiff, "compare", compare)
+    payload = {"expression": "z = W*x\nL = sum(z)", "wrt": "W, x", "answer": "dz = 1\ndW = *"}
+    status, _, raw = request(server, "POST", "/api/check-backward", json.dumps(payload).encode(),
+                             {"Content-Type": "application/json"})
+    assert status == 200
+    error = json.loads(raw)["comparison"]["error"]
+    assert (error["line"], error["column"], error["text"]) == (2, 6, payload["answer"])
+    status, _, raw = request(server, "POST", "/api/check-backward",
+                             json.dumps({**payload, "answer": " "}).encode(),
+                             {"Content-Type": "application/json"})
+    assert status == 400 and json.loads(raw)["error"]["field"] == "answer"
+
+
+def test_a_client_on_a_descriptor_past_1023_is_not_taken_for_gone():
+    """select() cannot watch a descriptor past 1023 and raised, which read as 'the
+    client has gone' and dropped the request; a busy server reaches such numbers."""
+    import os
+    import resource
+
+    from matdiff.web.server import Handler
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1300:
+        pytest.skip("this process may not open descriptor 1200")
+    ours, theirs = socket.socketpair()
+    high = os.dup2(ours.fileno(), 1200)
+    connection = socket.socket(fileno=high)
+    try:
+        handler = Handler.__new__(Handler)
+        handler.connection = connection
+        assert not handler._client_gone()
+        theirs.sendall(b"GET / HTTP/1.1\r\n")  # a next request on the way: still here
+        assert not handler._client_gone()
+        theirs.close()
+        connection.recv(100)
+        assert handler._client_gone()
+    finally:
+        connection.close()
+        ours.close()
+        theirs.close()
+
+
+def test_a_connection_over_the_limit_gets_a_503_with_retry_after_not_a_reset():
+    s = start(timeout_seconds=None, max_connections=2, client_timeout=5)
+    held = [socket.create_connection(s.server_address[:2], timeout=5) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both accepted: the limit is reached
+        for _ in range(5):
+            with socket.create_connection(s.server_address[:2], timeout=5) as sock:
+                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                reply = b""
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503 ") and b"\r\nRetry-After: " in head
+            assert "connections" in json.loads(body)["error"]["message"]
+    finally:
+        for sock in held:
+            sock.close()
+        stop(s)

@@ -68,3 +68,34 @@ def test_the_page_renders_steps_and_checks_an_answer(server):
         page.click("#answer-go")
         page.wait_for_selector("#verdict.good", timeout=20_000)
         assert page.inner_text("#verdict-head").startswith("✓ right")
+
+
+@pytest.mark.parametrize("expression, wrt, words", [
+    ("W*x", "W", "d(W*x) = dW*x"),          # once "∂(A*x)/∂x = A", wrong for W
+    ("W*x", "x", "∂(A*x)/∂x = A"),
+    ("A*X*B", "X", "A*dX*B"),
+    ("X*B", "X", "dX*B"),
+    ("A*X", "X", "A*dX"),
+])
+def test_the_matrix_product_note_follows_where_the_other_factors_stand(expression, wrt, words):
+    d = matdiff.diff(expression, wrt=wrt)
+    notes = [s.note for s in d.steps if s.rule == "matrix product rule"]
+    assert notes and all(words in note for note in notes), notes
+
+
+@pytest.mark.parametrize("expression, wrt, order, words", [
+    ("W*x", "W", 1, "a tensor of 3 axes"),   # the three layouts agree, and the page says why
+    ("x'*A*x", "x", 2, "a Hessian"),
+    ("x'*A*x", "x", 1, "the numerator layout a row"),
+    ("softmax(x)", "x", 1, "the denominator layout is its transpose"),
+])
+def test_the_page_says_why_the_layouts_agree_or_differ(expression, wrt, order, words):
+    from matdiff.web.compute import answer
+
+    status, body = answer({"expression": expression, "wrt": wrt, "order": order})
+    assert status == 200 and words in body["layout_note"]
+
+
+def test_the_sum_of_a_matrix_is_not_said_to_be_a_row_of_ones():
+    notes = [s.note for s in matdiff.diff("sum(X)", wrt="X").steps if s.kind == "local"]
+    assert notes and "row of ones" not in notes[0] and "d sum(X) = sum(dX)" in notes[0]

@@ -14,11 +14,11 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
-from .ir.expr import Expr, Shape, set_text_printer
+from .ir.expr import Expr, set_text_printer
+from .typing import Declarations, Orient, Shape
+from .wrt import one_wrt, wrt_names
 
 __all__ = ["Expression", "Derivative", "parse", "diff", "value_and_grad", "Declarations"]
-
-Declarations = Mapping[str, str] | None
 
 
 def _ir_text(e: Expr) -> str:
@@ -69,26 +69,35 @@ class Expression:
     declarations: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
-                 orientation: str | None = None,
-                 assumptions: Mapping[str, str] | None = None, program: Any = None) -> None:
+                 orientation: Orient = None,
+                 assumptions: Mapping[str, str] | None = None, program: Any = None,
+                 reasons: Mapping[str, str] | None = None) -> None:
         self.ir = ir
         self.text = text
         self.variables = variables
         self.orientation = orientation
         self._assumptions = dict(assumptions or {})
+        self._reasons = dict(reasons or {})
         self.program = program  # language.program.Program when written as one, else None
 
     @property
     def assumptions(self) -> dict[str, str]:
-        """The names whose type the first-letter default decided: name -> scalar/vector/matrix.
+        """The undeclared names' kinds, as matdiff inferred them: name -> scalar/vector/matrix
+        (from their use, else their first letter; `assumption_reasons` says which).
 
         Declaring a name (`declare={"lam": "scalar"}`) takes it out of this list.
         """
         return dict(self._assumptions)
 
+    @property
+    def assumption_reasons(self) -> dict[str, str]:
+        """Why each name of `assumptions` has its kind: "first letter", or the use that
+        decided it ("a divisor after '/' at column 9")."""
+        return {n: self._reasons.get(n, "first letter") for n in self._assumptions}
+
     def assumptions_text(self) -> str:
         """The assumptions as one sentence ("" when there are none)."""
-        return assumptions_text(self._assumptions)
+        return assumptions_text(self._assumptions, self._reasons)
 
     @property
     def shape(self) -> Shape:
@@ -113,21 +122,37 @@ class Expression:
         from .evaluate import evaluate
 
         with engine_errors("evaluating"):
-            return evaluate(self.ir, values, self.variables, dims=dims)
+            return evaluate(self._evaluated(), values, self.variables, dims=dims)
 
-    def to_text(self, layout: str = "shape") -> str:
-        """The expression in matdiff's text language (what `str()` gives); it parses back."""
+    def _evaluated(self) -> Expr:
+        """The IR evaluate computes: the stable form (log(det(K)) as logdet(K), finite
+        where it is), found once."""
+        from .simplify import stabilize
+
+        if "_stable" not in self.__dict__:
+            self._stable = stabilize(self.ir)
+        return self._stable
+
+    def to_text(self) -> str:
+        """The expression in matdiff's text language (what `str()` gives); it parses back.
+
+        (A layout arranges a derivative: Derivative.to_text takes one.)
+        """
         from .printing import to_text
 
-        return to_text(self.ir, layout=layout, orientation=self.orientation,
-                       variables=self.variables, rows=self.rows)
+        return to_text(self.ir, orientation=self.orientation, variables=self.variables,
+                       declare=self._declarations(), rows=self.rows)
 
-    def latex(self, layout: str = "shape") -> str:
+    def latex(self) -> str:
         """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
-        return to_latex(self.ir, layout=layout, orientation=self.orientation,
-                        variables=self.variables, rows=self.rows)
+        return to_latex(self.ir, orientation=self.orientation, variables=self.variables,
+                        declare=self._declarations(), rows=self.rows)
+
+    def _declarations(self) -> Mapping[str, str]:
+        """The user's declarations: printed text is written to parse back with them."""
+        return getattr(self, "declarations", None) or {}
 
     def __str__(self) -> str:
         return self.to_text()
@@ -137,6 +162,18 @@ class Expression:
 
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
+
+    def _display_latex(self) -> str:
+        return self.latex()
+
+    def _repr_html_(self) -> str:
+        """MathML (a notebook draws it offline), the text in the language, the shape."""
+        from .printing.html import card, code, mathml
+
+        with engine_errors("printing"):
+            return card(f"{type(self).__name__} : {_shape_text(self.shape)}",
+                        mathml(self._display_latex()), f"<p>{code(self.to_text())}</p>",
+                        kind=type(self).__name__.lower())
 
 
 class Derivative(Expression):
@@ -157,33 +194,43 @@ class Derivative(Expression):
     """
 
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
-                 raw: Expr) -> None:
+                 raw: Expr, stable: Expr | None = None, stable_log: Sequence = ()) -> None:
         # a derivative is a tensor in the shape convention: it has no row orientation
-        super().__init__(ir, function.text, function.variables, None, function.assumptions)
+        super().__init__(ir, function.text, function.variables, None, function.assumptions,
+                         reasons=function.assumption_reasons)
         self.function = function
         self.wrt = wrt
         self.order = order
         self.raw = raw  # the engine's result before the simplifier's rewrites
+        # the function as differentiated: its spelled-out forms (exp(X)./sum(exp(X), 2))
+        # rewritten to the stable functions (softmax(X, 2)), and those rewrites
+        self.stable = function.ir if stable is None else stable
+        self.stable_log = list(stable_log)
+
+    def _evaluated(self) -> Expr:
+        return self.ir  # derived from the stable form already, and simplified
 
     @property
     def rows(self) -> frozenset[str]:
         return self.function.rows
 
     def to_text(self, layout: str = "shape") -> str:
+        """The derivative as text, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_text
 
         with engine_errors("printing"):
             return derivative_to_text(self.ir, self.function.ir, self.wrt, self.order, layout,
                                       self.function.orientation, self.function.variables,
-                                      self.rows)
+                                      self.function._declarations(), self.rows)
 
     def latex(self, layout: str = "shape") -> str:
+        """The derivative as LaTeX, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_latex
 
         with engine_errors("printing"):
             return derivative_to_latex(self.ir, self.function.ir, self.wrt, self.order, layout,
                                        self.function.orientation, self.function.variables,
-                                       self.rows)
+                                       self.function._declarations(), self.rows)
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""
@@ -197,7 +244,8 @@ class Derivative(Expression):
         """Check every step of the derivation numerically (matdiff.explain.check): each
         definition, local derivative, chain-rule product, rewrite and printed text.
 
-        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`.
+        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`, and
+        `unchecked`: the steps not finite at these values (not checkable here, not failed).
         """
         from .explain import check_steps
 
@@ -213,10 +261,18 @@ class Derivative(Expression):
             return derive_steps(self)
 
     def explain(self, format: str = "text") -> str:
-        """The steps rendered as "text", "markdown" or "latex"."""
-        from .explain import render_steps
+        """The steps rendered as "text", "markdown", "latex" or "html".
 
-        return render_steps(self.steps, format=format)
+        The string a notebook shows as the steps with their mathematics (HTML
+        with MathML): it is a `str`, displayed richly (printing.html.Rich).
+        """
+        from .explain import render_steps
+        from .printing.html import Rich
+
+        steps = self.steps
+        return Rich(render_steps(steps, format=format),
+                    html=lambda: render_steps(steps, format="html"),
+                    markdown=lambda: render_steps(steps, format="markdown"))
 
     def _doc_texts(self) -> tuple[str, str]:
         """The function's and the derivative's text, for a generated module's docstring."""
@@ -234,18 +290,36 @@ class Derivative(Expression):
         from .codegen import compile_derivative
 
         with engine_errors("compiling"):
-            return compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
-                                      *self._doc_texts(), backend=backend)
+            fn = compile_derivative(self.ir, self.variables, self.wrt, self.order, structured,
+                                    *self._doc_texts(), backend=backend)
+        options = "".join(f", {k}={v!r}" for k, v in (("structured", structured),
+                                                      ("backend", backend)) if v)
+        fn.origin, fn.expression = f"{self._call_text()}.compile({options[2:]})", self.text
+        return fn
 
     def source(self, shapes: Mapping[str, Sequence[int]] | None = None,
                backend: str | None = None) -> str:
         """The generated module behind compile() (NumPy, or `backend`'s), as text; planned
-        for `shapes` ({name: shape}, as the compiled function plans for its arguments)."""
+        for `shapes` ({name: shape}, as the compiled function plans for its arguments).
+
+        It starts with a comment saying what made it (matdiff's version and this
+        call), the expression, the sizes planned by default, and its license."""
         from .codegen import derivative_source
 
+        options = "".join(f", {k}={v!r}" for k, v in (("shapes", shapes), ("backend", backend))
+                          if v and v != "numpy")  # numpy: the default's module
         with engine_errors("generating code"):
             return derivative_source(self.ir, self.variables, self.wrt, self.order,
-                                     *self._doc_texts(), shapes=shapes, backend=backend)
+                                     *self._doc_texts(), shapes=shapes, backend=backend,
+                                     made_by=f"{self._call_text()}.source({options[2:]})",
+                                     expression=self.text)
+
+    def _call_text(self) -> str:
+        """The call that makes this derivative: matdiff.diff('...', wrt='x', ...)."""
+        declare = dict(self.function.declarations)
+        return (f"matdiff.diff({self.text!r}, wrt={self.wrt!r}"
+                + (f", declare={declare!r}" if declare else "")
+                + (f", order={self.order}" if self.order != 1 else "") + ")")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record of the derivative."""
@@ -259,9 +333,11 @@ class Derivative(Expression):
             "derivative": self.to_text(),
             "latex": self.latex(),
             "assumptions": self.assumptions,
+            "assumption_reasons": self.assumption_reasons,
         }
 
-    def _repr_markdown_(self) -> str:
+    def _display_latex(self) -> str:
+        """d/dx (f) = the derivative, as LaTeX."""
         from .printing import to_latex
         from .printing.latex import latex_name
 
@@ -273,7 +349,10 @@ class Derivative(Expression):
             lhs = (f"\\frac{{\\partial^{{{self.order}}}}}{{\\partial "
                    f"{latex_name(self.wrt)}^{{{self.order}}}}}"
                    f"\\left({f}\\right)")
-        return f"$$ {lhs} = {self.latex()} $$"
+        return f"{lhs} = {self.latex()}"
+
+    def _repr_markdown_(self) -> str:
+        return f"$$ {self._display_latex()} $$"
 
 
 def _shape_text(shape: Shape) -> str:
@@ -299,30 +378,56 @@ def parse(text: str, declare: Declarations = None, of: str | None = None) -> Exp
     return _parse(text, declare, stacklevel=3, of=of)
 
 
-def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None
-           ) -> Expression:
-    """parse(), warning about assumptions at the caller `stacklevel` frames up."""
-    from .language import build, default_kind
+def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None,
+           goal: str | None = None) -> Expression:
+    """parse(), warning about assumptions at the caller `stacklevel` frames up.
+
+    `goal="scalar"`: the text is a loss (grad, fit, value_and_grad), which types names.
+    What was assumed is warned also when typing then fails, and carried on the error.
+    """
+    from .language import build
     from .language.program import build_program, is_program
 
     program = None
-    with engine_errors("parsing"):
-        if of is None and not is_program(text):
-            ir, variables, orientation = build(text, declare)
-        else:
-            program = build_program(text, declare, of)
-            out = program.output
-            ir, variables = out.inlined, program.inputs
-            orientation = "row" if out.kind == "row" else None
+    inferred: dict = {}
     declared = set(declare) if isinstance(declare, Mapping) else set()
+    try:
+        with engine_errors("parsing"):
+            if of is None and not is_program(text):
+                ir, variables, orientation = build(text, declare, goal, inferred)
+            else:
+                program = build_program(text, declare, of, goal, inferred)
+                out = program.output
+                ir, variables = out.inlined, program.inputs
+                orientation = "row" if out.kind == "row" else None
+    except MatdiffError as e:
+        assumed = {n: i for n, i in inferred.items() if n not in declared}
+        if assumed:
+            e.assumptions = _kind_words(assumed)
+            e.assumptions_text = assumptions_text(e.assumptions, _reasons(assumed))
+            warnings.warn(e.assumptions_text, MatdiffWarning, stacklevel=stacklevel)
+        raise
     if program is not None:
         declared |= program.declared
-    assumptions = {name: default_kind(name) for name in variables if name not in declared}
+    assumed = {n: i for n, i in inferred.items() if n in variables and n not in declared}
+    assumptions = _kind_words(assumed)
+    reasons = _reasons(assumed)
     if assumptions:
-        warnings.warn(assumptions_text(assumptions), MatdiffWarning, stacklevel=stacklevel)
-    e = Expression(ir, text, variables, orientation, assumptions, program)
+        warnings.warn(assumptions_text(assumptions, reasons), MatdiffWarning,
+                      stacklevel=stacklevel)
+    e = Expression(ir, text, variables, orientation, assumptions, program, reasons)
     e.declarations = MappingProxyType(dict(declare) if isinstance(declare, Mapping) else {})
     return e
+
+
+def _kind_words(inferred: Mapping[str, Any]) -> dict[str, str]:
+    from .language.kinds import KIND_WORDS
+
+    return {n: KIND_WORDS[i.kind] for n, i in inferred.items()}
+
+
+def _reasons(inferred: Mapping[str, Any]) -> dict[str, str]:
+    return {n: i.reason for n, i in inferred.items()}
 
 
 def _spelled(spec: object) -> object:
@@ -347,12 +452,20 @@ def _declarations_agree(expr: Expression, declare: Declarations) -> None:
             "instead, or parse it with these declarations: matdiff.parse(text, declare=...)")
 
 
-def assumptions_text(assumptions: Mapping[str, str]) -> str:
-    """'assuming lambda: vector (first letter); declare it to change' (or "" for none)."""
+def assumptions_text(assumptions: Mapping[str, str],
+                     reasons: Mapping[str, str] | None = None) -> str:
+    """'assuming N: scalar (a divisor after '/' at column 5), lambda: vector (first letter);
+    declare them to change' (or "" for none): each name inferred from its use with that
+    use, then the names the first letter decided."""
     if not assumptions:
         return ""
-    names = ", ".join(f"{name}: {kind}" for name, kind in assumptions.items())
-    return (f"assuming {names} (first letter); declare "
+    reasons = reasons or {}
+    used = [f"{name}: {kind} ({reasons[name]})" for name, kind in assumptions.items()
+            if reasons.get(name, "first letter") != "first letter"]
+    letter = [f"{name}: {kind}" for name, kind in assumptions.items()
+              if reasons.get(name, "first letter") == "first letter"]
+    parts = used + ([", ".join(letter) + " (first letter)"] if letter else [])
+    return (f"assuming {', '.join(parts)}; declare "
             f"{'it' if len(assumptions) == 1 else 'them'} to change")
 
 
@@ -361,7 +474,6 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
-    (`matdiff.diff` also takes a list of names: see matdiff.gradients.)
     `declare` types names while parsing text; given an already-parsed
     Expression, it must agree with the declarations that Expression was parsed
     with (a MatdiffError otherwise: it cannot re-type it).
@@ -378,13 +490,12 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         array([12., 21.])
     """
     from .derive import differentiate
-    from .simplify import simplify
+    from .simplify import simplify, stabilize_logged
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
     function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
-    if not isinstance(wrt, str) or not wrt:
-        raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
+    wrt = one_wrt(wrt)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise MatdiffError(f"order must be a whole number >= 1, not {order!r}")
     if order > 4:
@@ -400,11 +511,12 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         raise MatdiffError(f"'{wrt}' does not occur in the expression (its variables: {known}); "
                            "declare it to get a zero derivative")
     with engine_errors("differentiating"):
-        raw = function.ir
+        stable, log = stabilize_logged(function.ir)
+        raw = stable
         for _ in range(order):
             raw = differentiate(raw, target)
         simplified = simplify(raw)
-    return Derivative(simplified, function, wrt, order, raw)
+    return Derivative(simplified, function, wrt, order, raw, stable, log)
 
 
 def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
@@ -420,28 +532,26 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
-    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of)
+    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of, goal="scalar")
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
-    single = isinstance(wrt, str)
-    if not single and not isinstance(wrt, list | tuple):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    names = [wrt] if single else list(wrt)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    if len(set(names)) != len(names):
-        raise MatdiffError(f"wrt names a variable twice: {names}")
+    names = wrt_names(wrt)  # "W,b" as ["W", "b"]: the reading diff and grad share
+    single = isinstance(wrt, str) and len(names) == 1
     from .backward import backward_pass
+    from .simplify import stabilize
 
-    program, bp = f.program, None
+    stable = stabilize(f.ir)  # exp(X)./sum(exp(X), 2) computed as softmax(X, 2), as diff does
+    from .backward import stable_program
+
+    program, bp = (stable_program(f.program) if f.program is not None else None), None
     if program is None and len(names) > 1 and all(n in f.variables for n in names):
         from .backward.split import split
 
         try:  # the pre-activations named, so the gradients share their error signals
-            program = split(f.ir, f.variables, names, f.text)
+            program = split(stable, f.variables, names, f.text)
             bp = backward_pass(program, names) if program is not None else None
-        except Exception:  # noqa: BLE001 - one derivative per name, as before the split
+        except Exception:  # noqa: BLE001 - no split: one derivative per name below
             program = None
     if program is not None:
         from .backward.render import named_lines
@@ -452,18 +562,26 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
                 diff(f, wrt=n)  # the error that names the problem
         with engine_errors("differentiating"):
             bp = bp or backward_pass(program, names)
+            program = bp.program  # its lines as the backward pass reads them (stable logs)
             out = program.output
             lines = [(s.name, s.local) for s in program.statements]
             lines += named_lines(bp)
         value = out.local if out.name is None else intermediate_leaf(out.name, out.local.shape)
         grads = [intermediate_leaf(bp.gradient_names[n], f.variables[n].shape) for n in names]
         with engine_errors("compiling"):
-            return compile_value_and_grad(value, grads, names, f.variables, single,
-                                          doc_text(f.to_text), backend=backend, lines=lines)
-    grads = [diff(f, wrt=n) for n in names]
-    variables = dict(f.variables)
-    for g in grads:
-        variables.update(g.variables)
-    with engine_errors("compiling"):
-        return compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
-                                      doc_text(f.to_text), backend=backend)
+            fn = compile_value_and_grad(value, grads, names, f.variables, single,
+                                        doc_text(f.to_text), backend=backend, lines=lines)
+    else:
+        grads = [diff(f, wrt=n) for n in names]
+        variables = dict(f.variables)
+        for g in grads:
+            variables.update(g.variables)
+        with engine_errors("compiling"):
+            fn = compile_value_and_grad(stable, [g.ir for g in grads], names, variables, single,
+                                        doc_text(f.to_text), backend=backend)
+    declare = dict(f.declarations)
+    fn.origin = (f"matdiff.value_and_grad({f.text!r}, wrt={wrt!r}"
+                 + (f", declare={declare!r}" if declare else "")
+                 + (f", backend={backend!r}" if backend else "") + ")")
+    fn.expression = f.text
+    return fn

@@ -12,32 +12,16 @@ once, on the program's own lines (reverse mode; see matdiff.backward).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Declarations, Derivative, Expression, diff, engine_errors, parse
+from .api import Derivative, Expression, _parse, diff, engine_errors, parse
 from .errors import MatdiffError
+from .typing import Declarations
+from .wrt import wrt_names
 
 __all__ = ["Gradients", "grad", "wrt_names"]
-
-
-def wrt_names(wrt: Any) -> list[str]:
-    """A name, a list of names or "W1,b1" -> the list of names (duplicates an error)."""
-    items = [wrt] if isinstance(wrt, str) else wrt
-    if not isinstance(items, list | tuple) or not items:
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    names: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-        for part in item.split(","):
-            part = part.strip()
-            if not part:
-                raise MatdiffError(f"an empty name in wrt={wrt!r}")
-            if part in names:
-                raise MatdiffError(f"wrt names '{part}' twice")
-            names.append(part)
-    return names
 
 
 class Gradients(Mapping[str, Derivative]):
@@ -45,7 +29,7 @@ class Gradients(Mapping[str, Derivative]):
 
     def __init__(self, function: Expression, wrt: Sequence[str], order: int = 1) -> None:
         self.function = function
-        self.wrt = tuple(wrt_names(list(wrt) if isinstance(wrt, list | tuple) else wrt))
+        self.wrt = tuple(wrt_names(wrt))
         self.order = order
         self._derivatives: dict[str, Derivative] = {}
         self._backward = None
@@ -93,15 +77,18 @@ class Gradients(Mapping[str, Derivative]):
     def backward(self):
         """The reverse-mode pass (matdiff.backward.BackwardPass) over the program's lines."""
         if self._backward is None:
-            from .backward import backward_pass
+            from .backward import backward_pass, stable_program
             from .language.program import single
+            from .simplify import stabilize
 
             if self.order != 1:
                 raise MatdiffError("the backward pass is of first derivatives (order=1)")
             f = self.function
-            program = f.program or single(f.ir, f.variables, f.text,
-                                          "scalar" if f.ir.ndim == 0 else "col",
-                                          f.declarations)
+            # an expression is differentiated in its stable form, as diff does; a program
+            # line by line
+            program = stable_program(f.program) if f.program is not None else single(
+                stabilize(f.ir), f.variables, f.text, "scalar" if f.ir.ndim == 0 else "col",
+                f.declarations)
             with engine_errors("differentiating"):
                 self._backward = backward_pass(program, self.wrt)
         return self._backward
@@ -120,11 +107,25 @@ class Gradients(Mapping[str, Derivative]):
             return backward_latex(self.backward)
 
     def explain(self, format: str = "text") -> str:
-        """Each line of the backward pass with the vector chain rule that gives it."""
+        """Each line of the backward pass with the vector chain rule that gives it.
+
+        A `str` that a notebook shows with its mathematics (printing.html.Rich).
+        """
         from .backward.render import backward_explain
+        from .printing.html import Rich, card, mathml
 
         with engine_errors("explaining"):
-            return backward_explain(self.backward, format=format)
+            text = backward_explain(self.backward, format=format)
+            rows = backward_explain(self.backward, format="latex").split(" \\\\\n")
+
+        def html() -> str:  # the title, then one equation and its rule a line
+            title = re.sub(r"^\\text\{(.*)\}$", r"\1", rows[0])
+            items = "".join(f"<li style='margin:0.4em 0'>{mathml(r, display=False)}</li>"
+                            for r in rows[1:])
+            return card(title, f"<ol>{items}</ol>", kind="explain")
+
+        return Rich(text, html=html,
+                    markdown=lambda: backward_explain(self.backward, format="markdown"))
 
     def program_text(self) -> str:
         """The forward program followed by the backward pass: one program computing both
@@ -145,18 +146,26 @@ class Gradients(Mapping[str, Derivative]):
 
     def evaluate(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Every gradient's value, computed by running the backward pass after the forward one."""
+        from .backward.render import named_lines
         from .evaluate import evaluate
+        from .ir.expr import topo_order
+        from .ir.ops import Op
 
         bp = self.backward
         env = dict(values)
         leaves = bp.program.leaves
+        lines = named_lines(bp)
+        # only the forward lines the pass reads: one it no longer needs (`e = exp(z)` under
+        # a log(sum(e)) taken as logsumexp(z)) may overflow where the gradient is finite
+        needed = {n.name for _, e in lines for n in topo_order(e) if n.op is Op.VAR}
+        for s in reversed(bp.program.statements):
+            if s.name in needed:
+                needed |= {n.name for n in topo_order(s.local) if n.op is Op.VAR}
         with engine_errors("evaluating"):
             for s in bp.program.statements:
-                if s.name is not None:
+                if s.name in needed:
                     env[s.name] = evaluate(s.local, env, leaves)
-            from .backward.render import named_lines
-
-            for name, e in named_lines(bp):
+            for name, e in lines:
                 env[name] = evaluate(e, env, leaves)
         return {w: env[bp.gradient_names[w]] for w in self.wrt}
 
@@ -181,6 +190,25 @@ class Gradients(Mapping[str, Derivative]):
 
     def __repr__(self) -> str:
         return f"<Gradients of {self.function.text!r} wrt {', '.join(self.wrt)}>"
+
+    # a notebook shows the backward pass (MathML in HTML: no network needed)
+    def _repr_html_(self) -> str:
+        from .printing.html import card, code, details, mathml, pre
+
+        with engine_errors("printing"):
+            math = mathml(self.latex())
+            text = self.to_text()
+        return card(f"Gradients wrt {', '.join(self.wrt)}: the backward pass", math,
+                    details("as text", pre(text)),
+                    details("of the function", pre(self.function.text)),
+                    f"<p>then {code('.compile()')} for one function computing them all</p>",
+                    kind="gradients")
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+    def _repr_markdown_(self) -> str:
+        return f"$$ {self.latex()} $$"
 
 
 class _SharedDerivative(Derivative):
@@ -215,12 +243,14 @@ def several(f: str | Expression, wrt: Sequence[str], declare: Declarations = Non
 def grad(f: str | Expression, wrt: str | Sequence[str], declare: Declarations = None,
          of: str | None = None) -> Derivative | Gradients:
     """The gradient of a scalar function or program: one Derivative for a name,
-    a Gradients mapping (with the backward pass) for a list of names."""
-    function = f if isinstance(f, Expression) else parse(f, declare, of)
+    a Gradients mapping (with the backward pass) for a list of names. A loss is a scalar:
+    undeclared names in it are typed so (`reg` in `... + reg*sum(W.^2)`)."""
+    function = f if isinstance(f, Expression) else _parse(f, declare, 3, of, goal="scalar")
     if function.ir.ndim != 0:
         shape = " x ".join(str(d) for d in function.ir.shape)
         raise MatdiffError(f"a gradient needs a scalar function; this one has shape {shape} "
                            "(use diff for a Jacobian)")
-    if isinstance(wrt, str) and "," not in wrt:
-        return diff(function, wrt=wrt)
-    return Gradients(function, wrt_names(wrt))
+    names = wrt_names(wrt)
+    if isinstance(wrt, str) and len(names) == 1:
+        return diff(function, wrt=names[0])
+    return Gradients(function, names)

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from ..derive import differentiate
 from ..errors import MatdiffError
 from ..ir import expr as ir
-from ..ir.expr import Expr, rebuild, topo_order
+from ..ir.expr import Expr, topo_order
 from ..ir.ops import Op
+from ..ir.substitute import substitute
 from ..language.program import Program, Statement, intermediate_leaf
 from ..simplify import simplify
 
@@ -50,6 +51,8 @@ class BackwardPass:
     wrt: tuple[str, ...]
     lines: list[BackwardLine] = field(default_factory=list)
     gradient_names: dict[str, str] = field(default_factory=dict)  # wrt -> line name
+    # the logs of names written in their stable forms before the sweep (through.py)
+    stable_logs: list = field(default_factory=list)
 
     def line(self, name: str) -> BackwardLine:
         return next(ln for ln in self.lines if ln.name == name)
@@ -80,20 +83,6 @@ class BackwardPass:
         return {w: out[w] for w in self.wrt}, names
 
 
-def substitute(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None
-               ) -> Expr:
-    """root with the leaves in `mapping` replaced, rebuilt through the constructors."""
-    memo = {} if memo is None else memo
-    for node in topo_order(root, memo):
-        if node in mapping:
-            memo[node] = mapping[node]
-        elif not node.args:
-            memo[node] = node
-        else:
-            memo[node] = rebuild(node, tuple(memo[a] for a in node.args))
-    return memo[root]
-
-
 def _leaf_names(e: Expr) -> set[str]:
     return {n.name for n in topo_order(e) if n.op is Op.VAR}
 
@@ -111,7 +100,16 @@ def _vjp(signal: Expr | None, rhs: Expr, leaf: Expr) -> Expr:
 
 
 def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
-    """The backward program computing the gradient of the program's function for each wrt."""
+    """The backward program computing the gradient of the program's function for each wrt.
+
+    A log of a name is first written in the stable form its defining lines allow
+    (through.py: `log(s)` of `s = softmax(z)` as `z - logsumexp(z)`), so no error signal
+    passes through `y./s`; the pass's `program` is that program (same values).
+    """
+    from ..simplify import stabilize
+    from .through import through_lines
+
+    program, stable_logs = through_lines(program, stabilize)
     statements = program.statements
     out = program.output
     if out.local.ndim != 0:
@@ -140,7 +138,7 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
     taken = _fresh_names(program)
     contributions: dict[str, list[tuple[Expr, str]]] = {}
     remaining = {w: sum(w in u for u in uses_of) for w in wrt}
-    result = BackwardPass(program, wrt)
+    result = BackwardPass(program, wrt, stable_logs=stable_logs)
 
     def fresh(name: str) -> str:
         cand = "d" + name
@@ -175,14 +173,14 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
         if s is out:
             signal, signal_expr = None, None
         else:
-            signal_expr, _ = total(s.name, s.local.shape)
+            signal_expr, senders = total(s.name, s.local.shape)
             if not depends.get(s.name, False) or ir.is_zero(signal_expr):
                 finish(k, s)
                 continue
             if len(targets) > 1 and signal_expr.op is not Op.VAR:
                 name = fresh(s.name)
                 signal = intermediate_leaf(name, s.local.shape)
-                emit(name, s.name, "signal", signal_expr, s, ())
+                emit(name, s.name, "signal", signal_expr, s, senders)
                 signal_expr = None
             else:
                 signal = ir.var("\u0394" + s.name, s.local.shape)  # a placeholder, substituted

@@ -11,6 +11,18 @@ The pipeline: IR -> distribute (products of sums, by flop count) -> lower
 program (CSE, dead code, inlining) -> module source -> exec. See
 docs of each module; `compile.CompiledFunction` caches one module per
 shape signature.
+
+    distribute.py   products of sums distributed where that saves flops
+    lower.py        IR to lazy values (values.py), one rule per kind of op
+    contract.py     one einsum as a few NumPy calls, in the cheapest order
+    program.py      Instructions: straight-line code, CSE, rendering (tidy.py)
+    module.py       one generated module: names, shape checks (checks.py), body
+    compile.py      CompiledFunction: validate values, pick the module, run it
+    structured.py, blocks.py, blockplan.py
+                    diagonal and block-diagonal Jacobians kept as their factors
+    backends.py     the same plan for any array library (the array API)
+    foreign.py      running it on PyTorch, JAX, CuPy or Dask values
+    runtime.py      small functions the generated code calls
 """
 
 from __future__ import annotations
@@ -76,10 +88,16 @@ def _checked(backend: str | None) -> str | None:
 def derivative_source(e: Expr, variables: Mapping[str, Expr], wrt: str, order: int = 1,
                       function_text: str = "", text: str = "",
                       shapes: Mapping[str, Sequence[int]] | None = None,
-                      backend: str | None = None) -> str:
-    """The generated module for e (NumPy, or `backend`'s), planned for `shapes` if given."""
+                      backend: str | None = None, made_by: str | None = None,
+                      expression: str | None = None,
+                      how_to_size: str = "shapes={'X': (A, B)}") -> str:
+    """The generated module for e (NumPy, or `backend`'s), planned for `shapes` if given,
+    under a header naming `made_by` (the call or command) and `expression` (header.py)."""
     spec = _derivative_spec(e, variables, wrt, order, False, function_text, text)
-    return CompiledFunction(spec).source_for(backend, shapes or {})
+    fn = CompiledFunction(spec)
+    if expression is not None:
+        fn.expression = expression
+    return fn.source_for(backend, shapes or {}, made_by=made_by, how_to_size=how_to_size)
 
 
 def compile_value_and_grad(function: Expr, gradients: Sequence[Expr], names: Sequence[str],

@@ -70,14 +70,6 @@ class Backend:
         text = text.replace(", device=LIKE", self.device.format(x=like) if self.device else "")
         return text.replace("LIKE", like)
 
-    def number_arguments(self, text: str, like: str) -> str:
-        """A number given to a function (log(2.0)) as a 0-d array like `like`: the
-        standard's functions take arrays."""
-        device = self.device.format(x=like) if self.device else ""
-        return _NUMBER_ARGUMENT.sub(
-            lambda m: f"{m.group(1)}(xp.asarray({m.group(2)}, dtype={like}.dtype{device}))",
-            text)
-
     def line(self, text: str) -> str:
         """A line of the shape checks: `np.ndim(x)` is `x.ndim` (values are arrays here)."""
         return re.sub(r"\bnp\.ndim\((\w+)\)", r"\1.ndim", text)
@@ -128,16 +120,38 @@ class _Spelling:
     backend: Backend
     like: str
 
-    def template(self, text: str) -> str:
-        return self.backend.template(text, self.like)
+    def template(self, text: str, numbers: tuple[int, ...] = (), every: bool = False) -> str:
+        """The template respelled; the operands in `numbers` are Python numbers (`every`:
+        all are), made 0-d arrays like `like` where a function would refuse them."""
+        text = self.backend.template(text, self.like)
+        if numbers and _refuses_numbers(text, every):
+            device = self.backend.device.format(x=self.like) if self.backend.device else ""
+            for k in numbers:
+                text = text.replace(f"{{{k}}}",
+                                    f"xp.asarray({{{k}}}, dtype={self.like}.dtype{device})")
+        return text
 
     def text(self, text: str) -> str:
         for name in self.backend.passes:
             text = _PASSES[name](text)
-        return self.backend.number_arguments(text, self.like)
+        return text
 
 
-_NUMBER_ARGUMENT = re.compile(r"(\bxp\.[\w.]+|\b_\w+)\((-?\d+\.?\d*(?:e-?\d+)?)\)")
+# functions of the standard that take a Python number beside arrays, or anywhere
+_TAKE_NUMBER_BESIDE_ARRAY = frozenset({"xp.maximum", "xp.minimum"})
+_TAKE_NUMBER = frozenset({"xp.full", "xp.asarray", "_embed", "_embed_sum"})
+_CALLED = re.compile(r"([A-Za-z_][\w.]*)\(")
+
+
+def _refuses_numbers(text: str, every: bool) -> bool:
+    """Whether a function the template calls may refuse a Python number operand: one of
+    numbers alone (PyTorch's logaddexp(0.0, 1.5), clamp_max(2.0, 0.0)), or beside arrays
+    outside the few that broadcast a number (where(3.0 > 0, 3.0, a * 3.0))."""
+    called = set(_CALLED.findall(text))
+    if called <= _TAKE_NUMBER:
+        return False
+    return every or not called <= _TAKE_NUMBER | _TAKE_NUMBER_BESIDE_ARRAY
+
 
 # NumPy template -> array API standard; `{k}` are the operands, EINSUM and LIKE placeholders
 _STANDARD: tuple[tuple[str, str], ...] = (
@@ -682,10 +696,12 @@ _DETECT = (("torch", "is_torch_array"), ("jax", "is_jax_array"), ("cupy", "is_cu
            ("dask", "is_dask_array"), ("numpy", "is_numpy_array"))
 
 
-def backend_of(values: Mapping[str, Any]) -> str:
+def backend_of(values: Mapping[str, Any], numpy_converts: bool = False) -> str:
     """The library of the arrays among `values` (NumPy for numbers and lists).
 
-    Arrays of two libraries in one call are a MatdiffError naming both.
+    Arrays of two libraries in one call are a MatdiffError naming both, unless
+    one of them is NumPy and `numpy_converts` (a backend named at compile time
+    converts NumPy arrays to its own).
     """
     try:
         import array_api_compat as compat
@@ -699,8 +715,13 @@ def backend_of(values: Mapping[str, Any]) -> str:
             if getattr(compat, test)(v):
                 found.setdefault(name, key)
                 break
+    if numpy_converts and len(found) > 1:
+        found.pop("numpy", None)
     if len(found) > 1:
         listing = ", ".join(f"'{k}' is {n}" for n, k in found.items())
+        other = next((n for n in found if n != "numpy"), None)
+        hint = (f", or compile with backend={other!r}, which converts NumPy arrays"
+                if "numpy" in found and other else "")
         raise MatdiffError(f"values from different array libraries in one call ({listing}); "
-                           "convert them to one library")
+                           f"convert them to one library{hint}")
     return next(iter(found), "numpy")

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EvaluationError, ShapeError
 from ..evaluate import check_dense
 from .blocks import BlockDiagonal, BlockPlan
-from .checks import Mismatch, shape_check_lines
+from .checks import Mismatch, shape_check_lines, sum_check_lines, sum_mismatch
 from .module import ModuleSpec, build_module, layout
 from .structured import Diagonal
 
@@ -41,6 +41,7 @@ class CompiledFunction:
         self._shapes = [spec.variables[n].shape for n in self._names]
         self._optional = [(n, v.shape) for n, v in spec.variables.items() if n not in self._names]
         self._scalar = [o.ir.ndim == 0 for o in spec.outputs]
+        self._known = frozenset(spec.variables)
         self._cache: dict[tuple[int, ...], Callable] = {}
         self._sources: dict[tuple[int, ...], str] = {}
         self._foreign: dict[str, Any] = {}
@@ -49,6 +50,9 @@ class CompiledFunction:
         else:
             self._call = self._fast_binder() if not self._free else self._slow
         self.__doc__ = spec.returns or spec.title
+        # what made the function and from what, for the header of a printed module (api.py)
+        self.origin = f"a compiled function ({spec.function})"
+        self.expression = spec.title
 
     # ------------------------------------------------------------ calling
 
@@ -65,24 +69,56 @@ class CompiledFunction:
 
         Variables left out, and dimensions no value fixes, are planned as 1000 long.
         """
-        return self.source_for(self.backend, values)
+        shapes = ", ".join(f"{n}={_shape_arg(v)}" for n, v in values.items())
+        return self.source_for(self.backend, values,
+                               made_by=f"{self.origin}.source({shapes})",
+                               how_to_size=".source(X=(A, B), ...)")
 
-    def source_for(self, backend: str | None, values: Mapping[str, Any]) -> str:
-        """The module for `backend` (None: NumPy), whose library need not be installed."""
+    def source_for(self, backend: str | None, values: Mapping[str, Any],
+                   made_by: str | None = None, how_to_size: str = "shapes={'X': (A, B)}"
+                   ) -> str:
+        """The module for `backend` (None: NumPy), whose library need not be installed,
+        under a header saying what made it (`made_by`) and from what (header.py)."""
+        from .header import module_header
+
+        self.check_names(values)  # a misspelled name would plan for the default sizes
         dims: dict[str, int] = {}
         shapes = {n: (tuple(v) if isinstance(v, tuple | list) else np.shape(v))
                   for n, v in values.items()}
         for name, var in self.spec.variables.items():
             if name in shapes:
                 self._bind_shape(name, var.shape, shapes[name], dims)
+        head = module_header(made_by or f"{self.origin}.source()", self.expression,
+                             [s for s in self._symbols if s not in dims], how_to_size)
         if backend not in (None, "numpy"):
             from .backends import known_backend
 
-            return build_module(self.spec, sizes=dims, backend=known_backend(backend))[0]
+            return head + build_module(self.spec, sizes=dims,
+                                       backend=known_backend(backend))[0]
         key = tuple(dims.get(s) for s in self._symbols)
         if key in self._sources:
-            return self._sources[key]
-        return build_module(self.spec, sizes=dims)[0]
+            return head + self._sources[key]
+        return head + build_module(self.spec, sizes=dims)[0]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}=..." for n in self.spec.variables)
+        return f"<compiled {self.spec.function}({args}): {self.expression}>"
+
+    def _repr_html_(self) -> str:
+        """How to call it, what it returns, and its generated module (a notebook's display)."""
+        from ..printing.html import compiled_html
+
+        shapes = [(n, " x ".join(str(d) for d in v.shape) or "scalar")
+                  for n, v in self.spec.variables.items()]
+        args = ", ".join(f"{n}=..." for n in self.spec.variables)
+        try:
+            module = (next(reversed(self._sources.values())) if self._sources
+                      else self.source_for(self.backend, {}))
+        except Exception:  # noqa: BLE001 - a display never fails: no module then
+            module = None
+        backend = self.backend or "the values' library"
+        return compiled_html(f"{self.origin} (runs on {backend})",
+                             f"fn({args})", self.__doc__ or "", shapes, module)
 
     # ------------------------------------------------------------ internals
 
@@ -133,13 +169,15 @@ class CompiledFunction:
 
     def _fast_binder(self) -> Callable[[Mapping[str, Any]], Any]:
         """Generated code that converts values, checks shapes and looks up the signature."""
-        lines = ["def call(values):", "    try:"]
+        lines = ["def call(values):",  # more values than used: make sure each is a variable
+                 f"    if len(values) != {len(self._names)}: check_names(values)", "    try:"]
         bound: dict[str, str] = {}
         for k, (name, shape) in enumerate(zip(self._names, self._shapes)):
             if self.backend is None:  # arrays of other libraries: the slow path dispatches
                 lines.append(f"        if not isinstance(values[{name!r}], plain): raise Mismatch")
             lines.append(f"        a{k} = asarray(values[{name!r}], dtype=float64)")
             lines += shape_check_lines(k, shape, bound)
+        lines += sum_check_lines(bound)
         if not self._names:
             lines.append("        pass")
         key = ", ".join(bound[s] for s in self._symbols)
@@ -154,11 +192,19 @@ class CompiledFunction:
         namespace: dict[str, Any] = {"asarray": np.asarray, "float64": np.float64,
                                      "plain": (np.ndarray, float, int),
                                      "Mismatch": Mismatch, "slow": self._slow,
+                                     "check_names": self.check_names,
                                      "cache": self._cache, "build": self._build}
         exec(compile("\n".join(lines), "<matdiff value checks>", "exec"), namespace)
         return namespace["call"]
 
+    def check_names(self, values: Mapping[str, Any]) -> None:
+        """Refuse a value for a name that is no variable of the function (a misspelling)."""
+        unknown = [n for n in values if n not in self._known]
+        if unknown:
+            raise EvaluationError(unknown_names_message(unknown, self.spec.variables))
+
     def _shapes_of(self, values: Mapping[str, Any]) -> dict[str, int]:
+        self.check_names(values)
         dims: dict[str, int] = {}
         shapes = {n: (tuple(v) if isinstance(v, tuple) else np.shape(v)) for n, v in values.items()}
         for name, shape in zip(self._names, self._shapes):
@@ -166,11 +212,13 @@ class CompiledFunction:
                 raise EvaluationError(f"no value for '{name}'")
             self._bind_shape(name, shape, shapes[name], dims)
         self._bind_optional(shapes, dims)
+        _check_sums(dims)
         return dims
 
     def _bind(self, values: Mapping[str, Any]) -> tuple[list[np.ndarray], dict[str, int]]:
         if not isinstance(values, Mapping):
             raise EvaluationError("values must be given by name, as fn(x=..., A=...)")
+        self.check_names(values)
         args: list[np.ndarray] = []
         dims: dict[str, int] = {}
         for name, shape in zip(self._names, self._shapes):
@@ -190,6 +238,7 @@ class CompiledFunction:
         if self._free or self._optional:
             self._bind_optional({n: np.shape(values[n]) for n, _ in self._optional
                                  if n in values}, dims)
+        _check_sums(dims)
         return args, dims
 
     def _bind_optional(self, shapes: Mapping[str, tuple[int, ...]], dims: dict[str, int]) -> None:
@@ -214,6 +263,30 @@ class CompiledFunction:
             elif dims.setdefault(d, k) != k:
                 raise ShapeError(f"'{name}' has shape {got}, but dimension {d} is already "
                                  f"{dims[d]} from another value")
+
+
+def _check_sums(dims: dict[str, int]) -> None:
+    problem = sum_mismatch(dims)
+    if problem:
+        raise ShapeError(problem)
+
+
+def unknown_names_message(unknown: list[str], variables: Mapping[str, Any] | list[str]) -> str:
+    """'lan' is not a variable of this function (its variables: ...); did you mean 'lam'?"""
+    import difflib
+
+    known = list(variables)
+    listed = ", ".join(repr(n) for n in unknown)
+    message = (f"{listed} {'is' if len(unknown) == 1 else 'are'} not "
+               f"{'a variable' if len(unknown) == 1 else 'variables'} of this function "
+               f"(its variables: {', '.join(known) or 'none'})")
+    lower = {k.lower(): k for k in known}
+    close = [m for n in unknown
+             for m in ([lower[n.lower()]] if n.lower() in lower
+                       else difflib.get_close_matches(n, known, n=1))]
+    if close:
+        message += f"; did you mean {' and '.join(repr(c) for c in close)}?"
+    return message
 
 
 def _flatten_tail(fn: Callable) -> Callable:
@@ -250,6 +323,11 @@ def _finish(fn: Callable, scalar: list[bool], structured: list[bool | BlockPlan]
         return pack(results) if pack is not None else tuple(results)
 
     return finish
+
+
+def _shape_arg(v: Any) -> str:
+    """A value given to source() as the shape tuple it stood for."""
+    return repr(tuple(v) if isinstance(v, tuple | list) else tuple(np.shape(v)))
 
 
 def _fmt(shape) -> str:

@@ -22,9 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import EvaluationError, MatdiffError
+import numpy as np
+
+from ..errors import EvaluationError, MatdiffError, ShapeError
 from .backends import backend_of, get_backend
-from .checks import Mismatch, shape_check_lines
+from .checks import Mismatch, shape_check_lines, sum_check_lines, sum_mismatch
 from .module import build_module
 
 __all__ = ["ForeignRunner"]
@@ -45,12 +47,18 @@ class ForeignRunner:
             self._fast() if not owner._free and owner._names and name in _FLOATING else self)
 
     def __call__(self, values: Mapping[str, Any]) -> Any:
-        found = backend_of(values)
+        owner = self.owner
+        owner.check_names(values)
+        # a backend named at compile time converts NumPy arrays given with its own
+        found = backend_of(values, numpy_converts=owner.backend is not None)
         if found not in ("numpy", self.name) and not self.backend.portable:
             raise MatdiffError(f"this function runs on {self.name} arrays, but the values are "
                                f"{found} arrays; compile with backend={found!r} or None")
-        owner = self.owner
-        convert = _converter(found if self.backend.portable else self.name, values)
+        library = found if self.backend.portable else self.name
+        convert = _converter(library, values)
+        if library == "torch":  # the values the code multiplies (not those giving sizes)
+            used = set(owner._names)
+            convert = _one_dtype({n: v for n, v in values.items() if n in used}, convert)
         args, dims = [], {}
         for name, shape in zip(owner._names, owner._shapes):
             if name not in values:
@@ -63,6 +71,9 @@ class ForeignRunner:
         if owner._free or owner._optional:
             owner._bind_optional({n: tuple(getattr(values[n], "shape", ()))
                                   for n, _ in owner._optional if n in values}, dims)
+        problem = sum_mismatch(dims)  # n+m bound from a value agrees with n and m
+        if problem:
+            raise ShapeError(problem)
         key = tuple(dims[s] for s in owner._symbols)
         entry = self.cache.get(key)
         if entry is None:
@@ -76,15 +87,17 @@ class ForeignRunner:
     def _fast(self) -> Callable[[Mapping[str, Any]], Any]:
         """Generated checks for values already in the backend's floating arrays (else __call__)."""
         owner = self.owner
-        lines = ["def call(values):", "    try:"]
+        lines = ["def call(values):",
+                 f"    if len(values) != {len(owner._names)}: check_names(values)", "    try:"]
         bound: dict[str, str] = {}
         for k, (name, shape) in enumerate(zip(owner._names, owner._shapes)):
             lines.append(f"        a{k} = values[{name!r}]")
             lines.append(f"        if not ({_FLOATING[self.name].format(f'a{k}')}): raise Mismatch")
-            if self.name == "torch":  # one device: the full path moves values to the first's
-                lines.append("        dev = a0.device" if k == 0 else
-                             f"        if a{k}.device != dev: raise Mismatch")
+            if self.name == "torch":  # one device and one dtype: else the full path decides
+                lines.append("        dev = a0.device; dt = a0.dtype" if k == 0 else
+                             f"        if a{k}.device != dev or a{k}.dtype != dt: raise Mismatch")
             lines += shape_check_lines(k, shape, bound)
+        lines += sum_check_lines(bound)
         if not owner._names:
             lines.append("        pass")
         key = ", ".join(bound[s] for s in owner._symbols)
@@ -94,7 +107,8 @@ class ForeignRunner:
                   "    if entry is None:",
                   "        return slow(values)",
                   f"    return entry({', '.join(f'a{k}' for k in range(len(owner._names)))})"]
-        namespace: dict[str, Any] = {"Mismatch": Mismatch, "slow": self, "cache": self.cache}
+        namespace: dict[str, Any] = {"Mismatch": Mismatch, "slow": self, "cache": self.cache,
+                                     "check_names": owner.check_names}
         if self.name == "torch":
             import torch
 
@@ -138,6 +152,44 @@ class ForeignRunner:
 # the test, in generated code, that a value is the backend's floating array
 _FLOATING = {"torch": "is_tensor({0}) and {0}.is_floating_point()",
              "jax": "isinstance({0}, Array) and {0}.dtype.kind == 'f'"}
+
+
+def _one_dtype(values: Mapping[str, Any], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, with numbers, integers and 0-d arrays taking the dtype of the arrays.
+
+    PyTorch multiplies matrices of one dtype only (`addmv input tensors must
+    have the same dtype`): arrays of two floating dtypes are refused here,
+    naming them, before the generated code runs.
+    """
+    import torch
+
+    kinds: dict[Any, list[str]] = {}
+    for name, v in values.items():
+        dtype = getattr(v, "dtype", None)
+        if dtype is None or not getattr(v, "shape", ()):
+            continue
+        if not isinstance(dtype, torch.dtype):  # a NumPy array, converted as it is
+            try:
+                dtype = torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+            except TypeError:
+                continue
+        if dtype.is_floating_point:
+            kinds.setdefault(dtype, []).append(name)
+    if len(kinds) > 1:
+        listing = " and ".join(f"{str(d).replace('torch.', '')} ({', '.join(map(repr, n))})"
+                               for d, n in kinds.items())
+        raise MatdiffError(f"the values mix {listing}: PyTorch multiplies arrays of one dtype "
+                           "only; convert them to one, as x.float() (float32) or x.double() "
+                           "(float64) for a tensor, x.astype('float32') for a NumPy array")
+    if not kinds:
+        return convert
+    dtype = next(iter(kinds))
+
+    def to_dtype(v: Any) -> Any:
+        t = convert(v)
+        return t if t.dtype == dtype else t.to(dtype)
+
+    return to_dtype
 
 
 def _converter(name: str, values: Mapping[str, Any]) -> Callable[[Any], Any]:

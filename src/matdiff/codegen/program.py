@@ -1,4 +1,4 @@
-"""A straight-line program of pure NumPy expressions, and its rendering as source.
+"""Instructions: a straight-line program of pure NumPy expressions, and its rendering.
 
 Every instruction is one expression template over earlier values
 (`"{0} @ {1}"` with refs `(X, t3)`). Because every expression is pure,
@@ -19,12 +19,13 @@ from typing import Protocol
 from .tidy import tidy
 from .values import is_atomic
 
-__all__ = ["Program", "IDENTIFIER", "valid_identifier", "RESERVED"]
+__all__ = ["Instructions", "IDENTIFIER", "valid_identifier", "MODULE_NAMES", "Program",
+           "RESERVED"]
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # names the generated module uses itself; a variable with one of these names is renamed
-RESERVED = frozenset({
+MODULE_NAMES = frozenset({
     "np", "float", "int", "len", "range", "tuple", "ValueError", "True", "False", "None",
     "derivative", "value_and_grad", "__name__", "__doc__",
     # the other backends' modules (backends.py)
@@ -33,6 +34,8 @@ RESERVED = frozenset({
 })
 
 INLINE_LIMIT = 72  # longest expression inlined into its consumer
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")           # a function call in a template
+_NUMBER = re.compile(r"-?(\d+\.?\d*(e[-+]?\d+)?|np\.inf|np\.nan)")
 
 
 def valid_identifier(name: str) -> bool:
@@ -44,7 +47,8 @@ def valid_identifier(name: str) -> bool:
 class Spelling(Protocol):
     """How another array library writes a template and a finished line (backends.py)."""
 
-    def template(self, text: str) -> str: ...
+    def template(self, text: str, numbers: tuple[int, ...] = (), every: bool = False
+                 ) -> str: ...
 
     def text(self, text: str) -> str: ...
 
@@ -58,13 +62,16 @@ class Instr:
     name: str | None = None  # a name from the source program (z1, dW1): a line of its own
 
 
-class Program:
+class Instructions:
     """Instructions in emission order (always topological), with CSE by (template, refs)."""
 
     def __init__(self) -> None:
         self.instrs: dict[str, Instr] = {}
         self._cse: dict[tuple[str, tuple[str, ...]], str] = {}
         self.symmetric: set[str] = set()   # values known to be symmetric matrices
+        # values that are Python numbers, not arrays: dimension lengths (n) and arithmetic
+        # of numbers (n * m); literals (2.0) are numbers too (is_number)
+        self.numbers: set[str] = set()
 
     def emit(self, template: str, refs: tuple[str, ...] | list[str] = (),
              comment: str | None = None, inline: bool = True, name: str | None = None) -> str:
@@ -83,12 +90,20 @@ class Program:
             return ref
         ref = f"_v{len(self.instrs)}"
         self.instrs[ref] = Instr(template, refs, comment, inline, name)
-        name = ref
-        self._cse[key] = name
-        return name
+        if not _CALL.search(template) and all(self.is_number(r) for r in refs):
+            self.numbers.add(ref)
+        self._cse[key] = ref
+        return ref
 
     def is_value(self, ref: str) -> bool:
         return ref in self.instrs
+
+    def is_number(self, ref: str) -> bool:
+        """Whether ref is a Python number where the code runs (a literal, a length, their
+        arithmetic), which a library's function may refuse where it wants an array."""
+        if ref in self.numbers:
+            return True
+        return ref not in self.instrs and _NUMBER.fullmatch(ref) is not None
 
     def render(self, outputs: list[str], taken: set[str],
                spell: Spelling | None = None) -> tuple[list[str], list[str]]:
@@ -131,7 +146,9 @@ class Program:
             if spell is None:
                 text = tidy(_substitute(ins.template, ins.refs, code))
             else:
-                text = spell.text(tidy(_substitute(spell.template(ins.template), ins.refs, code)))
+                numbers = tuple(k for k, r in enumerate(ins.refs) if self.is_number(r))
+                template = spell.template(ins.template, numbers, len(numbers) == len(ins.refs))
+                text = spell.text(tidy(_substitute(template, ins.refs, code)))
             if (ins.inline and name not in preferred and uses.get(name, 0) == 1
                     and len(text) <= INLINE_LIMIT):
                 code[name] = text
@@ -160,3 +177,10 @@ def _substitute(template: str, refs: tuple[str, ...], code: dict[str, str]) -> s
         text = code.get(r, r)
         parts.append(text if is_atomic(text) else f"({text})")
     return template.format(*parts)
+
+
+# The old names, still imported by codegen/lower.py and codegen/module.py; they collided
+# with language.program.Program (a parsed program) and language.rules.RESERVED (the
+# language's reserved words).
+Program = Instructions
+RESERVED = MODULE_NAMES

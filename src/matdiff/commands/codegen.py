@@ -5,13 +5,15 @@
     matdiff codegen "sum(log(1 + exp(-y .* (X*w))))" --wrt w --value-and-grad
 
 Contraction orders depend on the sizes: `--shape NAME=AxB` plans for them
-(every other dimension is taken as 1000). The output is a standalone module:
-plain NumPy, no import of matdiff.
+(every other dimension is taken as 1000, and the module says so). The output
+is a standalone module: plain NumPy, no import of matdiff, under a comment
+naming matdiff's version, this command, the expression and its license.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..errors import MatdiffError
 from .diff import declarations
@@ -54,16 +56,36 @@ def parse_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def command_text(args: argparse.Namespace) -> str:
+    """The command line that makes this module, for its header (quoted for a POSIX shell)."""
+    words = ["matdiff", "codegen", args.expression]
+    for name in args.wrt:
+        words += ["--wrt", name]
+    for item in args.declare or []:
+        words += ["--declare", item]
+    if args.order != 1:
+        words += ["--order", str(args.order)]
+    for item in args.shape or []:
+        words += ["--shape", item]
+    if args.value_and_grad:
+        words.append("--value-and-grad")
+    if args.backend != "numpy":
+        words += ["--backend", args.backend]
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..api import diff, parse, value_and_grad
 
     declare = declarations(args.declare)
     shapes = parse_shapes(args.shape)
+    made_by = command_text(args)
     if args.value_and_grad:
         if args.order != 1:
             raise MatdiffError("--value-and-grad gives first derivatives: drop --order")
         fn = value_and_grad(parse(args.expression, declare), args.wrt, declare=declare)
-        print(fn.source_for(args.backend, shapes), end="")
+        print(fn.source_for(args.backend, shapes, made_by=made_by,
+                            how_to_size="--shape NAME=AxB"), end="")
         return 0
     if len(args.wrt) != 1:
         raise MatdiffError("give --wrt once (or use --value-and-grad for several gradients)")
@@ -73,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise MatdiffError(f"--shape names {', '.join(unknown)}, not a variable of the "
                                f"expression (its variables: {', '.join(d.variables)})")
-    print(d.source(shapes=shapes or None, backend=args.backend), end="")
+    from ..codegen import derivative_source
+
+    print(derivative_source(d.ir, d.variables, d.wrt, d.order, *d._doc_texts(),
+                            shapes=shapes or None, backend=args.backend, made_by=made_by,
+                            expression=d.text, how_to_size="--shape NAME=AxB"), end="")
     return 0
 

@@ -105,7 +105,7 @@ def _summary(value: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..api import parse
+    from ..api import _parse
     from ..optim import TrainingDiverged, fit, load_data
 
     declare = declarations(args.declare)
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         declare.setdefault(name, "scalar")
     params = {name: _initial(value) for name, value in _pairs(args.param, "--param")}
     text = read_source(args)
-    expr = parse(text, declare, args.of)
+    expr = _parse(text, declare, 3, args.of, goal="scalar")  # a loss: a scalar
     wanted = [v for v in expr.variables if v not in params]
     data: dict[str, Any] = {}
     if args.data:
@@ -149,9 +149,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         result.plot(args.plot, title=f"matdiff fit: {' '.join(text.split())}"[:80])
     if args.json:
-        record = {"loss": text, "final_loss": result.loss, "epochs": result.epochs,
-                  "optimizer": result.optimizer, "backend": result.backend,
-                  "history": result.history, "seconds": result.seconds,
+        record = {"loss": text, **result.summary(), "history": result.history,
                   "params": {k: v.tolist() for k, v in result.params.items()},
                   "out": None if args.out == "-" else args.out, "plot": args.plot}
         print(json.dumps(record, indent=2))
@@ -159,6 +157,10 @@ def run(args: argparse.Namespace) -> int:
     start = f" (epoch 1: {result.history[0]:.6g})" if result.history else ""
     print(f"final loss {result.loss:.6g}{start} after {result.epochs} epochs "
           f"({result.optimizer}, {result.backend} gradients, {result.seconds:.2f} s)")
+    if not args.quiet:
+        print(f"  {result.message}; {result.gradient_evaluations} gradient evaluations, "
+              f"{result.data_passes:.3g} passes over the data, "
+              f"{result.rows_per_second:,.0f} rows/s")
     if not args.quiet:
         for name, value in result.params.items():
             print(f"  {name} = {_summary(value)}")

@@ -21,6 +21,7 @@ from ..derive import differentiate
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
+from ..ir.substitute import substitute
 from ..printing import form as F
 from ..printing.layout import _transposed
 from ..printing.matrix import kind_of
@@ -61,14 +62,8 @@ def _contract(local: Expr, total: Expr, n: Expr, c: Expr, x: Expr) -> Expr:
     return ir.einsum([local, total], [N + C, C + X], N + X, dims)
 
 
-def _substitute(e: Expr, mapping: dict[Expr, Expr]) -> Expr:
-    out: dict[Expr, Expr] = {}
-    for node in topo_order(e):
-        if node in mapping:
-            out[node] = mapping[node]
-        else:
-            out[node] = rebuild(node, tuple(out[a] for a in node.args))
-    return out[e]
+# mistakes.py imports this private name; it should import ir.substitute.substitute
+_substitute = substitute
 
 
 def _steps_of(e: Expr) -> list[Expr]:
@@ -87,8 +82,8 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     if len(steps) != 1 or steps[0].ndim:
         return None
     (s,) = steps
-    zero = simplify(_substitute(total, {s: ir.const(0.0)}))
-    one = simplify(_substitute(total, {s: ir.const(1.0)}))
+    zero = simplify(substitute(total, {s: ir.const(0.0)}))
+    one = simplify(substitute(total, {s: ir.const(1.0)}))
     z_text, z_tex = _show(sh.form(s.args[0]))
     a_text, a_tex = _show(sh.jacobian(zero, f_kind, x_kind))
     b_text, b_tex = _show(sh.jacobian(one, f_kind, x_kind))
@@ -96,7 +91,7 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     after_tex = (f"\\begin{{cases}} {a_tex}, & {z_tex} \\leq 0 \\\\ {b_tex}, & {z_tex} > 0 "
                  "\\end{cases}")
     claim = Claim(value=claim.value, transposed=claim.transposed,
-                  cases=(s.args[0], a_text, b_text))
+                  cases=(s.args[0], a_text, b_text, zero, one))
     return Step("cases", "max(0, z) cases", lhs[0], "", after,
                 "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex, claim)
 
@@ -120,10 +115,12 @@ def derive_steps(d) -> list[Step]:
     """
     function = d.function
     x = function.variables[d.wrt]
+    stable = _stable_steps(d)
     if d.order == 1:
-        return _derivation(d, function.ir, function.text, "f") or _summary_steps(d)
+        text = function.text if not stable else None
+        return stable + (_derivation(d, d.stable, text, "f") or _summary_steps(d))
     g = simplify(_lower(d))
-    sh = _Shower(function.variables)
+    sh = _Shower(function.variables, declare=_declared(function))
     text, tex = _show(sh.form(g))
     if d.order == 2:
         what = "gradient" if not function.ir.ndim else "Jacobian"
@@ -138,7 +135,15 @@ def derive_steps(d) -> list[Step]:
                  "g", lhs[1], tex,
                  Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
     inner = _derivation(d, g, None, "g")
-    return [first] + (inner or _summary_steps(d))
+    return stable + [first] + (inner or _summary_steps(d))
+
+
+def _stable_steps(d) -> list[Step]:
+    """The rewrites of the function to its stable form (exp(X)./sum(exp(X), 2) ->
+    softmax(X, 2)), the form the derivation differentiates."""
+    if not d.stable_log:
+        return []
+    return _rewrite_steps(_Shower(d.function.variables), d.stable_log)
 
 
 def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
@@ -149,17 +154,18 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         return None
     named = {}
     program = getattr(function, "program", None)
-    if program is not None and root is function.ir:  # a program: the user's own names
+    if program is not None and root in (function.ir, d.stable):  # a program: its own names
         named = {s.inlined: s.name for s in program.statements if s.name}
         top = named.get(root, top)
     inters = decompose(root, x, top, named)
     if not inters:
         return None
-    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
+    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}},
+                 function.variables, _declared(function))
     steps: list[Step] = []
     full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
-        full[it.var] = _substitute(it.expr, full)
+        full[it.var] = substitute(it.expr, full)
         written, tex = _show(sh.form(it.expr))
         before = ""
         if len(inters) == 1 and text and _one_line(text) and text.strip() != written:
@@ -175,7 +181,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     names = {it.expr: it.var for it in inters[:-1]}
     for it in inters:
         for c in it.children:
-            L = simplify(_substitute(differentiate(it.expr, c), names))
+            L = simplify(substitute(differentiate(it.expr, c), names))
             local[(it.var, c)] = L
             shown[(it.var, c)] = sh.jacobian(L, _kind(it.var), _kind(c))
             rule, note = local_rule(it.expr, c)
@@ -216,6 +222,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         before = " + ".join(f"{a[0]} {b[0]}" for a, b in symbolic)
         before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
         product = _product_form(it, x, shown, total_form)
+        product = product and sh.composed(product)
         after = _show(total_form[it.var])
         texts = [(after[0], J)]
         if product is not None:
@@ -270,7 +277,7 @@ def _product_terms(e: Expr, c: Expr, names: dict[Expr, Expr]) -> list[Expr]:
     for k in at:
         args = tuple(held if (j in at and j != k) else a for j, a in enumerate(e.args))
         t = differentiate(rebuild(e, args), c)
-        terms.append(simplify(_substitute(_substitute(t, {held: c}), names)))
+        terms.append(simplify(substitute(substitute(t, {held: c}), names)))
     return terms
 
 
@@ -286,10 +293,18 @@ def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
             f"(the numerator layout; the gradient in the shape of {x.name} is its transpose)")
 
 
+def _declared(function) -> dict[str, str]:
+    """The user's declarations: the steps print as they will be read back (a row vector r
+    as r)."""
+    return dict(getattr(function, "declarations", None) or {})
+
+
 def _product_form(it, x, shown, total_form) -> F.Form | None:
     """∂n/∂c ∂c/∂x as a product of the printed forms, when they are matrices and the
     chain contracts one axis (c a vector or a scalar: a matrix c sums over two axes,
     which no matrix product of its Jacobians shows)."""
+    if it.var.ndim + x.ndim > 2:  # a 3- or 4-tensor: X*inv(S) would be a matrix product,
+        return None               # where ∂(u*X)/∂S for a scalar u is their outer product
     parts = []
     for c in it.children:
         if c.ndim > 1:  # a matrix in between contracts two axes: no matrix product says that
@@ -315,12 +330,14 @@ def _product(factors: list[F.Form]) -> F.Form:
             sign, f = -sign, f.args[0]
         plain.append(f)
     out = F.mul(plain)
-    if F.is_num(out, 0.0):  # a zero factor: the zero keeps the product's shape (matrix(0))
+    if F.is_num(out, 0.0):  # a zero factor: 0*diag(x)*X keeps the product's shape and size
         kind = "s"
         for f in plain:
             kind = F.product_kind(kind, f.orient) or kind
         if kind in ("c", "m", "r"):
-            out = F.ones(0.0, kind)
+            rest = [f for f in plain if not F.is_num(f)]
+            out = F.Form("mul", (F.num(0.0), *rest), None, kind, None,
+                         sum(f.tcount for f in rest))
     if out.kind == "neg":
         sign, out = -sign, out.args[0]
     return F.Form("neg", (out,), None, out.orient, None, out.tcount) if sign < 0 else out
@@ -337,8 +354,9 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
                    ) -> list[Step]:
     """Substitute the intermediates back, simplify with named identities, state the result."""
     steps: list[Step] = []
-    sh = _Shower(d.function.variables)  # the intermediates are gone: sizes by the variables
-    substituted = _substitute(total_root, full)
+    # the intermediates are gone: sizes by the variables
+    sh = _Shower(d.function.variables, declare=_declared(d.function))
+    substituted = substitute(total_root, full)
     x = d.function.variables[d.wrt]
     f_kind, x_kind = _layouts(d) if d.order == 1 else (_kind(root), _kind(x))
     transposed = _numerator(f_kind, x_kind)
@@ -357,7 +375,11 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
 
 
 def _simplify_steps(sh, e: Expr) -> list[Step]:
-    _, log = simplify_logged(e)
+    return _rewrite_steps(sh, simplify_logged(e)[1])
+
+
+def _rewrite_steps(sh, log) -> list[Step]:
+    """One step per logged rewrite, in order (those in index notation left out)."""
     steps: list[Step] = []
     seen: set = set()
     for fired in log:
@@ -393,7 +415,7 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
                f"\\frac{{\\partial^{d.order} f}}{{\\partial {_latex(d.wrt)}^{d.order}}}")
     x = d.function.variables[d.wrt]
     if of is None:
-        of = d.function.ir if d.order == 1 else _lower(d)
+        of = d.stable if d.order == 1 else _lower(d)
     text, tex = d.to_text(), d.latex()
     shape_claim = Claim(value=d.ir, of=of, wrt=x, texts=((text, d.ir),))
     if d.order == 1:
@@ -417,7 +439,7 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
 
 def _lower(d, order: int | None = None) -> Expr:
     """The derivative of order d.order - 1, or of `order` (the function for 0), unsimplified."""
-    e = d.function.ir
+    e = d.stable
     x = d.function.variables[d.wrt]
     for _ in range(d.order - 1 if order is None else order):
         e = differentiate(e, x)
@@ -427,7 +449,7 @@ def _lower(d, order: int | None = None) -> Expr:
 def _summary_steps(d) -> list[Step]:
     """Without intermediates (x itself, higher orders, long expressions): the engine's
     derivative, the identities that simplify it, and the result."""
-    sh = _Shower(d.function.variables)
+    sh = _Shower(d.function.variables, declare=_declared(d.function))
     text, tex = _show(sh.form(d.raw))
     what = "differentiate" if d.order == 1 else f"differentiate {d.order} times"
     lhs = _result_steps(d)[-1]

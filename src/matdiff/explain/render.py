@@ -1,4 +1,4 @@
-"""Steps as plain text, Markdown with LaTeX, or LaTeX.
+"""Steps as plain text, Markdown with LaTeX, LaTeX, or HTML with MathML.
 
 The formats are a name-keyed registry (FORMATS); an unknown name is an
 error listing the valid ones.
@@ -120,11 +120,31 @@ def _latex(steps) -> str:
     return "\\begin{align*}\n" + "\n".join(rows) + "\n\\end{align*}"
 
 
-FORMATS: dict[str, Callable] = {"text": _text, "markdown": _markdown, "latex": _latex}
+def _html(steps) -> str:
+    """The steps as HTML, their equations in MathML (a notebook's display, offline)."""
+    from ..printing.html import code, escape, mathml
+
+    items: list[str] = []
+    for heading, group in _sections(steps):
+        rows = []
+        for s in group:
+            latex = equation(s, latex=True)
+            body = mathml(latex, display=False) if latex.strip() else code(s.after)
+            rule = "" if s.kind == "introduce" else f"<em>{escape(s.rule)}</em>"
+            note = f": {escape(s.note)}" if s.note and s.kind != "introduce" else ""
+            why = f"<div style='margin-left:1.5em'>{rule}{note}</div>" if rule or note else ""
+            rows.append(f"<li style='margin:0.4em 0'>{body}{why}</li>")
+        items.append(f"<li><strong>{escape(heading)}</strong>"
+                     f"<ul style='list-style:none;padding-left:1em'>{''.join(rows)}</ul></li>")
+    return f'<ol class="matdiff-steps">{"".join(items)}</ol>'
+
+
+FORMATS: dict[str, Callable] = {"text": _text, "markdown": _markdown, "latex": _latex,
+                                "html": _html}
 
 
 def render_steps(steps, format: str = "text") -> str:
-    """The steps in one of FORMATS: "text", "markdown" (with LaTeX) or "latex"."""
+    """The steps in one of FORMATS: "text", "markdown" (with LaTeX), "latex" or "html"."""
     if format not in FORMATS:
         raise MatdiffError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
     return FORMATS[format](steps)

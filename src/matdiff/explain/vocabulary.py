@@ -50,6 +50,9 @@ def _einsum_rule(e: Expr, child: Expr) -> tuple[str, str]:
     if not others:
         if not out and len(lab) == 2 and lab[0] == lab[1]:
             return "trace rule", "d tr(X) = tr(dX), so ∂ tr(X)/∂X = eye"
+        if not out and len(lab) == 2:  # not a row of ones: a matrix's entries each add 1
+            return ("vector sum reduction", "every entry of the matrix enters the sum with "
+                    "slope 1: d sum(X) = sum(dX)")
         if not out:
             return "vector sum reduction", "∂ sum(u)/∂u is a row of ones, vector(1)'"
         if lab == out:
@@ -68,7 +71,43 @@ def _einsum_rule(e: Expr, child: Expr) -> tuple[str, str]:
     if not out and len(lab) == 2:
         return ("trace rule", "a scalar product of matrices is a trace, and d tr(M*X) = "
                 "tr(M*dX)")
+    # The note follows where the other factors stand: ∂(A*x)/∂x = A is wrong for W*x by W.
+    side = _side(lab, others, out)
+    if len(lab) == 1 and others and all(len(o) == 1 and lab[0] not in o for o in others):
+        return ("matrix product rule", "the outer product: d(x*y') = dx*y' + x*dy', "
+                "here the term of this factor, the other held fixed")
+    if side == "right" and len(lab) == 2 and [len(o) for o in others] == [1]:
+        return ("matrix product rule", "d(W*x) = dW*x, x held fixed: entry (i, j) of W "
+                "moves entry i of W*x by x_j")
+    if side == "right":
+        return ("matrix product rule", "d(X*B) = dX*B: the factors on the right held fixed"
+                if len(lab) == 2 else "d(x'*A) = dx'*A: the factors on the right held fixed")
+    if side == "both":
+        return ("matrix product rule",
+                "d(A*X*B) = A*dX*B: the factors on either side held fixed")
+    if side == "left" and len(lab) == 2:
+        return "matrix product rule", "d(A*X) = A*dX: the factors on the left held fixed"
     return "matrix product rule", "∂(A*x)/∂x = A: the other factors, held fixed"
+
+
+def _side(lab: tuple, others: list[tuple], out: tuple) -> str | None:
+    """Where the other factors of a product stand around the piece: "left" (A*x, A*X,
+    w'*X), "right" (W*x, X*B, x'*A), "both" (A*X*B), or None when shapes do not say."""
+    sides = set()
+    for o in others:
+        if len(lab) == 2 and (lab[0] in o) != (lab[1] in o):
+            sides.add("left" if lab[0] in o else "right")
+        elif len(lab) == 1 and lab[0] in o:
+            sides.add("left" if o.index(lab[0]) == len(o) - 1 else "right")
+        elif not set(lab) & set(o) and set(lab) <= set(out) and set(o) <= set(out):
+            # an outer product: the order of the result's axes
+            mine, theirs = min(out.index(a) for a in lab), min(out.index(a) for a in o)
+            sides.add("right" if mine < theirs else "left")
+        else:
+            return None
+    if len(sides) == 2:
+        return "both"
+    return sides.pop() if sides else None
 
 
 def local_rule(e: Expr, child: Expr) -> tuple[str, str]:

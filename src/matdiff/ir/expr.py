@@ -22,17 +22,17 @@ from collections.abc import Callable, Container, Hashable, Iterable, Sequence
 from typing import Any
 
 from ..errors import ConstantError
+from ..typing import Dim, Shape
 from .ops import SPECS, Op
+from .union_find import UnionFind
 
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
     "neg", "sub", "unary", "binary", "matrix_fn", "window", "window_shape", "rebuild", "delta",
     "topo_order", "variables",
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
+    "concat", "dim_sum", "dim_parts",
 ]
-
-Dim = str | int
-Shape = tuple[Dim, ...]
 
 # A product of more operands than this is not fused further: it bounds
 # derivation time on long chains, and contraction planning time.
@@ -104,8 +104,11 @@ class Expr:
         return _text_printer(self)
 
 
-# How str() shows a node. The IR imports no printer: the public API, which sits on top of
-# both, installs the text printer (set_text_printer); until then a node shows its repr.
+# How str() shows a node. The IR imports no printer, not even lazily inside __str__:
+# printing imports the IR, so that import would close a cycle, and the layering guard
+# (tests/test_import_layers.py, .importlinter) counts imports inside functions too. The
+# public API, which sits on top of both, installs the text printer (set_text_printer);
+# until then (the IR used without `import matdiff`) a node shows its repr.
 _text_printer: Callable[[Expr], str] = repr
 
 
@@ -130,7 +133,8 @@ def _check_arity(op: Op, n: int) -> None:
 def var(name: str, shape: Shape, symmetric: bool = False, label: tuple | None = None) -> Expr:
     """A variable; `symmetric` records that its value is a symmetric matrix, `label`
     that its entries are a distribution: ("probability" or "one-hot", "all", "rows"
-    or "cols"), the entries (of each row, of each column) summing to 1."""
+    or "cols"), the entries (of each row, of each column) summing to 1; or ("signs",
+    "all"): every entry -1 or 1 (labels(-1, 1))."""
     attr = (name, bool(symmetric)) if label is None else (name, bool(symmetric), tuple(label))
     return Expr(Op.VAR, (), attr, tuple(shape))
 
@@ -182,17 +186,70 @@ def size(dims: Sequence[Dim]) -> Expr:
     return Expr(Op.SIZE, (), dims, ())
 
 
+def dim_parts(d: Dim) -> list[Dim]:
+    """The lengths a concatenated axis adds up ("n+m+1" -> ["n", "m", 1]; "n" -> ["n"])."""
+    if isinstance(d, int) or "+" not in d:
+        return [d]
+    return [int(p) if p.isdigit() else p for p in d.split("+")]
+
+
+def dim_sum(dims: Sequence[Dim]) -> Dim:
+    """The length of axes joined end to end: a number when all are, else "n+m+1" (the
+    symbols in order, the numbers added up last)."""
+    symbols: list[str] = []
+    number = 0
+    for d in dims:
+        for p in dim_parts(d):
+            if isinstance(p, int):
+                number += p
+            else:
+                symbols.append(p)
+    if not symbols:
+        return number
+    return "+".join(symbols + ([str(number)] if number else []))
+
+
+def concat(parts: Sequence[Expr], axis: int, ndim: int) -> Expr:
+    """Blocks joined end to end along `axis` into a tensor of `ndim` axes.
+
+    Each part is a block of rank `ndim`, or a slice of rank `ndim - 1`: one entry along the
+    axis (a scalar in `[a; x]`, a column in `[x, A]`, a row in `[x'; A]`), so that no
+    length-1 axis is ever made up; the other axes agree.
+    """
+    parts = list(parts)
+    full = []
+    for p in parts:
+        if p.ndim == ndim:
+            full.append(tuple(p.shape))
+        elif p.ndim == ndim - 1:
+            full.append(tuple(p.shape[:axis]) + (1,) + tuple(p.shape[axis:]))
+        else:
+            raise TypeError(f"concat: a part of rank {p.ndim} in a join of rank {ndim}")
+    for f in full:
+        if any(a != b for k, (a, b) in enumerate(zip(f, full[0])) if k != axis):
+            raise TypeError(f"concat: blocks of shapes {f} and {full[0]}")
+    if len(parts) == 1 and parts[0].ndim == ndim:
+        return parts[0]
+    shape = list(full[0])
+    shape[axis] = dim_sum([f[axis] for f in full])
+    if all(p.op is Op.CONST for p in parts) and len({p.attr for p in parts}) == 1:
+        return const(parts[0].attr, tuple(shape))
+    return Expr(Op.CONCAT, tuple(parts), axis, tuple(shape))
+
+
 def is_zero(e: Expr) -> bool:
     return e.op is Op.CONST and e.attr == 0.0
 
 
 # ---------------------------------------------------------------- products
 
-class _Labels:
-    """Union-find over index labels, with the dimension of each."""
+class _Labels(UnionFind):
+    """Union-find over index labels (ir/union_find.py), with the dimension of each."""
+
+    __slots__ = ("dim", "fresh")
 
     def __init__(self) -> None:
-        self.parent: dict[Hashable, Hashable] = {}
+        super().__init__()
         self.dim: dict[Hashable, Dim] = {}
         self.fresh = 0
 
@@ -207,20 +264,12 @@ class _Labels:
         self.add(label, dim)
         return label
 
-    def find(self, label: Hashable) -> Hashable:
-        root = label
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[label] != root:
-            self.parent[label], label = root, self.parent[label]
-        return root
-
-    def union(self, a: Hashable, b: Hashable) -> None:
+    def union(self, a: Hashable, b: Hashable) -> Hashable:
+        """Merge b's set into a's (a's representative stays), if their dimensions agree."""
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if self.dim[ra] != self.dim[rb]:
-                raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
-            self.parent[rb] = ra
+        if ra != rb and self.dim[ra] != self.dim[rb]:
+            raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
+        return super().union(rb, ra)
 
 
 def einsum(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]],
@@ -497,6 +546,8 @@ def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
         return matrix_fn(op, args[0], node.shape, node.attr)
     if kind == "window":
         return window(op, args, node.attr)
+    if kind == "concat":
+        return concat(args, node.attr, node.ndim)
     return node  # pragma: no cover - leaves have no arguments
 
 

@@ -4,8 +4,10 @@ The loss is split from its IR (decompose.py) into a part summed over chunks
 of samples and a part without the samples. The summed part is compiled once
 into a standalone NumPy module; its source goes to the Dask workers, which
 run it on their chunks (read from disk where the data lives). Persisted
-chunks are summed by one task per worker thread over the chunks it holds,
-so a step costs a few tasks, not one per chunk. The partial (loss,
+chunks are laid out in contiguous groups, one per worker thread, each group
+kept on its worker and summed there by one task, so a step costs a few
+tasks, not one per chunk (`layout_groups`: the same association of the sums
+on any cluster of the same size). The partial (loss,
 gradients) are added in this process when small (GATHER_BYTES), else in a
 tree of sums on the cluster. Only the parameters and the gradients travel;
 the data never comes to this process.
@@ -18,24 +20,37 @@ minibatches.
 
 The cluster: the client given (a distributed.Client or a scheduler address),
 else the current default client, else a LocalCluster started for the fit and
-closed after it. An address that does not answer is a MatdiffError within
-`CONNECT_TIMEOUT` seconds.
+closed after it (its dashboard off, so that no "port 8787 is already in use"
+warning reaches the user). An address that does not answer is a MatdiffError
+within `CONNECT_TIMEOUT` seconds.
+
+Lost workers: while it waits for the cluster, a fit looks at the workers
+every `WATCH_INTERVAL` seconds. A worker that is gone is a MatdiffWarning
+naming it (Dask recomputes its chunks on the others, and a worker restarted
+by its nanny takes its place: the result is bit-identical, as the partial
+sums are added in a fixed order). With no worker at all for
+`NO_WORKER_TIMEOUT` seconds the fit stops with a MatdiffError.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import MatdiffError
+from ..errors import MatdiffError, MatdiffWarning
 from .decompose import COUNT_NAME, SampleSplit
 
-__all__ = ["is_lazy", "ChunkedData", "ChunkedGradient", "connect", "CONNECT_TIMEOUT"]
+__all__ = ["is_lazy", "ChunkedData", "ChunkedGradient", "connect", "CONNECT_TIMEOUT",
+           "NO_WORKER_TIMEOUT", "WorkerWatch"]
 
 CONNECT_TIMEOUT = 3  # seconds to wait for a scheduler
+NO_WORKER_TIMEOUT = 60.0  # seconds a fit waits for a cluster that has no worker left
+WATCH_INTERVAL = 0.5  # seconds between two looks at the workers while waiting
 REDUCE_FAN_IN = 8
 GATHER_BYTES = 32 * 2**20  # partial sums up to this size in all are added in this process
 PERSIST_FRACTION = 0.5  # data up to this share of the workers' memory are kept on them
@@ -66,6 +81,14 @@ class Connection:
     def __init__(self, client: Any, owned: list[Any]) -> None:
         self.client = client
         self.owned = owned
+        self._watch: WorkerWatch | None = None
+
+    @property
+    def watch(self) -> WorkerWatch:
+        """The watch over this cluster's workers (made at the first wait)."""
+        if self._watch is None:
+            self._watch = WorkerWatch(self.client)
+        return self._watch
 
     def close(self) -> None:
         for thing in reversed(self.owned):
@@ -99,9 +122,72 @@ def connect(client: Any = None) -> Connection:
         return Connection(default_client(), [])
     except ValueError:
         pass
-    cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
+    # no dashboard, and the scheduler's own HTTP server on a free port rather than 8787
+    # (which a notebook's cluster often holds: distributed warns on stderr then)
+    cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"})
     c = Client(cluster)
     return Connection(c, [cluster, c])
+
+
+class WorkerWatch:
+    """Waits for futures while watching the workers: warns when one is lost, and stops
+    the fit when none has been there for NO_WORKER_TIMEOUT seconds."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.seen = self._workers()
+        self.empty_since: float | None = None
+
+    def _workers(self) -> set[str]:
+        try:
+            return set(self.client.nthreads())
+        except Exception:  # noqa: BLE001 - the scheduler itself is unreachable: no worker
+            return set()
+
+    def check(self) -> None:
+        now = self._workers()
+        lost = sorted(self.seen - now)
+        if lost:
+            names = ", ".join(lost)
+            then = (f"{len(now)} left, which recompute the chunks it held" if now else
+                    f"no worker left: the fit waits {NO_WORKER_TIMEOUT:g} s for one")
+            warnings.warn(f"lost the Dask worker{'s' if len(lost) > 1 else ''} {names} "
+                          f"({then})", MatdiffWarning, stacklevel=2)
+        self.seen = now
+        if now:
+            self.empty_since = None
+            return
+        if self.empty_since is None:
+            self.empty_since = time.monotonic()
+        waited = time.monotonic() - self.empty_since
+        if waited >= NO_WORKER_TIMEOUT:
+            raise MatdiffError(f"no Dask worker for {waited:.0f} s: the cluster has lost every "
+                               "worker; start workers or restart the cluster, then fit again "
+                               "(matdiff.optim.chunked.NO_WORKER_TIMEOUT = "
+                               f"{NO_WORKER_TIMEOUT:g} s)")
+
+    def wait(self, futures: Sequence[Any], done: Callable[[Any], None] | None = None) -> None:
+        """Return when every future has finished (or failed), calling `done` on each."""
+        # distributed.wait is _wait on the default client; this fit's may be another
+        from distributed.client import _wait
+
+        pending = list(futures)
+        looked = -np.inf
+        when = "FIRST_COMPLETED" if done is not None else "ALL_COMPLETED"
+        while pending:
+            if time.monotonic() - looked >= WATCH_INTERVAL:  # one look per interval at most
+                self.check()
+                looked = time.monotonic()
+            try:
+                finished, rest = self.client.sync(_wait, pending, timeout=WATCH_INTERVAL,
+                                                  return_when=when)
+            except TimeoutError:
+                continue
+            if done is not None:
+                for f in finished:
+                    done(f)
+            pending = list(rest)
 
 
 # ------------------------------------------------------------------ the data
@@ -156,8 +242,16 @@ class ChunkedData:
                                   for c in range(self.nchunks)]
         self.persisted = client is not None and self.nbytes <= PERSIST_FRACTION * \
             cluster_memory(client)
+        self.groups: list[tuple[list[str] | None, list[int]]] = []
         if self.persisted:
-            self.chunks = client.compute(self.chunks)
+            self.groups = layout_groups(self.nchunks, _threads(client))
+            futures: list[Any] = [None] * self.nchunks
+            for worker, group in self.groups:  # each group's chunks kept where it runs
+                for c, f in zip(group, client.compute([self.chunks[c] for c in group],
+                                                      workers=worker,
+                                                      allow_other_workers=True)):
+                    futures[c] = f
+            self.chunks = futures
 
     def _split(self, name: str) -> list[Any]:
         arr = self.arrays[name]
@@ -175,6 +269,28 @@ class ChunkedData:
     @property
     def nchunks(self) -> int:
         return len(self.row_chunks)
+
+
+def _threads(client: Any) -> dict[str, int]:
+    try:
+        return {w: int(n or 1) for w, n in client.nthreads().items()}
+    except Exception:  # noqa: BLE001 - unknown: one group, anywhere
+        return {}
+
+
+def layout_groups(nchunks: int, threads: Mapping[str, int]
+                  ) -> list[tuple[list[str] | None, list[int]]]:
+    """Chunks 0..nchunks-1 in contiguous groups, one per worker thread, each with its worker.
+
+    The groups depend only on the number of chunks and of threads, not on which
+    worker ends up holding what: the partial sums of a step are always
+    associated the same way, and a fit gives the same bits on a cluster of the
+    same size, a worker lost and replaced included.
+    """
+    slots = [w for w, n in threads.items() for _ in range(n)] or [None]
+    parts = np.array_split(np.arange(nchunks), min(len(slots), max(nchunks, 1)))
+    return [([w] if w else None, [int(c) for c in part])
+            for w, part in zip(slots, parts) if len(part)]
 
 
 # ------------------------------------------------------------------ on the workers
@@ -277,7 +393,6 @@ class ChunkedGradient:
         self.dims = dict(dims)
         self.sample_dim = split.dim
         self._remote: tuple[str, str, list[str], list[int]] | None = None
-        self._grouping: list[tuple[list[str] | None, list[int]]] | None = None
         if self.parts[0] is not None:
             fn = self.parts[0]
             shapes = {n: tuple(int(s) if not isinstance(s, int) else s
@@ -326,8 +441,8 @@ class ChunkedGradient:
     def full(self, params: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and gradients over all the data: chunks on the workers, their sum here.
 
-        Persisted chunks are summed by one task per worker thread, over the
-        chunks that worker holds; chunks read from their source get a task each.
+        Persisted chunks are summed by one task per group (layout_groups), on the
+        worker that holds the group; chunks read from their source get a task each.
         Small partial sums are added here, large ones in a tree on the cluster.
         """
         fixed = {**self.extra, **params, COUNT_NAME: float(self.data.n)}
@@ -341,7 +456,7 @@ class ChunkedGradient:
         sizes: list[int] = []
         try:
             if self.data.persisted:
-                for worker, group in self._groups():
+                for worker, group in self.data.groups:
                     futures.append(client.submit(
                         chunk_terms, source, function, order, needed, free,
                         *[self.data.chunks[c] for c in group], workers=worker,
@@ -354,7 +469,7 @@ class ChunkedGradient:
                 futures = client.compute([task(source, function, order, needed, free, chunk)
                                           for chunk in self.data.chunks])
                 sizes = [1] * len(futures)
-            self._show_chunks(futures, sizes)
+            self._wait(futures, sizes)
             total = self._reduce(client, futures, params)
         except MatdiffError:
             raise
@@ -365,28 +480,6 @@ class ChunkedGradient:
             del futures
         return self._combine([total, rest])
 
-    def _groups(self) -> list[tuple[list[str] | None, list[int]]]:
-        """The persisted chunks by the worker holding them, split among its threads."""
-        if self._grouping is None:
-            from distributed import wait
-
-            client = self.connection.client
-            wait(self.data.chunks)
-            held = client.who_has(self.data.chunks)
-            threads = {w: int(info.get("nthreads") or 1)
-                       for w, info in client.scheduler_info()["workers"].items()}
-            by_worker: dict[str | None, list[int]] = {}
-            for c, chunk in enumerate(self.data.chunks):
-                where = held.get(chunk.key) or ()
-                by_worker.setdefault(where[0] if where else None, []).append(c)
-            groups: list[tuple[list[str] | None, list[int]]] = []
-            for worker, chunks in by_worker.items():
-                k = max(1, min(len(chunks), threads.get(worker, 1) if worker else len(chunks)))
-                for part in np.array_split(np.array(chunks), k):
-                    groups.append(([worker] if worker else None, [int(c) for c in part]))
-            self._grouping = groups
-        return self._grouping
-
     def _reduce(self, client: Any, futures: list[Any], params: dict[str, np.ndarray]) -> Any:
         """The sum of the partial (loss, gradients...) lists, here if they are small."""
         each = 8 * (1 + sum(int(np.size(v)) for v in params.values()))
@@ -396,21 +489,21 @@ class ChunkedGradient:
         while len(level) > 1:
             level = [client.submit(add_terms, *level[i:i + REDUCE_FAN_IN], pure=False)
                      for i in range(0, len(level), REDUCE_FAN_IN)]
+        self.connection.watch.wait(level)
         return level[0].result()
 
-    def _show_chunks(self, futures: list[Any], sizes: list[int]) -> None:
+    def _wait(self, futures: list[Any], sizes: list[int]) -> None:
+        """Wait for the chunks' futures, watching the workers, with a bar if asked."""
         if not self.progress:
+            self.connection.watch.wait(futures)
             return
-        from distributed import as_completed
-
         from .report import Progress
 
         bar = Progress(sum(sizes), True, desc="chunks", unit="chunk")
         size = {f.key: n for f, n in zip(futures, sizes)}
         try:
-            for done in as_completed(futures):
-                for _ in range(size[done.key]):
-                    bar.update(None)
+            self.connection.watch.wait(futures, lambda f: [bar.update(None)
+                                                           for _ in range(size[f.key])])
         finally:
             bar.close()
 
@@ -452,6 +545,7 @@ class ChunkBatches:
         try:
             pending = self._fetch(int(order[0]))
             for k in range(len(order)):
+                self.connection.watch.wait([pending])
                 arrays = pending.result()
                 if k + 1 < len(order):  # the next chunk loads while this one trains
                     pending = self._fetch(int(order[k + 1]))

@@ -1,8 +1,8 @@
-"""Loading training data from .npz and .csv files, named for the loss's variables.
+"""Loading training data from .npz and .csv files and data frames, named for the variables.
 
 An .npz file holds one array per variable, by name. A .csv file has a
-header row naming its columns; for a loss, its columns are assigned as
-follows:
+header row naming its columns, and a data frame (pandas) names its columns;
+for a loss, the columns are assigned as follows:
 
 1. a column named exactly like a variable of the loss is that vector;
 2. columns named `X[0]`, `X_0`, `X.0` or `X:0` are the columns of the matrix X,
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import MatdiffError
 
-__all__ = ["load_data", "load_csv", "load_npz"]
+__all__ = ["load_data", "load_csv", "load_npz", "is_table", "table_data", "assign_columns"]
 
 _COLUMN_OF = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*?)(?:\[(?P<a>\d+)\]|[_.:](?P<b>\d+))$")
 
@@ -80,6 +80,37 @@ def load_csv(path: str, variables: Mapping[str, Any] | None = None,
              wanted: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Columns of a CSV file assigned to the loss's variables (see the module docstring)."""
     header, table = _read_rows(path)
+    return assign_columns(header, table, variables, wanted)
+
+
+def is_table(data: Any) -> bool:
+    """A data frame (pandas, or anything with named `columns` and `to_numpy`), not a dict."""
+    return (not isinstance(data, Mapping) and hasattr(data, "columns")
+            and hasattr(data, "to_numpy"))
+
+
+def table_data(frame: Any, variables: Mapping[str, Any] | None = None,
+               wanted: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The columns of a data frame assigned to the loss's variables, as a CSV file's are."""
+    header = [str(c).strip() for c in frame.columns]
+    if len(set(header)) != len(header):
+        raise MatdiffError("the data frame repeats a column name")
+    if not header or len(frame) == 0:
+        raise MatdiffError("the data frame has no columns or no rows")
+    table = np.empty((len(frame), len(header)))
+    for j, col in enumerate(frame.columns):
+        try:
+            table[:, j] = np.asarray(frame[col].to_numpy(), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise MatdiffError(f"column {str(col)!r} of the data frame is not numbers "
+                               f"(dtype {frame[col].dtype}); drop it or convert it") from None
+    return assign_columns(header, table, variables, wanted)
+
+
+def assign_columns(header: Sequence[str], table: np.ndarray,
+                   variables: Mapping[str, Any] | None = None,
+                   wanted: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Named columns of a table assigned to the loss's variables (the module docstring's rules)."""
     if variables is None:
         return {name: table[:, j].copy() for j, name in enumerate(header)}
     wanted = list(variables) if wanted is None else list(wanted)

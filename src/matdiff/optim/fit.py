@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import MatdiffError, MatdiffWarning
 from .chunked import is_lazy
-from .data import load_data
-from .gradients import gradient_function
+from .data import is_table, load_data, table_data
+from .gradients import gradient_function, gradient_option
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
 from .setup import bind_dims, initialize, sample_axes, shape_text
@@ -33,12 +33,12 @@ __all__ = ["fit", "prepare", "per_example_names"]
 
 
 def _loss_expression(loss: Any, declare: Mapping[str, str] | None) -> Any:
-    from ..api import Expression, parse
+    from ..api import Expression, _parse
 
     if isinstance(loss, Expression):
         expr = loss
     elif isinstance(loss, str):
-        expr = parse(loss, declare)
+        expr = _parse(loss, declare, 4, goal="scalar")  # a loss is a scalar: types names
     else:
         raise MatdiffError(f"the loss must be an expression (text), not {type(loss).__name__}")
     if tuple(expr.shape) != ():
@@ -174,6 +174,10 @@ def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None
         if name not in variables:
             raise MatdiffError(f"parameter '{name}' does not occur in the loss "
                                f"(its variables: {known})")
+    if data is not None and not isinstance(data, Mapping):
+        raise MatdiffError("data must be a dict of arrays by name, a data frame (its columns "
+                           "by name) or a path to a data file, not "
+                           f"{type(data).__name__}")
     data = dict(data or {})
     for name in params:
         if name in data:
@@ -209,23 +213,27 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
         declare: Mapping[str, str] | None = None, optimizer: str | Optimizer = "adam",
         lr: float | None = None, epochs: int = 100, batch_size: int | None = None,
         seed: int | None = 0, callback: Callback | None = None,
-        progress: bool | None = None, backend: str | None = None,
-        client: Any = None, **hyper: Any) -> FitResult:
+        progress: bool | None = None, gradients: str | None = None,
+        client: Any = None, backend: str | None = None, **hyper: Any) -> FitResult:
     """Minimise a scalar `loss` over `params`, given `data`, with derived gradients.
 
     params: name -> initial array, number, or initialiser name ("zeros",
     "ones", "normal", "uniform", "glorot", "he", optionally with a shape as
     "he:64x32"). data: name -> array for every other variable of the loss
-    (NumPy or Dask arrays), or a path: an .npz or .csv file, a Zarr store or a
-    folder of .npy files (the last two opened lazily, as Dask arrays).
+    (NumPy or Dask arrays), a data frame (pandas; its columns by name, as a
+    CSV file's: `y`, `X_0`, `X_1`, ...), or a path: an .npz or .csv file, a
+    Zarr store or a folder of .npy files (the last two opened lazily, as Dask
+    arrays).
     optimizer: a name from matdiff.optim.OPTIMIZERS (sgd, momentum, adam,
     lbfgs) or an Optimizer; `lr` and `**hyper` (momentum=0.9,
     nesterov=True, beta1=...) default to the papers' values.
     batch_size: None trains on the whole data each step; otherwise
     minibatches of the sample axis, reshuffled each epoch from `seed`.
     callback(epoch, loss, params) may return True to stop early.
-    progress: show a bar (None: only on a terminal). backend: force
-    "compiled" or "evaluate" gradients (None: the fastest that works).
+    progress: show a bar (None: only on a terminal). gradients: force
+    "compiled" or "evaluate" gradients (None: the fastest that works; the
+    old name `backend=` still works with a DeprecationWarning, and will name
+    the array library).
     client: for Dask data, a distributed.Client or a scheduler address
     (None: the default client, else a LocalCluster for this fit); see
     chunked.py and docs/data.md for which losses split over chunks.
@@ -234,11 +242,13 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     and TrainingDiverged (a MatdiffError whose `.result` holds the last
     finite parameters and the history) when the loss becomes NaN or infinite.
     """
+    gradients = gradient_option(gradients, backend)
     opt = get_optimizer(optimizer, lr=lr, **hyper)
-    if isinstance(data, str | os.PathLike):
+    if isinstance(data, str | os.PathLike) or is_table(data):
         expr = _loss_expression(loss, declare)
-        data = load_data(data, expr.variables,
-                         [v for v in expr.variables if v not in (params or {})])
+        wanted = [v for v in expr.variables if v not in (params or {})]
+        data = (table_data(data, expr.variables, wanted) if is_table(data)
+                else load_data(data, expr.variables, wanted))
     expr, values, data_arrays, axes = prepare(loss, params, data, declare, seed,
                                               minibatch=batch_size is not None)
     if any(is_lazy(v) for v in data_arrays.values()):
@@ -254,7 +264,8 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     stacked = per_example_names(expr.variables, data_arrays)
     probe = {**{k: (v[0] if k in stacked else v) for k, v in data_arrays.items()}, **values}
     try:
-        fn, used, reasons = gradient_function(expr, wrt, declare, backend=backend, probe=probe)
+        fn, used, reasons = gradient_function(expr, wrt, declare, gradients=gradients,
+                                                probe=probe)
     except MatdiffError as e:
         raise MatdiffError(f"cannot evaluate the loss on this data: {e}") from e
     if stacked:

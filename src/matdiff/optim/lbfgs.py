@@ -58,11 +58,13 @@ class _Objective:
         self.last_x: np.ndarray | None = None
         self.last_f = math.nan
         self.checked = False
+        self.calls = 0
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         values = dict(self.data)
         values.update(self.flat.unflatten(x))
         loss, grads = self.vg(values)
+        self.calls += 1
         loss = float(loss)
         self.last_x, self.last_f = x.copy(), loss
         if not math.isfinite(loss):
@@ -87,7 +89,8 @@ class _Objective:
 
 def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, np.ndarray],
               opt: Optimizer, epochs: int, callback: Callback | None, show: bool,
-              backend: str) -> FitResult:
+              backend: str, samples: int | None = None) -> FitResult:
+    """SciPy's L-BFGS-B from `params`; `samples` (the data's rows) for the result's cost."""
     try:
         from scipy.optimize import minimize
     except ImportError as e:
@@ -102,8 +105,9 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
     if not math.isfinite(f0):
         msg = (f"the loss is {fun.bad} at the initial parameters: check the data and "
                "initial values for NaN or infinities")
-        result = FitResult(dict(params), [], f0, opt.describe(), 0, backend=backend)
-        raise TrainingDiverged(msg, result, 1)
+        result = FitResult(dict(params), [], f0, opt.describe(), 0, backend=backend,
+                           seconds=time.perf_counter() - start_time)
+        raise TrainingDiverged(msg, result.count(1, samples or 0, samples), 1)
     bar = Progress(epochs, show, desc=opt.name)
     iteration = [0]
 
@@ -117,8 +121,8 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
                                              flat.unflatten(xk.copy())):
             raise _Stop
 
-    stopped = False
-    message = ""
+    stopped = converged = False
+    message = "ran no epochs"
     try:
         if epochs > 0:
             h = opt.hyper
@@ -126,7 +130,7 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
                            options={"maxiter": epochs, "maxcor": h["memory"],
                                     "gtol": h["gtol"], "ftol": h["ftol"],
                                     "maxfun": max(15000, 20 * epochs)})
-            message = str(res.message)
+            converged, message = _outcome(res, h, iteration[0], epochs)
     except _Stop:
         stopped = True
         message = "stopped by the callback"
@@ -138,5 +142,22 @@ def run_lbfgs(vg: ValueAndGrad, params: dict[str, np.ndarray], data: dict[str, n
     hist = history[:-1] if len(history) > 1 else history
     result = FitResult(params=params_out, history=hist, loss=loss, optimizer=opt.describe(),
                        epochs=iteration[0], seconds=time.perf_counter() - start_time,
-                       backend=backend, message=message, stopped_early=stopped)
-    return result
+                       backend=backend, message=message, stopped_early=stopped,
+                       converged=converged)
+    return result.count(fun.calls, fun.calls * (samples or 0), samples)
+
+
+def _outcome(res: Any, hyper: dict[str, Any], done: int, epochs: int) -> tuple[bool, str]:
+    """(converged, why it stopped, in words) from SciPy's result."""
+    text = str(res.message)
+    if res.success:
+        if "GRADIENT" in text.upper():
+            why = f"the gradient's largest entry fell below gtol = {hyper['gtol']:g}"
+        elif "REDUCTION" in text.upper():
+            why = f"a step lowered the loss by less than ftol = {hyper['ftol']:g} (relative)"
+        else:
+            why = text.lower()
+        return True, f"converged after {done} of {epochs} epochs: {why}"
+    if done >= epochs:
+        return False, f"ran its {epochs} epochs without converging"
+    return False, f"stopped after {done} of {epochs} epochs without converging: {text}"

@@ -154,13 +154,13 @@ def train(value_and_grad: ValueAndGrad, params: Mapping[str, Any],
     # overflow and NaN are caught on the loss and reported as TrainingDiverged,
     # so NumPy's warnings about them would only repeat that, once per step
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if opt.full_batch:
-            if not batches.full:
-                raise MatdiffError(f"{opt.name} is a full-batch solver: leave batch_size unset")
+        if opt.full_batch and not batches.full:
+            raise MatdiffError(f"{opt.name} is a full-batch solver: leave batch_size unset")
+        if opt.solver == "scipy-lbfgs":
             from .lbfgs import run_lbfgs
 
             return run_lbfgs(value_and_grad, params_, data_, opt, epochs, callback, show,
-                             backend)
+                             backend, samples=batches.n)
         return _run_steps(value_and_grad, params_, batches, opt, epochs, callback, show,
                           backend)
 
@@ -176,12 +176,15 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
     initial = [math.nan]
     bar = Progress(epochs, show, desc=opt.name)
     stopped = False
+    cost = {"evaluations": 0, "rows": 0}  # gradient evaluations and the rows they read
+    samples = batches.n
 
     def result(p: dict[str, np.ndarray], loss: float, done: int, message: str = "") -> FitResult:
         return FitResult(params={k: np.asarray(v) for k, v in p.items()}, history=history,
                          loss=loss, optimizer=opt.describe(), epochs=done,
                          seconds=time.perf_counter() - start_time,
-                         backend=backend, message=message, stopped_early=stopped)
+                         backend=backend, message=message, stopped_early=stopped,
+                         ).count(cost["evaluations"], cost["rows"], samples)
 
     def diverged(loss: float, epoch: int, where: str, finite_loss: float) -> TrainingDiverged:
         if best["epoch"] == 0:
@@ -208,6 +211,8 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
                 values = dict(batch)
                 values.update(params)
                 loss, grads = vg(values)
+                cost["evaluations"] += 1
+                cost["rows"] += size
                 loss = float(loss)
                 if math.isnan(initial[0]):
                     initial[0] = loss
@@ -235,9 +240,12 @@ def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches
         values = dict(batches.data)
         values.update(params)
         final, _ = vg(values)
+        cost["evaluations"] += 1
+        cost["rows"] += samples or 0
         final = float(final)
         if not math.isfinite(final):
             raise diverged(final, max(done, 1), "after the last step", last_finite)
     finally:
         bar.close()
-    return result(params, final, done, "stopped by the callback" if stopped else "")
+    return result(params, final, done, "stopped by the callback" if stopped else
+                  f"ran its {epochs} epochs")

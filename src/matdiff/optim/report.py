@@ -92,7 +92,8 @@ def plot_history(history: Sequence[float], path: str | os.PathLike[str],
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        fig.savefig(os.fspath(path), format="png")
+        # a file object (a notebook's inline plot) or a path
+        fig.savefig(path if hasattr(path, "write") else os.fspath(path), format="png")
     except OSError as e:
-        raise MatdiffError(f"cannot write the plot to {os.fspath(path)!r}: {e}") from e
-    return os.fspath(path)
+        raise MatdiffError(f"cannot write the plot to {path!r}: {e}") from e
+    return path if hasattr(path, "write") else os.fspath(path)

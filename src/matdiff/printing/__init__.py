@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..ir.expr import Expr
+from ..typing import Orient
 from .form import Form, transpose
 from .latex import LatexPrinter
-from .layout import LAYOUTS, check_layout, derivative_form
+from .layout import LAYOUTS, derivative_form
 from .matrix import to_form
 from .text import TextPrinter
 
@@ -28,47 +29,55 @@ __all__ = ["to_text", "to_latex", "derivative_to_text", "derivative_to_latex", "
 
 def expression_form(e: Expr, orientation: str | None = None,
                     variables: Mapping[str, Expr] | None = None,
+                    declare: Mapping[str, str] | None = None,
                     rows: frozenset[str] = frozenset()) -> Form:
     """The form of an expression; a row vector when orientation is "row".
 
     `variables` (the Expression's) let a size print as numel(x) even where the
-    expression itself no longer mentions x; `rows` names the vector variables
-    that are row vectors (they print as `r'` where a column stands).
+    expression itself no longer mentions x; `declare` (the user's declarations) is how
+    the text will be read back, which decides where a size must be written; `rows` names
+    the vector variables that are row vectors (they print as `r'` where a column stands).
     """
-    f = to_form(e, variables, rows)
+    f = to_form(e, variables, declare, rows)
     return transpose(f) if orientation == "row" and f.orient == "c" else f
 
 
-def to_text(e: Expr, layout: str = "shape", orientation: str | None = None,
+def to_text(e: Expr, orientation: Orient = None,
             variables: Mapping[str, Expr] | None = None,
+            declare: Mapping[str, str] | None = None,
             rows: frozenset[str] = frozenset()) -> str:
-    """e in the input language (parses back to the same value)."""
-    check_layout(layout)
-    return TextPrinter().doprint(expression_form(e, orientation, variables, rows))
+    """e in the input language (parses back to the same value).
+
+    No layout: a layout arranges a derivative (derivative_to_text), and an
+    expression has no derivative axes to arrange.
+    """
+    return TextPrinter().doprint(expression_form(e, orientation, variables, declare, rows))
 
 
-def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None,
+def to_latex(e: Expr, orientation: Orient = None,
              variables: Mapping[str, Expr] | None = None,
+             declare: Mapping[str, str] | None = None,
              rows: frozenset[str] = frozenset()) -> str:
-    """e as LaTeX math."""
-    check_layout(layout)
-    return LatexPrinter().doprint(expression_form(e, orientation, variables, rows))
+    """e as LaTeX math (no layout, as to_text)."""
+    return LatexPrinter().doprint(expression_form(e, orientation, variables, declare, rows))
 
 
 def derivative_to_text(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                        orientation: str | None = None,
                        variables: Mapping[str, Expr] | None = None,
+                       declare: Mapping[str, str] | None = None,
                        rows: frozenset[str] = frozenset()) -> str:
     """e, the order-th derivative of `function` by `wrt`, in the input language, arranged
     by layout (see layout.derivative_form)."""
     return TextPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                 variables, rows))
+                                                 variables, declare, rows))
 
 
 def derivative_to_latex(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                         orientation: str | None = None,
                         variables: Mapping[str, Expr] | None = None,
+                        declare: Mapping[str, str] | None = None,
                         rows: frozenset[str] = frozenset()) -> str:
     """The same as LaTeX math."""
     return LatexPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                  variables, rows))
+                                                  variables, declare, rows))

@@ -14,7 +14,7 @@ import re
 from ..ir.ops import SPECS, spelling
 from .form import Form
 from .precedence import ATOM
-from .printer import Printer, format_number
+from .printer import Printer, number_text
 
 __all__ = ["LatexPrinter", "latex_name"]
 
@@ -75,7 +75,7 @@ class LatexPrinter(Printer):
         return latex_name(f.value)
 
     def _print_num(self, f: Form, parts: list[str]) -> str:
-        s = format_number(f.value)
+        s = number_text(f.value)
         if "e" in s:
             mant, _, ex = s.partition("e")
             return f"{mant} \\cdot 10^{{{int(ex)}}}"
@@ -93,13 +93,32 @@ class LatexPrinter(Printer):
         return f"{op}\\left({', '.join(parts)}\\right)"
 
     def _print_ones(self, f: Form, parts: list[str]) -> str:
+        if parts:  # its size written: 1_m, 0_{m x n}
+            size = " \\times ".join(parts)
+            one = r"\mathbf{0}" if f.value == 0.0 else r"\mathbf{1}"
+            one = f"{one}_{{{size}}}"
+            return one if f.value in (0.0, 1.0) else f"{number_text(f.value)} \\cdot {one}"
         if f.value == 0.0:
             return r"\mathbf{0}" if f.orient == "c" else "0"
         one = r"\mathbf{1}" if f.orient == "c" else r"\mathbf{1}\mathbf{1}^\top"
-        return one if f.value == 1.0 else f"{format_number(f.value)} \\cdot {one}"
+        return one if f.value == 1.0 else f"{number_text(f.value)} \\cdot {one}"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
-        return "I"
+        return f"I_{{{parts[0]}}}" if parts else "I"
+
+    def _print_empty(self, f: Form, parts: list[str]) -> str:
+        return r"[\,]"  # max(X, [], 2), as MATLAB writes it
+
+    def _print_block(self, f: Form, parts: list[str]) -> str:
+        # a zero block spread through variables (0*x*y', for the text to parse back) is 0
+        parts = [self.raw_parts[k][: self.raw_parts[k].index(" ")]
+                 if a.kind == "mul" and a.value == "spread" and " " in self.raw_parts[k] else s
+                 for k, (a, s) in enumerate(zip(f.args, parts))]
+        rows, k = [], 0
+        for n in f.value:
+            rows.append(" & ".join(parts[k:k + n]))
+            k += n
+        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[2]
@@ -111,7 +130,7 @@ class LatexPrinter(Printer):
         inner = f.args[0]
         if inner.kind == "call" and inner.value == "inv":  # inv(A)' -> A^{-\top}
             return parts[0].replace("^{-1}", "^{-\\top}")
-        if inner.kind == "ones" and inner.value == 1.0:
+        if inner.kind == "ones" and inner.value == 1.0 and not inner.args:
             return r"\mathbf{1}^\top"
         return parts[0] + "^\\top"
 
@@ -165,6 +184,9 @@ class LatexPrinter(Printer):
     def index_call(self, name: str, args: list[str]) -> str:
         op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")
         return f"{op}\\left({', '.join(args)}\\right)"
+
+    def index_block(self, name: str, items: list[str]) -> str:
+        return r"\begin{bmatrix} " + r" \\ ".join(items) + r" \end{bmatrix}_{" + name + "}"
 
     def index_pow(self, base: str, ex: str) -> str:
         return f"{base}^{{{ex}}}"

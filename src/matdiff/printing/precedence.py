@@ -1,6 +1,6 @@
 """The one precedence table shared by every printer, and the bracket rule.
 
-Levels follow the language (LANGUAGE.md), tightest first: atoms, postfix
+Levels follow the language (docs/language.md), tightest first: atoms, postfix
 transpose, powers, unary minus, the product operators, sums. A child is
 bracketed when it binds more loosely than its place requires; a few
 readability rules add brackets the grammar does not need (a matrix product
@@ -23,7 +23,7 @@ ADD = 50
 
 PRECEDENCE: dict[str, int] = {
     "sym": ATOM, "num": ATOM, "call": ATOM, "ones": ATOM, "eye": ATOM, "size": ATOM,
-    "index": ATOM,
+    "index": ATOM, "block": ATOM, "empty": ATOM,
     "t": POSTFIX,
     "pow": POW,
     "neg": NEG,

@@ -14,14 +14,14 @@ from ..errors import MatdiffError
 from .form import Form
 from .precedence import ATOM, MUL, PRECEDENCE, needs_brackets, precedence
 
-__all__ = ["Printer", "format_number", "MAX_LENGTH"]
+__all__ = ["Printer", "number_text", "MAX_LENGTH"]
 
 # An expression whose shared subexpressions repeat (x1 = x0 + A*x0, x2 = x1 + A*x1, ...)
 # can be small as a graph and astronomically long as text; refuse past this length.
 MAX_LENGTH = 5_000_000
 
 
-def format_number(v: float) -> str:
+def number_text(v: float) -> str:
     """2.0 -> "2", 0.5 -> "0.5", 1e-20 -> "1e-20": short and parseable."""
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
@@ -91,7 +91,7 @@ class Printer:
         """One item of an index-notation body; subclasses spell it with index_* hooks."""
         kind = node[0]
         if kind == "num":
-            return format_number(node[1])
+            return number_text(node[1])
         if kind == "entry":
             _, k, names = node
             s, arg = parts[k], f.args[k]
@@ -120,6 +120,8 @@ class Printer:
         if kind == "at":  # conv2(X[p,q], δ[r,k]*δ[s,l])[i,j]: an entry of a call's result
             inner = self.index_item(node[1], f, parts)
             return self.index_entry(inner, Form("call", (), node[1][1], "m"), list(node[2]))
+        if kind == "block":  # blocks stacked along the axis named
+            return self.index_block(node[1], [self.index_item(x, f, parts) for x in node[2]])
         if kind == "pow":
             base, ex = (self.index_item(x, f, parts) for x in node[1:])
             if node[1][0] not in ("entry", "num"):

@@ -1,4 +1,12 @@
-"""One request of the web page, answered with matdiff's public API only.
+"""One request of the web page, answered with matdiff's public API.
+
+Beside `matdiff` itself it reads helpers the API does not offer, all
+read-only: `language.parse_declarations` (the declare box's syntax),
+`printing` (`LAYOUTS`, `latex_name` for the page's LaTeX of a name),
+`verify.check_bytes` (a check's memory, known before it runs), `explain`
+(`sections` and `equation`, the steps grouped for the page) and
+`wrt.wrt_names` (the reading of `wrt` that every entry point shares). `.importlinter`
+forbids the web page any other stage (the IR, derive, simplify, codegen, ...).
 
 `answer(payload)` turns the JSON the page posts into `(status, body)`: 200 and
 every view of the derivative, 400 and the error's message and position for bad
@@ -20,6 +28,7 @@ from matdiff.printing.latex import latex_name
 
 from ..language import parse_declarations
 from ..printing import LAYOUTS
+from ..wrt import wrt_names
 
 __all__ = ["answer", "parse_declarations", "render_mathml", "mathml_available",
            "set_memory_budget", "EXAMPLES", "LAYOUTS", "MAX_EXPRESSION", "DEFAULT_MEMORY_MB"]
@@ -54,6 +63,13 @@ EXAMPLES: list[dict[str, Any]] = [
     {"title": "a logistic Hessian", "expression": "sum(log(1 + exp(-y .* (X*w))))",
      "wrt": "w", "declare": "", "order": 2},
     {"title": "a 3-tensor", "expression": "W*x", "wrt": "W", "declare": "", "order": 1},
+    {"title": "a two-layer net", "expression": "b1, b2: vector\nz1 = W1*x + b1\n"
+     "h1 = relu(z1)\nz2 = W2*h1 + b2\nL = -y'*log(softmax(z2))",
+     "wrt": "W1, b1, W2, b2", "declare": "", "order": 1},
+    {"title": "batch norm", "expression": "g, c: vector\nM = X - mean(X, 1)\n"
+     "V = mean(M.^2, 1)\nXh = M./sqrt(V + 1e-5)\nY = Xh.*g' + c'\n"
+     "L = sum(sum(Y.*G))  # G: the gradient from the layers above",
+     "wrt": "X, g, c", "declare": "", "order": 1},
 ]
 
 
@@ -109,6 +125,9 @@ _SIGN = re.compile(r"(<mrow>|<mo[^>]*>(?!&#x00029;|&#x0005D;|&#x0007D;|&#x0007C;
                    r"<mo>&#x02212;</mo>")
 
 
+_RIGHT_CELL = re.compile(r'<mtd columnalign="right">(.*?)</mtd>')
+
+
 def render_mathml(latex: str) -> str | None:
     """LaTeX as display MathML (browsers draw it natively), or None without latex2mathml."""
     try:
@@ -124,6 +143,9 @@ def render_mathml(latex: str) -> str | None:
         log.warning("latex2mathml could not convert %r", latex, exc_info=True)
         return None
     mathml = _NAMED_OPERATOR.sub(r"<mi>\1</mi>", mathml)
+    # MathML Core lays a cell out from its start, ignoring columnalign: the page's CSS
+    # starts a right-aligned cell from the right, so its content is one row.
+    mathml = _RIGHT_CELL.sub(r'<mtd columnalign="right"><mrow>\1</mrow></mtd>', mathml)
     return _SIGN.sub(r'\1<mo form="prefix">&#x02212;</mo>', mathml)
 
 
@@ -174,11 +196,35 @@ def _shape_text(shape: list[str]) -> str:
     return " x ".join(shape) if shape else "scalar"
 
 
-def _lhs(wrt: str, order: int) -> str:
+def _lhs(wrt: str, order: int, f: str = "f") -> str:
     """`∂f/∂x` (or `∂²f/∂x²`), the left side of the answer; f is shown above it."""
+    f = latex_name(f)
     if order == 1:
-        return f"\\frac{{\\partial f}}{{\\partial {latex_name(wrt)}}}"
-    return f"\\frac{{\\partial^{{{order}}} f}}{{\\partial {latex_name(wrt)}^{{{order}}}}}"
+        return f"\\frac{{\\partial {f}}}{{\\partial {latex_name(wrt)}}}"
+    return f"\\frac{{\\partial^{{{order}}} {f}}}{{\\partial {latex_name(wrt)}^{{{order}}}}}"
+
+
+def layout_note(function_axes: int, wrt_axes: int, order: int) -> str:
+    """Why the three layouts agree or differ for this derivative (see docs/printing.md)."""
+    axes = function_axes + order * wrt_axes
+    if axes == 0:
+        return "A number: the same in every layout."
+    if order > 1 or axes > 2:
+        what = "a Hessian" if order == 2 and axes == 2 else f"a tensor of {axes} axes"
+        return (f"The three layouts print the same here: a layout chooses how the two axes "
+                f"of a first derivative are arranged (row or column, a matrix or its "
+                f"transpose), and this derivative is {what}, printed in the shape layout: "
+                "shape(f) followed by shape(x) for each order.")
+    if function_axes == 0:
+        kind = "a column" if wrt_axes == 1 else "a matrix shaped like the variable"
+        other = "a row" if wrt_axes == 1 else "its transpose"
+        return (f"The gradient of a number: the shape and denominator layouts give {kind}, "
+                f"the numerator layout {other}.")
+    if wrt_axes == 0:
+        return ("The derivative of a vector by a number: the shape and numerator layouts "
+                "give a column, the denominator layout a row.")
+    return ("A Jacobian: the shape and numerator layouts put the function's entries down "
+            "and the variable's across; the denominator layout is its transpose.")
 
 
 def _check(d: matdiff.Derivative) -> dict[str, Any]:
@@ -238,6 +284,11 @@ def _derivative(expression: str, wrt: str, declarations: dict[str, str],
         raise
 
 
+def _function_name(function: matdiff.Expression) -> str:
+    """A program's own name for its output (L), as in the backward pass; f otherwise."""
+    return function.program.output.name if function.program is not None else "f"
+
+
 def _several(expression: str, names: list[str], declarations: dict[str, str],
              order: int) -> dict[str, Any]:
     """Every gradient of a program at once: one entry per name, and the backward pass."""
@@ -248,8 +299,17 @@ def _several(expression: str, names: list[str], declarations: dict[str, str],
         if any(n not in function.variables for n in names):
             raise _at("wrt", e) from None
         raise
-    out: dict[str, Any] = {"gradients": [{"wrt": n, "text": grads[n].to_text(),
-                                          "latex": grads[n].latex()} for n in names]}
+    f = _function_name(function)
+    gradients = []
+    for n in names:
+        d = grads[n]
+        _afford(d, declarations)
+        equation = f"{_lhs(n, order, f)} = {d.latex()}"
+        gradients.append({"wrt": n, "text": d.to_text(), "latex": d.latex(),
+                          "equation_latex": equation, "mathml": render_mathml(equation),
+                          "shape_text": _shape_text([str(k) for k in d.shape]),
+                          "check": _check(d)})
+    out: dict[str, Any] = {"gradients": gradients, "function_name": f}
     if function.ir.ndim == 0 and order == 1:
         out["backward"] = grads.to_text()
         out["backward_latex"] = grads.latex()
@@ -265,10 +325,8 @@ def derive(payload: Any) -> dict[str, Any]:
     scalar function, the backward pass; the main views show the first name.
     """
     expression, wrt, declarations, order, layout = _request(payload)
-    names = [n.strip() for n in wrt.split(",")]
+    names = _names(wrt)
     if len(names) > 1:
-        if not all(names) or len(set(names)) != len(names):
-            raise InputError("name each variable once, separated by commas", "wrt")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", matdiff.MatdiffWarning)
             several = _several(expression, names, declarations, order)
@@ -281,14 +339,16 @@ def derive(payload: Any) -> dict[str, Any]:
     _afford(d, declarations)  # before any value is drawn
     record = d.to_dict()
     latex = d.latex(layout=layout)
-    function_latex = "f = " + d.function.latex()
-    equation = f"{_lhs(wrt, order)} = {latex}"
+    name = _function_name(d.function)
+    function_latex = f"{latex_name(name)} = {d.function.latex()}"
+    equation = f"{_lhs(wrt, order, name)} = {latex}"
     shape = record["shape"]
     return {
         "expression": expression, "wrt": wrt, "order": order, "layout": layout,
         "declare": declarations,
         "text": d.to_text(layout=layout),
         "latex": latex,
+        "function_name": name,
         "function_latex": function_latex,
         "equation_latex": equation,
         "function_mathml": render_mathml(function_latex),
@@ -298,6 +358,8 @@ def derive(payload: Any) -> dict[str, Any]:
         "shape_text": _shape_text(shape),
         "function_shape": record["function_shape"],
         "variables": {name: _shape_text(s) for name, s in record["variables"].items()},
+        "layout_note": layout_note(len(record["function_shape"]),
+                                   len(record["variables"].get(wrt, [])), order),
         "assumptions": d.assumptions,
         "assumptions_text": d.assumptions_text(),
         "check": _check(d),
@@ -307,6 +369,50 @@ def derive(payload: Any) -> dict[str, Any]:
         "source": _view(d.source),
         **_comparison(payload, expression, wrt, declarations, order, layout),
     }
+
+
+def _names(wrt: str) -> list[str]:
+    """The names of the wrt box ("W1, b1"), each once: read as every `wrt=` is."""
+    try:
+        return wrt_names(wrt)
+    except matdiff.MatdiffError as e:
+        raise InputError(f"{e}: name each variable once, separated by commas", "wrt") from e
+
+
+def check_backward(payload: Any) -> dict[str, Any]:
+    """"Check my backward pass": the learner's lines `dNAME = ...` judged line by line by
+    matdiff.compare(answer, of=program, wrt=[...]). A pass that does not parse is
+    reported in the comparison (with its line and column), not as the request's error."""
+    expression, wrt, declarations, _, _ = _request(payload)
+    names = _names(wrt)
+    text = payload.get("answer")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("write your backward pass, one line `dNAME = ...` each", "answer")
+    if len(text) > MAX_EXPRESSION:
+        raise InputError(f"the backward pass is longer than {MAX_EXPRESSION} characters",
+                         "answer")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", matdiff.MatdiffWarning)
+            result = matdiff.compare(text, of=expression, wrt=names,
+                                     declare=declarations or None)
+    except matdiff.MatdiffError as e:
+        return {"comparison": {"error": {"message": e.message, "line": e.line,
+                                         "column": e.column, "text": text}}}
+    record = result.to_dict()
+    record["summary"] = str(result)
+    record["equal"] = bool(result.equal)
+    lines = getattr(result, "lines", None)
+    if lines is not None:  # each line's verdict, in the order written
+        record["first_wrong"] = result.first_wrong
+        record["lines"] = [{"name": line.name, "equal": bool(line.equal),
+                            "mistake": line.mistake,
+                            "expected": None if line.expected is None else str(line.expected),
+                            # optional: the sentence saying what went wrong, and where
+                            "diagnosis": getattr(line, "diagnosis", None),
+                            "line": getattr(line, "line", None)}
+                           for line in lines]
+    return {"comparison": record}
 
 
 def _typeset_steps(d: matdiff.Derivative) -> list[dict[str, Any]] | None:
@@ -363,7 +469,9 @@ def error_body(e: matdiff.MatdiffError, payload: Any = None) -> dict[str, Any]:
         text = payload.get("expression") if isinstance(payload.get("expression"), str) else None
     return {"error": {"message": e.message, "line": e.line, "column": e.column,
                       "kind": type(e).__name__, "field": field, "text": text,
-                      "detail": str(e)}}
+                      "detail": str(e),
+                      # the kinds assumed before typing failed ("assuming x: vector ...")
+                      "assumptions_text": getattr(e, "assumptions_text", "")}}
 
 
 def _out_of_memory() -> dict[str, Any]:
@@ -378,6 +486,8 @@ def _out_of_memory() -> dict[str, Any]:
 def answer(payload: Any) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) for one request; never raises, never shows a traceback."""
     try:
+        if isinstance(payload, dict) and payload.get("task") == "check_backward":
+            return 200, check_backward(payload)
         return 200, derive(payload)
     except matdiff.MatdiffError as e:
         if isinstance(e.__cause__, MemoryError):

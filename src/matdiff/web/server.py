@@ -40,6 +40,9 @@ DEFAULT_TIMEOUT = 20.0      # seconds for one derivative, all views included
 DEFAULT_WORKERS = 3         # worker processes: up to 2 long derivatives and 1 for short ones
 CLIENT_TIMEOUT = 10.0       # seconds for a client to send a whole request (or to idle)
 MAX_CONNECTIONS = 512       # open connections (one thread each); more get a 503 at once
+RETRY_AFTER = 2             # seconds a 503 asks the client to wait before trying again
+# POST routes and the task each asks of compute.answer.
+POST_ROUTES = {"/api/diff": "diff", "/api/check-backward": "check_backward"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BACKLOG = 1024              # connections the kernel queues before accept (capped by somaxconn)
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -102,8 +105,12 @@ class MatdiffServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in str(host) else host
         return f"http://{shown}:{port}/"
 
-    def derive(self, payload: Any, cancelled: Any = lambda: False) -> tuple[int, dict[str, Any]]:
-        """answer(payload), in a worker under the time limit when one is set."""
+    def derive(self, payload: Any,
+               cancelled: Any = lambda: False) -> tuple[int, dict[str, Any]] | None:
+        """answer(payload), in a worker under the time limit when one is set.
+
+        None when the client went away first: there is nobody to answer.
+        """
         if self.pool is None or not self.timeout_seconds:
             return answer(payload)
         try:
@@ -118,12 +125,16 @@ class MatdiffServer(ThreadingHTTPServer):
                     "the page quick for short ones; " if "long" in reason else "")
             return 503, _problem(f"the server is busy: {reason}{long}try again when they "
                                  "finish", "Busy")
-        except Cancelled:  # nobody is listening; the status is for the log
-            return 503, _problem("the client went away; the derivative was stopped",
-                                 "Cancelled")
+        except Cancelled:  # nobody is listening
+            return None
         except WorkerDied:
-            return 500, _problem("the worker computing this derivative stopped "
-                                 "(out of memory?); try a smaller expression", "WorkerDied")
+            if self.pool.closed:
+                return 503, _problem("the server is stopping", "Stopping")
+            # The worker is the server's upstream: it gave no valid answer (a crash, or
+            # the kernel ended it), which 502 says; a new worker is already starting.
+            return 502, _problem("the worker computing this derivative stopped without "
+                                 "answering (out of memory?); try a smaller expression",
+                                 "WorkerDied")
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """A thread per connection, up to max_connections; beyond that a 503 at once."""
@@ -137,8 +148,13 @@ class MatdiffServer(ThreadingHTTPServer):
         try:
             request.settimeout(1.0)
             request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                            b"Retry-After: " + str(RETRY_AFTER).encode() + b"\r\n"
                             b"Content-Type: application/json; charset=utf-8\r\n"
                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            # Read what the client has sent already: closing with unread data sends a
+            # reset, which can reach the client before it reads the 503.
+            if hasattr(socket, "MSG_DONTWAIT"):
+                request.recv(MAX_BODY, socket.MSG_DONTWAIT)
         except OSError:
             pass
         self.shutdown_request(request)
@@ -208,8 +224,13 @@ class Handler(BaseHTTPRequestHandler):
     def _client_gone(self) -> bool:
         """Whether the client closed its connection (checked while a long derivative runs)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            if hasattr(select, "poll"):  # select() fails for a descriptor past 1023
+                poller = select.poll()
+                poller.register(self.connection, select.POLLIN)
+                readable = bool(poller.poll(0))
+            else:
+                readable = bool(select.select([self.connection], [], [], 0)[0])
+            return readable and self.connection.recv(1, socket.MSG_PEEK) == b""
         except (OSError, ValueError):
             return True
 
@@ -226,6 +247,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in SECURITY_HEADERS.items():
             self.send_header(name, value)
+        if status == HTTPStatus.SERVICE_UNAVAILABLE:
+            self.send_header("Retry-After", str(RETRY_AFTER))
         try:
             self.end_headers()
             if self.command != "HEAD":
@@ -283,7 +306,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/api/examples":
             return self._json(200, {"examples": EXAMPLES, "layouts": list(LAYOUTS)})
         if path == "/api/health":
-            return self._json(200, {"ok": True, "mathml": mathml_available()})
+            workers = self.server.pool.stats() if self.server.pool is not None else None
+            return self._json(200, {"ok": True, "mathml": mathml_available(),
+                                    "workers": workers})
         self._fail(HTTPStatus.NOT_FOUND, f"no such page: {path[:200]}")
 
     do_HEAD = do_GET
@@ -311,7 +336,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         if not self._host_ok():
             return self._fail(HTTPStatus.FORBIDDEN, "unknown Host header")
-        if self.path.split("?", 1)[0] != "/api/diff":
+        route = self.path.split("?", 1)[0]
+        if route not in POST_ROUTES:
             return self._fail(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path[:200]}")
         kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
@@ -333,11 +359,25 @@ class Handler(BaseHTTPRequestHandler):
                               f"the request body is {length} bytes, larger than "
                               f"{MAX_BODY // 1024} KiB")
         try:
-            payload = json.loads(self.rfile.read(length).decode("utf-8"))
+            data = self.rfile.read(length)
+        except TimeoutError:
+            return self._fail(HTTPStatus.REQUEST_TIMEOUT, "the request body did not arrive "
+                              f"within {self.server.client_timeout:g} s")
+        if len(data) < length:  # the client closed its side before the whole body
+            self.close_connection = True
+            return None
+        try:
+            payload = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return self._fail(HTTPStatus.BAD_REQUEST, "the request body is not valid JSON")
+        if isinstance(payload, dict):  # the route, never the body, says what to do
+            payload["task"] = POST_ROUTES[route]
         try:
-            status, body = self.server.derive(payload, self._client_gone)
+            answered = self.server.derive(payload, self._client_gone)
+            if answered is None:  # the client left while it waited: nothing to send
+                self.close_connection = True
+                return None
+            status, body = answered
             self._json(status, body)
         except (ValueError, TypeError):  # an answer JSON cannot hold (NaN): a bug, said plainly
             log.exception("cannot encode the answer to %r", payload)
@@ -356,12 +396,18 @@ def make_server(host: str = "127.0.0.1", port: int = 8765,
                          quiet=quiet, **limits)
 
 
-def _stop_on_sigterm() -> None:
-    """`kill PID` stops the server as Ctrl-C does: the workers are stopped with it."""
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and `kill PID` (SIGTERM) stop the server and its workers.
+
+    SIGINT is set explicitly: a command started in the background by a
+    non-interactive shell (`matdiff serve &` in a script, a test runner run that
+    way) inherits SIGINT ignored, and Python then leaves it ignored.
+    """
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, stop)
 
 
@@ -370,7 +416,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
           **limits: Any) -> None:
     """Serve the page until Ctrl-C (or SIGTERM), opening it in a browser unless told not to."""
     server = make_server(host, port, timeout_seconds=timeout_seconds, workers=workers, **limits)
-    _stop_on_sigterm()
+    _stop_on_signals()
     if server.pool is not None:
         server.pool.warm_up()
     print(f"matdiff: serving the page on {server.url}  (Ctrl-C stops it)", flush=True)

@@ -28,6 +28,7 @@ copy a held lock.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -36,10 +37,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .compute import DEFAULT_MEMORY_MB
 
@@ -52,6 +53,7 @@ log = logging.getLogger("matdiff.web")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 FAST_SECONDS = 2.0          # a derivative running longer moves to the long lane
 _READY = b"ready\n"
+TEST_SLEEP_ENV = "MATDIFF_WEB_TEST_SLEEP"
 # One thread per worker process: the lanes share the cores, and BLAS threads
 # would each reserve address space under the memory limit.
 _THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -135,11 +137,16 @@ def _worker_main(argv: list[str]) -> None:
     answer({"expression": "x'*A*x", "wrt": "x"})  # the first derivative loads every module
     out.write(_READY)
     out.flush()
+    # A test hook, set only in the server's environment (never by a client): a payload
+    # with "test_sleep" waits this many seconds first, a slow request whatever the machine.
+    test_sleep = float(os.environ.get(TEST_SLEEP_ENV) or 0)
     for line in sys.stdin.buffer:
         try:
             payload = json.loads(line)
         except ValueError:
             payload = None
+        if test_sleep and isinstance(payload, dict) and payload.pop("test_sleep", None):
+            time.sleep(test_sleep)
         status, body = answer(payload)
         out.write(json.dumps([status, body], ensure_ascii=False).encode("utf-8") + b"\n")
         out.flush()
@@ -149,7 +156,14 @@ def _worker_main(argv: list[str]) -> None:
 
 
 class _Worker:
-    """One process, and a thread turning its output lines into a queue (portable timeouts)."""
+    """One process, and a thread turning its output lines into a queue (portable timeouts).
+
+    Only the reader thread ever closes the output pipe, after its end of file: a
+    pipe closed under a running reader frees its descriptor, the next worker's
+    pipe can reuse that number, and the old reader would then steal the new
+    worker's bytes (once, its "ready" line's first byte). Input is written and
+    closed under one lock, for the same reason.
+    """
 
     def __init__(self, megabytes: int) -> None:
         env = dict(os.environ)
@@ -161,31 +175,46 @@ class _Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "matdiff.web.workers", str(os.getpid()), str(megabytes)],
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # it said "ready": every module is loaded
+        self.gone = threading.Event()   # its output ended: the process is dead or dying
         self.answers: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True,
+        self._input = threading.Lock()
+
+    def start_reading(self, on_ready: Callable[[_Worker], None],
+                      on_exit: Callable[[_Worker], None]) -> None:
+        threading.Thread(target=self._read, args=(on_ready, on_exit), daemon=True,
                          name="matdiff-web-worker-reader").start()
 
-    def _read(self, stream: IO[bytes]) -> None:
+    def _read(self, on_ready: Callable[[_Worker], None],
+              on_exit: Callable[[_Worker], None]) -> None:
+        raw = self.process.stdout
+        assert raw is not None
+        stream = io.BufferedReader(raw)  # whole lines per read, not a byte at a time
         try:
-            for line in stream:
-                if line == _READY and not self.ready.is_set():
-                    self.ready.set()
-                else:
+            if stream.readline() == _READY:
+                self.ready.set()
+                on_ready(self)
+                for line in stream:
                     self.answers.put(line)
-        except (OSError, ValueError):  # the stream was closed under us: the worker is gone
+        except (OSError, ValueError):
             pass
-        self.answers.put(b"")  # end of output: the process is gone
-        self.ready.set()
+        finally:
+            self.gone.set()
+            self.answers.put(b"")  # end of output: the process is gone
+            stream.close()
+            on_exit(self)
 
     def send(self, payload: Any) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        try:
-            stdin.write(json.dumps(payload).encode("utf-8") + b"\n")
-            stdin.flush()
-        except (OSError, ValueError) as e:
-            raise WorkerDied from e
+        data = json.dumps(payload).encode("utf-8") + b"\n"
+        with self._input:
+            stdin = self.process.stdin
+            try:
+                if stdin is None or stdin.closed:
+                    raise WorkerDied
+                stdin.write(data)
+                stdin.flush()
+            except (OSError, ValueError) as e:
+                raise WorkerDied from e
 
     def answer(self, wait: float) -> tuple[int, dict[str, Any]] | None:
         """The answer, or None if it is not there within `wait` seconds."""
@@ -195,34 +224,44 @@ class _Worker:
             return None
         if not line:
             raise WorkerDied
-        status, body = json.loads(line)
-        return int(status), body
+        try:
+            status, body = json.loads(line)
+            return int(status), body
+        except (ValueError, TypeError) as e:  # not an answer: this worker is not to be trusted
+            raise WorkerDied(f"unreadable answer {line[:80]!r}") from e
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    def usable(self) -> bool:
+        return self.ready.is_set() and not self.gone.is_set() and self.process.poll() is None
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
+        """Kill the process; its reader sees the end of output and closes that pipe."""
+        with self._input:
+            if self.process.poll() is None:
+                self.process.kill()
+            if self.process.stdin is not None:
+                try:
+                    self.process.stdin.close()
+                except OSError:
+                    pass
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             log.warning("worker %d did not stop", self.process.pid)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
 
 
 class WorkerPool:
-    """At most `size` workers; `run(payload, timeout)` returns answer(payload) from one.
+    """`size` workers; `run(payload, timeout)` returns answer(payload) from one.
 
     `memory_mb` caps each worker's address space (0: no cap); a derivative still
     running after `fast_seconds` takes one of `size - 1` places in the long lane
     (one place when size is 1), so short requests always have a worker.
+
+    A worker joins the idle list only once it is ready, and leaves the count
+    (`_live`) the moment it is retired, so a worker still importing is never
+    handed out and one being killed never counts as a surplus.
     """
+
+    RESTART_DELAY = 1.0  # seconds before replacing a worker that died before it was ready
 
     def __init__(self, size: int = 3, memory_mb: int = DEFAULT_MEMORY_MB,
                  fast_seconds: float = FAST_SECONDS) -> None:
@@ -232,12 +271,14 @@ class WorkerPool:
         self.memory_mb = memory_mb
         self.fast_seconds = fast_seconds
         self.long_places = max(1, size - 1)
-        self._slots = threading.BoundedSemaphore(size)
         self._long = threading.BoundedSemaphore(self.long_places)
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._orders: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
-        self._live: set[_Worker] = set()
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # a worker joined the idle list
+        self._idle: deque[_Worker] = deque()
+        self._live: set[_Worker] = set()   # started or starting, not retired
+        self._starting = 0                 # ordered from the keeper, not yet started
+        self._long_running = 0             # derivatives in the long lane now
+        self._orders: queue.SimpleQueue[float | None] = queue.SimpleQueue()
         self._closed = False
         self._keeper = threading.Thread(target=self._keep, daemon=True,
                                         name="matdiff-web-keeper")
@@ -248,82 +289,109 @@ class WorkerPool:
     def _keep(self) -> None:
         """Start every worker from this one long-lived thread (see PR_SET_PDEATHSIG)."""
         while True:
-            order = self._orders.get()
-            if order is None or self._closed:
-                if order is not None:
-                    order.set_exception(WorkerDied())
-                if self._closed:
-                    return
-                continue
+            delay = self._orders.get()
+            if delay is None or self._closed:
+                return
+            if delay:
+                time.sleep(delay)
             try:
-                worker = _Worker(self.memory_mb)
+                worker = _Worker(self.memory_mb) if not self._closed else None
             except OSError as e:
-                order.set_exception(WorkerDied(str(e)))
-                continue
+                log.error("cannot start a worker: %s", e)
+                worker = None
             with self._lock:
-                self._live.add(worker)
-                if self._closed:
-                    worker.kill()
-            order.set_result(worker)
+                self._starting -= 1
+                if worker is not None:
+                    self._live.add(worker)
+            if worker is None:
+                continue
+            if self._closed:
+                self._drop(worker)
+                continue
+            worker.start_reading(self._park, self._exited)
 
-    def _start(self) -> Future:
-        order: Future = Future()
-        self._orders.put(order)
-        return order
+    def _order(self, count: int = 1, delay: float = 0.0) -> None:
+        """Ask the keeper for `count` more workers (called with the lock held)."""
+        if self._closed:
+            return
+        for _ in range(count):
+            self._starting += 1
+            self._orders.put(delay)
+
+    def _top_up(self) -> None:
+        """Start workers until `size` are live or starting."""
+        with self._lock:
+            self._order(self.size - len(self._live) - self._starting)
 
     def warm_up(self) -> None:
         """Start every worker now, so early requests do not wait for their imports."""
-        for _ in range(self.size):
-            self._start().add_done_callback(self._park)
+        self._top_up()
 
-    def _park(self, order: Future) -> None:
-        if order.exception() is None:
-            self._give_back(order.result())
+    def _park(self, worker: _Worker) -> None:
+        """A ready worker with no request: idle, unless it is no longer wanted."""
+        with self._lock:
+            if worker in self._live and len(self._live) <= self.size and not self._closed:
+                self._idle.append(worker)
+                self._freed.notify()
+                return
+            wanted = worker in self._live
+            self._live.discard(worker)
+        if wanted:
+            log.debug("worker %d is surplus", worker.process.pid)
+        self._drop(worker)
+
+    def _exited(self, worker: _Worker) -> None:
+        """A worker's output ended: if nobody retired it, it died on its own."""
+        with self._lock:
+            if worker not in self._live:
+                return
+        log.warning("worker %d exited (status %s)", worker.process.pid, worker.process.poll())
+        self._retire(worker, delay=0.0 if worker.ready.is_set() else self.RESTART_DELAY)
+
+    def _drop(self, worker: _Worker) -> None:
+        worker.kill()
 
     # ------------------------------------------------------------------ requests
 
     def run(self, payload: Any, timeout: float,
-            cancelled: Callable[[], bool] = lambda: False) -> tuple[int, dict[str, Any]]:
-        """answer(payload) computed in a worker within `timeout` seconds.
+            cancelled: Callable[[], bool] = lambda: False,
+            wait: float | None = None) -> tuple[int, dict[str, Any]]:
+        """answer(payload) computed in a worker within `timeout` seconds of starting.
 
-        Raises Timeout, Busy, WorkerDied, or Cancelled when `cancelled()` turns
-        true (the client left) while the derivative is in the long lane.
+        A request waits at most `wait` seconds (default: `timeout`) for a free
+        worker, and is never started once that is up (Busy) or once
+        `cancelled()` turns true (Cancelled: its client has gone). Raises
+        Timeout, Busy, WorkerDied, or Cancelled when the client leaves while
+        the derivative is in the long lane.
         """
-        deadline = time.monotonic() + timeout
-        if not self._slots.acquire(timeout=timeout):
-            raise Busy("every worker stayed busy")
+        worker = self._take(time.monotonic() + (timeout if wait is None else wait), cancelled)
         try:
-            worker = self._take(deadline)
-            try:
-                return self._ask(worker, payload, deadline, cancelled)
-            except (Timeout, Busy, WorkerDied, Cancelled):
-                self._retire(worker)
-                raise
-        finally:
-            self._slots.release()
+            return self._ask(worker, payload, time.monotonic() + timeout, cancelled)
+        except BaseException:  # mid-request: its state is unknown, so it is replaced
+            self._retire(worker)
+            raise
 
-    def _take(self, deadline: float) -> _Worker:
-        """An idle worker, or a new one; Timeout if none is ready by the deadline."""
+    def _take(self, deadline: float, cancelled: Callable[[], bool]) -> _Worker:
+        """A ready idle worker, waiting for one until the deadline or the client leaves."""
+        self._top_up()  # a start that failed earlier, or a pool never warmed up
         while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                order = self._start()
-                try:
-                    worker = order.result(timeout=max(deadline - time.monotonic(), 0.0))
-                except TimeoutError:  # still starting: it joins the idle ones when it can
-                    order.add_done_callback(self._park)
-                    raise Timeout from None
-            if not worker.alive():
-                self._retire(worker)
+            if cancelled():
+                raise Cancelled
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Busy("every worker stayed busy")
+            with self._lock:
+                if not self._idle:
+                    self._freed.wait(min(0.25, remaining))
+                worker = self._idle.popleft() if self._idle else None
+            if worker is None:
                 continue
-            if worker.ready.wait(max(deadline - time.monotonic(), 0.0)):
-                if worker.alive():
-                    return worker
-                self._retire(worker)
-                continue
-            self._give_back(worker)  # still importing: the next request takes it
-            raise Timeout
+            if worker.usable():
+                if cancelled():  # gone while we waited: the worker stays free
+                    self._park(worker)
+                    raise Cancelled
+                return worker
+            self._retire(worker)
 
     def _ask(self, worker: _Worker, payload: Any, deadline: float,
              cancelled: Callable[[], bool]) -> tuple[int, dict[str, Any]]:
@@ -331,13 +399,15 @@ class WorkerPool:
         started = time.monotonic()
         result = worker.answer(min(self.fast_seconds, deadline - started))
         if result is not None:
-            self._give_back(worker)
+            self._park(worker)
             return result
         if time.monotonic() >= deadline:
             raise Timeout
         if not self._long.acquire(blocking=False):
             raise Busy(f"{self.long_places} long derivative"
                        f"{'s are' if self.long_places > 1 else ' is'} running already")
+        with self._lock:
+            self._long_running += 1
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -345,43 +415,55 @@ class WorkerPool:
                     raise Timeout
                 result = worker.answer(min(0.25, remaining))
                 if result is not None:
-                    self._give_back(worker)
+                    self._park(worker)
                     return result
                 if cancelled():
                     raise Cancelled
         finally:
+            with self._lock:
+                self._long_running -= 1
             self._long.release()
 
-    def _give_back(self, worker: _Worker) -> None:
+    def _retire(self, worker: _Worker, delay: float = 0.0) -> None:
+        """Kill a worker (timed out, cancelled, dead) and start its replacement, once."""
         with self._lock:
-            surplus = len(self._live) > self.size
-        if self._closed or surplus:
-            self._retire(worker, replace=False)
-        else:
-            self._idle.put(worker)
-
-    def _retire(self, worker: _Worker, replace: bool = True) -> None:
-        """Kill a worker (timed out, cancelled, dead) and start its replacement."""
-        worker.kill()
-        with self._lock:
+            if worker not in self._live:
+                return
             self._live.discard(worker)
-        if replace and not self._closed:
-            self._start().add_done_callback(self._park)
+            if worker in self._idle:
+                self._idle.remove(worker)
+            self._order(1, delay)
+        self._drop(worker)
 
     def workers(self) -> list[int]:
         """The process ids of the live workers (for tests and diagnostics)."""
         with self._lock:
-            return [w.process.pid for w in self._live if w.alive()]
+            return [w.process.pid for w in self._live if w.process.poll() is None]
+
+    def stats(self) -> dict[str, int]:
+        """How many workers are live, ready, idle, starting, and running a long derivative
+        (for /api/health)."""
+        with self._lock:
+            return {"size": self.size, "live": len(self._live),
+                    "ready": sum(w.ready.is_set() for w in self._live),
+                    "idle": len(self._idle), "starting": self._starting,
+                    "long": self._long_running}
 
     def close(self) -> None:
         """Stop every worker, busy ones included (their requests fail with WorkerDied)."""
-        self._closed = True
-        self._orders.put(None)
         with self._lock:
+            self._closed = True
             live = list(self._live)
             self._live.clear()
+            self._idle.clear()
+            self._freed.notify_all()
+        self._orders.put(None)
         for worker in live:
             worker.kill()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ function loadHash() {
   const params = new URLSearchParams(location.hash.slice(1));
   if (!params.get("expression")) return "none";
   fields.expression.value = params.get("expression");
+  fitRows(fields.expression);
   fields.wrt.value = params.get("wrt") || "";
   fields.declare.value = params.get("declare") || "";
   const order = (params.get("order") || "1").trim();
@@ -153,31 +154,192 @@ function showAnswer(answer) {
     ` followed by shape(${answer.wrt}) ${answer.order === 1 ? "once" : "twice"}`;
 
   const check = answer.check;
-  const badge = $("check");
-  if (check.max_relative_error === null) {
-    badge.textContent = "check: not available";
-    badge.className = "badge warn";
-  } else {
-    const sign = check.ok ? "✓" : "⚠";
-    const error = check.max_relative_error;
-    badge.textContent = `${sign} finite differences: ${error === 0 ? "0" : error.toExponential(1)}`;
-    badge.className = check.ok ? "badge good" : "badge warn";
-  }
+  checkBadge($("check"), check);
   $("check-note").textContent = check.max_relative_error === null
     ? check.note : `Max relative error: ${check.note}.`;
 
+  $("layout-note").textContent = answer.layout_note || "";
   $("variables").textContent = "Variables: " + Object.entries(answer.variables)
     .map(([name, shape]) => `${name} is ${shape}`).join(", ") + "." +
     (answer.assumptions_text ? ` Note: ${answer.assumptions_text}.` : "");
   $("steps").textContent = answer.steps;
   showSteps(answer);
-  $("answer-wrt").textContent = answer.wrt;
+  showBackward(answer);
+  $("answer-of").textContent = answer.function_name || "f";
+  $("answer-wrt").textContent = answer.gradients ? answer.gradients[0].wrt : answer.wrt;
   $("answer-layout").textContent = answer.layout === "numerator"
     ? "(numerator layout: a gradient as a row)" : "(shape layout: the shape d.evaluate returns)";
   show("verdict", false);
   $("source").textContent = answer.source;
   $("latex").textContent = answer.latex;
   show("result", true);
+  markScrollers($("result"));
+}
+
+// A check's badge: ✓ and the error, ⚠ when it is large, "not available" without a number.
+function checkBadge(badge, check) {
+  if (check.max_relative_error === null) {
+    badge.textContent = "check: not available";
+    badge.className = "badge warn";
+  } else {
+    const error = check.max_relative_error;
+    badge.textContent = `${check.ok ? "✓" : "⚠"} finite differences: ` +
+      (error === 0 ? "0" : error.toExponential(1));
+    badge.className = check.ok ? "badge good" : "badge warn";
+  }
+  badge.title = check.note;
+}
+
+// MathML made on our server (markup only), or the text where there is none.
+function mathOrText(box, mathml, text) {
+  if (mathml) box.innerHTML = mathml;
+  else {
+    box.classList.add("step-text");
+    box.textContent = text;
+  }
+}
+
+// Several names: the backward pass typeset, then each gradient with its own check, and
+// the box that checks a learner's backward pass line by line.
+function showBackward(answer) {
+  const several = Array.isArray(answer.gradients);
+  show("backward-card", several);
+  show("backward-check", several && Boolean(answer.backward));
+  show("backward-verdict", false);
+  if (!several) return;
+  const math = $("backward-math");
+  math.replaceChildren();
+  math.classList.remove("step-text");
+  if (answer.backward) {
+    mathOrText(math, answer.backward_mathml, answer.backward);
+    $("backward-text").textContent = answer.backward;
+  } else {
+    math.textContent = "(a backward pass needs a scalar function and order 1: " +
+      "each derivative is below)";
+    $("backward-text").textContent = "";
+  }
+  $("backward-text").parentElement.hidden = !answer.backward;
+  const list = $("gradients");
+  list.replaceChildren();
+  for (const gradient of answer.gradients) {
+    const item = document.createElement("li");
+    item.className = "gradient";
+    const eq = document.createElement("div");
+    eq.className = "math gradient-math";
+    mathOrText(eq, gradient.mathml, `∂${answer.function_name}/∂${gradient.wrt} = ${gradient.text}`);
+    const text = document.createElement("code");
+    text.className = "derivative";
+    text.textContent = gradient.text;
+    const facts = document.createElement("div");
+    facts.className = "facts";
+    const shape = document.createElement("span");
+    shape.className = "badge";
+    shape.textContent = `${gradient.wrt}: ${gradient.shape_text}`;
+    const badge = document.createElement("span");
+    checkBadge(badge, gradient.check);
+    facts.append(shape, badge);
+    item.append(eq, text, facts);
+    list.append(item);
+  }
+  $("first-name-note").textContent = `The answer above, its steps, its code and "Check my ` +
+    `answer" are for ${answer.gradients[0].wrt}, the first name.`;
+}
+
+// "Check my backward pass": the learner's lines, judged one by one by matdiff.compare.
+async function checkBackward() {
+  const request = { ...readForm(), answer: $("backward-answer").value };
+  if (!request.answer.trim()) return;
+  $("backward-go").disabled = true;
+  const verdict = $("backward-verdict");
+  const head = $("backward-verdict-head");
+  const lines = $("backward-lines");
+  const detail = $("backward-verdict-detail");
+  lines.replaceChildren();
+  detail.hidden = true;
+  verdict.className = "verdict";
+  try {
+    const response = await fetch("/api/check-backward", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    const body = await response.json();
+    const result = body.comparison;
+    if (!response.ok || !result) {
+      const error = (body && body.error) || { message: `the server answered ${response.status}` };
+      head.textContent = `matdiff cannot check that: ${error.message}`;
+      verdict.classList.add("bad");
+    } else if (result.error) {
+      const where = result.error.line != null ? ` (line ${result.error.line}, column ${result.error.column})` : "";
+      head.textContent = `your backward pass cannot be read: ${result.error.message}${where}`;
+      const block = result.error.line != null
+        ? caretBlock(result.error.text, result.error.line, result.error.column) : null;
+      if (block) {
+        detail.replaceChildren(...block.childNodes);
+        detail.hidden = false;
+      }
+      verdict.classList.add("bad");
+    } else {
+      head.textContent = result.equal
+        ? "✓ right: every line is the gradient it names"
+        : `✗ ${result.first_wrong ? `first wrong line: ${result.first_wrong}` : "not equal"}`;
+      for (const line of result.lines || []) {
+        const item = document.createElement("li");
+        item.className = line.equal ? "good" : "bad";
+        const name = document.createElement("code");
+        name.textContent = line.name;
+        item.append(line.equal ? "✓ " : "✗ ", name);
+        if (!line.equal) {
+          item.append(line.mistake ? ` (${line.mistake})` : "");
+          if (line.expected) {
+            const expected = document.createElement("code");
+            expected.textContent = line.expected;
+            item.append(": expected ", expected);
+          }
+          if (line.diagnosis) {
+            const why = document.createElement("p");
+            why.className = "hint";
+            why.textContent = line.diagnosis;
+            item.append(why);
+          }
+        }
+        lines.append(item);
+      }
+      if (!result.lines) {
+        detail.textContent = result.summary;
+        detail.hidden = false;
+      }
+      verdict.classList.add(result.equal ? "good" : "bad");
+    }
+  } catch {
+    head.textContent = "cannot reach the matdiff server: is `matdiff serve` still running?";
+  } finally {
+    show("backward-verdict", true);
+    $("backward-go").disabled = false;
+  }
+}
+
+// A box whose mathematics is wider than it scrolls, says so (a shadow at the hidden side)
+// and can be scrolled from the keyboard; one that fits (give or take a glyph's overhang)
+// neither scrolls nor takes a Tab stop.
+function markScrollers(root) {
+  for (const box of root.querySelectorAll(".math, .step-math")) {
+    box.classList.remove("wide");
+    box.removeAttribute("tabindex");
+    const wide = box.scrollWidth > box.clientWidth + 6;
+    box.classList.toggle("wide", wide);
+    if (wide) {
+      box.tabIndex = 0;
+      box.setAttribute("aria-label", "wide formula: scroll sideways");
+    } else {
+      box.removeAttribute("aria-label");
+    }
+  }
+}
+
+// The expression box grows with its program (up to a screenful).
+function fitRows(box) {
+  box.rows = Math.min(Math.max(box.value.split("\n").length, 1), 14);
 }
 
 // The derivation typeset: a heading per part, each step's equation as MathML (made on our
@@ -200,11 +362,7 @@ function showSteps(answer) {
       row.className = `step ${step.kind}`;
       const math = document.createElement("div");
       math.className = "step-math";
-      if (step.mathml) math.innerHTML = step.mathml;
-      else {
-        math.classList.add("step-text");
-        math.textContent = step.text;
-      }
+      mathOrText(math, step.mathml, step.text);
       math.title = step.text;
       row.append(math);
       if (step.rule) {
@@ -296,6 +454,7 @@ function showError(error, request) {
   if (error.line != null && error.column != null) {
     message += ` (line ${error.line}, column ${error.column})`;
   }
+  if (error.assumptions_text) message += `. Note: ${error.assumptions_text}.`;
   $("error-message").textContent = message;
   const caret = $("error-caret");
   caret.replaceChildren();
@@ -325,6 +484,7 @@ function copy(button) {
 
 function useExample(example) {
   fields.expression.value = example.expression;
+  fitRows(fields.expression);
   fields.wrt.value = example.wrt;
   fields.declare.value = example.declare || "";
   setRadio("order", String(example.order || 1));
@@ -340,7 +500,8 @@ async function loadExamples() {
     chip.type = "button";
     chip.className = "chip";
     const code = document.createElement("code");
-    code.textContent = example.expression;
+    // a program is named by its title; an expression shows itself
+    code.textContent = example.expression.includes("\n") ? example.title : example.expression;
     const what = document.createElement("span");
     what.className = "what";
     const extra = [`wrt ${example.wrt}`];
@@ -362,6 +523,27 @@ form.addEventListener("submit", (event) => {
 $("answer-form").addEventListener("submit", (event) => {
   event.preventDefault();
   checkAnswer();
+});
+$("backward-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  checkBackward();
+});
+// In a multi-line box Enter adds a line; Ctrl+Enter (Cmd+Enter) runs it.
+fields.expression.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    differentiate();
+  }
+});
+fields.expression.addEventListener("input", () => fitRows(fields.expression));
+$("backward-answer").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    checkBackward();
+  }
+});
+window.addEventListener("resize", () => {
+  if (!$("result").hidden) markScrollers($("result"));
 });
 for (const input of form.querySelectorAll('input[type="radio"]')) {
   input.addEventListener("change", () => { if (fields.expression.value.trim()) differentiate(); });
