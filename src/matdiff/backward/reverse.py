@@ -29,8 +29,9 @@ from ..ir.ops import Op
 from ..ir.substitute import substitute
 from ..language.program import Program, Statement, intermediate_leaf
 from ..simplify import simplify
+from .through import through_lines
 
-__all__ = ["BackwardLine", "BackwardPass", "backward_pass", "substitute"]
+__all__ = ["BackwardLine", "BackwardPass", "backward_pass"]
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,6 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
     (through.py: `log(s)` of `s = softmax(z)` as `z - logsumexp(z)`), so no error signal
     passes through `y./s`; the pass's `program` is that program (same values).
     """
-    from .through import through_lines  # through.py uses this module's substitute
-
     program, stable_logs = through_lines(program)
     statements = program.statements
     out = program.output

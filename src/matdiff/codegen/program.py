@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from .backends import BACKENDS
 from .tidy import tidy
 from .values import is_atomic
 
@@ -27,11 +28,8 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # names the generated module uses itself; a variable with one of these names is renamed
 MODULE_NAMES = frozenset({
     "np", "float", "int", "len", "range", "tuple", "ValueError", "True", "False", "None",
-    "derivative", "value_and_grad", "__name__", "__doc__",
-    # the other backends' modules (backends.py)
-    "xp", "torch", "jax", "da", "cp", "array_namespace", "device", "is_torch_array",
-    "is_jax_array", "is_cupy_array", "hasattr",
-})
+    "derivative", "value_and_grad", "__name__", "__doc__", "hasattr",
+}).union(*(b.reserved for b in BACKENDS.values()))  # each backend's imports (backends.py)
 
 INLINE_LIMIT = 72  # longest expression inlined into its consumer
 _CALL = re.compile(r"[A-Za-z_][\w.]*\(")           # a function call in a template
