@@ -135,6 +135,15 @@ class Expression:
         """The expression as LaTeX, in the article's notation."""
         return self.printed("latex")
 
+    @property
+    def record(self):
+        """The frozen record the stages below the API are handed (ir/record.py)."""
+        from .ir.record import FunctionRecord
+
+        return FunctionRecord(self.ir, self.text, self.variables, self.orientation,
+                              getattr(self, "program", None), dict(self._declarations()),
+                              self.rows)
+
     def _declarations(self) -> Mapping[str, str]:
         """The user's declarations: printed text is written to parse back with them."""
         return getattr(self, "declarations", None) or {}
@@ -191,6 +200,13 @@ class Derivative(Expression):
     def rows(self) -> frozenset[str]:
         return self.function.rows
 
+    @property
+    def record(self):
+        """The frozen record explain/ and the checker are handed (ir/record.py)."""
+        from .ir.record import DerivativeRecord
+
+        return DerivativeRecord(self.ir, self.raw, self.function.record, self.wrt, self.order)
+
     def printed(self, notation: str = "text", layout: str = "shape") -> str:
         """The derivative in a notation of printing.NOTATIONS, arranged in `layout`
         (one of printing.LAYOUTS)."""
@@ -227,7 +243,7 @@ class Derivative(Expression):
         from .explain import check_steps
 
         with engine_errors("checking the steps"):
-            return check_steps(self, values, seed)
+            return check_steps(self.record, values, seed)
 
     @property
     def steps(self) -> list:
@@ -235,7 +251,7 @@ class Derivative(Expression):
         from .explain import derive_steps
 
         with engine_errors("explaining"):
-            return derive_steps(self)
+            return derive_steps(self.record)
 
     def explain(self, format: str = "text") -> str:
         """The steps rendered as "text", "markdown", "latex" or "html".

@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from .errors import MatdiffError, ShapeError
-from .mistakes import TESTS, _all_close, _close, _layout_text
+from .mistakes import TESTS, layout_text
+from .slips import all_values_close, values_close
 
 __all__ = ["compare", "Comparison", "MISTAKES"]
 
@@ -110,12 +111,12 @@ class Comparison:
 
 
 def _kink_text(d, kink) -> str:
-    from .slips import _text
+    from .slips import shown_text
 
     args, variables = kink
     if len(args) == 2:
-        return f"{_text(variables, args[0])} - ({_text(variables, args[1])})"
-    return _text(variables, args[0])
+        return f"{shown_text(variables, args[0])} - ({shown_text(variables, args[1])})"
+    return shown_text(variables, args[0])
 
 
 def _short(v: Any) -> str:
@@ -124,7 +125,8 @@ def _short(v: Any) -> str:
                            max_line_width=10_000).replace("\n", "")
 
 
-def _declaration(v) -> str:
+def declaration_of(v) -> str:
+    """The declaration that reads back as variable v (its shape; symmetric if declared so)."""
     shape = [str(s) for s in v.shape]
     if not shape:
         return "scalar"
@@ -148,12 +150,12 @@ class _Case:
     """The derivative and the answer, and the points they are compared at."""
 
     def __init__(self, d, ans, layout: str, seed: int) -> None:
-        from .printing.layout import _transposed
+        from .printing.layout import layout_transposes
         from .printing.matrix import kind_of
 
         self.d, self.ans = d, ans
         x = d.function.variables[d.wrt]
-        self.flip = d.order == 1 and _transposed(kind_of(d.function.shape), kind_of(x.shape),
+        self.flip = d.order == 1 and layout_transposes(kind_of(d.function.shape), kind_of(x.shape),
                                                  layout)
         from .verify import kink_arguments, kink_sides, points_across_kinks
 
@@ -219,7 +221,7 @@ def compare(answer: str, of: str, wrt: str, declare: Mapping[str, str] | None = 
     d = diff(of, wrt, declare=declare, order=order)
     known = {}
     if d.function.program is not None:
-        known = {name: (_kind_declaration(s), s.inlined)
+        known = {name: (statement_declaration(s), s.inlined)
                  for name, s in d.function.program.intermediates.items()}
 
     def recheck(extra: Mapping[str, str]) -> bool:
@@ -246,7 +248,7 @@ def judge_answer(answer: str, d, layout: str, seed: int,
 
     known = dict(known or {})
     declared = {k: v for k, v in dict(declare or {}).items() if k not in known}
-    declared.update({name: _declaration(v) for name, v in d.variables.items()})
+    declared.update({name: declaration_of(v) for name, v in d.variables.items()})
     declared.update({name: decl for name, (decl, _) in known.items()})
     _check_names(answer, d, known)
     try:
@@ -257,10 +259,10 @@ def judge_answer(answer: str, d, layout: str, seed: int,
                           + str(e).splitlines()[0])
     if any(name in ans.variables for name in known):
         from .ir.expr import variables as ir_variables
-        from .slips import _replace
+        from .ir.substitute import substitute
 
         leaves = {v: known[name][1] for name, v in ans.variables.items() if name in known}
-        inlined = _replace(ans.ir, leaves)
+        inlined = substitute(ans.ir, leaves)
         variables = {**{k: v for k, v in ans.variables.items() if k not in known},
                      **ir_variables(inlined)}
         ans = Expression(inlined, ans.text, variables, ans.orientation)
@@ -277,7 +279,7 @@ def judge_answer(answer: str, d, layout: str, seed: int,
         FOLD.reset(token)
 
 
-def _kind_declaration(statement) -> str:
+def statement_declaration(statement) -> str:
     """A declaration for an intermediate of a program, from its surface kind and shape."""
     shape = [str(s) for s in statement.local.shape]
     kind = statement.kind
@@ -337,10 +339,10 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
     A = case.answer()
     if any(a.shape != e.shape for a, e in zip(A, E)):
         if all(a.shape == e.T.shape for a, e in zip(A, E)) and \
-                _all_close(A, [e.T for e in E]):
-            return _verdict(answer, expected, "layout", _layout_text(d, expected), case, A, E)
+                all_values_close(A, [e.T for e in E]):
+            return _verdict(answer, expected, "layout", layout_text(d, expected), case, A, E)
         return _shape_mistake(d, ans, answer, expected, case, E, want_orient)
-    if _all_close(A, E):
+    if all_values_close(A, E):
         if not shape_ok:  # the same numbers, as a row where a column is needed or back
             return Comparison(answer, expected, False, "layout",
                               _orientation_text(d, ans, expected))
@@ -363,7 +365,7 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
 
 
 def _verdict(answer, expected, mistake, text, case, A, E) -> Comparison:
-    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not _close(a, e)), 0)
+    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not values_close(a, e)), 0)
     point = {name: v for name, v in case.points[k].items()}
     return Comparison(answer, expected, False, mistake, text, point, False,
                       A[k] if A else None, E[k])

@@ -20,8 +20,7 @@ from .backends import BACKENDS
 from .tidy import tidy
 from .values import is_atomic
 
-__all__ = ["Instructions", "IDENTIFIER", "valid_identifier", "MODULE_NAMES", "Program",
-           "RESERVED"]
+__all__ = ["Instructions", "IDENTIFIER", "valid_identifier", "MODULE_NAMES"]
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -175,10 +174,3 @@ def _substitute(template: str, refs: tuple[str, ...], code: dict[str, str]) -> s
         text = code.get(r, r)
         parts.append(text if is_atomic(text) else f"({text})")
     return template.format(*parts)
-
-
-# The old names, still imported by codegen/lower.py and codegen/module.py; they collided
-# with language.program.Program (a parsed program) and language.rules.RESERVED (the
-# language's reserved words).
-Program = Instructions
-RESERVED = MODULE_NAMES

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 from ..derive import differentiate
 from ..ir import expr as ir
+from ..ir.chain import chain_product
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
+from ..ir.record import DerivativeRecord, FunctionRecord
 from ..ir.substitute import substitute
 from ..printing import form as F
-from ..printing.layout import _transposed
+from ..printing import print_derivative
+from ..printing.layout import layout_transposes
 from ..printing.matrix import kind_of
 from ..simplify import simplify, simplify_logged
 from .check import Claim
 from .graph import decompose
-from .step import ArticlePrinter, Step, _show, _Shower
+from .step import ArticlePrinter, Shower, Step, show
 from .vocabulary import chain_rule, local_rule
 
 __all__ = ["Step", "derive_steps", "ArticlePrinter", "MAX_SIMPLIFY_STEPS"]
@@ -53,26 +56,13 @@ def _partial(top: str, bottom: str) -> tuple[str, str]:
             f"\\frac{{\\partial {latex_name(top)}}}{{\\partial {latex_name(bottom)}}}")
 
 
-def _contract(local: Expr, total: Expr, n: Expr, c: Expr, x: Expr) -> Expr:
-    """The chain-rule product ∂n/∂c ∂c/∂x as an einsum over c's axes."""
-    N = [("n", k) for k in range(n.ndim)]
-    C = [("c", k) for k in range(c.ndim)]
-    X = [("x", k) for k in range(x.ndim)]
-    dims = dict(zip(N, n.shape)) | dict(zip(C, c.shape)) | dict(zip(X, x.shape))
-    return ir.einsum([local, total], [N + C, C + X], N + X, dims)
-
-
-# mistakes.py imports this private name; it should import ir.substitute.substitute
-_substitute = substitute
-
-
 def _steps_of(e: Expr) -> list[Expr]:
     return [n for n in topo_order(e) if n.op is Op.STEP]
 
 
 def _numerator(f_kind: str, x_kind: str) -> bool:
     """Whether the numerator layout shows the shape-convention tensor transposed."""
-    return _transposed(f_kind, x_kind, "numerator")
+    return layout_transposes(f_kind, x_kind, "numerator")
 
 
 def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
@@ -84,9 +74,9 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     (s,) = steps
     zero = simplify(substitute(total, {s: ir.const(0.0)}))
     one = simplify(substitute(total, {s: ir.const(1.0)}))
-    z_text, z_tex = _show(sh.form(s.args[0]))
-    a_text, a_tex = _show(sh.jacobian(zero, f_kind, x_kind))
-    b_text, b_tex = _show(sh.jacobian(one, f_kind, x_kind))
+    z_text, z_tex = show(sh.form(s.args[0]))
+    a_text, a_tex = show(sh.jacobian(zero, f_kind, x_kind))
+    b_text, b_tex = show(sh.jacobian(one, f_kind, x_kind))
     after = f"{a_text} if {z_text} ≤ 0;  {b_text} if {z_text} > 0"
     after_tex = (f"\\begin{{cases}} {a_tex}, & {z_tex} \\leq 0 \\\\ {b_tex}, & {z_tex} > 0 "
                  "\\end{cases}")
@@ -106,7 +96,7 @@ def _vector_step_note(sh, total: Expr) -> str:
             "for the whole sum")
 
 
-def derive_steps(d) -> list[Step]:
+def derive_steps(d: DerivativeRecord) -> list[Step]:
     """The steps of the derivation of d (see the module docstring).
 
     A derivative of order k > 1 is the Jacobian of the derivative of order k - 1
@@ -118,8 +108,8 @@ def derive_steps(d) -> list[Step]:
     if d.order == 1:
         return _derivation(d, function.ir, function.text, "f") or _summary_steps(d)
     g = simplify(_lower(d))
-    sh = _Shower(function.variables, declare=_declared(function))
-    text, tex = _show(sh.form(g))
+    sh = Shower(function.variables, declare=_declared(function))
+    text, tex = show(sh.form(g))
     if d.order == 2:
         what = "gradient" if not function.ir.ndim else "Jacobian"
     else:
@@ -143,20 +133,20 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     if x not in ir.variables(root).values():
         return None
     named = {}
-    program = getattr(function, "program", None)
+    program = function.program
     if program is not None and root is function.ir:  # a program: the user's own names
         named = {s.inlined: s.name for s in program.statements if s.name}
         top = named.get(root, top)
     inters = decompose(root, x, top, named)
     if not inters:
         return None
-    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}},
+    sh = Shower({**function.variables, **{it.name: it.var for it in inters}},
                  function.variables, _declared(function))
     steps: list[Step] = []
     full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
         full[it.var] = substitute(it.expr, full)
-        written, tex = _show(sh.form(it.expr))
+        written, tex = show(sh.form(it.expr))
         before = ""
         if len(inters) == 1 and text and _one_line(text) and text.strip() != written:
             before = text.strip()  # f = tr(A*X*B) = sum((B*A) ⊙ X'): where the form comes from
@@ -176,7 +166,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
             shown[(it.var, c)] = sh.jacobian(L, _kind(it.var), _kind(c))
             rule, note = local_rule(it.expr, c)
             lhs = _partial(it.name, c.name)
-            after = _show(shown[(it.var, c)])
+            after = show(shown[(it.var, c)])
             texts = [(after[0], L)]
             before = ("", "")
             terms = _product_terms(it.expr, c, names)
@@ -184,7 +174,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
                 forms = sorted((sh.jacobian(t, _kind(it.var), _kind(c)) for t in terms),
                                key=lambda f: f.tcount)
                 if all(f.orient != "t" for f in forms):
-                    before = _show(F.add(forms))
+                    before = show(F.add(forms))
                     if before[0] != after[0]:
                         texts.insert(0, (before[0], L))
                     else:
@@ -197,7 +187,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     total: dict[Expr, Expr] = {x: ir.delta(list(x.shape))}
     total_form: dict[Expr, F.Form] = {}
     for it in inters:
-        terms = [_contract(local[(it.var, c)], total[c], it.var, c, x) for c in it.children]
+        terms = [chain_product(local[(it.var, c)], total[c], it.var, c, x) for c in it.children]
         J, log = simplify_logged(ir.add(terms))
         total[it.var] = J
         total_form[it.var] = sh.jacobian(J, _kind(it.var), _kind(x))
@@ -213,10 +203,10 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
         product = _product_form(it, x, shown, total_form)
         product = product and sh.composed(product)
-        after = _show(total_form[it.var])
+        after = show(total_form[it.var])
         texts = [(after[0], J)]
         if product is not None:
-            p_text, p_tex = _show(product)
+            p_text, p_tex = show(product)
             if p_text != after[0]:
                 before, before_tex = f"{before} = {p_text}", f"{before_tex} = {p_tex}"
                 texts.insert(0, (p_text, J))
@@ -283,10 +273,17 @@ def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
             f"(the numerator layout; the gradient in the shape of {x.name} is its transpose)")
 
 
-def _declared(function) -> dict[str, str]:
+def _declared(function: FunctionRecord) -> dict[str, str]:
     """The user's declarations: the steps print as they will be read back (a row vector r
     as r)."""
-    return dict(getattr(function, "declarations", None) or {})
+    return dict(function.declarations)
+
+
+def _printed(d: DerivativeRecord, notation: str, layout: str = "shape") -> str:
+    """d as the API prints it (Derivative.printed), through printing directly."""
+    f = d.function
+    return print_derivative(d.ir, f.ir, d.wrt, d.order, layout, notation, f.orientation,
+                            f.variables, f.declarations, f.rows)
 
 
 def _product_form(it, x, shown, total_form) -> F.Form | None:
@@ -343,7 +340,7 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
     """Substitute the intermediates back, simplify with named identities, state the result."""
     steps: list[Step] = []
     # the intermediates are gone: sizes by the variables
-    sh = _Shower(d.function.variables, declare=_declared(d.function))
+    sh = Shower(d.function.variables, declare=_declared(d.function))
     substituted = substitute(total_root, full)
     x = d.function.variables[d.wrt]
     f_kind, x_kind = _layouts(d) if d.order == 1 else (_kind(root), _kind(x))
@@ -352,7 +349,7 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
         defs = ", ".join(f"{it.name} = {ArticlePrinter().doprint(sh.form(full[it.var]))}"
                          for it in inters[:-1])
         lhs = _partial(root_name, d.wrt)
-        text, tex = _show(sh.jacobian(substituted, f_kind, x_kind))
+        text, tex = show(sh.jacobian(substituted, f_kind, x_kind))
         claim = Claim(value=substituted, of=root, wrt=x, texts=((text, substituted),),
                       transposed=transposed)
         steps.append(Step("substitute", "substitute the intermediates back", lhs[0], "", text,
@@ -378,7 +375,7 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
         fb, fa = sh.form(fired.before), sh.form(fired.after)
         if fb.orient == "t" or fa.orient == "t":
             continue  # a rewrite in index notation: the simplifier's bookkeeping, not a lesson
-        b, a = _show(fb), _show(fa)
+        b, a = show(fb), show(fa)
         if b[0] == a[0]:
             continue  # a rewrite the printing already shows (A' is A for a symmetric A)
         claim = Claim(value=fired.after, before=fired.before,
@@ -400,10 +397,10 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
     x = d.function.variables[d.wrt]
     if of is None:
         of = d.function.ir if d.order == 1 else _lower(d)
-    text, tex = d.to_text(), d.latex()
+    text, tex = _printed(d, "text"), _printed(d, "latex")
     shape_claim = Claim(value=d.ir, of=of, wrt=x, texts=((text, d.ir),))
     if d.order == 1:
-        row, row_tex = d.to_text(layout="numerator"), d.latex(layout="numerator")
+        row, row_tex = _printed(d, "text", "numerator"), _printed(d, "latex", "numerator")
         if row != text:
             claim = Claim(value=d.ir, of=of, wrt=x, texts=((row, d.ir),), transposed=True)
             return [
@@ -433,8 +430,8 @@ def _lower(d, order: int | None = None) -> Expr:
 def _summary_steps(d) -> list[Step]:
     """Without intermediates (x itself, higher orders, long expressions): the engine's
     derivative, the identities that simplify it, and the result."""
-    sh = _Shower(d.function.variables, declare=_declared(d.function))
-    text, tex = _show(sh.form(d.raw))
+    sh = Shower(d.function.variables, declare=_declared(d.function))
+    text, tex = show(sh.form(d.raw))
     what = "differentiate" if d.order == 1 else f"differentiate {d.order} times"
     lhs = _result_steps(d)[-1]
     x = d.function.variables[d.wrt]

@@ -18,7 +18,7 @@ from ..ir.ops import Op
 from ..printing import form as F
 from ..simplify import simplify
 from .check import Claim
-from .step import Step, _show
+from .step import Step, show
 from .vocabulary import local_rule
 
 __all__ = ["differential_steps"]
@@ -85,7 +85,7 @@ def differential_steps(sh, inters, local, total, full, x: Expr):
         own_form, back_form = shower.form(own), shower.form(back)
         if own_form.orient == "t" or back_form.orient == "t":
             return None
-        own_text, back_text = _show(own_form), _show(back_form)
+        own_text, back_text = show(own_form), show(back_form)
         before = own_text if own_text[0] != back_text[0] else ("", "")
         rule, note = _rule(it)
         texts = ((before[0], back), (back_text[0], back)) if before[0] else \
@@ -98,8 +98,8 @@ def differential_steps(sh, inters, local, total, full, x: Expr):
     if jac.orient != "m":
         return None
     dx = F.sym(names[x], "m")
-    trace = _show(F.call("tr", [F.mul([jac, dx])], "s"))
-    m = _show(jac)
+    trace = show(F.call("tr", [F.mul([jac, dx])], "s"))
+    m = show(jac)
     steps.append(Step("differential", "trace rule", names[root.var], "", trace[0],
                       f"a scalar is its own trace, and tr(A*B) = tr(B*A): d{root.name} = "
                       f"tr(M*d{x.name})", f"\\mathrm{{d}}{root.name}", "", trace[1],
