@@ -126,8 +126,13 @@ def derive_steps(d: DerivativeRecord) -> list[Step]:
     return [first] + (inner or _summary_steps(d))
 
 
-def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
-    """The steps of ∂root/∂x by intermediates and chain rules; None when there are none."""
+def _derivation(d: DerivativeRecord, root: Expr, text: str | None, top: str
+                ) -> list[Step] | None:
+    """The steps of ∂root/∂x by intermediates and chain rules; None when there are none.
+
+    Four phases: introduce the intermediates, their local derivatives, the chain
+    rule through them (or differentials, through 3-tensors), the closing steps.
+    """
     function = d.function
     x = function.variables[d.wrt]
     if x not in ir.variables(root).values():
@@ -141,9 +146,29 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     if not inters:
         return None
     sh = Shower({**function.variables, **{it.name: it.var for it in inters}},
-                 function.variables, _declared(function))
+                function.variables, _declared(function))
+    full, steps = _introductions(sh, inters, text)
+    first_local = len(steps)
+    local, shown, local_steps = _local_steps(sh, inters)
+    total, total_form, chain_steps = _chain_steps(sh, inters, local, shown, full, x)
+    steps += local_steps + chain_steps
+    if any(f.orient == "t" for f in [*shown.values(), *total_form.values()]):
+        # a scalar by a matrix through 3-tensors: differentials keep the matrix form
+        from .differential import differential_steps
+
+        instead = differential_steps(sh, inters, local, total, full, x)
+        if instead is not None:
+            steps[first_local:] = instead
+    top_it = inters[-1]
+    steps.extend(_closing_steps(d, root, inters, full, total[top_it.var], top_it.name))
+    return steps
+
+
+def _introductions(sh: Shower, inters: list, text: str | None
+                   ) -> tuple[dict[Expr, Expr], list[Step]]:
+    """A step defining each intermediate, and each written in the variables (`full`)."""
     steps: list[Step] = []
-    full: dict[Expr, Expr] = {}     # each intermediate written in the variables
+    full: dict[Expr, Expr] = {}
     for it in inters:
         full[it.var] = substitute(it.expr, full)
         written, tex = show(sh.form(it.expr))
@@ -151,13 +176,22 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         if len(inters) == 1 and text and _one_line(text) and text.strip() != written:
             before = text.strip()  # f = tr(A*X*B) = sum((B*A) ⊙ X'): where the form comes from
         texts = ((before, it.expr), (written, it.expr)) if before else ((written, it.expr),)
-        steps.append(Step("introduce", "introduce an intermediate variable", it.name, before,
-                          written, "", it.name, "", tex,
-                          Claim(value=it.expr, defines=it.var, texts=texts)))
-    first_local = len(steps)
+        steps.append(Step(kind="introduce", rule="introduce an intermediate variable",
+                          lhs=it.name, before=before, after=written, lhs_latex=it.name,
+                          after_latex=tex,
+                          claim=Claim(value=it.expr, defines=it.var, texts=texts)))
+    return full, steps
+
+
+def _local_steps(sh: Shower, inters: list) -> tuple[dict, dict, list[Step]]:
+    """Each intermediate's derivative by each of its children: (local, their forms, steps).
+
+    A local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for
+    u = softmax(z).
+    """
     local: dict[tuple[Expr, Expr], Expr] = {}
     shown: dict[tuple[Expr, Expr], F.Form] = {}
-    # a local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for u = softmax(z)
+    steps: list[Step] = []
     names = {it.expr: it.var for it in inters[:-1]}
     for it in inters:
         for c in it.children:
@@ -182,10 +216,18 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
             note = _join(note, _differential(it.name, it.var, c, shown[(it.var, c)]))
             claim = Claim(value=L, of=it.expr, wrt=c, texts=tuple(texts),
                           transposed=_numerator(_kind(it.var), _kind(c)))
-            steps.append(Step("local", rule, lhs[0], before[0], after[0], note, lhs[1],
-                              before[1], after[1], claim))
+            steps.append(Step(kind="local", rule=rule, lhs=lhs[0], before=before[0],
+                              after=after[0], note=note, lhs_latex=lhs[1],
+                              before_latex=before[1], after_latex=after[1], claim=claim))
+    return local, shown, steps
+
+
+def _chain_steps(sh: Shower, inters: list, local: dict, shown: dict,
+                 full: dict[Expr, Expr], x: Expr) -> tuple[dict, dict, list[Step]]:
+    """The chain rule through each intermediate: (total derivatives, their forms, steps)."""
     total: dict[Expr, Expr] = {x: ir.delta(list(x.shape))}
     total_form: dict[Expr, F.Form] = {}
+    steps: list[Step] = []
     for it in inters:
         terms = [chain_product(local[(it.var, c)], total[c], it.var, c, x) for c in it.children]
         J, log = simplify_logged(ir.add(terms))
@@ -212,21 +254,13 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
                 texts.insert(0, (p_text, J))
         claim = Claim(value=J, of=full[it.var], wrt=x, texts=tuple(texts),
                       transposed=_numerator(_kind(it.var), _kind(x)))
-        steps.append(Step("chain", rule, lhs[0], before, after[0], note, lhs[1], before_tex,
-                          after[1], claim))
+        steps.append(Step(kind="chain", rule=rule, lhs=lhs[0], before=before, after=after[0],
+                          note=note, lhs_latex=lhs[1], before_latex=before_tex,
+                          after_latex=after[1], claim=claim))
         cases = _cases(sh, J, lhs, _kind(it.var), _kind(x), claim)
         if cases is not None:
             steps.append(cases)
-    if any(f.orient == "t" for f in [*shown.values(), *total_form.values()]):
-        # a scalar by a matrix through 3-tensors: differentials keep the matrix form
-        from .differential import differential_steps
-
-        instead = differential_steps(sh, inters, local, total, full, x)
-        if instead is not None:
-            steps[first_local:] = instead
-    top_it = inters[-1]
-    steps.extend(_closing_steps(d, root, inters, full, total[top_it.var], top_it.name))
-    return steps
+    return total, total_form, steps
 
 
 def _one_line(text: str) -> bool:
