@@ -82,8 +82,9 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
                  "\\end{cases}")
     claim = Claim(value=claim.value, transposed=claim.transposed,
                   cases=(s.args[0], a_text, b_text))
-    return Step("cases", "max(0, z) cases", lhs[0], "", after,
-                "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex, claim)
+    return Step(kind="cases", rule="max(0, z) cases", lhs=lhs[0], before="", after=after,
+                note="step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs_latex=lhs[1],
+                after_latex=after_tex, claim=claim)
 
 
 def _vector_step_note(sh, total: Expr) -> str:
@@ -117,11 +118,11 @@ def derive_steps(d: DerivativeRecord) -> list[Step]:
     lhs = _partial("f", d.wrt) if d.order == 2 else (
         f"∂^{d.order - 1}f/∂{d.wrt}^{d.order - 1}",
         f"\\frac{{\\partial^{d.order - 1} f}}{{\\partial {d.wrt}^{d.order - 1}}}")
-    first = Step("lower", what, "g", lhs[0], text,
-                 f"in the shape layout; ∂^{d.order}f/∂{d.wrt}^{d.order} is its Jacobian "
+    first = Step(kind="lower", rule=what, lhs="g", before=lhs[0], after=text,
+                 note=f"in the shape layout; ∂^{d.order}f/∂{d.wrt}^{d.order} is its Jacobian "
                  f"∂g/∂{d.wrt}",
-                 "g", lhs[1], tex,
-                 Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
+                 lhs_latex="g", before_latex=lhs[1], after_latex=tex,
+                 claim=Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
     inner = _derivation(d, g, None, "g")
     return [first] + (inner or _summary_steps(d))
 
@@ -386,8 +387,9 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
         text, tex = show(sh.jacobian(substituted, f_kind, x_kind))
         claim = Claim(value=substituted, of=root, wrt=x, texts=((text, substituted),),
                       transposed=transposed)
-        steps.append(Step("substitute", "substitute the intermediates back", lhs[0], "", text,
-                          defs, lhs[1], "", tex, claim))
+        steps.append(Step(kind="substitute", rule="substitute the intermediates back",
+                          lhs=lhs[0], before="", after=text, note=defs, lhs_latex=lhs[1],
+                          after_latex=tex, claim=claim))
     steps.extend(_simplify_steps(sh, substituted))
     note = _vector_step_note(sh, d.ir)
     return steps + _result_steps(d, note, root, root_name if d.order == 1 else "f")
@@ -403,8 +405,8 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
             continue
         seen.add(key)
         if len(steps) == MAX_SIMPLIFY_STEPS:
-            steps.append(Step("simplify", "simplify", "", "", "…",
-                              f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
+            steps.append(Step(kind="simplify", rule="simplify", lhs="", before="", after="…",
+                              note=f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
             break
         fb, fa = sh.form(fired.before), sh.form(fired.after)
         if fb.orient == "t" or fa.orient == "t":
@@ -414,8 +416,9 @@ def _simplify_steps(sh, e: Expr) -> list[Step]:
             continue  # a rewrite the printing already shows (A' is A for a symmetric A)
         claim = Claim(value=fired.after, before=fired.before,
                       texts=((b[0], fired.before), (a[0], fired.after)))
-        steps.append(Step("simplify", fired.rule.name, "", b[0], a[0], fired.rule.identity,
-                          "", b[1], a[1], claim))
+        steps.append(Step(kind="simplify", rule=fired.rule.name, lhs="", before=b[0],
+                          after=a[0], note=fired.rule.identity, before_latex=b[1],
+                          after_latex=a[1], claim=claim))
     return steps
 
 
@@ -438,18 +441,22 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
         if row != text:
             claim = Claim(value=d.ir, of=of, wrt=x, texts=((row, d.ir),), transposed=True)
             return [
-                Step("result", "result", lhs[0], "", row, "in the numerator layout of the steps",
-                     lhs[1], "", row_tex, claim),
-                Step("layout", "shape layout", f"({lhs[0]})'", "", text,
-                     "; ".join(x for x in ("the same derivative transposed into matdiff's shape "
-                                           "layout (shape(f) + shape(wrt)): what d.evaluate "
-                                           "returns", note) if x),
-                     f"\\left({lhs[1]}\\right)^\\top", "", tex, shape_claim)]
+                Step(kind="result", rule="result", lhs=lhs[0], before="", after=row,
+                     note="in the numerator layout of the steps", lhs_latex=lhs[1],
+                     after_latex=row_tex, claim=claim),
+                Step(kind="layout", rule="shape layout", lhs=f"({lhs[0]})'", before="",
+                     after=text,
+                     note="; ".join(x for x in ("the same derivative transposed into matdiff's "
+                                                "shape layout (shape(f) + shape(wrt)): what "
+                                                "d.evaluate returns", note) if x),
+                     lhs_latex=f"\\left({lhs[1]}\\right)^\\top", after_latex=tex,
+                     claim=shape_claim)]
     layout_note = "in matdiff's shape layout: what d.evaluate returns"
     if d.order > 1:
         layout_note = "the Jacobian of g, ∂g/∂" + d.wrt + ", " + layout_note[3:]
-    return [Step("result", "result", lhs[0], "", text,
-                 "; ".join(x for x in (layout_note, note) if x), lhs[1], "", tex, shape_claim)]
+    return [Step(kind="result", rule="result", lhs=lhs[0], before="", after=text,
+                 note="; ".join(x for x in (layout_note, note) if x), lhs_latex=lhs[1],
+                 after_latex=tex, claim=shape_claim)]
 
 
 def _lower(d, order: int | None = None) -> Expr:
@@ -470,8 +477,8 @@ def _summary_steps(d) -> list[Step]:
     lhs = _result_steps(d)[-1]
     x = d.function.variables[d.wrt]
     claim = Claim(value=d.raw, of=_lower(d), wrt=x, texts=((text, d.raw),))
-    steps = [Step("derivative", what, lhs.lhs, "", text,
-                  "forward mode over the expression, one rule per operation", lhs.lhs_latex,
-                  "", tex, claim)]
+    steps = [Step(kind="derivative", rule=what, lhs=lhs.lhs, before="", after=text,
+                  note="forward mode over the expression, one rule per operation",
+                  lhs_latex=lhs.lhs_latex, after_latex=tex, claim=claim)]
     steps.extend(_simplify_steps(sh, d.raw))
     return steps + _result_steps(d, _vector_step_note(sh, d.ir))
