@@ -27,6 +27,7 @@ def test_shape_words():
     assert shape_words(()) == "a scalar"
     assert shape_words(("n",)) == "a vector (n)"
     assert shape_words(("n",), "row") == "a row vector (1 x n)"
+    assert shape_words(("n",), "column") == "a column vector (n)"
     assert shape_words(("m", 3)) == "a matrix (m x 3)"
     assert shape_words((2, 3, 4)) == "a 3-d array (2 x 3 x 4)"
     assert shape_text(()) == "scalar" and shape_text(("m", "n")) == "m x n"

@@ -44,6 +44,7 @@ import numpy as np
 
 from .errors import MatdiffError, ShapeError
 from .mistakes import TESTS, layout_text
+from .signature import shape_words
 from .slips import all_values_close, values_close
 
 __all__ = ["compare", "Comparison", "MISTAKES"]
@@ -136,14 +137,8 @@ def declaration_of(v) -> str:
 
 
 def _describe(shape: tuple, orientation: str | None = None) -> str:
-    if not shape:
-        return "a scalar"
-    if len(shape) == 1:
-        return f"a row vector (1 x {shape[0]})" if orientation == "row" else \
-            f"a column vector ({shape[0]})"
-    if len(shape) == 2:
-        return f"a matrix ({shape[0]} x {shape[1]})"
-    return f"a tensor ({' x '.join(str(s) for s in shape)})"
+    """The shape in words; a vector is a row or a column (the verdict turns on it)."""
+    return shape_words(shape, orientation or "column")
 
 
 class _Case:

@@ -32,12 +32,14 @@ def shape_text(shape: Sequence[Any]) -> str:
 
 
 def shape_words(shape: Sequence[Any], orientation: str | None = None) -> str:
-    """`a matrix (m x n)`: a shape in words, for a sentence (`row`: a row vector, 1 x n)."""
+    """`a matrix (m x n)`: a shape in words, for a sentence. A vector's `orientation`
+    may be said: `row` (a row vector, 1 x n) or `column` (a column vector)."""
     if len(shape) == 0:
         return "a scalar"
     if len(shape) == 1:
-        return (f"a row vector (1 x {shape[0]})" if orientation == "row"
-                else f"a vector ({shape[0]})")
+        if orientation == "row":
+            return f"a row vector (1 x {shape[0]})"
+        return f"a {'column ' if orientation == 'column' else ''}vector ({shape[0]})"
     kind = "a matrix" if len(shape) == 2 else f"a {len(shape)}-d array"
     return f"{kind} ({shape_text(shape)})"
 
