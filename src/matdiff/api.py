@@ -276,9 +276,10 @@ class Derivative(Expression):
     def compile(self, structured: bool = False, backend: str | None = None):
         """A fast function fn(**values) computing this derivative.
 
-        backend: "numpy", "torch", "jax", "cupy", "dask", or "array-api" (one
-        portable module, its namespace found per call); None runs each call on
-        the library of the values passed (NumPy for numbers and lists).
+        backend: a name in `matdiff.codegen.BACKENDS` ("torch", "jax", ...;
+        "array-api" is one portable module, its namespace found per call); None
+        runs each call on the library of the values passed (NumPy for numbers
+        and lists).
         """
         from .codegen import compile_derivative
 
