@@ -701,10 +701,11 @@ def backend_of(values: Mapping[str, Any], numpy_converts: bool = False) -> str:
     except ImportError:  # without the extra, everything is NumPy
         return "numpy"
     found: dict[str, str] = {}
+    tests = _detectable()
     for key, v in values.items():
         if isinstance(v, int | float | list | tuple):
             continue
-        for name, test in _detectable():
+        for name, test in tests:
             if getattr(compat, test)(v):
                 found.setdefault(name, key)
                 break
