@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
-           "MatdiffWarning", "format_caret"]
+           "ValueShapeError", "MatdiffWarning", "format_caret"]
 
 
 def format_caret(text: str, line: int, column: int) -> str:
