@@ -205,7 +205,8 @@ class Derivative(Expression):
         """The frozen record explain/ and the checker are handed (ir/record.py)."""
         from .ir.record import DerivativeRecord
 
-        return DerivativeRecord(self.ir, self.raw, self.function.record, self.wrt, self.order)
+        return DerivativeRecord(self.ir, self.raw, self.function.record, self.wrt, self.order,
+                                self.variables)
 
     def printed(self, notation: str = "text", layout: str = "shape") -> str:
         """The derivative in a notation of printing.NOTATIONS, arranged in `layout`

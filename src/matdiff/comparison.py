@@ -335,7 +335,8 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
     if any(a.shape != e.shape for a, e in zip(A, E)):
         if all(a.shape == e.T.shape for a, e in zip(A, E)) and \
                 all_values_close(A, [e.T for e in E]):
-            return _verdict(answer, expected, "layout", layout_text(d, expected), case, A, E)
+            return _verdict(answer, expected, "layout", layout_text(d.record, expected), case,
+                            A, E)
         return _shape_mistake(d, ans, answer, expected, case, E, want_orient)
     if all_values_close(A, E):
         if not shape_ok:  # the same numbers, as a row where a column is needed or back
@@ -346,8 +347,10 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
             "no point reached " + ", ".join(case.unreached[:3]) + ": the answer is equal "
             "where it was checked, and untested there")
         return Comparison(answer, expected, True, symbolic=symbolic, checked=len(A), note=note)
+    # the diagnoses below the API read the frozen records (ir/record.py)
+    dr, ar = d.record, ans.record
     for test in TESTS:
-        found = test(d, ans, case, A, E, expected)
+        found = test(dr, ar, case, A, E, expected)
         if found is not None:
             mistake, text = found
             return _verdict(answer, expected, mistake, text, case, A, E)
@@ -356,7 +359,7 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
     return _verdict(answer, expected, "different",
                     "the answer and the derivative differ, and no single slip (a sign, a "
                     "factor, a transpose, a term, a chain factor) explains it"
-                    + where_they_differ(d, ans, case, A, E), case, A, E)
+                    + where_they_differ(dr, ar, case, A, E), case, A, E)
 
 
 def _verdict(answer, expected, mistake, text, case, A, E) -> Comparison:

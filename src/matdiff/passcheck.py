@@ -206,6 +206,15 @@ class _Target:
 
         return to_text(self._folded, variables=None)
 
+    @property
+    def record(self):
+        """What the diagnoses (mistakes.py, slips.py) read, as a Derivative's record."""
+        from .ir.record import DerivativeRecord, FunctionRecord
+
+        f = self.function
+        return DerivativeRecord(self.ir, self.raw, FunctionRecord(f.ir, f.text, f.variables),
+                                self.wrt, self.order, self.variables)
+
 
 def _leaves(e) -> list:
     from .ir.expr import topo_order

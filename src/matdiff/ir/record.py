@@ -1,8 +1,8 @@
 """What the stages below the API are handed about a function and its derivative.
 
 The public `Expression` and `Derivative` (api.py) wrap these frozen records;
-the explanation (explain/), and in time the checker's stages (mistakes,
-comparison), read the fields and print and evaluate through `printing` and
+the explanation (explain/) and the checker's diagnoses (mistakes.py,
+slips.py) read the fields and print and evaluate through `printing` and
 `evaluate` directly, never through the API's methods (the API sits above
 them: docs/contributing.md, Layers).
 """
@@ -32,6 +32,10 @@ class FunctionRecord:
     declarations: Mapping[str, str] = field(default_factory=dict)
     rows: frozenset[str] = frozenset()   # the vector variables that are row vectors
 
+    @property
+    def shape(self) -> tuple:
+        return self.ir.shape
+
 
 @dataclass(frozen=True, eq=False)
 class DerivativeRecord:
@@ -42,7 +46,8 @@ class DerivativeRecord:
     function: FunctionRecord
     wrt: str
     order: int
+    variables: Mapping[str, Expr]   # whose values the derivative is evaluated from
 
     @property
-    def variables(self) -> Mapping[str, Expr]:
-        return self.function.variables
+    def shape(self) -> tuple:
+        return self.ir.shape
