@@ -292,8 +292,8 @@ def test_a_flood_leaves_every_worker_ready_and_the_server_quick(served, flood):
     clients' departed requests are dropped, and within seconds every worker is
     back, ready and idle, and a trivial derivative answers within a second.
     """
+    logged = len(served.log)
     outcomes = asyncio.run(_flood(served.address))
-    assert outcomes[200] > 0, outcomes
     # Every client is answered (a 503 with Retry-After when the server is full) or hangs
     # up first; none meets an empty reply or a reset. A 408 is right only for a client
     # that wrote its request after the server's client timeout (this machine's load can
@@ -307,6 +307,14 @@ def test_a_flood_leaves_every_worker_ready_and_the_server_quick(served, flood):
         assert time.monotonic() < deadline, f"the pool did not recover: {workers}"
         time.sleep(0.2)
     assert len(served.workers()) == 3
+    # The flood was computed, not merely refused. Its clients may all have hung up before
+    # their answers on a loaded machine (a load of 20 on 2 cores: none of 2,000 answered
+    # within 1.5 s), so the server's log of answers written says so, not the clients.
+    deadline = time.monotonic() + 5
+    while not outcomes[200] and not any('"POST /api/diff HTTP/1.1" 200' in line
+                                        for line in served.log[logged:]):
+        assert time.monotonic() < deadline, f"no derivative was computed: {outcomes}"
+        time.sleep(0.1)
     for _ in range(6):  # every worker in turn (the idle list is first in, first out)
         started = time.monotonic()
         status, answer = post(served, TRIVIAL, timeout=5)
