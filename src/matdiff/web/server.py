@@ -184,6 +184,10 @@ def _problem(message: str, kind: str) -> dict[str, Any]:
                       "field": None, "text": None}}
 
 
+class _RequestLate(TimeoutError):
+    """The request (head or body) did not arrive within the client timeout."""
+
+
 class _DeadlineReader(io.RawIOBase):
     """A connection's input that fails with TimeoutError once the request's time is up.
 
@@ -208,8 +212,8 @@ class _DeadlineReader(io.RawIOBase):
         connection.settimeout(max(remaining, 0.0))  # 0: only what is there already
         try:
             count = connection.recv_into(buffer)
-        except BlockingIOError:
-            raise TimeoutError("the client took too long to send its request") from None
+        except (BlockingIOError, TimeoutError):
+            raise _RequestLate("the client took too long to send its request") from None
         self.received += count
         return count
 
@@ -241,39 +245,39 @@ class Handler(BaseHTTPRequestHandler):
         received = self.input.received
         self.raw_requestline = b""
         try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if len(self.raw_requestline) > 65536:
-                self.requestline = self.request_version = self.command = ""
-                return self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
-            if not self.raw_requestline:
-                self.close_connection = True
-                return None
-            if not self.parse_request():  # it reads the header lines
-                return None
-        except TimeoutError:
-            self.close_connection = True
-            if self.answered and self.input.received == received:
-                return None  # idle after an answer: nobody is waiting for one
-            self.command, self.request_version = "", "HTTP/1.1"
-            self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")[:200]
             try:
-                self._fail(HTTPStatus.REQUEST_TIMEOUT, "the request did not arrive within "
-                           f"{self.server.client_timeout:g} s")
-            except OSError:  # TimeoutError included: the client does not read either
-                pass
-            return None
-        self.answered += 1
-        try:
+                self.raw_requestline = self.rfile.readline(65537)
+                if len(self.raw_requestline) > 65536:
+                    self.requestline = self.request_version = self.command = ""
+                    return self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                if not self.raw_requestline:
+                    self.close_connection = True
+                    return None
+                if not self.parse_request():  # it reads the header lines
+                    return None
+            except _RequestLate:
+                return self._late(idle=self.answered > 0 and self.input.received == received)
+            self.answered += 1
             method = getattr(self, "do_" + self.command, None)
             if method is None:
                 return self.send_error(HTTPStatus.NOT_IMPLEMENTED,
                                        f"unsupported method ({self.command!r})")
             method()
             self.wfile.flush()  # actually send the response if not already done
-        except TimeoutError as e:  # writing the answer timed out: the client stopped reading
+        except TimeoutError as e:  # a write timed out: the client stopped reading
             self.log_error("Request timed out: %r", e)
             self.close_connection = True
         return None
+
+    def _late(self, idle: bool) -> None:
+        """A head that did not arrive in time: a 408, unless the connection was idle."""
+        self.close_connection = True
+        if idle:  # after an answer, with no byte since: nobody is waiting for one
+            return
+        self.command, self.request_version = "", "HTTP/1.1"
+        self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")[:200]
+        self._fail(HTTPStatus.REQUEST_TIMEOUT,
+                   f"the request did not arrive within {self.server.client_timeout:g} s")
 
     def _client_gone(self) -> bool:
         """Whether the client closed its connection (checked while a long derivative runs)."""
