@@ -113,3 +113,14 @@ def test_check_steps_is_public_and_reports():
     report = d.check_steps()
     assert report and report.ok and report.max_error < 1e-6
     assert "every step holds" in str(report)
+
+
+@pytest.mark.parametrize("text, wrt", [("r*y", "y"), ("r*diag(B)", "B"),
+                                       ("r*(S*p - mean(S*p))", "S")])
+def test_a_declared_row_vector_is_a_row_in_the_checked_texts(text, wrt):
+    # the steps print r*A and r' ⊙ y for a row vector r: read back with r declared a
+    # (column) vector, they did not parse, and check_steps reported the steps false
+    declare = {"r": "row vector(n)", "y": "vector(n)", "B": "matrix(n, n)",
+               "S": "symmetric matrix(n)", "p": "vector(n)"}
+    d = matdiff.diff(text, wrt=wrt, declare={k: v for k, v in declare.items() if k in text})
+    assert d.check_steps().ok

@@ -99,12 +99,14 @@ class StepCheck:
         return step_check_html(self)
 
 
-def _declaration(v: Expr) -> str:
+def _declaration(v: Expr, row: bool = False) -> str:
+    """v's type as a reader declares it: a variable the user declared a row vector is
+    one in the printed texts too (its value is a 1-D array like a column's)."""
     shape = [str(s) for s in v.shape]
     if not shape:
         return "scalar"
     if len(shape) == 1:
-        return f"vector({shape[0]})"
+        return f"{'row ' if row else ''}vector({shape[0]})"
     mod = "symmetric " if v.attr[1] else ""
     return f"{mod}matrix({shape[0]}, {shape[1]})"
 
@@ -172,7 +174,8 @@ class _Checker:
         from ..evaluate import evaluate
         from ..language import build
 
-        declare = {name: _declaration(v) for name, v in self.names.items()}
+        rows = getattr(self.d, "rows", frozenset())
+        declare = {name: _declaration(v, name in rows) for name, v in self.names.items()}
         try:
             e, variables, _ = build(text, declare)
         except MatdiffError as err:
