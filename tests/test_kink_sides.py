@@ -3,6 +3,7 @@ max, abs, ... is never judged equal (issue 19, part 1)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import matdiff
@@ -103,3 +104,14 @@ def test_a_side_no_value_can_reach_is_said_untested():
     assert r.equal and "no point reached x.^2 < 0" in str(r) and "untested" in r.note
     assert matdiff.compare("step(w'*x + b)*x", of="max(0, w'*x + b)", wrt="w",
                            declare={"b": "scalar"}).note == ""
+
+
+@pytest.mark.parametrize("text, slope", [("max(y, y)", 1.0), ("min(y, y)", 1.0),
+                                         ("max(y, 2*y - y)", 1.0), ("min(y, 3*y - 2*y)", 1.0),
+                                         ("max(y.*y, y.^2)", 2.0)])
+def test_a_tie_on_a_whole_region_keeps_the_slope(text, slope):
+    # max(y, y) is y: its derivative was 0, both sides' indicators step(0) being 0
+    y = np.array([0.5, -1.0, 2.0])
+    d = matdiff.diff(text, wrt="y", declare={"y": "vector"})
+    want = np.diag(slope * (y if "y.*y" in text else np.ones(3)))
+    assert np.allclose(d.evaluate({"y": y}), want)
