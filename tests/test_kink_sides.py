@@ -115,3 +115,16 @@ def test_a_tie_on_a_whole_region_keeps_the_slope(text, slope):
     d = matdiff.diff(text, wrt="y", declare={"y": "vector"})
     want = np.diag(slope * (y if "y.*y" in text else np.ones(3)))
     assert np.allclose(d.evaluate({"y": y}), want)
+
+
+@pytest.mark.parametrize("answer, of, declare", [
+    ("step(w'*x)*x", "max(0, w'*x + b)", {"b": "scalar"}),
+    ("step(w'*x - b)*x", "relu(w'*x + b)", {"b": "scalar"}),
+    ("X'*step(X*w)", "sum(relu(X*w + b))", {"b": "scalar"}),
+    ("sign(x)", "sum(abs(x - y))", None),
+])
+def test_an_indicator_whose_kink_is_elsewhere_is_not_equal(answer, of, declare):
+    # step(w'*x) for step(w'*x + b) is wrong only where w'*x and w'*x + b differ in sign;
+    # visiting each kink's two sides never went there, and compare said "equal"
+    wrt = "x" if "abs" in of else "w"
+    assert not matdiff.compare(answer, of=of, wrt=wrt, declare=declare).equal

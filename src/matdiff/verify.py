@@ -288,6 +288,45 @@ def _sides(kink, values) -> tuple[bool, bool]:
     return bool(np.any(z > 0)), bool(np.any(z < 0))
 
 
+MAX_PAIRS = 16       # pairs of kinks whose disagreement is looked for
+
+
+def _kink_pairs(kinks: list) -> list:
+    """Pairs of kinks of one shape (or one of them scalar): where their arguments have
+    opposite signs, one indicator is on and the other off. An answer whose kink sits
+    elsewhere than the derivative's (step(w'*x) for step(w'*x + b)) is wrong only
+    there, a region that visiting each kink's two sides alone may never reach."""
+    def shape(kink):
+        return kink[0][0].shape
+    out = []
+    for i, a in enumerate(kinks):
+        for b in kinks[i + 1:]:
+            if shape(a) == shape(b) or not shape(a) or not shape(b):
+                out.append(("pair", a, b))
+    return out[:MAX_PAIRS]
+
+
+def _pair_sides(pair, values) -> tuple[bool, bool]:
+    """Whether the two kinks' arguments agree in sign at some entry, and disagree at some."""
+    from .evaluate import evaluate
+
+    _, *kinks = pair
+    zs = []
+    for args, variables in kinks:
+        try:
+            with np.errstate(all="ignore"):
+                vs = [np.asarray(evaluate(a, values, variables, check_symmetric=False), float)
+                      for a in args]
+        except MatdiffError:
+            return False, False
+        zs.append(vs[0] - vs[1] if len(vs) == 2 else vs[0])
+    try:
+        product = np.sign(zs[0]) * np.sign(zs[1])
+    except ValueError:  # shapes that do not broadcast: nothing to look for
+        return True, True
+    return bool(np.any(product > 0)), bool(np.any(product < 0))
+
+
 def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, seed: int,
                         count: int = 4, extra: list[tuple[Expr, Mapping[str, Expr]]] = ()
                         ) -> list[dict[str, np.ndarray]]:
@@ -300,6 +339,10 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
 
     variables = dict(variables)
     kinks = kink_arguments([(lower, variables), (e, variables), *extra])
+    pairs = _kink_pairs(kinks)  # looked for among the draws, never a reason for more
+
+    def sides(values):
+        return [_sides(k, values) for k in kinks] + [_pair_sides(p, values) for p in pairs]
     found: list[tuple[dict, list[tuple[bool, bool]], bool]] = []
     rounds = [(False, 1.0), (True, 1.0), (False, 0.5), (False, 4.0), (False, 16.0),
               (False, 64.0)]
@@ -318,7 +361,7 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
             except MatdiffError:
                 ok = False
             if ok:
-                found.append((values, [_sides(k, values) for k in kinks],
+                found.append((values, sides(values),
                               bool(np.any(derivative))))
         if len(found) >= count and r < 3:
             if not kinks or all(any(f[1][i][s] for f in found)
@@ -326,7 +369,7 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
                 break
     if not found:
         return [values_in_domain(e, variables, lower, seed + k) for k in range(count)]
-    need = {(i, s): SIDE_VISITS for i in range(len(kinks)) for s in (0, 1)}
+    need = {(i, s): SIDE_VISITS for i in range(len(kinks) + len(pairs)) for s in (0, 1)}
     chosen: list[int] = []
     while len(chosen) < MAX_POINTS:
         def gain(j):
