@@ -261,3 +261,16 @@ def test_a_size_that_repeats_a_dimension_prints_through_the_variable_twice() -> 
     x = np.array([0.1, 0.2, -0.3])
     back = matdiff.parse(str(d)).evaluate({"x": x})
     assert np.allclose(back, d.evaluate({"x": x}))
+
+
+def test_a_deep_chain_of_shared_forms_prints_in_time():
+    # each level of softmax(softmax(...)) shares its argument twice; the printer walked the
+    # shared forms anew for every transpose it tried: 17 s at depth 17, doubling per level
+    import time
+    d = matdiff.diff("sum(" + "softmax(" * 18 + "x" + ")" * 18 + ")", wrt="x")
+    start = time.perf_counter()
+    try:
+        str(d)
+    except matdiff.MatdiffError as e:  # too long to write out: said so, quickly
+        assert "longer than" in str(e)
+    assert time.perf_counter() - start < 8
