@@ -198,3 +198,11 @@ def test_command_line(capsys):
     record = json.loads(capsys.readouterr().out)
     assert record["equal"] is False and record["mistake"] == "sign" and record["point"]
     assert main(["compare", "2*A*", "--of", "x'*A*x", "--wrt", "x"]) == 2
+
+
+def test_an_answer_reads_a_declared_row_vector_as_a_row():
+    # the answer was read with r a column: r' (right) was "written as a row", r (wrong) equal
+    declare = {"r": "row vector(n)", "y": "vector(n)"}
+    assert matdiff.compare("r'", of="r*y", wrt="y", declare=declare).equal
+    assert matdiff.compare("-(-(r'))", of="r*y", wrt="y", declare=declare).equal
+    assert not matdiff.compare("r", of="r*y", wrt="y", declare=declare).equal

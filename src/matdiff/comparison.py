@@ -124,12 +124,14 @@ def _short(v: Any) -> str:
                            max_line_width=10_000).replace("\n", "")
 
 
-def _declaration(v) -> str:
+def _declaration(v, row: bool = False) -> str:
+    """v's type for reading an answer; a variable the user declared a row vector stays
+    one (its value is a 1-D array like a column's: only the declaration tells)."""
     shape = [str(s) for s in v.shape]
     if not shape:
         return "scalar"
     if len(shape) == 1:
-        return f"vector({shape[0]})"
+        return f"{'row ' if row else ''}vector({shape[0]})"
     return f"{'symmetric ' if v.attr[1] else ''}matrix({shape[0]}, {shape[1]})"
 
 
@@ -246,7 +248,8 @@ def judge_answer(answer: str, d, layout: str, seed: int,
 
     known = dict(known or {})
     declared = {k: v for k, v in dict(declare or {}).items() if k not in known}
-    declared.update({name: _declaration(v) for name, v in d.variables.items()})
+    rows = getattr(d, "rows", frozenset())
+    declared.update({name: _declaration(v, name in rows) for name, v in d.variables.items()})
     declared.update({name: decl for name, (decl, _) in known.items()})
     _check_names(answer, d, known)
     try:
