@@ -82,7 +82,7 @@ class Gen:
 
     def g_s(self, d):
         R = self.rng
-        ch = R.randrange(17)
+        ch = R.randrange(22)
         if ch == 0:
             (ta, fa), (tb, fb) = self.gen("s", d), self.gen("s", d)
             op = R.choice(["+", "-", "*"])
@@ -138,12 +138,29 @@ class Gen:
         if ch == 15:
             t, f = self.gen("s", d)
             return f"sqrt(1 + ({t})^2)", lambda V: jnp.sqrt(1 + f(V) ** 2)
-        t, f = self.gen("v", d)
-        return f"max({t})", lambda V: jnp.max(f(V))
+        if ch == 16:
+            t, f = self.gen("v", d)
+            return f"max({t})", lambda V: jnp.max(f(V))
+        if ch == 17:
+            t, f = self.gen("v", d)
+            return f"norm1({t})", lambda V: jnp.sum(jnp.abs(f(V)))
+        if ch == 18:
+            t, f = self.gen("M", d)
+            return (f"logdet(eye(3) + ({t})'*({t}))",
+                    lambda V: jnp.linalg.slogdet(jnp.eye(N) + f(V).T @ f(V))[1])
+        if ch == 19:
+            t, f = self.gen("v", d)
+            return f"min({t})", lambda V: jnp.min(f(V))
+        if ch == 20:
+            t, f = self.gen("M", d)
+            return f"sum(sum(softmax({t}, 1).*B))", lambda V: jnp.sum(
+                jax.nn.softmax(f(V), axis=0) * V["B"])
+        (ta, fa), (tb, fb) = self.gen("s", d), self.gen("s", d)
+        return f"({ta})/(2 + ({tb})^2)", lambda V: fa(V) / (2 + fb(V) ** 2)
 
     def g_v(self, d):
         R = self.rng
-        ch = R.randrange(13)
+        ch = R.randrange(17)
         if ch == 0:
             (ta, fa), (tb, fb) = self.gen("v", d), self.gen("v", d)
             op = R.choice(["+", "-", ".*"])
@@ -157,11 +174,16 @@ class Gen:
             return f"({tm}*{tv})", lambda V: fm(V) @ fv(V)
         if ch == 3:
             t, f = self.gen("v", d)
-            fn = R.choice(["tanh", "sigmoid", "relu", "sin", "softmax", "logsoftmax", "abs"])
+            fn = R.choice(["tanh", "sigmoid", "relu", "sin", "softmax", "logsoftmax", "abs",
+                           "softplus", "logsigmoid", "elu", "leaky_relu", "cosh", "arctan",
+                           "erf"])
             jf = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu,
                   "sin": jnp.sin, "softmax": jax.nn.softmax, "logsoftmax": jax.nn.log_softmax,
-                  "abs": jnp.abs}[fn]
-            return f"{fn}({t})", lambda V: jf(f(V))
+                  "abs": jnp.abs, "softplus": jax.nn.softplus, "logsigmoid": jax.nn.log_sigmoid,
+                  "elu": jax.nn.elu, "leaky_relu": lambda z: jnp.where(z > 0, z, 0.01 * z),
+                  "cosh": jnp.cosh, "arctan": jnp.arctan, "erf": jax.scipy.special.erf}[fn]
+            extra = {"leaky_relu": ", 0.01", "elu": ", 1"}.get(fn, "")
+            return f"{fn}({t}{extra})", lambda V: jf(f(V))
         if ch == 4:
             (tm, fm), (tv, fv) = self.gen("M", d), self.gen("v", d)
             return f"({tm}'*{tv})", lambda V: fm(V).T @ fv(V)
@@ -186,6 +208,18 @@ class Gen:
         if ch == 11:
             t, f = self.gen("v", d)
             return f"({t} - mean({t}))", lambda V: f(V) - jnp.mean(f(V))
+        if ch == 12:
+            (ta, fa), (tb, fb) = self.gen("v", d), self.gen("v", d)
+            return f"min({ta}, {tb})", lambda V: jnp.minimum(fa(V), fb(V))
+        if ch == 13:
+            t, f = self.gen("M", d)
+            return f"logsumexp({t}, 2)", lambda V: jax.scipy.special.logsumexp(f(V), axis=1)
+        if ch == 14:
+            t, f = self.gen("M", d)
+            return f"mean({t}, 1)'", lambda V: jnp.mean(f(V), axis=0)
+        if ch == 15:
+            t, f = self.gen("v", d)
+            return f"max(0, {t})", lambda V: jnp.maximum(0.0, f(V))
         t, f = self.gen("M", d)
         return f"({t}*p)", lambda V: f(V) @ V["p"]
 
@@ -343,6 +377,27 @@ def run_random(n, seed):
                 val, grads = vg(**Vd)
                 assert close(val, fv), f"value_and_grad value {val} != {fv}"
                 assert close(grads[0], got), f"value_and_grad grad {grads[0]} != {got}"
+                # large inputs: finite in float32 wherever float64 JAX is comfortably finite
+                big = {k: (v if k in ("p", "l", "Y") else np.asarray(v) * 30.0)
+                       for k, v in Vd.items()}
+                Wb = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in big.items()}
+                jv = float(f(Wb))
+                jg = np.asarray(jax.grad(lambda xv: f({**Wb, wrt: xv}))(Wb[wrt]))
+                if np.isfinite(jv) and np.all(np.isfinite(jg)) and abs(jv) < 1e15 \
+                        and np.max(np.abs(jg), initial=0) < 1e15:
+                    b32 = {k: np.asarray(v, np.float32) for k, v in big.items()}
+                    val, grads = vg(**b32)
+                    assert np.all(np.isfinite(val)) and np.all(np.isfinite(grads[0])), \
+                        f"float32 at 30x inputs: value {val}, grad {grads[0]} (jax {jv})"
+                    g64 = np.asarray(d.evaluate(big), float)
+                    assert np.all(np.isfinite(g64)), f"evaluate at 30x inputs: {g64}"
+                if R.random() < 0.3:
+                    h = matdiff.diff(text, wrt=wrt, declare=decl, order=2)
+                    hj = np.asarray(jax.hessian(fx)(jnp.asarray(Vd[wrt], dtype=jnp.float64)))
+                    if np.all(np.isfinite(hj)):
+                        hg = np.asarray(h.evaluate(Vd), float)
+                        assert close(hg, hj, 1e-5, 1e-7), f"hessian {hg} != jax {hj}"
+                        pt.check_derivative(h, Vd, steps=False)
         guarded("random", what, one)
     print(f"random: {counts['cases']} cases, {len(FAILS)} failures")
 
@@ -509,4 +564,6 @@ if __name__ == "__main__":
     else:
         import soak_more  # noqa: F401
         soak_more.main(what)
+        import soak as _same  # soak_more's failures were recorded on the module, not __main__
+        FAILS.extend(_same.FAILS)
     print(f"TOTAL failures: {len(FAILS)}")

@@ -362,5 +362,193 @@ def run_layers():
 
 
 def main(what):
-    {"hostile": run_hostile, "wrong": run_wrong, "textbook": run_textbook}[what]()
+    {"hostile": run_hostile, "wrong": run_wrong, "textbook": run_textbook,
+     "nets": _main_nets, "mutants": lambda: run_mutants(200, 0)}[what]()
     print(f"counts: {_COUNTS}")
+
+
+# ---------------------------------------------------------------- network programs
+def run_nets(n=60, seed=0):
+    """Random small networks over a batch (non-square sizes, row-vector biases, axis ops)."""
+    import random
+    import warnings
+
+    import jax
+    import jax.numpy as jnp
+
+    import printed_truth as pt
+    R = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    Nn, D, H, K = 5, 4, 3, 2
+    acts = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
+            "softplus": jax.nn.softplus, "logsigmoid": jax.nn.log_sigmoid,
+            "abs": jnp.abs, "exp": jnp.exp}
+    for i in range(n):
+        _count("nets")
+        act1, act2 = R.choice(list(acts)), R.choice(list(acts))
+        lines = ["X: matrix(N, D)", "Y: one-hot rows(N, K)", "T: matrix(N, K)",
+                 "b1: vector(H)", "b2: vector(K)", "g: vector(H)", "W1: matrix(D, H)",
+                 "W2: matrix(H, K)"]
+        body = [f"Z1 = X*W1 + b1'", f"A1 = {act1}(Z1)"]
+        norm = R.random() < 0.5
+        axis = R.choice([1, 2])
+        if norm:
+            body += [f"M = mean(A1, {axis})", f"V = mean((A1 - M).^2, {axis})",
+                     "A1n = g'.*(A1 - M)./sqrt(V + 1e-5)"]
+            last = "A1n"
+        else:
+            last = "A1"
+        body += [f"S = {last}*W2 + b2'"]
+        loss = R.choice(["ce", "mse", "lse", "act"])
+        if loss == "ce":
+            body += ["L = -sum(sum(Y.*logsoftmax(S, 2)))/size(X, 1)"]
+        elif loss == "mse":
+            body += ["L = mean(mean((S - T).^2))" if R.random() < 0.5 else
+                     "L = sum(sum((S - T).^2))/numel(S)" if False else
+                     "L = sum(sum((S - T).^2))"]
+        elif loss == "lse":
+            body += ["L = sum(logsumexp(S, 2)) - sum(sum(Y.*S))"]
+        else:
+            body += [f"L = sum(sum({act2}(S).*T))"]
+        prog = "\n".join(lines + body)
+        vals = dict(X=rng.normal(size=(Nn, D)), Y=np.eye(K)[rng.integers(0, K, Nn)],
+                    T=rng.normal(size=(Nn, K)), b1=rng.normal(size=H), b2=rng.normal(size=K),
+                    g=rng.normal(size=H), W1=rng.normal(size=(D, H)),
+                    W2=rng.normal(size=(H, K)))
+
+        def jloss(P, act1=act1, act2=act2, norm=norm, axis=axis, loss=loss):
+            Z1 = P["X"] @ P["W1"] + P["b1"][None, :]
+            A1 = acts[act1](Z1)
+            if norm:
+                ax = 0 if axis == 1 else 1
+                M = A1.mean(ax, keepdims=True)
+                V = ((A1 - M) ** 2).mean(ax, keepdims=True)
+                A1 = P["g"][None, :] * (A1 - M) / jnp.sqrt(V + 1e-5)
+            S = A1 @ P["W2"] + P["b2"][None, :]
+            if loss == "ce":
+                return -jnp.sum(P["Y"] * jax.nn.log_softmax(S, axis=1)) / P["X"].shape[0]
+            if loss == "mse":
+                return jnp.sum((S - P["T"]) ** 2) if "mean(mean" not in prog else \
+                    jnp.mean((S - P["T"]) ** 2)
+            if loss == "lse":
+                return jnp.sum(jax.scipy.special.logsumexp(S, axis=1)) - jnp.sum(P["Y"] * S)
+            return jnp.sum(acts[act2](S) * P["T"])
+        wrt = ["W1", "b1", "W2", "b2"] + (["g"] if norm else [])
+        used_names = {k: v for k, v in vals.items() if k in prog.split("\n", 8)[-1] or k in
+                      "".join(body)}
+
+        def one(prog=prog, jloss=jloss, wrt=wrt, used_names=used_names):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                g = matdiff.grad(prog, wrt=wrt)
+            P = {k: jnp.asarray(v) for k, v in used_names.items()}
+            want = jax.grad(lambda sub: jloss({**P, **sub}))({w: P[w] for w in wrt})
+            allv = g.evaluate(used_names)
+            for w in wrt:
+                assert np.allclose(g[w].evaluate(used_names), want[w], rtol=1e-6, atol=1e-8), \
+                    f"g[{w}]"
+                assert np.allclose(allv[w], want[w], rtol=1e-6, atol=1e-8), f"evaluate[{w}]"
+            pt.check_backward(g, used_names)
+            f = matdiff.value_and_grad(prog, wrt=wrt)
+            val, gs = f(**used_names)
+            assert np.allclose(val, float(jloss(P)), rtol=1e-7), "value"
+            for w, gw in zip(wrt, gs):
+                assert np.allclose(gw, want[w], rtol=1e-6, atol=1e-8), f"value_and_grad {w}"
+            import torch
+            ft = matdiff.value_and_grad(prog, wrt=wrt, backend="torch")
+            val, gs = ft(**{k: torch.tensor(v) for k, v in used_names.items()})
+            for w, gw in zip(wrt, gs):
+                assert np.allclose(gw.numpy(), want[w], rtol=1e-6, atol=1e-8), f"torch {w}"
+            # the backward pass, as a learner would hand it in, is judged right line by line
+            r = matdiff.compare(g.program_text().split("\n\n")[-1] if False else
+                                "\n".join(ln for ln in g.to_text().splitlines()
+                                          if ln.strip().startswith("d")),
+                                of=prog, wrt=wrt)
+            assert r.equal, f"its own backward pass judged: {str(r)[:300]}"
+        guarded("nets", f"grad({prog!r}, wrt={wrt})", one, 60)
+
+
+def _main_nets():
+    import sys
+    run_nets(int(sys.argv[2]) if len(sys.argv) > 2 else 40, int(sys.argv[3]) if
+             len(sys.argv) > 3 else 0)
+
+
+# ---------------------------------------------------------------- mutated answers
+def mutants(text):
+    """Slips a learner makes, written into a right answer's text."""
+    import re
+    out = []
+    for m in re.finditer(r"'", text):
+        out.append(("drop transpose", text[:m.start()] + text[m.end():]))
+    for m in re.finditer(r"(?<![(*/^.eE])-", text):
+        out.append(("sign", text[:m.start()] + "+" + text[m.end():]))
+    for m in re.finditer(r" \+ ", text):
+        out.append(("sign", text[:m.start()] + " - " + text[m.end():]))
+    for m in re.finditer(r"\b(\d+(?:\.\d+)?)\*", text):
+        out.append(("factor", text[:m.start()] + text[m.end():]))
+    for m in re.finditer(r"/size\([^)]*\)|/numel\([^)]*\)", text):
+        out.append(("size factor", text[:m.start()] + text[m.end():]))
+    for m in re.finditer(r"step\(", text):
+        out.append(("indicator", text[:m.start()] + "relu(" + text[m.end():]))
+    for m in re.finditer(r"step\(([^()]*)\)\.?\*", text):
+        out.append(("missing indicator", text[:m.start()] + text[m.end():]))
+    out.append(("whole sign", f"-({text})"))
+    out.append(("doubled", f"2*({text})"))
+    return out
+
+
+def run_mutants(n=200, seed=0):
+    import random
+    import warnings
+
+    import soak
+    R = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    g = soak.Gen(R)
+    for i in range(n):
+        text, _ = g.gen("s", R.randint(1, 3))
+        names = soak.used(text)
+        wrts = [w for w in names if w in soak.WRTABLE]
+        if not wrts:
+            continue
+        wrt = R.choice(wrts)
+        decl = {k: soak.DECLARE[k] for k in names}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                d = matdiff.diff(text, wrt=wrt, declare=decl)
+                right = str(d)
+            except matdiff.MatdiffError:
+                continue
+        points = []
+        for k in range(3):
+            V = soak.make_values(rng)
+            points.append({k2: V[k2] for k2 in names})
+        want = [np.asarray(d.evaluate(p), float) for p in points]
+        for kind, m in mutants(right)[:6]:
+            try:
+                e = matdiff.parse(m, declare=decl)
+                got = [np.asarray(e.evaluate(p), float) for p in points]
+            except (matdiff.MatdiffError, Exception):  # noqa: BLE001
+                continue
+            if all(a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-8)
+                   for a, b in zip(got, want)):
+                continue  # the slip changed nothing here
+            if any(a.shape != b.shape for a, b in zip(got, want)):
+                continue
+            _count("mutants")
+
+            def one(m=m, kind=kind, text=text, wrt=wrt, decl=decl):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = matdiff.compare(m, of=text, wrt=wrt, declare=decl)
+                assert not r.equal, f"{kind} slip {m!r} for {right!r} judged equal: {str(r)[:200]}"
+                if r.mistake == "sign":
+                    r2 = matdiff.compare(f"-({m})", of=text, wrt=wrt, declare=decl)
+                    assert r2.equal, f"diagnosed sign, but -({m}) is not right: {r.diagnosis}"
+                if r.mistake == "layout":
+                    r2 = matdiff.compare(f"({m})'", of=text, wrt=wrt, declare=decl)
+                    assert r2.equal, f"diagnosed layout, but ({m})' is not right"
+            guarded("mutants", f"compare({m!r}, of={text!r}, wrt={wrt!r}, declare={decl!r})",
+                    one, 30)
