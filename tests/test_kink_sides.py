@@ -128,3 +128,14 @@ def test_an_indicator_whose_kink_is_elsewhere_is_not_equal(answer, of, declare):
     # visiting each kink's two sides never went there, and compare said "equal"
     wrt = "x" if "abs" in of else "w"
     assert not matdiff.compare(answer, of=of, wrt=wrt, declare=declare).equal
+
+
+def test_two_kinks_that_disagree_only_near_zero_are_told_apart():
+    # step(x + l/2) for step(x - l/2), l in {-1, 1}: they differ only where |x| < 1/2, and
+    # the draws' entries are at least 1/2 in size: looked for at the smaller sizes too
+    declare = {"l": "labels(-1, 1) vector(n)", "x": "vector(n)"}
+    answer = "(eq(max(x, l/2), min(max(x, l/2))).*step(x + l/2))/sum(eq(max(x, l/2), " \
+             "min(max(x, l/2))))"
+    assert not matdiff.compare(answer, of="min(max(x, l./(1 + l.^2)))", wrt="x",
+                               declare=declare).equal
+    assert not matdiff.compare("step(x + 0.5)", of="sum(max(x, 0.5))", wrt="x").equal

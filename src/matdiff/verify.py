@@ -291,18 +291,16 @@ def _sides(kink, values) -> tuple[bool, bool]:
 MAX_PAIRS = 16       # pairs of kinks whose disagreement is looked for
 
 
-def _kink_pairs(kinks: list) -> list:
-    """Pairs of kinks of one shape (or one of them scalar): where their arguments have
-    opposite signs, one indicator is on and the other off. An answer whose kink sits
-    elsewhere than the derivative's (step(w'*x) for step(w'*x + b)) is wrong only
-    there, a region that visiting each kink's two sides alone may never reach."""
+def _kink_pairs(own: list, theirs: list) -> list:
+    """Pairs of a kink of the answer's own and one of the derivative's, of one shape (or
+    one of them scalar): where their arguments have opposite signs, one indicator is on
+    and the other off. An answer whose kink sits elsewhere than the derivative's
+    (step(w'*x) for step(w'*x + b)) is wrong only there, a region that visiting each
+    kink's two sides alone may never reach."""
     def shape(kink):
         return kink[0][0].shape
-    out = []
-    for i, a in enumerate(kinks):
-        for b in kinks[i + 1:]:
-            if shape(a) == shape(b) or not shape(a) or not shape(b):
-                out.append(("pair", a, b))
+    out = [("pair", a, b) for a in own for b in theirs
+           if shape(a) == shape(b) or not shape(a) or not shape(b)]
     return out[:MAX_PAIRS]
 
 
@@ -339,7 +337,8 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
 
     variables = dict(variables)
     kinks = kink_arguments([(lower, variables), (e, variables), *extra])
-    pairs = _kink_pairs(kinks)  # looked for among the draws, never a reason for more
+    theirs = len(kink_arguments([(lower, variables), (e, variables)]))
+    pairs = _kink_pairs(kinks[theirs:], kinks[:theirs])  # the answer's kinks against e's
 
     def sides(values):
         return [_sides(k, values) for k in kinks] + [_pair_sides(p, values) for p in pairs]
@@ -364,8 +363,12 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
                 found.append((values, sides(values),
                               bool(np.any(derivative))))
         if len(found) >= count and r < 3:
-            if not kinks or all(any(f[1][i][s] for f in found)
-                                for i in range(len(kinks)) for s in (0, 1)):
+            # every kink's two sides, and (among the first rounds' sizes, which include
+            # smaller values) every pair of kinks where they disagree
+            if not kinks or (all(any(f[1][i][s] for f in found)
+                                 for i in range(len(kinks)) for s in (0, 1))
+                             and (r == 2 or all(any(f[1][i][1] for f in found) for i in
+                                                range(len(kinks), len(kinks) + len(pairs))))):
                 break
     if not found:
         return [values_in_domain(e, variables, lower, seed + k) for k in range(count)]
