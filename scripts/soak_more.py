@@ -363,7 +363,7 @@ def run_layers():
 
 def main(what):
     {"hostile": run_hostile, "wrong": run_wrong, "textbook": run_textbook,
-     "nets": _main_nets, "mutants": lambda: run_mutants(200, 0)}[what]()
+     "nets": _main_nets, "mutants": lambda: run_mutants(*_sizes(200))}[what]()
     print(f"counts: {_COUNTS}")
 
 
@@ -466,6 +466,12 @@ def run_nets(n=60, seed=0):
                                 of=prog, wrt=wrt)
             assert r.equal, f"its own backward pass judged: {str(r)[:300]}"
         guarded("nets", f"grad({prog!r}, wrt={wrt})", one, 60)
+
+
+def _sizes(default):
+    import sys
+    return (int(sys.argv[2]) if len(sys.argv) > 2 else default,
+            int(sys.argv[3]) if len(sys.argv) > 3 else 0)
 
 
 def _main_nets():
