@@ -124,3 +124,13 @@ def test_a_declared_row_vector_is_a_row_in_the_checked_texts(text, wrt):
                "S": "symmetric matrix(n)", "p": "vector(n)"}
     d = matdiff.diff(text, wrt=wrt, declare={k: v for k, v in declare.items() if k in text})
     assert d.check_steps().ok
+
+
+def test_a_step_at_an_exact_tie_is_not_reported_false():
+    # max(p, min(p, x)) ties p with p wherever x > p: the local derivative of max there has
+    # slopes 0 and 1 on its two sides, and central differences (0.5 at every step size)
+    # were taken for the truth
+    d = matdiff.diff("sum(max(p, min(p, x)).^2)", wrt="x",
+                     declare={"p": "vector(n)", "x": "vector(n)"})
+    values = {"p": np.array([0.2, 0.3, 0.5]), "x": np.array([0.9, -0.4, 0.7])}
+    assert d.check_steps(values).ok
