@@ -363,7 +363,8 @@ def run_layers():
 
 def main(what):
     {"hostile": run_hostile, "wrong": run_wrong, "textbook": run_textbook,
-     "nets": _main_nets, "mutants": lambda: run_mutants(*_sizes(200))}[what]()
+     "nets": _main_nets, "mutants": lambda: run_mutants(*_sizes(200)),
+     "passes": lambda: run_pass_mutants(*_sizes(15))}[what]()
     print(f"counts: {_COUNTS}")
 
 
@@ -558,3 +559,55 @@ def run_mutants(n=200, seed=0):
                     assert r2.equal, f"diagnosed layout, but ({m})' is not right"
             guarded("mutants", f"compare({m!r}, of={text!r}, wrt={wrt!r}, declare={decl!r})",
                     one, 30)
+
+
+def run_pass_mutants(n=15, seed=0):
+    """A network's own backward pass with one slip in one line: never judged all right,
+    and the slipped line (or one before it) is named first."""
+    import random
+    import warnings
+    R = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    progs = [
+        ("X: matrix(N, D)\nY: one-hot rows(N, K)\nb1: vector(H)\nb2: vector(K)\n"
+         "Z1 = X*W1 + b1'\nH = relu(Z1)\nS = H*W2 + b2'\n"
+         "L = -sum(sum(Y.*logsoftmax(S, 2)))/size(X, 1)", ["W1", "b1", "W2", "b2"]),
+        ("X: matrix(N, D)\nG: matrix(N, D)\ngamma, beta: vector(D)\nmu = mean(X, 1)\n"
+         "v = mean((X - mu).^2, 1)\nXh = (X - mu)./sqrt(v + 1e-5)\nY = gamma'.*Xh + beta'\n"
+         "L = sum(sum(G.*Y))", ["X", "gamma", "beta"]),
+        ("y: vector\nb: scalar\nr = X*w + b - y\nL = mean(r.^2)", ["w", "b"]),
+        ("h, x, b, u: vector\nz = Wh*h + Wx*x + b\nh1 = tanh(z)\nL = u'*h1", ["Wh", "Wx", "b"]),
+    ]
+    for prog, wrt in progs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = matdiff.grad(prog, wrt=wrt)
+            lines = g.to_text().splitlines()
+            text = g.program_text()
+            e0 = matdiff.parse(prog)
+        import printed_truth as pt
+        vals = pt.values_for(e0.variables, seed=seed)
+        for k, line in enumerate(lines):
+            name, _, rhs = line.partition(" = ")
+            for kind, m in mutants(rhs)[:4]:
+                new_lines = lines[:k] + [f"{name} = {m}"] + lines[k + 1:]
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        new_text = text.replace(line, f"{name} = {m}")
+                        got = matdiff.parse(new_text, of=name.strip()).evaluate(vals)
+                        want = matdiff.parse(text, of=name.strip()).evaluate(vals)
+                except Exception:  # noqa: BLE001
+                    continue
+                if np.shape(got) == np.shape(want) and np.allclose(got, want):
+                    continue
+                _count("pass mutants")
+
+                def one(new_lines=new_lines, k=k, m=m, kind=kind, prog=prog, wrt=wrt):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        r = matdiff.compare("\n".join(new_lines), of=prog, wrt=wrt)
+                    assert not r.equal, f"{kind} slip in line {k} judged all right"
+                    first = next(i for i, ln in enumerate(r.lines) if not ln.equal)
+                    assert first <= k, f"{kind} slip in line {k}, first wrong {first}: {r}"
+                guarded("pass mutants", f"{lines[k]!r} -> {m!r} in {prog!r}", one, 60)
