@@ -134,3 +134,10 @@ def test_a_step_at_an_exact_tie_is_not_reported_false():
                      declare={"p": "vector(n)", "x": "vector(n)"})
     values = {"p": np.array([0.2, 0.3, 0.5]), "x": np.array([0.9, -0.4, 0.7])}
     assert d.check_steps(values).ok
+
+
+def test_check_steps_names_a_value_that_is_not_a_number():
+    # was a bare ValueError from numpy ("could not convert string to float")
+    d = matdiff.diff("x'*x", wrt="x", declare={"x": "vector"})
+    with pytest.raises(matdiff.MatdiffError, match="'x' is not an array of real numbers"):
+        d.check_steps(values={"x": "a"})

@@ -111,6 +111,15 @@ def _declaration(v: Expr, row: bool = False) -> str:
     return f"{mod}matrix({shape[0]}, {shape[1]})"
 
 
+def _real(name: str, value: Any) -> np.ndarray:
+    """A value as an array of floats, or the error saying it is not one."""
+    try:
+        return np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise MatdiffError(f"the value of '{name}' is not an array of real numbers: "
+                           f"{str(value)[:40]!r}") from None
+
+
 def _corners(f, x: np.ndarray, scale: float) -> np.ndarray:
     """Entries where the slope from the left differs from the slope from the right: the
     point sits exactly on a kink (max(p, min(p, x)) ties p with p wherever x > p), where
@@ -147,7 +156,7 @@ class _Checker:
     def __init__(self, d, values: Mapping[str, Any], seed: int) -> None:
         self.d = d
         self.names: dict[str, Expr] = dict(d.function.variables)
-        self.values: dict[str, np.ndarray] = {k: np.asarray(v, float) for k, v in values.items()
+        self.values: dict[str, np.ndarray] = {k: _real(k, v) for k, v in values.items()
                                               if k in self.names}
         self.report = StepCheck()
         self.rng = np.random.default_rng(seed)
