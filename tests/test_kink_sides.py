@@ -139,3 +139,12 @@ def test_two_kinks_that_disagree_only_near_zero_are_told_apart():
     assert not matdiff.compare(answer, of="min(max(x, l./(1 + l.^2)))", wrt="x",
                                declare=declare).equal
     assert not matdiff.compare("step(x + 0.5)", of="sum(max(x, 0.5))", wrt="x").equal
+
+
+@pytest.mark.parametrize("answer, of", [("W'*step(W'*h)", "sum(relu(W*h))"),
+                                        ("2*norm1(W*h)*W'*sign(W'*h)", "norm1(W*h)^2")])
+def test_a_transpose_slipped_inside_an_indicator_is_not_equal(answer, of):
+    # square matrices were always drawn near the identity, where W*h and W'*h have the
+    # same signs: step(W'*h) for step(W*h) was judged equal
+    declare = {"W": "square matrix", "h": "vector"}
+    assert not matdiff.compare(answer, of=of, wrt="h", declare=declare).equal
