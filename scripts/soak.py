@@ -1,3 +1,4 @@
+# ruff: noqa: B023, B007, F841, E731, F541, E501, I001 -- a soak tool: closures called at once in their loop
 """A soak of matdiff as a new user would try it (not part of the test suite).
 
     PYTHONPATH=src python scripts/soak.py random N SEED     random expressions vs JAX

@@ -1,3 +1,4 @@
+# ruff: noqa: B023, B007, F841, E731, F541, E501, I001 -- a soak tool: closures called at once in their loop
 """The soak's hostile input, learners' wrong answers and textbook identities (see soak.py)."""
 
 from __future__ import annotations
