@@ -201,3 +201,12 @@ def test_console_script_bad_input(argv) -> None:
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr
     assert done.stderr.strip()
+
+
+def test_python_dash_m_runs_the_command_line() -> None:
+    # `python -m matdiff` was "No module named matdiff.__main__"
+    import os
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    p = subprocess.run([sys.executable, "-m", "matdiff", "diff", "x'*A*x)", "--wrt", "x"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "column 7" in p.stderr

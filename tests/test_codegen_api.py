@@ -332,3 +332,13 @@ def test_comments_in_generated_code_write_sizes_through_the_variables() -> None:
     source = matdiff.diff("mean((X*w - y).^2)", wrt="w").source()
     assert "tr(eye)" not in source
     assert "numel(y)" in source or "size(X, 1)" in source, source
+
+
+def test_a_compiled_function_called_positionally_says_how_to_call_it():
+    # fn(x, A) was a TypeError from inside the engine; fn(values) (a dict, as evaluate takes)
+    # is read as the values
+    x, A = np.ones(3), np.eye(3)
+    fn = matdiff.diff("x'*A*x", wrt="x").compile()
+    assert np.allclose(fn({"x": x, "A": A}), 2 * x)
+    with pytest.raises(matdiff.MatdiffError, match="by name"):
+        fn(x, A)

@@ -229,3 +229,11 @@ def test_the_diagnoses_are_handed_the_frozen_records_below_the_api(monkeypatch):
     c = matdiff.compare("-2*A*x", of="x'*A*x", wrt="x", declare={"A": "symmetric matrix"})
     assert not c.equal and c.mistake == "sign"
     assert seen == [(DerivativeRecord, FunctionRecord)]
+
+
+def test_an_answer_reads_a_declared_row_vector_as_a_row():
+    # the answer was read with r a column: r' (right) was "written as a row", r (wrong) equal
+    declare = {"r": "row vector(n)", "y": "vector(n)"}
+    assert matdiff.compare("r'", of="r*y", wrt="y", declare=declare).equal
+    assert matdiff.compare("-(-(r'))", of="r*y", wrt="y", declare=declare).equal
+    assert not matdiff.compare("r", of="r*y", wrt="y", declare=declare).equal

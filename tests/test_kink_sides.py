@@ -3,6 +3,7 @@ max, abs, ... is never judged equal (issue 19, part 1)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import matdiff
@@ -103,3 +104,47 @@ def test_a_side_no_value_can_reach_is_said_untested():
     assert r.equal and "no point reached x.^2 < 0" in str(r) and "untested" in r.note
     assert matdiff.compare("step(w'*x + b)*x", of="max(0, w'*x + b)", wrt="w",
                            declare={"b": "scalar"}).note == ""
+
+
+@pytest.mark.parametrize("text, slope", [("max(y, y)", 1.0), ("min(y, y)", 1.0),
+                                         ("max(y, 2*y - y)", 1.0), ("min(y, 3*y - 2*y)", 1.0),
+                                         ("max(y.*y, y.^2)", 2.0)])
+def test_a_tie_on_a_whole_region_keeps_the_slope(text, slope):
+    # max(y, y) is y: its derivative was 0, both sides' indicators step(0) being 0
+    y = np.array([0.5, -1.0, 2.0])
+    d = matdiff.diff(text, wrt="y", declare={"y": "vector"})
+    want = np.diag(slope * (y if "y.*y" in text else np.ones(3)))
+    assert np.allclose(d.evaluate({"y": y}), want)
+
+
+@pytest.mark.parametrize("answer, of, declare", [
+    ("step(w'*x)*x", "max(0, w'*x + b)", {"b": "scalar"}),
+    ("step(w'*x - b)*x", "relu(w'*x + b)", {"b": "scalar"}),
+    ("X'*step(X*w)", "sum(relu(X*w + b))", {"b": "scalar"}),
+    ("sign(x)", "sum(abs(x - y))", None),
+])
+def test_an_indicator_whose_kink_is_elsewhere_is_not_equal(answer, of, declare):
+    # step(w'*x) for step(w'*x + b) is wrong only where w'*x and w'*x + b differ in sign;
+    # visiting each kink's two sides never went there, and compare said "equal"
+    wrt = "x" if "abs" in of else "w"
+    assert not matdiff.compare(answer, of=of, wrt=wrt, declare=declare).equal
+
+
+def test_two_kinks_that_disagree_only_near_zero_are_told_apart():
+    # step(x + l/2) for step(x - l/2), l in {-1, 1}: they differ only where |x| < 1/2, and
+    # the draws' entries are at least 1/2 in size: looked for at the smaller sizes too
+    declare = {"l": "labels(-1, 1) vector(n)", "x": "vector(n)"}
+    answer = "(eq(max(x, l/2), min(max(x, l/2))).*step(x + l/2))/sum(eq(max(x, l/2), " \
+             "min(max(x, l/2))))"
+    assert not matdiff.compare(answer, of="min(max(x, l./(1 + l.^2)))", wrt="x",
+                               declare=declare).equal
+    assert not matdiff.compare("step(x + 0.5)", of="sum(max(x, 0.5))", wrt="x").equal
+
+
+@pytest.mark.parametrize("answer, of", [("W'*step(W'*h)", "sum(relu(W*h))"),
+                                        ("2*norm1(W*h)*W'*sign(W'*h)", "norm1(W*h)^2")])
+def test_a_transpose_slipped_inside_an_indicator_is_not_equal(answer, of):
+    # square matrices were always drawn near the identity, where W*h and W'*h have the
+    # same signs: step(W'*h) for step(W*h) was judged equal
+    declare = {"W": "square matrix", "h": "vector"}
+    assert not matdiff.compare(answer, of=of, wrt="h", declare=declare).equal

@@ -190,3 +190,13 @@ def test_the_printed_backward_pass_of_an_mlp_is_right(layers, act):
     printed = matdiff.grad(text, wrt=params).program_text()
     r = matdiff.compare(printed, of=text, wrt=params)
     assert r.equal and r.forward, str(r)
+
+
+def test_the_gradient_of_a_row_vector_input_is_a_row():
+    # grad prints dr = y' for a row vector r (dNAME in NAME's shape), and compare judged that
+    # very pass wrong ("dr has the shape of r, a column"), reading r' in dy = r' as a row
+    program = "r: row vector\ny: vector\nL = r*y"
+    g = matdiff.grad(program, wrt=["y", "r"])
+    assert matdiff.compare(g.to_text(), of=program, wrt=["y", "r"]).equal
+    wrong = matdiff.compare("dr = y\ndy = r", of=program, wrt=["y", "r"])
+    assert [line.equal for line in wrong.lines] == [False, False]

@@ -293,3 +293,16 @@ def test_adding_a_notation_is_a_printer_and_one_registry_line(monkeypatch):
     assert parser.parse_args(["x", "--wrt", "x", "--notation", "shout"]).notation == "shout"
     with pytest.raises(matdiff.MatdiffError, match="notation must be one of"):
         d.printed("braille")
+
+
+def test_a_deep_chain_of_shared_forms_prints_in_time():
+    # each level of softmax(softmax(...)) shares its argument twice; the printer walked the
+    # shared forms anew for every transpose it tried: 17 s at depth 17, doubling per level
+    import time
+    d = matdiff.diff("sum(" + "softmax(" * 18 + "x" + ")" * 18 + ")", wrt="x")
+    start = time.perf_counter()
+    try:
+        str(d)
+    except matdiff.MatdiffError as e:  # too long to write out: said so, quickly
+        assert "longer than" in str(e)
+    assert time.perf_counter() - start < 8

@@ -135,7 +135,7 @@ def test_steps_not_finite_at_the_callers_values_are_not_checkable_there():
     d = matdiff.diff("exp(exp(exp(sum(X))))", wrt="X", declare={"X": "matrix(3, 3)"})
     report = d.check_steps({"X": np.ones((3, 3))})  # exp(exp(9)) overflows
     assert report.ok and report.unchecked and "not checkable" in str(report)
-    with pytest.raises(matdiff.MatdiffError, match="must have shape"):
+    with pytest.raises(matdiff.MatdiffError, match="should be a matrix"):
         d.check_steps({"X": np.ones((2, 2))})
     d = matdiff.diff("tanh(det(X))", wrt="X")  # inv(X) in the steps: singular at ones
     report = d.check_steps({"X": np.ones((3, 3))})
@@ -154,3 +154,31 @@ def test_check_steps_holds_for_random_expressions_where_the_derivative_is_right(
     if not d.check() < 1e-6:  # the derivative is what the other tests judge
         return
     _assert_holds(d)
+
+
+@pytest.mark.parametrize("text, wrt", [("r*y", "y"), ("r*diag(B)", "B"),
+                                       ("r*(S*p - mean(S*p))", "S")])
+def test_a_declared_row_vector_is_a_row_in_the_checked_texts(text, wrt):
+    # the steps print r*A and r' ⊙ y for a row vector r: read back with r declared a
+    # (column) vector, they did not parse, and check_steps reported the steps false
+    declare = {"r": "row vector(n)", "y": "vector(n)", "B": "matrix(n, n)",
+               "S": "symmetric matrix(n)", "p": "vector(n)"}
+    d = matdiff.diff(text, wrt=wrt, declare={k: v for k, v in declare.items() if k in text})
+    assert d.check_steps().ok
+
+
+def test_a_step_at_an_exact_tie_is_not_reported_false():
+    # max(p, min(p, x)) ties p with p wherever x > p: the local derivative of max there has
+    # slopes 0 and 1 on its two sides, and central differences (0.5 at every step size)
+    # were taken for the truth
+    d = matdiff.diff("sum(max(p, min(p, x)).^2)", wrt="x",
+                     declare={"p": "vector(n)", "x": "vector(n)"})
+    values = {"p": np.array([0.2, 0.3, 0.5]), "x": np.array([0.9, -0.4, 0.7])}
+    assert d.check_steps(values).ok
+
+
+def test_check_steps_names_a_value_that_is_not_a_number():
+    # was a bare ValueError from numpy ("could not convert string to float")
+    d = matdiff.diff("x'*x", wrt="x", declare={"x": "vector"})
+    with pytest.raises(matdiff.MatdiffError, match="'x' is not an array of real numbers"):
+        d.check_steps(values={"x": "a"})

@@ -127,13 +127,15 @@ def _short(v: Any) -> str:
                            max_line_width=10_000).replace("\n", "")
 
 
-def declaration_of(v) -> str:
-    """The declaration that reads back as variable v (its shape; symmetric if declared so)."""
+def declaration_of(v, row: bool = False) -> str:
+    """The declaration that reads back as variable v (its shape; symmetric if declared so);
+    a variable the user declared a row vector stays one (its value is a 1-D array like a
+    column's: only the declaration tells)."""
     shape = [str(s) for s in v.shape]
     if not shape:
         return "scalar"
     if len(shape) == 1:
-        return f"vector({shape[0]})"
+        return f"{'row ' if row else ''}vector({shape[0]})"
     return f"{'symmetric ' if v.attr[1] else ''}matrix({shape[0]}, {shape[1]})"
 
 
@@ -244,7 +246,8 @@ def judge_answer(answer: str, d, layout: str, seed: int,
 
     known = dict(known or {})
     declared = {k: v for k, v in dict(declare or {}).items() if k not in known}
-    declared.update({name: declaration_of(v) for name, v in d.variables.items()})
+    rows = getattr(d, "rows", None) or getattr(getattr(d, "function", None), "rows", frozenset())
+    declared.update({name: declaration_of(v, name in rows) for name, v in d.variables.items()})
     declared.update({name: decl for name, (decl, _) in known.items()})
     _check_names(answer, d, known)
     try:

@@ -183,7 +183,9 @@ class _Target:
         statement = program.intermediates.get(name)
         leaf = program.inputs[name] if statement is None else \
             ir.var(name, statement.local.shape)
-        self.row = statement is not None and statement.kind == "row"
+        # dNAME has NAME's shape: a row for an intermediate or an input that is a row vector
+        self.row = statement.kind == "row" if statement is not None else name in program.rows
+        self.rows = program.rows   # names whose value is a row vector: read and printed so
         env: dict = {}   # each name's expression over the inputs and the leaf
         for s in program.statements:
             e = substitute(s.local, {v: env[v.name] for v in _leaves(s.local) if v.name in env})
@@ -204,7 +206,8 @@ class _Target:
     def to_text(self, layout: str = "shape") -> str:
         from .printing import to_text
 
-        return to_text(self._folded, variables=None)
+        return to_text(self._folded, orientation="row" if self.row else None, variables=None,
+                       rows=self.rows)
 
     @property
     def record(self):
@@ -256,7 +259,7 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
         if w not in program.inputs:
             raise MatdiffError(f"'{w}' is not an input of the program (its inputs: "
                                f"{', '.join(program.inputs)})")
-    names = {**{n: declaration_of(v) for n, v in program.inputs.items()},
+    names = {**{n: declaration_of(v, n in program.rows) for n, v in program.inputs.items()},
              **{n: statement_declaration(s) for n, s in program.intermediates.items()}}
     inter = {n: (statement_declaration(s), s.inlined) for n, s in program.intermediates.items()
              if s is not program.output}

@@ -40,8 +40,12 @@ KINKS = frozenset({Op.RELU, Op.STEP, Op.ABS, Op.SIGN, Op.MAX, Op.MIN})
 
 
 def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool = False,
-                  scale: float = 1.0) -> dict[str, np.ndarray]:
-    """Random values for the variables, with symbolic dimensions drawn between 2 and 4."""
+                  scale: float = 1.0, free: bool = False) -> dict[str, np.ndarray]:
+    """Random values for the variables, with symbolic dimensions drawn between 2 and 4.
+
+    A square matrix is drawn near the identity (well conditioned for inv and det) unless
+    `free`: then like any matrix, far from its transpose, so that W*x and W'*x differ
+    in sign somewhere."""
     rng = np.random.default_rng(seed)
     sizes: dict[str, int] = {}
     for v in variables.values():
@@ -59,7 +63,7 @@ def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool =
         magnitude = rng.uniform(0.5, 1.5, shape) * scale
         sign = np.ones(shape) if positive else rng.choice([-1.0, 1.0], shape)
         value = magnitude * sign
-        if len(shape) == 2 and shape[0] == shape[1]:
+        if len(shape) == 2 and shape[0] == shape[1] and not (free and not v.attr[1]):
             n = shape[0]
             b = rng.uniform(-0.5, 0.5, shape) if not positive else rng.uniform(0.0, 0.3, shape)
             value = (b @ b.T) / n + np.eye(n)  # symmetric positive definite, well conditioned
@@ -293,6 +297,43 @@ def _sides(kink, values) -> tuple[bool, bool]:
     return bool(np.any(z > 0)), bool(np.any(z < 0))
 
 
+MAX_PAIRS = 16       # pairs of kinks whose disagreement is looked for
+
+
+def _kink_pairs(own: list, theirs: list) -> list:
+    """Pairs of a kink of the answer's own and one of the derivative's, of one shape (or
+    one of them scalar): where their arguments have opposite signs, one indicator is on
+    and the other off. An answer whose kink sits elsewhere than the derivative's
+    (step(w'*x) for step(w'*x + b)) is wrong only there, a region that visiting each
+    kink's two sides alone may never reach."""
+    def shape(kink):
+        return kink[0][0].shape
+    out = [("pair", a, b) for a in own for b in theirs
+           if shape(a) == shape(b) or not shape(a) or not shape(b)]
+    return out[:MAX_PAIRS]
+
+
+def _pair_sides(pair, values) -> tuple[bool, bool]:
+    """Whether the two kinks' arguments agree in sign at some entry, and disagree at some."""
+    from .evaluate import evaluate
+
+    _, *kinks = pair
+    zs = []
+    for args, variables in kinks:
+        try:
+            with np.errstate(all="ignore"):
+                vs = [np.asarray(evaluate(a, values, variables, check_symmetric=False), float)
+                      for a in args]
+        except MatdiffError:
+            return False, False
+        zs.append(vs[0] - vs[1] if len(vs) == 2 else vs[0])
+    try:
+        product = np.sign(zs[0]) * np.sign(zs[1])
+    except ValueError:  # shapes that do not broadcast: nothing to look for
+        return True, True
+    return bool(np.any(product > 0)), bool(np.any(product < 0))
+
+
 def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, seed: int,
                         count: int = 4, extra: list[tuple[Expr, Mapping[str, Expr]]] = ()
                         ) -> list[dict[str, np.ndarray]]:
@@ -305,16 +346,26 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
 
     variables = dict(variables)
     kinks = kink_arguments([(lower, variables), (e, variables), *extra])
+    theirs = len(kink_arguments([(lower, variables), (e, variables)]))
+    pairs = _kink_pairs(kinks[theirs:], kinks[:theirs])  # the answer's kinks against e's
+
+    def sides(values):
+        return [_sides(k, values) for k in kinks] + [_pair_sides(p, values) for p in pairs]
     found: list[tuple[dict, list[tuple[bool, bool]], bool]] = []
-    rounds = [(False, 1.0), (True, 1.0), (False, 0.5), (False, 4.0), (False, 16.0),
-              (False, 64.0)]
-    for r, (positive, scale) in enumerate(rounds):
-        if r >= 3 and (not kinks or all(any(f[1][i][s] for f in found)
-                                        for i in range(len(kinks)) for s in (0, 1))):
+    # the first BASE rounds: plain draws, positive ones, smaller ones, and square matrices
+    # far from their transposes; then larger values, only for a side no draw has reached
+    base = 4
+    rounds = [(False, 1.0, False), (True, 1.0, False), (False, 0.5, False), (False, 1.0, True),
+              (False, 4.0, False), (False, 16.0, False), (False, 64.0, False)]
+    for r, (positive, scale, free) in enumerate(rounds):
+        if r == base - 1 and not pairs:
+            continue
+        if r >= base and (not kinks or all(any(f[1][i][s] for f in found)
+                                           for i in range(len(kinks)) for s in (0, 1))):
             break  # larger values only to reach a side of a kink no draw has reached
         for attempt in range(CANDIDATES if kinks else count + 2):
             values = random_values(variables, seed + 1000 * attempt + 7 * len(found),
-                                   positive=positive, scale=scale)
+                                   positive=positive, scale=scale, free=free)
             try:
                 with np.errstate(all="ignore"):
                     derivative = np.asarray(evaluate(e, values, variables))
@@ -323,15 +374,19 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
             except MatdiffError:
                 ok = False
             if ok:
-                found.append((values, [_sides(k, values) for k in kinks],
+                found.append((values, sides(values),
                               bool(np.any(derivative))))
-        if len(found) >= count and r < 3:
-            if not kinks or all(any(f[1][i][s] for f in found)
-                                for i in range(len(kinks)) for s in (0, 1)):
+        if len(found) >= count and r < base:
+            # every kink's two sides, and (among the first rounds' sizes, which include
+            # smaller values) every pair of kinks where they disagree
+            if not kinks or (all(any(f[1][i][s] for f in found)
+                                 for i in range(len(kinks)) for s in (0, 1))
+                             and (r == base - 1 or all(any(f[1][i][1] for f in found) for i in
+                                                range(len(kinks), len(kinks) + len(pairs))))):
                 break
     if not found:
         return [values_in_domain(e, variables, lower, seed + k) for k in range(count)]
-    need = {(i, s): SIDE_VISITS for i in range(len(kinks)) for s in (0, 1)}
+    need = {(i, s): SIDE_VISITS for i in range(len(kinks) + len(pairs)) for s in (0, 1)}
     chosen: list[int] = []
     while len(chosen) < MAX_POINTS:
         def gain(j):

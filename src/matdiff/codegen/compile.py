@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EvaluationError
+from ..errors import EvaluationError, MatdiffError
 from ..evaluate import check_dense
 from ..signature import Signature, bind_shape
 from .backends import backend_of, known_backend
@@ -58,7 +58,16 @@ class CompiledFunction:
 
     # ------------------------------------------------------------ calling
 
-    def __call__(self, **values: Any) -> Any:
+    def __call__(self, *given: Any, **values: Any) -> Any:
+        """fn(x=..., A=...), or fn(values) with a dict as d.evaluate takes it."""
+        if given:
+            if len(given) == 1 and isinstance(given[0], Mapping) and not values:
+                return self._call(dict(given[0]))
+            named = ", ".join(f"{n}=..." for n in [*self._names, *(n for n, _ in
+                                                                    self._optional)][:3])
+            raise MatdiffError(
+                f"a compiled function takes its values by name, as fn({named}), or one dict "
+                f"fn(values); got {len(given)} positional argument{'s' * (len(given) > 1)}")
         return self._call(values)
 
     def specialize(self, **values: Any) -> CompiledFunction:

@@ -152,12 +152,18 @@ def _power(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
 
 
 def _extremum(larger: bool) -> DerivativeRule:
-    """max(a, b): da where a > b, db where b > a; at a tie neither (0, as at the article's kink)."""
+    """max(a, b): da where a > b, db where b > a; at a tie against a constant neither (0,
+    as at the article's kink). When both arguments vary, a tie can hold on a whole region
+    (max(x, 2*x - x) is x): there b takes the rest, 1 - step(a - b), so that the two
+    slopes always add up to the whole one."""
     def rule(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
         a, b = node.args
         da, db = dargs
         a_wins = ir.unary(Op.STEP, ir.sub(a, b) if larger else ir.sub(b, a))
-        b_wins = ir.unary(Op.STEP, ir.sub(b, a) if larger else ir.sub(a, b))
+        if da is not None and db is not None:
+            b_wins = ir.sub(ir.const(1.0, a_wins.shape), a_wins)
+        else:
+            b_wins = ir.unary(Op.STEP, ir.sub(b, a) if larger else ir.sub(a, b))
         return _sum_terms([
             None if da is None else _pointwise(a_wins, da, wrt_dims),
             None if db is None else _pointwise(b_wins, db, wrt_dims),

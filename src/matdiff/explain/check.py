@@ -113,14 +113,25 @@ class StepCheck:
         return step_check_html(self)
 
 
-def _declaration(v: Expr) -> str:
+def _declaration(v: Expr, row: bool = False) -> str:
+    """v's type as a reader declares it: a variable the user declared a row vector is
+    one in the printed texts too (its value is a 1-D array like a column's)."""
     shape = [str(s) for s in v.shape]
     if not shape:
         return "scalar"
     if len(shape) == 1:
-        return f"vector({shape[0]})"
+        return f"{'row ' if row else ''}vector({shape[0]})"
     mod = "symmetric " if v.attr[1] else ""
     return f"{mod}matrix({shape[0]}, {shape[1]})"
+
+
+def _real(name: str, value: Any) -> np.ndarray:
+    """A value as an array of floats, or the error saying it is not one."""
+    try:
+        return np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise MatdiffError(f"the value of '{name}' is not an array of real numbers: "
+                           f"{str(value)[:40]!r}") from None
 
 
 def _error(got: Any, want: Any) -> float:
@@ -141,7 +152,7 @@ class _Checker:
     def __init__(self, d, values: Mapping[str, Any], seed: int) -> None:
         self.d = d
         self.names: dict[str, Expr] = dict(d.function.variables)
-        self.values: dict[str, np.ndarray] = {k: np.asarray(v, float) for k, v in values.items()
+        self.values: dict[str, np.ndarray] = {k: _real(k, v) for k, v in values.items()
                                               if k in self.names}
         self.report = StepCheck()
         self.rng = np.random.default_rng(seed)
@@ -200,7 +211,8 @@ class _Checker:
         from ..evaluate import evaluate
         from ..language import build
 
-        declare = {name: _declaration(v) for name, v in self.names.items()}
+        rows = getattr(self.d, "rows", frozenset())
+        declare = {name: _declaration(v, name in rows) for name, v in self.names.items()}
         try:
             e, variables, _ = build(text, declare)
         except MatdiffError as err:

@@ -472,6 +472,8 @@ def binary(op: Op, a: Expr, b: Expr) -> Expr:
             return const(1.0, a.shape)
         if a.op is Op.CONST:
             return const(_fold_power(a.attr, b.attr), a.shape)
+    if op in (Op.MAX, Op.MIN) and a == b:  # max(x, x) is x, its slope x's (not 0 at the tie)
+        return a
     if op in (Op.MAX, Op.MIN) and a.op is Op.CONST and b.op is Op.CONST:
         pick = max if op is Op.MAX else min
         return const(pick(a.attr, b.attr), a.shape)

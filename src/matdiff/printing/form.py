@@ -262,13 +262,23 @@ _ENTRYWISE = frozenset(spelling(op) for op in ELEMENTWISE_UNARY) | {"sqrt"}
 
 
 def transpose(f: Form, depth: int = 0, memo: dict | None = None) -> Form:
-    """f' with the transpose pushed in wherever that costs no more marks."""
+    """f' with the transpose pushed in wherever that costs no more marks.
+
+    The result is kept on f: the printer asks for the transpose of one shared form again
+    and again (every product it arranges tries both orders), and a form shared down a
+    deep chain (softmax(softmax(...))) would otherwise be walked anew each time, which
+    grows exponentially with the depth."""
+    cached = f.__dict__.get("_transposed")
+    if cached is not None:
+        return cached
     if memo is None:
         memo = {}
     key = id(f)
     if key not in memo:
         memo[key] = (f, _transpose(f, depth, memo))  # f kept alive: its id stays unique
-    return memo[key][1]
+    out = memo[key][1]
+    object.__setattr__(f, "_transposed", out)
+    return out
 
 
 def _transpose(f: Form, depth: int, memo: dict) -> Form:
