@@ -246,7 +246,7 @@ def judge_answer(answer: str, d, layout: str, seed: int,
 
     known = dict(known or {})
     declared = {k: v for k, v in dict(declare or {}).items() if k not in known}
-    rows = getattr(d, "rows", None) or getattr(getattr(d, "function", None), "rows", frozenset())
+    rows = getattr(d, "rows", frozenset())
     declared.update({name: declaration_of(v, name in rows) for name, v in d.variables.items()})
     declared.update({name: decl for name, (decl, _) in known.items()})
     _check_names(answer, d, known)

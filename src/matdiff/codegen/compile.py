@@ -63,8 +63,8 @@ class CompiledFunction:
         if given:
             if len(given) == 1 and isinstance(given[0], Mapping) and not values:
                 return self._call(dict(given[0]))
-            named = ", ".join(f"{n}=..." for n in [*self._names, *(n for n, _ in
-                                                                    self._optional)][:3])
+            sig = self.signature
+            named = ", ".join(f"{n}=..." for n in [*sig.names, *(n for n, _ in sig.optional)][:3])
             raise MatdiffError(
                 f"a compiled function takes its values by name, as fn({named}), or one dict "
                 f"fn(values); got {len(given)} positional argument{'s' * (len(given) > 1)}")

@@ -55,3 +55,8 @@ class DerivativeRecord:
     @property
     def shape(self) -> tuple:
         return self.ir.shape
+
+    @property
+    def rows(self) -> frozenset[str]:
+        """The function's vector variables that are row vectors (read and printed so)."""
+        return self.function.rows
