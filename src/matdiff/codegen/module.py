@@ -21,6 +21,7 @@ from .backends import Backend
 from .blockplan import block_terms, emit_blocks
 from .blocks import BlockPlan
 from .distribute import distribute
+from .factor import factor_sums
 from .lower import Lowering, shared_exponentials
 from .program import IDENTIFIER, RESERVED, Program, valid_identifier
 from .runtime import HELPERS, helpers_used
@@ -148,12 +149,12 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
     low.shared_exp = shared_exponentials([e for _, e in spec.lines] + roots)
     for name, e in spec.lines:  # a program's lines, each planned on its own
-        (root,) = distribute([e], size, computed=low.memo)
+        (root,) = distribute(factor_sums([e], size), size, computed=low.memo)
         (v,) = low.lower([root])
         low.memo.setdefault(e, v)
         if name is not None:
             low.bind(ir.var(name, e.shape), v, name)
-    roots = distribute(roots, size, computed=low.memo)
+    roots = distribute(factor_sums(roots, size), size, computed=low.memo)
     vals = low.lower(roots)
     outs: list[str] = []
     structured: list[bool | BlockPlan] = []
