@@ -124,3 +124,34 @@ def test_random_ir_compiles_to_evaluate(seed, shape):
             got = np.asarray(got, dtype=float)
             assert got.shape == np.shape(want)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_parameters_named_like_the_generators_own_values():
+    """A variable called _v0 or t1 (possible through the IR) is renamed, never read as the
+    generator's value or temporary of that name."""
+    a, b, c = ir.var("_v0", ("n",)), ir.var("_v1", ("n",)), ir.var("t1", ("n",))
+    e = ir.add([ir.unary(Op.EXP, b), ir.unary(Op.SIN, a), ir.unary(Op.COS, c)])
+    fn = CompiledFunction(ModuleSpec((Output(e),), {"_v0": a, "_v1": b, "t1": c}))
+    x, y, z = np.arange(3.0), np.ones(3), np.full(3, 0.5)
+    np.testing.assert_allclose(fn(_v0=x, _v1=y, t1=z), np.exp(y) + np.sin(x) + np.cos(z))
+
+
+@settings(max_examples=100)
+@given(st.integers(0, 2**32 - 1))
+def test_every_node_of_a_random_ir_in_one_module(seed):
+    """Every node of random IR returned by one module (which shares temporaries across
+    them) equals that node evaluated alone: no shared temporary stands for another node."""
+    from matdiff.ir.expr import topo_order
+
+    r = random.Random(seed)
+    roots = [_gen(r, shape, r.randint(1, 4)) for shape in (("n",), (), ("n", "m"))]
+    nodes = []
+    for root in roots:
+        nodes += [x for x in topo_order(root) if x.args and x not in nodes]
+    fn = CompiledFunction(ModuleSpec(tuple(Output(x) for x in nodes), VARS))
+    values = _values(seed, 3, 4)
+    with np.errstate(all="ignore"):
+        got = fn(**values)
+        for node, g in zip(nodes, got):
+            np.testing.assert_allclose(np.asarray(g, dtype=float), evaluate(node, values, VARS),
+                                       rtol=1e-9, atol=1e-9, equal_nan=True)

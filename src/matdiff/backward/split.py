@@ -9,6 +9,10 @@ differentiated is named; the backward pass over these lines then has one
 error signal per pre-activation (`dz1`), and every gradient sharing it is a
 product with that one array (`dW1 = X'*dz1`, `db1 = sum(dz1, 1)'`), as
 in a hand-written pass, instead of one separate derivative per variable.
+Only products and sums are named, never a function's output: a composition
+such as log(softmax(z)) stays in one line, whose derivative the simplifier
+writes as softmax(z) - y, where a line `p = softmax(z)` would leave the
+backward pass to chain -y./p back through p (infinite once p underflows).
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str 
             continue
         depends[node] = any(depends[a] for a in node.args)
         if node.op not in _STRUCTURE:
-            for a in node.args:
-                if a.args and depends[a] and a is not root and a not in named:
+            for a in node.args:  # a pre-activation: a product or sum, never a function's
+                # output (log(softmax(z)) cut at softmax would chain -Y./P back through P)
+                if a.op in _STRUCTURE and a.args and depends[a] and a is not root \
+                        and a not in named:
                     named.append(a)
     if not named:
         return None

@@ -70,14 +70,6 @@ class Backend:
         text = text.replace(", device=LIKE", self.device.format(x=like) if self.device else "")
         return text.replace("LIKE", like)
 
-    def number_arguments(self, text: str, like: str) -> str:
-        """A number given to a function (log(2.0)) as a 0-d array like `like`: the
-        standard's functions take arrays."""
-        device = self.device.format(x=like) if self.device else ""
-        return _NUMBER_ARGUMENT.sub(
-            lambda m: f"{m.group(1)}(xp.asarray({m.group(2)}, dtype={like}.dtype{device}))",
-            text)
-
     def line(self, text: str) -> str:
         """A line of the shape checks: `np.ndim(x)` is `x.ndim` (values are arrays here)."""
         return re.sub(r"\bnp\.ndim\((\w+)\)", r"\1.ndim", text)
@@ -128,16 +120,38 @@ class _Spelling:
     backend: Backend
     like: str
 
-    def template(self, text: str) -> str:
-        return self.backend.template(text, self.like)
+    def template(self, text: str, numbers: tuple[int, ...] = (), every: bool = False) -> str:
+        """The template respelled; the operands in `numbers` are Python numbers (`every`:
+        all are), made 0-d arrays like `like` where a function would refuse them."""
+        text = self.backend.template(text, self.like)
+        if numbers and _refuses_numbers(text, every):
+            device = self.backend.device.format(x=self.like) if self.backend.device else ""
+            for k in numbers:
+                text = text.replace(f"{{{k}}}",
+                                    f"xp.asarray({{{k}}}, dtype={self.like}.dtype{device})")
+        return text
 
     def text(self, text: str) -> str:
         for name in self.backend.passes:
             text = _PASSES[name](text)
-        return self.backend.number_arguments(text, self.like)
+        return text
 
 
-_NUMBER_ARGUMENT = re.compile(r"(\bxp\.[\w.]+|\b_\w+)\((-?\d+\.?\d*(?:e-?\d+)?)\)")
+# functions of the standard that take a Python number beside arrays, or anywhere
+_TAKE_NUMBER_BESIDE_ARRAY = frozenset({"xp.maximum", "xp.minimum"})
+_TAKE_NUMBER = frozenset({"xp.full", "xp.asarray", "_embed", "_embed_sum"})
+_CALLED = re.compile(r"([A-Za-z_][\w.]*)\(")
+
+
+def _refuses_numbers(text: str, every: bool) -> bool:
+    """Whether a function the template calls may refuse a Python number operand: one of
+    numbers alone (PyTorch's logaddexp(0.0, 1.5), clamp_max(2.0, 0.0)), or beside arrays
+    outside the few that broadcast a number (where(3.0 > 0, 3.0, a * 3.0))."""
+    called = set(_CALLED.findall(text))
+    if called <= _TAKE_NUMBER:
+        return False
+    return every or not called <= _TAKE_NUMBER | _TAKE_NUMBER_BESIDE_ARRAY
+
 
 # NumPy template -> array API standard; `{k}` are the operands, EINSUM and LIKE placeholders
 _STANDARD: tuple[tuple[str, str], ...] = (

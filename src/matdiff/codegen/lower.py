@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+import numpy as np
+
+from ..evaluate import NUMPY
 from ..ir.expr import Dim, Expr, topo_order
 from ..ir.ops import (
     AXIS_OPS,
@@ -68,8 +71,10 @@ class Lowering:
         self.lines: dict[str, Val] = {}  # a program's lines by name (bind)
         self.einsum_only: set[Expr] = set()
         self.sizes: dict[Expr, int] = {}   # subtree sizes, capped, for comments
-        # (argument, axis) of both a softmax and a logsumexp: one exp serves both
-        self.shared_exp: set[tuple[Expr, int | None]] = set()
+        # softmax and logsumexp nodes whose partner (the other one, over the same argument
+        # and axis) is also computed: one exp serves both. Keyed by the nodes themselves,
+        # so no other node (max(x), an exp) is ever taken for one of them.
+        self.shared_exp: set[Expr] = set()
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -103,19 +108,31 @@ class Lowering:
             return self._einsum(node)
         if op is Op.ADD:
             return self._add(node)
-        if op in UNARY_CODE:
-            return self._unary(node)
-        if op in BINARY_CODE:
-            return self._binary(node)
+        if op in UNARY_CODE or op in BINARY_CODE:
+            folded = self._fold(node)
+            if folded is not None:
+                return folded
+            return self._unary(node) if op in UNARY_CODE else self._binary(node)
         if op in MATRIX_CODE:
             a = self.materialize(self.memo[node.args[0]])
-            if (node.args[0], node.attr) in self.shared_exp:
+            if node in self.shared_exp:
                 return self._softmax_or_logsumexp(node, a.ref)
             code = MATRIX_CODE[op]
             if node.attr is not None and op in AXIS_OPS:  # softmax(X, 2): along an axis
                 code = code[:-1] + f", axis={int(node.attr)})"
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
+
+    def _fold(self, node: Expr) -> Val | None:
+        """An element-wise function of numbers alone (softplus(1.5), leaky_relu(3, 0.1)) is a
+        number, computed now by the evaluator's own function: no library is handed a Python
+        number, and the generated code does not recompute a constant on every call."""
+        args = [self.memo[a] for a in node.args]
+        if any(v.real or v.literal is None for v in args):
+            return None
+        with np.errstate(all="ignore"):
+            value = NUMPY[node.op](node, [np.float64(v.literal) for v in args], {})
+        return Val.number(float(value), node.shape)
 
     def _softmax_or_logsumexp(self, node: Expr, x: str) -> Val:
         """softmax(x) = e/s and logsumexp(x) = m + log(s) over one e = exp(x - m), s = sum(e)."""
@@ -378,13 +395,15 @@ def _einsum_only(roots: list[Expr]) -> set[Expr]:
     return seen - other
 
 
-def shared_exponentials(roots: list[Expr]) -> set[tuple[Expr, int | None]]:
-    """(argument, axis) pairs that have both a softmax and a logsumexp under `roots`."""
-    seen: dict[Op, set[tuple[Expr, int | None]]] = {Op.SOFTMAX: set(), Op.LOGSUMEXP: set()}
+def shared_exponentials(roots: list[Expr]) -> set[Expr]:
+    """The softmax and logsumexp nodes under `roots` whose partner is there too: softmax(x)
+    beside logsumexp(x) along the same axis (they share m = max(x), e = exp(x - m), sum(e))."""
+    seen: dict[Op, dict[tuple[Expr, int | None], Expr]] = {Op.SOFTMAX: {}, Op.LOGSUMEXP: {}}
     done: set[Expr] = set()
     for root in roots:
         for node in topo_order(root, done):
             done.add(node)
             if node.op in seen:
-                seen[node.op].add((node.args[0], node.attr))
-    return seen[Op.SOFTMAX] & seen[Op.LOGSUMEXP]
+                seen[node.op][(node.args[0], node.attr)] = node
+    both = seen[Op.SOFTMAX].keys() & seen[Op.LOGSUMEXP].keys()
+    return {seen[op][key] for op in seen for key in both}

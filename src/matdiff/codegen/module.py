@@ -25,12 +25,15 @@ from .factor import factor_sums
 from .lower import Lowering, shared_exponentials
 from .program import IDENTIFIER, RESERVED, Program, valid_identifier
 from .runtime import HELPERS, helpers_used
+from .stable import stable_forms
 from .values import Val
 
 __all__ = ["Output", "ModuleSpec", "build_module", "DEFAULT_PLAN_SIZE", "layout"]
 
 DEFAULT_PLAN_SIZE = 1000  # the length assumed for a dimension when no values are given
-_TEMP = re.compile(r"t\d+\Z")
+# the generator's own names: temporaries t1, t2 and values _v0, _v1 of Program (a parameter
+# named like one would be read as that value)
+_TEMP = re.compile(r"(t|_v)\d+\Z")
 _UNSAFE = re.compile(r"[^\w \t+\-*/^'.,:;()\[\]=<>|!·⊙⊘∘∂√²ᵀ⁻¹∑]")
 
 
@@ -135,7 +138,10 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
             code += "_"
         dimnames[sym] = code
         taken.add(code)
-    roots = [o.ir for o in spec.outputs]
+    rewritten = stable_forms([e for _, e in spec.lines] + [o.ir for o in spec.outputs],
+                             [n for n, _ in spec.lines])
+    program_lines = list(zip([n for n, _ in spec.lines], rewritten[:len(spec.lines)]))
+    roots = rewritten[len(spec.lines):]
     sizes = dict(sizes or {})
 
     def size(d: Dim) -> int:
@@ -146,9 +152,10 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
 
     describe = _describer(spec.variables) if comments else None
     prog = Program()
+    prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
-    low.shared_exp = shared_exponentials([e for _, e in spec.lines] + roots)
-    for name, e in spec.lines:  # a program's lines, each planned on its own
+    low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
+    for name, e in program_lines:  # a program's lines, each planned on its own
         (root,) = distribute(factor_sums([e], size), size, computed=low.memo)
         (v,) = low.lower([root])
         low.memo.setdefault(e, v)
@@ -169,7 +176,10 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
             outs.extend(refs)
             structured.append(plan)
         else:
-            outs.append(low.materialize(v, writable=True).ref)
+            ref = low.materialize(v, writable=True).ref
+            if backend is not None and prog.is_number(ref):  # a 0-d array of the library
+                ref = prog.emit("np.full((), {0})", (ref,))
+            outs.append(ref)
             structured.append(False)
     spell = None
     prologue = _prologue({n: spec.variables[n] for n in names}, params, dimnames)

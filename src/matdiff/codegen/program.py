@@ -33,6 +33,8 @@ RESERVED = frozenset({
 })
 
 INLINE_LIMIT = 72  # longest expression inlined into its consumer
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")           # a function call in a template
+_NUMBER = re.compile(r"-?(\d+\.?\d*(e[-+]?\d+)?|np\.inf|np\.nan)")
 
 
 def valid_identifier(name: str) -> bool:
@@ -44,7 +46,8 @@ def valid_identifier(name: str) -> bool:
 class Spelling(Protocol):
     """How another array library writes a template and a finished line (backends.py)."""
 
-    def template(self, text: str) -> str: ...
+    def template(self, text: str, numbers: tuple[int, ...] = (), every: bool = False
+                 ) -> str: ...
 
     def text(self, text: str) -> str: ...
 
@@ -65,6 +68,9 @@ class Program:
         self.instrs: dict[str, Instr] = {}
         self._cse: dict[tuple[str, tuple[str, ...]], str] = {}
         self.symmetric: set[str] = set()   # values known to be symmetric matrices
+        # values that are Python numbers, not arrays: dimension lengths (n) and arithmetic
+        # of numbers (n * m); literals (2.0) are numbers too (is_number)
+        self.numbers: set[str] = set()
 
     def emit(self, template: str, refs: tuple[str, ...] | list[str] = (),
              comment: str | None = None, inline: bool = True, name: str | None = None) -> str:
@@ -83,12 +89,20 @@ class Program:
             return ref
         ref = f"_v{len(self.instrs)}"
         self.instrs[ref] = Instr(template, refs, comment, inline, name)
-        name = ref
-        self._cse[key] = name
-        return name
+        if not _CALL.search(template) and all(self.is_number(r) for r in refs):
+            self.numbers.add(ref)
+        self._cse[key] = ref
+        return ref
 
     def is_value(self, ref: str) -> bool:
         return ref in self.instrs
+
+    def is_number(self, ref: str) -> bool:
+        """Whether ref is a Python number where the code runs (a literal, a length, their
+        arithmetic), which a library's function may refuse where it wants an array."""
+        if ref in self.numbers:
+            return True
+        return ref not in self.instrs and _NUMBER.fullmatch(ref) is not None
 
     def render(self, outputs: list[str], taken: set[str],
                spell: Spelling | None = None) -> tuple[list[str], list[str]]:
@@ -131,7 +145,9 @@ class Program:
             if spell is None:
                 text = tidy(_substitute(ins.template, ins.refs, code))
             else:
-                text = spell.text(tidy(_substitute(spell.template(ins.template), ins.refs, code)))
+                numbers = tuple(k for k, r in enumerate(ins.refs) if self.is_number(r))
+                template = spell.template(ins.template, numbers, len(numbers) == len(ins.refs))
+                text = spell.text(tidy(_substitute(template, ins.refs, code)))
             if (ins.inline and name not in preferred and uses.get(name, 0) == 1
                     and len(text) <= INLINE_LIMIT):
                 code[name] = text
