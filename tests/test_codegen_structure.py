@@ -70,3 +70,45 @@ def test_factoring_leaves_a_sum_whose_terms_contract_x():
     X, A = rng.standard_normal((5, 5)), rng.standard_normal((5, 5))
     fn = matdiff.diff("sum(X*A + X + 3*X)", wrt="A", declare={"X": "matrix(n, n)"}).compile()
     assert np.allclose(fn(X=X, A=A), X.T @ np.ones((5, 5)))
+
+
+def _square(n, seed=2):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, n)) + n * np.eye(n), rng.standard_normal(n), \
+        rng.standard_normal(n)
+
+
+SOLVE_DECLARE = {"A": "matrix(n, n)", "b": "vector(n)", "w": "vector(n)", "x": "vector(n)"}
+
+
+@pytest.mark.parametrize("text, wrt, want", [
+    ("x'*inv(A)*b", "x", lambda A, b, w: np.linalg.solve(A, b)),
+    ("w'*inv(A)*b", "A", lambda A, b, w: -np.outer(np.linalg.solve(A.T, w),
+                                                   np.linalg.solve(A, b))),
+    ("w'*inv(A)*b", "b", lambda A, b, w: np.linalg.solve(A.T, w)),
+    ("sum(inv(A')*b)", "b", lambda A, b, w: np.linalg.solve(A, np.ones(len(b)))),
+])
+def test_inverse_times_a_vector_is_a_solve(text, wrt, want):
+    A, b, w = _square(6)
+    d = matdiff.diff(text, wrt=wrt, declare=SOLVE_DECLARE)
+    values = {"A": A, "b": b, "w": w, "x": w}
+    source = d.source(shapes={k: values[k].shape for k in d.variables})
+    assert "np.linalg.solve(" in source and "np.linalg.inv(" not in source
+    got = d.compile()(**{k: values[k] for k in d.variables})
+    assert np.allclose(got, want(A, b, w))
+
+
+def test_an_inverse_that_is_also_an_output_is_computed_once():
+    A, b, _ = _square(5)
+    vg = matdiff.value_and_grad("sum(inv(A)*b)", wrt=["b"], declare=SOLVE_DECLARE)
+    value, (g,) = vg(A=A, b=b)
+    assert np.isclose(value, np.linalg.solve(A, b).sum())
+    assert np.allclose(g, np.linalg.solve(A.T, np.ones(5)))
+
+
+def test_the_solve_runs_in_torch():
+    torch = pytest.importorskip("torch")
+    A, b, w = _square(6)
+    fn = matdiff.diff("w'*inv(A)*b", wrt="A", declare=SOLVE_DECLARE).compile(backend="torch")
+    got = fn(A=torch.as_tensor(A), b=torch.as_tensor(b), w=torch.as_tensor(w))
+    assert np.allclose(got.numpy(), -np.outer(np.linalg.solve(A.T, w), np.linalg.solve(A, b)))
