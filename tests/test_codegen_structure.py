@@ -112,3 +112,65 @@ def test_the_solve_runs_in_torch():
     fn = matdiff.diff("w'*inv(A)*b", wrt="A", declare=SOLVE_DECLARE).compile(backend="torch")
     got = fn(A=torch.as_tensor(A), b=torch.as_tensor(b), w=torch.as_tensor(w))
     assert np.allclose(got.numpy(), -np.outer(np.linalg.solve(A.T, w), np.linalg.solve(A, b)))
+
+
+EMBED_DECLARE = {"Y": "one-hot rows(n, k)", "E": "matrix(k, d)", "T": "matrix(n, d)"}
+
+
+@pytest.fixture
+def embedding():
+    rng = np.random.default_rng(3)
+    n, k, d = 600, 400, 8
+    idx = rng.integers(0, k, n)
+    return idx, {"Y": np.eye(k)[idx], "E": rng.standard_normal((k, d)),
+                 "T": rng.standard_normal((n, d))}
+
+
+def test_one_hot_rows_times_a_matrix_is_a_gather_and_its_gradient_an_add_at(embedding):
+    idx, v = embedding
+    d = matdiff.diff("norm2(Y*E - T)^2", wrt="E", declare=EMBED_DECLARE)
+    source = d.source(shapes={k: a.shape for k, a in v.items()})
+    assert "Y @" not in source and "Y.T @" not in source and "_scatter_rows(" in source
+    want = np.zeros_like(v["E"])
+    np.add.at(want, idx, 2 * (v["E"][idx] - v["T"]))
+    fn = d.compile()
+    assert np.allclose(fn(**v), want)
+    # the work is n x d, not n x k x d: nothing as large as Y is allocated
+    assert peak_bytes(fn, **v) < v["Y"].nbytes / 4
+
+
+def test_one_hot_gather_serves_a_value_and_columns():
+    rng = np.random.default_rng(4)
+    idx = rng.integers(0, 5, 7)
+    Y, E, u = np.eye(5)[idx], rng.standard_normal((5, 3)), rng.standard_normal(3)
+    vg = matdiff.value_and_grad("sum(tanh(Y*E*u))", wrt=["u", "E"], declare=EMBED_DECLARE)
+    value, (gu, gE) = vg(Y=Y, E=E, u=u)
+    z = E[idx] @ u
+    assert np.isclose(value, np.tanh(z).sum())
+    assert np.allclose(gu, E[idx].T @ (1 - np.tanh(z) ** 2))
+    assert np.allclose(gE, Y.T @ np.outer(1 - np.tanh(z) ** 2, u))
+    cols = matdiff.diff("sum(E'*Y')", wrt="E", declare=EMBED_DECLARE)   # Y' contracted
+    assert np.allclose(cols.compile()(Y=Y, E=E), Y.sum(axis=0)[:, None] * np.ones((5, 3)))
+
+
+def test_one_hot_columns_and_vectors_index_too():
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, 4, 6)
+    C = np.eye(4)[idx].T                      # 4 x 6, one 1 per column
+    E, h = rng.standard_normal((4, 3)), np.eye(4)[2]
+    d = matdiff.diff("sum(tanh(C'*E))", wrt="E", declare={"C": "one-hot columns(k, n)"})
+    assert "_scatter_rows(" in d.source(shapes={"C": (4, 6), "E": (4, 3)})
+    assert np.allclose(d.compile()(C=C, E=E), C @ (1 - np.tanh(C.T @ E) ** 2))
+    g = matdiff.diff("sum(tanh(h'*E))", wrt="E", declare={"h": "one-hot vector(k)"})
+    assert np.allclose(g.compile()(h=h, E=E), np.outer(h, 1 - np.tanh(h @ E) ** 2))
+
+
+def test_other_libraries_multiply_one_hot_matrices():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    idx = rng.integers(0, 5, 7)
+    Y, E, T = np.eye(5)[idx], rng.standard_normal((5, 3)), rng.standard_normal((7, 3))
+    fn = matdiff.diff("norm2(Y*E - T)^2", wrt="E", declare=EMBED_DECLARE).compile(
+        backend="torch")
+    got = fn(Y=torch.as_tensor(Y), E=torch.as_tensor(E), T=torch.as_tensor(T))
+    assert np.allclose(got.numpy(), 2 * Y.T @ (Y @ E - T))

@@ -28,6 +28,7 @@ from ..ir.ops import (
     array_call,
 )
 from .contract import contract, scale_code
+from .onehot import index_one_hot, one_hot_axis
 from .program import Program
 from .solves import solve_inverses
 from .values import Val, axes_template, format_number, partition
@@ -77,6 +78,7 @@ class Lowering:
         # so no other node (max(x), an exp) is ever taken for one of them.
         self.shared_exp: set[Expr] = set()
         self.inverse_of: dict[str, str] = {}  # ref of inv(A) -> ref of A (solves.py)
+        self.index_one_hot = False  # products with one-hot matrices as indexing (onehot.py)
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -237,9 +239,12 @@ class Lowering:
             else:
                 scalars.append(self.dimcode(d))
         if self.inverse_of:  # after the sums above: a solve sums its index
-            tensors = solve_inverses(self.prog, tensors, tensor_args, self.inverse_of,
-                                     set(out_r), self.einsum_only,
-                                     lambda x: _length(dims[x], self.size))
+            tensors, tensor_args = solve_inverses(
+                self.prog, tensors, tensor_args, self.inverse_of, set(out_r), self.einsum_only,
+                lambda x: _length(dims[x], self.size))
+        if self.index_one_hot and any(one_hot_axis(a) is not None for a in tensor_args):
+            tensors, tensor_args = index_one_hot(self.prog, tensors, tensor_args, set(out_r),
+                                                 lambda x: self.dimcode(dims[x]))
         core = list(dict.fromkeys(out_r))
         pattern = tuple(core.index(x) for x in out_r)
         core_dims = tuple(dims[x] for x in core)

@@ -29,8 +29,8 @@ Tensor = tuple[str, list[int]]
 def solve_inverses(prog: Program, tensors: list[Tensor], args: Sequence[Expr | None],
                    matrix_of: dict[str, str], out: Container[int],
                    only_multiplied: Container[Expr], length: Callable[[int], int]
-                   ) -> list[Tensor]:
-    """tensors (ref, labels) of one product with each solvable inverse replaced by a solve.
+                   ) -> tuple[list[Tensor], list[Expr | None]]:
+    """(tensors, args): the (ref, labels) of one product, each solvable inverse a solve.
 
     `args[k]` is the IR node of tensors[k]; `matrix_of[ref]` the array whose
     inverse ref is. Labels in `out` are kept; the others are summed; `length`
@@ -82,4 +82,4 @@ def solve_inverses(prog: Program, tensors: list[Tensor], args: Sequence[Expr | N
             done = True
             break
         k = 0 if done else k + 1
-    return tensors
+    return tensors, args
