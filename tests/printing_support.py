@@ -60,7 +60,8 @@ def _expression(draw, kind: str, depth: int) -> str:
     template, kinds = draw(st.sampled_from(_RULES[kind]))
     args = [draw(_expression(k, depth - 1)) for k in kinds]
     text = template.format(*args)
-    return text if text.endswith(")") and text[0].isalpha() else f"({text})"
+    # a call (exp(...)) needs no brackets; x./(1 + exp(y)) does, though it ends in ")"
+    return text if template[0].isalpha() and template.endswith(")") else f"({text})"
 
 
 def expressions(kind: str = "s", depth: int = 3) -> st.SearchStrategy[str]:
@@ -98,3 +99,50 @@ def evaluate_text(text: str, shape: tuple, values: dict, declare: dict) -> np.nd
         values["Zshape"] = np.zeros([dims.get(str(d), d) for d in shape])
         text = f"({text}) + 0*Zshape"
     return np.asarray(matdiff.parse(text, declare).evaluate(values), dtype=np.float64)
+
+
+# ------------------------------------------------------------ rectangular expressions
+
+# Over X (m x n), u (m), v (n), r (a row vector, 1 x n), S (symmetric n x n), a scalar,
+# P (probability rows, m x n):
+# two sizes, axis reductions, softmax along an axis, row vectors (v', sum(X, 1)) spread over
+# rows, columns taken from the matrix (X - mean(X, 2)). No max(x): the rows of P make
+# mean(P, 2) a tie, which two evaluation orders may break apart. Kinds: s scalar, u column (m),
+# v column (n), r row (1 x n), M matrix (m x n), N square (n x n).
+RECT_DECLARE = {"X": "matrix", "u": "vector", "v": "vector", "S": "symmetric matrix",
+                "a": "scalar", "P": "probability rows", "r": "row vector"}
+_RECT_LEAVES = {"s": ["a", "2"], "u": ["u"], "v": ["v", "r'"], "r": ["v'", "r"], "M": ["X", "P"],
+                "N": ["S"]}
+_RECT_RULES = {
+    "s": [("sum({0})", "u"), ("sum({0})", "M"), ("({0})'*{1}*{2}", "uMv"), ("tr({0})", "N"),
+          ("logsumexp({0})", "v"), ("norm2({0})", "M"), ("{0}*{1}", "rv"), ("exp({0})", "s"),
+          ("({0} + {1})", "ss"), ("{0}*{1}", "ss"), ("mean({0})", "M")],
+    "u": [("{0}*{1}", "Mv"), ("exp({0})", "u"), ("({0} + {1})", "us"), ("{0}.*{1}", "uu"),
+          ("sum({0}, 2)", "M"), ("mean({0}, 2)", "M"), ("logsumexp({0}, 2)", "M"),
+          ("softmax({0})", "u"), ("sigmoid({0})", "u"), ("{0}*{1}", "su")],
+    "v": [("({0})'*{1}", "Mu"), ("{0}*{1}", "Nv"), ("{0}.*{1}", "vv"), ("tanh({0})", "v"),
+          ("({0})'", "r"), ("softmax({0})", "v"), ("({0} - {1})", "vv")],
+    "r": [("sum({0}, 1)", "M"), ("mean({0}, 1)", "M"), ("({0})'*{1}", "uM"), ("exp({0})", "r"),
+          ("({0}).*{1}", "rr"), ("logsumexp({0}, 1)", "M"), ("{0}*{1}", "sr"),
+          ("({0})'", "v")],
+    "M": [("({0} + {1})", "Mr"), ("({0} - {1})", "MM"), ("{0}*({1})'", "uv"), ("{0}.*{1}", "MM"),
+          ("exp({0})", "M"), ("softmax({0}, 2)", "M"), ("softmax({0}, 1)", "M"),
+          ("{0}*{1}", "MN"), ("({0} - mean({0}, 2))", "M"), ("{0}*{1}", "sM"),
+          ("max({0}, 0)", "M"), ("({0} + {1})", "Ms")],
+    "N": [("{0}*{1}", "NN"), ("{0}*({1})'", "vv"), ("({0})'*{1}", "MM"), ("diag({0})", "v"),
+          ("({0} + {1})", "NN")],
+}
+
+
+@st.composite
+def _rect(draw, kind: str, depth: int) -> str:
+    if depth <= 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(_RECT_LEAVES[kind]))
+    template, kinds = draw(st.sampled_from(_RECT_RULES[kind]))
+    args = [draw(_rect(k, depth - 1)) for k in kinds]
+    return f"({template.format(*args)})"
+
+
+def rectangular_expressions(kind: str = "s", depth: int = 3) -> st.SearchStrategy[str]:
+    """Random expression text over two sizes (m x n), of kind "s", "u", "v", "r", "M"."""
+    return _rect(kind, depth)

@@ -237,12 +237,6 @@ def test_compiled_source_reads_like_a_backward_pass() -> None:
 
 # --------------------------------------------------------------------------- every declaration kind
 
-def _sized_constant(e: Exception) -> bool:
-    """A `vector(1)` whose length no operand of the printed text carries: the printing of
-    sized constants (issue 18 section 2) fixes that everywhere, not the backward pass."""
-    return isinstance(e, matdiff.MatdiffError) and "belongs only to a constant" in str(e)
-
-
 def signal_by_forward_mode(program, name: str, values: dict):
     """The gradient of the program's function with respect to the value of intermediate
     `name`, by forward mode: the function over that value (a leaf) and the inputs."""
@@ -277,13 +271,7 @@ def check_against_forward_mode(text: str, used: list[str], backends=("numpy",)) 
         assert_matches(by_backward[w], want[w], what=f"evaluate d{w}\n{full}")
         assert_matches(g[w].evaluate(values), want[w], what=f"g[{w!r}]\n{full}")
         printed = matdiff.parse(full, of=g.names()[w])
-        try:
-            got = printed.evaluate(values)
-        except matdiff.MatdiffError as e:
-            if not _sized_constant(e):
-                raise
-        else:
-            assert_matches(got, want[w], what=f"printed d{w}\n{full}")
+        assert_matches(printed.evaluate(values), want[w], what=f"printed d{w}\n{full}")
     kinds = {**program.program.kinds, **{s.name: s.kind for s in program.program.statements}}
     for ln in g.backward.lines:
         line = matdiff.parse(full, of=ln.name)
@@ -291,14 +279,9 @@ def check_against_forward_mode(text: str, used: list[str], backends=("numpy",)) 
         assert len(line.shape) == of.ndim, (ln.name, full)  # sizes may be a constant's own
         assert line.orientation == ("row" if kinds[ln.of] == "row" else None), (ln.name, full)
         if ln.kind == "signal":
-            try:
-                got = line.evaluate(values)
-            except matdiff.MatdiffError as e:
-                if not _sized_constant(e):
-                    raise
-            else:
-                assert_matches(got, signal_by_forward_mode(program.program, ln.of, values),
-                               what=f"printed {ln.name}\n{full}")
+            assert_matches(line.evaluate(values),
+                           signal_by_forward_mode(program.program, ln.of, values),
+                           what=f"printed {ln.name}\n{full}")
     for backend in backends:
         args = values
         if backend == "torch":

@@ -69,6 +69,21 @@ MISTAKES = [
     # a misplaced transpose of a factor
     ("A*x", "x'*A*y", "y", Q, "transpose"),
     ("A*y", "y'*A*x", "x", Q, "transpose"),
+    # one slip in one term, or inside a function (verified: the fixed answer is right)
+    ("X'*(softmax(X*W, 2) - Y) + 2*c*W",
+     "-sum(sum(Y .* logsoftmax(X*W, 2)))/size(X, 1) + c*sum(sum(W.^2))", "W",
+     {"Y": "one-hot rows", "c": "scalar"}, "term factor"),
+    ("-X'*(y.*sigmoid(y.*(X*w)))", "sum(log(1 + exp(-y .* (X*w))))", "w", None, "sign inside"),
+    ("softmax(Q*K', 2)'*G", "sum(sum(G .* (softmax(Q*K'/sqrt(size(Q, 2)), 2)*V)))", "V", None,
+     "factor inside"),
+    ("-X'*sigmoid(-y.*(X*w))", "sum(log(1 + exp(-y .* (X*w))))", "w", None, "inner factor"),
+    ("3*x.^3", "sum(x.^3)", "x", None, "power"),
+    ("step(w'*x + b)*w", "max(0, w'*x + b)", "w", B, "variable"),
+    # right under an assumption, or in the other convention
+    ("X'*(softmax(X*W, 2) - Y)/size(X, 1)", "-sum(sum(Y .* logsoftmax(X*W, 2)))/size(X, 1)",
+     "W", None, "assumption"),
+    ("2*inv(S) - diag(diag(inv(S)))", "logdet(S)", "S", {"S": "symmetric matrix"},
+     "convention"),
     # right only for a symmetric matrix
     ("2*A*x", "x'*A*x", "x", None, "symmetric"),
     ("2*A*x - b", "x'*A*x - b'*x", "x", {"b": "vector"}, "symmetric"),

@@ -100,7 +100,7 @@ def test_unknown_function_is_named(text) -> None:
 WRONG_ARGUMENT_COUNTS = [
     "exp(x, y)", "exp()", "max()", "max(x, y, z)", "min(x, y, z)", "dot(x)", "dot(x, y, z)",
     "tr()", "tr(A, B)", "sum()", "sum(x, y)", "inv(A, B)", "det()", "logdet(A, B)",
-    "softmax()", "logsumexp(x, y)", "diag()", "norm2(x, y)", "vector()", "matrix(1, 2, 3)",
+    "softmax()", "logsumexp(x, y)", "diag()", "norm2(x, y)", "vector()", "matrix(1, 2, 3, 4)",
 ]
 
 

@@ -27,10 +27,11 @@ def test_neuron_with_respect_to_w_follows_the_seed_notes():
         ("introduce", "introduce an intermediate variable", "f", "max(0, z)"),
     ]
     assert ("local", "element-wise binary operator", "∂u/∂w", "diag(x)") in steps
-    assert ("local", "vector sum reduction", "∂y/∂u", "vector(1)'") in steps
+    assert ("local", "vector sum reduction", "∂y/∂u", "vector(1, numel(w))'") in steps
     assert ("local", "max(0, z) cases", "∂f/∂z", "step(z)") in steps
     assert ("chain", "vector chain rule", "∂y/∂w", "x'") in steps
-    assert ("cases", "max(0, z) cases", "∂f/∂w", "vector(0)' if z ≤ 0;  x' if z > 0") in steps
+    assert ("cases", "max(0, z) cases", "∂f/∂w",
+            "vector(0, numel(w))' if z ≤ 0;  x' if z > 0") in steps
     chain = next(s for s in d.steps if s.lhs == "∂y/∂w")
     assert chain.before == "∂y/∂u ∂u/∂w = vector(1)'*diag(x)"
     assert steps[-2] == ("result", "result", "∂f/∂w", "step(w'*x + b)*x'")
@@ -54,7 +55,7 @@ def test_loss_gradient_puts_the_case_split_inside_the_sum(wrt, result):
     steps = _lines(d)
     assert ("local", "max(0, z) cases", "∂v/∂z", "diag(step(z))") in steps
     assert ("local", "power rule", "∂t/∂s", "2*diag(s)") in steps
-    assert ("local", "vector sum reduction", "∂f/∂t", "vector(1)'/numel(y)") in steps
+    assert ("local", "vector sum reduction", "∂f/∂t", "vector(1, numel(y))'/numel(y)") in steps
     assert str(d) == result == d.steps[-1].after
     assert "one indicator per sample" in d.steps[-1].note
 
@@ -107,7 +108,7 @@ def test_formats():
             "*element-wise binary operator*") in md
     tex = d.explain(format="latex")
     assert tex.startswith(r"\begin{align*}") and tex.endswith(r"\end{align*}")
-    assert (r"\frac{\partial y}{\partial u} &= \mathbf{1}^\top && "
+    assert (r"\frac{\partial y}{\partial u} &= \mathbf{1}_{n}^\top && "
             r"\text{vector sum reduction} \\") in tex
     assert r"\begin{cases}" in tex
     assert "<math" in render_steps(d.steps, format="html")  # a notebook's display
@@ -118,7 +119,7 @@ def test_formats():
 def test_command_line_steps_and_latex(capsys):
     assert main(["diff", NEURON, "--wrt", "w", "--declare", "b=scalar", "--steps"]) == 0
     out = capsys.readouterr().out
-    assert "u = w ⊙ x" in out and "∂y/∂u = vector(1)'" in out and "x' if z > 0" in out
+    assert "u = w ⊙ x" in out and "∂y/∂u = vector(1, numel(w))'" in out and "x' if z > 0" in out
     assert main(["diff", "x'*A*x", "--wrt", "x", "--latex"]) == 0
     assert capsys.readouterr().out.strip() == r"\left(A + A^\top\right) x"
     assert main(["diff", "x'*A*x", "--wrt", "x", "--layout", "numerator"]) == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 import matdiff
+from printed_truth import check_steps
 
 B = {"b": "scalar"}
 NEURON = "max(0, w'*x + b)"
@@ -24,7 +25,7 @@ NEURON_W = """\
 2. Local derivatives
    ∂u/∂w = diag(x)   [element-wise binary operator]
       ∂(w ⊙ x)/∂w = diag(x): entry i depends on w_i only
-   ∂y/∂u = vector(1)'   [vector sum reduction]
+   ∂y/∂u = vector(1, numel(w))'   [vector sum reduction]
       ∂ sum(u)/∂u is a row of ones, vector(1)'
    ∂z/∂y = 1   [sum rule]
       ∂(a + b)/∂a = 1 and ∂(a - b)/∂b = -1
@@ -37,7 +38,7 @@ NEURON_W = """\
       the Jacobian of a composition is the product of the Jacobians
    ∂f/∂w = ∂f/∂z ∂z/∂w = step(z)*x'   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
-   ∂f/∂w = vector(0)' if z ≤ 0;  x' if z > 0   [max(0, z) cases]
+   ∂f/∂w = vector(0, numel(w))' if z ≤ 0;  x' if z > 0   [max(0, z) cases]
       step(z) is 0 for z ≤ 0 and 1 for z > 0
 4. Substitute back
    ∂f/∂w = step(w'*x + b)*x'   [substitute the intermediates back]
@@ -83,15 +84,15 @@ LOSS_W = """\
 2. Local derivatives
    ∂u/∂w = X   [matrix product rule]
       ∂(A*x)/∂x = A: the other factors, held fixed
-   ∂z/∂u = eye   [sum rule]
+   ∂z/∂u = eye(numel(y))   [sum rule]
       ∂(a + b)/∂a = eye and ∂(a - b)/∂b = -eye
    ∂v/∂z = diag(step(z))   [max(0, z) cases]
       step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases
-   ∂s/∂v = -eye   [sum rule]
+   ∂s/∂v = -eye(numel(y))   [sum rule]
       ∂(a + b)/∂a = eye and ∂(a - b)/∂b = -eye
    ∂t/∂s = 2*diag(s)   [power rule]
       ∂ u.^p/∂u = diag(p u.^(p-1))
-   ∂f/∂t = vector(1)'/numel(y)   [vector sum reduction]
+   ∂f/∂t = vector(1, numel(y))'/numel(y)   [vector sum reduction]
       ∂ sum(u)/∂u is a row of ones, vector(1)'
 3. Combine by the chain rules
    ∂z/∂w = ∂z/∂u ∂u/∂w = eye*X = X   [vector chain rule]
@@ -117,27 +118,27 @@ LOSS_W = """\
 
 LOSS_B = """\
 1. Introduce intermediate variables
-   u = b*vector(1)
+   u = b*vector(1, numel(y))
    z = X*w + u
    v = max(0, z)
    s = y - v
    t = s.^2
    f = sum(t)/numel(t)
 2. Local derivatives
-   ∂u/∂b = vector(1)   [scalar expansion]
+   ∂u/∂b = vector(1, numel(y))   [scalar expansion]
       ∂(x z)/∂z = x for a scalar z
-   ∂z/∂u = eye   [sum rule]
+   ∂z/∂u = eye(numel(y))   [sum rule]
       ∂(a + b)/∂a = eye and ∂(a - b)/∂b = -eye
    ∂v/∂z = diag(step(z))   [max(0, z) cases]
       step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases
-   ∂s/∂v = -eye   [sum rule]
+   ∂s/∂v = -eye(numel(y))   [sum rule]
       ∂(a + b)/∂a = eye and ∂(a - b)/∂b = -eye
    ∂t/∂s = 2*diag(s)   [power rule]
       ∂ u.^p/∂u = diag(p u.^(p-1))
-   ∂f/∂t = vector(1)'/numel(y)   [vector sum reduction]
+   ∂f/∂t = vector(1, numel(y))'/numel(y)   [vector sum reduction]
       ∂ sum(u)/∂u is a row of ones, vector(1)'
 3. Combine by the chain rules
-   ∂z/∂b = ∂z/∂u ∂u/∂b = eye*vector(1) = vector(1)   [vector chain rule]
+   ∂z/∂b = ∂z/∂u ∂u/∂b = eye(numel(y))*vector(1) = vector(1, numel(y))   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
    ∂v/∂b = ∂v/∂z ∂z/∂b = diag(step(z))*vector(1) = step(z)   [vector chain rule]
       the Jacobian of a composition is the product of the Jacobians
@@ -149,7 +150,7 @@ LOSS_B = """\
       the Jacobian of a composition is the product of the Jacobians
 4. Substitute back
    ∂f/∂b = 2*(max(0, X*w + b) - y)'*step(X*w + b)/numel(y)   [substitute the intermediates back]
-      u = b*vector(1), z = X*w + b, v = max(0, X*w + b), s = y - max(0, X*w + b), t = (y - max(0, X*w + b)).^2
+      u = b*vector(1, numel(y)), z = X*w + b, v = max(0, X*w + b), s = y - max(0, X*w + b), t = (y - max(0, X*w + b)).^2
 5. Result
    ∂f/∂b = 2*(max(0, X*w + b) - y)'*step(X*w + b)/numel(y)   [result]
       in matdiff's shape layout: what d.evaluate returns; step(X*w + b) is an indicator per entry: the cases z ≤ 0 and z > 0 are taken entry by entry, inside the sum over samples (one indicator per sample), not once for the whole sum
@@ -163,3 +164,4 @@ def test_seed_derivation_text(text, wrt, want):
     d = matdiff.diff(text, wrt=wrt, declare=B)
     assert d.explain() + "\n" == want
     assert d.check_steps().ok
+    check_steps(d)  # every step's text, read on its own, evaluates (printed_truth)

@@ -119,8 +119,8 @@ def test_dims_bind_sizes_no_value_tells():
 
 def test_sizes_print_through_the_expressions_variables():
     assert str(matdiff.parse("numel(x)")) == "numel(x)"
-    assert str(matdiff.diff("mean(x)", wrt="x")) == "vector(1)/numel(x)"
-    assert str(matdiff.diff("mean(X)", wrt="X")) == "matrix(1)/numel(X)"
+    assert str(matdiff.diff("mean(x)", wrt="x")) == "vector(1, numel(x))/numel(x)"
+    assert str(matdiff.diff("mean(X)", wrt="X")) == "matrix(1, size(X, 1), size(X, 2))/numel(X)"
 
 
 def test_notebook_reprs_show_the_function_and_its_derivative():

@@ -359,6 +359,8 @@ ROWS: list[Row] = _elementwise_rows() + [
     row("x' * eye * x", vals(x=V), lambda v: v["x"] @ v["x"]),
     row("tr(X * eye)", vals(X=Q), lambda v: np.trace(v["X"])),
     row("a * eye - X", vals(a=S, X=Q), lambda v: v["a"] * np.eye(3) - v["X"]),
+    row("a * eye(size(X, 1)) + vector(1, numel(x))*x'*X", vals(a=S, X=Q, x=V),
+        lambda v: v["a"] * np.eye(3) + np.outer(np.ones(3), v["x"] @ v["X"])),
     row("1e-3 * x + 0.5", vals(x=V), lambda v: 1e-3 * v["x"] + 0.5),
     row("numel(X) * a", vals(X=M, a=S), lambda v: 6.0 * v["a"]),
     row("size(X, 1) * a + size(X, 2)", vals(X=M, a=S), lambda v: 2.0 * v["a"] + 3.0),

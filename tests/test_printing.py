@@ -23,11 +23,11 @@ DERIVATIVES = [
     ("a'*X*b", "X", {"a": "vector", "b": "vector"}, "a*b'", r"a b^\top"),
     ("w .* x", "w", {}, "diag(x)", r"\operatorname{diag}\left(x\right)"),
     ("w ./ x", "w", {}, "diag(1./x)", r"\operatorname{diag}\left(1 \oslash x\right)"),
-    ("x + z", "z", {"z": "scalar"}, "vector(1)", r"\mathbf{1}"),
-    ("x * z", "x", {"z": "scalar"}, "z*eye", "z I"),
-    ("x", "x", {}, "eye", "I"),
-    ("sum(x)", "x", {}, "vector(1)", r"\mathbf{1}"),
-    ("mean(x)", "x", {}, "vector(1)/numel(x)", r"\frac{\mathbf{1}}{n}"),
+    ("x + z", "z", {"z": "scalar"}, "vector(1, numel(x))", r"\mathbf{1}_{n}"),
+    ("x * z", "x", {"z": "scalar"}, "z*eye(numel(x))", "z I_{n}"),
+    ("x", "x", {}, "eye(numel(x))", "I_{n}"),
+    ("sum(x)", "x", {}, "vector(1, numel(x))", r"\mathbf{1}_{n}"),
+    ("mean(x)", "x", {}, "vector(1, numel(x))/numel(x)", r"\frac{\mathbf{1}_{n}}{n}"),
     ("max(0, w'*x + b)", "w", {"b": "scalar"}, "step(w'*x + b)*x",
      r"\operatorname{step}\left(w^\top x + b\right) x"),
     ("sigmoid(z)", "z", {}, "diag(sigmoid(z).*(1 - sigmoid(z)))",
@@ -45,8 +45,8 @@ DERIVATIVES = [
     ("norm2(x)", "x", {}, "x/norm2(x)", r"\frac{x}{\left\lVert x\right\rVert}"),
     ("tr(A*X*B)", "X", {}, "A'*B'", r"A^\top B^\top"),
     ("X'*a - X'*b", "a", {"a": "vector", "b": "vector"}, "X'", r"X^\top"),
-    ("sum(X'*a - X'*b)", "X", {"a": "vector", "b": "vector"}, "(a - b)*vector(1)'",
-     r"\left(a - b\right) \mathbf{1}^\top"),
+    ("sum(X'*a - X'*b)", "X", {"a": "vector", "b": "vector"}, "(a - b)*vector(1, size(X, 2))'",
+     r"\left(a - b\right) \mathbf{1}_{m}^\top"),
     ("x.^3", "x", {}, "3*diag(x.^2)", r"3 \operatorname{diag}\left(x^{\circ 2}\right)"),
     ("sqrt(x)", "x", {}, "diag(1./sqrt(x))/2",
      r"\frac{\operatorname{diag}\left(1 \oslash \sqrt{x}\right)}{2}"),
@@ -94,7 +94,7 @@ def test_index_notation_sums_and_matrix_pieces():
     ("logdet(X)", "X", {}, "inv(X)'", "inv(X)", "inv(X)'"),
     ("A*x", "x", {}, "A", "A", "A'"),
     ("x*z", "z", {"z": "scalar"}, "x", "x", "x'"),
-    ("sum(x)", "x", {}, "vector(1)", "vector(1)'", "vector(1)"),
+    ("sum(x)", "x", {}, "vector(1, numel(x))", "vector(1, numel(x))'", "vector(1, numel(x))"),
     ("W*x", "W", {}, "T[i,j,k] = δ[i,j]*x[k]", "T[i,j,k] = δ[i,j]*x[k]",
      "T[i,j,k] = δ[i,j]*x[k]"),
 ])
@@ -247,8 +247,8 @@ def test_size_of_an_axis_is_part_of_the_language():
     A, x = np.ones((3, 4)), np.ones(3)
     e = matdiff.parse("size(A, 1)*x + size(A, 2) + size(x, 1) + size(x', 1)")
     np.testing.assert_allclose(e.evaluate({"A": A, "x": x}), 3 + 4 + 3 + 1)
-    assert str(matdiff.diff("size(A, 2)*sum(x)", wrt="x")) == "size(A, 2)*vector(1)"
-    assert str(matdiff.diff("size(A, 2) + sum(A)", wrt="A")) == "matrix(1)"
+    assert str(matdiff.diff("size(A, 2)*sum(x)", wrt="x")) == "size(A, 2)*vector(1, numel(x))"
+    assert str(matdiff.diff("size(A, 2) + sum(A)", wrt="A")) == "matrix(1, size(A, 1), size(A, 2))"
     for bad in ("size(A, 3)", "size(A, b)", "size(A)"):
         with pytest.raises(matdiff.MatdiffError, match="size"):
             matdiff.parse(bad)

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 import matdiff
 from index_reader import evaluate_index_text
 from matdiff.ir.expr import variables
-from printing_support import DECLARE, VALUES, declarations, evaluate_text, expressions
+from printed_truth import check_text
+from printing_support import DECLARE, VALUES, expressions
 
 latex2mathml = pytest.importorskip("latex2mathml.converter")
 
@@ -46,8 +47,8 @@ def _check_printed(d: matdiff.Derivative) -> None:
         return
     if len(d.shape) > 2:
         got = evaluate_index_text(text, NAMED_VALUES, NAMED_DECLARE, SIZE)
-    else:
-        got = evaluate_text(text, d.shape, NAMED_VALUES, declarations(d.function.variables))
+    else:  # read on its own, no size handed in (printed_truth)
+        got = check_text(text, want, d.function.variables, NAMED_VALUES, NAMED_DECLARE)
     assert np.allclose(np.reshape(got, want.shape), want, rtol=1e-8, atol=1e-10), \
         (d.function.text, d.wrt, text)
 

@@ -182,7 +182,27 @@ BAR = 1.25
 
 
 def _length(text: str) -> int:
-    return len(text.replace(" ", ""))
+    """The length without spaces, a size written into a constant not counted: the
+    textbook's bare I is matdiff's eye(numel(x)), whose size is there to be evaluated."""
+    return len(_unsized(text).replace(" ", ""))
+
+
+def _unsized(text: str) -> str:
+    """eye(numel(x)) -> eye, vector(1, size(X, 1)) -> vector(1)."""
+    out, k = [], 0
+    while k < len(text):
+        m = re.compile(r"\b(eye\(|vector\([^,()]*,|matrix\([^,()]*,)").search(text, k)
+        if not m:
+            out.append(text[k:])
+            break
+        out.append(text[k:m.start()] + (m.group(1)[:-1] if m.group(1) == "eye(" else
+                                          m.group(1)[:-1] + ")"))
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+        k = j
+    return "".join(out)
 
 
 def check_row(row: Row, seed: int = 0) -> Result:

@@ -110,6 +110,10 @@ def compare(answer, of, wrt, declare=None, order=1, layout="shape", seed=0):
     missing or extra term, a wrong shape, a relu case split taken for the whole
     sum, a forgotten chain factor, ...), its `diagnosis` and the `point` where
     they differ. `layout="numerator"` compares gradients written as rows.
+    `of` may be a program, and the answer use its intermediates. An answer of
+    `dNAME = ...` lines (with `wrt` the list of inputs whose gradients it must
+    give) is a backward pass: a PassComparison judging each line given the right
+    values of the lines before it (`.lines`, `.first_wrong`).
 
     Examples:
         >>> r = matdiff.compare("2*A*x", of="x'*A*x", wrt="x")
@@ -121,7 +125,7 @@ def compare(answer, of, wrt, declare=None, order=1, layout="shape", seed=0):
         >>> matdiff.compare("X'*X*w - X'*y", of="0.5*norm2(X*w - y)^2", wrt="w").equal
         True
     """
-    from .comparison import compare as _compare
+    from .passcheck import compare as _compare
 
     return _compare(answer, of, wrt, declare=declare, order=order, layout=layout, seed=seed)
 

@@ -120,14 +120,20 @@ class Expression:
         from .printing import to_text
 
         return to_text(self.ir, layout=layout, orientation=self.orientation,
-                       variables=self.variables, rows=self.rows)
+                       variables=self.variables, declare=self._declarations(),
+                       rows=self.rows)
 
     def latex(self, layout: str = "shape") -> str:
         """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
         return to_latex(self.ir, layout=layout, orientation=self.orientation,
-                        variables=self.variables, rows=self.rows)
+                        variables=self.variables, declare=self._declarations(),
+                        rows=self.rows)
+
+    def _declarations(self) -> Mapping[str, str]:
+        """The user's declarations: printed text is written to parse back with them."""
+        return getattr(self, "declarations", None) or {}
 
     def __str__(self) -> str:
         return self.to_text()
@@ -187,7 +193,7 @@ class Derivative(Expression):
         with engine_errors("printing"):
             return derivative_to_text(self.ir, self.function.ir, self.wrt, self.order, layout,
                                       self.function.orientation, self.function.variables,
-                                      self.rows)
+                                      self.function._declarations(), self.rows)
 
     def latex(self, layout: str = "shape") -> str:
         from .printing import derivative_to_latex
@@ -195,7 +201,7 @@ class Derivative(Expression):
         with engine_errors("printing"):
             return derivative_to_latex(self.ir, self.function.ir, self.wrt, self.order, layout,
                                        self.function.orientation, self.function.variables,
-                                       self.rows)
+                                       self.function._declarations(), self.rows)
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""

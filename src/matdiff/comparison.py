@@ -2,25 +2,36 @@
 matdiff.comparison, so that the name matdiff.compare stays the function).
 
 The answer is parsed in matdiff's language with the expression's variables at
-their shapes, and compared with matdiff's derivative numerically at several
-random points (sizes differ between points, so a missing 1/numel(y) shows),
-and symbolically where the simplified forms coincide. When they differ, the
-likely mistake is named by testing what a student typically does wrong, in
-this order:
+their shapes (and a program's intermediates, by name), and compared with
+matdiff's derivative numerically at random points chosen on both sides of
+every kink (verify.points_across_kinks; sizes differ between points, so a
+missing 1/numel(y) shows), and symbolically where the simplified forms
+coincide. When they differ, the likely mistake is named by testing what a
+student typically does wrong, in this order (mistakes.TESTS); from "term
+factor" on, a slip is named only when the answer with that one fix applied
+equals the derivative (matdiff.slips):
 
     shape          the answer has another shape (which it has, which it needs)
     layout         the answer is the transpose: the other layout
     sign           the answer is minus the derivative
-    factor         the answer is a constant (or a size, numel(y)) times it
+    factor         the answer lacks a factor: a constant, a size, a scalar
+    assumption     right only if an undeclared variable has one-hot rows or
+                   labels in {-1, 1} (the declaration to write is given)
+    convention     the other convention for the gradient by a symmetric matrix
     case split     a relu/max case split taken for the whole sum: every sample
                    active (or inactive) instead of one indicator per sample
+    term factor    one term lacks a factor (1/size(X, 1), 2); term sign, extra
+                   term: one term's sign, one term that does not belong
+    sign inside    a sign inside a function; factor inside: a factor there
+    power          one power's exponent off
     chain factor   one local derivative of the chain rule left out
+    inner factor   a factor of the chain rule left out of one place
     transpose      a matrix where its transpose belongs (A*x for A'*x)
     symmetric      right only for symmetric matrices (2*A*x for (A + A')*x)
     missing term   a term of the derivative left out (compared with its terms)
-    extra term     a term of the answer that does not belong
-    term sign      one term with the wrong sign
-    different      none of these: the point where they differ is given
+    variable       one variable written for another of the same shape (w for x)
+    different      none of these: the terms that match, the entries and the
+                   point where they differ are given
 """
 
 from __future__ import annotations
@@ -36,8 +47,10 @@ from .mistakes import TESTS, _all_close, _close, _layout_text
 
 __all__ = ["compare", "Comparison", "MISTAKES"]
 
-MISTAKES = ("shape", "layout", "sign", "factor", "case split", "chain factor", "transpose",
-            "symmetric", "missing term", "extra term", "term sign", "different")
+MISTAKES = ("shape", "layout", "sign", "factor", "assumption", "convention", "case split",
+            "term factor", "term sign", "extra term", "sign inside", "factor inside", "power",
+            "chain factor", "inner factor", "transpose", "symmetric", "missing term",
+            "variable", "different")
 POINTS = 4
 
 
@@ -56,6 +69,8 @@ class Comparison:
     symbolic: bool = False
     answer_value: Any = field(default=None, repr=False)
     expected_value: Any = field(default=None, repr=False)
+    checked: int = POINTS   # the number of points compared at
+    note: str = ""          # equal, but a side of a kink was never reached: untested there
 
     def __bool__(self) -> bool:
         return self.equal
@@ -63,8 +78,10 @@ class Comparison:
     def __str__(self) -> str:
         if self.equal:
             how = "symbolically (the same simplified form)" if self.symbolic else \
-                f"at {POINTS} random points"
-            return f"equal: {self.answer} is the derivative ({self.expected}), checked {how}"
+                f"at {self.checked} random points" + \
+                ("" if self.note else " (on both sides of every kink)")
+            return f"equal: {self.answer} is the derivative ({self.expected}), checked {how}" \
+                + (f" ({self.note})" if self.note else "")
         lines = [f"not equal ({self.mistake}): {self.diagnosis}",
                  f"  the derivative: {self.expected}"]
         if self.point is not None:
@@ -85,11 +102,20 @@ class Comparison:
 
         return {"answer": self.answer, "expected": self.expected, "equal": self.equal,
                 "mistake": self.mistake, "diagnosis": self.diagnosis,
-                "symbolic": self.symbolic,
+                "symbolic": self.symbolic, "note": self.note,
                 "point": None if self.point is None else {k: plain(v)
                                                           for k, v in self.point.items()},
                 "answer_value": plain(self.answer_value),
                 "expected_value": plain(self.expected_value)}
+
+
+def _kink_text(d, kink) -> str:
+    from .slips import _text
+
+    args, variables = kink
+    if len(args) == 2:
+        return f"{_text(variables, args[0])} - ({_text(variables, args[1])})"
+    return _text(variables, args[0])
 
 
 def _short(v: Any) -> str:
@@ -129,9 +155,19 @@ class _Case:
         x = d.function.variables[d.wrt]
         self.flip = d.order == 1 and _transposed(kind_of(d.function.shape), kind_of(x.shape),
                                                  layout)
-        self.points: list[dict[str, np.ndarray]] = []
-        for k in range(POINTS):
-            self.points.append(_point(d, seed + k))
+        from .verify import kink_arguments, kink_sides, points_across_kinks
+
+        extra = [(ans.ir, ans.variables)]
+        self.points = points_across_kinks(d.ir, d.variables, d.function.ir, seed, POINTS,
+                                          extra=extra)
+        kinks = kink_arguments([(d.function.ir, d.variables), (d.ir, d.variables), *extra])
+        self.unreached = []   # kinks with a side no point reached: the answer is untested there
+        for kink in kinks:
+            seen = [kink_sides(kink, p) for p in self.points]
+            for side, word in ((0, "> 0"), (1, "< 0")):
+                text = f"{_kink_text(d, kink)} {word}"
+                if not any(s[side] for s in seen) and text not in self.unreached:
+                    self.unreached.append(text)
 
     def expected(self, e=None, values=None) -> list[np.ndarray]:
         """The value of e (default: the derivative) at each point, in the chosen layout."""
@@ -160,12 +196,6 @@ class _Case:
         return out
 
 
-def _point(d, seed: int) -> dict[str, np.ndarray]:
-    from .verify import values_in_domain
-
-    return values_in_domain(d.ir, d.variables, d.function.ir, seed)
-
-
 
 
 
@@ -176,30 +206,91 @@ def compare(answer: str, of: str, wrt: str, declare: Mapping[str, str] | None = 
 
     `layout`: the convention the answer is written in, "shape" (the default: the
     shape of f followed by that of wrt, what d.evaluate returns) or "numerator"
-    (the article's: a scalar's gradient is a row).
+    (the article's: a scalar's gradient is a row). When `of` is a program the
+    answer may use its intermediates. (A backward pass of `dNAME = ...` lines is
+    matdiff.passcheck's; matdiff.compare sends each kind of answer to its module.)
     """
-    from .api import diff, engine_errors, parse
+    from .api import diff
     from .printing.layout import check_layout
 
     check_layout(layout)
     if not isinstance(answer, str) or not answer.strip():
         raise MatdiffError("the answer must be an expression, as text")
     d = diff(of, wrt, declare=declare, order=order)
-    declared = dict(declare or {})
+    known = {}
+    if d.function.program is not None:
+        known = {name: (_kind_declaration(s), s.inlined)
+                 for name, s in d.function.program.intermediates.items()}
+
+    def recheck(extra: Mapping[str, str]) -> bool:
+        """Whether the answer is right with these declarations added (checked anew)."""
+        try:
+            again = compare(answer, of, wrt, {**dict(declare or {}), **extra}, order, layout,
+                            seed)
+            return again.equal and not again.note
+        except MatdiffError:
+            return False
+
+    return judge_answer(answer, d, layout, seed, known, declare, recheck)
+
+
+def judge_answer(answer: str, d, layout: str, seed: int,
+                 known: Mapping[str, tuple[str, Any]] | None = None,
+                 declare: Mapping[str, str] | None = None, recheck=None) -> Comparison:
+    """The verdict on `answer` for the derivative d (a Derivative, or a target of the same
+    interface). `known`: names the answer may use besides d's variables, each with its
+    declaration and the expression (over d's variables) it stands for. `recheck(extra)`:
+    whether the answer is right with the declarations `extra` added, judged anew (an
+    assumption is suggested only when it is)."""
+    from .api import Expression, engine_errors, parse
+
+    known = dict(known or {})
+    declared = {k: v for k, v in dict(declare or {}).items() if k not in known}
     declared.update({name: _declaration(v) for name, v in d.variables.items()})
-    _check_names(answer, d)
+    declared.update({name: decl for name, (decl, _) in known.items()})
+    _check_names(answer, d, known)
     try:
         ans = parse(answer, declared)
     except ShapeError as e:
         return Comparison(answer.strip(), d.to_text(layout=layout), False, "shape",
                           "the answer does not fit the shapes of the expression's variables: "
                           + str(e).splitlines()[0])
+    if any(name in ans.variables for name in known):
+        from .ir.expr import variables as ir_variables
+        from .slips import _replace
+
+        leaves = {v: known[name][1] for name, v in ans.variables.items() if name in known}
+        inlined = _replace(ans.ir, leaves)
+        variables = {**{k: v for k, v in ans.variables.items() if k not in known},
+                     **ir_variables(inlined)}
+        ans = Expression(inlined, ans.text, variables, ans.orientation)
+    from .ir import expr as ir
+    from .slips import FOLD
+
     expected = d.to_text(layout=layout)
-    with engine_errors("comparing"):
-        return _judge(d, ans, answer.strip(), expected, layout, seed)
+    token = FOLD.set({e: ir.var(name, e.shape) for name, (_, e) in known.items()
+                      if e.op.value != "var"})
+    try:
+        with engine_errors("comparing"):
+            return _judge(d, ans, answer.strip(), expected, layout, seed, recheck)
+    finally:
+        FOLD.reset(token)
 
 
-def _check_names(answer: str, d) -> None:
+def _kind_declaration(statement) -> str:
+    """A declaration for an intermediate of a program, from its surface kind and shape."""
+    shape = [str(s) for s in statement.local.shape]
+    kind = statement.kind
+    if kind == "scalar" or not shape:
+        return "scalar"
+    if kind == "row":
+        return f"row vector({shape[0]})"
+    if len(shape) == 1:
+        return f"vector({shape[0]})"
+    return f"matrix({shape[0]}, {shape[1]})"
+
+
+def _check_names(answer: str, d, known=()) -> None:
     """Names in the answer that the expression does not have: an error (a typo, or a size
     written as a letter), found before shapes are checked."""
     from .language import RESERVED, parse_text
@@ -215,21 +306,30 @@ def _check_names(answer: str, d) -> None:
     while stack:
         node = stack.pop()
         if isinstance(node, Name) and node.name not in RESERVED and \
-                node.name not in d.variables and node.name not in names:
+                node.name not in d.variables and node.name not in known and \
+                node.name not in names:
             names.append(node.name)
         stack.extend(node.children())
     if names:
+        if known:
+            have = ", ".join([*d.variables, *known])
+            raise MatdiffError(f"the answer uses {', '.join(repr(n) for n in names)}, which is "
+                               "not a name of the program or of an earlier line (the names it "
+                               f"may use: {have}); write a size as numel(x) or size(A, k)")
         raise MatdiffError(f"the answer uses {', '.join(repr(n) for n in names)}, which the "
                            f"expression does not (its variables: {', '.join(d.variables)}); "
                            "write a size as numel(x) or size(A, k)")
 
 
-def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Comparison:
+def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
+           recheck=None) -> Comparison:
     from .simplify import simplify
 
     case = _Case(d, ans, layout, seed)
+    case.recheck = recheck
     E = case.expected()
-    want_orient = "row" if (layout == "numerator" and case.flip and len(d.shape) == 1) else None
+    want_orient = "row" if ((layout == "numerator" and case.flip and len(d.shape) == 1) or
+                            getattr(d, "row", False)) else None
     shape_ok = len(ans.shape) == len(d.shape) and (len(d.shape) != 1 or
                                                    ans.orientation == want_orient)
     if len(ans.shape) != len(d.shape) or (len(d.shape) > 2):
@@ -245,15 +345,21 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int) -> Compar
             return Comparison(answer, expected, False, "layout",
                               _orientation_text(d, ans, expected))
         symbolic = simplify(ans.ir) == d.ir
-        return Comparison(answer, expected, True, symbolic=symbolic)
+        note = "" if symbolic or not case.unreached else (
+            "no point reached " + ", ".join(case.unreached[:3]) + ": the answer is equal "
+            "where it was checked, and untested there")
+        return Comparison(answer, expected, True, symbolic=symbolic, checked=len(A), note=note)
     for test in TESTS:
         found = test(d, ans, case, A, E, expected)
         if found is not None:
             mistake, text = found
             return _verdict(answer, expected, mistake, text, case, A, E)
+    from .slips import where_they_differ
+
     return _verdict(answer, expected, "different",
                     "the answer and the derivative differ, and no single slip (a sign, a "
-                    "factor, a transpose, a term, a chain factor) explains it", case, A, E)
+                    "factor, a transpose, a term, a chain factor) explains it"
+                    + where_they_differ(d, ans, case, A, E), case, A, E)
 
 
 def _verdict(answer, expected, mistake, text, case, A, E) -> Comparison:
@@ -269,7 +375,7 @@ def _shape_mistake(d, ans, answer, expected, case, E, want_orient) -> Comparison
     hint = ""
     if not d.function.shape and len(d.shape) >= 1:
         hint = f" (a scalar's derivative has the shape of {d.wrt})"
-    elif len(d.shape) == len(d.function.shape) + len(d.variables[d.wrt].shape):
+    elif len(d.shape) == len(d.function.shape) + len(d.function.variables[d.wrt].shape):
         hint = f" (shape(f) followed by shape({d.wrt}))"
     return Comparison(answer, expected, False, "shape",
                       f"the answer is {has}; the derivative is {needs}{hint}",
@@ -279,6 +385,10 @@ def _shape_mistake(d, ans, answer, expected, case, E, want_orient) -> Comparison
 
 
 def _orientation_text(d, ans, expected: str) -> str:
+    if isinstance(getattr(d, "row", None), bool):  # a line dNAME of a backward pass
+        want = "a row" if d.row else "a column"
+        return (f"the answer has the right entries, as {'a column' if d.row else 'a row'}: "
+                f"d{d.name} has the shape of {d.name}, {want}; transpose it")
     if ans.orientation == "row":
         return ("the answer is the right derivative written as a row: the numerator layout "
                 f"(the article's). In the shape layout the gradient is a column, {expected}; "

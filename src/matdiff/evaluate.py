@@ -19,7 +19,7 @@ import numpy as np
 from .errors import EvaluationError, ShapeError
 from .ir.expr import Expr, topo_order
 from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, Op, array_call, helper_sources
-from .ir.properties import label_of
+from .ir.properties import is_signs, label_of
 
 __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "check_dense"]
 
@@ -83,6 +83,9 @@ def bind_values(root: Expr, values: Mapping[str, Any],
             raise EvaluationError(f"the value of '{name}' has NaN or infinite entries")
         if check_symmetric and label_of(node) is not None:
             _check_label(name, arr, label_of(node))
+        if check_symmetric and is_signs(node) and np.any(np.abs(arr) != 1):
+            raise EvaluationError(f"'{name}' is declared labels(-1, 1), but has entries "
+                                  "other than -1 and 1")
         arrays[name] = arr
     return arrays, dims
 

@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 
 from .errors import MatdiffError
+from .slips import terms_of as _terms_of
 
 __all__ = ["TESTS", "RTOL", "ATOL"]
 
@@ -67,8 +68,12 @@ def _number(c: float) -> str:
 
 def _factor(d, ans, case, A, E, expected):
     cs = [_ratio(a, e) for a, e in zip(A, E)]
-    if any(c is None for c in cs) or not _all_close(A, [c * e for c, e in zip(cs, E)]):
+    if not _all_close(A, [(1.0 if c is None else c) * e for c, e in zip(cs, E)]):
         return None
+    live = [k for k, c in enumerate(cs) if c is not None]  # where the derivative is not 0
+    if not live:
+        return None
+    cs = [cs[k] for k in live]
     if max(cs) - min(cs) < 1e-6 * max(1.0, abs(cs[0])):
         c = cs[0]
         if abs(c) < 1e-12:
@@ -77,8 +82,12 @@ def _factor(d, ans, case, A, E, expected):
                           f"{'too many' if abs(c) > 1 else 'missing'} (the derivative is "
                           f"{_number(1 / c)} times the answer)")
     # a size: numel(v) or 1/numel(v), as when a mean is taken for a sum
+    every = {name: [float(np.size(case.points[k][name])) for k in live] for name in d.variables}
     for name in d.variables:
-        sizes = [float(np.size(p[name])) for p in case.points]
+        sizes = every[name]
+        if len({tuple(sorted(map(str, d.variables[n].shape))) for n, o in every.items()
+                if o == sizes}) > 1:
+            continue  # another size took the same values at every point: they cannot tell
         for power, word in ((1, "times"), (-1, "divided by")):
             if all(abs(c - s ** power) < 1e-6 * max(1.0, abs(c)) for c, s in zip(cs, sizes)):
                 return "factor", (f"the answer is the derivative {word} numel({name}): a "
@@ -131,9 +140,9 @@ def _replace(e, mapping):
 
 
 def _text(d, e) -> str:
-    from .printing import to_text
+    from .slips import _text as shown
 
-    return to_text(e, variables=d.variables)
+    return shown(d.variables, e)
 
 
 def _chain_factor(d, ans, case, A, E, expected):
@@ -147,7 +156,9 @@ def _chain_factor(d, ans, case, A, E, expected):
     from .ir import expr as ir
     from .simplify import simplify
 
-    x = d.variables[d.wrt]
+    x = d.variables.get(d.wrt)
+    if x is None:
+        return None  # the gradient by an intermediate of a program
     inters = decompose(d.function.ir, x)
     if not inters or len(inters) > 12:
         return None
@@ -155,10 +166,12 @@ def _chain_factor(d, ans, case, A, E, expected):
     for it in inters:
         full[it.var] = _substitute(it.expr, full)
     local = {(it.var, c): differentiate(it.expr, c) for it in inters for c in it.children}
+    by_var = {it.var: it for it in inters}
     for skip, L in local.items():
         n, c = skip
-        if n.shape != c.shape:
-            continue
+        if n.shape != c.shape or n.ndim > 1 or \
+                (n.ndim and _spec_kind(by_var[n].expr) != "elementwise"):
+            continue  # only an element-wise function's factor can be "left out" as such
         total = {x: ir.delta(list(x.shape))}
         for it in inters:
             terms = []
@@ -174,6 +187,12 @@ def _chain_factor(d, ans, case, A, E, expected):
                 f"the answer leaves out one factor of the chain rule: ∂{it.name}/∂{c.name} = "
                 f"{shown}, the derivative of {it.name} = {_text(d, full[n])} by its argument")
     return None
+
+
+def _spec_kind(e) -> str:
+    from .ir.ops import SPECS
+
+    return SPECS[e.op].kind
 
 
 def _transposed_variable(d, ans, case, A, E, expected):
@@ -207,43 +226,28 @@ def _symmetrized(points, variables):
 
 
 def _symmetric(d, ans, case, A, E, expected):
-    square = [n for n, v in d.variables.items() if len(v.shape) == 2 and not v.attr[1]]
+    square = [n for n, v in d.variables.items() if len(v.shape) == 2 and not v.attr[1]
+              and all(np.shape(p[n])[0] == np.shape(p[n])[1] for p in case.points)]
     if not square:
         return None
-    pts = _symmetrized(case.points, d.variables)
-    try:
-        if _all_close(case.answer(pts), case.expected(values=pts)):
-            names = ", ".join(square)
-            return "symmetric", (f"the answer is right only when {names} is symmetric; for a "
-                                 f"general {square[0]}, {square[0]} and {square[0]}' are "
-                                 "different terms (declare it \"symmetric matrix\" if it is)")
-    except MatdiffError:
-        return None
+    # the fewest matrices that, made symmetric, make the answer right: one, else all
+    subsets = [list(c) for k in range(1, len(square) + 1)
+               for c in itertools.combinations(square, k)][:15]
+    for names in subsets:
+        pts = _symmetrized(case.points, names)
+        try:
+            if not _all_close(case.answer(pts), case.expected(values=pts)):
+                continue
+        except MatdiffError:
+            return None
+        shown = ", ".join(names)
+        verb = "is" if len(names) == 1 else "are"
+        first = names[0]
+        return "symmetric", (f"the answer is right when {shown} {verb} symmetric, not in "
+                             f"general: for a general {first}, {first} and {first}' are "
+                             f"different (declare {'it' if len(names) == 1 else 'them'} "
+                             "\"symmetric matrix\" if so)")
     return None
-
-
-def _terms_of(e, depth: int = 0) -> list:
-    """The additive terms of e: sums flattened, a product over one sum distributed."""
-    from .ir import expr as ir
-    from .ir.ops import Op
-
-    if depth > 4:
-        return [e]
-    if e.op is Op.ADD:
-        return [t for a in e.args for t in _terms_of(a, depth + 1)]
-    if e.op is Op.EINSUM:
-        sums = [k for k, a in enumerate(e.args) if a.op is Op.ADD]
-        if len(sums) == 1:
-            (k,) = sums
-            ins, out, sizes = e.attr
-            terms = []
-            for t in e.args[k].args:
-                args = list(e.args)
-                args[k] = t
-                terms.extend(_terms_of(ir.einsum(args, [list(i) for i in ins], list(out),
-                                                 dict(zip(out, sizes))), depth + 1))
-            return terms
-    return [e]
 
 
 def _terms(d, ans, case, A, E, expected):
@@ -288,5 +292,92 @@ def _answer_term(case, ans, t):
     return out
 
 
-TESTS = (_layout, _sign, _factor, _case_split, _chain_factor, _transposed_variable, _symmetric,
-         _terms)
+def _assumed(points, name: str, make) -> list:
+    rng = np.random.default_rng(len(points))
+    return [{**p, name: make(rng, np.shape(p[name]))} for p in points]
+
+
+def _rows(rng, shape):
+    p = rng.uniform(0.5, 1.5, shape)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _cols(rng, shape):
+    p = rng.uniform(0.5, 1.5, shape)
+    return p / p.sum(axis=0, keepdims=True)
+
+
+def _signs(rng, shape):
+    return rng.choice([-1.0, 1.0], shape)
+
+
+ASSUMPTIONS = (
+    # (which variables, values, what it means, the declaration)
+    (2, _rows, "each row of {n} sums to 1 (one-hot or probability rows, as a classifier's "
+               "targets are)", "one-hot rows"),
+    (2, _cols, "each column of {n} sums to 1 (one-hot or probability columns)",
+     "one-hot columns"),
+    (1, _rows, "the entries of {n} sum to 1 (a one-hot or probability vector)",
+     "one-hot vector"),
+    (1, _signs, "{n}.^2 = 1, that is for labels in {{-1, 1}}", "labels(-1, 1)"),
+)
+
+
+def _assumption(d, ans, case, A, E, expected):
+    """Right only under an assumption about a variable that is not declared: rows that sum
+    to 1 (one-hot targets), labels in {-1, 1}. Say which, and how to declare it."""
+    from .ir.properties import is_signs, label_of
+
+    for name, v in d.variables.items():
+        if label_of(v) is not None or is_signs(v) or (len(v.shape) == 2 and v.attr[1]) or \
+                name == d.wrt:
+            continue
+        for ndim, make, meaning, declaration in ASSUMPTIONS:
+            if len(v.shape) != ndim:
+                continue
+            pts = _assumed(case.points, name, make)
+            try:
+                if not _all_close(case.answer(pts), case.expected(values=pts)):
+                    continue
+            except MatdiffError:
+                continue
+            recheck = getattr(case, "recheck", None)
+            if recheck is None or not recheck({name: declaration}):
+                continue  # suggested only when the answer is right with it, checked anew
+            return "assumption", (
+                f"the answer is right when {meaning.format(n=name)}; for a general {name}, "
+                f"as it is declared now, the derivative is {expected}. If {name} is such, "
+                f"declare it: {name}: {declaration} (declare={{'{name}': '{declaration}'}}, "
+                f"--declare {name}=\"{declaration}\")")
+    return None
+
+
+def _convention(d, ans, case, A, E, expected):
+    """The gradient by a symmetric matrix in the other textbook convention: G + G' -
+    diag(diag(G)), differentiating by the distinct entries of S."""
+    x = d.variables.get(d.wrt)
+    if d.order != 1 or x is None or len(x.shape) != 2 or not x.attr[1] or d.function.shape:
+        return None
+    other = [e + e.T - np.diag(np.diag(e)) for e in E]
+    if not _all_close(A, other):
+        return None
+    s = d.wrt
+    return "convention", (
+        f"the answer is the gradient in the other textbook convention for a symmetric {s}: "
+        f"G + G' - diag(diag(G)) with G = {expected}. matdiff's G is the gradient with the "
+        f"trace inner product: df = tr(G'*d{s}) for every change d{s}, symmetric ones "
+        f"included. The other convention differentiates by the "
+        f"n(n+1)/2 distinct entries of {s} as independent variables, each off-diagonal one "
+        f"standing for both {s}[i,j] and {s}[j,i], so its off-diagonal entries are twice "
+        "G's (the Matrix Cookbook's section on structured matrices gives it). They agree "
+        "on the diagonal")
+
+
+def _slips():
+    from .slips import inner_factor, inside, power, term_factor, variable
+
+    return term_factor, inside, power, inner_factor, variable
+
+
+TESTS = (_layout, _sign, _factor, _assumption, _convention, _case_split, *_slips()[:3],
+         _chain_factor, _slips()[3], _transposed_variable, _symmetric, _terms, _slips()[4])

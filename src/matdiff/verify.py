@@ -26,9 +26,10 @@ from .errors import MatdiffError
 from .ir.expr import Expr, topo_order
 from .ir.expr import variables as ir_variables
 from .ir.ops import Op
-from .ir.properties import label_of
+from .ir.properties import is_signs, label_of
 
-__all__ = ["check", "check_bytes", "random_values", "finite_difference", "values_in_domain"]
+__all__ = ["check", "check_bytes", "random_values", "finite_difference", "values_in_domain",
+           "points_across_kinks", "kink_arguments", "kink_sides"]
 
 STEP = 1e-5
 FULL_LIMIT = 64      # perturb entry by entry up to this many entries
@@ -62,6 +63,8 @@ def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool =
         label = label_of(v)
         if label is not None:  # a distribution: positive entries summing to 1 as declared
             value = _distribution(rng, shape, label)
+        if is_signs(v):  # labels(-1, 1)
+            value = rng.choice([-1.0, 1.0], shape)
         values[name] = value
     return values
 
@@ -244,3 +247,98 @@ def _both_sides(kink: Expr, values: Mapping[str, Any], variables: Mapping[str, E
     if z.size == 1:
         return bool(np.all(z != 0))
     return bool(np.any(z > 0) and np.any(z < 0))
+
+
+SIDED = KINKS | {Op.LEAKY_RELU, Op.ELU}   # element-wise functions with a kink at 0
+SIDE_VISITS = 2      # points on each side of every kink, where the draws allow
+MAX_POINTS = 12      # the most points points_across_kinks returns
+CANDIDATES = 24      # draws looked at
+
+
+def kink_arguments(roots: list[tuple[Expr, Mapping[str, Expr]]]) -> list[tuple[Expr, Mapping]]:
+    """The arguments whose sign picks a kink's piece (a - b for max(a, b) and min(a, b)),
+    under each root, with the variables to evaluate them by."""
+    out, seen = [], set()
+    for root, variables in roots:
+        for n in topo_order(root):
+            if n.op not in SIDED or n in seen:
+                continue
+            seen.add(n)
+            two = n.op in (Op.MAX, Op.MIN)
+            out.append(((n.args[0], n.args[1]) if two else (n.args[0],), variables))
+    return out[:MAX_KINKS]
+
+
+def kink_sides(kink, values) -> tuple[bool, bool]:
+    """Whether the kink's argument is positive at some entry, and negative at some entry."""
+    return _sides(kink, values)
+
+
+def _sides(kink, values) -> tuple[bool, bool]:
+    from .evaluate import evaluate
+
+    args, variables = kink
+    try:
+        with np.errstate(all="ignore"):
+            vs = [np.asarray(evaluate(a, values, variables, check_symmetric=False), float)
+                  for a in args]
+    except MatdiffError:
+        return False, False
+    z = vs[0] - vs[1] if len(vs) == 2 else vs[0]
+    return bool(np.any(z > 0)), bool(np.any(z < 0))
+
+
+def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, seed: int,
+                        count: int = 4, extra: list[tuple[Expr, Mapping[str, Expr]]] = ()
+                        ) -> list[dict[str, np.ndarray]]:
+    """At least `count` random points where e and `lower` are finite, chosen so that
+    every kink under e, `lower` and the `extra` roots has its argument positive at
+    SIDE_VISITS of them and negative at SIDE_VISITS (where the draws allow): a
+    comparison at such points sees every piece of a piecewise function, so two
+    answers that differ on one side of a relu cannot look equal."""
+    from .evaluate import evaluate
+
+    variables = dict(variables)
+    kinks = kink_arguments([(lower, variables), (e, variables), *extra])
+    found: list[tuple[dict, list[tuple[bool, bool]], bool]] = []
+    rounds = [(False, 1.0), (True, 1.0), (False, 0.5), (False, 4.0), (False, 16.0),
+              (False, 64.0)]
+    for r, (positive, scale) in enumerate(rounds):
+        if r >= 3 and (not kinks or all(any(f[1][i][s] for f in found)
+                                        for i in range(len(kinks)) for s in (0, 1))):
+            break  # larger values only to reach a side of a kink no draw has reached
+        for attempt in range(CANDIDATES if kinks else count + 2):
+            values = random_values(variables, seed + 1000 * attempt + 7 * len(found),
+                                   positive=positive, scale=scale)
+            try:
+                with np.errstate(all="ignore"):
+                    derivative = np.asarray(evaluate(e, values, variables))
+                    ok = np.all(np.isfinite(np.asarray(evaluate(lower, values, variables)))) \
+                        and np.all(np.isfinite(derivative))
+            except MatdiffError:
+                ok = False
+            if ok:
+                found.append((values, [_sides(k, values) for k in kinks],
+                              bool(np.any(derivative))))
+        if len(found) >= count and r < 3:
+            if not kinks or all(any(f[1][i][s] for f in found)
+                                for i in range(len(kinks)) for s in (0, 1)):
+                break
+    if not found:
+        return [values_in_domain(e, variables, lower, seed + k) for k in range(count)]
+    need = {(i, s): SIDE_VISITS for i in range(len(kinks)) for s in (0, 1)}
+    chosen: list[int] = []
+    while len(chosen) < MAX_POINTS:
+        def gain(j):
+            return sum(1 for (i, s), left in need.items() if left and found[j][1][i][s])
+        rest = [j for j in range(len(found)) if j not in chosen]
+        if not rest:
+            break
+        best = max(rest, key=lambda j: (gain(j), found[j][2], -j))
+        if gain(best) == 0 and len(chosen) >= count:
+            break
+        chosen.append(best)
+        for (i, s) in need:
+            if need[(i, s)] and found[best][1][i][s]:
+                need[(i, s)] -= 1
+    return [found[j][0] for j in chosen]

@@ -42,11 +42,13 @@ def _orientation(bp: BackwardPass, line) -> str | None:
 def _line_text(bp: BackwardPass, line, e: Expr, leaves) -> str:
     if line.kind == "gradient" and ir.is_zero(e) and e.ndim:
         return f"0*{line.of}"  # a zero of the input's own shape (matrix(0) would not say which)
-    return to_text(e, orientation=_orientation(bp, line), variables=leaves, rows=row_names(bp))
+    return to_text(e, orientation=_orientation(bp, line), variables=leaves,
+                   declare=dict(bp.program.declarations), rows=row_names(bp))
 
 
 def _line_form(bp: BackwardPass, line, e: Expr, leaves):
-    return expression_form(e, _orientation(bp, line), leaves, row_names(bp))
+    return expression_form(e, _orientation(bp, line), leaves, dict(bp.program.declarations),
+                           row_names(bp))
 
 
 def backward_text(bp: BackwardPass) -> str:

@@ -123,7 +123,7 @@ def derive_steps(d) -> list[Step]:
     if d.order == 1:
         return _derivation(d, function.ir, function.text, "f") or _summary_steps(d)
     g = simplify(_lower(d))
-    sh = _Shower(function.variables)
+    sh = _Shower(function.variables, declare=_declared(function))
     text, tex = _show(sh.form(g))
     if d.order == 2:
         what = "gradient" if not function.ir.ndim else "Jacobian"
@@ -155,7 +155,8 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     inters = decompose(root, x, top, named)
     if not inters:
         return None
-    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}})
+    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}},
+                 function.variables, _declared(function))
     steps: list[Step] = []
     full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
@@ -216,6 +217,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         before = " + ".join(f"{a[0]} {b[0]}" for a, b in symbolic)
         before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
         product = _product_form(it, x, shown, total_form)
+        product = product and sh.composed(product)
         after = _show(total_form[it.var])
         texts = [(after[0], J)]
         if product is not None:
@@ -286,6 +288,12 @@ def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
             f"(the numerator layout; the gradient in the shape of {x.name} is its transpose)")
 
 
+def _declared(function) -> dict[str, str]:
+    """The user's declarations: the steps print as they will be read back (a row vector r
+    as r)."""
+    return dict(getattr(function, "declarations", None) or {})
+
+
 def _product_form(it, x, shown, total_form) -> F.Form | None:
     """∂n/∂c ∂c/∂x as a product of the printed forms, when they are matrices and the
     chain contracts one axis (c a vector or a scalar: a matrix c sums over two axes,
@@ -315,12 +323,14 @@ def _product(factors: list[F.Form]) -> F.Form:
             sign, f = -sign, f.args[0]
         plain.append(f)
     out = F.mul(plain)
-    if F.is_num(out, 0.0):  # a zero factor: the zero keeps the product's shape (matrix(0))
+    if F.is_num(out, 0.0):  # a zero factor: 0*diag(x)*X keeps the product's shape and size
         kind = "s"
         for f in plain:
             kind = F.product_kind(kind, f.orient) or kind
         if kind in ("c", "m", "r"):
-            out = F.ones(0.0, kind)
+            rest = [f for f in plain if not F.is_num(f)]
+            out = F.Form("mul", (F.num(0.0), *rest), None, kind, None,
+                         sum(f.tcount for f in rest))
     if out.kind == "neg":
         sign, out = -sign, out.args[0]
     return F.Form("neg", (out,), None, out.orient, None, out.tcount) if sign < 0 else out
@@ -337,7 +347,8 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
                    ) -> list[Step]:
     """Substitute the intermediates back, simplify with named identities, state the result."""
     steps: list[Step] = []
-    sh = _Shower(d.function.variables)  # the intermediates are gone: sizes by the variables
+    # the intermediates are gone: sizes by the variables
+    sh = _Shower(d.function.variables, declare=_declared(d.function))
     substituted = _substitute(total_root, full)
     x = d.function.variables[d.wrt]
     f_kind, x_kind = _layouts(d) if d.order == 1 else (_kind(root), _kind(x))
@@ -427,7 +438,7 @@ def _lower(d, order: int | None = None) -> Expr:
 def _summary_steps(d) -> list[Step]:
     """Without intermediates (x itself, higher orders, long expressions): the engine's
     derivative, the identities that simplify it, and the result."""
-    sh = _Shower(d.function.variables)
+    sh = _Shower(d.function.variables, declare=_declared(d.function))
     text, tex = _show(sh.form(d.raw))
     what = "differentiate" if d.order == 1 else f"differentiate {d.order} times"
     lhs = _result_steps(d)[-1]

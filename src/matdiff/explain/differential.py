@@ -72,7 +72,8 @@ def differential_steps(sh, inters, local, total, full, x: Expr):
     if set(names.values()) & set(sh.variables):
         return None
     d = {v: ir.var(name, v.shape) for v, name in names.items()}
-    shower = type(sh)({**sh.variables, **{v.name: v for v in d.values()}})
+    shower = type(sh)({**sh.variables, **{v.name: v for v in d.values()}}, sh.inputs,
+                      sh.declare)
     carried: dict[Expr, Expr] = {x: d[x]}
     steps = []
     for it in inters:

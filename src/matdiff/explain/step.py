@@ -12,7 +12,7 @@ from ..ir.expr import Expr
 from ..printing import LatexPrinter, TextPrinter
 from ..printing import form as F
 from ..printing.layout import arrange
-from ..printing.matrix import to_form
+from ..printing.matrix import resettle, to_form
 from .check import Claim
 
 __all__ = ["Step", "ArticlePrinter"]
@@ -53,11 +53,21 @@ def _show(form: F.Form) -> tuple[str, str]:
 class _Shower:
     """Forms of IR in the context of the derivation's variables (for numel(x))."""
 
-    def __init__(self, variables: dict[str, Expr]) -> None:
+    def __init__(self, variables: dict[str, Expr], inputs: dict[str, Expr] | None = None,
+                 declare: dict[str, str] | None = None) -> None:
         self.variables = dict(variables)
+        # sizes are written through the inputs (vector(1, size(X, 1))), never through an
+        # intermediate a step defines later
+        self.inputs = dict(inputs if inputs is not None else variables)
+        self.declare = dict(declare or {})  # the user's: how the steps will be read back
 
     def form(self, e: Expr) -> F.Form:
-        return to_form(e, self.variables)
+        return to_form(e, self.inputs, self.declare)
 
     def jacobian(self, e: Expr, f_kind: str, x_kind: str) -> F.Form:
-        return arrange(e, f_kind, x_kind, "numerator", self.variables)
+        return arrange(e, f_kind, x_kind, "numerator", self.inputs, self.declare)
+
+    def composed(self, form: F.Form) -> F.Form:
+        """A form built of shown pieces (a chain rule's product), its sizes decided for the
+        whole text: `eye*X`, not `eye(numel(y))*X`."""
+        return resettle(form, self.inputs, self.declare)

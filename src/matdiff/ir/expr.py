@@ -129,7 +129,8 @@ def _check_arity(op: Op, n: int) -> None:
 def var(name: str, shape: Shape, symmetric: bool = False, label: tuple | None = None) -> Expr:
     """A variable; `symmetric` records that its value is a symmetric matrix, `label`
     that its entries are a distribution: ("probability" or "one-hot", "all", "rows"
-    or "cols"), the entries (of each row, of each column) summing to 1."""
+    or "cols"), the entries (of each row, of each column) summing to 1; or ("signs",
+    "all"): every entry -1 or 1 (labels(-1, 1))."""
     attr = (name, bool(symmetric)) if label is None else (name, bool(symmetric), tuple(label))
     return Expr(Op.VAR, (), attr, tuple(shape))
 

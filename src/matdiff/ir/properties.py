@@ -5,7 +5,7 @@ from __future__ import annotations
 from .expr import Expr
 from .ops import ELEMENTWISE_UNARY, Op
 
-__all__ = ["is_symmetric", "label_of"]
+__all__ = ["is_symmetric", "label_of", "is_signs"]
 
 
 def is_symmetric(a: Expr) -> bool:
@@ -35,6 +35,11 @@ def label_of(a: Expr) -> tuple[str, str] | None:
     """A variable declared a distribution: (kind, along), kind "probability" or
     "one-hot", along "all" (a vector), "rows" or "cols" (the entries of each row, or
     column, of a matrix sum to 1). None for anything else."""
-    if a.op is Op.VAR and len(a.attr) > 2:
+    if a.op is Op.VAR and len(a.attr) > 2 and a.attr[2][0] != "signs":
         return a.attr[2]
     return None
+
+
+def is_signs(a: Expr) -> bool:
+    """A variable declared labels(-1, 1): every entry -1 or 1, so its square is 1."""
+    return a.op is Op.VAR and len(a.attr) > 2 and a.attr[2][0] == "signs"

@@ -21,7 +21,8 @@ from . import ast
 from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, expand_to, matmul, transpose
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
-__all__ = ["build", "declared_variable", "default_kind", "FUNCTIONS", "RESERVED", "TypeContext",
+__all__ = ["build", "unsized_constants", "declared_variable", "default_kind", "FUNCTIONS",
+           "RESERVED", "TypeContext",
            "infer_tree", "input_leaves", "lower_tree", "check_declarations"]
 
 
@@ -268,6 +269,28 @@ def build(text: str, declare: Mapping[str, str] | None = None
     root = lower_tree(ctx, tree, order, variables)
     root_type = ctx.types[id(tree)]
     return root, variables, ("row" if root_type.kind == "row" else None)
+
+
+def unsized_constants(text: str, declare: Mapping[str, str] | None = None) -> set[float]:
+    """The fill values c of the constants `vector(c)` and `matrix(c)` in `text` whose size
+    nothing in the text ties to a variable: parsed on its own, with these declarations,
+    the text could not be evaluated from its variables' values alone. (The printer writes
+    each constant with its own c to ask which need their size written.) A text that does
+    not type raises its ShapeError."""
+    from .parser import parse_text
+
+    tree = parse_text(text)
+    ctx = TypeContext(text, check_declarations(declare))
+    order = infer_tree(ctx, tree)
+    held = {d.root() for t in (*ctx.variables.values(), *ctx.declared.values()) for d in t.dims}
+    free: set[float] = set()
+    for node in order:
+        if (isinstance(node, ast.Call) and node.func in ("vector", "matrix")
+                and len(node.args) == 1 and isinstance(node.args[0], ast.Number)):
+            roots = [d.root() for d in ctx.types[id(node)].dims]
+            if any(r not in held and r.value is None for r in roots):
+                free.add(node.args[0].value)
+    return free
 
 
 def check_declarations(declare: Mapping[str, str] | None) -> Mapping[str, str]:

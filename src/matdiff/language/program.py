@@ -81,6 +81,8 @@ class Program:
     text: str
     declared: frozenset[str] = frozenset()  # inputs with a declaration (program or declare=)
     kinds: Mapping[str, str] = field(default_factory=dict)
+    # the declarations, (name, spec): printed text (the backward pass) is read back with them
+    declarations: tuple[tuple[str, str], ...] = ()
 
     @property
     def output(self) -> Statement:
@@ -110,11 +112,13 @@ class Program:
 def single(ir_root: Expr, inputs: dict[str, Expr], text: str, kind: str,
            declare: Mapping[str, str] | None = None) -> Program:
     """A one-expression program (the statement unnamed); `declare` gives the inputs' kinds
-    (a row vector prints as one)."""
+    (a row vector prints as one) and the declarations its printed text is read back with."""
+    declared = dict(declare or {})
     kinds = {name: parse_declaration(name, spec, Dims()).kind
-             for name, spec in (declare or {}).items() if name in inputs}
+             for name, spec in declared.items() if name in inputs}
     return Program((Statement(None, ir_root, ir_root, kind, 1, 1, " ".join(text.split())),),
-                   dict(inputs), text, kinds=kinds)
+                   dict(inputs), text, frozenset(declared), kinds=kinds,
+                   declarations=tuple(declared.items()))
 
 
 def declared_in_text(text: str) -> set[str]:
@@ -354,7 +358,8 @@ def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text
             local_env[a.name] = intermediate_leaf(a.name, local.shape)
             inlined_env[a.name] = inlined
     kinds = {name: t.kind for name, t in ctx.variables.items() if name in inputs}
-    return Program(tuple(statements), inputs, text, frozenset(declare), kinds)
+    return Program(tuple(statements), inputs, text, frozenset(declare), kinds,
+                   tuple((k, v) for k, v in declare.items() if isinstance(v, str)))
 
 
 def _cycle(used: str, user: str | None, assigns, trees, where) -> list[str] | None:

@@ -272,13 +272,47 @@ def _t_diag(ctx, node, a):
 
 
 def _t_filled(kind):
-    def rule(ctx, node, a):
+    """vector(c) and matrix(c), their size inferred; vector(c, n) and matrix(c, m, n) with
+    the size written through a variable (`size(X, 1)`, `numel(x)`) or as a whole number."""
+    def rule(ctx, node, a, *sizes):
         if a.kind != "scalar":
             ctx.fail(node, f"{node.func}(c) takes a scalar c, not {ctx.describe(a)}")
-        if kind == "col":
-            return SurfaceType("col", (ctx.dims.new(),))
-        return SurfaceType("matrix", (ctx.dims.new(), ctx.dims.new()))
+        want = 1 if kind == "col" else 2
+        if sizes and len(sizes) != want:
+            spelled = "vector(c, n)" if kind == "col" else "matrix(c, m, n)"
+            ctx.fail(node, f"{node.func}() takes its value alone or with its size, as "
+                           f"{spelled}, not {len(sizes) + 1} arguments")
+        dims = [_written_size(ctx, arg) for arg in node.args[1:]] or [
+            ctx.dims.new() for _ in range(want)]
+        return SurfaceType("col" if kind == "col" else "matrix", tuple(dims))
     return rule
+
+
+def _t_eye(ctx, node, n):
+    """eye(n): the identity whose size is written (`eye(numel(x))`, `eye(size(A, 1))`)."""
+    d = _written_size(ctx, node.args[0])
+    return SurfaceType("matrix", (d, d))
+
+
+def _written_size(ctx, arg: ast.Node):
+    """The dimension a size argument names: `size(a, k)`, `numel(x)` of a vector (or a
+    scalar), or a whole number. Anything else says how to write it."""
+    value = _integer_literal(arg)
+    if value is not None and value >= 1:
+        return ctx.dims.declared(value)
+    if isinstance(arg, ast.Call) and arg.func in ("size", "numel") and arg.args:
+        t = ctx.types[id(arg.args[0])]
+        if arg.func == "numel" and len(arg.args) == 1 and t.kind != "matrix":
+            return t.dims[0] if t.dims else ctx.dims.declared(1)
+        if arg.func == "size" and len(arg.args) == 2:
+            axis = _integer_literal(arg.args[1])
+            axes = {"scalar": (None, None), "col": (0, None), "row": (None, 0),
+                    "matrix": (0, 1)}[t.kind]
+            if axis in (1, 2):
+                k = axes[axis - 1]
+                return ctx.dims.declared(1) if k is None else t.dims[k]
+    ctx.fail(arg, "a size is written size(A, k), numel(x) of a vector, or a whole number")
+    raise AssertionError  # unreachable
 
 
 def _t_pairwise(ctx, node, a, b):
@@ -356,7 +390,7 @@ def _as_logsumexp(a: Expr) -> Expr | None:
     return None
 
 
-def _lower_filled(ctx, node, t, a):
+def _lower_filled(ctx, node, t, a, *sizes):
     return broadcast(a, ctx.shape(t))
 
 
@@ -489,8 +523,9 @@ FUNCTIONS: dict[str, Rule] = {
     "dot": Rule(_t_dot_call, lambda ctx, node, t, a, b: _frobenius(a, b), (2, 2)),
     "tr": Rule(_t_square_scalar, lambda ctx, node, t, a: ir.einsum([a], [[0, 0]], [])),
     "diag": Rule(_t_diag, _lower_diag),
-    "vector": Rule(_t_filled("col"), _lower_filled),
-    "matrix": Rule(_t_filled("matrix"), _lower_filled),
+    "vector": Rule(_t_filled("col"), _lower_filled, (1, 2)),
+    "matrix": Rule(_t_filled("matrix"), _lower_filled, (1, 3)),
+    "eye": Rule(_t_eye, lambda ctx, node, t, n: ir.delta(ctx.shape(t)[:1])),
     "numel": Rule(_t_scalar, lambda ctx, node, t, a: ir.size(a.shape)),
     "size": Rule(_t_size, _lower_size, (2, 2)),
     **{name: Rule(_t_along, _lower_along(name), (1, 2))

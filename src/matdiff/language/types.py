@@ -142,8 +142,19 @@ LABELS = {
 }
 
 
+# Labels in {-1, 1} (the targets of a margin or logistic loss): labels(-1, 1), alone (a
+# vector) or followed by the type, as in "labels(-1, 1) vector(n)".
+_SIGNS = re.compile(r"^\s*labels?\s*\(\s*-\s*1\s*,\s*\+?\s*1\s*\)\s*(?P<rest>.*)$",
+                    re.IGNORECASE)
+
+
 def _label_declaration(name: str, spec: str, dims: Dims) -> SurfaceType | None:
-    """ "one-hot rows(n, k)", "probability vector" -> a labelled type; None if no label."""
+    """ "one-hot rows(n, k)", "probability vector", "labels(-1, 1)" -> a labelled type; None
+    if no label."""
+    signs = _SIGNS.match(spec)
+    if signs:
+        plain = parse_declaration(name, signs.group("rest").strip() or "vector", dims)
+        return SurfaceType(plain.kind, plain.dims, label=("signs", "all"))
     m = _LABEL.match(spec)
     if m:
         what = m.group("what").lower().replace(" ", "").replace("-", "")

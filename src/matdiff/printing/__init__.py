@@ -28,47 +28,53 @@ __all__ = ["to_text", "to_latex", "derivative_to_text", "derivative_to_latex", "
 
 def expression_form(e: Expr, orientation: str | None = None,
                     variables: Mapping[str, Expr] | None = None,
+                    declare: Mapping[str, str] | None = None,
                     rows: frozenset[str] = frozenset()) -> Form:
     """The form of an expression; a row vector when orientation is "row".
 
     `variables` (the Expression's) let a size print as numel(x) even where the
-    expression itself no longer mentions x; `rows` names the vector variables
-    that are row vectors (they print as `r'` where a column stands).
+    expression itself no longer mentions x; `declare` (the user's declarations) is how
+    the text will be read back, which decides where a size must be written; `rows` names
+    the vector variables that are row vectors (they print as `r'` where a column stands).
     """
-    f = to_form(e, variables, rows)
+    f = to_form(e, variables, declare, rows)
     return transpose(f) if orientation == "row" and f.orient == "c" else f
 
 
 def to_text(e: Expr, layout: str = "shape", orientation: str | None = None,
             variables: Mapping[str, Expr] | None = None,
+            declare: Mapping[str, str] | None = None,
             rows: frozenset[str] = frozenset()) -> str:
     """e in the input language (parses back to the same value)."""
     check_layout(layout)
-    return TextPrinter().doprint(expression_form(e, orientation, variables, rows))
+    return TextPrinter().doprint(expression_form(e, orientation, variables, declare, rows))
 
 
 def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None,
-             variables: Mapping[str, Expr] | None = None,
-             rows: frozenset[str] = frozenset()) -> str:
+            variables: Mapping[str, Expr] | None = None,
+            declare: Mapping[str, str] | None = None,
+            rows: frozenset[str] = frozenset()) -> str:
     """e as LaTeX math."""
     check_layout(layout)
-    return LatexPrinter().doprint(expression_form(e, orientation, variables, rows))
+    return LatexPrinter().doprint(expression_form(e, orientation, variables, declare, rows))
 
 
 def derivative_to_text(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                        orientation: str | None = None,
                        variables: Mapping[str, Expr] | None = None,
+                       declare: Mapping[str, str] | None = None,
                        rows: frozenset[str] = frozenset()) -> str:
     """e, the order-th derivative of `function` by `wrt`, in the input language, arranged
     by layout (see layout.derivative_form)."""
     return TextPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                 variables, rows))
+                                                 variables, declare, rows))
 
 
 def derivative_to_latex(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                         orientation: str | None = None,
                         variables: Mapping[str, Expr] | None = None,
+                        declare: Mapping[str, str] | None = None,
                         rows: frozenset[str] = frozenset()) -> str:
     """The same as LaTeX math."""
     return LatexPrinter().doprint(derivative_form(e, function, wrt, order, layout, orientation,
-                                                  variables, rows))
+                                                  variables, declare, rows))

@@ -16,7 +16,7 @@ so no operation here needs to walk a deep tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..ir.ops import ELEMENTWISE_UNARY, spelling
@@ -45,6 +45,9 @@ class Form:
     bcast: Form | None = field(default=None, compare=False)
     tcount: int = 0
     symmetric: bool = False  # a symmetric matrix variable: A' is A
+    # the dimensions of a filled constant or identity (`vector(1)`, `eye`), for writing its
+    # size where nothing else in the text fixes it (sizes.py); its args are then the sizes
+    dims: tuple | None = field(default=None, compare=False)
 
 
 def flip_kind(k: str) -> str:
@@ -78,15 +81,17 @@ def call(name: str, args: list[Form] | tuple[Form, ...], orient: str) -> Form:
     return Form("call", tuple(args), name, orient, tcount=_count(args))
 
 
-def ones(value: float, orient: str) -> Form:
-    """vector(c), matrix(c) (and vector(c)' as a row): a filled constant, spreading c."""
+def ones(value: float, orient: str, dims: tuple | None = None) -> Form:
+    """vector(c), matrix(c) (and vector(c)' as a row): a filled constant, spreading c.
+    `dims` are its dimensions (rows first), if known."""
     kind = "r" if orient == "r" else orient
-    base = Form("ones", (), float(value), "c" if kind == "r" else kind, bcast=num(value))
+    base = Form("ones", (), float(value), "c" if kind == "r" else kind, bcast=num(value),
+                dims=dims)
     return transpose(base) if kind == "r" else base
 
 
-def eye() -> Form:
-    return Form("eye", (), None, "m")
+def eye(dims: tuple | None = None) -> Form:
+    return Form("eye", (), None, "m", dims=dims)
 
 
 def neg(f: Form) -> Form:
@@ -260,8 +265,8 @@ def _transpose(f: Form, depth: int, memo: dict) -> Form:
     if f.kind == "eye" or f.symmetric or (f.kind == "call" and f.value == "diag"
                                           and f.orient == "m"):
         return f  # eye' -> eye, diag(x)' -> diag(x), A' -> A for a symmetric A
-    if f.kind == "ones" and f.orient == "m":
-        return f  # matrix(c)' -> matrix(c) (the shape is inferred)
+    if f.kind == "ones" and f.orient == "m":  # matrix(c)' -> matrix(c), its sizes swapped
+        return replace(f, args=f.args[::-1], dims=f.dims and f.dims[::-1])
     entrywise = (f.kind == "call" and f.value in _ENTRYWISE and len(f.args) == 1) or (
         f.kind == "pow" and f.args[1].orient == "s")
     if depth > _MAX_PUSH or not entrywise and f.kind not in ("neg", "mul", "add", "had",
@@ -282,6 +287,8 @@ def _transpose(f: Form, depth: int, memo: dict) -> Form:
         pushed = mul(scal + rest)
         wrap_cost = f.tcount + 2  # the mark and a pair of brackets
     elif f.kind == "add":
+        if f.orient == "m" and any(a.orient == "r" for a in f.args):
+            return wrapped  # (X*W + b')': pushed in, b' would spread over columns as b
         pushed = add([transpose(a, d, memo) for a in f.args])
         wrap_cost = f.tcount + 2
     elif f.kind == "had":

@@ -93,13 +93,18 @@ class LatexPrinter(Printer):
         return f"{op}\\left({', '.join(parts)}\\right)"
 
     def _print_ones(self, f: Form, parts: list[str]) -> str:
+        if parts:  # its size written: 1_m, 0_{m x n}
+            size = " \\times ".join(parts)
+            one = r"\mathbf{0}" if f.value == 0.0 else r"\mathbf{1}"
+            one = f"{one}_{{{size}}}"
+            return one if f.value in (0.0, 1.0) else f"{format_number(f.value)} \\cdot {one}"
         if f.value == 0.0:
             return r"\mathbf{0}" if f.orient == "c" else "0"
         one = r"\mathbf{1}" if f.orient == "c" else r"\mathbf{1}\mathbf{1}^\top"
         return one if f.value == 1.0 else f"{format_number(f.value)} \\cdot {one}"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
-        return "I"
+        return f"I_{{{parts[0]}}}" if parts else "I"
 
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[2]
@@ -111,7 +116,7 @@ class LatexPrinter(Printer):
         inner = f.args[0]
         if inner.kind == "call" and inner.value == "inv":  # inv(A)' -> A^{-\top}
             return parts[0].replace("^{-1}", "^{-\\top}")
-        if inner.kind == "ones" and inner.value == 1.0:
+        if inner.kind == "ones" and inner.value == 1.0 and not inner.args:
             return r"\mathbf{1}^\top"
         return parts[0] + "^\\top"
 

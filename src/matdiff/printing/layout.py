@@ -53,14 +53,16 @@ def _transposed(f_kind: str, x_kind: str, layout: str) -> bool:
 
 
 def arrange(e, f_kind: str, x_kind: str, layout: str = "shape", extra=None,
+            declare: Mapping[str, str] | None = None,
             rows: frozenset[str] = frozenset()) -> Form:
     """The form of a first derivative e of an f of kind f_kind by an x of kind x_kind.
 
-    Kinds are "s", "c", "r" (a row-vector f) or "m", as in form.py; `rows` names the
-    variables that are row vectors.
+    Kinds are "s", "c", "r" (a row-vector f) or "m", as in form.py; `declare` (the user's
+    declarations) is how the text will be read back; `rows` names the variables that are
+    row vectors.
     """
     check_layout(layout)
-    form = to_form(e, extra, rows)
+    form = to_form(e, extra, declare, rows)
     if form.orient == "t":
         return form
     return transpose(form) if _transposed(f_kind, x_kind, layout) else form
@@ -69,17 +71,20 @@ def arrange(e, f_kind: str, x_kind: str, layout: str = "shape", extra=None,
 def derivative_form(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",
                     orientation: str | None = None,
                     variables: Mapping[str, Expr] | None = None,
+                    declare: Mapping[str, str] | None = None,
                     rows: frozenset[str] = frozenset()) -> Form:
     """The form of e, the order-th derivative of `function` by the variable `wrt`, arranged
     as `layout` says (only first derivatives differ). `orientation` is the function's
     ("row" for a row vector); `variables` are its variables (default: those under it)."""
     check_layout(layout)
     extra = dict(variables if variables is not None else ir_variables(function))
+    if wrt in extra:  # a size the text must write is named through x first: size(X, 1)
+        extra = {wrt: extra[wrt], **extra}
     if order != 1:
-        return to_form(e, extra, rows)
+        return to_form(e, extra, declare, rows)
     f_kind = kind_of(function.shape)
     if f_kind == "c" and orientation == "row":
         f_kind = "r"
     target = extra.get(wrt)
     x_kind = kind_of(target.shape) if target is not None else "s"
-    return arrange(e, f_kind, x_kind, layout, extra, rows)
+    return arrange(e, f_kind, x_kind, layout, extra, declare, rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ..errors import MatdiffError
 from ..ir.expr import Expr, topo_order
 from ..ir.ops import (
     AXIS_OPS,
@@ -26,8 +27,9 @@ from ..ir.properties import is_symmetric
 from . import form as F
 from .form import Form
 from .reduce import reduce_einsum
+from .sizes import Unparsed, settle, unsized
 
-__all__ = ["to_form", "kind_of", "FORMS", "FormContext"]
+__all__ = ["to_form", "kind_of", "FORMS", "FormContext", "resettle"]
 
 
 def kind_of(shape: tuple) -> str:
@@ -39,13 +41,25 @@ class FormContext:
     which of them are row vectors (a 1-D value that prints as `r'` where a column stands)."""
 
     def __init__(self, root: Expr, extra: Mapping[str, Expr] | None = None,
+                 declare: Mapping[str, str] | None = None,
                  rows: frozenset[str] = frozenset()) -> None:
-        self.rows = rows
+        self.declare = declare or {}  # the user's own declarations, where known
+        self.rows = rows  # names whose 1-D value is a row vector (a program's too)
         nodes = topo_order(root)
         self.variables = {n.name: n for n in nodes if n.op is Op.VAR}
         for name, v in (extra or {}).items():
             self.variables.setdefault(name, v)
+        # a declaration holds for the user's own variable, not an intermediate of its name
+        self.declare = {k: s for k, s in self.declare.items()
+                        if k in self.variables and (extra or {}).get(k) is self.variables[k]}
+        for name in rows:  # the text is read back with them as rows, as they print
+            if name in self.variables and self.variables[name].ndim == 1:
+                self.declare.setdefault(name, "row vector")
         self._dim_symbols: dict[str, str] | None = None
+        # a column vector spread over a matrix's columns prints as the vector (`X - u`) only
+        # where the text says its length is the row count; to_form asks the language
+        self.spread_columns = True
+        self.spread_a_column = False
 
     def size(self, dims: tuple) -> Form:
         """SIZE(dims) as a product of `numel(x)` and `size(A, k)` of the variables.
@@ -74,6 +88,33 @@ class FormContext:
         symbols = [str(d) if isinstance(d, int) else self.latex_dim(d) for d in dims]
         return F.Form("size", (), (tuple(dims), tuple(factors), tuple(symbols)), "s")
 
+    def is_row(self, name: str) -> bool:
+        """Whether `name` is a row vector: named so by the caller (a program's row-vector
+        lines and inputs) or declared so by the user."""
+        from ..language.types import Dims, parse_declaration
+
+        if name in self.rows:
+            return True
+        spec = self.declare.get(name)
+        try:
+            return spec is not None and parse_declaration(name, spec, Dims()).kind == "row"
+        except MatdiffError:
+            return False
+
+    def known_size(self, dims: tuple) -> Form | None:
+        """SIZE(dims) through the variables, or None when no variable carries one."""
+        if len(dims) == 1 and not isinstance(dims[0], int):  # one pass: numel(v), size(A, k)
+            d = dims[0]
+            owner = next((v for v in self.variables.values() if v.shape == (d,)), None) or \
+                next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape), None)
+            if owner is None:
+                return None
+            text = (f"numel({owner.name})" if owner.ndim == 1
+                    else f"size({owner.name}, {owner.shape.index(d) + 1})")
+            return F.Form("size", (), ((d,), (text,), (self.latex_dim(d),)), "s")
+        f = self.size(dims)
+        return None if "tr(eye)" in f.value[1] else f
+
     def latex_dim(self, d: str) -> str:
         """The LaTeX symbol of a dimension: its name, unless a variable prints the same."""
         from .latex import latex_name
@@ -94,6 +135,14 @@ class FormContext:
         return self._dim_symbols[d]
 
 
+def _variable(node: Expr, ctx: FormContext) -> Form:
+    """A variable; one declared a row vector is the column r' wherever the IR (whose
+    vectors are columns) holds it, so that it prints `r` where a row is read."""
+    if node.ndim == 1 and ctx.is_row(node.name):
+        return F.transpose(F.sym(node.name, "r"))
+    return F.sym(node.name, kind_of(node.shape), node.attr[1])
+
+
 def _const(node: Expr, args, ctx) -> Form:
     k = kind_of(node.shape)
     if k == "s":
@@ -101,13 +150,13 @@ def _const(node: Expr, args, ctx) -> Form:
     if k == "t":
         return None  # index notation
     c = node.attr
-    base = F.ones(abs(c), k)
+    base = F.ones(abs(c), k, node.shape)
     return F.neg(base) if c < 0 else base
 
 
 def _einsum(node: Expr, args: list[Form], ctx) -> Form | None:
     ins, out, _ = node.attr
-    return _mean(node, args) or reduce_einsum(args, ins, out)
+    return _mean(node, args) or reduce_einsum(args, ins, out, dict(enumerate(node.attr[2])))
 
 
 def _mean(node: Expr, args: list[Form]) -> Form | None:
@@ -136,7 +185,8 @@ def _mean(node: Expr, args: list[Form]) -> Form | None:
     else:
         body = F.call("mean", [m, F.num(2.0)], "c")
     others = [a for k, a in enumerate(args) if k not in (t, count[0])]
-    return reduce_einsum(others + [body], [()] * len(others) + [tuple(kept)], out)
+    return reduce_einsum(others + [body], [()] * len(others) + [tuple(kept)], out,
+                         dict(enumerate(dims)))
 
 
 def _diagonal_like(f: Form, depth: int = 0) -> bool:
@@ -153,15 +203,29 @@ def _add(node: Expr, args: list[Form], ctx) -> Form:
     (`eye - vector(1)*u'`), which reads as the Jacobian it usually is; in a matrix sum
     a spread number does (`eye - matrix(1)/n`, `A + matrix(2)`), where a bare number
     would read as a multiple of the identity."""
+    if kind_of(node.shape) == "c" and any(a.orient == "r" for a in args):
+        # logsumexp(A, 1) - u': a row vector's terms all rows (a column would not add)
+        args = [F.transpose(a) if a.orient == "c" else a for a in args]
     if all(a.bcast is not None for a in args):
         return F.add(args)
     eye = any(_diagonal_like(a) for a in args)
     matrix = kind_of(node.shape) == "m"
 
     def longhand(a: Form) -> bool:
-        return (eye and a.bcast.orient != "s") or (matrix and a.bcast.orient == "s")
+        return ((eye and a.bcast.orient != "s") or (matrix and a.bcast.orient == "s")
+                or not _expands(a, node, ctx))
 
     return F.add([a.bcast if a.bcast is not None and not longhand(a) else a for a in args])
+
+
+def _expands(a: Form, node: Expr, ctx: FormContext) -> bool:
+    """Whether the spread a may print as its vector: a row always expands over a matrix's
+    rows; a column over its columns only where the text shows its length is the row count
+    (to_form tries, and asks the language)."""
+    if a.bcast.orient != "c" or kind_of(node.shape) != "m":
+        return True
+    ctx.spread_a_column = True
+    return ctx.spread_columns
 
 
 def _pow(node: Expr, args: list[Form], ctx) -> Form:
@@ -180,18 +244,23 @@ def _pow(node: Expr, args: list[Form], ctx) -> Form:
             div = F.sdiv if base.orient == "s" else F.ediv
             return div(F.num(1.0), F.power(base, F.num(-e.attr)))
         return F.power(base, F.num(e.attr))
-    return F.power(base, ex.bcast if ex.bcast is not None else ex)
+    spread = ex.bcast is not None and _expands(ex, node, ctx)
+    return F.power(base, ex.bcast if spread else ex)
 
 
 def _unary(node: Expr, args: list[Form], ctx) -> Form:
-    return F.call(spelling(node.op), args, args[0].orient)
+    a = args[0]
+    if a.kind == "t" and a.args[0].kind == "sym" and a.args[0].orient == "r":
+        # exp(r')' for a row vector r: the function of the row, transposed (exp(r)')
+        return F.transpose(F.call(spelling(node.op), [a.args[0]], "r"))
+    return F.call(spelling(node.op), args, a.orient)
 
 
 def _extremum(node: Expr, args: list[Form], ctx) -> Form:
     a, b = args
-    if a.bcast is not None and b.bcast is None:
+    if a.bcast is not None and b.bcast is None and _expands(a, node, ctx):
         a = a.bcast
-    elif b.bcast is not None and a.bcast is None:
+    elif b.bcast is not None and a.bcast is None and _expands(b, node, ctx):
         b = b.bcast
     return F.call(spelling(node.op), [a, b], kind_of(node.shape))
 
@@ -205,16 +274,9 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
     return F.call(spelling(node.op), args, kind_of(node.shape))
 
 
-def _var(node: Expr, args, ctx) -> Form:
-    """A variable; a row vector's 1-D value as the column `r'` (forms are columns)."""
-    if node.ndim == 1 and node.name in ctx.rows:
-        return F.transpose(F.sym(node.name, "r"))
-    return F.sym(node.name, kind_of(node.shape), node.attr[1])
-
-
 # op -> conversion(node, argument forms, context); None means "no matrix form"
 FORMS = {
-    Op.VAR: _var,
+    Op.VAR: lambda node, args, ctx: _variable(node, ctx),
     Op.CONST: _const,
     Op.SIZE: lambda node, args, ctx: ctx.size(node.attr),
     Op.EINSUM: _einsum,
@@ -227,12 +289,46 @@ FORMS = {
 
 
 def to_form(root: Expr, extra: Mapping[str, Expr] | None = None,
+            declare: Mapping[str, str] | None = None,
             rows: frozenset[str] = frozenset()) -> Form:
-    """The matrix-notation form of root (index notation where there is none); `rows` names
-    the vector variables that are rows."""
+    """The matrix-notation form of root (index notation where there is none), written so
+    that its text parses on its own and evaluates from the variables' values alone: a
+    column spread over a matrix as the vector only where the text fixes its length, a
+    constant with its size where nothing else fixes it (sizes.py). The text is read with
+    `declare` (the user's declarations) where given, else each variable by its kind;
+    `rows` names the vector variables that are rows."""
+    ctx = FormContext(root, extra, declare, rows)
+    form = _convert(root, ctx)
+    try:
+        return settle(form, ctx.variables, ctx.known_size, ctx.declare, ctx.spread_a_column)
+    except Unparsed:
+        if not ctx.spread_a_column:
+            return form
+    ctx.spread_columns = False  # `W'*X' + b` does not say b's length: b*vector(1)'
+    form = _convert(root, ctx)
+    try:
+        return settle(form, ctx.variables, ctx.known_size, ctx.declare)
+    except Unparsed:
+        return form
+
+
+def resettle(form: Form, variables: Mapping[str, Expr],
+             declare: Mapping[str, str] | None = None,
+             rows: frozenset[str] = frozenset()) -> Form:
+    """A form composed of settled pieces (a chain rule's product), its sizes decided
+    again for the whole: `eye(numel(y))*X` is `eye*X`, X fixing the identity's size."""
+    from ..ir.expr import const
+
+    ctx = FormContext(const(0.0), variables, declare, rows)
+    try:
+        return settle(unsized(form), ctx.variables, ctx.known_size, ctx.declare)
+    except Unparsed:
+        return form
+
+
+def _convert(root: Expr, ctx: FormContext) -> Form:
     from .index import index_form
 
-    ctx = FormContext(root, extra, rows)
     forms: dict[Expr, Form] = {}
     for node in topo_order(root):
         args = [forms[a] for a in node.args]

@@ -21,7 +21,7 @@ back to index notation.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from . import form as F
 from .form import Form
@@ -103,15 +103,18 @@ def hadamard_with_quotients(forms: list[Form]) -> Form:
     return F.ediv(F.hadamard(nums), F.hadamard(dens))
 
 
-def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...]) -> bool:
-    """Apply the first move that fits; False when none does."""
+def _step(tensors: list[Factor], scalars: list[Form], out: tuple[int, ...], dims: Mapping
+          ) -> bool:
+    """Apply the first move that fits; False when none does. `dims` gives each label's
+    dimension, which a ones vector the moves write records (to print its size if asked)."""
     count: Counter = Counter(out)
     for t in tensors:
         count.update(set(t.labels))
-    return any(move(tensors, scalars, count) for move in _MOVES)
+    return any(move(tensors, scalars, count, dims) for move in _MOVES)
 
 
-def _diagonal_or_trace(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+def _diagonal_or_trace(tensors: list[Factor], scalars: list[Form], count: Counter,
+                       dims: Mapping) -> bool:
     """A[i,i]: the diagonal, or the trace when i is carried nowhere else."""
     for k, t in enumerate(tensors):
         if len(t.labels) == 2 and t.labels[0] == t.labels[1]:
@@ -125,7 +128,8 @@ def _diagonal_or_trace(tensors: list[Factor], scalars: list[Form], count: Counte
     return False
 
 
-def _private_sum(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+def _private_sum(tensors: list[Factor], scalars: list[Form], count: Counter,
+                 dims: Mapping) -> bool:
     """A label only one tensor carries, summed away."""
     for k, t in enumerate(tensors):
         private = [x for x in t.labels if count[x] == 1]
@@ -137,12 +141,13 @@ def _private_sum(tensors: list[Factor], scalars: list[Form], count: Counter) -> 
         else:
             (j,) = private
             (i,) = _other(t, j)
-            tensors[k] = Factor(_axis_sum(_with_rows(t, i)), (i,))
+            tensors[k] = Factor(_axis_sum(_with_rows(t, i), dims.get(j)), (i,))
         return True
     return False
 
 
-def _same_labels(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+def _same_labels(tensors: list[Factor], scalars: list[Form], count: Counter,
+                 dims: Mapping) -> bool:
     """The same labels: an element-wise product, or an inner product if summed away."""
     for a in range(len(tensors)):
         for b in range(a + 1, len(tensors)):
@@ -162,7 +167,8 @@ def _same_labels(tensors: list[Factor], scalars: list[Form], count: Counter) -> 
     return False
 
 
-def _matrix_product(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+def _matrix_product(tensors: list[Factor], scalars: list[Form], count: Counter,
+                    dims: Mapping) -> bool:
     """One label between exactly two tensors: the matrix product."""
     for j in sorted(count):
         if count[j] != 2:
@@ -177,7 +183,8 @@ def _matrix_product(tensors: list[Factor], scalars: list[Form], count: Counter) 
     return False
 
 
-def _scaled_rows(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+def _scaled_rows(tensors: list[Factor], scalars: list[Form], count: Counter,
+                 dims: Mapping) -> bool:
     """A vector scaling the rows or columns of a matrix."""
     for a, v in enumerate(tensors):
         if len(v.labels) != 1:
@@ -194,7 +201,8 @@ def _scaled_rows(tensors: list[Factor], scalars: list[Form], count: Counter) -> 
     return False
 
 
-def _outer_product(tensors: list[Factor], scalars: list[Form], count: Counter) -> bool:
+def _outer_product(tensors: list[Factor], scalars: list[Form], count: Counter,
+                   dims: Mapping) -> bool:
     """Disjoint vectors: the outer product."""
     vectors = [k for k, t in enumerate(tensors) if len(t.labels) == 1]
     if len(tensors) == 2 and len(vectors) == 2:
@@ -209,17 +217,17 @@ _MOVES = (_diagonal_or_trace, _private_sum, _same_labels, _matrix_product, _scal
           _outer_product)
 
 
-def _axis_sum(m: Form) -> Form:
+def _axis_sum(m: Form, dim=None) -> Form:
     """The row sums of the matrix m, as a column: sum(A, 2), or sum(A, 1)' for m = A'
     (a product keeps its longhand A*B*vector(1), which multiplies right to left)."""
     if m.kind == "t":
         return F.transpose(F.call("sum", [m.args[0], F.num(1.0)], "r"))
     if m.kind == "mul":
-        return F.mul([m, F.ones(1.0, "c")])
+        return F.mul([m, F.ones(1.0, "c", (dim,))])
     return F.call("sum", [m, F.num(2.0)], "c")
 
 
-def _spread(fac: Factor | None, out: tuple[int, ...]) -> Form | None:
+def _spread(fac: Factor | None, out: tuple[int, ...], dims: Mapping) -> Form | None:
     """The single remaining factor arranged as the output labels say."""
     labels = fac.labels if fac is not None else ()
     distinct = tuple(dict.fromkeys(out))
@@ -227,25 +235,27 @@ def _spread(fac: Factor | None, out: tuple[int, ...]) -> Form | None:
         return None if fac is not None else F.num(1.0)
     if len(out) == 1:
         if fac is None:
-            return F.ones(1.0, "c")
+            return F.ones(1.0, "c", (dims.get(out[0]),))
         return _as_col(fac.form) if labels == out else None
     if len(out) != 2:
         return None
     if len(distinct) == 1:  # out [i, i]: a diagonal matrix
         if fac is None:
-            return F.eye()
+            return F.eye((dims.get(out[0]),) * 2)
         return F.call("diag", [_as_col(fac.form)], "m") if labels == distinct else None
     i, j = out
     if fac is None:
-        return F.ones(1.0, "m")
+        return F.ones(1.0, "m", (dims.get(i), dims.get(j)))
     if labels == (i, j):
         return fac.form
     if labels == (j, i):
         return F.transpose(fac.form)
     if labels == (i,):  # v*vector(1)': in a sum with a matrix, just v
-        return _spread_vector(F.mul([_as_col(fac.form), F.ones(1.0, "r")]), _as_col(fac.form))
+        ones = F.ones(1.0, "r", (dims.get(j),))
+        return _spread_vector(F.mul([_as_col(fac.form), ones]), _as_col(fac.form))
     if labels == (j,):  # vector(1)*v': in a sum with a matrix, just v'
-        return _spread_vector(F.mul([F.ones(1.0, "c"), _as_row(fac.form)]), _as_row(fac.form))
+        ones = F.ones(1.0, "c", (dims.get(i),))
+        return _spread_vector(F.mul([ones, _as_row(fac.form)]), _as_row(fac.form))
     return None
 
 
@@ -255,10 +265,12 @@ def _spread_vector(full: Form, vector: Form) -> Form:
     return F.Form(full.kind, full.args, full.value, full.orient, vector, full.tcount)
 
 
-def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Sequence[int]
-                  ) -> Form | None:
-    """The matrix form of out = prod operands[k][ins[k]], or None if there is none."""
+def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Sequence[int],
+                  dims: Mapping | None = None) -> Form | None:
+    """The matrix form of out = prod operands[k][ins[k]], or None if there is none.
+    `dims` (label -> dimension) sizes the ones vectors and identities it writes."""
     out = tuple(out)
+    dims = dims or {}
     scalars: list[Form] = []
     tensors: list[Factor] = []
     for f, lab in zip(operands, ins):
@@ -269,9 +281,9 @@ def reduce_einsum(operands: list[Form], ins: Sequence[Sequence[int]], out: Seque
         else:
             tensors.append(Factor(f, lab))
     while len(tensors) > 1 or (tensors and _reducible_alone(tensors[0], out)):
-        if not _step(tensors, scalars, out):
+        if not _step(tensors, scalars, out, dims):
             return None
-    body = _spread(tensors[0] if tensors else None, out)
+    body = _spread(tensors[0] if tensors else None, out, dims)
     if body is None:
         return None
     result = scalar_product(scalars + [body]) if scalars else body

@@ -29,10 +29,12 @@ class TextPrinter(Printer):
         return f"{f.value}({', '.join(parts)})"
 
     def _print_ones(self, f: Form, parts: list[str]) -> str:
-        return f"{'vector' if f.orient == 'c' else 'matrix'}({format_number(f.value)})"
+        """vector(c), or vector(c, n) with its size written (sizes.py)."""
+        name = "vector" if f.orient == "c" else "matrix"
+        return f"{name}({', '.join([format_number(f.value), *parts])})"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
-        return "eye"
+        return f"eye({parts[0]})" if parts else "eye"
 
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[1]

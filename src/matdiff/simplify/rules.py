@@ -14,11 +14,12 @@ import math
 from ..ir import expr as ir
 from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
-from ..ir.properties import is_symmetric, label_of
+from ..ir.properties import is_signs, is_symmetric, label_of
 from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
-           "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum"]
+           "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
+           "sign_square"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -397,4 +398,13 @@ def softmax_quotient(e: Expr, ctx: Context) -> Expr | None:
             operands = [s if m == k else x for m, x in enumerate(e.args) if m != j]
             labels = [list(lb) for m, lb in enumerate(ins) if m != j]
             return _with_operands(e, operands, labels)
+    return None
+
+
+# y.^2 -> 1 (any even power) for y declared labels(-1, 1): every entry is -1 or 1
+@rule("sign-square", "y.^2 -> 1 for y declared labels(-1, 1)", Op.POW)
+def sign_square(e: Expr, ctx: Context) -> Expr | None:
+    base, power = e.args
+    if is_signs(base) and power.op is Op.CONST and float(power.attr) % 2 == 0:
+        return ir.const(1.0, e.shape)
     return None
