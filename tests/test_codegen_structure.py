@@ -174,3 +174,16 @@ def test_other_libraries_multiply_one_hot_matrices():
         backend="torch")
     got = fn(Y=torch.as_tensor(Y), E=torch.as_tensor(E), T=torch.as_tensor(T))
     assert np.allclose(got.numpy(), 2 * Y.T @ (Y @ E - T))
+
+
+def test_a_scalar_factor_scales_the_small_factor_of_an_outer_product():
+    """d inv(A)/dA = -inv(A) (x) inv(A): the minus on an n x n factor, not on the n^4 result."""
+    A, _, _ = _square(24)
+    fn = matdiff.diff("inv(A)", wrt="A", declare={"A": "matrix(n, n)"}).compile()
+    Ai = np.linalg.inv(A)
+    got = fn(A=A)
+    assert np.allclose(got, -np.einsum("ik,lj->ijkl", Ai, Ai))
+    source = matdiff.diff("inv(A)", wrt="A", declare={"A": "matrix(n, n)"}).source(
+        shapes={"A": A.shape})
+    outer = [ln for ln in source.splitlines() if "None, None]" in ln]
+    assert len(outer) == 1 and "-(" not in outer[0]   # one pass over the n^4 numbers
