@@ -402,7 +402,7 @@ def cases(quick: bool = False) -> list[Peer]:
     ni = 20 if quick else 40
     ns = 200 if quick else 1000
     ne, vocab, d = (1000, 500, 32) if quick else (4000, 2000, 64)
-    nsm = (2000, 100, 10) if quick else (10000, 256, 10)
+    nsm = (2000, 100, 50) if quick else (10000, 100, 100)
     n3 = (1000, 50, 64, 10) if quick else (5000, 100, 128, 10)
     nm = (1000, 50, 64, 10) if quick else (10000, 100, 256, 10)
     hvp_declare = dict(NEWTON_DECLARE, v="vector(p)")

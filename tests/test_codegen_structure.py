@@ -187,3 +187,22 @@ def test_a_scalar_factor_scales_the_small_factor_of_an_outer_product():
         shapes={"A": A.shape})
     outer = [ln for ln in source.splitlines() if "None, None]" in ln]
     assert len(outer) == 1 and "-(" not in outer[0]   # one pass over the n^4 numbers
+
+
+def test_torch_computes_softmax_and_logsumexp_with_its_fused_kernels():
+    torch = pytest.importorskip("torch")
+    declare = {"X": "matrix(n, p)", "W": "matrix(p, k)", "Y": "one-hot rows(n, k)"}
+    vg = matdiff.value_and_grad("-sum(Y .* logsoftmax(X*W, 2))/size(X, 1)", wrt=["W"],
+                                declare=declare, backend="torch")
+    source = vg.source(X=(20, 4), W=(4, 3), Y=(20, 3))
+    assert "torch.softmax(" in source and "torch.logsumexp(" in source
+    assert "xp.exp(" not in source
+    rng = np.random.default_rng(7)
+    X, W, Y = rng.standard_normal((20, 4)), rng.standard_normal((4, 3)), np.eye(3)[
+        rng.integers(0, 3, 20)]
+    value, (g,) = vg(X=torch.as_tensor(X), W=torch.as_tensor(W), Y=torch.as_tensor(Y))
+    Z = X @ W
+    S = np.exp(Z - Z.max(1, keepdims=True))
+    S /= S.sum(1, keepdims=True)
+    assert np.isclose(float(value), -np.sum(Y * np.log(S)) / 20)
+    assert np.allclose(g.numpy(), X.T @ (S - Y) / 20)

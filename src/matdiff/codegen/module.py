@@ -155,7 +155,10 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
     low.index_one_hot = backend is None  # NumPy indexes one-hot rows (onehot.py)
-    low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
+    if backend is None or "_softmax" not in backend.helpers:
+        # one exp for a softmax and a logsumexp of the same argument; a library with
+        # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead
+        low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
     for name, e in program_lines:  # a program's lines, each planned on its own
         (root,) = distribute(factor_sums([e], size), size, computed=low.memo)
         (v,) = low.lower([root])
