@@ -155,7 +155,7 @@ def test_float32_layer_gradients_within_1e4(layer, backend):
         np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-4, atol=1e-4 * scale)
 
 
-# the derivations of the seed notes (../shared/seeds/, tests/test_seed_notes.py)
+# the derivations of the seed notes (tests/test_seed_notes.py)
 SCALAR_Z, SCALAR_B = {"z": "scalar"}, {"b": "scalar"}
 NEURON, LOSS = "max(0, w'*x + b)", "mean((y - max(0, X*w + b)).^2)"
 SEED = [

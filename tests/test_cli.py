@@ -3,7 +3,7 @@
 
 Answers are checked by meaning, not by spelling: the printed derivative is
 parsed back with matdiff.parse and evaluated, and must equal central finite
-differences of a NumPy implementation (LANGUAGE.md: what is printed
+differences of a NumPy implementation (docs/language.md: what is printed
 evaluates to exactly what d.evaluate returns). Bad input exits with status 2
 and a message on stderr, never a traceback.
 """

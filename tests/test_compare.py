@@ -1,5 +1,6 @@
-"""matdiff.compare: typical hand-derivation mistakes, each with the diagnosis it must get,
-and right answers written differently from matdiff's form, which must be accepted."""
+"""matdiff.compare (comparison.py, mistakes.py): typical hand-derivation mistakes, each
+with the diagnosis it must get, and right answers written differently from matdiff's
+form, which must be accepted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 import matdiff
 from matdiff.cli import main
+from matdiff.printing.layout import LAYOUTS
 
 S = {"A": "symmetric matrix"}
 B = {"b": "scalar"}
@@ -198,3 +200,12 @@ def test_command_line(capsys):
     record = json.loads(capsys.readouterr().out)
     assert record["equal"] is False and record["mistake"] == "sign" and record["point"]
     assert main(["compare", "2*A*", "--of", "x'*A*x", "--wrt", "x"]) == 2
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_compare_command_offers_every_layout(layout, capsys):
+    """The choices are read from LAYOUTS: "denominator" was once refused by argparse."""
+    answer = {"shape": "A", "numerator": "A", "denominator": "A'"}[layout]
+    assert main(["compare", answer, "--of", "A*x", "--wrt", "x", "--layout", layout]) == 0
+    capsys.readouterr()
+

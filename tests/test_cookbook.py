@@ -16,7 +16,7 @@ Left out: (105) and (120) use the Kronecker product, which is not in the
 language (⊗ there means the element-wise product); (128) uses the matrix
 sine, whereas sin(X) in matdiff is element-wise; (56) differentiates with
 respect to a pseudo-inverse; structured-matrix rules (section 2.8) do not
-apply because derivatives are entry by entry (LANGUAGE.md).
+apply because derivatives are entry by entry (docs/language.md).
 """
 
 from __future__ import annotations

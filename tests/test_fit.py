@@ -38,20 +38,32 @@ def test_lbfgs_matches_lstsq(regression):
     np.testing.assert_allclose(np.r_[r.params["w"], r.params["b"]], ref, atol=1e-7)
 
 
-def test_both_gradient_backends_agree_when_both_exist(regression):
+def test_both_sources_of_gradients_agree(regression):
+    """gradients="compiled" must work: an error there fails the test, not skips a run."""
     X, y, _ = regression
-    runs = {}
-    for backend in ("compiled", "evaluate"):
-        try:
-            runs[backend] = matdiff.fit(LS, params={"w": "zeros", "b": 0.0},
-                                        data={"X": X, "y": y}, optimizer="sgd", lr=0.05,
-                                        epochs=5, backend=backend)
-        except Exception:  # noqa: BLE001 - the compiled backend may not have landed
-            assert backend == "compiled"
-    assert runs["evaluate"].backend == "evaluate"
-    if "compiled" in runs:
-        np.testing.assert_allclose(runs["compiled"].params["w"], runs["evaluate"].params["w"],
-                                   rtol=1e-10)
+    runs = {source: matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y},
+                                optimizer="sgd", lr=0.05, epochs=5, gradients=source)
+            for source in ("compiled", "evaluate")}
+    assert runs["compiled"].backend == "compiled" and runs["evaluate"].backend == "evaluate"
+    assert runs["compiled"].extra["skipped_backends"] == {}
+    np.testing.assert_allclose(runs["compiled"].params["w"], runs["evaluate"].params["w"],
+                               rtol=1e-10)
+
+
+def test_backend_is_the_old_name_of_gradients(regression):
+    """backend= will name the array library; as "compiled" it still works, with a warning."""
+    X, y, _ = regression
+    with pytest.warns(DeprecationWarning, match="gradients=") as caught:
+        r = matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y},
+                        optimizer="sgd", epochs=2, backend="evaluate")
+    assert r.backend == "evaluate"
+    deprecations = [w for w in caught if w.category is DeprecationWarning]
+    assert deprecations[0].filename == __file__  # at the caller's line, not inside matdiff
+    with pytest.raises(MatdiffError, match="array library") as e:
+        matdiff.fit(LS, params={"w": "zeros"}, data={"X": X, "y": y}, backend="torch")
+    assert "unknown gradient backend" not in str(e.value)
+    with pytest.raises(MatdiffError, match="unknown gradients='torch'"):
+        matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y}, gradients="torch")
 
 
 def test_planted_neuron_is_recovered_by_minibatch_momentum():

@@ -152,3 +152,16 @@ def test_a_planted_cycle_is_caught(tmp_path: Path) -> None:
     assert cycle is not None and "matdiff.ir.expr" in cycle
     run = _lint(tmp_path / "src")
     assert run.returncode != 0 and "BROKEN" in run.stdout, run.stdout + run.stderr
+
+
+def test_the_web_page_cannot_reach_past_the_api(tmp_path: Path) -> None:
+    """web/compute.py says it uses the public API plus the helpers it names; an import of
+    another stage (here the IR) breaks the `web` contract."""
+    copy = tmp_path / "src" / "matdiff"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    compute = copy / "web" / "compute.py"
+    compute.write_text(compute.read_text(encoding="utf-8") + "\nfrom ..ir import expr  # planted\n",
+                       encoding="utf-8")
+    run = _lint(tmp_path / "src")
+    assert run.returncode != 0 and "BROKEN" in run.stdout, run.stdout + run.stderr
+    assert "through the public API" in run.stdout.split("Broken contracts")[-1]

@@ -1,4 +1,4 @@
-"""One row per op and argument position of ../shared/LANGUAGE.md, checked numerically.
+"""One row per op and argument position of the language (docs/language.md), checked numerically.
 
 Each row is an expression, the values it is evaluated at (drawn inside each
 function's domain and away from kinks), and an independent NumPy
@@ -322,7 +322,7 @@ ROWS: list[Row] = _elementwise_rows() + [
     row("inv(X)", lambda r: {"X": well_conditioned(r)}, lambda v: np.linalg.inv(v["X"])),
     row("diag(x)", vals(x=V), lambda v: np.diag(v["x"])),
     row("diag(X)", vals(X=Q), lambda v: np.diag(v["X"]).copy()),
-    # a symmetric *value*; the derivative is still entry by entry (LANGUAGE.md)
+    # a symmetric *value*; the derivative is still entry by entry (docs/language.md)
     row("logdet(S)", lambda r: {"S": spd(r)}, lambda v: np.log(np.linalg.det(v["S"])),
         declare={"S": "symmetric matrix"}, name="logdet(S), S symmetric"),
     row("x' * S * x", lambda r: {"x": uniform(r, V), "S": symmetric(r)},
@@ -418,7 +418,7 @@ def test_library_check_agrees(r: Row, wrt: str, order: int) -> None:
 
 
 def test_every_language_op_has_a_row() -> None:
-    """The table covers each function of the language and each operator LANGUAGE.md lists."""
+    """The table covers each function of the language and each operator docs/language.md lists."""
     texts = " ".join(r.text for r in ROWS)
     functions = [f"{name}(" for name in FUNCTIONS] + ["eye"]
     operators = [" + ", " - ", " * ", " @ ", ".*", "./", ".^", " / ", " ^ ", "'", ".T",

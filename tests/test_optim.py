@@ -243,3 +243,22 @@ def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
     assert "sgd" in shown.err and shown.out == ""
     train(_quadratic, {"x": np.zeros(2)}, {"c": np.ones(2)}, optimizer="sgd", epochs=30)
     assert capsys.readouterr().err == ""  # not a terminal: quiet by default
+
+
+def test_a_full_batch_step_rule_is_not_run_as_lbfgs():
+    """full_batch says "the whole data each step"; `solver` says what runs it (it once meant
+    "is L-BFGS", so any other full-batch optimiser was handed to SciPy's L-BFGS-B)."""
+    from matdiff.optim.optimizers import SGD
+
+    class WholeDataSGD(SGD):
+        name = "whole-data-sgd"
+        full_batch = True
+
+    X, y, ref = _least_squares()
+    r = train(_ls_grad, {"w": np.zeros(4), "b": 0.0}, {"X": X, "y": y},
+              optimizer=WholeDataSGD(lr=0.1), epochs=400)
+    np.testing.assert_allclose(np.r_[r.params["w"], r.params["b"]], ref, atol=1e-5)
+    assert len(r.history) == 400
+    with pytest.raises(MatdiffError, match="full-batch"):
+        train(_ls_grad, {"w": np.zeros(4), "b": 0.0}, {"X": X, "y": y},
+              optimizer=WholeDataSGD(lr=0.1), epochs=2, batch_size=10)

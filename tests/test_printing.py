@@ -261,3 +261,13 @@ def test_a_size_that_repeats_a_dimension_prints_through_the_variable_twice() -> 
     x = np.array([0.1, 0.2, -0.3])
     back = matdiff.parse(str(d)).evaluate({"x": x})
     assert np.allclose(back, d.evaluate({"x": x}))
+
+
+def test_an_expression_prints_without_a_layout():
+    """Only a derivative has axes to arrange; an Expression's to_text takes no layout."""
+    e = matdiff.parse("A*x")
+    assert str(e) == e.to_text() == "A*x"
+    with pytest.raises(TypeError):
+        e.to_text(layout="numerator")
+    with pytest.raises(TypeError):
+        e.latex(layout="numerator")

@@ -152,25 +152,6 @@ def test_a_gradient_of_a_non_scalar_program_is_a_clear_error() -> None:
     assert j["x"].shape == j["x"].function.shape + j["x"].function.variables["x"].shape
 
 
-# --------------------------------------------------------------------------- several wrt
-
-def test_grad_with_a_list_is_a_mapping_of_derivatives() -> None:
-    g = matdiff.grad(MLP, wrt=["W1", "b1", "W2", "b2"])
-    assert list(g) == ["W1", "b1", "W2", "b2"] and len(g) == 4
-    v = mlp_values()
-    for name, d in g.items():
-        assert isinstance(d, matdiff.Derivative) and d.wrt == name
-        assert_matches(d.evaluate(v), numeric_derivative(mlp_numpy, v, name), what=name)
-    assert isinstance(matdiff.grad(MLP, wrt="W1"), matdiff.Derivative)
-    assert list(matdiff.grad(MLP, wrt="W1, b1")) == ["W1", "b1"]
-
-
-@pytest.mark.parametrize("wrt", [["W1", "W1"], [], ["W1", 3], ["W1", "q"], "W1,,b1"])
-def test_bad_wrt_lists(wrt) -> None:
-    with pytest.raises(matdiff.MatdiffError):
-        matdiff.grad(MLP, wrt=wrt)
-
-
 # --------------------------------------------------------------------------- the command line
 
 def run(capsys, *argv):

@@ -1,9 +1,9 @@
-"""Every derivation in the seed notes (../shared/seeds/), one test each.
+"""Every derivation in the seed notes, one test each.
 
 The notes follow explained.ai's "The Matrix Calculus You Need For Deep
 Learning". Each test compares matdiff with the closed form the notes derive
 (evaluated in NumPy) and with central finite differences of a NumPy
-implementation. matdiff's convention (LANGUAGE.md) is shape(f) + shape(x):
+implementation. matdiff's convention (docs/language.md) is shape(f) + shape(x):
 the notes' row vectors (numerator layout, e.g. x^T) come out as 1-D arrays
 of the shape of x, and Jacobians as (len f) x (len x) matrices.
 

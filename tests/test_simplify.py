@@ -102,9 +102,9 @@ def test_the_fixed_point_is_reached_and_stable():
 
 def test_long_sums_simplify_within_budget():
     d = matdiff.diff("x'*A*x", wrt="x")  # warm up imports
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded machine does not inflate it
     d = matdiff.diff("x'*" + "*".join(["A"] * 60) + "*x", wrt="A")
-    assert time.perf_counter() - start < 10.0
+    assert time.process_time() - start < 10.0
     assert d.ir.ndim == 2
 
 

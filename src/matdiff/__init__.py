@@ -34,15 +34,29 @@ __version__ = "0.1.0"
 
 
 def diff(expr, wrt, declare=None, order=1, of=None):
-    if isinstance(wrt, list | tuple):
+    """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
+
+    Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
+    With a list of names (or "W,b"), a `Gradients` mapping each name to its
+    Derivative (see `grad`; the backward pass when the function is a scalar).
+    `declare` types names while parsing text; given an already-parsed
+    Expression, it must agree with the declarations that Expression was parsed
+    with (a MatdiffError otherwise: it cannot re-type it).
+
+    Examples:
+        >>> d = matdiff.diff("x'*A*x", wrt="x")
+        >>> print(d)
+        (A + A')*x
+        >>> print(matdiff.diff("x'*A*x", wrt="x", declare={"A": "symmetric matrix"}))
+        2*A*x
+        >>> print(matdiff.diff("x'*A*x", wrt="x", order=2))
+        A + A'
+        >>> d.evaluate({"x": np.array([1.0, 2.0]), "A": np.array([[1.0, 2.0], [3.0, 4.0]])})
+        array([12., 21.])
+    """
+    if isinstance(wrt, list | tuple) or (isinstance(wrt, str) and "," in wrt):
         return _several(expr, wrt, declare, order, of)
     return _diff(expr, wrt, declare=declare, order=order, of=of)
-
-
-diff.__doc__ = (_diff.__doc__ or "").replace(
-    "(`matdiff.diff` also takes a list of names: see matdiff.gradients.)",
-    "With a list of names, a `Gradients` mapping each name to its Derivative\n"
-    "    (see `grad`; the backward pass when the function is a scalar).")
 
 
 def _several(expr, wrt, declare, order, of):
@@ -137,7 +151,8 @@ def fit(loss, params, data, **options):
     initialiser name ("zeros", "normal", "glorot", "he", ...); `data` maps every
     other variable to an array. Options: `optimizer` ("sgd", "momentum", "adam",
     "lbfgs"), `lr`, `epochs`, `batch_size` (None: the whole data each step),
-    `seed`, `callback`, `progress`, `declare` (see `matdiff.optim.fit`).
+    `seed`, `callback`, `progress`, `declare`, `gradients` ("compiled" or
+    "evaluate"; None: the fastest that works) (see `matdiff.optim.fit`).
     Returns a `FitResult` with `.params`, the per-epoch `.history` and `.loss`.
 
     Examples:

@@ -14,11 +14,11 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
-from .ir.expr import Expr, Shape, set_text_printer
+from .ir.expr import Expr, set_text_printer
+from .typing import Declarations, Orient, Shape
+from .wrt import one_wrt, wrt_names
 
 __all__ = ["Expression", "Derivative", "parse", "diff", "value_and_grad", "Declarations"]
-
-Declarations = Mapping[str, str] | None
 
 
 def _ir_text(e: Expr) -> str:
@@ -69,7 +69,7 @@ class Expression:
     declarations: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
-                 orientation: str | None = None,
+                 orientation: Orient = None,
                  assumptions: Mapping[str, str] | None = None, program: Any = None) -> None:
         self.ir = ir
         self.text = text
@@ -115,21 +115,22 @@ class Expression:
         with engine_errors("evaluating"):
             return evaluate(self.ir, values, self.variables, dims=dims)
 
-    def to_text(self, layout: str = "shape") -> str:
-        """The expression in matdiff's text language (what `str()` gives); it parses back."""
+    def to_text(self) -> str:
+        """The expression in matdiff's text language (what `str()` gives); it parses back.
+
+        (A layout arranges a derivative: Derivative.to_text takes one.)
+        """
         from .printing import to_text
 
-        return to_text(self.ir, layout=layout, orientation=self.orientation,
-                       variables=self.variables, declare=self._declarations(),
-                       rows=self.rows)
+        return to_text(self.ir, orientation=self.orientation, variables=self.variables,
+                       declare=self._declarations(), rows=self.rows)
 
-    def latex(self, layout: str = "shape") -> str:
+    def latex(self) -> str:
         """The expression as LaTeX, in the article's notation."""
         from .printing import to_latex
 
-        return to_latex(self.ir, layout=layout, orientation=self.orientation,
-                        variables=self.variables, declare=self._declarations(),
-                        rows=self.rows)
+        return to_latex(self.ir, orientation=self.orientation, variables=self.variables,
+                        declare=self._declarations(), rows=self.rows)
 
     def _declarations(self) -> Mapping[str, str]:
         """The user's declarations: printed text is written to parse back with them."""
@@ -188,6 +189,7 @@ class Derivative(Expression):
         return self.function.rows
 
     def to_text(self, layout: str = "shape") -> str:
+        """The derivative as text, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_text
 
         with engine_errors("printing"):
@@ -196,6 +198,7 @@ class Derivative(Expression):
                                       self.function._declarations(), self.rows)
 
     def latex(self, layout: str = "shape") -> str:
+        """The derivative as LaTeX, arranged in `layout` (one of printing.LAYOUTS)."""
         from .printing import derivative_to_latex
 
         with engine_errors("printing"):
@@ -409,7 +412,6 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
 
     Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
-    (`matdiff.diff` also takes a list of names: see matdiff.gradients.)
     `declare` types names while parsing text; given an already-parsed
     Expression, it must agree with the declarations that Expression was parsed
     with (a MatdiffError otherwise: it cannot re-type it).
@@ -431,8 +433,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
     function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
-    if not isinstance(wrt, str) or not wrt:
-        raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
+    wrt = one_wrt(wrt)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise MatdiffError(f"order must be a whole number >= 1, not {order!r}")
     if order > 4:
@@ -472,14 +473,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
-    single = isinstance(wrt, str)
-    if not single and not isinstance(wrt, list | tuple):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    names = [wrt] if single else list(wrt)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    if len(set(names)) != len(names):
-        raise MatdiffError(f"wrt names a variable twice: {names}")
+    names = wrt_names(wrt)  # "W,b" as ["W", "b"]: the reading diff and grad share
+    single = isinstance(wrt, str) and len(names) == 1
     from .backward import backward_pass
 
     program, bp = f.program, None
@@ -489,7 +484,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         try:  # the pre-activations named, so the gradients share their error signals
             program = split(f.ir, f.variables, names, f.text)
             bp = backward_pass(program, names) if program is not None else None
-        except Exception:  # noqa: BLE001 - one derivative per name, as before the split
+        except Exception:  # noqa: BLE001 - no split: one derivative per name below
             program = None
     if program is not None:
         from .backward.render import named_lines

@@ -16,29 +16,12 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Declarations, Derivative, Expression, diff, engine_errors, parse
+from .api import Derivative, Expression, diff, engine_errors, parse
 from .errors import MatdiffError
+from .typing import Declarations
+from .wrt import wrt_names
 
 __all__ = ["Gradients", "grad", "wrt_names"]
-
-
-def wrt_names(wrt: Any) -> list[str]:
-    """A name, a list of names or "W1,b1" -> the list of names (duplicates an error)."""
-    items = [wrt] if isinstance(wrt, str) else wrt
-    if not isinstance(items, list | tuple) or not items:
-        raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-    names: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise MatdiffError(f"wrt must be a variable name or a list of them, not {wrt!r}")
-        for part in item.split(","):
-            part = part.strip()
-            if not part:
-                raise MatdiffError(f"an empty name in wrt={wrt!r}")
-            if part in names:
-                raise MatdiffError(f"wrt names '{part}' twice")
-            names.append(part)
-    return names
 
 
 class Gradients(Mapping[str, Derivative]):
@@ -46,7 +29,7 @@ class Gradients(Mapping[str, Derivative]):
 
     def __init__(self, function: Expression, wrt: Sequence[str], order: int = 1) -> None:
         self.function = function
-        self.wrt = tuple(wrt_names(list(wrt) if isinstance(wrt, list | tuple) else wrt))
+        self.wrt = tuple(wrt_names(wrt))
         self.order = order
         self._derivatives: dict[str, Derivative] = {}
         self._backward = None
@@ -255,6 +238,7 @@ def grad(f: str | Expression, wrt: str | Sequence[str], declare: Declarations = 
         shape = " x ".join(str(d) for d in function.ir.shape)
         raise MatdiffError(f"a gradient needs a scalar function; this one has shape {shape} "
                            "(use diff for a Jacobian)")
-    if isinstance(wrt, str) and "," not in wrt:
-        return diff(function, wrt=wrt)
-    return Gradients(function, wrt_names(wrt))
+    names = wrt_names(wrt)
+    if isinstance(wrt, str) and len(names) == 1:
+        return diff(function, wrt=names[0])
+    return Gradients(function, names)

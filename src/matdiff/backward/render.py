@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
+from ..ir.substitute import substitute
 from ..language.program import intermediate_leaf
 from ..printing import expression_form, to_text
 from ..printing.latex import LatexPrinter, latex_name
-from .reverse import BackwardPass, substitute
+from .reverse import BackwardPass
 
 __all__ = ["named_lines", "backward_text", "backward_latex", "backward_explain"]
 

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from ..derive import differentiate
 from ..errors import MatdiffError
 from ..ir import expr as ir
-from ..ir.expr import Expr, rebuild, topo_order
+from ..ir.expr import Expr, topo_order
 from ..ir.ops import Op
+from ..ir.substitute import substitute
 from ..language.program import Program, Statement, intermediate_leaf
 from ..simplify import simplify
 
@@ -78,20 +79,6 @@ class BackwardPass:
             if ln.kind == "gradient":
                 out[ln.of] = value
         return {w: out[w] for w in self.wrt}, names
-
-
-def substitute(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None
-               ) -> Expr:
-    """root with the leaves in `mapping` replaced, rebuilt through the constructors."""
-    memo = {} if memo is None else memo
-    for node in topo_order(root, memo):
-        if node in mapping:
-            memo[node] = mapping[node]
-        elif not node.args:
-            memo[node] = node
-        else:
-            memo[node] = rebuild(node, tuple(memo[a] for a in node.args))
-    return memo[root]
 
 
 def _leaf_names(e: Expr) -> set[str]:

@@ -11,6 +11,18 @@ The pipeline: IR -> distribute (products of sums, by flop count) -> lower
 program (CSE, dead code, inlining) -> module source -> exec. See
 docs of each module; `compile.CompiledFunction` caches one module per
 shape signature.
+
+    distribute.py   products of sums distributed where that saves flops
+    lower.py        IR to lazy values (values.py), one rule per kind of op
+    contract.py     one einsum as a few NumPy calls, in the cheapest order
+    program.py      Instructions: straight-line code, CSE, rendering (tidy.py)
+    module.py       one generated module: names, shape checks (checks.py), body
+    compile.py      CompiledFunction: validate values, pick the module, run it
+    structured.py, blocks.py, blockplan.py
+                    diagonal and block-diagonal Jacobians kept as their factors
+    backends.py     the same plan for any array library (the array API)
+    foreign.py      running it on PyTorch, JAX, CuPy or Dask values
+    runtime.py      small functions the generated code calls
 """
 
 from __future__ import annotations

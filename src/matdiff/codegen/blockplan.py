@@ -23,12 +23,13 @@ from collections.abc import Callable
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr
 from ..ir.ops import Op
+from ..ir.union_find import UnionFind
 from .blocks import BlockPlan, BlockTerm, find_pairs
 from .lower import Lowering
 
-__all__ = ["block_terms", "emit_blocks", "MAX_TERMS"]
+__all__ = ["block_terms", "emit_blocks", "MAX_BLOCK_TERMS"]
 
-MAX_TERMS = 16  # more terms than this after distribution: not worth it, stay dense
+MAX_BLOCK_TERMS = 16  # more terms than this after distribution: not worth it, stay dense
 
 # one product: (coefficient, [(operand, labels)], output labels, label -> dim)
 Product = tuple[float, list[tuple[Expr, tuple[int, ...]]], tuple[int, ...], dict[int, Dim]]
@@ -55,7 +56,7 @@ def _products(e: Expr, budget: list[int]) -> list[Product] | None:
     ins, out, dims = e.attr
     for k, a in enumerate(e.args):
         if a.op is Op.ADD:
-            inner = _products(a, [MAX_TERMS])
+            inner = _products(a, [MAX_BLOCK_TERMS])
             if inner and any(_tied(p[2]) for p in inner):  # a structured sum: distribute
                 parts: list[Product] = []
                 for term in a.args:
@@ -90,7 +91,7 @@ def block_terms(root: Expr, split: int) -> tuple[list[Product], tuple[tuple[int,
     block-diagonal over some pairs of axes but not simply diagonal; else None."""
     if root.ndim < 2 or not 0 < split < root.ndim:
         return None
-    products = _products(root, [MAX_TERMS])
+    products = _products(root, [MAX_BLOCK_TERMS])
     if not products:
         return None
     pairs = find_pairs([p[2] for p in products], split, root.shape)
@@ -130,21 +131,15 @@ def _factors(low: Lowering, product: Product) -> tuple[float, list[tuple[str, li
     """(coefficient, [(array code, labels)], output labels) of one lowered product: the
     operands' arrays, with the labels their values' ties unify (as Lowering._einsum)."""
     coef, factors, out, dims = product
-    parent = {x: x for x in dims}
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    ties = UnionFind(dims)
+    find = ties.find
     arrays: list[tuple[str, list[int]]] = []
     for a, lab in factors:
         v = low.memo[a]
         mapped: dict[int, int] = {}
         for p, c in enumerate(v.pattern):  # a tied value ties the labels it sits on
             if c in mapped:
-                parent[find(lab[p])] = find(mapped[c])
+                ties.union(lab[p], mapped[c])
             else:
                 mapped[c] = lab[p]
         if not v.real and v.literal is not None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import EvaluationError
 from ..evaluate import DENSE_LIMIT, einsum_value
+from ..ir.union_find import UnionFind
 from .structured import Diagonal
 
 __all__ = ["BlockDiagonal", "BlockPlan", "BlockTerm", "find_pairs"]
@@ -317,22 +318,16 @@ def _compose(a: BlockDiagonal, b: BlockDiagonal) -> BlockDiagonal:
 
 def _compose_terms(ta: BlockTerm, tb: BlockTerm, ha: int, hb: int, sizes: list[int],
                    shift: int) -> BlockTerm:
-    parent = list(range(ta.count + tb.count))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    ties = UnionFind(range(ta.count + tb.count))
+    find = ties.find
     for x, y in zip(ta.out[ha:], tb.out[:hb]):
-        parent[find(x)] = find(ta.count + y)
+        ties.union(x, ta.count + y)
     ins = [[find(x) for x in lab] for lab in ta.ins] + [
         [find(ta.count + y) for y in lab] for lab in tb.ins]
     out = [find(x) for x in ta.out[:ha]] + [find(ta.count + y) for y in tb.out[hb:]]
     coef = ta.coef * tb.coef
     carried = {x for lab in ins for x in lab} | set(out)
-    for x in {find(x) for x in range(len(parent))} - carried:
+    for x in ties.roots() - carried:
         coef *= sizes[x]  # a contracted label no factor carries: a sum of ones
     number: dict[int, int] = {}
     for x in out + [x for lab in ins for x in lab]:

@@ -18,8 +18,8 @@ from functools import lru_cache
 import opt_einsum
 
 from ..ir.expr import Dim
-from .program import Program
-from .values import format_number
+from .program import Instructions
+from .values import number_literal
 
 __all__ = ["Operand", "contract", "scale_code", "plan_path"]
 
@@ -32,7 +32,7 @@ Operand = tuple[str, list[Label]]   # (code of an array, one label per axis)
 DP_OPERANDS = 8  # products with more operands are planned greedily (dp is exponential)
 
 
-def contract(prog: Program, operands: list[Operand], out: list[Label],
+def contract(prog: Instructions, operands: list[Operand], out: list[Label],
              dims: dict[Label, Dim], size: Callable[[Dim], int],
              coef: float = 1.0, scalars: list[str] | None = None,
              symmetric: set[str] | None = None) -> tuple[str, list[Label]]:
@@ -54,7 +54,7 @@ def contract(prog: Program, operands: list[Operand], out: list[Label],
 
     if not ops:  # every operand summed to a scalar
         if not scalars:
-            return format_number(coef), []
+            return number_literal(coef), []
         return scale_code(prog, scalars[-1], coef, scalars[:-1]), []
 
     out_size = _size(out, dims, size)
@@ -96,7 +96,7 @@ def _shares_labels(ops: list[Operand], k: int) -> bool:
     return any(mine & set(lab) for j, (_, lab) in enumerate(ops) if j != k)
 
 
-def scale_code(prog: Program, ref: str, coef: float, scalars: list[str]) -> str:
+def scale_code(prog: Instructions, ref: str, coef: float, scalars: list[str]) -> str:
     """coef * scalars... * ref as one expression."""
     factors = [f"{{{k}}}" for k in range(len(scalars))]
     n = len(scalars)
@@ -104,7 +104,7 @@ def scale_code(prog: Program, ref: str, coef: float, scalars: list[str]) -> str:
         out = prog.emit(f"-{{{n}}}", (*scalars, ref))
     else:
         if coef != 1.0:
-            factors.insert(0, format_number(coef))
+            factors.insert(0, number_literal(coef))
         out = prog.emit(" * ".join([*factors, f"{{{n}}}"]), (*scalars, ref))
     if ref in prog.symmetric:  # a multiple of a symmetric matrix is symmetric
         prog.symmetric.add(out)
@@ -143,7 +143,7 @@ def _letters(labels: list[Label], table: dict[Label, str]) -> str:
     return "".join(table[x] for x in labels)
 
 
-def _diagonal(prog: Program, ref: str, labels: list[Label]) -> Operand:
+def _diagonal(prog: Instructions, ref: str, labels: list[Label]) -> Operand:
     """An operand's diagonal over repeated labels, as a strided view."""
     unique = list(dict.fromkeys(labels))
     if len(unique) == len(labels):
@@ -153,7 +153,7 @@ def _diagonal(prog: Program, ref: str, labels: list[Label]) -> Operand:
     return prog.emit(f"np.einsum('{sub}', {{0}})", (ref,)), unique
 
 
-def _presum_all(prog: Program, ops: list[Operand], keep_out: list[Label]) -> list[Operand]:
+def _presum_all(prog: Instructions, ops: list[Operand], keep_out: list[Label]) -> list[Operand]:
     """Sum each label carried by a single operand and not wanted in the output."""
     result = []
     for k, (ref, labels) in enumerate(ops):
@@ -162,7 +162,7 @@ def _presum_all(prog: Program, ops: list[Operand], keep_out: list[Label]) -> lis
     return result
 
 
-def _presum(prog: Program, ref: str, labels: list[Label], keep: set[Label]) -> Operand:
+def _presum(prog: Instructions, ref: str, labels: list[Label], keep: set[Label]) -> Operand:
     axes = [p for p, x in enumerate(labels) if x not in keep]
     if not axes:
         return ref, labels
@@ -198,7 +198,7 @@ def _gram_pattern(ops: list[Operand], out: list[Label]):
     return None
 
 
-def _emit_gram(prog: Program, ops: list[Operand], gram, coef: float, scalars: list[str]):
+def _emit_gram(prog: Instructions, ops: list[Operand], gram, coef: float, scalars: list[str]):
     k1, k2, axis, weights = gram
     ref, l1 = ops[k1]
     l2 = ops[k2][1]
@@ -221,7 +221,7 @@ def _emit_gram(prog: Program, ops: list[Operand], gram, coef: float, scalars: li
 
 # ---------------------------------------------------------------- pairwise contraction
 
-def _contract_path(prog: Program, ops: list[Operand], out: list[Label],
+def _contract_path(prog: Instructions, ops: list[Operand], out: list[Label],
                    dims: dict[Label, Dim], size, sym: set[str]) -> list[Operand]:
     table: dict[Label, str] = {}
     eq = ",".join(_letters(lab, table) for _, lab in ops) + "->" + _letters(out, table)
@@ -248,7 +248,7 @@ def _contract_path(prog: Program, ops: list[Operand], out: list[Label],
     return ops
 
 
-def _pair(prog: Program, a: Operand, b: Operand, keep: set[Label], sym: set[str],
+def _pair(prog: Instructions, a: Operand, b: Operand, keep: set[Label], sym: set[str],
           numel: Callable[[list[Label]], int], want: list[Label] | None = None) -> Operand:
     """The product of two operands, summing shared labels not in `keep`.
 

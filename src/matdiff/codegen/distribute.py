@@ -19,15 +19,15 @@ from ..ir.expr import Dim, Expr, add, einsum, rebuild, topo_order
 from ..ir.ops import Op
 from .contract import plan_path
 
-__all__ = ["distribute", "einsum_cost"]
+__all__ = ["distribute_where_cheaper", "distribute", "einsum_cost"]
 
-MAX_TERMS = 8        # a sum with more terms is never distributed
+MAX_DISTRIBUTED_TERMS = 8  # a sum with more terms is never distributed
 MAX_OPERANDS = 12    # nor a product of more operands (a deep chain rule): pricing each
                      # split replans the whole product, quadratic in depth
 GAIN = 0.8           # distribute only when it saves at least a fifth of the flops
 
 
-def distribute(roots: list[Expr], size: Callable[[Dim], int],
+def distribute_where_cheaper(roots: list[Expr], size: Callable[[Dim], int],
                computed: Container[Expr] = ()) -> list[Expr]:
     """The roots with products of exclusively-used sums distributed where that saves flops.
 
@@ -65,7 +65,7 @@ def _distribute(node: Expr, exclusive: set[Expr], size, depth: int) -> Expr:
     base = einsum_cost(node, size)
     best = None
     for k, a in enumerate(node.args):
-        if a not in exclusive or a.op is not Op.ADD or len(a.args) > MAX_TERMS:
+        if a not in exclusive or a.op is not Op.ADD or len(a.args) > MAX_DISTRIBUTED_TERMS:
             continue
         terms = [einsum(node.args[:k] + (t,) + node.args[k + 1:], ins, out, dict(enumerate(dims)))
                  for t in a.args]
@@ -112,3 +112,8 @@ def einsum_cost(node: Expr, size: Callable[[Dim], int]) -> int:
     if len(operands) == 1:
         return _numel(shapes[0], lambda d: d)
     return plan_path(eq, tuple(shapes))[1]
+
+
+# the old name, still imported by codegen/module.py; simplify/factor.py has its own
+# `distribute` (the simplifier's rewrite), hence the longer name here
+distribute = distribute_where_cheaper

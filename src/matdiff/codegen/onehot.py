@@ -19,7 +19,7 @@ from collections.abc import Callable, Container, Sequence
 
 from ..ir.expr import Expr
 from ..ir.ops import Op
-from .program import Program
+from .program import Instructions
 
 __all__ = ["index_one_hot", "one_hot_axis"]
 
@@ -37,7 +37,7 @@ def one_hot_axis(e: Expr | None) -> int | None:
                                                                         else 2) else None
 
 
-def index_one_hot(prog: Program, tensors: list[Tensor], args: Sequence[Expr | None],
+def index_one_hot(prog: Instructions, tensors: list[Tensor], args: Sequence[Expr | None],
                   out: Container[int], dimcode: Callable[[int], str]
                   ) -> tuple[list[Tensor], list[Expr | None]]:
     """(tensors, args): the (ref, labels) of one product, each one-hot factor indexing.
@@ -80,7 +80,7 @@ def _partner(tensors: list[Tensor], k: int, x: int, out: Container[int]) -> int 
     return holders[0]
 
 
-def _index(prog: Program, ref: str, ndim: int, axis: int) -> str:
+def _index(prog: Instructions, ref: str, ndim: int, axis: int) -> str:
     """The position of the 1 along `axis` (per row, per column, or of the vector)."""
     return prog.emit("np.argmax({0})" if ndim == 1 else f"np.argmax({{0}}, axis={axis})", (ref,))
 

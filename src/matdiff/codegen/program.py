@@ -1,4 +1,4 @@
-"""A straight-line program of pure NumPy expressions, and its rendering as source.
+"""Instructions: a straight-line program of pure NumPy expressions, and its rendering.
 
 Every instruction is one expression template over earlier values
 (`"{0} @ {1}"` with refs `(X, t3)`). Because every expression is pure,
@@ -19,12 +19,13 @@ from typing import Protocol
 from .tidy import tidy
 from .values import is_atomic
 
-__all__ = ["Program", "IDENTIFIER", "valid_identifier", "RESERVED"]
+__all__ = ["Instructions", "IDENTIFIER", "valid_identifier", "MODULE_NAMES", "Program",
+           "RESERVED"]
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # names the generated module uses itself; a variable with one of these names is renamed
-RESERVED = frozenset({
+MODULE_NAMES = frozenset({
     "np", "float", "int", "len", "range", "tuple", "ValueError", "True", "False", "None",
     "derivative", "value_and_grad", "__name__", "__doc__",
     # the other backends' modules (backends.py)
@@ -61,7 +62,7 @@ class Instr:
     name: str | None = None  # a name from the source program (z1, dW1): a line of its own
 
 
-class Program:
+class Instructions:
     """Instructions in emission order (always topological), with CSE by (template, refs)."""
 
     def __init__(self) -> None:
@@ -176,3 +177,10 @@ def _substitute(template: str, refs: tuple[str, ...], code: dict[str, str]) -> s
         text = code.get(r, r)
         parts.append(text if is_atomic(text) else f"({text})")
     return template.format(*parts)
+
+
+# The old names, still imported by codegen/lower.py and codegen/module.py; they collided
+# with language.program.Program (a parsed program) and language.rules.RESERVED (the
+# language's reserved words).
+Program = Instructions
+RESERVED = MODULE_NAMES

@@ -19,14 +19,14 @@ from collections.abc import Callable, Container, Sequence
 
 from ..ir.expr import Expr
 from ..ir.ops import Op
-from .program import Program
+from .program import Instructions
 
 __all__ = ["solve_inverses"]
 
 Tensor = tuple[str, list[int]]
 
 
-def solve_inverses(prog: Program, tensors: list[Tensor], args: Sequence[Expr | None],
+def solve_inverses(prog: Instructions, tensors: list[Tensor], args: Sequence[Expr | None],
                    matrix_of: dict[str, str], out: Container[int],
                    only_multiplied: Container[Expr], length: Callable[[int], int]
                    ) -> tuple[list[Tensor], list[Expr | None]]:

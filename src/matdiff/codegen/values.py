@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from ..ir.expr import Dim
 
-__all__ = ["Val", "axes_template", "partition", "is_atomic", "format_number"]
+__all__ = ["Val", "axes_template", "partition", "is_atomic", "number_literal", "format_number"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Val:
     def number(value: float, shape: tuple[Dim, ...]) -> Val:
         """A constant-filled tensor: a number on virtual axes."""
         k = tuple(range(len(shape)))
-        return Val(format_number(value), (), k, tuple(shape), literal=float(value))
+        return Val(number_literal(value), (), k, tuple(shape), literal=float(value))
 
     @staticmethod
     def scalar_ref(ref: str, shape: tuple[Dim, ...]) -> Val:
@@ -113,7 +113,7 @@ def axes_template(real: tuple[int, ...], target: list[int]) -> str:
     return expr
 
 
-def format_number(value: float) -> str:
+def number_literal(value: float) -> str:
     """Python source for a float: a literal, or a NumPy constant for inf and nan."""
     value = float(value)
     if value != value:
@@ -133,3 +133,6 @@ def is_atomic(code: str) -> bool:
     except SyntaxError:
         return False
     return isinstance(node, (ast.Name, ast.Constant, ast.Call, ast.Subscript, ast.Attribute))
+
+
+format_number = number_literal  # the old name, still imported by codegen/lower.py

@@ -10,6 +10,7 @@ import argparse
 import json
 
 from ..errors import MatdiffError
+from ..printing.layout import LAYOUTS
 from .diff import declarations
 
 HELP = "check a hand-derived derivative (or a whole backward pass) against matdiff's"
@@ -35,9 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--declare", action="append", metavar="NAME=TYPE",
                    help='a declaration such as A="symmetric matrix" (repeatable)')
     p.add_argument("--order", type=int, default=1, help="2 to check a Hessian")
-    p.add_argument("--layout", default="shape", choices=["shape", "numerator"],
-                   help="the convention the answer is written in: the shape of the result "
-                        "(default) or the article's numerator layout (gradients as rows)")
+    p.add_argument("--layout", default="shape", choices=list(LAYOUTS),
+                   help="the convention the answer is written in: "
+                        + "; ".join(f"{name}: {what}" for name, what in LAYOUTS.items()))
     p.add_argument("--json", action="store_true", help="print a machine-readable record")
 
 

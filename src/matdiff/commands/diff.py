@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import diff, parse
-    from ..gradients import wrt_names
+    from ..wrt import wrt_names
 
     names = wrt_names(args.wrt)
     f = parse(read_source(args), declarations(args.declare), args.of)

@@ -4,7 +4,7 @@ A rule gets the node, the derivatives of its arguments (None where an
 argument does not depend on the variable: an exact zero) and the labels of
 the variable's axes, and returns the node's derivative: a tensor of shape
 node.shape + shape(variable), or None for an exact zero. Rules are grouped by
-kind, as DESIGN.md describes: the product (multilinear: one term per
+kind (see docs/contributing.md): the product (multilinear: one term per
 operand), sums (linear), element-wise functions (f'(a) times the seed, entry
 by entry) and the few matrix functions with rules of their own.
 

@@ -21,6 +21,7 @@ from ..derive import differentiate
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
+from ..ir.substitute import substitute
 from ..printing import form as F
 from ..printing.layout import _transposed
 from ..printing.matrix import kind_of
@@ -61,14 +62,8 @@ def _contract(local: Expr, total: Expr, n: Expr, c: Expr, x: Expr) -> Expr:
     return ir.einsum([local, total], [N + C, C + X], N + X, dims)
 
 
-def _substitute(e: Expr, mapping: dict[Expr, Expr]) -> Expr:
-    out: dict[Expr, Expr] = {}
-    for node in topo_order(e):
-        if node in mapping:
-            out[node] = mapping[node]
-        else:
-            out[node] = rebuild(node, tuple(out[a] for a in node.args))
-    return out[e]
+# mistakes.py imports this private name; it should import ir.substitute.substitute
+_substitute = substitute
 
 
 def _steps_of(e: Expr) -> list[Expr]:
@@ -87,8 +82,8 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     if len(steps) != 1 or steps[0].ndim:
         return None
     (s,) = steps
-    zero = simplify(_substitute(total, {s: ir.const(0.0)}))
-    one = simplify(_substitute(total, {s: ir.const(1.0)}))
+    zero = simplify(substitute(total, {s: ir.const(0.0)}))
+    one = simplify(substitute(total, {s: ir.const(1.0)}))
     z_text, z_tex = _show(sh.form(s.args[0]))
     a_text, a_tex = _show(sh.jacobian(zero, f_kind, x_kind))
     b_text, b_tex = _show(sh.jacobian(one, f_kind, x_kind))
@@ -160,7 +155,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     steps: list[Step] = []
     full: dict[Expr, Expr] = {}     # each intermediate written in the variables
     for it in inters:
-        full[it.var] = _substitute(it.expr, full)
+        full[it.var] = substitute(it.expr, full)
         written, tex = _show(sh.form(it.expr))
         before = ""
         if len(inters) == 1 and text and _one_line(text) and text.strip() != written:
@@ -176,7 +171,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
     names = {it.expr: it.var for it in inters[:-1]}
     for it in inters:
         for c in it.children:
-            L = simplify(_substitute(differentiate(it.expr, c), names))
+            L = simplify(substitute(differentiate(it.expr, c), names))
             local[(it.var, c)] = L
             shown[(it.var, c)] = sh.jacobian(L, _kind(it.var), _kind(c))
             rule, note = local_rule(it.expr, c)
@@ -272,7 +267,7 @@ def _product_terms(e: Expr, c: Expr, names: dict[Expr, Expr]) -> list[Expr]:
     for k in at:
         args = tuple(held if (j in at and j != k) else a for j, a in enumerate(e.args))
         t = differentiate(rebuild(e, args), c)
-        terms.append(simplify(_substitute(_substitute(t, {held: c}), names)))
+        terms.append(simplify(substitute(substitute(t, {held: c}), names)))
     return terms
 
 
@@ -349,7 +344,7 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
     steps: list[Step] = []
     # the intermediates are gone: sizes by the variables
     sh = _Shower(d.function.variables, declare=_declared(d.function))
-    substituted = _substitute(total_root, full)
+    substituted = substitute(total_root, full)
     x = d.function.variables[d.wrt]
     f_kind, x_kind = _layouts(d) if d.order == 1 else (_kind(root), _kind(x))
     transposed = _numerator(f_kind, x_kind)

@@ -22,16 +22,15 @@ from collections.abc import Callable, Container, Hashable, Iterable, Sequence
 from typing import Any
 
 from ..errors import ConstantError
+from ..typing import Dim, Shape
 from .ops import SPECS, Op
+from .union_find import UnionFind
 
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
     "neg", "sub", "unary", "binary", "matrix_fn", "rebuild", "delta", "topo_order", "variables",
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
 ]
-
-Dim = str | int
-Shape = tuple[Dim, ...]
 
 # A product of more operands than this is not fused further: it bounds
 # derivation time on long chains, and contraction planning time.
@@ -103,8 +102,11 @@ class Expr:
         return _text_printer(self)
 
 
-# How str() shows a node. The IR imports no printer: the public API, which sits on top of
-# both, installs the text printer (set_text_printer); until then a node shows its repr.
+# How str() shows a node. The IR imports no printer, not even lazily inside __str__:
+# printing imports the IR, so that import would close a cycle, and the layering guard
+# (tests/test_import_layers.py, .importlinter) counts imports inside functions too. The
+# public API, which sits on top of both, installs the text printer (set_text_printer);
+# until then (the IR used without `import matdiff`) a node shows its repr.
 _text_printer: Callable[[Expr], str] = repr
 
 
@@ -188,11 +190,13 @@ def is_zero(e: Expr) -> bool:
 
 # ---------------------------------------------------------------- products
 
-class _Labels:
-    """Union-find over index labels, with the dimension of each."""
+class _Labels(UnionFind):
+    """Union-find over index labels (ir/union_find.py), with the dimension of each."""
+
+    __slots__ = ("dim", "fresh")
 
     def __init__(self) -> None:
-        self.parent: dict[Hashable, Hashable] = {}
+        super().__init__()
         self.dim: dict[Hashable, Dim] = {}
         self.fresh = 0
 
@@ -207,20 +211,12 @@ class _Labels:
         self.add(label, dim)
         return label
 
-    def find(self, label: Hashable) -> Hashable:
-        root = label
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[label] != root:
-            self.parent[label], label = root, self.parent[label]
-        return root
-
-    def union(self, a: Hashable, b: Hashable) -> None:
+    def union(self, a: Hashable, b: Hashable) -> Hashable:
+        """Merge b's set into a's (a's representative stays), if their dimensions agree."""
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if self.dim[ra] != self.dim[rb]:
-                raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
-            self.parent[rb] = ra
+        if ra != rb and self.dim[ra] != self.dim[rb]:
+            raise TypeError(f"index dimensions differ: {self.dim[ra]} and {self.dim[rb]}")
+        return super().union(rb, ra)
 
 
 def einsum(operands: Sequence[Expr], ins: Sequence[Sequence[Hashable]],

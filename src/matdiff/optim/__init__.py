@@ -3,10 +3,14 @@
     matdiff.fit(loss, params, data, optimizer="adam", lr=0.01, epochs=100)
 
 Modules: optimizers.py (the registry: sgd, momentum, adam, lbfgs),
-loop.py (`train` with any value-and-gradient function, FitResult,
-TrainingDiverged), lbfgs.py (SciPy), gradients.py (the one interface to the
-engine), setup.py (shapes, initialisers, the sample axis), fit.py,
-report.py (progress bar, loss plot), data.py (loading .npz and .csv).
+loop.py (`train` with any value-and-gradient function, TrainingDiverged),
+results.py (FitResult), lbfgs.py (SciPy), gradients.py (the one interface
+to the engine: compiled or evaluated gradients), setup.py (shapes,
+initialisers, the sample axis), fit.py, report.py (progress bar, loss plot),
+data.py (loading .npz and .csv), lazydata.py (Zarr stores and .npy folders,
+opened lazily), and for Dask data fit_chunked.py (`fit` over chunks),
+decompose.py (which losses split into per-chunk terms) and chunked.py (the
+per-chunk gradients, reduced on a cluster).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import MatdiffError, MatdiffWarning
 from .chunked import is_lazy
 from .data import is_table, load_data, table_data
-from .gradients import gradient_function
+from .gradients import gradient_function, gradient_option
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
 from .setup import bind_dims, initialize, sample_axes, shape_text
@@ -165,8 +165,8 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
         declare: Mapping[str, str] | None = None, optimizer: str | Optimizer = "adam",
         lr: float | None = None, epochs: int = 100, batch_size: int | None = None,
         seed: int | None = 0, callback: Callback | None = None,
-        progress: bool | None = None, backend: str | None = None,
-        client: Any = None, **hyper: Any) -> FitResult:
+        progress: bool | None = None, gradients: str | None = None,
+        client: Any = None, backend: str | None = None, **hyper: Any) -> FitResult:
     """Minimise a scalar `loss` over `params`, given `data`, with derived gradients.
 
     params: name -> initial array, number, or initialiser name ("zeros",
@@ -182,8 +182,10 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     batch_size: None trains on the whole data each step; otherwise
     minibatches of the sample axis, reshuffled each epoch from `seed`.
     callback(epoch, loss, params) may return True to stop early.
-    progress: show a bar (None: only on a terminal). backend: force
-    "compiled" or "evaluate" gradients (None: the fastest that works).
+    progress: show a bar (None: only on a terminal). gradients: force
+    "compiled" or "evaluate" gradients (None: the fastest that works; the
+    old name `backend=` still works with a DeprecationWarning, and will name
+    the array library).
     client: for Dask data, a distributed.Client or a scheduler address
     (None: the default client, else a LocalCluster for this fit); see
     chunked.py and docs/data.md for which losses split over chunks.
@@ -192,6 +194,7 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     and TrainingDiverged (a MatdiffError whose `.result` holds the last
     finite parameters and the history) when the loss becomes NaN or infinite.
     """
+    gradients = gradient_option(gradients, backend)
     opt = get_optimizer(optimizer, lr=lr, **hyper)
     if isinstance(data, str | os.PathLike) or is_table(data):
         expr = _loss_expression(loss, declare)
@@ -212,7 +215,8 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     wrt = list(values)
     probe = {**data_arrays, **values}
     try:
-        fn, used, reasons = gradient_function(expr, wrt, declare, backend=backend, probe=probe)
+        fn, used, reasons = gradient_function(expr, wrt, declare, gradients=gradients,
+                                                probe=probe)
     except MatdiffError as e:
         raise MatdiffError(f"cannot evaluate the loss on this data: {e}") from e
     try:

@@ -154,9 +154,9 @@ def train(value_and_grad: ValueAndGrad, params: Mapping[str, Any],
     # overflow and NaN are caught on the loss and reported as TrainingDiverged,
     # so NumPy's warnings about them would only repeat that, once per step
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if opt.full_batch:
-            if not batches.full:
-                raise MatdiffError(f"{opt.name} is a full-batch solver: leave batch_size unset")
+        if opt.full_batch and not batches.full:
+            raise MatdiffError(f"{opt.name} is a full-batch solver: leave batch_size unset")
+        if opt.solver == "scipy-lbfgs":
             from .lbfgs import run_lbfgs
 
             return run_lbfgs(value_and_grad, params_, data_, opt, epochs, callback, show,

@@ -42,6 +42,9 @@ class Optimizer:
     defaults: ClassVar[dict[str, Any]] = {}
     #: True for solvers that need the whole data set at every step (no minibatches)
     full_batch: ClassVar[bool] = False
+    #: what runs it: "steps" (loop.py calls `step` per minibatch) or "scipy-lbfgs"
+    #: (lbfgs.run_lbfgs hands the whole problem to SciPy's L-BFGS-B)
+    solver: ClassVar[str] = "steps"
     reference: ClassVar[str] = ""
 
     def __init__(self, lr: float | None = None, **hyper: Any) -> None:
@@ -206,6 +209,7 @@ class LBFGS(Optimizer):
     name = "lbfgs"
     defaults = {"lr": None, "memory": 10, "gtol": 1e-8, "ftol": 1e-12}
     full_batch = True
+    solver = "scipy-lbfgs"
     reference = "Liu & Nocedal (1989); SciPy L-BFGS-B"
 
     def _validate(self) -> None:

@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import MatdiffError
+from ..typing import Shape
 
 __all__ = ["bind_dims", "INITIALIZERS", "initialize", "sample_axes", "shape_text"]
-
-Shape = tuple[Any, ...]
 
 
 def shape_text(shape: Sequence[Any]) -> str:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..ir.expr import Expr
+from ..typing import Orient
 from .form import Form, transpose
 from .latex import LatexPrinter
-from .layout import LAYOUTS, check_layout, derivative_form
+from .layout import LAYOUTS, derivative_form
 from .matrix import to_form
 from .text import TextPrinter
 
@@ -41,21 +42,23 @@ def expression_form(e: Expr, orientation: str | None = None,
     return transpose(f) if orientation == "row" and f.orient == "c" else f
 
 
-def to_text(e: Expr, layout: str = "shape", orientation: str | None = None,
+def to_text(e: Expr, orientation: Orient = None,
             variables: Mapping[str, Expr] | None = None,
             declare: Mapping[str, str] | None = None,
             rows: frozenset[str] = frozenset()) -> str:
-    """e in the input language (parses back to the same value)."""
-    check_layout(layout)
+    """e in the input language (parses back to the same value).
+
+    No layout: a layout arranges a derivative (derivative_to_text), and an
+    expression has no derivative axes to arrange.
+    """
     return TextPrinter().doprint(expression_form(e, orientation, variables, declare, rows))
 
 
-def to_latex(e: Expr, layout: str = "shape", orientation: str | None = None,
-            variables: Mapping[str, Expr] | None = None,
-            declare: Mapping[str, str] | None = None,
-            rows: frozenset[str] = frozenset()) -> str:
-    """e as LaTeX math."""
-    check_layout(layout)
+def to_latex(e: Expr, orientation: Orient = None,
+             variables: Mapping[str, Expr] | None = None,
+             declare: Mapping[str, str] | None = None,
+             rows: frozenset[str] = frozenset()) -> str:
+    """e as LaTeX math (no layout, as to_text)."""
     return LatexPrinter().doprint(expression_form(e, orientation, variables, declare, rows))
 
 

@@ -14,7 +14,7 @@ import re
 from ..ir.ops import SPECS, spelling
 from .form import Form
 from .precedence import ATOM
-from .printer import Printer, format_number
+from .printer import Printer, number_text
 
 __all__ = ["LatexPrinter", "latex_name"]
 
@@ -75,7 +75,7 @@ class LatexPrinter(Printer):
         return latex_name(f.value)
 
     def _print_num(self, f: Form, parts: list[str]) -> str:
-        s = format_number(f.value)
+        s = number_text(f.value)
         if "e" in s:
             mant, _, ex = s.partition("e")
             return f"{mant} \\cdot 10^{{{int(ex)}}}"
@@ -97,11 +97,11 @@ class LatexPrinter(Printer):
             size = " \\times ".join(parts)
             one = r"\mathbf{0}" if f.value == 0.0 else r"\mathbf{1}"
             one = f"{one}_{{{size}}}"
-            return one if f.value in (0.0, 1.0) else f"{format_number(f.value)} \\cdot {one}"
+            return one if f.value in (0.0, 1.0) else f"{number_text(f.value)} \\cdot {one}"
         if f.value == 0.0:
             return r"\mathbf{0}" if f.orient == "c" else "0"
         one = r"\mathbf{1}" if f.orient == "c" else r"\mathbf{1}\mathbf{1}^\top"
-        return one if f.value == 1.0 else f"{format_number(f.value)} \\cdot {one}"
+        return one if f.value == 1.0 else f"{number_text(f.value)} \\cdot {one}"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return f"I_{{{parts[0]}}}" if parts else "I"

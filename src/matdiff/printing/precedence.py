@@ -1,6 +1,6 @@
 """The one precedence table shared by every printer, and the bracket rule.
 
-Levels follow the language (LANGUAGE.md), tightest first: atoms, postfix
+Levels follow the language (docs/language.md), tightest first: atoms, postfix
 transpose, powers, unary minus, the product operators, sums. A child is
 bracketed when it binds more loosely than its place requires; a few
 readability rules add brackets the grammar does not need (a matrix product

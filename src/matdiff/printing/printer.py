@@ -14,14 +14,14 @@ from ..errors import MatdiffError
 from .form import Form
 from .precedence import ATOM, MUL, PRECEDENCE, needs_brackets, precedence
 
-__all__ = ["Printer", "format_number", "MAX_LENGTH"]
+__all__ = ["Printer", "number_text", "MAX_LENGTH"]
 
 # An expression whose shared subexpressions repeat (x1 = x0 + A*x0, x2 = x1 + A*x1, ...)
 # can be small as a graph and astronomically long as text; refuse past this length.
 MAX_LENGTH = 5_000_000
 
 
-def format_number(v: float) -> str:
+def number_text(v: float) -> str:
     """2.0 -> "2", 0.5 -> "0.5", 1e-20 -> "1e-20": short and parseable."""
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
@@ -91,7 +91,7 @@ class Printer:
         """One item of an index-notation body; subclasses spell it with index_* hooks."""
         kind = node[0]
         if kind == "num":
-            return format_number(node[1])
+            return number_text(node[1])
         if kind == "entry":
             _, k, names = node
             s, arg = parts[k], f.args[k]

@@ -1,6 +1,6 @@
 """The text printer: the input language, so that what prints parses back.
 
-Spelling follows LANGUAGE.md: `*` for matrix products and scaling, `.*`
+Spelling follows docs/language.md: `*` for matrix products and scaling, `.*`
 and `./` element-wise, `/` by a scalar, `^` on scalars and `.^` on arrays,
 `'` for the transpose, `vector(c)`, `matrix(c)`, `eye`, `numel(x)` and
 `size(A, k)` for a size. Index notation (tensors of three or more axes) is
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .form import Form
 from .precedence import ATOM
-from .printer import Printer, format_number
+from .printer import Printer, number_text
 
 __all__ = ["TextPrinter"]
 
@@ -23,7 +23,7 @@ class TextPrinter(Printer):
         return f.value
 
     def _print_num(self, f: Form, parts: list[str]) -> str:
-        return format_number(f.value)
+        return number_text(f.value)
 
     def _print_call(self, f: Form, parts: list[str]) -> str:
         return f"{f.value}({', '.join(parts)})"
@@ -31,7 +31,7 @@ class TextPrinter(Printer):
     def _print_ones(self, f: Form, parts: list[str]) -> str:
         """vector(c), or vector(c, n) with its size written (sizes.py)."""
         name = "vector" if f.orient == "c" else "matrix"
-        return f"{name}({', '.join([format_number(f.value), *parts])})"
+        return f"{name}({', '.join([number_text(f.value), *parts])})"
 
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return f"eye({parts[0]})" if parts else "eye"

@@ -1,4 +1,12 @@
-"""One request of the web page, answered with matdiff's public API only.
+"""One request of the web page, answered with matdiff's public API.
+
+Beside `matdiff` itself it reads helpers the API does not offer, all
+read-only: `language.parse_declarations` (the declare box's syntax),
+`printing` (`LAYOUTS`, `latex_name` for the page's LaTeX of a name),
+`verify.check_bytes` (a check's memory, known before it runs), `explain`
+(`sections` and `equation`, the steps grouped for the page) and
+`wrt.wrt_names` (the reading of `wrt` that every entry point shares). `.importlinter`
+forbids the web page any other stage (the IR, derive, simplify, codegen, ...).
 
 `answer(payload)` turns the JSON the page posts into `(status, body)`: 200 and
 every view of the derivative, 400 and the error's message and position for bad
@@ -20,6 +28,7 @@ from matdiff.printing.latex import latex_name
 
 from ..language import parse_declarations
 from ..printing import LAYOUTS
+from ..wrt import wrt_names
 
 __all__ = ["answer", "parse_declarations", "render_mathml", "mathml_available",
            "set_memory_budget", "EXAMPLES", "LAYOUTS", "MAX_EXPRESSION", "DEFAULT_MEMORY_MB"]
@@ -363,11 +372,11 @@ def derive(payload: Any) -> dict[str, Any]:
 
 
 def _names(wrt: str) -> list[str]:
-    """The names of the wrt box ("W1, b1"), each once."""
-    names = [n.strip() for n in wrt.split(",")]
-    if not all(names) or len(set(names)) != len(names):
-        raise InputError("name each variable once, separated by commas", "wrt")
-    return names
+    """The names of the wrt box ("W1, b1"), each once: read as every `wrt=` is."""
+    try:
+        return wrt_names(wrt)
+    except matdiff.MatdiffError as e:
+        raise InputError(f"{e}: name each variable once, separated by commas", "wrt") from e
 
 
 def check_backward(payload: Any) -> dict[str, Any]:
