@@ -31,8 +31,8 @@ def test_spellings(spec):
 def test_a_matrix_of_signs():
     e = matdiff.parse("sum(sum(Y.^2))", declare={"Y": "labels(-1, 1) matrix(n, k)"})
     assert len(e.variables["Y"].shape) == 2
-    assert matdiff.diff("sum(sum(Y.^2 .* W))", wrt="W",
-                        declare={"Y": "labels(-1, 1) matrix(n, k)"}).to_text() == "matrix(1)"
+    d = matdiff.diff("sum(sum(Y.^2 .* W))", wrt="W", declare={"Y": "labels(-1, 1) matrix(n, k)"})
+    assert d.to_text() == "matrix(1, size(W, 1), size(W, 2))"  # Y.^2 = 1, sized by W
 
 
 def test_values_are_drawn_and_checked_as_signs():

@@ -495,6 +495,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
                 diff(f, wrt=n)  # the error that names the problem
         with engine_errors("differentiating"):
             bp = bp or backward_pass(program, names)
+            program = bp.program  # its lines as the backward pass reads them (stable logs)
             out = program.output
             lines = [(s.name, s.local) for s in program.statements]
             lines += named_lines(bp)

@@ -143,18 +143,26 @@ class Gradients(Mapping[str, Derivative]):
 
     def evaluate(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Every gradient's value, computed by running the backward pass after the forward one."""
+        from .backward.render import named_lines
         from .evaluate import evaluate
+        from .ir.expr import topo_order
+        from .ir.ops import Op
 
         bp = self.backward
         env = dict(values)
         leaves = bp.program.leaves
+        lines = named_lines(bp)
+        # only the forward lines the pass reads: one it no longer needs (`e = exp(z)` under
+        # a log(sum(e)) taken as logsumexp(z)) may overflow where the gradient is finite
+        needed = {n.name for _, e in lines for n in topo_order(e) if n.op is Op.VAR}
+        for s in reversed(bp.program.statements):
+            if s.name in needed:
+                needed |= {n.name for n in topo_order(s.local) if n.op is Op.VAR}
         with engine_errors("evaluating"):
             for s in bp.program.statements:
-                if s.name is not None:
+                if s.name in needed:
                     env[s.name] = evaluate(s.local, env, leaves)
-            from .backward.render import named_lines
-
-            for name, e in named_lines(bp):
+            for name, e in lines:
                 env[name] = evaluate(e, env, leaves)
         return {w: env[bp.gradient_names[w]] for w in self.wrt}
 

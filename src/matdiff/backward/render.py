@@ -99,24 +99,41 @@ def _rule(bp: BackwardPass, line) -> str:
     s = line.statement
     target = s.name or "the function"
     if line.kind == "signal":
-        sources = _senders(bp, line.of)
+        sources = list(line.uses) or _senders(bp, line.of)
+        note = _stable_note(bp, sources)
         if len(sources) > 1:
             how = " + ".join(sources)
             return (f"error signal of {line.of}: {line.of} is used by {how}, so the vector "
                     f"chain rule adds what each sends back (the transposed Jacobian of each "
-                    f"times its error signal)")
+                    f"times its error signal){note}")
         return (f"error signal of {line.of}: the vector chain rule through {sources[0]} "
-                f"(its transposed Jacobian times its error signal)"
+                f"(its transposed Jacobian times its error signal){note}"
                 if sources else f"error signal of {line.of}")
     sources = list(line.uses) or [target]
+    note = _stable_note(bp, sources)
     if len(sources) > 1:
         return (f"gradient of {line.of}: {line.of} enters {' and '.join(sources)}; the vector "
-                "chain rule sums their parts")
+                f"chain rule sums their parts{note}")
     if not line.uses:
         return f"gradient of {line.of}: the function does not depend on {line.of}"
     return (f"gradient of {line.of}: the vector chain rule through {sources[0]} (the Jacobian "
             f"of {sources[0]} with respect to {line.of}, transposed, times the error signal of "
-            f"{sources[0]})")
+            f"{sources[0]}){note}")
+
+
+def _stable_note(bp: BackwardPass, sources: list[str]) -> str:
+    """What a sending line's logs of names were taken as (through.py), so the rule says
+    why the signal skips the name: `; L takes log(s) as z - logsumexp(z)`."""
+    parts = []
+    leaves, rows = bp.program.leaves, row_names(bp)
+    for r in bp.stable_logs:
+        who = r.line or "the function"
+        if who in sources:
+            log, form = (to_text(e, variables=leaves, rows=rows) for e in (r.log, r.form))
+            parts.append(f"{who} takes {log} as {form}")
+    if not parts:
+        return ""
+    return "; " + ", ".join(parts) + " (the same value, in its stable form)"
 
 
 def _senders(bp: BackwardPass, name: str) -> list[str]:

@@ -51,6 +51,8 @@ class BackwardPass:
     wrt: tuple[str, ...]
     lines: list[BackwardLine] = field(default_factory=list)
     gradient_names: dict[str, str] = field(default_factory=dict)  # wrt -> line name
+    # the logs of names written in their stable forms before the sweep (through.py)
+    stable_logs: list = field(default_factory=list)
 
     def line(self, name: str) -> BackwardLine:
         return next(ln for ln in self.lines if ln.name == name)
@@ -98,7 +100,15 @@ def _vjp(signal: Expr | None, rhs: Expr, leaf: Expr) -> Expr:
 
 
 def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
-    """The backward program computing the gradient of the program's function for each wrt."""
+    """The backward program computing the gradient of the program's function for each wrt.
+
+    A log of a name is first written in the stable form its defining lines allow
+    (through.py: `log(s)` of `s = softmax(z)` as `z - logsumexp(z)`), so no error signal
+    passes through `y./s`; the pass's `program` is that program (same values).
+    """
+    from .through import through_lines  # through.py uses this module's substitute
+
+    program, stable_logs = through_lines(program)
     statements = program.statements
     out = program.output
     if out.local.ndim != 0:
@@ -127,7 +137,7 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
     taken = _fresh_names(program)
     contributions: dict[str, list[tuple[Expr, str]]] = {}
     remaining = {w: sum(w in u for u in uses_of) for w in wrt}
-    result = BackwardPass(program, wrt)
+    result = BackwardPass(program, wrt, stable_logs=stable_logs)
 
     def fresh(name: str) -> str:
         cand = "d" + name
@@ -162,14 +172,14 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
         if s is out:
             signal, signal_expr = None, None
         else:
-            signal_expr, _ = total(s.name, s.local.shape)
+            signal_expr, senders = total(s.name, s.local.shape)
             if not depends.get(s.name, False) or ir.is_zero(signal_expr):
                 finish(k, s)
                 continue
             if len(targets) > 1 and signal_expr.op is not Op.VAR:
                 name = fresh(s.name)
                 signal = intermediate_leaf(name, s.local.shape)
-                emit(name, s.name, "signal", signal_expr, s, ())
+                emit(name, s.name, "signal", signal_expr, s, senders)
                 signal_expr = None
             else:
                 signal = ir.var("\u0394" + s.name, s.local.shape)  # a placeholder, substituted
