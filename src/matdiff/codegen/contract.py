@@ -270,6 +270,8 @@ def _pair(prog: Instructions, a: Operand, b: Operand, keep: set[Label], sym: set
         from .values import axes_template
 
         lo = la + kb
+        if want is not None and len(want) == len(lo) and set(want) == set(lo):
+            lo = list(want)  # written in the final order: no transposed view of the result
         ia = {x: p for p, x in enumerate(lo)}
         ta = axes_template(tuple(ia[x] for x in la), list(range(len(lo))))
         tb = axes_template(tuple(ia[x] for x in lb), list(range(len(lo)))).replace("{0}", "{1}")
