@@ -137,6 +137,27 @@ ROWS: list[Row] = [
     Row("norm2(X*w - y)^2 + lambda*norm2(w)^2", "w", "2*X'*(X*w - y) + 2*lambda*w",
         "DL, ridge regression", {"lambda": "scalar"}),
     Row("x'*A*x", "x", "A + A'", "Cookbook (81), the Hessian", order=2),
+    # ---- cancellations (issue 20): a power over its base, an inverse inverted, a number
+    # kept in front of the sum it scales
+    Row("log(x^2)", "x", "2/x", "calculus, a power over its base", {"x": "scalar"}),
+    Row("log(sin(x^3)^2)", "x", "6*x^2*cos(x^3)/sin(x^3)", "calculus, the chain rule",
+        {"x": "scalar"}),
+    Row("x'*inv(inv(A))*x", "x", "(A + A')*x", "Cookbook (81), an inverse inverted"),
+    Row("2*sum(-y .* logsoftmax(z))", "z", "2*(softmax(z) - y)",
+        "DL, a scaled cross-entropy", {"y": "probability vector"}),
+    Row("sum(sigmoid(z))", "z", "diag(sigmoid(z).*(1 - sigmoid(z)).*(1 - 2*sigmoid(z)))",
+        "DL, the sigmoid's second derivative", order=2),
+    # ---- stable forms (issue 18): functions written through exp, derived through softmax,
+    # tanh and logsumexp (tensorgrad's problems)
+    Row("exp(z)/sum(exp(z))", "z", "diag(softmax(z)) - softmax(z)*softmax(z)'",
+        "DL, softmax written through exp"),
+    Row("(exp(z) - exp(-z))./(exp(z) + exp(-z))", "z", "diag(1 - tanh(z).^2)",
+        "DL, tanh written through exp"),
+    Row("-y'*log(exp(z)/sum(exp(z)))", "z", "diag(softmax(z)) - softmax(z)*softmax(z)'",
+        "tensorgrad, the cross-entropy Hessian written through exp", {"y": "probability vector"},
+        order=2),
+    Row("-sum(sum(Y.*log(exp(Z)./sum(exp(Z), 2))))", "Z", "softmax(Z, 2) - Y",
+        "DL, batched cross-entropy written through exp", {"Y": "one-hot rows"}),
 ]
 
 
