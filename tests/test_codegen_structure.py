@@ -207,3 +207,29 @@ def test_torch_computes_softmax_and_logsumexp_with_its_fused_kernels():
     S /= S.sum(1, keepdims=True)
     assert np.isclose(float(value), -np.sum(Y * np.log(S)) / 20)
     assert np.allclose(g.numpy(), X.T @ (S - Y) / 20)
+
+
+def test_a_sum_and_its_negation_are_computed_once():
+    """Through stacked softmax layers the chain rule writes both S - Y and Y - S."""
+    declare = {"X": "matrix(n, p)", "W1": "matrix(p, h)", "W2": "matrix(h, k)",
+               "Y": "one-hot rows(n, k)"}
+    three = "-sum(Y .* logsoftmax(softmax(softmax(X*W1, 2)*W2, 2)*W3, 2))"
+    d3 = matdiff.diff(three, wrt="W1", declare=dict(declare, W2="matrix(h, h)",
+                                                     W3="matrix(h, k)"))
+    source = d3.source(shapes={"X": (50, 4), "W1": (4, 6), "W2": (6, 6), "W3": (6, 3),
+                               "Y": (50, 3)})
+    code = [ln.split("#")[0] for ln in source.splitlines() if ln.startswith("    t")]
+    assert sum(("Y - " in ln) + ("- Y" in ln) for ln in code) == 1
+    d = matdiff.diff("-sum(Y .* logsoftmax(softmax(X*W1, 2)*W2, 2))", wrt="W1", declare=declare)
+    rng = np.random.default_rng(9)
+    X, W1, W2 = rng.standard_normal((50, 4)), rng.standard_normal((4, 6)), \
+        rng.standard_normal((6, 3))
+    Y = np.eye(3)[rng.integers(0, 3, 50)]
+
+    def softmax(Z):
+        E = np.exp(Z - Z.max(1, keepdims=True))
+        return E / E.sum(1, keepdims=True)
+    S1 = softmax(X @ W1)
+    G = (softmax(S1 @ W2) - Y) @ W2.T
+    assert np.allclose(d.compile()(X=X, W1=W1, W2=W2, Y=Y),
+                       X.T @ (S1 * (G - (G * S1).sum(1, keepdims=True))))

@@ -25,6 +25,7 @@ from .factor import factor_sums
 from .lower import Lowering, shared_exponentials
 from .program import IDENTIFIER, RESERVED, Program, valid_identifier
 from .runtime import HELPERS, helpers_used
+from .signs import share_negated_sums
 from .stable import stable_forms
 from .values import Val
 
@@ -165,12 +166,12 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
         # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead
         low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
     for name, e in program_lines:  # a program's lines, each planned on its own
-        (root,) = distribute(factor_sums([e], size), size, computed=low.memo)
+        (root,) = distribute(factor_sums(share_negated_sums([e]), size), size, computed=low.memo)
         (v,) = low.lower([root])
         low.memo.setdefault(e, v)
         if name is not None:
             low.bind(ir.var(name, e.shape), v, name)
-    roots = distribute(factor_sums(roots, size), size, computed=low.memo)
+    roots = distribute(factor_sums(share_negated_sums(roots), size), size, computed=low.memo)
     vals = low.lower(roots)
     outs: list[str] = []
     structured: list[bool | BlockPlan] = []
