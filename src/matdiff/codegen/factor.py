@@ -61,10 +61,15 @@ def _factor(node: Expr, size: Callable[[Dim], int]) -> Expr:
     full = 1
     for d in shape:
         full *= size(d)
-    candidates = [a for t in node.args for a in ((t,) if t.op is not Op.EINSUM else t.args)
-                  if a.ndim == node.ndim and a.op is not Op.CONST]
-    for x in dict.fromkeys(candidates):
-        found = [(t, s) for t in node.args if (s := _scaling(t, x)) is not None]
+    holders: dict[Expr, list[Expr]] = {}  # operand -> the terms holding it (linear time)
+    for t in node.args:
+        for a in dict.fromkeys((t,) if t.op is not Op.EINSUM else t.args):
+            if a.ndim == node.ndim and a.op is not Op.CONST:
+                holders.setdefault(a, []).append(t)
+    for x, terms in holders.items():
+        if len(terms) < 2:
+            continue
+        found = [(t, s) for t in terms if (s := _scaling(t, x)) is not None]
         perms = {s[0] for _, s in found}
         if len(found) < 2 or len(perms) != 1:
             continue
