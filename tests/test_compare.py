@@ -89,6 +89,9 @@ MISTAKES = [
     # right only for a symmetric matrix
     ("2*A*x", "x'*A*x", "x", None, "symmetric"),
     ("2*A*x - b", "x'*A*x - b'*x", "x", {"b": "vector"}, "symmetric"),
+    # a convolution's input gradient without the kernel turned half a turn
+    ("conv2(G, K, 2)", "sum(G .* conv2(X, K))", "X",
+     {"X": "matrix(6, 6)", "K": "matrix(3, 3)", "G": "matrix(4, 4)"}, "flip"),
 ]
 
 # right answers, written differently from matdiff's printed form

@@ -51,6 +51,7 @@ MISTAKES = ("shape", "layout", "sign", "factor", "assumption", "convention", "ca
             "term factor", "term sign", "extra term", "sign inside", "factor inside", "power",
             "chain factor", "inner factor", "transpose", "symmetric", "missing term",
             "variable", "different")
+MISTAKES = (*MISTAKES, "flip")  # a convolution's kernel not turned (mistakes._unturned_kernel)
 POINTS = 4
 
 

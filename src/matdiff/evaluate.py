@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import EvaluationError, ShapeError
 from .ir.expr import Expr, dim_parts, topo_order
-from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, Op, array_call, helper_sources
+from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, WINDOW_OPS, Op, array_call, helper_sources
 from .ir.properties import is_signs, label_of
 
 __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "check_dense"]
@@ -210,6 +210,14 @@ def _array_functions() -> dict[Op, Callable]:
     return table
 
 
+def _window_functions() -> dict[Op, Callable]:
+    """op -> f(*argument values, *attr) for the window ops (conv2, maxpool, ...)."""
+    namespace: dict[str, Any] = {"np": np, NAMESPACE: np}
+    for source in helper_sources().values():
+        exec(source, namespace)
+    return {op: namespace[SPECS[op].array] for op in WINDOW_OPS}
+
+
 # op -> f(node, argument values, dims); every op but VAR and EINSUM
 NUMPY: dict[Op, Callable] = {
     Op.CONST: lambda n, args, dims: np.broadcast_to(np.float64(n.attr),
@@ -221,6 +229,7 @@ NUMPY: dict[Op, Callable] = {
     **{op: (lambda n, a, d, f=f: f(*a)) for op, f in _array_functions().items()},
     **{op: (lambda n, a, d, f=f: f(*a, axis=n.attr))
        for op, f in _array_functions().items() if op in AXIS_OPS},
+    **{op: (lambda n, a, d, f=f: f(*a, *n.attr)) for op, f in _window_functions().items()},
 }
 
 

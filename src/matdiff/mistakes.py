@@ -381,3 +381,22 @@ def _slips():
 
 TESTS = (_layout, _sign, _factor, _assumption, _convention, _case_split, *_slips()[:3],
          _chain_factor, _slips()[3], _transposed_variable, _symmetric, _terms, _slips()[4])
+
+
+def _unturned_kernel(d, ans, case, A, E, expected):
+    """The derivative with its rot180 left out: the answer correlates with the kernel as it
+    is, where a convolution's input gradient needs it turned half a turn."""
+    from .ir.expr import topo_order
+    from .ir.ops import Op
+
+    turns = [n for n in topo_order(d.ir) if n.op is Op.ROT180]
+    if not turns or not _all_close(A, case.expected(_replace(d.ir, {n: n.args[0]
+                                                                   for n in turns}))):
+        return None
+    return "flip", ("the answer correlates with the kernel as it is; the gradient of a "
+                    "convolution wrt its input is the full correlation with the kernel turned "
+                    "half a turn, rot180(K) (each input entry meets the kernel's entries in "
+                    "reverse order)")
+
+
+TESTS = (*TESTS, _unturned_kernel)

@@ -26,7 +26,7 @@ import io
 import re
 import tokenize
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import MatdiffError
@@ -350,6 +350,140 @@ def _logdet(A):
 ''',
 }
 
+# the window ops (conv2, maxpool, ...; ir/ops.py), written against the standard: the
+# convolution as im2col, one strided slice per kernel offset, stacked, then one tensordot
+_XP_HELPERS.update({
+    "_lead_pad": '''
+def _lead_pad(a, rank, pad):
+    """a with `pad` zeros on both sides of each of its leading `rank` axes."""
+    for k in range(rank):
+        shape = list(a.shape)
+        shape[k] = pad
+        z = xp.zeros(tuple(shape), dtype=a.dtype, device=DEV(a))
+        a = xp.concat([z, a, z], axis=k)
+    return a
+''',
+    "_conv": '''
+def _conv(a, b, rank, pad, stride):
+    """Cross-correlation over the leading `rank` axes; a's trailing axes, then b's, ride
+    along (im2col: a strided slice per kernel offset, stacked, then one tensordot)."""
+    if pad:
+        a = _lead_pad(a, rank, pad)
+    k = tuple(b.shape[:rank])
+    out = [(a.shape[d] - k[d]) // stride + 1 for d in range(rank)]
+    offsets = [(u,) for u in range(k[0])] if rank == 1 else [
+        (u, v) for u in range(k[0]) for v in range(k[1])]
+    cols = [a[tuple(slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(off, out))]
+            for off in offsets]
+    kernel = xp.reshape(b, (len(offsets),) + tuple(b.shape[rank:]))
+    stacked = xp.stack(cols, axis=-1)  # axes counted from the front: Dask's tensordot
+    return xp.tensordot(stacked, kernel, axes=([stacked.ndim - 1], [0]))  # misreads -1
+''',
+    "_conv1": '''
+def _conv1(a, b, pad=0, stride=1):
+    """y[i] = sum_u x[s i + u] k[u] over x padded by `pad` zeros each side."""
+    return _conv(a, b, 1, pad, stride)
+''',
+    "_conv2": '''
+def _conv2(a, b, pad=0, stride=1):
+    """Y[i, j] = sum_uv X[s i + u, s j + v] K[u, v] over X padded by `pad` zeros all round."""
+    return _conv(a, b, 2, pad, stride)
+''',
+    "_rot180": '''
+def _rot180(a, rank):
+    """a reversed along its leading `rank` axes."""
+    return xp.flip(a, axis=tuple(range(rank)))
+''',
+    "_blocks": '''
+def _blocks(a, rank, s):
+    """a's leading `rank` axes cut into s-long blocks: shape (m/s, [n/s,] rest..., s[, s])."""
+    shape = [x for m in a.shape[:rank] for x in (m // s, s)] + list(a.shape[rank:])
+    b = xp.reshape(a, tuple(shape))
+    order = [2 * k for k in range(rank)] + list(range(2 * rank, len(shape))) + [
+        2 * k + 1 for k in range(rank)]
+    return xp.permute_dims(b, tuple(order))
+''',
+    "_maxpool": '''
+def _maxpool(a, rank, s):
+    """The maximum of each s x s block of a's leading axes."""
+    return xp.max(_blocks(a, rank, s), axis=tuple(range(-rank, 0)))
+''',
+    "_meanpool": '''
+def _meanpool(a, rank, s):
+    """The mean of each s x s block of a's leading axes."""
+    return xp.mean(_blocks(a, rank, s), axis=tuple(range(-rank, 0)))
+''',
+    "_upsample": '''
+def _upsample(a, rank, s):
+    """Each entry of a's leading axes repeated s times along each of them."""
+    for k in range(rank):
+        shape = tuple(a.shape)
+        a = xp.expand_dims(a, axis=k + 1)
+        a = xp.broadcast_to(a, shape[:k + 1] + (s,) + shape[k + 1:])
+        a = xp.reshape(a, shape[:k] + (shape[k] * s,) + shape[k + 1:])
+    return a
+''',
+    "_dilate": '''
+def _dilate(a, rank, s):
+    """a's entries spread s apart along its leading axes, zeros between them."""
+    for k in range(rank):
+        shape = tuple(a.shape)
+        z = xp.zeros(shape[:k + 1] + (s - 1,) + shape[k + 1:], dtype=a.dtype, device=DEV(a))
+        a = xp.concat([xp.expand_dims(a, axis=k + 1), z], axis=k + 1)
+        a = xp.reshape(a, shape[:k] + (shape[k] * s,) + shape[k + 1:])
+        a = a[(slice(None),) * k + (slice(0, s * (shape[k] - 1) + 1),)]
+    return a
+''',
+    "_subsample": '''
+def _subsample(a, rank, s):
+    """a[::s, ::s] along its leading axes."""
+    return a[(slice(None, None, s),) * rank]
+''',
+    "_vec": '''
+def _vec(a, rank=2):
+    """The leading two axes merged, column by column (MATLAB's X(:))."""
+    rest = tuple(range(2, a.ndim))
+    return xp.reshape(xp.permute_dims(a, (1, 0) + rest),
+                      (a.shape[0] * a.shape[1],) + tuple(a.shape[2:]))
+''',
+    "_reshape": '''
+def _reshape(a, m, n):
+    """The leading axis split into (m, n), column by column (MATLAB's reshape)."""
+    b = xp.reshape(a, (n, m) + tuple(a.shape[1:]))
+    return xp.permute_dims(b, (1, 0) + tuple(range(2, b.ndim)))
+''',
+})
+
+# the library's own convolution where it has one: a's trailing axes as the batch, b's as
+# the output channels (one call, whatever the number of trailing axes)
+_TORCH_CONV = '''
+def _convR(a, b, pad=0, stride=1):
+    """PyTorch's convRd: a's trailing axes as the batch, b's as the output channels."""
+    lead, last = tuple(range(R)), tuple(range(-R, 0))
+    x = torch.reshape(torch.movedim(a, lead, last), (-1, 1) + tuple(a.shape[:R]))
+    w = torch.reshape(torch.movedim(b, lead, last), (-1, 1) + tuple(b.shape[:R]))
+    y = torch.movedim(torch.nn.functional.convRd(x, w, padding=pad, stride=stride),
+                      tuple(range(2, 2 + R)), lead)
+    return torch.reshape(y, tuple(y.shape[:R]) + tuple(a.shape[R:]) + tuple(b.shape[R:]))
+'''
+
+_JAX_CONV = '''
+def _convR(a, b, pad=0, stride=1):
+    """jax.lax.conv_general_dilated: a's trailing axes as the batch, b's as the output
+    channels."""
+    lead, last = tuple(range(R)), tuple(range(-R, 0))
+    x = xp.reshape(xp.moveaxis(a, lead, last), (-1, 1) + tuple(a.shape[:R]))
+    w = xp.reshape(xp.moveaxis(b, lead, last), (-1, 1) + tuple(b.shape[:R]))
+    y = xp.moveaxis(jax.lax.conv_general_dilated(x, w, (stride,) * R, [(pad, pad)] * R),
+                    tuple(range(2, 2 + R)), lead)
+    return xp.reshape(y, tuple(y.shape[:R]) + tuple(a.shape[R:]) + tuple(b.shape[R:]))
+'''
+
+
+def _library_convs(template: str) -> dict[str, str]:
+    return {f"_conv{r}": template.replace("R", str(r)) for r in (1, 2)}
+
+
 BACKENDS: dict[str, Backend] = {
     "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum"),
     "torch": Backend(
@@ -415,6 +549,25 @@ def _erf(x):
         spell=((r"\bxp\.linalg\.det\(", "_det("),),
         helpers={"_erf": _PORTABLE_ERF, "_einsum": _PORTABLE_EINSUM, **_PORTABLE_LINALG}),
 }
+
+
+# PyTorch and JAX convolve with their own kernels
+for _name, _template in (("torch", _TORCH_CONV), ("jax", _JAX_CONV)):
+    BACKENDS[_name] = replace(BACKENDS[_name],
+                              helpers={**BACKENDS[_name].helpers, **_library_convs(_template)})
+# Dask reshapes only what is one chunk along the split axes: a window op's argument (an
+# image, a kernel: small) is made one chunk first
+BACKENDS["dask"] = replace(BACKENDS["dask"], helpers={
+    **BACKENDS["dask"].helpers,
+    "_blocks": _XP_HELPERS["_blocks"].replace(
+        "    b = xp.reshape(a, tuple(shape))", "    b = xp.reshape(a.rechunk(-1), tuple(shape))"),
+    "_upsample": _XP_HELPERS["_upsample"].replace(
+        "    for k in range(rank):", "    a = a.rechunk(-1)\n    for k in range(rank):"),
+    "_dilate": _XP_HELPERS["_dilate"].replace(
+        "    for k in range(rank):", "    a = a.rechunk(-1)\n    for k in range(rank):"),
+    "_vec": _XP_HELPERS["_vec"].replace("xp.permute_dims(a,", "xp.permute_dims(a.rechunk(-1),"),
+    "_reshape": _XP_HELPERS["_reshape"].replace("xp.reshape(a,", "xp.reshape(a.rechunk(-1),"),
+})
 
 
 # ------------------------------------------------------------------ speed, per library

@@ -24,8 +24,10 @@ from ..ir.ops import (
     MATRIX_FUNCTIONS,
     NAMESPACE,
     SPECS,
+    WINDOW_OPS,
     Op,
     array_call,
+    window_call,
 )
 from .contract import contract, scale_code
 from .onehot import index_one_hot, one_hot_axis
@@ -135,6 +137,9 @@ class Lowering:
             if op is Op.INV:
                 self.inverse_of[ref] = a.ref
             return Val.dense(ref, node.shape)
+        if op in WINDOW_OPS:  # conv2(X, K, 1, 2): the helper, its attr after the arguments
+            refs = tuple(self.materialize(self.memo[a]).ref for a in node.args)
+            return Val.dense(self._emit(node, window_call(op, node.attr), refs), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
 
     def _block(self, v: Val, is_slice: bool, axis: int) -> str:

@@ -15,6 +15,7 @@ is recovered by the printers from the simplified products.
 from __future__ import annotations
 
 from ..ir.expr import Expr
+from . import adjoint as _adjoint  # noqa: F401  (registers the rules)
 from . import factor as _factor  # noqa: F401  (registers the rules)
 from .engine import REWRITES, Context, Fired, Rewrite, run
 from .stable import stabilize, stabilize_logged
