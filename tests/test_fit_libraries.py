@@ -60,7 +60,9 @@ def test_the_fastest_installed_library_is_timed_and_chosen(regression, monkeypat
     r = _fit(X, y, batch_size=50)
     times = r.extra["library_seconds"]
     assert set(times) <= set(libraries.installed_libraries()) and "numpy" in times
-    assert r.extra["library"] == min(times, key=times.get)
+    chosen = r.extra["library"]
+    assert chosen == "numpy" or times[chosen] < libraries.MARGIN * times["numpy"]
+    assert all(t >= libraries.MARGIN * times[chosen] for t in times.values())
     np.testing.assert_allclose(r.params["w"], _fit(X, y, backend="numpy",
                                                    batch_size=50).params["w"], rtol=1e-8)
 
