@@ -212,3 +212,20 @@ def test_compare_command_offers_every_layout(layout, capsys):
     assert main(["compare", answer, "--of", "A*x", "--wrt", "x", "--layout", layout]) == 0
     capsys.readouterr()
 
+
+
+def test_the_diagnoses_are_handed_the_frozen_records_below_the_api(monkeypatch):
+    """mistakes.py and slips.py sit below the API: comparison hands them the records of
+    ir/record.py (what they read), never the public Derivative and Expression."""
+    from matdiff import comparison
+    from matdiff.ir.record import DerivativeRecord, FunctionRecord
+
+    seen = []
+
+    def spy(d, ans, case, A, E, expected):
+        seen.append((type(d), type(ans)))
+
+    monkeypatch.setattr(comparison, "TESTS", (spy, *comparison.TESTS))
+    c = matdiff.compare("-2*A*x", of="x'*A*x", wrt="x", declare={"A": "symmetric matrix"})
+    assert not c.equal and c.mistake == "sign"
+    assert seen == [(DerivativeRecord, FunctionRecord)]

@@ -25,19 +25,30 @@ import importlib
 import io
 import re
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import MatdiffError
 from .runtime import HELPERS
 
-__all__ = ["BACKENDS", "Backend", "backend_of", "get_backend", "known_backend"]
+__all__ = ["BACKENDS", "Backend", "backend_of", "backend_names", "get_backend",
+           "known_backend"]
 
 
 @dataclass(frozen=True)
 class Backend:
-    """How one array library runs the standard code: its imports and its own spellings."""
+    """Everything matdiff knows of one array library, in one record (see BACKENDS).
+
+    What must import for it to exist, how generated code imports it and spells
+    what the standard lacks (`header`, `einsum`, `spell`, `helpers`, `diag`,
+    `passes`), how its arrays are recognised (`detect`, array-api-compat's
+    test), how values become its floating arrays (`convert`), and the check
+    generated code makes that a value already is one (`floating`, with the
+    names it reads imported by `floating_import`). Adding a backend is adding a
+    record to BACKENDS: the command line's choices, `backend=None` detection,
+    the names generated code reserves, and the docs' list read it.
+    """
 
     name: str
     modules: tuple[str, ...]      # what must import for the backend to exist
@@ -50,6 +61,26 @@ class Backend:
     diag: str = ""                # the library's diag (not in the standard), if it has one
     passes: tuple[str, ...] = ()  # rewrites of each generated line for speed (_PASSES)
     install: str = "pip install 'matdiff[backends]'"
+    detect: str = ""              # array_api_compat's is_..._array for its arrays, if any
+    convert: Callable[[Mapping[str, Any], frozenset[str]], Callable[[Any], Any]] | None = None
+    floating: str = ""            # generated test that `{0}` is already its floating array
+    floating_import: str = ""     # the import line that test's names need
+    one_device: bool = False      # the fast path also checks one device and one dtype
+    jit: bool = False             # compile each module with jax.jit (lengths static)
+    summary: str = ""             # one line for the docs and the command line's help
+
+    @property
+    def reserved(self) -> frozenset[str]:
+        """The names its generated modules bind at the top (a variable must not take one)."""
+        names: set[str] = set()
+        for line in self.header.split("\n"):
+            if line.startswith("from "):
+                names.update(n.strip() for n in line.split(" import ")[1].split(","))
+            elif " as " in line:
+                names.add(line.split(" as ")[-1].strip())
+            else:
+                names.add(line.split()[1].split(".")[0])
+        return frozenset(names)
 
     def spelling(self, like: str) -> _Spelling:
         """How this backend writes the plan of a function whose new arrays are like `like`."""
@@ -484,12 +515,114 @@ def _library_convs(template: str) -> dict[str, str]:
     return {f"_conv{r}": template.replace("R", str(r)) for r in (1, 2)}
 
 
+# ------------------------------------------------------------------ values -> arrays
+# Each backend's `convert(values, used)`: value -> its floating array (integers become
+# float64, as in NumPy), on the device of the values' arrays; `used` are the names
+# whose values the code multiplies (not those only giving sizes).
+
+def _to_numpy(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import numpy as np
+
+    def to_numpy(v: Any) -> Any:
+        a = np.asarray(v)
+        return a if a.dtype.kind == "f" else a.astype(np.float64)
+
+    return to_numpy
+
+
+def _to_torch(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import torch
+
+    device = next((v.device for v in values.values() if torch.is_tensor(v)), None)
+
+    def to_torch(v: Any) -> Any:
+        # Python numbers and lists are float64, as in NumPy (not PyTorch's float32 default)
+        plain = isinstance(v, int | float | list | tuple)
+        t = torch.as_tensor(v, dtype=torch.float64 if plain else None, device=device)
+        return t if t.is_floating_point() else t.to(torch.float64)
+
+    return _one_dtype({n: v for n, v in values.items() if n in used}, to_torch)
+
+
+def _one_dtype(values: Mapping[str, Any], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, with numbers, integers and 0-d arrays taking the dtype of the arrays.
+
+    PyTorch multiplies matrices of one dtype only (`addmv input tensors must
+    have the same dtype`): arrays of two floating dtypes are refused here,
+    naming them, before the generated code runs.
+    """
+    import numpy as np
+    import torch
+
+    kinds: dict[Any, list[str]] = {}
+    for name, v in values.items():
+        dtype = getattr(v, "dtype", None)
+        if dtype is None or not getattr(v, "shape", ()):
+            continue
+        if not isinstance(dtype, torch.dtype):  # a NumPy array, converted as it is
+            try:
+                dtype = torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+            except TypeError:
+                continue
+        if dtype.is_floating_point:
+            kinds.setdefault(dtype, []).append(name)
+    if len(kinds) > 1:
+        listing = " and ".join(f"{str(d).replace('torch.', '')} ({', '.join(map(repr, n))})"
+                               for d, n in kinds.items())
+        raise MatdiffError(f"the values mix {listing}: PyTorch multiplies arrays of one dtype "
+                           "only; convert them to one, as x.float() (float32) or x.double() "
+                           "(float64) for a tensor, x.astype('float32') for a NumPy array")
+    if not kinds:
+        return convert
+    dtype = next(iter(kinds))
+
+    def to_dtype(v: Any) -> Any:
+        t = convert(v)
+        return t if t.dtype == dtype else t.to(dtype)
+
+    return to_dtype
+
+
+def _to_jax(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import jax.numpy as jnp
+
+    def to_jax(v: Any) -> Any:
+        a = jnp.asarray(v)
+        return a if jnp.issubdtype(a.dtype, jnp.floating) else a.astype(float)
+
+    return to_jax
+
+
+def _to_cupy(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import cupy
+
+    def to_cupy(v: Any) -> Any:
+        a = cupy.asarray(v)
+        return a if a.dtype.kind == "f" else a.astype(cupy.float64)
+
+    return to_cupy
+
+
+def _to_dask(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import dask.array as da
+
+    def to_dask(v: Any) -> Any:
+        a = da.asarray(v)
+        return a if a.dtype.kind == "f" else a.astype("float64")
+
+    return to_dask
+
+
 BACKENDS: dict[str, Backend] = {
-    "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum"),
+    "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum",
+                     detect="is_numpy_array", convert=_to_numpy, summary="NumPy arrays"),
     "torch": Backend(
         "torch", ("torch", "array_api_compat"),
         "import torch\nimport array_api_compat.torch as xp", "torch.einsum",
         device=", device={x}.device", diag="torch.diag", passes=("clamps", "step_times"),
+        detect="is_torch_array", convert=_to_torch, one_device=True,
+        floating="is_tensor({0}) and {0}.is_floating_point()",
+        floating_import="from torch import is_tensor", summary="PyTorch tensors",
         helpers={"_sigmoid": '''
 def _sigmoid(x):
     """1 / (1 + exp(-x)): PyTorch's kernel, one pass, without overflow (not in the standard)."""
@@ -519,6 +652,9 @@ def _softmax(x, axis=None):
     "jax": Backend(
         "jax", ("jax",), "import jax.numpy as xp\nimport jax.scipy.special", "xp.einsum",
         diag="xp.diag", passes=("untransposed",),
+        detect="is_jax_array", convert=_to_jax, jit=True,
+        floating="isinstance({0}, Array) and {0}.dtype.kind == 'f'",
+        floating_import="from jax import Array", summary="JAX arrays (each module jitted)",
         helpers={"_erf": '''
 def _erf(x):
     """The error function (not in the standard)."""
@@ -532,6 +668,7 @@ def _logsumexp(x, axis=None):
         "cupy", ("cupy", "array_api_compat"),
         "import cupy as cp\nimport array_api_compat.cupy as xp", "cp.einsum",
         install="pip install 'matdiff[backends]' and CuPy for your CUDA version",
+        detect="is_cupy_array", convert=_to_cupy, summary="CuPy arrays (on the GPU)",
         helpers={"_erf": '''
 def _erf(x):
     """The error function (not in the standard)."""
@@ -541,11 +678,13 @@ def _erf(x):
     "dask": Backend(
         "dask", ("dask.array", "array_api_compat"),
         "import numpy as np\nimport dask.array as da\nimport array_api_compat.dask.array as xp",
-        "da.einsum", spell=((r"\bxp\.linalg\.det\(", "_det("),), helpers=_DASK_DET),
+        "da.einsum", spell=((r"\bxp\.linalg\.det\(", "_det("),), helpers=_DASK_DET,
+        detect="is_dask_array", convert=_to_dask, summary="Dask arrays (lazy, chunked)"),
     "array-api": Backend(
         "array-api", ("array_api_compat",),
         "from array_api_compat import array_namespace, device, is_cupy_array, is_jax_array, "
         "is_torch_array", "_einsum", device=", device=device({x})", portable=True,
+        summary="any library's arrays, through array-api-compat (found per call)",
         spell=((r"\bxp\.linalg\.det\(", "_det("),),
         helpers={"_erf": _PORTABLE_ERF, "_einsum": _PORTABLE_EINSUM, **_PORTABLE_LINALG}),
 }
@@ -698,8 +837,15 @@ def get_backend(name: str) -> Backend:
 
 # ------------------------------------------------------------------ which library
 
-_DETECT = (("torch", "is_torch_array"), ("jax", "is_jax_array"), ("cupy", "is_cupy_array"),
-           ("dask", "is_dask_array"), ("numpy", "is_numpy_array"))
+def backend_names() -> list[str]:
+    """Every backend's name, in BACKENDS' order (the command line's choices)."""
+    return list(BACKENDS)
+
+
+def _detectable() -> list[tuple[str, str]]:
+    """(name, test) of the backends whose arrays can be recognised, NumPy last (the default)."""
+    found = [(b.name, b.detect) for b in BACKENDS.values() if b.detect]
+    return sorted(found, key=lambda nt: nt[0] == "numpy")
 
 
 def backend_of(values: Mapping[str, Any], numpy_converts: bool = False) -> str:
@@ -714,10 +860,11 @@ def backend_of(values: Mapping[str, Any], numpy_converts: bool = False) -> str:
     except ImportError:  # without the extra, everything is NumPy
         return "numpy"
     found: dict[str, str] = {}
+    tests = _detectable()
     for key, v in values.items():
         if isinstance(v, int | float | list | tuple):
             continue
-        for name, test in _DETECT:
+        for name, test in tests:
             if getattr(compat, test)(v):
                 found.setdefault(name, key)
                 break

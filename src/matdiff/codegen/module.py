@@ -20,10 +20,10 @@ from ..ir.ops import Op
 from .backends import Backend
 from .blockplan import block_terms, emit_blocks
 from .blocks import BlockPlan
-from .distribute import distribute
+from .distribute import distribute_where_cheaper
 from .factor import factor_sums
 from .lower import Lowering, shared_exponentials
-from .program import IDENTIFIER, RESERVED, Program, valid_identifier
+from .program import IDENTIFIER, MODULE_NAMES, Instructions, valid_identifier
 from .runtime import HELPERS, helpers_used
 from .signs import share_negated_sums
 from .stable import stable_forms
@@ -32,7 +32,7 @@ from .values import Val
 __all__ = ["Output", "ModuleSpec", "build_module", "DEFAULT_PLAN_SIZE", "layout"]
 
 DEFAULT_PLAN_SIZE = 1000  # the length assumed for a dimension when no values are given
-# the generator's own names: temporaries t1, t2 and values _v0, _v1 of Program (a parameter
+# the generator's own names: temporaries t1, t2 and values _v0, _v1 of Instructions (a parameter
 # named like one would be read as that value)
 _TEMP = re.compile(r"(t|_v)\d+\Z")
 _UNSAFE = re.compile(r"[^\w \t+\-*/^'.,:;()\[\]=<>|!·⊙⊘∘∂√²ᵀ⁻¹∑]")
@@ -126,7 +126,8 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
         if not IDENTIFIER.match(name):
             raise MatdiffError(f"variable name {name!r} cannot be used in generated code")
     params: dict[str, str] = {}
-    taken: set[str] = set(RESERVED) | set(HELPERS) | set(keyword.kwlist) | set(keyword.softkwlist)
+    taken: set[str] = (set(MODULE_NAMES) | set(HELPERS) | set(keyword.kwlist)
+                       | set(keyword.softkwlist))
     for name in names:
         code = name
         while code in taken or _TEMP.match(code):
@@ -157,7 +158,7 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
         return str(d) if isinstance(d, int) else dimnames[d]
 
     describe = _describer(spec.variables) if comments else None
-    prog = Program()
+    prog = Instructions()
     prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
     low.index_one_hot = backend is None  # NumPy indexes one-hot rows (onehot.py)
@@ -166,12 +167,14 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
         # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead
         low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
     for name, e in program_lines:  # a program's lines, each planned on its own
-        (root,) = distribute(factor_sums(share_negated_sums([e]), size), size, computed=low.memo)
+        shaped = factor_sums(share_negated_sums([e]), size)
+        (root,) = distribute_where_cheaper(shaped, size, computed=low.memo)
         (v,) = low.lower([root])
         low.memo.setdefault(e, v)
         if name is not None:
             low.bind(ir.var(name, e.shape), v, name)
-    roots = distribute(factor_sums(share_negated_sums(roots), size), size, computed=low.memo)
+    shaped = factor_sums(share_negated_sums(roots), size)
+    roots = distribute_where_cheaper(shaped, size, computed=low.memo)
     vals = low.lower(roots)
     outs: list[str] = []
     structured: list[bool | BlockPlan] = []

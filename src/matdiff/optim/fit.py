@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import MatdiffError, MatdiffWarning
 from .chunked import is_lazy
 from .data import is_table, load_data, table_data
-from .gradients import gradient_function, gradient_option
+from .gradient_sources import gradient_function, gradient_option
 from .libraries import LIBRARIES, fastest_library, library_gradient
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
