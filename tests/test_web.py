@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -551,3 +552,57 @@ def test_a_connection_over_the_limit_gets_a_503_with_retry_after_not_a_reset():
         for sock in held:
             sock.close()
         stop(s)
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /api/diff HTTP/1.1\r\nHo"],
+                         ids=["nothing", "half a head"])
+def test_a_request_that_does_not_arrive_in_time_gets_a_408_not_an_empty_reply(sent):
+    """A client that connects and then sends nothing (or half a head) within the client
+    timeout is told so. Under a flood on a loaded machine, a starved client that wrote
+    its request just too late once read an empty reply, which looks like a crash."""
+    s = start(timeout_seconds=None, client_timeout=0.5)
+    try:
+        with socket.create_connection(s.server_address[:2], timeout=5) as sock:
+            sock.sendall(sent)
+            started = time.monotonic()
+            reply = _read_until_closed(sock)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), reply[:200]
+        assert b"\r\nConnection: close" in head
+        assert "did not arrive within 0.5 s" in json.loads(body)["error"]["message"]
+        assert time.monotonic() - started < 3
+        # Keep-alive: a connection idle after its answer gets no unasked-for 408 (it
+        # could be read as the answer to a request crossing it): it is just closed.
+        with socket.create_connection(s.server_address[:2], timeout=5) as sock:
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            reply = _read_until_closed(sock)
+        assert reply.startswith(b"HTTP/1.1 200 ") and reply.count(b"HTTP/1.1 ") == 1, reply
+    finally:
+        stop(s)
+
+
+def test_a_thread_that_runs_late_still_reads_a_request_that_came_in_time():
+    """Past the request's deadline, the reader takes what has already arrived: with
+    hundreds of threads on a loaded machine, a thread may run long after its client
+    sent everything, and must not answer that client with a timeout."""
+    from matdiff.web.server import _DeadlineReader
+
+    ours, theirs = socket.socketpair()
+    try:
+        handler = types.SimpleNamespace(connection=ours, deadline=time.monotonic() - 5)
+        reader = _DeadlineReader(handler)
+        theirs.sendall(b"GET / HTTP/1.1\r\n")
+        buffer = bytearray(100)
+        assert reader.readinto(buffer) == 16 and bytes(buffer[:16]) == b"GET / HTTP/1.1\r\n"
+        with pytest.raises(TimeoutError):  # nothing more has come: now it is late
+            reader.readinto(buffer)
+    finally:
+        ours.close()
+        theirs.close()

@@ -212,22 +212,40 @@ FLOOD_PAYLOADS = [json.dumps({"expression": e, "wrt": "x"}).encode()
 
 
 async def _flood_one(address: tuple[str, int], i: int) -> int | str:
-    """One flooding client: post, and hang up if no answer comes within GIVE_UP."""
+    """One flooding client: post, and hang up if no answer comes within GIVE_UP.
+
+    Its outcome: the status (a 503 only with Retry-After), "TimeoutError" when it
+    hung up, "no answer" when the server closed without a status line, or the
+    error it met. A 408 says when the request was written: a starved client (this
+    one shares the loaded machine) may write it only after the server's client
+    timeout, which no thread of the server started before this client did.
+    """
     body = FLOOD_PAYLOADS[i % len(FLOOD_PAYLOADS)]
     request = (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                b"Content-Type: application/json\r\nContent-Length: "
                + str(len(body)).encode() + b"\r\n\r\n" + body)
     writer = None
-    try:
-        async def exchange() -> int:
-            nonlocal writer
-            reader, writer = await asyncio.open_connection(*address)
-            writer.write(request)
-            await writer.drain()
-            status = int((await reader.readline()).split()[1])
-            await reader.read()
-            return status
+    started = time.monotonic()
+    written = float("inf")  # seconds after `started` when the request was in the kernel
 
+    async def exchange() -> int | str:
+        nonlocal writer, written
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(request)  # an empty buffer: sent at once
+        written = time.monotonic() - started
+        await writer.drain()
+        reply = await reader.read()
+        if not reply:
+            return "no answer"
+        status = int(reply.split(b" ", 2)[1])
+        head = reply.partition(b"\r\n\r\n")[0].lower()
+        if status == 503 and b"\r\nretry-after: " not in head:
+            return "503 without Retry-After"
+        if status == 408:
+            return "408 sent late" if written > CLIENT_TIMEOUT else "408 sent in time"
+        return status
+
+    try:
         return await asyncio.wait_for(exchange(), GIVE_UP)
     except (OSError, asyncio.TimeoutError, IndexError, ValueError) as e:
         return type(e).__name__
@@ -274,9 +292,13 @@ def test_a_flood_leaves_every_worker_ready_and_the_server_quick(served, flood):
     clients' departed requests are dropped, and within seconds every worker is
     back, ready and idle, and a trivial derivative answers within a second.
     """
+    logged = len(served.log)
     outcomes = asyncio.run(_flood(served.address))
-    assert outcomes[200] > 0, outcomes
-    assert set(outcomes) <= {200, 503, "TimeoutError"}, outcomes
+    # Every client is answered (a 503 with Retry-After when the server is full) or hangs
+    # up first; none meets an empty reply or a reset. A 408 is right only for a client
+    # that wrote its request after the server's client timeout (this machine's load can
+    # starve the flooding clients too); one that wrote in time never gets it.
+    assert set(outcomes) <= {200, 503, "TimeoutError", "408 sent late"}, outcomes
     deadline = time.monotonic() + 10
     while True:
         workers = health(served)["workers"]
@@ -285,6 +307,14 @@ def test_a_flood_leaves_every_worker_ready_and_the_server_quick(served, flood):
         assert time.monotonic() < deadline, f"the pool did not recover: {workers}"
         time.sleep(0.2)
     assert len(served.workers()) == 3
+    # The flood was computed, not merely refused. Its clients may all have hung up before
+    # their answers on a loaded machine (a load of 20 on 2 cores: none of 2,000 answered
+    # within 1.5 s), so the server's log of answers written says so, not the clients.
+    deadline = time.monotonic() + 5
+    while not outcomes[200] and not any('"POST /api/diff HTTP/1.1" 200' in line
+                                        for line in served.log[logged:]):
+        assert time.monotonic() < deadline, f"no derivative was computed: {outcomes}"
+        time.sleep(0.1)
     for _ in range(6):  # every worker in turn (the idle list is first in, first out)
         started = time.monotonic()
         status, answer = post(served, TRIVIAL, timeout=5)

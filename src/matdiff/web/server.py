@@ -184,25 +184,38 @@ def _problem(message: str, kind: str) -> dict[str, Any]:
                       "field": None, "text": None}}
 
 
+class _RequestLate(TimeoutError):
+    """The request (head or body) did not arrive within the client timeout."""
+
+
 class _DeadlineReader(io.RawIOBase):
     """A connection's input that fails with TimeoutError once the request's time is up.
 
     A socket timeout alone bounds each read, so a client sending a byte every
     few seconds would hold its thread forever; this bounds the whole request.
+    Past the deadline it still takes what has already arrived: a thread that
+    ran late (a loaded machine, hundreds of threads sharing the GIL) must not
+    blame a client whose request came in time. It counts the bytes it read, so
+    a timeout can tell a request that had begun from a connection left idle.
     """
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
+        self.received = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         remaining = self.handler.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the client took too long to send its request")
-        self.handler.connection.settimeout(remaining)
-        return self.handler.connection.recv_into(buffer)
+        connection = self.handler.connection
+        connection.settimeout(max(remaining, 0.0))  # 0: only what is there already
+        try:
+            count = connection.recv_into(buffer)
+        except (BlockingIOError, TimeoutError):
+            raise _RequestLate("the client took too long to send its request") from None
+        self.received += count
+        return count
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -211,15 +224,60 @@ class Handler(BaseHTTPRequestHandler):
     server: MatdiffServer
     server_version = "matdiff-web"
     deadline = 0.0  # monotonic time by which the current request must have arrived
+    answered = 0    # requests answered on this connection
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = io.BufferedReader(_DeadlineReader(self))
+        self.input = _DeadlineReader(self)
+        self.rfile = io.BufferedReader(self.input)
 
     def handle_one_request(self) -> None:
-        """One request, which must arrive within client_timeout (also the idle limit)."""
+        """One request, which must arrive within client_timeout (also the idle limit).
+
+        A request that does not arrive in time gets a 408 when one was due: the
+        connection's first (a client that connected and was then starved of the
+        CPU must not read an empty reply), or one of which a byte had come. A
+        connection left idle after an answer is closed without one, as
+        http.server does: it asked for nothing (and a 408 there could be taken
+        for the answer to a request crossing it).
+        """
         self.deadline = time.monotonic() + self.server.client_timeout
-        super().handle_one_request()
+        received = self.input.received
+        self.raw_requestline = b""
+        try:
+            try:
+                self.raw_requestline = self.rfile.readline(65537)
+                if len(self.raw_requestline) > 65536:
+                    self.requestline = self.request_version = self.command = ""
+                    return self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                if not self.raw_requestline:
+                    self.close_connection = True
+                    return None
+                if not self.parse_request():  # it reads the header lines
+                    return None
+            except _RequestLate:
+                return self._late(idle=self.answered > 0 and self.input.received == received)
+            self.answered += 1
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                return self.send_error(HTTPStatus.NOT_IMPLEMENTED,
+                                       f"unsupported method ({self.command!r})")
+            method()
+            self.wfile.flush()  # actually send the response if not already done
+        except TimeoutError as e:  # a write timed out: the client stopped reading
+            self.log_error("Request timed out: %r", e)
+            self.close_connection = True
+        return None
+
+    def _late(self, idle: bool) -> None:
+        """A head that did not arrive in time: a 408, unless the connection was idle."""
+        self.close_connection = True
+        if idle:  # after an answer, with no byte since: nobody is waiting for one
+            return
+        self.command, self.request_version = "", "HTTP/1.1"
+        self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")[:200]
+        self._fail(HTTPStatus.REQUEST_TIMEOUT,
+                   f"the request did not arrive within {self.server.client_timeout:g} s")
 
     def _client_gone(self) -> bool:
         """Whether the client closed its connection (checked while a long derivative runs)."""
@@ -249,6 +307,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if status == HTTPStatus.SERVICE_UNAVAILABLE:
             self.send_header("Retry-After", str(RETRY_AFTER))
+        if self.close_connection:  # the client must not send another request on it
+            self.send_header("Connection", "close")
         try:
             self.end_headers()
             if self.command != "HEAD":
