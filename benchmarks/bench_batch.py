@@ -73,6 +73,33 @@ def matdiff_backward():
     return lambda X, W1, b1, W2, b2, Y: vg(X=X, W1=W1, b1=b1, W2=W2, b2=b2, Y=Y)
 
 
+def matdiff_library(library: str):
+    """matdiff's value_and_grad compiled for `library`, on that library's arrays (one thread)."""
+    def make():
+        if library == "torch":
+            import torch
+
+            torch.set_num_threads(1)
+            to = torch.from_numpy
+        else:
+            import jax
+            import jax.numpy as jnp
+
+            jax.config.update("jax_enable_x64", True)
+            to = jnp.asarray
+        vg = matdiff.value_and_grad(LOSS, wrt=WRT, declare=DECLARE, backend=library)
+        cache: dict[int, object] = {}
+
+        def run(**v):
+            args = {k: cache.setdefault(id(a), to(a)) for k, a in v.items()}
+            value, grads = vg(**args)
+            if library == "jax":
+                jax.block_until_ready(grads)
+            return float(value), tuple(np.asarray(g) for g in grads)
+        return run
+    return make
+
+
 def jax_backward():
     import jax
     import jax.numpy as jnp
@@ -118,12 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     values = problem(args.n)
     want_value, want_grads = numpy_backward(**values)
     runners = {"numpy (hand-written)": lambda: numpy_backward, "matdiff": matdiff_backward,
+               "matdiff torch backend": matdiff_library("torch"),
+               "matdiff jax backend": matdiff_library("jax"),
                "jax.jit(value_and_grad)": jax_backward, "PyTorch eager": torch_backward}
     cands, skipped = {}, []
     for name, make in runners.items():
         try:
             f = make()
             value, grads = f(**values)
+            f(**values)
         except ImportError:
             skipped.append(name)
             continue

@@ -23,11 +23,17 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from threads import configure_threads  # noqa: E402
 
-import matdiff
-from matdiff.optim import train
+configure_threads(1)  # one thread (and core) for every library, before any of them loads
+
+import numpy as np  # noqa: E402
+
+import matdiff  # noqa: E402
+from matdiff.optim import train  # noqa: E402
 
 LS = "mean((X*w + b - y).^2)"
 NEURON = "mean((y - max(0, X*w + b)).^2)"
@@ -168,13 +174,55 @@ def bench_planted_neuron(quick: bool) -> dict:
             "final_loss": r.loss}
 
 
+MLP = "-sum(Y .* logsoftmax(relu(X*W1 + b1')*W2 + b2', 2))/size(X, 1)"
+MLP_DECLARE = {"X": "matrix(n, p)", "W1": "matrix(p, h)", "b1": "vector(h)",
+               "W2": "matrix(h, k)", "b2": "vector(k)", "Y": "one-hot rows(n, k)"}
+
+
+def bench_fit_libraries(quick: bool) -> dict:
+    """fit of the 784-256-10 MLP of bench_batch.py through each array library, and unnamed.
+
+    Full-batch Adam, the same steps; rounds interleave the libraries and each
+    figure is the fastest round's seconds per step (the fit's setup excluded).
+    """
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # JAX joins fit's race in float64 only
+    except ImportError:
+        pass
+    from matdiff.optim.libraries import installed_libraries
+
+    n, steps, repeats = (2000, 5, 2) if quick else (10000, 10, 3)
+    rng = np.random.default_rng(0)
+    data = {"X": rng.standard_normal((n, 784)), "Y": np.eye(10)[rng.integers(0, 10, n)]}
+    params = {"W1": rng.standard_normal((784, 256)) * 0.05, "b1": np.zeros(256),
+              "W2": rng.standard_normal((256, 10)) * 0.1, "b2": np.zeros(10)}
+    names = installed_libraries() + ["auto"]
+    best = {k: float("inf") for k in names}
+    chosen, finals = None, {}
+    for _ in range(repeats):
+        for name in names:
+            backend = None if name == "auto" else name
+            r = matdiff.fit(MLP, params=params, data=data, declare=MLP_DECLARE,
+                            optimizer="adam", lr=1e-3, epochs=steps, progress=False,
+                            backend=backend)
+            best[name] = min(best[name], r.seconds / steps)
+            finals[name] = r.loss
+            if name == "auto":
+                chosen = r.extra["library"]
+    return {"problem": f"MLP 784-256-10, N = {n:,}, full-batch Adam", "seconds_per_step": best,
+            "auto_chose": chosen, "final_loss": finals}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller problems, fewer repeats")
     ap.add_argument("--json", action="store_true", help="print one JSON record")
     args = ap.parse_args(argv)
     out = {"loop": bench_loop_ratio(args.quick), "torch": bench_torch_epoch(args.quick),
-           "lstsq": bench_lstsq_target(args.quick), "planted": bench_planted_neuron(args.quick)}
+           "lstsq": bench_lstsq_target(args.quick), "planted": bench_planted_neuron(args.quick),
+           "libraries": bench_fit_libraries(args.quick)}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -202,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"4. planted neuron by minibatch momentum SGD: max weight error "
           f"{pn['max_weight_error']:.1e}, bias error {pn['bias_error']:.1e} "
           f"({'met' if pn['met'] else 'MISSED'})")
+    lib = out["libraries"]
+    steps = lib["seconds_per_step"]
+    print(f"5. {lib['problem']}, ms per step by fit(backend=...): "
+          + ", ".join(f"{k} {1000 * v:.1f}" for k, v in steps.items())
+          + f"; unnamed, fit chose {lib['auto_chose']}")
     return 0
 
 

@@ -60,7 +60,7 @@ def test_backend_is_the_old_name_of_gradients(regression):
     deprecations = [w for w in caught if w.category is DeprecationWarning]
     assert deprecations[0].filename == __file__  # at the caller's line, not inside matdiff
     with pytest.raises(MatdiffError, match="array library") as e:
-        matdiff.fit(LS, params={"w": "zeros"}, data={"X": X, "y": y}, backend="torch")
+        matdiff.fit(LS, params={"w": "zeros"}, data={"X": X, "y": y}, backend="cupy")
     assert "unknown gradient backend" not in str(e.value)
     with pytest.raises(MatdiffError, match="unknown gradients='torch'"):
         matdiff.fit(LS, params={"w": "zeros", "b": 0.0}, data={"X": X, "y": y}, gradients="torch")

@@ -642,6 +642,12 @@ def _logsumexp(x, axis=None):
     """log(sum(exp(x))) along axis (not in the standard; torch.logsumexp shifts by the maximum)."""
     return torch.logsumexp(xp.reshape(x, (-1,)) if axis is None else x,
                            dim=0 if axis is None else axis)
+''', "_softmax": '''
+def _softmax(x, axis=None):
+    """exp(x) / sum(exp(x)) along axis: PyTorch's fused kernel (one pass to read, one to write)."""
+    if axis is None:
+        return xp.reshape(torch.softmax(xp.reshape(x, (-1,)), dim=0), x.shape)
+    return torch.softmax(x, dim=axis)
 '''}),
     "jax": Backend(
         "jax", ("jax",), "import jax.numpy as xp\nimport jax.scipy.special", "xp.einsum",

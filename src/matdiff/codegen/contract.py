@@ -65,9 +65,10 @@ def contract(prog: Instructions, operands: list[Operand], out: list[Label],
     if coef != 1.0 or scalars:
         # Scale the result, which keeps the unscaled product for reuse (X @ w in both
         # -y .* (X*w) and y .* (X*w)), unless an operand is far smaller and the pass
-        # saved is large (the outer product 2*x*y'). Never scale one side of P'P: syrk.
+        # saved is large (the outer product 2*x*y', -inv(A) (x) inv(A): one factor of a
+        # square scaled). Never scale one side of P'P: syrk.
         sizes = [(_size(lab, dims, size), k) for k, (ref, lab) in enumerate(ops)
-                 if counts[ref] == 1]
+                 if counts[ref] == 1 or not _shares_labels(ops, k)]
         if sizes and out_size >= max(SCALE_SAVING, SCALE_RATIO * min(sizes)[0]) \
                 and not _gram_pattern(ops, out):
             k = min(sizes)[1]
@@ -86,6 +87,13 @@ def contract(prog: Instructions, operands: list[Operand], out: list[Label],
     if scale_result and (coef != 1.0 or scalars):
         ref = scale_code(prog, ref, coef, scalars)
     return ref, labels
+
+
+def _shares_labels(ops: list[Operand], k: int) -> bool:
+    """Whether operand k is summed against another operand (as in P'P), not only multiplied
+    into an outer product: an operand used twice is scaled on one side only when it is not."""
+    mine = set(ops[k][1])
+    return any(mine & set(lab) for j, (_, lab) in enumerate(ops) if j != k)
 
 
 def scale_code(prog: Instructions, ref: str, coef: float, scalars: list[str]) -> str:
@@ -262,6 +270,8 @@ def _pair(prog: Instructions, a: Operand, b: Operand, keep: set[Label], sym: set
         from .values import axes_template
 
         lo = la + kb
+        if want is not None and len(want) == len(lo) and set(want) == set(lo):
+            lo = list(want)  # written in the final order: no transposed view of the result
         ia = {x: p for p, x in enumerate(lo)}
         ta = axes_template(tuple(ia[x] for x in la), list(range(len(lo))))
         tb = axes_template(tuple(ia[x] for x in lb), list(range(len(lo)))).replace("{0}", "{1}")

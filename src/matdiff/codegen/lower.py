@@ -31,7 +31,9 @@ from ..ir.ops import (
 )
 from ..ir.union_find import UnionFind
 from .contract import contract, scale_code
+from .onehot import index_one_hot, one_hot_axis
 from .program import Instructions
+from .solves import solve_inverses
 from .values import Val, axes_template, number_literal, partition
 
 __all__ = ["Lowering", "UNARY_CODE", "MATRIX_CODE", "shared_exponentials"]
@@ -79,6 +81,8 @@ class Lowering:
         # and axis) is also computed: one exp serves both. Keyed by the nodes themselves,
         # so no other node (max(x), an exp) is ever taken for one of them.
         self.shared_exp: set[Expr] = set()
+        self.inverse_of: dict[str, str] = {}  # ref of inv(A) -> ref of A (solves.py)
+        self.index_one_hot = False  # products with one-hot matrices as indexing (onehot.py)
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -130,7 +134,10 @@ class Lowering:
             code = MATRIX_CODE[op]
             if node.attr is not None and op in AXIS_OPS:  # softmax(X, 2): along an axis
                 code = code[:-1] + f", axis={int(node.attr)})"
-            return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
+            ref = self._emit(node, code, (a.ref,))
+            if op is Op.INV:
+                self.inverse_of[ref] = a.ref
+            return Val.dense(ref, node.shape)
         if op in WINDOW_OPS:  # conv2(X, K, 1, 2): the helper, its attr after the arguments
             refs = tuple(self.materialize(self.memo[a]).ref for a in node.args)
             return Val.dense(self._emit(node, window_call(op, node.attr), refs), node.shape)
@@ -210,6 +217,7 @@ class Lowering:
         coef = 1.0
         scalars: list[str] = []
         tensors: list[tuple[str, list[int]]] = []
+        tensor_args: list[Expr] = []
         masks: list[bool] = []
         sym: set[str] = set()
         for arg, lab in zip(node.args, ins):
@@ -229,6 +237,7 @@ class Lowering:
                     scalars.append(v.ref)
             else:
                 tensors.append((v.ref, [mapped[c] for c in v.real]))
+                tensor_args.append(arg)
                 masks.append(v.boolean)
                 if v.symmetric:
                     sym.add(v.ref)
@@ -247,6 +256,13 @@ class Lowering:
                 coef *= d
             else:
                 scalars.append(self.dimcode(d))
+        if self.inverse_of:  # after the sums above: a solve sums its index
+            tensors, tensor_args = solve_inverses(
+                self.prog, tensors, tensor_args, self.inverse_of, set(out_r), self.einsum_only,
+                lambda x: _length(dims[x], self.size))
+        if self.index_one_hot and any(one_hot_axis(a) is not None for a in tensor_args):
+            tensors, tensor_args = index_one_hot(self.prog, tensors, tensor_args, set(out_r),
+                                                 lambda x: self.dimcode(dims[x]))
         core = list(dict.fromkeys(out_r))
         pattern = tuple(core.index(x) for x in out_r)
         core_dims = tuple(dims[x] for x in core)
@@ -397,6 +413,10 @@ class Lowering:
             if writable and v.param:
                 ref = self.prog.emit("{0}.copy()", (ref,))
         return Val.dense(ref, shape)
+
+
+def _length(d: Dim, size: Callable[[Dim], int]) -> int:
+    return d if isinstance(d, int) else size(d)
 
 
 def _einsum_only(roots: list[Expr]) -> set[Expr]:

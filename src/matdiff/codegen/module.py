@@ -21,9 +21,11 @@ from .backends import Backend
 from .blockplan import block_terms, emit_blocks
 from .blocks import BlockPlan
 from .distribute import distribute_where_cheaper
+from .factor import factor_sums
 from .lower import Lowering, shared_exponentials
 from .program import IDENTIFIER, MODULE_NAMES, Instructions, valid_identifier
 from .runtime import HELPERS, helpers_used
+from .signs import share_negated_sums
 from .stable import stable_forms
 from .values import Val
 
@@ -159,14 +161,20 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     prog = Instructions()
     prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
-    low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
+    low.index_one_hot = backend is None  # NumPy indexes one-hot rows (onehot.py)
+    if backend is None or "_softmax" not in backend.helpers:
+        # one exp for a softmax and a logsumexp of the same argument; a library with
+        # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead
+        low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
     for name, e in program_lines:  # a program's lines, each planned on its own
-        (root,) = distribute_where_cheaper([e], size, computed=low.memo)
+        shaped = factor_sums(share_negated_sums([e]), size)
+        (root,) = distribute_where_cheaper(shaped, size, computed=low.memo)
         (v,) = low.lower([root])
         low.memo.setdefault(e, v)
         if name is not None:
             low.bind(ir.var(name, e.shape), v, name)
-    roots = distribute_where_cheaper(roots, size, computed=low.memo)
+    shaped = factor_sums(share_negated_sums(roots), size)
+    roots = distribute_where_cheaper(shaped, size, computed=low.memo)
     vals = low.lower(roots)
     outs: list[str] = []
     structured: list[bool | BlockPlan] = []

@@ -55,6 +55,13 @@ def _embed_sum(shape, *parts):
             np.einsum(sub, out)[...] += core
     return out
 ''',
+    "_scatter_rows": '''
+def _scatter_rows(G, index, k):
+    """k rows of zeros, G's row i added into row index[i]: a one-hot matrix's Y' G."""
+    out = np.zeros((k,) + G.shape[1:], dtype=G.dtype)
+    np.add.at(out, index, G)
+    return out
+''',
     **helper_sources(),  # the array functions of the op spec (_sigmoid, _logdet, ...)
 }
 

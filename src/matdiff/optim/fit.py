@@ -25,6 +25,7 @@ from ..errors import MatdiffError, MatdiffWarning
 from .chunked import is_lazy
 from .data import is_table, load_data, table_data
 from .gradient_sources import gradient_function, gradient_option
+from .libraries import LIBRARIES, fastest_library, library_gradient
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
 from .setup import bind_dims, initialize, sample_axes, shape_text
@@ -231,9 +232,12 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     minibatches of the sample axis, reshuffled each epoch from `seed`.
     callback(epoch, loss, params) may return True to stop early.
     progress: show a bar (None: only on a terminal). gradients: force
-    "compiled" or "evaluate" gradients (None: the fastest that works; the
-    old name `backend=` still works with a DeprecationWarning, and will name
-    the array library).
+    "compiled" or "evaluate" gradients (None: the fastest that works; as
+    `backend=` "compiled" or "evaluate" still work, with a DeprecationWarning).
+    backend: the array library whose compiled code computes each step's loss
+    and gradients ("numpy", "torch", "jax"; None: NumPy, or on a step of more
+    than 2 ms the fastest installed on this data, timed once: libraries.py);
+    parameters and results stay NumPy. `result.extra["library"]` names it.
     client: for Dask data, a distributed.Client or a scheduler address
     (None: the default client, else a LocalCluster for this fit); see
     chunked.py and docs/data.md for which losses split over chunks.
@@ -242,6 +246,9 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     and TrainingDiverged (a MatdiffError whose `.result` holds the last
     finite parameters and the history) when the loss becomes NaN or infinite.
     """
+    library = None
+    if backend in LIBRARIES:  # an array library; backend= as "compiled"/"evaluate" is old
+        library, backend = backend, None
     gradients = gradient_option(gradients, backend)
     opt = get_optimizer(optimizer, lr=lr, **hyper)
     if isinstance(data, str | os.PathLike) or is_table(data):
@@ -252,6 +259,9 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     expr, values, data_arrays, axes = prepare(loss, params, data, declare, seed,
                                               minibatch=batch_size is not None)
     if any(is_lazy(v) for v in data_arrays.values()):
+        if library not in (None, "numpy"):
+            raise MatdiffError(f"backend={library!r}: Dask data trains chunk by chunk in "
+                               "NumPy; give arrays in memory to train through another library")
         from .fit_chunked import fit_chunked
 
         return fit_chunked(expr, values, data_arrays, axes, opt, epochs=epochs,
@@ -268,6 +278,8 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
                                                 probe=probe)
     except MatdiffError as e:
         raise MatdiffError(f"cannot evaluate the loss on this data: {e}") from e
+    step = probe if stacked else _one_step(probe, axes, batch_size)  # stacked: one example
+    fn, library, times = _through_library(expr, wrt, declare, fn, used, library, step)
     if stacked:
         fn = _averaged(fn, stacked)
     try:
@@ -275,7 +287,44 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
                        batch_size=batch_size, seed=seed, callback=callback,
                        progress=progress, sample_axes=axes, backend=used)
     except TrainingDiverged as e:
-        e.result.extra.update(loss=expr.text, skipped_backends=reasons)
+        e.result.extra.update(loss=expr.text, skipped_backends=reasons, library=library)
         raise
-    result.extra.update(loss=expr.text, skipped_backends=reasons)
+    result.extra.update(loss=expr.text, skipped_backends=reasons, library=library,
+                        library_seconds=times)
     return result
+
+
+def _through_library(expr: Any, wrt: list[str], declare: Any, fn: Any, used: str,
+                     library: str | None, step: Mapping[str, Any]
+                     ) -> tuple[Any, str, dict[str, float]]:
+    """(gradient function, array library, {library: seconds per step timed}): the one
+    named, or the fastest installed on one step's data (libraries.py)."""
+    if used != "compiled":
+        if library not in (None, "numpy"):
+            raise MatdiffError(f"backend={library!r} runs compiled gradients; "
+                               f"gradients={used!r} runs on NumPy")
+        return fn, "numpy", {}
+    if library is None:
+        library, fn, times = fastest_library(expr, wrt, declare, step, fn)
+        return fn, library, times
+    if library == "numpy":
+        return fn, library, {}
+    try:
+        chosen = library_gradient(expr, wrt, declare, library)
+        chosen(step)
+    except ImportError as e:
+        raise MatdiffError(f"backend={library!r}: {library} is not installed ({e})") from None
+    return chosen, library, {}
+
+
+def _one_step(values: Mapping[str, Any], axes: Mapping[str, int | None],
+              batch_size: int | None) -> dict[str, Any]:
+    """The values of one training step: a minibatch's first samples, or everything."""
+    if batch_size is None:
+        return dict(values)
+    out = dict(values)
+    for name, axis in axes.items():
+        if axis is not None and name in out and np.ndim(out[name]) > axis:
+            out[name] = np.take(out[name], np.arange(min(batch_size, out[name].shape[axis])),
+                                axis=axis)
+    return out

@@ -12,8 +12,7 @@ returns a callable plus the name of the source of gradients that serves it
 Adding a source is one line in GRADIENT_SOURCES. A source that cannot handle
 the loss (an op without generated code, say) is skipped, and the reason is
 kept in `reasons` for the result's `extra` (`skipped_backends`). These are
-not array libraries ("numpy", "torch", ...: codegen.backends); `fit` runs
-on NumPy.
+not array libraries: `fit(backend=...)` names those (libraries.py).
 """
 
 from __future__ import annotations
@@ -78,9 +77,9 @@ def gradient_option(gradients: str | None, backend: str | None = None) -> str | 
     if gradients is not None:
         raise MatdiffError("give gradients= only (backend= is its old name)")
     if backend not in GRADIENT_SOURCES:
-        raise MatdiffError(f"fit(backend={backend!r}): fit runs on NumPy and cannot pick an "
-                           "array library yet; backend= was the old name of gradients= "
-                           f"({', '.join(map(repr, GRADIENT_SOURCES))})")
+        raise MatdiffError(f"fit(backend={backend!r}): backend= names the array library "
+                           "('numpy', 'torch', 'jax'); as the old name of gradients= it "
+                           f"takes {', '.join(map(repr, GRADIENT_SOURCES))}")
     warnings.warn("fit(backend=...) is now fit(gradients=...); backend= will name the "
                   "array library", DeprecationWarning, stacklevel=_caller_level())
     return backend
