@@ -2,7 +2,8 @@
 
 The engine (engine.py) applies the rules of rules.py (local identities:
 symmetric transposes, like terms, powers, the sigmoid and softmax
-identities) and factor.py (the distributive law, both ways) bottom-up
+identities), cancel.py (cancellation: powers of one base, inverses,
+reductions along the same axes) and factor.py (the distributive law, both ways) bottom-up
 until nothing changes. Matrix notation itself (`A'*x`, `diag(x)`, `eye`)
 is recovered by the printers from the simplified products.
 
@@ -13,7 +14,9 @@ is recovered by the printers from the simplified products.
 from __future__ import annotations
 
 from ..ir.expr import Expr
-from . import factor as _factor  # noqa: F401  (registers the rules)
+from . import rules as _rules  # noqa: F401  (registers the rules: local ones first,
+from . import cancel as _cancel  # noqa: F401  then cancellation,
+from . import factor as _factor  # noqa: F401  then the costly distributive law)
 from .engine import REWRITES, Context, Fired, Rewrite, run
 
 __all__ = ["simplify", "simplify_logged", "REWRITES", "Rewrite", "Fired"]
