@@ -315,6 +315,7 @@ def scalar_product(factors: list[Form]) -> Form:
             dens.append(f.args[1])
         else:
             nums.append(f)
+    nums, dens = _means(nums, dens)
     top = F.mul(nums) if nums else F.num(1.0)
     sign = 1.0
     if top.kind == "neg":
@@ -327,3 +328,18 @@ def scalar_product(factors: list[Form]) -> Form:
     if dens:
         top = F.sdiv(top, F.mul(dens))
     return F.neg(top) if sign < 0 else top
+
+
+def _means(nums: list[Form], dens: list[Form]) -> tuple[list[Form], list[Form]]:
+    """sum(x)/numel(x) written mean(x): a variable's whole sum over its own count."""
+    for k, f in enumerate(nums):
+        if f.kind != "call" or f.value != "sum" or len(f.args) != 1 or f.args[0].kind != "sym":
+            continue
+        count = (f"numel({f.args[0].value})",)
+        j = next((j for j, d in enumerate(dens) if d.kind == "size" and d.value[1] == count),
+                 None)
+        if j is not None:
+            mean = F.call("mean", [f.args[0]], "s")
+            return ([mean if m == k else g for m, g in enumerate(nums)],
+                    [d for m, d in enumerate(dens) if m != j])
+    return nums, dens
