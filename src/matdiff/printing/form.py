@@ -189,7 +189,8 @@ def mul(factors: list[Form]) -> Form:
         if k is None:
             raise ValueError(f"cannot multiply {kind} by {f.orient}")
         kind = k
-    if coef != 1.0 and not scalars and len(rest) == 1:  # 2*(1./x) is 2./x
+    if coef != 1.0 and float(coef).is_integer() and not scalars and len(rest) == 1:
+        # 2*(1./x) is 2./x (but 0.5*(1./x) stays a division by 2)
         folded = _into_reciprocal(rest[0], coef)
         if folded is not None:
             return neg(folded) if sign < 0 else folded
