@@ -14,9 +14,8 @@ is recovered by the printers from the simplified products.
 from __future__ import annotations
 
 from ..ir.expr import Expr
-from . import rules as _rules  # noqa: F401  (registers the rules: local ones first,
-from . import cancel as _cancel  # noqa: F401  then cancellation,
-from . import factor as _factor  # noqa: F401  then the costly distributive law)
+from . import cancel as _cancel  # noqa: F401  (registers the local rules, then cancellation)
+from . import factor as _factor  # noqa: F401  (then the costly distributive law)
 from .engine import REWRITES, Context, Fired, Rewrite, run
 
 __all__ = ["simplify", "simplify_logged", "REWRITES", "Rewrite", "Fired"]
