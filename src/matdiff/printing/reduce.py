@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from . import form as F
 from .form import Form
@@ -135,8 +136,9 @@ def _private_sum(tensors: list[Factor], scalars: list[Form], count: Counter,
         private = [x for x in t.labels if count[x] == 1]
         if not private:
             continue
-        if len(private) == len(t.labels):
-            scalars.append(F.call("sum", [t.form], "s"))
+        if len(private) == len(t.labels):  # the dimensions summed: sum(u)/numel(u) is mean(u)
+            scalars.append(replace(F.call("sum", [t.form], "s"),
+                                   dims=tuple(dims.get(x) for x in t.labels)))
             del tensors[k]
         else:
             (j,) = private
@@ -331,15 +333,20 @@ def scalar_product(factors: list[Form]) -> Form:
 
 
 def _means(nums: list[Form], dens: list[Form]) -> tuple[list[Form], list[Form]]:
-    """sum(x)/numel(x) written mean(x): a variable's whole sum over its own count."""
+    """sum(u)/n written mean(u) where n counts u's entries (sum records their dimensions)."""
     for k, f in enumerate(nums):
-        if f.kind != "call" or f.value != "sum" or len(f.args) != 1 or f.args[0].kind != "sym":
+        if f.kind != "call" or f.value != "sum" or len(f.args) != 1 or not f.dims \
+                or None in f.dims:
             continue
-        count = (f"numel({f.args[0].value})",)
-        j = next((j for j, d in enumerate(dens) if d.kind == "size" and d.value[1] == count),
-                 None)
-        if j is not None:
+        count = sorted(map(str, f.dims))
+        for j, d in enumerate(dens):
+            size, power = (d.args[0], d.args[1].value) if d.kind == "pow" and \
+                F.is_num(d.args[1]) else (d, 1.0)
+            if size.kind != "size" or sorted(map(str, size.value[0])) != count \
+                    or not float(power).is_integer() or power < 1:
+                continue
+            left = [] if power == 1 else [size if power == 2 else F.power(size, F.num(power - 1))]
             mean = F.call("mean", [f.args[0]], "s")
             return ([mean if m == k else g for m, g in enumerate(nums)],
-                    [d for m, d in enumerate(dens) if m != j])
+                    [x for m, x in enumerate(dens) if m != j] + left)
     return nums, dens
