@@ -144,8 +144,8 @@ BAD = [
     (["", "--wrt", "x"], "empty"),
     (["(x", "--wrt", "x"], "("),
     (["frobnicate(x)", "--wrt", "x"], "frobnicate"),
-    (["max(X)", "--wrt", "X"], "max"),
-    (["x*A", "--wrt", "x"], "matrix"),
+    (["max(X)", "--wrt", "X", "--declare", "X=matrix"], "max"),
+    (["x*A", "--wrt", "x", "--declare", "x=vector,A=matrix"], "matrix"),  # else one a scalar
     (["x'*A*x", "--wrt", "y"], "y"),
     (["x'*x", "--wrt", "x", "--declare", "x=tensor"], "tensor"),
     (["x'*x", "--wrt", "x", "--declare", "x"], "declare"),
@@ -192,7 +192,7 @@ def test_console_script_answers() -> None:
 
 @pytest.mark.parametrize("argv", [
     ["diff", "x'*A*", "--wrt", "x"],
-    ["diff", "x*A", "--wrt", "x"],
+    ["diff", "x*A", "--wrt", "x", "--declare", "x=vector,A=matrix"],
     ["diff", "x'*x", "--wrt", "y"],
     ["diff", "x'*x"],
 ])

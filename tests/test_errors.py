@@ -142,6 +142,7 @@ SHAPE_CONFLICTS = [
 @pytest.mark.parametrize(("text", "declare", "kinds"), SHAPE_CONFLICTS,
                          ids=[f"{t} {d or ''}" for t, d, _ in SHAPE_CONFLICTS])
 def test_shape_conflict_names_both_shapes(text, declare, kinds) -> None:
+    declare = {**by_first_letter(text), **(declare or {})}
     e = raises_quickly(ShapeError, lambda: matdiff.parse(text, declare=declare))
     message = str(e).split("\n")[0].lower()
     for kind in set(kinds):
@@ -160,14 +161,25 @@ WRONG_ARGUMENT_KIND = [
 @pytest.mark.parametrize(("text", "kind"), WRONG_ARGUMENT_KIND,
                          ids=[t for t, _ in WRONG_ARGUMENT_KIND])
 def test_wrong_argument_kind(text, kind) -> None:
-    e = raises_quickly(ShapeError, lambda: matdiff.parse(text))
+    e = raises_quickly(ShapeError, lambda: matdiff.parse(text, declare=by_first_letter(text)))
     assert kind in str(e).lower(), str(e)
 
 
 def test_shape_errors_come_before_numbers() -> None:
     """diff fails on the text alone: no values are needed to find a shape error."""
-    raises_quickly(ShapeError, lambda: matdiff.diff("x + x'", wrt="x"))
-    raises_quickly(ShapeError, lambda: matdiff.diff("tr(x) + x'*x", wrt="x"))
+    vector = {"x": "vector"}
+    raises_quickly(ShapeError, lambda: matdiff.diff("x + x'", wrt="x", declare=vector))
+    raises_quickly(ShapeError, lambda: matdiff.diff("tr(x) + x'*x", wrt="x", declare=vector))
+
+
+def by_first_letter(text: str) -> dict[str, str]:
+    """Every name of text declared as its first letter says (undeclared, a name's kind comes
+    from its use first: these tests are about the errors of the first-letter kinds)."""
+    import re
+
+    from matdiff.language import RESERVED, default_kind
+
+    return {n: default_kind(n) for n in re.findall(r"[A-Za-z]\w*", text) if n not in RESERVED}
 
 
 # --------------------------------------------------------------------------- wrt, order, declare

@@ -87,10 +87,13 @@ def test_bias_gradient_against_numpy() -> None:
     ("X*W + v", {"X": "matrix(4, 3)", "W": "matrix(3, 2)", "v": "vector(2)"},
      ["vector (2)", "matrix (4 x 2)", "transposed"]),
     ("X + u'", {"X": "matrix(4, 3)", "u": "vector(4)"}, ["row vector", "transposed"]),
-    ("x + y'", None, ["row vector", "outer product"]),
+    ("x + y'", {"x": "vector", "y": "vector"}, ["row vector", "outer product"]),
     ("X + u", {"X": "matrix(4, 3)", "u": "vector(5)"}, ["vector (5)", "matrix (4 x 3)"]),
     ("x + A", {"x": "vector", "A": "matrix"}, ["vector (n)", "matrix (m x p)", "row count"]),
     ("W*X + b", {"b": "vector"}, ["not known to be the matrix's row count", "vector(m)"]),
+    # a bias meant for every row: the fix named first is b' (not a column spread)
+    ("X*W + b", {"b": "vector"}, ["write b' to add it to every row", "X*W + b'"]),
+    ("b + X*W", {"b": "vector"}, ["write b' to add it to every row"]),
 ])
 def test_expansion_errors_say_which_orientation_would_work(text, declare, needles) -> None:
     with pytest.raises(ShapeError) as info:

@@ -104,22 +104,28 @@ def test_two_arguments_stay_element_wise() -> None:
 
 @pytest.mark.parametrize(("text", "column", "words"), [
     ("max(X)", 1, ["max() of one argument takes a vector", "matrix", "max(a, b)",
-                   "max(X, [], 2)", "not supported"]),
+                   "max(X, [], 2)", "is not supported"]),
     ("exp(min(2*X))", 5, ["min() of one argument takes a vector", "min(X, [], 2)"]),
     ("x + max(a)", 5, ["takes a vector, not a scalar", "max(a, b) of two is element-wise"]),
 ])
 def test_a_matrix_or_a_scalar_is_an_error_at_its_position(text, column, words) -> None:
+    declare = {n: k for n, k in {"X": "matrix", "x": "vector", "a": "scalar"}.items()
+               if n in text}  # undeclared, a name's kind would come from this use
     with pytest.raises(ShapeError) as info:
-        matdiff.parse(text)
+        matdiff.parse(text, declare=declare)
     assert info.value.column == column
     for w in words:
         assert w in str(info.value), str(info.value)
 
 
-@pytest.mark.parametrize("text", ["max()", "min(x, y, z)"])
-def test_argument_counts(text) -> None:
-    with pytest.raises(MatdiffError, match=r"takes 1 to 2 arguments"):
-        matdiff.parse(text)
+@pytest.mark.parametrize("text, words", [
+    ("max()", r"takes 1 to 3 arguments"), ("max(X, [], 2, 1)", r"takes 1 to 3 arguments"),
+    ("min(x, y, z)", r"min\(X, \[\], d\)"), ("max(X, [], 3)", r"axis of max\(X, \[\], d\)"),
+    ("max(a, [], 1)", "not a scalar"), ("[] + x", r"\[\] \(the empty matrix\) stands only"),
+])
+def test_argument_counts(text, words) -> None:
+    with pytest.raises(MatdiffError, match=words):
+        matdiff.parse(text, declare={"a": "scalar"} if "a" in text else None)
 
 
 def test_eq_is_one_where_equal() -> None:

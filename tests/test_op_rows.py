@@ -314,6 +314,29 @@ ROWS: list[Row] = _elementwise_rows() + [
     row("max(x) * min(y)", vals(x=(V, distinct), y=(V, distinct)),
         lambda v: np.max(v["x"]) * np.min(v["y"])),
     row("eq(x, y)", apart("x", "y", V, V), lambda v: (v["x"] == v["y"]) * 1.0),
+    # ---- max and min along an axis (MATLAB's max(X, [], d)): each row (2), each column (1)
+    row("max(X, [], 2)", vals(X=(M, distinct)), lambda v: np.max(v["X"], axis=1)),
+    row("min(X, [], 1)", vals(X=(M, distinct)), lambda v: np.min(v["X"], axis=0)),
+    row("X - max(X, [], 2)", vals(X=(M, distinct)),
+        lambda v: v["X"] - np.max(v["X"], axis=1, keepdims=True)),
+    row("sum(exp(X - max(X, [], 2)), 2)", vals(X=(M, distinct)),
+        lambda v: np.exp(v["X"] - np.max(v["X"], axis=1, keepdims=True)).sum(1)),
+    row("max(x, [], 1) + min(x', [], 2)", vals(x=(V, distinct)),
+        lambda v: np.max(v["x"]) + np.min(v["x"])),
+    # ---- blocks: [a; b] stacks, [a, b] sets side by side
+    row("[x; y]", vals(x=V, y=(2,)), lambda v: np.concatenate([v["x"], v["y"]])),
+    row("[log(a^2); sin(3*a)]", vals(a=(S, AWAY)),
+        lambda v: np.array([np.log(v["a"] ** 2), np.sin(3 * v["a"])])),
+    row("[a, b; c, d] * x", vals(a=S, b=S, c=S, d=S, x=(2,)),
+        lambda v: np.array([[v["a"], v["b"]], [v["c"], v["d"]]]) @ v["x"]),
+    row("[A, B]", vals(A=M, B=(2, 2)), lambda v: np.hstack([v["A"], v["B"]])),
+    row("[A; x']", vals(A=M, x=V), lambda v: np.vstack([v["A"], v["x"]])),
+    row("[x, y] * z", vals(x=(2,), y=(2,), z=(2,)),
+        lambda v: np.column_stack([v["x"], v["y"]]) @ v["z"]),
+    row("tanh(W * [h; x] + b)", vals(W=(2, 5), h=V, x=(2,), b=(2,)),
+        lambda v: np.tanh(v["W"] @ np.concatenate([v["h"], v["x"]]) + v["b"]),
+        declare={"b": "vector"}),
+    row("sum([x; a].^2)", vals(x=V, a=S), lambda v: np.sum(v["x"] ** 2) + v["a"] ** 2),
     row("eq(x, x) .* y", vals(x=V, y=V), lambda v: v["y"] + 0.0 * v["x"]),
     # ---- matrix functions (square arguments, well conditioned, positive determinant)
     row("tr(X)", vals(X=Q), lambda v: np.trace(v["X"])),
@@ -421,7 +444,8 @@ def test_every_language_op_has_a_row() -> None:
     """The table covers each function of the language and each operator docs/language.md lists."""
     texts = " ".join(r.text for r in ROWS)
     functions = [f"{name}(" for name in FUNCTIONS] + ["eye"]
-    operators = [" + ", " - ", " * ", " @ ", ".*", "./", ".^", " / ", " ^ ", "'", ".T",
+    operators = [" + ", " - ", " * ", " @ ", ".*", "./", ".^", " / ", " ^ ", "'", ".T", "[",
+                 ", [], ",
                  "\u00b7", "\u2297", "\u2299", "\u2218", "\u2298", "\u2212"]
     missing = [op for op in functions + operators if op not in texts]
     assert not missing, f"ops without a row: {missing}"

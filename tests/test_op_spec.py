@@ -20,7 +20,7 @@ import pytest
 import matdiff
 from conftest import assert_matches, fd_jacobian
 from matdiff.codegen.compile import CompiledFunction
-from matdiff.codegen.lower import BINARY_CODE, MATRIX_CODE, UNARY_CODE
+from matdiff.codegen.lower import BINARY_CODE, CONCAT_CODE, MATRIX_CODE, UNARY_CODE
 from matdiff.codegen.module import ModuleSpec, Output
 from matdiff.derive.rules import ELEMENTWISE_DERIVATIVES, RULES
 from matdiff.evaluate import NUMPY, evaluate
@@ -56,8 +56,17 @@ SAMPLES = {
 }
 
 
+# ops spelled by syntax of their own, not a call or an operator: their sample
+SPELLED = {
+    Op.CONCAT: ("[x; y]", {"x": _vector(0.2, 0.5), "y": _vector(0.6, 0.9, 2)}),
+}
+CALLED_KINDS = ("elementwise", "matrix", "concat")
+
+
 def sample(op: Op) -> tuple[str, dict]:
     """The op applied to sample arguments, as text in the language, and their values."""
+    if op in SPELLED:
+        return SPELLED[op]
     spec = SPECS[op]
     key = (spec.shape, spec.arity)
     assert key in SAMPLES, f"{op.value}: no sample for shape rule {key} in tests/test_op_spec.py"
@@ -75,10 +84,12 @@ def _wrt(values: dict) -> str:
 
 def language(op: Op) -> None:
     spec = SPECS[op]
-    assert spec.kind in ("elementwise", "matrix"), f"kind {spec.kind!r}"
-    assert (spec.shape, spec.arity) in SHAPE_RULES, \
+    assert spec.kind in CALLED_KINDS, f"kind {spec.kind!r}"
+    assert op in SPELLED or (spec.shape, spec.arity) in SHAPE_RULES, \
         f"shape rule {spec.shape!r} of arity {spec.arity} is not in language SHAPE_RULES"
-    if spec.operator:
+    if op in SPELLED:
+        pass
+    elif spec.operator:
         assert spec.operator in BINARY, f"operator {spec.operator!r} is not in the language"
     else:
         assert spelling(op) in FUNCTIONS, f"{spelling(op)}() is not a function of the language"
@@ -125,8 +136,12 @@ def evaluation(op: Op) -> None:
 
 def codegen(op: Op) -> None:
     spec = SPECS[op]
-    table = MATRIX_CODE if spec.kind == "matrix" else UNARY_CODE if spec.arity == 1 else BINARY_CODE
-    assert op in table, "no code template in codegen/lower.py"
+    if op is Op.CONCAT:
+        assert CONCAT_CODE, "no code template in codegen/lower.py"
+    else:
+        table = (MATRIX_CODE if spec.kind == "matrix" else UNARY_CODE if spec.arity == 1
+                 else BINARY_CODE)
+        assert op in table, "no code template in codegen/lower.py"
     text, values = sample(op)
     f = matdiff.parse(text)
     fn = CompiledFunction(ModuleSpec((Output(f.ir),), dict(f.variables)))
@@ -140,7 +155,7 @@ def text(op: Op) -> None:
     source, values = sample(op)
     f = matdiff.parse(source)
     printed = f.to_text()
-    spelt = SPECS[op].operator or f"{spelling(op)}("
+    spelt = "[" if op in SPELLED else SPECS[op].operator or f"{spelling(op)}("
     assert spelt in printed, f"{source} prints as {printed}"
     assert_matches(matdiff.parse(printed).evaluate(values), f.evaluate(values),
                    what=f"{printed} parsed back")
@@ -156,6 +171,10 @@ def latex(op: Op) -> None:
     assert spelling, "no LaTeX spelling in the op spec"
     source, _ = sample(op)
     printed = matdiff.parse(source).latex()
+    if op in SPELLED:
+        want = spelling[: spelling.index("{0}")].replace("{{", "{").replace("}}", "}").strip()
+        assert want in printed, f"{source} prints as {printed}, without {want}"
+        return
     if "{0}" in spelling:
         names = [a.strip() for a in SAMPLES[(SPECS[op].shape, SPECS[op].arity)][0].split(",")]
         want = spelling
@@ -190,7 +209,7 @@ def test_every_op_in_every_stage(stage: str, op: Op) -> None:
 def test_every_op_has_a_spec() -> None:
     assert set(SPECS) == set(Op)
     for op, spec in SPECS.items():
-        assert (op in STRUCTURAL) == (spec.kind not in ("elementwise", "matrix")), op.value
+        assert (op in STRUCTURAL) == (spec.kind not in CALLED_KINDS), op.value
 
 
 def test_every_function_is_documented() -> None:

@@ -108,7 +108,7 @@ BAD = [
     ("b: vector\nb: matrix\nsum(b)", "declared twice", 2, 1),
     ("b: tensor\nsum(b)", "declaration", 1, 4),
     ("z = x;;sum(z)", "empty statement", 1, 7),
-    ("z = W*x\nh = z*x\nsum(h)", "cannot multiply", 2, 6),
+    ("x: vector\nz = W*x\nh = z*x\nsum(h)", "cannot multiply", 3, 6),
     ("z = W*x\nh = relu(z\nsum(h)", "never closed", 2, 9),
     ("z = W*x\nh = frob(z)\nsum(h)", "frob", 2, 5),
 ]

@@ -21,7 +21,7 @@ from printing_support import DECLARE, VALUES, expressions
 def _fired(text: str, wrt: str, declare=None, order: int = 1) -> set[str]:
     d = matdiff.diff(text, wrt=wrt, declare=declare, order=order)
     _, log = simplify_logged(d.raw)
-    return {f.rule.name for f in log}
+    return {f.rule.name for f in [*d.stable_log, *log]}
 
 
 def test_every_rule_states_its_identity():
@@ -43,7 +43,8 @@ def test_every_rule_has_its_own_name():
     ("x'*A*x", "x", {}, "factor", "(A + A')*x"),
     ("(A*x - b)'*(A*x - b)", "x", {"b": "vector"}, "collect", "2*A'*(A*x - b)"),
     ("norm2(X)^2", "X", {}, "powers", "2*X"),
-    ("sum(log(1 + exp(-y .* (X*w))))", "w", {}, "sigmoid", "-X'*(sigmoid(-y.*(X*w)).*y)"),
+    ("sum(log(1 + exp(-y .* (X*w))))", "w", {}, "softplus", "-X'*(sigmoid(-y.*(X*w)).*y)"),
+    ("sum(1./(1 + exp(-X*w)))", "w", {}, "sigmoid", "X'*(sigmoid(X*w).*(1 - sigmoid(X*w)))"),
     ("-y'*log(softmax(z))", "z", {}, "distribute", "sum(y)*softmax(z) - y"),
 ])
 def test_rules_fire_by_name(text, wrt, declare, rule, want):
@@ -188,3 +189,24 @@ def test_quotients_of_exp_stay_finite_where_the_function_is(text):
         assert np.isfinite(d.compile()(a=a))
     assert d.check() < 1e-6
     assert d.check(values={"a": 0.3}) < 1e-6
+
+
+@pytest.mark.parametrize("text, want", [
+    ("sigmoid(z) + sigmoid(-z)", "vector(1)"),
+    ("y.*sigmoid(z) + y.*sigmoid(-z)", "y"),
+    ("X'*(y.*sigmoid(X*w)) + X'*(y.*sigmoid(-X*w))", "X'*y"),
+])
+def test_the_logistic_functions_two_halves_make_one(text, want):
+    e, log = simplify_logged(matdiff.parse(text, declare={"z": "vector(n)", "y": "vector(n)"}).ir)
+    assert "sigmoid-pair" in {f.rule.name for f in log}
+    assert str(e) == want
+
+
+@pytest.mark.parametrize("text, wrt, want", [
+    ("sum(sigmoid(x))", "x", "diag(sigmoid(x).*(1 - sigmoid(x)).*(1 - 2*sigmoid(x)))"),
+    ("sigmoid(a)", "a", "sigmoid(a)*(1 - sigmoid(a))*(1 - 2*sigmoid(a))"),
+])
+def test_common_factors_come_out_of_a_sum(text, wrt, want):
+    # was diag(s.*(1 - s).^2) - diag(s.^2.*(1 - s)), two diagonals
+    assert "common-factor" in _fired(text, wrt, {"a": "scalar"}, order=2)
+    assert str(matdiff.diff(text, wrt=wrt, declare={"a": "scalar"}, order=2)) == want

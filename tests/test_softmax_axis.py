@@ -96,8 +96,10 @@ def test_derivatives_against_finite_differences(text, wrt) -> None:
     ("softmax(x, 2)", "axis"), ("softmax(a)", "scalar"), ("logsumexp(X, 0)", "axis"),
 ])
 def test_errors_name_the_fix(text, needle) -> None:
+    declare = {n: k for n, k in {"X": "matrix", "x": "vector", "a": "scalar"}.items()
+               if n in text}  # undeclared, a name's kind would come from this use
     with pytest.raises(MatdiffError) as info:
-        matdiff.parse(text)
+        matdiff.parse(text, declare=declare)
     assert needle in str(info.value)
     assert info.value.line == 1 and info.value.column is not None
     assert isinstance(info.value, ShapeError)

@@ -113,3 +113,44 @@ def test_check_steps_is_public_and_reports():
     report = d.check_steps()
     assert report and report.ok and report.max_error < 1e-6
     assert "every step holds" in str(report)
+
+
+# issue 18 §7: the checker is right about the steps where the derivative is right
+@pytest.mark.parametrize("text, wrt, declare", [
+    ("sum(exp(exp(3*u)))", "u", None),           # z near 1e22: an absolute step rounds away
+    ("x*max(0, tr(A*B))", "B", None),            # a case in index notation: not parsed
+    ("X*logdet(S)", "S", None),                  # a 4-tensor step, once written X*inv(S)
+    ("min(logsumexp(B, 1), sum(exp(X), 1))", "X", None),   # a row-vector intermediate
+    ("exp(exp(exp(sum(X))))", "X", {"X": "matrix(6, 6)"}),  # raised on its own draw
+])
+def test_the_step_checker_is_right_where_the_derivative_is(text, wrt, declare):
+    d = matdiff.diff(text, wrt=wrt, declare=declare)
+    for seed in range(3):
+        report = _assert_holds(d, seed=seed)
+        assert not report.unchecked, report
+    assert not any("X*inv(S)" in (s.before + s.after) for s in d.steps)
+
+
+def test_steps_not_finite_at_the_callers_values_are_not_checkable_there():
+    d = matdiff.diff("exp(exp(exp(sum(X))))", wrt="X", declare={"X": "matrix(3, 3)"})
+    report = d.check_steps({"X": np.ones((3, 3))})  # exp(exp(9)) overflows
+    assert report.ok and report.unchecked and "not checkable" in str(report)
+    with pytest.raises(matdiff.MatdiffError, match="must have shape"):
+        d.check_steps({"X": np.ones((2, 2))})
+    d = matdiff.diff("tanh(det(X))", wrt="X")  # inv(X) in the steps: singular at ones
+    report = d.check_steps({"X": np.ones((3, 3))})
+    assert report.ok and "singular" in str(report)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_check_steps_holds_for_random_expressions_where_the_derivative_is_right(data):
+    from printing_support import DECLARE, expressions
+
+    text = data.draw(st.sampled_from("scm").flatmap(lambda k: expressions(k, 3)), label="f")
+    e = matdiff.parse(text, declare=DECLARE)
+    wrt = data.draw(st.sampled_from(sorted(e.variables)), label="wrt")
+    d = matdiff.diff(e, wrt=wrt)
+    if not d.check() < 1e-6:  # the derivative is what the other tests judge
+        return
+    _assert_holds(d)

@@ -184,7 +184,9 @@ def test_parse_error_is_400_with_its_position(server):
 
 
 def test_shape_error_is_400_with_its_position(server):
-    status, body = post(server, {"expression": "A*x + y*B", "wrt": "x"})
+    # declared: undeclared, its use would make y (or B) a scalar
+    status, body = post(server, {"expression": "A*x + y*B", "wrt": "x",
+                                 "declare": "y=vector, B=matrix"})
     assert status == 400
     assert body["error"]["kind"] == "ShapeError" and body["error"]["column"] == 8
 

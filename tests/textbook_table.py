@@ -137,6 +137,46 @@ ROWS: list[Row] = [
     Row("norm2(X*w - y)^2 + lambda*norm2(w)^2", "w", "2*X'*(X*w - y) + 2*lambda*w",
         "DL, ridge regression", {"lambda": "scalar"}),
     Row("x'*A*x", "x", "A + A'", "Cookbook (81), the Hessian", order=2),
+    # ---- cancellations (issue 20): a power over its base, an inverse inverted, a number
+    # kept in front of the sum it scales
+    Row("log(x^2)", "x", "2/x", "calculus, a power over its base", {"x": "scalar"}),
+    Row("log(sin(x^3)^2)", "x", "6*x^2*cos(x^3)/sin(x^3)", "calculus, the chain rule",
+        {"x": "scalar"}),
+    Row("x'*inv(inv(A))*x", "x", "(A + A')*x", "Cookbook (81), an inverse inverted"),
+    Row("2*sum(-y .* logsoftmax(z))", "z", "2*(softmax(z) - y)",
+        "DL, a scaled cross-entropy", {"y": "probability vector"}),
+    Row("sum(sigmoid(z))", "z", "diag(sigmoid(z).*(1 - sigmoid(z)).*(1 - 2*sigmoid(z)))",
+        "DL, the sigmoid's second derivative", order=2),
+    # ---- as short as the textbook (issue 20): a number into a reciprocal, an inverse's
+    # transpose, a variable's mean, sums along one axis collected, the hinge losses' margins
+    # expanding their 1, layer norm's mean
+    Row("sum(log(x.^2))", "x", "2./x", "calculus, a power over its base, entry by entry"),
+    Row("tr(inv(X')*A)", "X", "-inv(X)'*A*inv(X)'", "Cookbook (63), inv(X') = inv(X)'"),
+    Row("mean(x)^2", "x", "2*mean(x)*vector(1)/numel(x)", "DL, the mean"),
+    Row("sum(logsumexp(X*W + b', 2)) - sum(sum(Y .* (X*W + b')))", "b",
+        "sum(softmax(X*W + b', 2) - Y, 1)'", "DL, the batched softmax layer's bias gradient",
+        {"b": "vector"}),
+    Row("sum(max(0, 1 - y.*(X*w)))", "w", "-X'*(y.*step(1 - y.*(X*w)))",
+        "DL, the hinge loss (SVM)", values={"y": "pm1"}),
+    Row("sum(sum(max(0, X*W - sum(X*W.*Y, 2) + 1)))", "W",
+        "X'*(step(X*W - sum(X*W.*Y, 2) + 1) - diag(sum(step(X*W - sum(X*W.*Y, 2) + 1), 2))*Y)",
+        "DL, the multiclass hinge loss (cs231n; the true class adds a constant 1 per row)",
+        {"Y": "one-hot rows"}),
+    Row("g'*((x - mean(x))/sqrt(mean((x - mean(x)).^2) + eps))", "x",
+        "(g - mean(g) - (x - mean(x))*mean(g.*(x - mean(x)))/(mean((x - mean(x)).^2) + eps))"
+        "/sqrt(mean((x - mean(x)).^2) + eps)", "DL, layer norm (upstream gradient g)",
+        {"eps": "scalar", "g": "vector"}, values={"eps": "positive"}),
+    # ---- stable forms (issue 18): functions written through exp, derived through softmax,
+    # tanh and logsumexp (tensorgrad's problems)
+    Row("exp(z)/sum(exp(z))", "z", "diag(softmax(z)) - softmax(z)*softmax(z)'",
+        "DL, softmax written through exp"),
+    Row("(exp(z) - exp(-z))./(exp(z) + exp(-z))", "z", "diag(1 - tanh(z).^2)",
+        "DL, tanh written through exp"),
+    Row("-y'*log(exp(z)/sum(exp(z)))", "z", "diag(softmax(z)) - softmax(z)*softmax(z)'",
+        "tensorgrad, the cross-entropy Hessian written through exp", {"y": "probability vector"},
+        order=2),
+    Row("-sum(sum(Y.*log(exp(Z)./sum(exp(Z), 2))))", "Z", "softmax(Z, 2) - Y",
+        "DL, batched cross-entropy written through exp", {"Y": "one-hot rows"}),
 ]
 
 
@@ -267,6 +307,10 @@ def _cell(text: str) -> str:
 
 
 NOTES = {
+    ("g'*((x - mean(x))/sqrt(mean((x - mean(x)).^2) + eps))", "x"):
+        "matdiff applies the centring matrix `eye - matrix(1)/n` to the whole bracket where "
+        "the textbook has already multiplied it out (`g - mean(g)`, and `(x - mean(x))'` "
+        "unchanged by it, its entries summing to 0); that last identity is not a rewrite rule.",
     ("-y'*log(softmax(z))", "z"):
         "The textbook form assumes `sum(y) = 1` (a one-hot or probability vector y); "
         "matdiff makes no such assumption, and `sum(y)*softmax(z) - y` is the derivative "

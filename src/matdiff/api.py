@@ -70,25 +70,34 @@ class Expression:
 
     def __init__(self, ir: Expr, text: str, variables: dict[str, Expr],
                  orientation: Orient = None,
-                 assumptions: Mapping[str, str] | None = None, program: Any = None) -> None:
+                 assumptions: Mapping[str, str] | None = None, program: Any = None,
+                 reasons: Mapping[str, str] | None = None) -> None:
         self.ir = ir
         self.text = text
         self.variables = variables
         self.orientation = orientation
         self._assumptions = dict(assumptions or {})
+        self._reasons = dict(reasons or {})
         self.program = program  # language.program.Program when written as one, else None
 
     @property
     def assumptions(self) -> dict[str, str]:
-        """The names whose type the first-letter default decided: name -> scalar/vector/matrix.
+        """The undeclared names' kinds, as matdiff inferred them: name -> scalar/vector/matrix
+        (from their use, else their first letter; `assumption_reasons` says which).
 
         Declaring a name (`declare={"lam": "scalar"}`) takes it out of this list.
         """
         return dict(self._assumptions)
 
+    @property
+    def assumption_reasons(self) -> dict[str, str]:
+        """Why each name of `assumptions` has its kind: "first letter", or the use that
+        decided it ("a divisor after '/' at column 9")."""
+        return {n: self._reasons.get(n, "first letter") for n in self._assumptions}
+
     def assumptions_text(self) -> str:
         """The assumptions as one sentence ("" when there are none)."""
-        return assumptions_text(self._assumptions)
+        return assumptions_text(self._assumptions, self._reasons)
 
     @property
     def shape(self) -> Shape:
@@ -113,7 +122,16 @@ class Expression:
         from .evaluate import evaluate
 
         with engine_errors("evaluating"):
-            return evaluate(self.ir, values, self.variables, dims=dims)
+            return evaluate(self._evaluated(), values, self.variables, dims=dims)
+
+    def _evaluated(self) -> Expr:
+        """The IR evaluate computes: the stable form (log(det(K)) as logdet(K), finite
+        where it is), found once."""
+        from .simplify import stabilize
+
+        if "_stable" not in self.__dict__:
+            self._stable = stabilize(self.ir)
+        return self._stable
 
     def to_text(self) -> str:
         """The expression in matdiff's text language (what `str()` gives); it parses back.
@@ -176,13 +194,21 @@ class Derivative(Expression):
     """
 
     def __init__(self, ir: Expr, function: Expression, wrt: str, order: int,
-                 raw: Expr) -> None:
+                 raw: Expr, stable: Expr | None = None, stable_log: Sequence = ()) -> None:
         # a derivative is a tensor in the shape convention: it has no row orientation
-        super().__init__(ir, function.text, function.variables, None, function.assumptions)
+        super().__init__(ir, function.text, function.variables, None, function.assumptions,
+                         reasons=function.assumption_reasons)
         self.function = function
         self.wrt = wrt
         self.order = order
         self.raw = raw  # the engine's result before the simplifier's rewrites
+        # the function as differentiated: its spelled-out forms (exp(X)./sum(exp(X), 2))
+        # rewritten to the stable functions (softmax(X, 2)), and those rewrites
+        self.stable = function.ir if stable is None else stable
+        self.stable_log = list(stable_log)
+
+    def _evaluated(self) -> Expr:
+        return self.ir  # derived from the stable form already, and simplified
 
     @property
     def rows(self) -> frozenset[str]:
@@ -218,7 +244,8 @@ class Derivative(Expression):
         """Check every step of the derivation numerically (matdiff.explain.check): each
         definition, local derivative, chain-rule product, rewrite and printed text.
 
-        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`.
+        Returns a StepCheck: `ok` (also its truth value), `failures`, `max_error`, and
+        `unchecked`: the steps not finite at these values (not checkable here, not failed).
         """
         from .explain import check_steps
 
@@ -306,6 +333,7 @@ class Derivative(Expression):
             "derivative": self.to_text(),
             "latex": self.latex(),
             "assumptions": self.assumptions,
+            "assumption_reasons": self.assumption_reasons,
         }
 
     def _display_latex(self) -> str:
@@ -350,30 +378,56 @@ def parse(text: str, declare: Declarations = None, of: str | None = None) -> Exp
     return _parse(text, declare, stacklevel=3, of=of)
 
 
-def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None
-           ) -> Expression:
-    """parse(), warning about assumptions at the caller `stacklevel` frames up."""
-    from .language import build, default_kind
+def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None,
+           goal: str | None = None) -> Expression:
+    """parse(), warning about assumptions at the caller `stacklevel` frames up.
+
+    `goal="scalar"`: the text is a loss (grad, fit, value_and_grad), which types names.
+    What was assumed is warned also when typing then fails, and carried on the error.
+    """
+    from .language import build
     from .language.program import build_program, is_program
 
     program = None
-    with engine_errors("parsing"):
-        if of is None and not is_program(text):
-            ir, variables, orientation = build(text, declare)
-        else:
-            program = build_program(text, declare, of)
-            out = program.output
-            ir, variables = out.inlined, program.inputs
-            orientation = "row" if out.kind == "row" else None
+    inferred: dict = {}
     declared = set(declare) if isinstance(declare, Mapping) else set()
+    try:
+        with engine_errors("parsing"):
+            if of is None and not is_program(text):
+                ir, variables, orientation = build(text, declare, goal, inferred)
+            else:
+                program = build_program(text, declare, of, goal, inferred)
+                out = program.output
+                ir, variables = out.inlined, program.inputs
+                orientation = "row" if out.kind == "row" else None
+    except MatdiffError as e:
+        assumed = {n: i for n, i in inferred.items() if n not in declared}
+        if assumed:
+            e.assumptions = _kind_words(assumed)
+            e.assumptions_text = assumptions_text(e.assumptions, _reasons(assumed))
+            warnings.warn(e.assumptions_text, MatdiffWarning, stacklevel=stacklevel)
+        raise
     if program is not None:
         declared |= program.declared
-    assumptions = {name: default_kind(name) for name in variables if name not in declared}
+    assumed = {n: i for n, i in inferred.items() if n in variables and n not in declared}
+    assumptions = _kind_words(assumed)
+    reasons = _reasons(assumed)
     if assumptions:
-        warnings.warn(assumptions_text(assumptions), MatdiffWarning, stacklevel=stacklevel)
-    e = Expression(ir, text, variables, orientation, assumptions, program)
+        warnings.warn(assumptions_text(assumptions, reasons), MatdiffWarning,
+                      stacklevel=stacklevel)
+    e = Expression(ir, text, variables, orientation, assumptions, program, reasons)
     e.declarations = MappingProxyType(dict(declare) if isinstance(declare, Mapping) else {})
     return e
+
+
+def _kind_words(inferred: Mapping[str, Any]) -> dict[str, str]:
+    from .language.kinds import KIND_WORDS
+
+    return {n: KIND_WORDS[i.kind] for n, i in inferred.items()}
+
+
+def _reasons(inferred: Mapping[str, Any]) -> dict[str, str]:
+    return {n: i.reason for n, i in inferred.items()}
 
 
 def _spelled(spec: object) -> object:
@@ -398,12 +452,20 @@ def _declarations_agree(expr: Expression, declare: Declarations) -> None:
             "instead, or parse it with these declarations: matdiff.parse(text, declare=...)")
 
 
-def assumptions_text(assumptions: Mapping[str, str]) -> str:
-    """'assuming lambda: vector (first letter); declare it to change' (or "" for none)."""
+def assumptions_text(assumptions: Mapping[str, str],
+                     reasons: Mapping[str, str] | None = None) -> str:
+    """'assuming N: scalar (a divisor after '/' at column 5), lambda: vector (first letter);
+    declare them to change' (or "" for none): each name inferred from its use with that
+    use, then the names the first letter decided."""
     if not assumptions:
         return ""
-    names = ", ".join(f"{name}: {kind}" for name, kind in assumptions.items())
-    return (f"assuming {names} (first letter); declare "
+    reasons = reasons or {}
+    used = [f"{name}: {kind} ({reasons[name]})" for name, kind in assumptions.items()
+            if reasons.get(name, "first letter") != "first letter"]
+    letter = [f"{name}: {kind}" for name, kind in assumptions.items()
+              if reasons.get(name, "first letter") == "first letter"]
+    parts = used + ([", ".join(letter) + " (first letter)"] if letter else [])
+    return (f"assuming {', '.join(parts)}; declare "
             f"{'it' if len(assumptions) == 1 else 'them'} to change")
 
 
@@ -428,7 +490,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         array([12., 21.])
     """
     from .derive import differentiate
-    from .simplify import simplify
+    from .simplify import simplify, stabilize_logged
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
@@ -449,11 +511,12 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
         raise MatdiffError(f"'{wrt}' does not occur in the expression (its variables: {known}); "
                            "declare it to get a zero derivative")
     with engine_errors("differentiating"):
-        raw = function.ir
+        stable, log = stabilize_logged(function.ir)
+        raw = stable
         for _ in range(order):
             raw = differentiate(raw, target)
         simplified = simplify(raw)
-    return Derivative(simplified, function, wrt, order, raw)
+    return Derivative(simplified, function, wrt, order, raw, stable, log)
 
 
 def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
@@ -469,20 +532,24 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
-    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of)
+    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of, goal="scalar")
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")
     names = wrt_names(wrt)  # "W,b" as ["W", "b"]: the reading diff and grad share
     single = isinstance(wrt, str) and len(names) == 1
     from .backward import backward_pass
+    from .simplify import stabilize
 
-    program, bp = f.program, None
+    stable = stabilize(f.ir)  # exp(X)./sum(exp(X), 2) computed as softmax(X, 2), as diff does
+    from .backward import stable_program
+
+    program, bp = (stable_program(f.program) if f.program is not None else None), None
     if program is None and len(names) > 1 and all(n in f.variables for n in names):
         from .backward.split import split
 
         try:  # the pre-activations named, so the gradients share their error signals
-            program = split(f.ir, f.variables, names, f.text)
+            program = split(stable, f.variables, names, f.text)
             bp = backward_pass(program, names) if program is not None else None
         except Exception:  # noqa: BLE001 - no split: one derivative per name below
             program = None
@@ -510,7 +577,7 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
         for g in grads:
             variables.update(g.variables)
         with engine_errors("compiling"):
-            fn = compile_value_and_grad(f.ir, [g.ir for g in grads], names, variables, single,
+            fn = compile_value_and_grad(stable, [g.ir for g in grads], names, variables, single,
                                         doc_text(f.to_text), backend=backend)
     declare = dict(f.declarations)
     fn.origin = (f"matdiff.value_and_grad({f.text!r}, wrt={wrt!r}"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EvaluationError, ShapeError
-from .ir.expr import Expr, topo_order
+from .ir.expr import Expr, dim_parts, topo_order
 from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, Op, array_call, helper_sources
 from .ir.properties import is_signs, label_of
 
@@ -87,7 +87,24 @@ def bind_values(root: Expr, values: Mapping[str, Any],
             raise EvaluationError(f"'{name}' is declared labels(-1, 1), but has entries "
                                   "other than -1 and 1")
         arrays[name] = arr
+    _settle_sums(dims, source)
     return arrays, dims
+
+
+def _settle_sums(dims: dict[str, int], source: dict[str, str]) -> None:
+    """A concatenated axis (n+m) bound from a value agrees with its parts, and tells the one
+    part no value gives."""
+    for d in [d for d in dims if len(dim_parts(d)) > 1]:
+        parts = dim_parts(d)
+        known = [p if isinstance(p, int) else dims.get(p) for p in parts]
+        missing = [p for p, k in zip(parts, known) if k is None]
+        total = sum(k for k in known if k is not None)
+        if len(missing) == 1 and dims[d] - total >= 1:
+            dims[missing[0]] = dims[d] - total
+            source.setdefault(missing[0], source.get(d, d))
+        elif not missing and total != dims[d]:
+            raise ShapeError(f"dimension {d} is {dims[d]} in '{source.get(d)}' but its parts "
+                             f"add up to {total}")
 
 
 def _check_label(name: str, arr: np.ndarray, label: tuple[str, str]) -> None:
@@ -111,6 +128,8 @@ def _check_label(name: str, arr: np.ndarray, label: tuple[str, str]) -> None:
 def _size(d, dims: Mapping[str, int]) -> int:
     if isinstance(d, int):
         return d
+    if d not in dims and len(dim_parts(d)) > 1:  # a concatenated axis: n+m
+        return sum(_size(p, dims) for p in dim_parts(d))
     if d not in dims:
         raise EvaluationError(f"the size {d} cannot be told from the values given "
                               "(it belongs only to a constant such as vector(1) or eye)")
@@ -197,6 +216,8 @@ NUMPY: dict[Op, Callable] = {
                                                     [_size(d, dims) for d in n.shape]),
     Op.SIZE: lambda n, args, dims: np.float64(np.prod([_size(d, dims) for d in n.attr])),
     Op.ADD: lambda n, args, dims: sum(args[1:], start=args[0]),
+    Op.CONCAT: lambda n, args, dims: np.concatenate(
+        [a if np.ndim(a) == n.ndim else np.expand_dims(a, n.attr) for a in args], axis=n.attr),
     **{op: (lambda n, a, d, f=f: f(*a)) for op, f in _array_functions().items()},
     **{op: (lambda n, a, d, f=f: f(*a, axis=n.attr))
        for op, f in _array_functions().items() if op in AXIS_OPS},

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Derivative, Expression, diff, engine_errors, parse
+from .api import Derivative, Expression, _parse, diff, engine_errors, parse
 from .errors import MatdiffError
 from .typing import Declarations
 from .wrt import wrt_names
@@ -77,15 +77,18 @@ class Gradients(Mapping[str, Derivative]):
     def backward(self):
         """The reverse-mode pass (matdiff.backward.BackwardPass) over the program's lines."""
         if self._backward is None:
-            from .backward import backward_pass
+            from .backward import backward_pass, stable_program
             from .language.program import single
+            from .simplify import stabilize
 
             if self.order != 1:
                 raise MatdiffError("the backward pass is of first derivatives (order=1)")
             f = self.function
-            program = f.program or single(f.ir, f.variables, f.text,
-                                          "scalar" if f.ir.ndim == 0 else "col",
-                                          f.declarations)
+            # an expression is differentiated in its stable form, as diff does; a program
+            # line by line
+            program = stable_program(f.program) if f.program is not None else single(
+                stabilize(f.ir), f.variables, f.text, "scalar" if f.ir.ndim == 0 else "col",
+                f.declarations)
             with engine_errors("differentiating"):
                 self._backward = backward_pass(program, self.wrt)
         return self._backward
@@ -240,8 +243,9 @@ def several(f: str | Expression, wrt: Sequence[str], declare: Declarations = Non
 def grad(f: str | Expression, wrt: str | Sequence[str], declare: Declarations = None,
          of: str | None = None) -> Derivative | Gradients:
     """The gradient of a scalar function or program: one Derivative for a name,
-    a Gradients mapping (with the backward pass) for a list of names."""
-    function = f if isinstance(f, Expression) else parse(f, declare, of)
+    a Gradients mapping (with the backward pass) for a list of names. A loss is a scalar:
+    undeclared names in it are typed so (`reg` in `... + reg*sum(W.^2)`)."""
+    function = f if isinstance(f, Expression) else _parse(f, declare, 3, of, goal="scalar")
     if function.ir.ndim != 0:
         shape = " x ".join(str(d) for d in function.ir.shape)
         raise MatdiffError(f"a gradient needs a scalar function; this one has shape {shape} "

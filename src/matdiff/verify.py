@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MatdiffError
-from .ir.expr import Expr, topo_order
+from .ir.expr import Expr, dim_parts, topo_order
 from .ir.expr import variables as ir_variables
 from .ir.ops import Op
 from .ir.properties import is_signs, label_of
@@ -46,8 +46,13 @@ def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool =
     sizes: dict[str, int] = {}
     for v in variables.values():
         for d in v.shape:
+            for p in dim_parts(d):  # a concatenated axis n+m: its parts drawn, then added
+                if not isinstance(p, int) and p not in sizes:
+                    sizes[p] = int(rng.integers(2, 5))
+    for v in variables.values():
+        for d in v.shape:
             if not isinstance(d, int) and d not in sizes:
-                sizes[d] = int(rng.integers(2, 5))
+                sizes[d] = sum(p if isinstance(p, int) else sizes[p] for p in dim_parts(d))
     values: dict[str, np.ndarray] = {}
     for name, v in variables.items():
         shape = tuple(d if isinstance(d, int) else sizes[d] for d in v.shape)

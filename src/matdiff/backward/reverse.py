@@ -106,9 +106,10 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
     (through.py: `log(s)` of `s = softmax(z)` as `z - logsumexp(z)`), so no error signal
     passes through `y./s`; the pass's `program` is that program (same values).
     """
-    from .through import through_lines  # through.py uses this module's substitute
+    from ..simplify import stabilize
+    from .through import through_lines
 
-    program, stable_logs = through_lines(program)
+    program, stable_logs = through_lines(program, stabilize)
     statements = program.statements
     out = program.output
     if out.local.ndim != 0:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from ..ir import expr as ir
 from ..ir.expr import Expr, rebuild, split_coefficient, topo_order
 from ..ir.ops import Op
+from ..ir.substitute import substitute
 from ..language.program import Program, intermediate_leaf
-from .reverse import substitute
 
 __all__ = ["through_lines", "StableLog", "stable_log", "LOG_RULES", "DEPTH", "CONSUMERS"]
 

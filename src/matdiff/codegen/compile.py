@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EvaluationError, ShapeError
 from ..evaluate import check_dense
 from .blocks import BlockDiagonal, BlockPlan
-from .checks import Mismatch, shape_check_lines
+from .checks import Mismatch, shape_check_lines, sum_check_lines, sum_mismatch
 from .module import ModuleSpec, build_module, layout
 from .structured import Diagonal
 
@@ -177,6 +177,7 @@ class CompiledFunction:
                 lines.append(f"        if not isinstance(values[{name!r}], plain): raise Mismatch")
             lines.append(f"        a{k} = asarray(values[{name!r}], dtype=float64)")
             lines += shape_check_lines(k, shape, bound)
+        lines += sum_check_lines(bound)
         if not self._names:
             lines.append("        pass")
         key = ", ".join(bound[s] for s in self._symbols)
@@ -211,6 +212,7 @@ class CompiledFunction:
                 raise EvaluationError(f"no value for '{name}'")
             self._bind_shape(name, shape, shapes[name], dims)
         self._bind_optional(shapes, dims)
+        _check_sums(dims)
         return dims
 
     def _bind(self, values: Mapping[str, Any]) -> tuple[list[np.ndarray], dict[str, int]]:
@@ -236,6 +238,7 @@ class CompiledFunction:
         if self._free or self._optional:
             self._bind_optional({n: np.shape(values[n]) for n, _ in self._optional
                                  if n in values}, dims)
+        _check_sums(dims)
         return args, dims
 
     def _bind_optional(self, shapes: Mapping[str, tuple[int, ...]], dims: dict[str, int]) -> None:
@@ -260,6 +263,12 @@ class CompiledFunction:
             elif dims.setdefault(d, k) != k:
                 raise ShapeError(f"'{name}' has shape {got}, but dimension {d} is already "
                                  f"{dims[d]} from another value")
+
+
+def _check_sums(dims: dict[str, int]) -> None:
+    problem = sum_mismatch(dims)
+    if problem:
+        raise ShapeError(problem)
 
 
 def unknown_names_message(unknown: list[str], variables: Mapping[str, Any] | list[str]) -> str:

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EvaluationError, MatdiffError
+from ..errors import EvaluationError, MatdiffError, ShapeError
 from .backends import backend_of, get_backend
-from .checks import Mismatch, shape_check_lines
+from .checks import Mismatch, shape_check_lines, sum_check_lines, sum_mismatch
 from .module import build_module
 
 __all__ = ["ForeignRunner"]
@@ -71,6 +71,9 @@ class ForeignRunner:
         if owner._free or owner._optional:
             owner._bind_optional({n: tuple(getattr(values[n], "shape", ()))
                                   for n, _ in owner._optional if n in values}, dims)
+        problem = sum_mismatch(dims)  # n+m bound from a value agrees with n and m
+        if problem:
+            raise ShapeError(problem)
         key = tuple(dims[s] for s in owner._symbols)
         entry = self.cache.get(key)
         if entry is None:
@@ -94,6 +97,7 @@ class ForeignRunner:
                 lines.append("        dev = a0.device; dt = a0.dtype" if k == 0 else
                              f"        if a{k}.device != dev or a{k}.dtype != dt: raise Mismatch")
             lines += shape_check_lines(k, shape, bound)
+        lines += sum_check_lines(bound)
         if not owner._names:
             lines.append("        pass")
         key = ", ".join(bound[s] for s in owner._symbols)

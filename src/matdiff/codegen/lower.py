@@ -42,6 +42,7 @@ def _code(op: Op) -> str:
 UNARY_CODE: dict[Op, str] = {op: _code(op) for op in ELEMENTWISE_UNARY}
 BINARY_CODE: dict[Op, str] = {op: _code(op) for op in ELEMENTWISE_BINARY}
 MATRIX_CODE: dict[Op, str] = {op: _code(op) for op in MATRIX_FUNCTIONS}
+CONCAT_CODE = "np." + SPECS[Op.CONCAT].array  # np.concat (NumPy 2; the standard's name)
 # f(0) = 0: applying f to a diagonal's vector keeps it diagonal
 ZERO_PRESERVING = frozenset(op for op in UNARY_CODE if SPECS[op].zeros)
 MAX_TERMS = 16  # terms per generated sum; longer sums become a tree of sums
@@ -113,6 +114,12 @@ class Lowering:
             if folded is not None:
                 return folded
             return self._unary(node) if op in UNARY_CODE else self._binary(node)
+        if op is Op.CONCAT:  # [a; b]: the blocks as arrays, joined along the axis
+            refs = tuple(self._block(self.memo[a], a.ndim < node.ndim, node.attr)
+                         for a in node.args)
+            blocks = ", ".join(f"{{{k}}}" for k in range(len(refs)))
+            return Val.dense(self._emit(node, f"{CONCAT_CODE}(({blocks}), axis={node.attr})",
+                                        refs), node.shape)
         if op in MATRIX_CODE:
             a = self.materialize(self.memo[node.args[0]])
             if node in self.shared_exp:
@@ -122,6 +129,16 @@ class Lowering:
                 code = code[:-1] + f", axis={int(node.attr)})"
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
+
+    def _block(self, v: Val, is_slice: bool, axis: int) -> str:
+        """One block of a join as an array; a slice (one entry along the axis: a scalar, a
+        vector in a matrix) gets that axis, of length 1, by broadcasting."""
+        dense = self.materialize(v)
+        if not is_slice:
+            return dense.ref
+        k = len(dense.dims)
+        pattern = dense.pattern[:axis] + (k,) + dense.pattern[axis:]
+        return self.materialize(Val(dense.ref, dense.real, pattern, dense.dims + (1,))).ref
 
     def _fold(self, node: Expr) -> Val | None:
         """An element-wise function of numbers alone (softplus(1.5), leaky_relu(3, 0.1)) is a

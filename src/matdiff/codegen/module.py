@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import MatdiffError
 from ..ir import expr as ir
-from ..ir.expr import Dim, Expr, topo_order
+from ..ir.expr import Dim, Expr, dim_parts, topo_order
 from ..ir.ops import Op
 from .backends import Backend
 from .blockplan import block_terms, emit_blocks
@@ -77,8 +77,9 @@ def layout(spec: ModuleSpec) -> tuple[list[str], list[str], list[str]]:
             if node.op is Op.VAR and node.name not in lined:
                 used.add(node.name)
             for d in _dims_of(node):
-                if isinstance(d, str) and d not in symbols:
-                    symbols.append(d)
+                for p in dim_parts(d):  # a concatenated axis n+m: its parts are the sizes
+                    if isinstance(p, str) and p not in symbols:
+                        symbols.append(p)
     missing = used - set(spec.variables)
     if missing:
         raise MatdiffError(f"variables {sorted(missing)} are not among the expression's")
@@ -144,9 +145,13 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     sizes = dict(sizes or {})
 
     def size(d: Dim) -> int:
+        if isinstance(d, str) and d not in sizes and len(dim_parts(d)) > 1:
+            return sum(size(p) for p in dim_parts(d))
         return d if isinstance(d, int) else int(sizes.get(d, DEFAULT_PLAN_SIZE))
 
     def dimcode(d: Dim) -> str:
+        if isinstance(d, str) and d not in dimnames:  # n+m: the sum of its parts
+            return "(" + " + ".join(dimcode(p) for p in dim_parts(d)) + ")"
         return str(d) if isinstance(d, int) else dimnames[d]
 
     describe = _describer(spec.variables) if comments else None

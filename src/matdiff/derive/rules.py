@@ -70,6 +70,16 @@ def _einsum(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     return _sum_terms(terms)
 
 
+def _concat(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d[a; b] = [da; db]: each block's derivative in its place, zeros where a block does not
+    depend on the variable (the variable's axes follow the node's, so the axis is the same)."""
+    if all(d is None for d in dargs):
+        return None
+    blocks = [ir.zeros(tuple(a.shape) + tuple(wrt_dims)) if d is None else d
+              for a, d in zip(node.args, dargs)]
+    return ir.concat(blocks, node.attr, node.ndim + len(wrt_dims))
+
+
 def _add(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     """Sum rule."""
     return _sum_terms(dargs)
@@ -168,6 +178,13 @@ def _reduced_extremum(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     derivative is 0."""
     (x,), (dx,) = node.args, dargs
     _, W, dims = _labels(node, wrt_dims)
+    if node.attr is not None:  # max(X, [], d): the same per row (attr 1) or column (0)
+        dims |= {"i": x.shape[0], "j": x.shape[1]}
+        kept = "i" if node.attr == 1 else "j"
+        hit = ir.binary(Op.EQ, x, ir.einsum([node], [[kept]], ["i", "j"], dims))
+        count = ir.einsum([hit], [["i", "j"]], [kept], dims)
+        return ir.einsum([_pow(count, -1.0), hit, dx], [[kept], ["i", "j"], ["i", "j"] + W],
+                         [kept] + W, dims)
     dims |= {"i": x.shape[0]}
     spread = ir.einsum([node], [[]], ["i"], dims)
     hit = ir.binary(Op.EQ, x, spread)
@@ -261,6 +278,7 @@ def _norm2(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
 RULES: dict[Op, DerivativeRule] = {
     Op.EINSUM: _einsum,
     Op.ADD: _add,
+    Op.CONCAT: _concat,
     **{op: _elementwise for op in ELEMENTWISE_UNARY},
     Op.POW: _power,
     Op.MAX: _extremum(larger=True),

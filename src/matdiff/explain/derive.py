@@ -91,7 +91,7 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     after_tex = (f"\\begin{{cases}} {a_tex}, & {z_tex} \\leq 0 \\\\ {b_tex}, & {z_tex} > 0 "
                  "\\end{cases}")
     claim = Claim(value=claim.value, transposed=claim.transposed,
-                  cases=(s.args[0], a_text, b_text))
+                  cases=(s.args[0], a_text, b_text, zero, one))
     return Step("cases", "max(0, z) cases", lhs[0], "", after,
                 "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex, claim)
 
@@ -115,8 +115,10 @@ def derive_steps(d) -> list[Step]:
     """
     function = d.function
     x = function.variables[d.wrt]
+    stable = _stable_steps(d)
     if d.order == 1:
-        return _derivation(d, function.ir, function.text, "f") or _summary_steps(d)
+        text = function.text if not stable else None
+        return stable + (_derivation(d, d.stable, text, "f") or _summary_steps(d))
     g = simplify(_lower(d))
     sh = _Shower(function.variables, declare=_declared(function))
     text, tex = _show(sh.form(g))
@@ -133,7 +135,15 @@ def derive_steps(d) -> list[Step]:
                  "g", lhs[1], tex,
                  Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
     inner = _derivation(d, g, None, "g")
-    return [first] + (inner or _summary_steps(d))
+    return stable + [first] + (inner or _summary_steps(d))
+
+
+def _stable_steps(d) -> list[Step]:
+    """The rewrites of the function to its stable form (exp(X)./sum(exp(X), 2) ->
+    softmax(X, 2)), the form the derivation differentiates."""
+    if not d.stable_log:
+        return []
+    return _rewrite_steps(_Shower(d.function.variables), d.stable_log)
 
 
 def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
@@ -144,7 +154,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         return None
     named = {}
     program = getattr(function, "program", None)
-    if program is not None and root is function.ir:  # a program: the user's own names
+    if program is not None and root in (function.ir, d.stable):  # a program: its own names
         named = {s.inlined: s.name for s in program.statements if s.name}
         top = named.get(root, top)
     inters = decompose(root, x, top, named)
@@ -293,6 +303,8 @@ def _product_form(it, x, shown, total_form) -> F.Form | None:
     """∂n/∂c ∂c/∂x as a product of the printed forms, when they are matrices and the
     chain contracts one axis (c a vector or a scalar: a matrix c sums over two axes,
     which no matrix product of its Jacobians shows)."""
+    if it.var.ndim + x.ndim > 2:  # a 3- or 4-tensor: X*inv(S) would be a matrix product,
+        return None               # where ∂(u*X)/∂S for a scalar u is their outer product
     parts = []
     for c in it.children:
         if c.ndim > 1:  # a matrix in between contracts two axes: no matrix product says that
@@ -363,7 +375,11 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
 
 
 def _simplify_steps(sh, e: Expr) -> list[Step]:
-    _, log = simplify_logged(e)
+    return _rewrite_steps(sh, simplify_logged(e)[1])
+
+
+def _rewrite_steps(sh, log) -> list[Step]:
+    """One step per logged rewrite, in order (those in index notation left out)."""
     steps: list[Step] = []
     seen: set = set()
     for fired in log:
@@ -399,7 +415,7 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
                f"\\frac{{\\partial^{d.order} f}}{{\\partial {_latex(d.wrt)}^{d.order}}}")
     x = d.function.variables[d.wrt]
     if of is None:
-        of = d.function.ir if d.order == 1 else _lower(d)
+        of = d.stable if d.order == 1 else _lower(d)
     text, tex = d.to_text(), d.latex()
     shape_claim = Claim(value=d.ir, of=of, wrt=x, texts=((text, d.ir),))
     if d.order == 1:
@@ -423,7 +439,7 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
 
 def _lower(d, order: int | None = None) -> Expr:
     """The derivative of order d.order - 1, or of `order` (the function for 0), unsimplified."""
-    e = d.function.ir
+    e = d.stable
     x = d.function.variables[d.wrt]
     for _ in range(d.order - 1 if order is None else order):
         e = differentiate(e, x)

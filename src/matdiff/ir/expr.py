@@ -30,6 +30,7 @@ __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
     "neg", "sub", "unary", "binary", "matrix_fn", "rebuild", "delta", "topo_order", "variables",
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
+    "concat", "dim_sum", "dim_parts",
 ]
 
 # A product of more operands than this is not fused further: it bounds
@@ -182,6 +183,57 @@ def size(dims: Sequence[Dim]) -> Expr:
             prod *= d
         return const(prod)
     return Expr(Op.SIZE, (), dims, ())
+
+
+def dim_parts(d: Dim) -> list[Dim]:
+    """The lengths a concatenated axis adds up ("n+m+1" -> ["n", "m", 1]; "n" -> ["n"])."""
+    if isinstance(d, int) or "+" not in d:
+        return [d]
+    return [int(p) if p.isdigit() else p for p in d.split("+")]
+
+
+def dim_sum(dims: Sequence[Dim]) -> Dim:
+    """The length of axes joined end to end: a number when all are, else "n+m+1" (the
+    symbols in order, the numbers added up last)."""
+    symbols: list[str] = []
+    number = 0
+    for d in dims:
+        for p in dim_parts(d):
+            if isinstance(p, int):
+                number += p
+            else:
+                symbols.append(p)
+    if not symbols:
+        return number
+    return "+".join(symbols + ([str(number)] if number else []))
+
+
+def concat(parts: Sequence[Expr], axis: int, ndim: int) -> Expr:
+    """Blocks joined end to end along `axis` into a tensor of `ndim` axes.
+
+    Each part is a block of rank `ndim`, or a slice of rank `ndim - 1`: one entry along the
+    axis (a scalar in `[a; x]`, a column in `[x, A]`, a row in `[x'; A]`), so that no
+    length-1 axis is ever made up; the other axes agree.
+    """
+    parts = list(parts)
+    full = []
+    for p in parts:
+        if p.ndim == ndim:
+            full.append(tuple(p.shape))
+        elif p.ndim == ndim - 1:
+            full.append(tuple(p.shape[:axis]) + (1,) + tuple(p.shape[axis:]))
+        else:
+            raise TypeError(f"concat: a part of rank {p.ndim} in a join of rank {ndim}")
+    for f in full:
+        if any(a != b for k, (a, b) in enumerate(zip(f, full[0])) if k != axis):
+            raise TypeError(f"concat: blocks of shapes {f} and {full[0]}")
+    if len(parts) == 1 and parts[0].ndim == ndim:
+        return parts[0]
+    shape = list(full[0])
+    shape[axis] = dim_sum([f[axis] for f in full])
+    if all(p.op is Op.CONST for p in parts) and len({p.attr for p in parts}) == 1:
+        return const(parts[0].attr, tuple(shape))
+    return Expr(Op.CONCAT, tuple(parts), axis, tuple(shape))
 
 
 def is_zero(e: Expr) -> bool:
@@ -451,6 +503,8 @@ def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
         return unary(op, args[0]) if len(args) == 1 else binary(op, *args)
     if kind == "matrix":
         return matrix_fn(op, args[0], node.shape, node.attr)
+    if kind == "concat":
+        return concat(args, node.attr, node.ndim)
     return node  # pragma: no cover - leaves have no arguments
 
 

@@ -29,6 +29,7 @@ class Op(Enum):
     # structure
     EINSUM = "einsum"    # generalised product with deltas; attr = Subscripts
     ADD = "add"          # sum of same-shaped terms
+    CONCAT = "concat"    # blocks joined along an axis ([a; b], [A, B]); attr = the axis
     # element-wise, one argument
     EXP = "exp"
     LOG = "log"
@@ -65,8 +66,9 @@ class Op(Enum):
     SOFTMAX = "softmax"
     LOGSUMEXP = "logsumexp"
     NORM2 = "norm2"
-    VMAX = "vmax"        # max(x): the largest entry of a vector (spelled max, one argument)
-    VMIN = "vmin"        # min(x): the smallest entry (spelled min, one argument)
+    VMAX = "vmax"        # max(x): the largest entry of a vector (spelled max, one argument);
+    #                      max(X, [], d) along an axis: attr 1 each row (d = 2), 0 each column
+    VMIN = "vmin"        # min(x): the smallest entry (spelled min, one argument); min(X, [], d)
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,11 @@ def _matrix(doc: str, shape: str, array: str, latex: str, rule: str, derivative:
 
 
 def _reduction(name: str, word: str) -> OpSpec:
-    """max(x), min(x) of a vector. The gradient is the indicator of the extreme entries,
-    eq(x, max(x)), over their count: all of it to the arg-max, a tie split evenly (JAX's
-    choice; at a tie any split is a subgradient, the even one favours no entry). The
+    """max(x), min(x) of a vector, and max(X, [], d), min(X, [], d) of each row (d = 2)
+    or column (d = 1) of a matrix (MATLAB's spelling; the node's attr is the axis, as for
+    logsumexp). The gradient is the indicator of the extreme entries, eq(x, max(x)), over
+    their count: all of it to the arg-max, a tie split evenly (JAX's choice; at a tie any
+    split is a subgradient, the even one favours no entry), per row along an axis. The
     second derivative is 0 (the gradient is flat away from ties)."""
     hit = f"eq(x, {name}(x))"
     return _matrix(f"the {word} entry of a vector", "vector -> scalar", name, rf"\{name}",
@@ -150,6 +154,14 @@ SPECS: dict[Op, OpSpec] = {
     Op.SIZE: OpSpec(0, "leaf", "the product of some dimensions, a positive integer"),
     Op.EINSUM: OpSpec(None, "einsum", "a product of tensors with summed and diagonal indices"),
     Op.ADD: OpSpec(None, "add", "a sum of tensors of one shape"),
+    # [a; b] stacks (axis 0), [A, B] sets side by side (axis 1): the blocks have one rank
+    # (a column is lifted to n x 1, a row to 1 x n, a scalar to a vector of 1 first), and
+    # the derivative is the blocks' derivatives joined the same way
+    Op.CONCAT: OpSpec(None, "concat", "blocks joined along an axis: [a; b], [A, B]",
+                      array="concat", latex=r"\begin{{bmatrix}} {0} \end{{bmatrix}}",
+                      rule=("concatenation rule",
+                            "∂[a; b]/∂x = [∂a/∂x; ∂b/∂x]: the blocks' derivatives, stacked"),
+                      derivative="d[a; b] = [da; db]"),
     # ---- element-wise functions: _unary(name, array, LaTeX, f'(a) over a and y = f(a))
     Op.EXP: _unary("exp", "exp", r"\exp", "y"),
     Op.LOG: _unary("log", "log", r"\log", "1./a"),
@@ -283,7 +295,7 @@ def _ops(kind: str, arity: int) -> tuple[Op, ...]:
 
 ELEMENTWISE_UNARY = _ops("elementwise", 1)
 # ops whose node may carry an axis (attr): the array function takes it as `axis=`
-AXIS_OPS = (Op.SOFTMAX, Op.LOGSUMEXP)
+AXIS_OPS = (Op.SOFTMAX, Op.LOGSUMEXP, Op.VMAX, Op.VMIN)
 ELEMENTWISE_BINARY = _ops("elementwise", 2)
 MATRIX_FUNCTIONS = _ops("matrix", 1)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from . import expr as ir
 from .expr import Expr
 from .ops import ELEMENTWISE_UNARY, Op
 
-__all__ = ["is_symmetric", "label_of", "is_signs"]
+__all__ = ["is_symmetric", "label_of", "is_signs", "logsumexp_of"]
 
 
 def is_symmetric(a: Expr) -> bool:
@@ -43,3 +44,20 @@ def label_of(a: Expr) -> tuple[str, str] | None:
 def is_signs(a: Expr) -> bool:
     """A variable declared labels(-1, 1): every entry -1 or 1, so its square is 1."""
     return a.op is Op.VAR and len(a.attr) > 2 and a.attr[2][0] == "signs"
+
+
+def logsumexp_of(a: Expr) -> Expr | None:
+    """The log-sum-exp whose exp the sum `a` is (log(a) equals it, evaluated stably):
+    sum(exp(z)) -> logsumexp(z); exp(Z)*vector(1) -> logsumexp(Z, 2); None otherwise."""
+    if a.op is not Op.EINSUM or len(a.args) != 1 or a.args[0].op is not Op.EXP:
+        return None
+    (lab,), out, _ = a.attr
+    z = a.args[0].args[0]
+    if len(set(lab)) != len(lab):
+        return None
+    if not out and z.ndim == 1:
+        return ir.matrix_fn(Op.LOGSUMEXP, z, ())
+    if z.ndim == 2 and len(out) == 1 and out[0] in lab:
+        attr = 1 if out[0] == lab[0] else 0  # the rows kept: each row summed
+        return ir.matrix_fn(Op.LOGSUMEXP, z, (z.shape[1 - attr],), attr)
+    return None

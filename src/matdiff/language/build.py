@@ -18,27 +18,25 @@ from ..errors import ConstantError, MatdiffError, ParseError, ShapeError
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from . import ast
-from .rules import ALIASES, BINARY, FUNCTIONS, RESERVED, SCALAR, expand_to, matmul, transpose
+from .kinds import infer_kinds
+from .rules import (
+    ALIASES,
+    BINARY,
+    FUNCTIONS,
+    RESERVED,
+    SCALAR,
+    concatenation_type,
+    expand_to,
+    lower_concatenation,
+    matmul,
+    transpose,
+)
 from .types import Dims, DimVar, SurfaceType, parse_declaration
 
 __all__ = ["build", "unsized_constants", "declared_variable", "default_kind", "FUNCTIONS",
-           "RESERVED", "TypeContext",
-           "infer_tree", "input_leaves", "lower_tree", "check_declarations"]
+           "RESERVED", "TypeContext", "infer_tree", "input_leaves", "lower_tree",
+           "check_declarations", "node_type", "settle_kinds"]
 
-
-
-def _postorder(root: ast.Node) -> list[ast.Node]:
-    order: list[ast.Node] = []
-    stack: list[tuple[ast.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for child in reversed(node.children()):
-            stack.append((child, False))
-    return order
 
 
 class TypeContext:
@@ -46,6 +44,7 @@ class TypeContext:
 
     def __init__(self, text: str, declare: Mapping[str, str]) -> None:
         self.text = text
+        self.kinds: dict[str, str] = {}  # undeclared names' kinds, inferred from use
         self.dims = Dims()
         self.declared: dict[str, SurfaceType] = {}
         for name, spec in declare.items():
@@ -87,14 +86,20 @@ class TypeContext:
             if axis == 0 and not self.dims.known_equal(m.dims[0], v.dims[0]):
                 # A plain vector is a column, and `x + A` is most often a slip: it expands
                 # over the columns only when its length already is the matrix's row count
-                # (`X - mean(X, 2)`, or sizes declared with one name).
-                hint = ("; this vector, transposed, would fit its rows"
-                        if self.dims.known_equal(m.dims[1], v.dims[0]) else "")
+                # (`X - mean(X, 2)`, or sizes declared with one name). `X*W + b` is most
+                # often a bias meant for every row: the fix named first is b'.
+                name = _operand_text(node, v is a)
+                rows = self.dims.can_unify(m.dims[1], v.dims[0])
+                fits = ("this vector, transposed, fits its rows" if
+                        self.dims.known_equal(m.dims[1], v.dims[0]) else
+                        "a row vector 1 x n expands over the rows")
+                fix = (f"write {name}' to add it to every row ({fits}, as a bias does: "
+                       "X*W + b'); to add it to every column instead, " if rows else "")
                 self.fail(node, f"{what} does not expand {self.describe(v)} over the columns "
                                 f"of {self.describe(m)}: its length is not known to be the "
-                                "matrix's row count (declare both with one size, as "
+                                f"matrix's row count ({fix}declare both with one size, as "
                                 "vector(m) and matrix(m, n), or spread it explicitly, "
-                                f"x*vector(1)' for a vector x{hint})")
+                                f"{name}*vector(1)')")
             if self.dims.unify(m.dims[axis], v.dims[0]):
                 return SurfaceType("matrix", m.dims)
             hint = ""
@@ -130,8 +135,17 @@ class TypeContext:
             if name in self.declared:
                 self.variables[name] = self.declared[name]
             else:
-                self.variables[name] = _default_type(name, self.dims)
+                kind = self.kinds.get(name) or default_kind(name)
+                self.variables[name] = _default_type(kind, self.dims)
         return self.variables[name]
+
+
+def _operand_text(node: ast.Node, left: bool) -> str:
+    """The name of an operator's operand (for a hint), or `x` for an expression."""
+    operand = (node.left if left else node.right) if isinstance(node, ast.BinOp) else None
+    if isinstance(node, ast.Call) and node.args:
+        operand = node.args[0 if left else -1]
+    return operand.name if isinstance(operand, ast.Name) else "x"
 
 
 def default_kind(name: str) -> str:
@@ -142,8 +156,7 @@ def default_kind(name: str) -> str:
     return "scalar" if first <= "g" else "vector"
 
 
-def _default_type(name: str, dims: Dims) -> SurfaceType:
-    kind = default_kind(name)
+def _default_type(kind: str, dims: Dims) -> SurfaceType:
     if kind == "matrix":
         return SurfaceType("matrix", (dims.new(), dims.new()))
     if kind == "scalar":
@@ -156,9 +169,6 @@ def _default_type(name: str, dims: Dims) -> SurfaceType:
 # ---------------------------------------------------------------- the two passes
 
 def _infer(ctx: TypeContext, node: ast.Node) -> SurfaceType:
-    types = ctx.types
-    if isinstance(node, ast.Number):
-        return SCALAR
     if isinstance(node, ast.Name):
         if node.name == "eye":
             d = ctx.dims.new()
@@ -166,21 +176,34 @@ def _infer(ctx: TypeContext, node: ast.Node) -> SurfaceType:
         if node.name in RESERVED:
             ctx.fail(node, f"'{node.name}' is a function: call it as {node.name}(...)", ParseError)
         return ctx.variable_type(node)
+    return node_type(ctx, node, [ctx.types[id(c)] for c in node.children()])
+
+
+def node_type(ctx: TypeContext, node: ast.Node, args: list[SurfaceType]) -> SurfaceType:
+    """The surface type of an operator or call node from its operands' types (its rule)."""
+    if isinstance(node, ast.Number):
+        return SCALAR
+    if any(t.kind == "empty" for t in args) and not isinstance(node, ast.Call):
+        _no_empty(ctx, node)
+    if isinstance(node, ast.Empty):
+        return SurfaceType("empty", ())
+    if isinstance(node, ast.Brackets):
+        return concatenation_type(ctx, node, args)
     if isinstance(node, ast.Neg):
-        return types[id(node.operand)]
+        return args[0]
     if isinstance(node, ast.Transpose):
-        t = types[id(node.operand)]
+        t = args[0]
         flip = {"col": "row", "row": "col"}
         if t.kind == "matrix":
             return SurfaceType("matrix", (t.dims[1], t.dims[0]), t.symmetric)
         return SurfaceType(flip.get(t.kind, t.kind), t.dims)
     if isinstance(node, ast.BinOp):
-        return BINARY[node.op].type(ctx, node, types[id(node.left)], types[id(node.right)])
+        return BINARY[node.op].type(ctx, node, *args)
     if isinstance(node, ast.Call):
         func = ALIASES.get(node.func, node.func)
         if node.func == "transpose":
             _arity(ctx, node, (1, 1))
-            return _infer(ctx, ast.Transpose(node.line, node.column, node.args[0]))
+            return node_type(ctx, ast.Transpose(node.line, node.column, node.args[0]), args)
         rule = FUNCTIONS.get(func)
         if rule is None:
             known = ", ".join(sorted(FUNCTIONS))
@@ -188,8 +211,15 @@ def _infer(ctx: TypeContext, node: ast.Node) -> SurfaceType:
             hint = f": did you mean {close[0]}?" if close else ""
             ctx.fail(node, f"unknown function '{node.func}'{hint} (known: {known})", ParseError)
         _arity(ctx, node, rule.arity)
-        return rule.type(ctx, node, *(types[id(a)] for a in node.args))
+        if any(t.kind == "empty" for t in args) and not (func in ("max", "min")
+                                                          and len(args) == 3):
+            _no_empty(ctx, node)
+        return rule.type(ctx, node, *args)
     raise AssertionError(f"unknown syntax node {node!r}")  # pragma: no cover
+
+
+def _no_empty(ctx: TypeContext, node: ast.Node) -> None:
+    ctx.fail(node, "[] (the empty matrix) stands only in max(X, [], d) and min(X, [], d)")
 
 
 def _arity(ctx: TypeContext, node: ast.Call, arity: tuple[int, int]) -> None:
@@ -210,6 +240,10 @@ def _lower(ctx: TypeContext, node: ast.Node, built: dict[int, Expr],
         if node.name == "eye":
             return ir.delta(ctx.shape(t)[:1])
         return variables[node.name]
+    if isinstance(node, ast.Brackets):
+        return lower_concatenation(ctx, node, [built[id(c)] for c in node.children()])
+    if isinstance(node, ast.Empty):  # the placeholder of max(X, [], d): no value of its own
+        return ir.zeros(())
     if isinstance(node, ast.Neg):
         return ir.neg(built[id(node.operand)])
     if isinstance(node, ast.Transpose):
@@ -257,18 +291,34 @@ def _leaf(ctx: TypeContext, name: str, t: SurfaceType) -> Expr:
     return ir.var(name, ctx.shape(t), symmetric=t.symmetric, label=t.label)
 
 
-def build(text: str, declare: Mapping[str, str] | None = None
-          ) -> tuple[Expr, dict[str, Expr], str | None]:
-    """Parse and type `text`: (IR root, variables by name, "row" or None)."""
+def build(text: str, declare: Mapping[str, str] | None = None, goal: str | None = None,
+          report: dict | None = None) -> tuple[Expr, dict[str, Expr], str | None]:
+    """Parse and type `text`: (IR root, variables by name, "row" or None).
+
+    `goal="scalar"` says the expression is a loss (a scalar), which types names in it;
+    `report`, a dict, receives each undeclared name's kind and why (kinds.Inferred)
+    before typing, so it is there also when typing then fails.
+    """
     from .parser import parse_text
 
     tree = parse_text(text)
     ctx = TypeContext(text, check_declarations(declare))
+    settle_kinds(ctx, [tree], [None], goal, report)
     order = infer_tree(ctx, tree)
     variables = input_leaves(ctx)
     root = lower_tree(ctx, tree, order, variables)
     root_type = ctx.types[id(tree)]
     return root, variables, ("row" if root_type.kind == "row" else None)
+
+
+def settle_kinds(ctx: TypeContext, trees: list[ast.Node], assigned: list[str | None],
+                 goal: str | None, report: dict | None) -> None:
+    """Each undeclared name's kind from its use (kinds.py), before the first letter."""
+    inferred = infer_kinds(ctx.text, trees, ctx.declared, assigned, goal, typer=node_type,
+                           probe=TypeContext(ctx.text, {}))
+    ctx.kinds = {name: ("vector" if i.kind == "col" else i.kind) for name, i in inferred.items()}
+    if report is not None:
+        report.update(inferred)
 
 
 def unsized_constants(text: str, declare: Mapping[str, str] | None = None) -> set[float]:
@@ -281,6 +331,7 @@ def unsized_constants(text: str, declare: Mapping[str, str] | None = None) -> se
 
     tree = parse_text(text)
     ctx = TypeContext(text, check_declarations(declare))
+    settle_kinds(ctx, [tree], [None], None, None)  # kinds from use, as build() has them
     order = infer_tree(ctx, tree)
     held = {d.root() for t in (*ctx.variables.values(), *ctx.declared.values()) for d in t.dims}
     free: set[float] = set()
@@ -303,9 +354,11 @@ def check_declarations(declare: Mapping[str, str] | None) -> Mapping[str, str]:
 
 def infer_tree(ctx: TypeContext, tree: ast.Node) -> list[ast.Node]:
     """Pass 1 over one tree: every node's surface type; returns the post-order."""
-    order = _postorder(tree)
+    order = ast.postorder(tree)
     for node in order:
         ctx.types[id(node)] = _infer(ctx, node)
+    if ctx.types[id(tree)].kind == "empty":  # `[]` alone has no value
+        _no_empty(ctx, tree)
     return order
 
 

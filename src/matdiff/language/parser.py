@@ -48,17 +48,22 @@ def _check_brackets(text: str) -> None:
     """Unbalanced or too deeply nested brackets, found before parsing."""
     opened: list[int] = []
     for i, ch in enumerate(text):
-        if ch == "(":
+        if ch in "([":
             opened.append(i)
             if len(opened) > MAX_DEPTH:
                 raise ParseError(f"brackets nested more than {MAX_DEPTH} deep", text,
                                  *_position(text, i))
-        elif ch == ")":
+        elif ch in ")]":
+            want = "(" if ch == ")" else "["
             if not opened:
-                raise ParseError("')' has no matching '('", text, *_position(text, i))
+                raise ParseError(f"'{ch}' has no matching '{want}'", text, *_position(text, i))
+            if text[opened[-1]] != want:
+                raise ParseError(f"'{ch}' closes '{text[opened[-1]]}' (opened at column "
+                                 f"{_position(text, opened[-1])[1]})", text, *_position(text, i))
             opened.pop()
     if opened:
-        raise ParseError("'(' is never closed", text, *_position(text, opened[-1]))
+        raise ParseError(f"'{text[opened[-1]]}' is never closed", text,
+                         *_position(text, opened[-1]))
 
 
 def _describe(token) -> str:
@@ -80,6 +85,10 @@ def _juxtaposed(text: str, token) -> str:
     right = str(token.value)
     if token.type == "NAME":
         right = re.match(r"\w+", text[token.start_pos:]).group(0)
+    before = text[:token.start_pos]
+    if before.count("[") > before.count("]"):  # [x y]: MATLAB's row, written with commas
+        return (f": inside [...] separate the entries of a row with ',' and rows with ';' "
+                f"([{left.group(1)}, {right}]), or write a product with '*'")
     return f": a product needs an operator; write {left.group(1)}*{right}"
 
 
@@ -110,6 +119,10 @@ def parse_text(text: str) -> ast.Node:
             line, column = _position(text, len(text.rstrip()))
             raise ParseError("unexpected end of input: an operand is missing", text,
                              line, column) from None
+        if str(e.token.value) == "*" and text[e.token.start_pos - 1:e.token.start_pos] == "*":
+            raise ParseError("'**' is not an operator: a power is written x.^2 (each entry) "
+                             "or x^2 (a scalar, or a square matrix's power)", text,
+                             e.line, e.column - 1) from None
         raise ParseError(f"unexpected {_describe(e.token)}{_juxtaposed(text, e.token)}", text,
                          e.line, e.column) from None
     except UnexpectedEOF:
@@ -153,6 +166,13 @@ def _to_ast(tree, text: str) -> ast.Node:
             op, operand = kids
             inner = _node(operand, get, text)
             node = ast.Neg(op.line, op.column, inner) if rule == "neg" else inner
+        elif rule == "empty":
+            node = ast.Empty(line, column)
+        elif rule == "brow":
+            continue  # read by its brackets
+        elif rule == "brackets":
+            rows = tuple(tuple(_node(k, get, text) for k in row.children) for row in kids)
+            node = ast.Brackets(line, column, rows)
         elif rule == "transpose":
             operand, op = kids
             node = ast.Transpose(op.line, op.column, _node(operand, get, text))

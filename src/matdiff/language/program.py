@@ -28,7 +28,14 @@ from ..errors import MatdiffError, ParseError
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from . import ast
-from .build import TypeContext, check_declarations, infer_tree, input_leaves, lower_tree
+from .build import (
+    TypeContext,
+    check_declarations,
+    infer_tree,
+    input_leaves,
+    lower_tree,
+    settle_kinds,
+)
 from .rules import RESERVED
 from .types import Dims, parse_declaration
 
@@ -38,7 +45,7 @@ __all__ = ["Statement", "Program", "build_program", "is_program", "single", "int
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _DECLARATION = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_]*)*)\s*:(.*)\Z",
                           re.DOTALL)
-_CONTINUES = ("+", "-", "*", "/", "^", ",", "@", "(", "\u2212", "\u00b7", "\u2297", "\u2299",
+_CONTINUES = ("+", "-", "*", "/", "^", ",", "@", "(", "[", "\u2212", "\u00b7", "\u2297", "\u2299",
               "\u2218", "\u2298")
 
 
@@ -134,8 +141,18 @@ def declared_in_text(text: str) -> set[str]:
 
 
 def is_program(text: object) -> bool:
-    """Whether text is written as a program (else one expression, as before programs)."""
-    return isinstance(text, str) and any(c in text for c in "=;:#")
+    """Whether text is written as a program (else one expression, as before programs); a
+    `;` inside brackets stacks blocks (`[a; b]`) and does not make one."""
+    if not isinstance(text, str):
+        return False
+    if any(c in text for c in "=:#"):
+        return True
+    depth = 0
+    for ch in text:
+        depth += (ch in "([") - (ch in ")]")
+        if ch == ";" and depth <= 0:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- splitting
@@ -157,9 +174,9 @@ def _split(text: str) -> list[_Piece]:
     depth = 0
     start = 0
     for i, ch in enumerate(text):
-        if ch == "(":
+        if ch in "([":
             depth += 1
-        elif ch == ")":
+        elif ch in ")]":
             depth = max(depth - 1, 0)
         elif ch == ";" and depth == 0:
             pieces.append(_Piece(start, i, True))
@@ -197,7 +214,8 @@ class _Assign:
 
 
 def build_program(text: str, declare: Mapping[str, str] | None = None,
-                  of: str | None = None) -> Program:
+                  of: str | None = None, goal: str | None = None,
+                  report: dict | None = None) -> Program:
     """Parse, check and type a program; every error a MatdiffError with line and column."""
     from .parser import MAX_LENGTH, parse_text
 
@@ -250,7 +268,8 @@ def build_program(text: str, declare: Mapping[str, str] | None = None,
         if a.name is None:
             raise ParseError("only the last statement may be a bare expression; name this one "
                              "(h = ...) or remove it", text, *_position(text, a.name_at))
-    return _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text)
+    return _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text, goal,
+                           report)
 
 
 def _declaration(text: str, start: int, m: re.Match, declare: dict[str, str],
@@ -301,7 +320,8 @@ def _names(tree: ast.Node) -> list[ast.Name]:
     return out
 
 
-def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text) -> Program:
+def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text, goal=None,
+                    report=None) -> Program:
     where = {}  # name -> index of its assignment
     for k, a in enumerate(assigns):
         if a.name is None:
@@ -337,6 +357,7 @@ def _type_and_lower(text, masked, assigns, declare, program_decl, of, parse_text
                 msg += "; the assignments form a cycle: " + " -> ".join(cycle)
             raise ParseError(msg, text, node.line, node.column)
     ctx = TypeContext(text, declare)
+    settle_kinds(ctx, trees[:stop], [a.name for a in assigns[:stop]], goal, report)
     orders = []
     for a, tree in zip(assigns, trees):
         orders.append(infer_tree(ctx, tree))

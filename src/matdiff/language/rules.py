@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from ..ir.ops import SPECS, Op, spelling
+from ..ir.properties import logsumexp_of
 from . import ast
 from .types import SurfaceType
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .build import TypeContext
 
 __all__ = ["BINARY", "FUNCTIONS", "SHAPE_RULES", "ALIASES", "RESERVED", "SCALAR", "Rule",
-           "broadcast", "expand_to", "transpose", "matmul"]
+           "broadcast", "expand_to", "transpose", "matmul", "concatenation_type",
+           "lower_concatenation"]
 
 SCALAR = SurfaceType("scalar", ())
 
@@ -144,12 +146,18 @@ def _type_divide(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceTy
     return a
 
 
+def _transpose_slip(ctx: TypeContext, node: ast.BinOp, b: SurfaceType) -> None:
+    """`x^T`, `x.^T`: a transpose written as a power (T undeclared, or not a scalar)."""
+    if isinstance(node.right, ast.Name) and node.right.name == "T" and (
+            b.kind != "scalar" or "T" not in ctx.declared):
+        base = node.left.name if isinstance(node.left, ast.Name) else "x"
+        ctx.fail(node, f"'{node.spelling}T' is not a transpose here (T is read as a variable): "
+                       f"write {base}' for the transpose of {base} (or {base}.T)")
+
+
 def _type_power(ctx: TypeContext, node: ast.BinOp, a: SurfaceType, b: SurfaceType) -> SurfaceType:
+    _transpose_slip(ctx, node, b)
     if b.kind != "scalar":
-        if isinstance(node.right, ast.Name) and node.right.name == "T":
-            base = node.left.name if isinstance(node.left, ast.Name) else "x"
-            ctx.fail(node, "'^T' is not a transpose here (T is read as a matrix variable): "
-                           f"write {base}' for the transpose of {base}")
         ctx.fail(node, f"'^' needs a scalar exponent, not {ctx.describe(b)} (use .^)")
     if a.kind == "scalar":
         return a
@@ -204,6 +212,8 @@ class Rule:
 
 
 def _type_elementwise(ctx, node, a, b):
+    if node.op == ".^":
+        _transpose_slip(ctx, node, b)
     return ctx.expand(node, f"'{node.spelling}'", a, b)
 
 
@@ -250,9 +260,8 @@ def _t_vector(result):
             name = node.func
             if name in _PAIRWISE:
                 axis = "" if a.kind != "matrix" else (
-                    f"; a matrix reduced along an axis (MATLAB's {name}(X) per column, "
-                    f"{name}(X, [], 2) per row) is not supported, and softmax(X, 2) and "
-                    "logsumexp(X, 2) need no row maximum subtracted")
+                    f"; along an axis write {name}(X, [], 2) for each row, {name}(X, [], 1) "
+                    f"for each column (MATLAB's {name}(X) per column is not supported)")
                 ctx.fail(node, f"{name}() of one argument takes a vector, not "
                                f"{ctx.describe(a)} ({name}(a, b) of two is element-wise, "
                                f"{name}(0, X)){axis}")
@@ -346,11 +355,35 @@ def _spec_rule(op: Op) -> Rule:
     if spec.kind == "matrix":
         return Rule(typer, lambda ctx, node, t, a: ir.matrix_fn(op, a, ctx.shape(t)))
     if op is Op.LOG:  # log(exp(Z)*vector(1)) is logsumexp(Z, 2), evaluated stably
-        return Rule(typer, lambda ctx, node, t, a: _as_logsumexp(a) or ir.unary(op, a))
+        return Rule(typer, lambda ctx, node, t, a: logsumexp_of(a) or ir.unary(op, a))
     if spec.arity == 1:
         return Rule(typer, lambda ctx, node, t, a: ir.unary(op, a))
     return Rule(typer, lambda ctx, node, t, a, b: ir.binary(op, *_pair(ctx, node, a, b)),
                 (2, 2))
+
+
+def _t_axis_extremum(ctx, node, a, empty, axis_type):
+    """max(X, [], d), min(X, [], d): MATLAB's extremum along an axis, shaped as sum(X, d)."""
+    name = node.func
+    if empty.kind != "empty":
+        ctx.fail(node, f"{name}() of three arguments is {name}(X, [], d), the extreme along "
+                       f"axis d; the second argument must be [] ({name}(a, b) of two is "
+                       "element-wise)")
+    if a.kind in ("scalar", "empty"):
+        ctx.fail(node, f"{name}(X, [], d) takes a vector or a matrix, not {ctx.describe(a)}")
+    return _t_reduce(ctx, node, a, axis_type)
+
+
+def _lower_axis_extremum(op: Op):
+    def lower(ctx, node, t, a, empty, axis):
+        d = _axis(ctx, node)
+        if a.ndim == 2:
+            attr = 1 if d == 2 else 0  # 1: each row reduced, as logsumexp(X, 2)
+            return ir.matrix_fn(op, a, (a.shape[1 - attr],), attr)
+        if t.kind == "scalar":  # a vector along its own axis
+            return ir.matrix_fn(op, a, ())
+        return a  # across a vector: each entry alone
+    return lower
 
 
 def _by_arity(rules: list[Rule]) -> Rule:
@@ -369,25 +402,13 @@ def _spec_rules() -> dict[str, Rule]:
     for op, spec in SPECS.items():
         if spec.kind in ("elementwise", "matrix") and not spec.operator:
             ops.setdefault(spelling(op), []).append(op)
-    return {name: _spec_rule(group[0]) if len(group) == 1
-            else _by_arity([_spec_rule(op) for op in group]) for name, group in ops.items()}
-
-
-def _as_logsumexp(a: Expr) -> Expr | None:
-    """The log-sum-exp that the sum `a` (of exp, along an axis or whole) is the exp of:
-    sum(exp(z)) -> logsumexp(z); exp(Z)*vector(1) -> logsumexp(Z, 2); None otherwise."""
-    if a.op is not Op.EINSUM or len(a.args) != 1 or a.args[0].op is not Op.EXP:
-        return None
-    (lab,), out, _ = a.attr
-    z = a.args[0].args[0]
-    if len(set(lab)) != len(lab):
-        return None
-    if not out and z.ndim == 1:
-        return ir.matrix_fn(Op.LOGSUMEXP, z, ())
-    if z.ndim == 2 and len(out) == 1 and out[0] in lab:
-        attr = 1 if out[0] == lab[0] else 0  # the rows kept: each row summed
-        return ir.matrix_fn(Op.LOGSUMEXP, z, (z.shape[1 - attr],), attr)
-    return None
+    out = {name: _spec_rule(group[0]) if len(group) == 1
+           else _by_arity([_spec_rule(op) for op in group]) for name, group in ops.items()}
+    for op in (Op.VMAX, Op.VMIN):  # max(X, [], d): a third spelling, along an axis
+        name = spelling(op)
+        three = Rule(_t_axis_extremum, _lower_axis_extremum(op), (3, 3))
+        out[name] = _by_arity([r for op2 in ops[name] for r in [_spec_rule(op2)]] + [three])
+    return out
 
 
 def _lower_filled(ctx, node, t, a, *sizes):
@@ -425,10 +446,11 @@ def _lower_size(ctx, node, t, a, k):
 
 def _axis(ctx, node) -> int:
     """The literal axis of `sum(X, d)`: 1 (down the columns) or 2 (along the rows)."""
-    d = _integer_literal(node.args[1])
+    d = _integer_literal(node.args[-1])
     if d not in (1, 2):
-        ctx.fail(node.args[1], f"the axis of {node.func}(X, d) is 1 (down each column) or 2 "
-                               "(along each row), written as a number")
+        form = f"{node.func}(X, [], d)" if len(node.args) == 3 else f"{node.func}(X, d)"
+        ctx.fail(node.args[-1], f"the axis of {form} is 1 (down each column) or 2 "
+                                "(along each row), written as a number")
     return d
 
 
@@ -533,3 +555,70 @@ FUNCTIONS: dict[str, Rule] = {
 }
 ALIASES = {"trace": "tr", "transpose": None}
 RESERVED = set(FUNCTIONS) | set(ALIASES) | {"eye"}
+
+
+# ---------------------------------------------------------------- building from blocks
+
+def _rows_of(kind: str, t: SurfaceType):
+    """(rows, columns) of a block as written: None for a length of 1."""
+    if kind == "scalar":
+        return None, None
+    if kind == "row":
+        return None, t.dims[0]
+    if kind == "col":
+        return t.dims[0], None
+    return t.dims[0], t.dims[1]
+
+
+def _join(ctx, node, blocks: list[SurfaceType], across: bool) -> SurfaceType:
+    """Blocks side by side (across, `[a, b]`) or stacked (`[a; b]`): they agree on the other
+    axis, and the joined axis is the sum of theirs (a number or "n+m")."""
+    if len(blocks) == 1:
+        return blocks[0]
+    keep, grow = (0, 1) if across else (1, 0)
+    sizes = [_rows_of(t.kind, t) for t in blocks]
+    kept = [s[keep] for s in sizes]
+    what = "[a, b] sets blocks side by side" if across else "[a; b] stacks blocks"
+    if all(k is None for k in kept):  # scalars and vectors of one row (column)
+        parts = [s[grow] if s[grow] is not None else ctx.dims.declared(1) for s in sizes]
+        return SurfaceType("row" if across else "col", (ctx.dims.total(parts),))
+    if any(k is None for k in kept):
+        odd = next(t for t, k in zip(blocks, kept) if k is None)
+        other = next(t for t, k in zip(blocks, kept) if k is not None)
+        ctx.fail(node, f"{what} of one {'height' if across else 'width'}: "
+                       f"{ctx.describe(odd)} and {ctx.describe(other)} differ (transpose one?)")
+    for t, k in zip(blocks, kept):
+        if not ctx.dims.unify(kept[0], k):
+            ctx.fail(node, f"{what} of one {'height' if across else 'width'}, not "
+                           f"{ctx.describe(blocks[0])} and {ctx.describe(t)}")
+    parts = [s[grow] if s[grow] is not None else ctx.dims.declared(1) for s in sizes]
+    total = ctx.dims.total(parts)
+    return SurfaceType("matrix", (kept[0], total) if across else (total, kept[0]))
+
+
+def concatenation_type(ctx, node: ast.Brackets, args: list[SurfaceType]) -> SurfaceType:
+    """`[a, b; c, d]`: each row's blocks side by side, then the rows stacked."""
+    for t in args:
+        if t.kind == "empty":
+            ctx.fail(node, "[] stands only in max(X, [], d) and min(X, [], d)")
+    it = iter(args)
+    rows = [[next(it) for _ in row] for row in node.rows]
+    return _join(ctx, node, [_join(ctx, node, r, across=True) for r in rows], across=False)
+
+
+def _join_ir(blocks: list[tuple[Expr, str]], across: bool) -> tuple[Expr, str]:
+    """Blocks joined in the IR: a vector when all are one row (column) of scalars and
+    vectors, else a matrix; a scalar, or a vector in a matrix, is a slice of the join."""
+    if len(blocks) == 1:
+        return blocks[0]
+    one_line = all(k in (("scalar", "row") if across else ("scalar", "col")) for _, k in blocks)
+    if one_line:
+        return ir.concat([e for e, _ in blocks], 0, 1), ("row" if across else "col")
+    return ir.concat([e for e, _ in blocks], 1 if across else 0, 2), "matrix"
+
+
+def lower_concatenation(ctx, node: ast.Brackets, built: list[Expr]) -> Expr:
+    kinds = iter(ctx.types[id(c)].kind for c in node.children())
+    it = iter(built)
+    rows = [_join_ir([(next(it), next(kinds)) for _ in row], across=True) for row in node.rows]
+    return _join_ir(rows, across=False)[0]

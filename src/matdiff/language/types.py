@@ -19,12 +19,14 @@ __all__ = ["DimVar", "SurfaceType", "Dims", "parse_declaration", "parse_declarat
 class DimVar:
     """An unknown dimension; roots carry a declared symbol or an integer."""
 
-    __slots__ = ("parent", "symbol", "value")
+    __slots__ = ("parent", "symbol", "value", "parts")
 
-    def __init__(self, symbol: str | None = None, value: int | None = None) -> None:
+    def __init__(self, symbol: str | None = None, value: int | None = None,
+                 parts: tuple[DimVar, ...] = ()) -> None:
         self.parent: DimVar = self
         self.symbol = symbol
         self.value = value
+        self.parts = parts  # a concatenated axis: the sum of these lengths
 
     def root(self) -> DimVar:
         node = self
@@ -53,11 +55,65 @@ class Dims:
             self.symbols[spec] = DimVar(symbol=spec)
         return self.symbols[spec]
 
+    def total(self, parts: list[DimVar]) -> DimVar:
+        """The length of a concatenated axis: the sum of the parts' lengths."""
+        if len(parts) == 1:
+            return parts[0]
+        return DimVar(parts=tuple(parts))
+
+    def _sum_value(self, r: DimVar) -> int | None:
+        values = [self._value(p) for p in r.parts]
+        return None if None in values else sum(values)
+
+    def _value(self, d: DimVar) -> int | None:
+        r = d.root()
+        if r.parts:
+            return self._sum_value(r)
+        return r.value
+
+    def _plain(self, r: DimVar) -> bool:
+        return r.value is None and r.symbol is None and not r.parts
+
+    def _occurs(self, d: DimVar, total: DimVar) -> bool:
+        """Whether d is one of the parts of the concatenated axis total (x + [x; y])."""
+        stack = [total.root()]
+        while stack:
+            r = stack.pop()
+            if r is d:
+                return True
+            stack.extend(p.root() for p in r.parts)
+        return False
+
+    def _unify_sum(self, ra: DimVar, rb: DimVar) -> bool:
+        """A concatenated axis is one with an unknown, an equal sum, or a number equal to it;
+        never with one of its own parts (n = n + m has no solution of positive lengths)."""
+        if self._plain(rb):
+            if self._occurs(rb, ra):
+                return False
+            rb.parent = ra
+            return True
+        if self._plain(ra):
+            if self._occurs(ra, rb):
+                return False
+            ra.parent = rb
+            return True
+        if ra.parts and rb.parts and len(ra.parts) == len(rb.parts) and all(
+                self.known_equal(x, y) for x, y in zip(ra.parts, rb.parts)):
+            rb.parent = ra
+            return True
+        va, vb = self._value(ra), self._value(rb)
+        if va is not None and va == vb:
+            (rb if rb.parts else ra).parent = ra if rb.parts else rb
+            return True
+        return False
+
     def unify(self, a: DimVar, b: DimVar) -> bool:
         """Make a and b one dimension; False when they cannot be."""
         ra, rb = a.root(), b.root()
         if ra is rb:
             return True
+        if ra.parts or rb.parts:
+            return self._unify_sum(ra, rb)
         if ra.value is not None and rb.value is not None and ra.value != rb.value:
             return False
         if ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol:
@@ -72,18 +128,34 @@ class Dims:
         ra, rb = a.root(), b.root()
         if ra is rb:
             return True
+        if ra.parts or rb.parts:
+            return self._plain(ra) or self._plain(rb) or (
+                self._value(ra) is not None and self._value(ra) == self._value(rb))
         if ra.value is not None and rb.value is not None and ra.value != rb.value:
             return False
         return not (ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol)
 
     def known_equal(self, a: DimVar, b: DimVar) -> bool:
-        """Whether a and b are already one dimension (one variable, or one number)."""
+        """Whether a and b are already one dimension (one variable, or one number; two
+        joins whose parts are)."""
         ra, rb = a.root(), b.root()
-        return ra is rb or (ra.value is not None and ra.value == rb.value)
+        va = self._value(ra)
+        if ra is rb or (va is not None and va == self._value(rb)):
+            return True
+        return bool(ra.parts) and len(ra.parts) == len(rb.parts) and all(
+            self.known_equal(x, y) for x, y in zip(ra.parts, rb.parts))
 
     def name(self, d: DimVar) -> str | int:
-        """The final dimension: its integer, its declared symbol, or a fresh letter."""
+        """The final dimension: its integer, its declared symbol, or a fresh letter; a
+        concatenated axis is the sum of its parts ("n+m", or a number when all are)."""
         r = d.root()
+        if r.parts:
+            value = self._sum_value(r)
+            if value is not None:
+                return value
+            from ..ir.expr import dim_sum
+
+            return dim_sum([self.name(p) for p in r.parts])
         if r.value is not None:
             return r.value
         if r.symbol is not None:
@@ -110,6 +182,8 @@ class SurfaceType:
         names = [str(dims.name(d)) for d in self.dims]
         if self.kind == "scalar":
             return "a scalar"
+        if self.kind == "empty":
+            return "[] (the empty matrix)"
         if self.kind == "col":
             return f"a vector ({names[0]})"
         if self.kind == "row":
@@ -222,16 +296,20 @@ def parse_declaration(name: str, spec: object, dims: Dims) -> SurfaceType:
     given: list[DimVar] = []
     if m.group("dims") is not None and m.group("dims").strip():
         for part in m.group("dims").split(","):
-            dm = _DIM.match(part)
-            if not dm:
-                raise MatdiffError(f"bad dimension {part.strip()!r} in the declaration of '{name}'")
-            if dm.group("int"):
-                value = int(dm.group("int"))
-                if value < 1:
-                    raise MatdiffError(f"dimension {value} of '{name}' must be at least 1")
-                given.append(dims.declared(value))
-            else:
-                given.append(dims.declared(dm.group("sym")))
+            terms = []  # a sum n+m: the length of a concatenated axis
+            for term in part.split("+"):
+                dm = _DIM.match(term)
+                if not dm:
+                    raise MatdiffError(f"bad dimension {part.strip()!r} in the declaration "
+                                       f"of '{name}'")
+                if dm.group("int"):
+                    value = int(dm.group("int"))
+                    if value < 1:
+                        raise MatdiffError(f"dimension {value} of '{name}' must be at least 1")
+                    terms.append(dims.declared(value))
+                else:
+                    terms.append(dims.declared(dm.group("sym")))
+            given.append(dims.total(terms))
     if kind == "scalar":
         if mod or given:
             raise MatdiffError(f"a scalar has no dimensions or modifiers: {name}={spec!r}")

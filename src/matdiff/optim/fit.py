@@ -33,12 +33,12 @@ __all__ = ["fit", "prepare"]
 
 
 def _loss_expression(loss: Any, declare: Mapping[str, str] | None) -> Any:
-    from ..api import Expression, parse
+    from ..api import Expression, _parse
 
     if isinstance(loss, Expression):
         expr = loss
     elif isinstance(loss, str):
-        expr = parse(loss, declare)
+        expr = _parse(loss, declare, 4, goal="scalar")  # a loss is a scalar: types names
     else:
         raise MatdiffError(f"the loss must be an expression (text), not {type(loss).__name__}")
     if tuple(expr.shape) != ():

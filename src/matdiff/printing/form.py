@@ -24,6 +24,7 @@ from ..ir.ops import ELEMENTWISE_UNARY, spelling
 __all__ = [
     "Form", "sym", "num", "call", "ones", "eye", "neg", "add", "mul", "hadamard", "ediv",
     "sdiv", "power", "transpose", "index", "is_num", "is_neg", "flip_kind", "product_kind",
+    "block",
 ]
 
 
@@ -250,6 +251,20 @@ def power(base: Form, exponent: Form) -> Form:
     return Form("pow", (base, exponent), None, base.orient, None, _count((base, exponent)))
 
 
+def block(rows: list[list[Form]], orient: str) -> Form:
+    """[a, b; c, d]: rows of blocks, as MATLAB writes them (value: the rows' lengths)."""
+    parts = tuple(f for row in rows for f in row)
+    return Form("block", parts, tuple(len(r) for r in rows), orient, None, _count(parts))
+
+
+def block_rows(f: Form) -> list[list[Form]]:
+    out, k = [], 0
+    for n in f.value:
+        out.append(list(f.args[k:k + n]))
+        k += n
+    return out
+
+
 def index(value: Any, args: tuple[Form, ...] = ()) -> Form:
     """Index notation: value is an IndexExpr (see index.py) over the forms in args."""
     return Form("index", tuple(args), value, "t")
@@ -283,6 +298,15 @@ def _transpose(f: Form, depth: int, memo: dict) -> Form:
         return f  # eye' -> eye, diag(x)' -> diag(x), A' -> A for a symmetric A
     if f.kind == "ones" and f.orient == "m":  # matrix(c)' -> matrix(c), its sizes swapped
         return replace(f, args=f.args[::-1], dims=f.dims and f.dims[::-1])
+    if f.kind == "mul" and f.value == "spread":  # c*x*y' (a constant block) as c*y*x'
+        args = (f.args[0],) + tuple(transpose(a, depth + 1, memo) for a in reversed(f.args[1:]))
+        return Form("mul", args, "spread", flip_kind(f.orient), f.bcast, _count(args))
+    if f.kind == "block" and (len(f.value) == 1 or set(f.value) == {1}):
+        # [a; b]' is [a', b'] (a list of blocks turned the other way)
+        flat = [transpose(a, depth + 1, memo) for a in f.args]
+        rows = [[a] for a in flat] if len(f.value) == 1 else [flat]
+        pushed = block(rows, flip_kind(f.orient))
+        return pushed if pushed.tcount <= f.tcount else wrapped
     entrywise = (f.kind == "call" and f.value in _ENTRYWISE and len(f.args) == 1) or (
         f.kind == "pow" and f.args[1].orient == "s")
     if depth > _MAX_PUSH or not entrywise and f.kind not in ("neg", "mul", "add", "had",

@@ -101,6 +101,11 @@ class _Builder:
         if node.op is Op.POW:
             base, ex = (self.build(a, names, depth + 1) for a in node.args)
             return ("pow", base, ex)
+        if node.op is Op.CONCAT:  # blocks along one axis, each over the same index names
+            slice_names = names[:node.attr] + names[node.attr + 1:]  # one entry along it
+            return ("block", names[node.attr],
+                    [self.build(a, names if a.ndim == node.ndim else slice_names, depth + 1)
+                     for a in node.args])
         raise MatdiffError(f"no index notation for {node.op.value} of a "
                            f"{node.ndim}-axis tensor")  # pragma: no cover
 

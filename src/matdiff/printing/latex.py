@@ -106,6 +106,20 @@ class LatexPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return f"I_{{{parts[0]}}}" if parts else "I"
 
+    def _print_empty(self, f: Form, parts: list[str]) -> str:
+        return r"[\,]"  # max(X, [], 2), as MATLAB writes it
+
+    def _print_block(self, f: Form, parts: list[str]) -> str:
+        # a zero block spread through variables (0*x*y', for the text to parse back) is 0
+        parts = [self.raw_parts[k][: self.raw_parts[k].index(" ")]
+                 if a.kind == "mul" and a.value == "spread" and " " in self.raw_parts[k] else s
+                 for k, (a, s) in enumerate(zip(f.args, parts))]
+        rows, k = [], 0
+        for n in f.value:
+            rows.append(" & ".join(parts[k:k + n]))
+            k += n
+        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[2]
 
@@ -170,6 +184,9 @@ class LatexPrinter(Printer):
     def index_call(self, name: str, args: list[str]) -> str:
         op = FUNCTIONS.get(name, f"\\operatorname{{{name}}}")
         return f"{op}\\left({', '.join(args)}\\right)"
+
+    def index_block(self, name: str, items: list[str]) -> str:
+        return r"\begin{bmatrix} " + r" \\ ".join(items) + r" \end{bmatrix}_{" + name + "}"
 
     def index_pow(self, base: str, ex: str) -> str:
         return f"{base}^{{{ex}}}"

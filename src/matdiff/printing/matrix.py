@@ -197,6 +197,15 @@ def _diagonal_like(f: Form, depth: int = 0) -> bool:
         _diagonal_like(a, depth + 1) for a in f.args)
 
 
+def _columns(node: Expr, args: list[Form]) -> list[Form]:
+    """The vector operands of an entry-by-entry op on one vector, all columns when some
+    are rows and some columns (logsumexp(B, 1) is a row, y a column: min(...', y))."""
+    kinds = {a.orient for a in args}
+    if node.ndim != 1 or not {"r", "c"} <= kinds:
+        return args
+    return [F.transpose(a) if a.orient == "r" else a for a in args]
+
+
 def _add(node: Expr, args: list[Form], ctx) -> Form:
     """A sum, with spread terms written by implicit expansion: `X*W + v'`, `x + 1`.
     Beside the identity or a diagonal matrix a spread vector keeps its longhand
@@ -204,9 +213,7 @@ def _add(node: Expr, args: list[Form], ctx) -> Form:
     spread number (`eye - matrix(1)/n`), where a bare number would read as a multiple of
     the identity; elsewhere a matrix sum expands a number as the language does
     (`step(X*W + 1)`, the hinge loss's margins)."""
-    if kind_of(node.shape) == "c" and any(a.orient == "r" for a in args):
-        # logsumexp(A, 1) - u': a row vector's terms all rows (a column would not add)
-        args = [F.transpose(a) if a.orient == "c" else a for a in args]
+    args = _columns(node, args)
     if all(a.bcast is not None for a in args):
         return F.add(args)
     eye = any(_diagonal_like(a) for a in args)
@@ -256,12 +263,14 @@ def _unary(node: Expr, args: list[Form], ctx) -> Form:
 
 
 def _extremum(node: Expr, args: list[Form], ctx) -> Form:
-    a, b = args
+    a, b = _columns(node, args)
     if a.bcast is not None and b.bcast is None and _expands(a, node, ctx):
         a = a.bcast
     elif b.bcast is not None and a.bcast is None and _expands(b, node, ctx):
         b = b.bcast
-    return F.call(spelling(node.op), [a, b], kind_of(node.shape))
+    # the orientation of its arguments: eq(max(Z, [], 1), m) of a row is a row
+    orient = next((f.orient for f in (a, b) if f.orient != "s"), kind_of(node.shape))
+    return F.call(spelling(node.op), [a, b], orient if node.ndim == 1 else kind_of(node.shape))
 
 
 def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
@@ -269,8 +278,80 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
         kind = kind_of(node.shape)
         if kind == "c" and node.attr == 0:  # logsumexp(X, 1) is a row, as sum(X, 1) is
             kind = "r"
-        return F.call(spelling(node.op), [*args, F.num(node.attr + 1)], kind)
+        empty = [F.Form("empty", (), None, "m")] if node.op in (Op.VMAX, Op.VMIN) else []
+        return F.call(spelling(node.op), [*args, *empty, F.num(node.attr + 1)], kind)
+    if node.ndim == 1 and args[0].orient == "r":  # softmax of a row is a row
+        return F.call(spelling(node.op), args, "r")
     return F.call(spelling(node.op), args, kind_of(node.shape))
+
+
+def _column_of(ctx, d) -> Form | None:
+    """A column vector of length d written through a variable: x, A*vector(1), A'*vector(1)."""
+    for v in ctx.variables.values():
+        if v.ndim == 1 and v.shape[0] == d:
+            return F.sym(v.name, "c")
+    for v in ctx.variables.values():
+        if v.ndim == 2 and d in v.shape:
+            a = F.sym(v.name, "m", v.attr[1])
+            a = a if v.shape[0] == d else F.transpose(a)
+            other = v.shape[1] if v.shape[0] == d else v.shape[0]
+            return F.mul([a, F.ones(1.0, "c", (other,))])
+    return None
+
+
+def _spread(node: Expr, ctx) -> Form | None:
+    """A constant block of a concatenation, c*x or c*x*y' with variables carrying its sizes
+    (the size of a block along the joined axis is told by nothing else)."""
+    cols = [None if d == 1 else _column_of(ctx, d) for d in node.shape]
+    if all(c is None for c in cols) or any(c is None and d != 1
+                                           for c, d in zip(cols, node.shape)):
+        return None
+    factors = [F.num(node.attr)]
+    if cols[0] is not None:
+        factors.append(cols[0])
+    if len(cols) == 2 and cols[1] is not None:
+        factors.append(F.transpose(cols[1]))
+    orient = "r" if cols[0] is None else ("c" if len(cols) == 2 and cols[1] is None
+                                          else kind_of(node.shape))
+    # kept as written (0*x*y', not folded to a 0 whose size nothing tells)
+    return F.Form("mul", tuple(factors), "spread", orient, bcast=F.num(node.attr),
+                  tcount=sum(a.tcount for a in factors))
+
+
+def _literal(node: Expr) -> Form | None:
+    """A small constant block of known size as its entries: [0, 0]."""
+    if len(node.shape) == 1:
+        rows = [[F.num(node.attr)] for _ in range(node.shape[0])]
+    else:
+        rows = [[F.num(node.attr)] * node.shape[1] for _ in range(node.shape[0])]
+    if sum(len(r) for r in rows) > 16:
+        return None
+    return F.block(rows, kind_of(node.shape))
+
+
+def _block(node: Expr, form: Form, ctx, row: bool) -> Form:
+    """One block as written: a constant through variables (its size told), a vector that is
+    a row of a stacked matrix transposed."""
+    if node.op is Op.CONST and node.ndim and any(not isinstance(d, int) for d in node.shape):
+        form = _spread(node, ctx) or form
+    elif node.op is Op.CONST and node.ndim:
+        form = _literal(node) or form
+    return F.transpose(form) if row else form
+
+
+def _concat(node: Expr, args: list[Form], ctx) -> Form:
+    """[a; b], [A, B]; stacked rows of side-by-side blocks print as [a, b; c, d]."""
+    blocks = [_block(a, f, ctx, node.ndim == 2 and node.attr == 0 and a.ndim == 1)
+              for a, f in zip(node.args, args)]
+    if node.ndim == 2 and node.attr == 1:
+        return F.block([blocks], "m")
+    rows = []
+    for b in blocks:
+        if b.kind == "block" and len(b.value) == 1 and b.value[0] > 1:
+            rows.append(list(b.args))  # a row [a, b] inside a stack: one row of the block
+        else:
+            rows.append([b])
+    return F.block(rows, kind_of(node.shape))
 
 
 # op -> conversion(node, argument forms, context); None means "no matrix form"
@@ -280,6 +361,7 @@ FORMS = {
     Op.SIZE: lambda node, args, ctx: ctx.size(node.attr),
     Op.EINSUM: _einsum,
     Op.ADD: _add,
+    Op.CONCAT: _concat,
     **{op: _unary for op in ELEMENTWISE_UNARY},
     **{op: _extremum for op in ELEMENTWISE_BINARY},  # max(a, b), min(a, b): calls
     Op.POW: _pow,

@@ -23,7 +23,7 @@ ADD = 50
 
 PRECEDENCE: dict[str, int] = {
     "sym": ATOM, "num": ATOM, "call": ATOM, "ones": ATOM, "eye": ATOM, "size": ATOM,
-    "index": ATOM,
+    "index": ATOM, "block": ATOM, "empty": ATOM,
     "t": POSTFIX,
     "pow": POW,
     "neg": NEG,

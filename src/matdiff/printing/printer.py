@@ -117,6 +117,8 @@ class Printer:
             return out
         if kind == "call":
             return self.index_call(node[1], [self.index_item(x, f, parts) for x in node[2]])
+        if kind == "block":  # blocks stacked along the axis named
+            return self.index_block(node[1], [self.index_item(x, f, parts) for x in node[2]])
         if kind == "pow":
             base, ex = (self.index_item(x, f, parts) for x in node[1:])
             if node[1][0] not in ("entry", "num"):

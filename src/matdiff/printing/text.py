@@ -36,6 +36,16 @@ class TextPrinter(Printer):
     def _print_eye(self, f: Form, parts: list[str]) -> str:
         return f"eye({parts[0]})" if parts else "eye"
 
+    def _print_empty(self, f: Form, parts: list[str]) -> str:
+        return "[]"  # max(X, [], 2)
+
+    def _print_block(self, f: Form, parts: list[str]) -> str:
+        rows, k = [], 0
+        for n in f.value:
+            rows.append(", ".join(parts[k:k + n]))
+            k += n
+        return "[" + "; ".join(rows) + "]"
+
     def size_factors(self, f: Form) -> tuple[str, ...]:
         return f.value[1]
 
@@ -87,3 +97,6 @@ class TextPrinter(Printer):
 
     def index_pow(self, base: str, ex: str) -> str:
         return f"{base}^{ex}"
+
+    def index_block(self, name: str, items: list[str]) -> str:
+        return f"[{'; '.join(items)}]_{name}"

@@ -9,6 +9,8 @@ is recovered by the printers from the simplified products.
 
     simplify(e)          the simplified expression
     simplify_logged(e)   (simplified, [Fired(rule, before, after), ...])
+    stabilize(e)         a function spelled through exp and log, in the stable functions
+                         (softmax, logsumexp, sigmoid, tanh, softplus, logdet): stable.py
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from ..ir.expr import Expr
 from . import cancel as _cancel  # noqa: F401  (registers the local rules, then cancellation)
 from . import factor as _factor  # noqa: F401  (then the costly distributive law)
 from .engine import REWRITES, Context, Fired, Rewrite, run
+from .stable import stabilize, stabilize_logged
 
-__all__ = ["simplify", "simplify_logged", "REWRITES", "Rewrite", "Fired"]
+__all__ = ["simplify", "simplify_logged", "stabilize", "stabilize_logged", "REWRITES",
+           "Rewrite", "Fired"]
 
 
 def simplify(e: Expr) -> Expr:

@@ -2,10 +2,10 @@
 
 Each rule states its identity and preserves value wherever the expression
 before it is defined (see rules.py). They are kept apart from the local
-rules so that what they cancel, and on what domain, is read in one place:
+rules so that what they cancel, and on what domain, is read in one place
+(rules.py has the others: `powers`, `inverse` (inv(inv(A)) -> A), `common-factor`):
 
     (x.^2).^-1 .* x       -> 1./x          (powers of one base, through a power)
-    inv(inv(A))           -> A
     inv(A')               -> inv(A)'       (the transpose outside: one canonical form)
     A*inv(A), inv(A)*A    -> eye           (inside any product)
     sum(A, 1) - sum(B, 1) -> sum(A - B, 1) (reductions along the same axes, collected)
@@ -27,8 +27,7 @@ from . import rules as _local  # noqa: F401  (the local rules register, and are 
 from .canon import relabel
 from .engine import Context, rule
 
-__all__ = ["power_of_power", "inverse_of_inverse", "inverse_transpose", "inverse_product",
-           "collect_reductions", "common_powers"]
+__all__ = ["power_of_power", "inverse_transpose", "inverse_product", "collect_reductions"]
 
 
 def _is_integer(v: float) -> bool:
@@ -64,15 +63,6 @@ def _transposed(e: Expr) -> Expr | None:
 
 def _transpose(a: Expr) -> Expr:
     return ir.einsum([a], [[0, 1]], [1, 0])
-
-
-# inv(inv(A)) -> A: where inv(A) is defined (A invertible) its inverse is A
-@rule("inverse-inverse", "inv(inv(A)) -> A", Op.INV)
-def inverse_of_inverse(e: Expr, ctx: Context) -> Expr | None:
-    inner = e.args[0]
-    if inner.op is Op.INV:
-        return inner.args[0]
-    return None
 
 
 # inv(A') -> inv(A)': one canonical place for the transpose, so the two spellings collect
@@ -163,74 +153,3 @@ def collect_reductions(e: Expr, ctx: Context) -> Expr | None:
         return ir.add([merged, *rest], e.shape)
     return None
 
-
-def _elementwise_term(t: Expr) -> tuple | None:
-    """(coefficient, {base key: (base, power)}, labels, out, dims) of a term that is an
-    element-wise product (every factor on the same labels), perhaps placed on a diagonal."""
-    c, core = split_coefficient(t)
-    if core.op is not Op.EINSUM:
-        labels = tuple(range(core.ndim))
-        return c, [core], labels, labels, tuple(core.shape)
-    ins, out, dims = core.attr
-    if not core.args or any(lab != ins[0] for lab in ins) or len(set(ins[0])) != len(ins[0]) \
-            or not set(out) <= set(ins[0]):
-        return None  # not element-wise, or a spread
-    return c, list(core.args), tuple(ins[0]), tuple(out), tuple(dims)
-
-
-def _powers(factors: list[Expr], ctx: Context) -> dict[int, tuple[Expr, float]]:
-    found: dict[int, tuple[Expr, float]] = {}
-    for f in factors:
-        base, p = (f.args[0], float(f.args[1].attr)) if (
-            f.op is Op.POW and f.args[1].op is Op.CONST) else (f, 1.0)
-        k = ctx.keys.key(base)
-        found[k] = (base, found.get(k, (base, 0.0))[1] + p)
-    return found
-
-
-# s.*(1 - s).^2 - s.^2.*(1 - s) -> s.*(1 - s).*((1 - s) - s): the common powers of the
-# terms of an element-wise sum (or of a sum of diagonals) are pulled out, so the second
-# derivative of sigmoid is diag(s.*(1 - s).*(1 - 2*s)), not a sum of two diagonals
-@rule("common-powers", "a.^p.*u + a.^q.*v -> a.^min(p, q).*(a.^(p - min).*u + a.^(q - min).*v)",
-      Op.ADD)
-def common_powers(e: Expr, ctx: Context) -> Expr | None:
-    groups: dict[tuple, list[tuple]] = {}
-    for k, t in enumerate(e.args):
-        term = _elementwise_term(t)
-        if term is None:
-            continue
-        c, factors, lab, out, dims = term
-        pattern = relabel([lab], out)[:2] + (tuple(str(dims[x]) for x in lab),)
-        groups.setdefault(pattern, []).append((k, c, _powers(factors, ctx), lab, out, dims))
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        common = set.intersection(*(set(g[2]) for g in group))
-        least = {b: min(g[2][b][1] for g in group) for b in common}
-        least = {b: p for b, p in least.items() if p > 0}
-        if not least:
-            continue
-        _, _, first, lab, out, dims = group[0]
-        shape = first[next(iter(least))][0].shape
-        parts = []
-        for _, c, powers, _, _, _ in group:
-            rest = [ir.binary(Op.POW, base, ir.const(p - least.get(b, 0.0), shape))
-                    for b, (base, p) in powers.items() if p != least.get(b, 0.0)]
-            parts.append(ir.scale(_product(rest, shape), c))
-        pulled = [ir.binary(Op.POW, first[b][0], ir.const(p, shape)) for b, p in least.items()]
-        labels = list(range(len(shape)))
-        inner = ir.einsum([*pulled, ir.add(parts, shape)], [labels] * (len(pulled) + 1), labels)
-        out_labels = [lab.index(x) for x in out]
-        merged = ir.einsum([inner], [labels], out_labels,
-                           {m: dims[x] for m, x in enumerate(lab)})
-        taken = {g[0] for g in group}
-        return ir.add([merged, *(t for m, t in enumerate(e.args) if m not in taken)], e.shape)
-    return None
-
-
-def _product(factors: list[Expr], shape: tuple) -> Expr:
-    """The element-wise product of same-shaped factors (1 for none)."""
-    if not factors:
-        return ir.const(1.0, shape)
-    labels = list(range(len(shape)))
-    return ir.einsum(factors, [labels] * len(factors), labels)

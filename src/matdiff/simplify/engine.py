@@ -55,22 +55,25 @@ class Context:
     disabled: frozenset[str] = frozenset()
     rejected: set = field(default_factory=set)  # (rule name, node) pairs known not to help
     budget: int = 100_000  # search steps the costly rules (factor) may still spend
+    rules: list[Rewrite] | None = None  # the rule set to apply (None: REWRITES)
 
 
 REWRITES: list[Rewrite] = []
 
 
-def rule(name: str, identity: str, *ops: Op):
-    """Register a rewrite rule: `identity` reads like `A*x + A'*x -> (A + A')*x`."""
+def rule(name: str, identity: str, *ops: Op, into: list[Rewrite] | None = None):
+    """Register a rewrite rule: `identity` reads like `A*x + A'*x -> (A + A')*x`.
+
+    `into` is the rule set it joins (REWRITES, the simplifier's, by default)."""
     def register(fn: Callable[[Expr, Context], Expr | None]):
-        REWRITES.append(Rewrite(name, identity, tuple(ops), fn))
+        (REWRITES if into is None else into).append(Rewrite(name, identity, tuple(ops), fn))
         return fn
     return register
 
 
-def _by_op(disabled: frozenset[str]) -> dict[Op, list[Rewrite]]:
+def _by_op(disabled: frozenset[str], rules: list[Rewrite]) -> dict[Op, list[Rewrite]]:
     table: dict[Op, list[Rewrite]] = {}
-    for r in REWRITES:
+    for r in rules:
         if r.name in disabled:
             continue
         for op in r.ops:
@@ -98,7 +101,7 @@ def _pass(root: Expr, ctx: Context, table: dict[Op, list[Rewrite]]) -> Expr:
 def run(e: Expr, ctx: Context | None = None) -> Expr:
     """Apply the rules to a fixed point (at most MAX_PASSES passes)."""
     ctx = ctx or Context()
-    table = _by_op(ctx.disabled)
+    table = _by_op(ctx.disabled, REWRITES if ctx.rules is None else ctx.rules)
     for _ in range(MAX_PASSES):
         new = _pass(e, ctx, table)
         if new is e:

@@ -25,7 +25,7 @@ import itertools
 from collections import Counter
 
 from ..ir import expr as ir
-from ..ir.expr import Expr
+from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
 from . import rules as _local  # noqa: F401  (local rules register, and are tried, first)
 from .canon import relabel
@@ -139,8 +139,12 @@ def distribute(e: Expr, ctx: Context) -> Expr | None:
     size = ctx.keys.size
     if size(e) > MAX_DISTRIBUTE_SIZE:
         return None
-    before = size(e)
-    for expanded in _expansions(e):
+    # a number in front stays in front: 2*(s*vector(1)' - eye)*y -> 2*(sum(y)*s - y)
+    c, core = split_coefficient(e) if e.op is Op.EINSUM else (1.0, e)
+    if core.op is not Op.EINSUM:
+        c, core = 1.0, e
+    before = size(core)
+    for expanded in _expansions(core):
         inner = Context(keys=ctx.keys, disabled=ctx.disabled | {"distribute"},
                         budget=ctx.budget)
         result = run(expanded, inner)
@@ -148,7 +152,7 @@ def distribute(e: Expr, ctx: Context) -> Expr | None:
         collected = e.op is Op.EINSUM or _terms(result) < _terms(expanded)
         if collected and size(result) < DISTRIBUTE_GAIN * before:
             ctx.log.extend(inner.log)
-            return result
+            return result if c == 1.0 else ir.scale(result, c)
     ctx.rejected.add(("distribute", e))
     return None
 

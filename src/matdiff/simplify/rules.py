@@ -19,7 +19,7 @@ from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
            "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
-           "sign_square"]
+           "block_product", "sign_square", "inverse"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -70,8 +70,13 @@ def collect(e: Expr, ctx: Context) -> Expr | None:
 
 
 def _base_and_power(a: Expr) -> tuple[Expr, float]:
+    """(x, p) for a = x.^p; (x.^a).^k is x.^(a*k) for a whole number k (where x.^a is
+    defined), so 1./x.^2 is x.^-2 and cancels against x."""
     if a.op is Op.POW and a.args[1].op is Op.CONST:
-        return a.args[0], a.args[1].attr
+        base, p = a.args[0], a.args[1].attr
+        if base.op is Op.POW and base.args[1].op is Op.CONST and float(p).is_integer():
+            return base.args[0], base.args[1].attr * p
+        return base, p
     return a, 1.0
 
 
@@ -401,6 +406,46 @@ def softmax_quotient(e: Expr, ctx: Context) -> Expr | None:
     return None
 
 
+def _block_sizes(a: Expr) -> list:
+    """The lengths of a concatenation's parts along its axis (1 for a slice)."""
+    return [p.shape[a.attr] if p.ndim == a.ndim else 1 for p in a.args]
+
+
+# a sum over the joined axis of blocks is the sum over each block: sum([x; a]) = sum(x) + a,
+# and two joins of one split contract block by block: [x; a]'*[u; b] = x'*u + a*b
+@rule("block-product", "Σ_k [x; a][k]*[u; b][k] -> x'*u + a*b (blocks of one split)",
+      Op.EINSUM)
+def block_product(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.CONCAT:
+            continue
+        label = ins[k][a.attr]
+        if label in out:
+            continue
+        carriers = [j for j, lab in enumerate(ins) if label in lab]
+        split = _block_sizes(a)
+        if not all(e.args[j].op is Op.CONCAT and ins[j].count(label) == 1
+                   and ins[j].index(label) == e.args[j].attr
+                   and _block_sizes(e.args[j]) == split for j in carriers):
+            continue
+        terms = []
+        for b in range(len(split)):
+            operands, labels = list(e.args), [list(lab) for lab in ins]
+            extra = {}
+            for j in carriers:
+                part = e.args[j].args[b]
+                operands[j] = part
+                if part.ndim < e.args[j].ndim:  # a slice: one entry, no axis of its own
+                    labels[j] = [x for x in labels[j] if x != label]
+            if split[b] != 1 or any(operands[j].ndim == e.args[j].ndim for j in carriers):
+                extra = {label: split[b]}
+            dimap = {**dict(enumerate(dims)), **extra}
+            terms.append(ir.einsum(operands, labels, out, dimap))
+        return ir.add(terms, e.shape)
+    return None
+
+
 # y.^2 -> 1 (any even power) for y declared labels(-1, 1): every entry is -1 or 1
 @rule("sign-square", "y.^2 -> 1 for y declared labels(-1, 1)", Op.POW)
 def sign_square(e: Expr, ctx: Context) -> Expr | None:
@@ -408,3 +453,112 @@ def sign_square(e: Expr, ctx: Context) -> Expr | None:
     if is_signs(base) and power.op is Op.CONST and float(power.attr) % 2 == 0:
         return ir.const(1.0, e.shape)
     return None
+
+
+# inv(inv(A)) -> A (wherever inv(A) is defined, A is invertible)
+@rule("inverse", "inv(inv(A)) -> A", Op.INV)
+def inverse(e: Expr, ctx: Context) -> Expr | None:
+    return e.args[0].args[0] if e.args[0].op is Op.INV else None
+
+
+def _negated(a: Expr, b: Expr) -> bool:
+    """Whether b is -a (up to how the coefficient is written)."""
+    ca, core_a = split_coefficient(a)
+    cb, core_b = split_coefficient(b)
+    return core_a is core_b and ca == -cb
+
+
+def _halves(a: Expr, b: Expr) -> Expr | None:
+    """P with a = P.*sigmoid(u) and b = P.*sigmoid(-u) (P a product, perhaps empty, the
+    sigmoids in the same position): their sum is P, sigmoid(u) + sigmoid(-u) being 1."""
+    if a.op is Op.SIGMOID and b.op is Op.SIGMOID and _negated(a.args[0], b.args[0]):
+        return ir.const(1.0, a.shape)
+    if a.op is not Op.EINSUM or b.op is not Op.EINSUM or a.attr != b.attr or \
+            len(a.args) != len(b.args):
+        return None
+    differ = [k for k, (x, y) in enumerate(zip(a.args, b.args)) if x is not y]
+    if len(differ) != 1:
+        return None
+    (k,) = differ
+    x, y = a.args[k], b.args[k]
+    if x.op is not Op.SIGMOID or y.op is not Op.SIGMOID or not _negated(x.args[0], y.args[0]):
+        return None
+    operands = [ir.const(1.0, x.shape) if m == k else o for m, o in enumerate(a.args)]
+    return _with_operands(a, operands, [list(lab) for lab in a.attr[0]])
+
+
+# c*P.*sigmoid(u) + c*P.*sigmoid(-u) -> c*P: the logistic function's two halves make 1
+@rule("sigmoid-pair", "sigmoid(u) + sigmoid(-u) -> 1; y.*sigmoid(u) + y.*sigmoid(-u) -> y",
+      Op.ADD)
+def sigmoid_pair(e: Expr, ctx: Context) -> Expr | None:
+    split = [split_coefficient(t) for t in e.args]
+    for i, (ci, ti) in enumerate(split):
+        for j, (cj, tj) in enumerate(split):
+            if j <= i or cj != ci:
+                continue
+            whole = _halves(ti, tj)
+            if whole is not None:
+                rest = [t for k, t in enumerate(e.args) if k not in (i, j)]
+                return ir.add([ir.scale(whole, ci), *rest], e.shape)
+    return None
+
+
+def _power_factors(t: Expr, ctx: Context) -> tuple[float, tuple, tuple, dict] | None:
+    """(c, labels, out, {key: (base, power)}) for t = c * prod base.^power entry by entry
+    (every factor on the same labels; out may be a diagonal, diag(...)). A base that is a
+    sum is taken in the orientation with the smaller key: (s - 1).^k = (-1)^k*(1 - s).^k."""
+    c, core = split_coefficient(t)
+    if core.op is Op.EINSUM:
+        ins, out, _ = core.attr
+        operands = list(core.args)
+        if not ins or not all(list(lab) == list(ins[0]) for lab in ins) or \
+                len(set(ins[0])) != len(ins[0]) or not set(out) <= set(ins[0]):
+            return None  # a delta, different labels, a diagonal factor or a broadcast
+        labels, out = tuple(ins[0]), tuple(out)
+    else:
+        operands, labels = [core], tuple(range(core.ndim))
+        out = labels
+    factors: dict[int, list] = {}
+    for a in operands:
+        base, p = _base_and_power(a)
+        if base.op is Op.CONST:
+            return None
+        if base.op is Op.ADD and float(p).is_integer():
+            flipped = ir.neg(base)
+            if ctx.keys.key(flipped) < ctx.keys.key(base):
+                base, c = flipped, c * (-1.0) ** p
+        entry = factors.setdefault(ctx.keys.key(base), [base, 0.0])
+        entry[1] += p
+    return c, labels, out, {k: (b, p) for k, (b, p) in factors.items()}
+
+
+# x.^a.*u + x.^b.*v -> x.^min(a,b).*(x.^(a-min).*u + x.^(b-min).*v), entry by entry: the
+# sigmoid's second derivative s.*(1 - s).^2 - s.^2.*(1 - s) is s.*(1 - s).*(1 - 2*s)
+@rule("common-factor", "s.*(1 - s).^2 - s.^2.*(1 - s) -> s.*(1 - s).*(1 - 2*s)", Op.ADD)
+def common_factor(e: Expr, ctx: Context) -> Expr | None:
+    if len(e.args) > 6:
+        return None
+    terms = [_power_factors(t, ctx) for t in e.args]
+    if None in terms or len({(lab, out) for _, lab, out, _ in terms}) != 1:
+        return None
+    _, labels, out, _ = terms[0]
+    shared = set(terms[0][3]).intersection(*(f for *_, f in terms[1:]))
+    pulled = {}
+    for k in shared:
+        low = min(f[k][1] for *_, f in terms)
+        if low > 0:
+            pulled[k] = (terms[0][3][k][0], low)
+    if not pulled:
+        return None
+    lab = list(labels)
+    rests = []
+    for c, _, _, f in terms:
+        factors = [ir.binary(Op.POW, b, ir.const(p - pulled[k][1], b.shape)) if k in pulled
+                   else ir.binary(Op.POW, b, ir.const(p, b.shape)) for k, (b, p) in f.items()]
+        shape = next(iter(f.values()))[0].shape  # the entries' shape, on `labels`
+        factors = [x for x in factors if x.op is not Op.CONST] or [ir.const(1.0, shape)]
+        rests.append(ir.scale(ir.einsum(factors, [lab] * len(factors), lab), c))
+    inner = ir.add(rests)
+    common = [ir.binary(Op.POW, b, ir.const(p, b.shape)) for b, p in pulled.values()]
+    result = ir.einsum([*common, inner], [lab] * (len(common) + 1), list(out))
+    return result if ctx.keys.size(result) < ctx.keys.size(e) else None

@@ -469,7 +469,9 @@ def error_body(e: matdiff.MatdiffError, payload: Any = None) -> dict[str, Any]:
         text = payload.get("expression") if isinstance(payload.get("expression"), str) else None
     return {"error": {"message": e.message, "line": e.line, "column": e.column,
                       "kind": type(e).__name__, "field": field, "text": text,
-                      "detail": str(e)}}
+                      "detail": str(e),
+                      # the kinds assumed before typing failed ("assuming x: vector ...")
+                      "assumptions_text": getattr(e, "assumptions_text", "")}}
 
 
 def _out_of_memory() -> dict[str, Any]:

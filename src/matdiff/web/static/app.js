@@ -454,6 +454,7 @@ function showError(error, request) {
   if (error.line != null && error.column != null) {
     message += ` (line ${error.line}, column ${error.column})`;
   }
+  if (error.assumptions_text) message += `. Note: ${error.assumptions_text}.`;
   $("error-message").textContent = message;
   const caret = $("error-caret");
   caret.replaceChildren();
