@@ -166,6 +166,10 @@ ROWS: list[Row] = [
         "(g - mean(g) - (x - mean(x))*mean(g.*(x - mean(x)))/(mean((x - mean(x)).^2) + eps))"
         "/sqrt(mean((x - mean(x)).^2) + eps)", "DL, layer norm (upstream gradient g)",
         {"eps": "scalar", "g": "vector"}, values={"eps": "positive"}),
+    Row("sum(sum(G.*((X - mean(X, 1))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps))))", "X",
+        "(G - mean(G, 1) - (X - mean(X, 1)).*mean(G.*(X - mean(X, 1)), 1)./(mean((X - "
+        "mean(X, 1)).^2, 1) + eps))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps)",
+        "DL, batch norm (upstream gradient G)", {"eps": "scalar"}, values={"eps": "positive"}),
     # ---- stable forms (issue 18): functions written through exp, derived through softmax,
     # tanh and logsumexp (tensorgrad's problems)
     Row("exp(z)/sum(exp(z))", "z", "diag(softmax(z)) - softmax(z)*softmax(z)'",
@@ -311,6 +315,10 @@ NOTES = {
         "matdiff applies the centring matrix `eye - matrix(1)/n` to the whole bracket where "
         "the textbook has already multiplied it out (`g - mean(g)`, and `(x - mean(x))'` "
         "unchanged by it, its entries summing to 0); that last identity is not a rewrite rule.",
+    ("sum(sum(G.*((X - mean(X, 1))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps))))", "X"):
+        "The same centring, per column, plus two spellings the printer does not choose: "
+        "`G*diag(1./s)` for `G./s'` and `sum(G, 1)/size(G, 1)` outside a product for "
+        "`mean(G, 1)`.",
     ("-y'*log(softmax(z))", "z"):
         "The textbook form assumes `sum(y) = 1` (a one-hot or probability vector y); "
         "matdiff makes no such assumption, and `sum(y)*softmax(z) - y` is the derivative "
