@@ -70,3 +70,20 @@ def test_a_number_spread_over_a_matrix_prints_bare_except_beside_the_identity():
                      declare={"Y": "one-hot rows"})
     assert "matrix(1)" not in str(d)
     assert len(str(d)) < 100
+
+
+@pytest.mark.parametrize("text, want", [
+    ("sum((x - mean(x)).^2)", "2*(x - mean(x))"),
+    ("mean((x - mean(x)).^2)", "2*(x - mean(x))/numel(x)"),
+    ("norm2(x - mean(x))", "(x - mean(x))/norm2(x - mean(x))"),
+])
+def test_the_centring_matrix_leaves_a_centred_vector_alone(text, want):
+    # (eye - matrix(1)/n)*(x - mean(x)) is x - mean(x): sum(x - mean(x)) is 0 (centred-sum),
+    # and of the ways to multiply out, the smallest is kept (distribute)
+    d = matdiff.diff(text, wrt="x")
+    assert str(d) == want
+    assert "centred-sum" in _fired(d)
+    assert d.check() < 1e-5
+    # a sum along the other axis is not centred, and is left alone
+    assert "centred-sum" not in _fired(matdiff.diff("sum(X - mean(X, 2), 1)*v", wrt="v"))
+

@@ -162,6 +162,9 @@ ROWS: list[Row] = [
         "X'*(step(X*W - sum(X*W.*Y, 2) + 1) - diag(sum(step(X*W - sum(X*W.*Y, 2) + 1), 2))*Y)",
         "DL, the multiclass hinge loss (cs231n; the true class adds a constant 1 per row)",
         {"Y": "one-hot rows"}),
+    Row("mean((x - mean(x)).^2)", "x", "2*(x - mean(x))/numel(x)", "DL, the variance"),
+    Row("norm2(x - mean(x))", "x", "(x - mean(x))/norm2(x - mean(x))",
+        "Cookbook (129), a = mean(x)"),
     Row("g'*((x - mean(x))/sqrt(mean((x - mean(x)).^2) + eps))", "x",
         "(g - mean(g) - (x - mean(x))*mean(g.*(x - mean(x)))/(mean((x - mean(x)).^2) + eps))"
         "/sqrt(mean((x - mean(x)).^2) + eps)", "DL, layer norm (upstream gradient g)",

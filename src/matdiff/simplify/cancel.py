@@ -25,9 +25,10 @@ from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
 from . import rules as _local  # noqa: F401  (the local rules register, and are tried, first)
 from .canon import relabel
-from .engine import Context, rule
+from .engine import Context, rule, run
 
-__all__ = ["power_of_power", "inverse_transpose", "inverse_product", "collect_reductions"]
+__all__ = ["power_of_power", "inverse_transpose", "inverse_product", "collect_reductions",
+           "centred_sum"]
 
 
 def _is_integer(v: float) -> bool:
@@ -153,3 +154,34 @@ def collect_reductions(e: Expr, ctx: Context) -> Expr | None:
         return ir.add([merged, *rest], e.shape)
     return None
 
+
+
+MAX_CENTRED_TERMS = 4
+
+
+# sum(x - mean(x)) -> 0: a product that sums a factor along an axis no other factor carries
+# is 0 where that factor's sum along the axis is 0 (a centred vector, X - mean(X, 1) by
+# columns); the sum is simplified on its own to see it, as a person checks sum(x - mean(x))
+@rule("centred-sum", "sum(x - mean(x)) -> 0; sum(X - mean(X, 1), 1) -> 0", Op.EINSUM)
+def centred_sum(e: Expr, ctx: Context) -> Expr | None:
+    if ("centred-sum", e) in ctx.rejected:
+        return None
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.ADD or len(a.args) > MAX_CENTRED_TERMS:
+            continue
+        others = {x for m, lab in enumerate(ins) if m != k for x in lab} | set(out)
+        summed = [x for x in ins[k] if x not in others]
+        if not summed or len(set(ins[k])) != len(ins[k]):
+            continue
+        kept = [x for x in ins[k] if x not in summed]
+        # the sum taken term by term (a sum is linear), then simplified: 1 - n/n, x - x
+        total = ir.add([ir.einsum([t], [list(ins[k])], kept, dict(enumerate(dims)))
+                        for t in a.args])
+        inner = Context(keys=ctx.keys, disabled=ctx.disabled | {"centred-sum", "distribute",
+                                                                 "factor"},
+                        budget=ctx.budget)
+        if ir.is_zero(run(total, inner)):
+            return ir.zeros(e.shape)
+    ctx.rejected.add(("centred-sum", e))
+    return None
