@@ -162,10 +162,18 @@ MAX_CENTRED_TERMS = 4
 # sum(x - mean(x)) -> 0: a product that sums a factor along an axis no other factor carries
 # is 0 where that factor's sum along the axis is 0 (a centred vector, X - mean(X, 1) by
 # columns); the sum is simplified on its own to see it, as a person checks sum(x - mean(x))
-@rule("centred-sum", "sum(x - mean(x)) -> 0; sum(X - mean(X, 1), 1) -> 0", Op.EINSUM)
+@rule("centred-sum", "sum(x - mean(x)) -> 0; sum(X - mean(X, 1), 1) -> 0", Op.EINSUM, Op.ADD)
 def centred_sum(e: Expr, ctx: Context) -> Expr | None:
+    if e.op is Op.ADD:  # a term a rule just built, dropped before the sum is multiplied out
+        kept = [t for t in e.args if t.op is not Op.EINSUM or not _sums_to_zero(t, ctx)]
+        return ir.add(kept, e.shape) if len(kept) < len(e.args) else None
+    return ir.zeros(e.shape) if _sums_to_zero(e, ctx) else None
+
+
+def _sums_to_zero(e: Expr, ctx: Context) -> bool:
+    """Whether the product e sums a factor, along axes no other factor carries, to 0."""
     if ("centred-sum", e) in ctx.rejected:
-        return None
+        return False
     ins, out, dims = e.attr
     for k, a in enumerate(e.args):
         if a.op is not Op.ADD or len(a.args) > MAX_CENTRED_TERMS:
@@ -182,6 +190,6 @@ def centred_sum(e: Expr, ctx: Context) -> Expr | None:
                                                                  "factor"},
                         budget=ctx.budget)
         if ir.is_zero(run(total, inner)):
-            return ir.zeros(e.shape)
+            return True
     ctx.rejected.add(("centred-sum", e))
-    return None
+    return False
