@@ -112,6 +112,14 @@ LAYERS: list[Layer] = [
           {"X": "G + (step(X*W1).*(G*W2'))*W1'",
            "W1": "X'*(step(X*W1).*(G*W2'))",
            "W2": "relu(X*W1)'*G"}),
+    Layer("convolution layer, one channel (upstream gradient G)",
+          "sum(G .* (conv2(X, K) + b))",
+          {"X": "matrix(6, 6)", "K": "matrix(3, 3)", "b": "scalar", "G": "matrix(4, 4)"},
+          {"K": "conv2(X, G)", "X": "conv2(G, rot180(K), 2)", "b": "sum(G)"},
+          "Deep learning's convolution is a cross-correlation (PyTorch's `conv2d`, one "
+          "channel, one image: sizes are numbers). Its kernel gradient correlates the input "
+          "with the upstream gradient; its input gradient is the full correlation (padding "
+          "k - 1) with the kernel turned by 180 degrees. See docs/tutorial/convolution.md."),
 ]
 
 

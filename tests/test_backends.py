@@ -409,3 +409,25 @@ def _order(src, values):
 
     params = re.search(r"def derivative\(([^)]*)\)", src).group(1).split(", ")
     return [values[p] for p in params]
+
+
+def test_adding_a_backend_is_one_record(monkeypatch):
+    """The command line's choices, detection of arrays and the names generated code
+    reserves read BACKENDS: a new record is seen by each (docs/contributing.md)."""
+    import argparse
+    import dataclasses
+
+    from matdiff.codegen import backends
+    from matdiff.commands import codegen as command
+
+    record = dataclasses.replace(backends.BACKENDS["numpy"], name="numpy-like",
+                                 header="import numpy as npl", summary="a test backend")
+    monkeypatch.setitem(backends.BACKENDS, "numpy-like", record)
+    assert "npl" in record.reserved
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["x'*x", "--wrt", "x", "--backend", "numpy-like"])
+    assert args.backend == "numpy-like"
+    for name in ("numpy", "torch", "jax", "cupy", "dask"):
+        b = backends.BACKENDS[name]
+        assert b.detect and b.convert is not None and b.summary, name

@@ -89,6 +89,9 @@ MISTAKES = [
     # right only for a symmetric matrix
     ("2*A*x", "x'*A*x", "x", None, "symmetric"),
     ("2*A*x - b", "x'*A*x - b'*x", "x", {"b": "vector"}, "symmetric"),
+    # a convolution's input gradient without the kernel turned half a turn
+    ("conv2(G, K, 2)", "sum(G .* conv2(X, K))", "X",
+     {"X": "matrix(6, 6)", "K": "matrix(3, 3)", "G": "matrix(4, 4)"}, "flip"),
 ]
 
 # right answers, written differently from matdiff's printed form
@@ -209,3 +212,20 @@ def test_compare_command_offers_every_layout(layout, capsys):
     assert main(["compare", answer, "--of", "A*x", "--wrt", "x", "--layout", layout]) == 0
     capsys.readouterr()
 
+
+
+def test_the_diagnoses_are_handed_the_frozen_records_below_the_api(monkeypatch):
+    """mistakes.py and slips.py sit below the API: comparison hands them the records of
+    ir/record.py (what they read), never the public Derivative and Expression."""
+    from matdiff import comparison
+    from matdiff.ir.record import DerivativeRecord, FunctionRecord
+
+    seen = []
+
+    def spy(d, ans, case, A, E, expected):
+        seen.append((type(d), type(ans)))
+
+    monkeypatch.setattr(comparison, "TESTS", (spy, *comparison.TESTS))
+    c = matdiff.compare("-2*A*x", of="x'*A*x", wrt="x", declare={"A": "symmetric matrix"})
+    assert not c.equal and c.mistake == "sign"
+    assert seen == [(DerivativeRecord, FunctionRecord)]

@@ -194,3 +194,18 @@ def test_a_programs_steps_use_its_own_names():
     assert introduced[0] == "z1" and "h1" in introduced and introduced[-1] == "L"
     assert d.steps[-2].lhs == "∂L/∂b1"
     assert d.check_steps().ok
+
+
+def test_the_steps_are_derived_from_the_frozen_record_below_the_api():
+    """explain/ is handed a DerivativeRecord (ir/record.py), not the public Derivative:
+    it prints and evaluates through printing and evaluate, never the API's methods."""
+    from matdiff.explain import check_steps, derive_steps
+    from matdiff.ir.record import DerivativeRecord
+
+    d = matdiff.diff("sum(tanh(W*x))", wrt="W")
+    record = d.record
+    assert isinstance(record, DerivativeRecord) and not hasattr(record, "to_text")
+    steps = derive_steps(record)
+    assert steps == d.steps
+    assert steps[-1].after == d.to_text()
+    assert check_steps(record).ok

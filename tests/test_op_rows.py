@@ -79,6 +79,37 @@ def row(text, make, f, wrt=(), declare=None, name=""):
     return Row(text, make, f, tuple(wrt), declare, name)
 
 
+# ---- window ops, written with loops (independent of the library's strided views)
+
+def _corr(x, k, pad=0, stride=1):
+    """Deep learning's convolution (cross-correlation) of a vector or a matrix, by loops."""
+    x = np.asarray(x)
+    x = np.pad(x, pad) if pad else x
+    k = np.asarray(k)
+    out_shape = tuple((m - q) // stride + 1 for m, q in zip(x.shape, k.shape))
+    out = np.zeros(out_shape, dtype=np.result_type(x, k))
+    for idx in np.ndindex(*out_shape):
+        window = tuple(slice(stride * i, stride * i + q) for i, q in zip(idx, k.shape))
+        out[idx] = np.sum(x[window] * k)
+    return out
+
+
+def _pool(x, s, reduce):
+    """Each s x s block (s-long stretch of a vector) reduced, by loops."""
+    x = np.asarray(x)
+    out = np.zeros(tuple(m // s for m in x.shape), dtype=x.dtype)
+    for idx in np.ndindex(*out.shape):
+        out[idx] = reduce(x[tuple(slice(s * i, s * i + s) for i in idx)])
+    return out
+
+
+def _conv_sizes(**sizes):
+    return {n: f"vector({v})" if isinstance(v, int) else f"matrix({v[0]}, {v[1]})"
+            for n, v in sizes.items()}
+
+
+
+
 # --------------------------------------------------------------------------- element-wise functions
 
 # name -> (NumPy implementation, domain sampler(rng, shape))
@@ -163,6 +194,59 @@ AWAY = away_from_zero
 
 
 # --------------------------------------------------------------------------- the table
+
+def _window_rows() -> list[Row]:
+    return [
+        row("conv1(x, k)", vals(x=(6,), k=(3,)), lambda v: _corr(v["x"], v["k"]),
+            declare=_conv_sizes(x=6, k=3)),
+        row("conv1(x, k, 1, 2)", vals(x=(7,), k=(3,)), lambda v: _corr(v["x"], v["k"], 1, 2),
+            declare=_conv_sizes(x=7, k=3)),
+        row("sum(tanh(conv1(x, k, 2)))", vals(x=(5,), k=(3,)),
+            lambda v: np.sum(np.tanh(_corr(v["x"], v["k"], 2))), declare=_conv_sizes(x=5, k=3)),
+        row("conv2(X, K)", vals(X=(5, 4), K=(3, 2)), lambda v: _corr(v["X"], v["K"]),
+            declare=_conv_sizes(X=(5, 4), K=(3, 2))),
+        row("conv2(X, K, 1)", vals(X=(4, 4), K=(3, 3)), lambda v: _corr(v["X"], v["K"], 1),
+            declare=_conv_sizes(X=(4, 4), K=(3, 3))),
+        row("conv2(X, K, 1, 2)", vals(X=(5, 5), K=(3, 3)), lambda v: _corr(v["X"], v["K"], 1, 2),
+            declare=_conv_sizes(X=(5, 5), K=(3, 3))),
+        row("sum(tanh(conv2(X, K, 1, 2)).^2)", vals(X=(5, 5), K=(3, 3)),
+            lambda v: np.sum(np.tanh(_corr(v["X"], v["K"], 1, 2)) ** 2),
+            declare=_conv_sizes(X=(5, 5), K=(3, 3))),
+        row("sum(sigmoid(conv2(X, K) + b))", vals(X=(4, 4), K=(2, 2), b=S),
+            lambda v: np.sum(_sigmoid(_corr(v["X"], v["K"]) + v["b"])),
+            declare=_conv_sizes(X=(4, 4), K=(2, 2))),
+        row("rot180(X)", vals(X=M), lambda v: v["X"][::-1, ::-1], declare=_conv_sizes(X=M)),
+        row("rot180(x)", vals(x=V), lambda v: v["x"][::-1], declare=_conv_sizes(x=3)),
+        row("maxpool(X, 2)", vals(X=(4, 6)), lambda v: _pool(v["X"], 2, np.max),
+            declare=_conv_sizes(X=(4, 6))),
+        row("maxpool(x, 3)", vals(x=(6,)), lambda v: _pool(v["x"], 3, np.max),
+            declare=_conv_sizes(x=6)),
+        row("sum(maxpool(tanh(X), 2).^2)", vals(X=(4, 4)),
+            lambda v: np.sum(_pool(np.tanh(v["X"]), 2, np.max) ** 2),
+            declare=_conv_sizes(X=(4, 4))),
+        row("meanpool(X, 2)", vals(X=(4, 6)), lambda v: _pool(v["X"], 2, np.mean),
+            declare=_conv_sizes(X=(4, 6))),
+        row("sum(meanpool(X, 3).^3)", vals(X=(3, 6)),
+            lambda v: np.sum(_pool(v["X"], 3, np.mean) ** 3), declare=_conv_sizes(X=(3, 6))),
+        row("upsample(X, 2)", vals(X=M), lambda v: np.kron(v["X"], np.ones((2, 2))),
+            declare=_conv_sizes(X=M)),
+        row("dilate(X, 2)", vals(X=M),
+            lambda v: np.kron(v["X"], np.array([[1.0, 0.0], [0.0, 0.0]]))[:3, :5],
+            declare=_conv_sizes(X=M)),
+        row("sum(conv2(X, ones(2, 2)).^2)", vals(X=(4, 3)),
+            lambda v: np.sum(_corr(v["X"], np.ones((2, 2))) ** 2),
+            declare=_conv_sizes(X=(4, 3))),
+        row("vec(X)", vals(X=M), lambda v: v["X"].T.reshape(-1), declare=_conv_sizes(X=M)),
+        row("reshape(x, 2, 3)", vals(x=(6,)), lambda v: v["x"].reshape(3, 2).T,
+            declare=_conv_sizes(x=6)),
+        row("sum(W * vec(maxpool(relu(conv2(X, K)), 2)))", vals(X=(6, 6), K=(3, 3), W=(2, 4)),
+            lambda v: np.sum(v["W"] @ _pool(np.maximum(_corr(v["X"], v["K"]), 0), 2,
+                                            np.max).T.reshape(-1)),
+            declare=_conv_sizes(X=(6, 6), K=(3, 3), W=(2, 4))),
+        row("subsample(X, 2)", vals(X=(3, 5)), lambda v: v["X"][::2, ::2],
+            declare=_conv_sizes(X=(3, 5))),
+]
+
 
 ROWS: list[Row] = _elementwise_rows() + [
     # ---- + and - with scalar expansion, unary minus
@@ -403,7 +487,7 @@ ROWS: list[Row] = _elementwise_rows() + [
     row("x - x", vals(x=V), lambda v: v["x"] - v["x"]),
     row("x .^ 1 + x .^ 0", vals(x=(V, POS)), lambda v: v["x"] + 1.0),
     row("2 * 3 * x", vals(x=V), lambda v: 6 * v["x"]),
-]
+] + _window_rows()
 
 
 def _cases():

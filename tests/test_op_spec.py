@@ -26,7 +26,7 @@ from matdiff.derive.rules import ELEMENTWISE_DERIVATIVES, RULES
 from matdiff.evaluate import NUMPY, evaluate
 from matdiff.explain.vocabulary import local_rule
 from matdiff.ir.expr import topo_order
-from matdiff.ir.ops import SPECS, Op, spelling
+from matdiff.ir.ops import SPECS, WINDOW_OPS, Op, spelling
 from matdiff.language.rules import BINARY, FUNCTIONS, SHAPE_RULES
 from matdiff.printing.matrix import FORMS
 
@@ -56,11 +56,37 @@ SAMPLES = {
 }
 
 
+_R = np.random.default_rng(1)
+# window ops (conv2, maxpool, ...): a sample per op, its sizes declared (output sizes are
+# computed from them); values without ties, so max pooling is smooth there
+WINDOW_SAMPLES = {
+    Op.CONV1: ("conv1(x, k, 1, 2)", {"x": _R.uniform(0.2, 0.9, 7), "k": _R.uniform(-1, 1, 3)}),
+    Op.CONV2: ("conv2(X, K, 1, 2)", {"X": _R.uniform(0.2, 0.9, (5, 5)),
+                                     "K": _R.uniform(-1, 1, (3, 3))}),
+    Op.ROT180: ("rot180(X)", {"X": _R.uniform(0.2, 0.9, (3, 2))}),
+    Op.MAXPOOL: ("maxpool(X, 2)", {"X": _R.permutation(np.linspace(0.2, 0.9, 16)).reshape(4, 4)}),
+    Op.MEANPOOL: ("meanpool(X, 2)", {"X": _R.uniform(0.2, 0.9, (4, 4))}),
+    Op.UPSAMPLE: ("upsample(X, 2)", {"X": _R.uniform(0.2, 0.9, (2, 3))}),
+    Op.DILATE: ("dilate(X, 2)", {"X": _R.uniform(0.2, 0.9, (2, 3))}),
+    Op.SUBSAMPLE: ("subsample(X, 2)", {"X": _R.uniform(0.2, 0.9, (5, 3))}),
+    Op.VEC: ("vec(X)", {"X": _R.uniform(0.2, 0.9, (2, 3))}),
+    Op.RESHAPE: ("reshape(x, 2, 3)", {"x": _R.uniform(0.2, 0.9, 6)}),
+}
+
+
+def declared(op: Op) -> dict:
+    """The declarations a sample needs: the sizes of a window op's arguments."""
+    if op not in WINDOW_SAMPLES:
+        return {}
+    return {name: f"vector({v.shape[0]})" if v.ndim == 1 else f"matrix({v.shape[0]}, {v.shape[1]})"
+            for name, v in WINDOW_SAMPLES[op][1].items()}
+
+
 # ops spelled by syntax of their own, not a call or an operator: their sample
 SPELLED = {
     Op.CONCAT: ("[x; y]", {"x": _vector(0.2, 0.5), "y": _vector(0.6, 0.9, 2)}),
 }
-CALLED_KINDS = ("elementwise", "matrix", "concat")
+CALLED_KINDS = ("elementwise", "matrix", "concat", "window")
 
 
 def sample(op: Op) -> tuple[str, dict]:
@@ -68,6 +94,8 @@ def sample(op: Op) -> tuple[str, dict]:
     if op in SPELLED:
         return SPELLED[op]
     spec = SPECS[op]
+    if op in WINDOW_SAMPLES:
+        return WINDOW_SAMPLES[op]
     key = (spec.shape, spec.arity)
     assert key in SAMPLES, f"{op.value}: no sample for shape rule {key} in tests/test_op_spec.py"
     args, values = SAMPLES[key]
@@ -85,7 +113,7 @@ def _wrt(values: dict) -> str:
 def language(op: Op) -> None:
     spec = SPECS[op]
     assert spec.kind in CALLED_KINDS, f"kind {spec.kind!r}"
-    assert op in SPELLED or (spec.shape, spec.arity) in SHAPE_RULES, \
+    assert op in SPELLED or spec.kind == "window" or (spec.shape, spec.arity) in SHAPE_RULES, \
         f"shape rule {spec.shape!r} of arity {spec.arity} is not in language SHAPE_RULES"
     if op in SPELLED:
         pass
@@ -94,7 +122,7 @@ def language(op: Op) -> None:
     else:
         assert spelling(op) in FUNCTIONS, f"{spelling(op)}() is not a function of the language"
     text, _ = sample(op)
-    e = matdiff.parse(text)
+    e = matdiff.parse(text, declared(op))
     assert any(n.op is op for n in topo_order(e.ir)), f"{text} does not lower to {op.value}"
 
 
@@ -102,9 +130,9 @@ def derivative(op: Op) -> None:
     assert op in RULES, "no rule in derive/rules.py RULES"
     spec = SPECS[op]
     text, values = sample(op)
-    f = matdiff.parse(text)
+    f = matdiff.parse(text, declared(op))
     for wrt in values:
-        d = matdiff.diff(text, wrt=wrt)
+        d = matdiff.diff(f, wrt=wrt)
 
         def value(t, wrt=wrt):
             return f.evaluate({**values, wrt: t})
@@ -126,7 +154,7 @@ def evaluation(op: Op) -> None:
     assert op in NUMPY, "no array function in evaluate.py"
     spec = SPECS[op]
     text, values = sample(op)
-    got = np.asarray(matdiff.parse(text).evaluate(values))
+    got = np.asarray(matdiff.parse(text, declared(op)).evaluate(values))
     assert np.all(np.isfinite(got)), f"{text} = {got}"
     if spec.kind == "elementwise":  # the spec's zeros claim, both ways
         zero = np.asarray(evaluate(matdiff.parse(text).ir, {k: 0.0 * v for k, v in values.items()}))
@@ -139,30 +167,33 @@ def codegen(op: Op) -> None:
     if op is Op.CONCAT:
         assert CONCAT_CODE, "no code template in codegen/lower.py"
     else:
-        table = (MATRIX_CODE if spec.kind == "matrix" else UNARY_CODE if spec.arity == 1
-                 else BINARY_CODE)
+        table = (WINDOW_OPS if spec.kind == "window" else MATRIX_CODE if spec.kind == "matrix"
+                 else UNARY_CODE if spec.arity == 1 else BINARY_CODE)
         assert op in table, "no code template in codegen/lower.py"
     text, values = sample(op)
-    f = matdiff.parse(text)
+    f = matdiff.parse(text, declared(op))
     fn = CompiledFunction(ModuleSpec((Output(f.ir),), dict(f.variables)))
     assert_matches(fn(**values), f.evaluate(values), what=f"compiled {text}")
-    d = matdiff.diff(text, wrt=_wrt(values))
+    d = matdiff.diff(f, wrt=_wrt(values))
     assert_matches(d.compile()(**values), d.evaluate(values), what=f"compiled d {text}")
 
 
 def text(op: Op) -> None:
     assert op in FORMS, "no conversion in printing/matrix.py FORMS"
     source, values = sample(op)
-    f = matdiff.parse(source)
+    f = matdiff.parse(source, declared(op))
     printed = f.to_text()
     spelt = "[" if op in SPELLED else SPECS[op].operator or f"{spelling(op)}("
     assert spelt in printed, f"{source} prints as {printed}"
-    assert_matches(matdiff.parse(printed).evaluate(values), f.evaluate(values),
+    assert_matches(matdiff.parse(printed, declared(op)).evaluate(values), f.evaluate(values),
                    what=f"{printed} parsed back")
-    d = matdiff.diff(source, wrt=_wrt(values))
+    if op in WINDOW_SAMPLES:  # its Jacobian is index notation: a gradient through it instead
+        f = matdiff.parse(f"sum({source}.^2)", declared(op))
+    d = matdiff.diff(f, wrt=_wrt(values))
     if d.ir.ndim <= 2 and not np.all(np.asarray(d.evaluate(values)) == 0.0):
         # (index notation for 3 or more axes does not parse back; a zero has no sizes)
-        assert_matches(matdiff.parse(d.to_text()).evaluate(values), d.evaluate(values),
+        assert_matches(matdiff.parse(d.to_text(), declared(op)).evaluate(values),
+                       d.evaluate(values),
                        what=f"the derivative {d.to_text()} parsed back")
 
 
@@ -170,7 +201,7 @@ def latex(op: Op) -> None:
     spelling = SPECS[op].latex
     assert spelling, "no LaTeX spelling in the op spec"
     source, _ = sample(op)
-    printed = matdiff.parse(source).latex()
+    printed = matdiff.parse(source, declared(op)).latex()
     if op in SPELLED:
         want = spelling[: spelling.index("{0}")].replace("{{", "{").replace("}}", "}").strip()
         assert want in printed, f"{source} prints as {printed}, without {want}"
@@ -189,9 +220,12 @@ def explanation(op: Op) -> None:
     name, identity = SPECS[op].rule
     assert name and identity, "no rule name and identity in the op spec"
     source, values = sample(op)
-    node = next(n for n in topo_order(matdiff.parse(source).ir) if n.op is op)
+    f = matdiff.parse(source, declared(op))
+    node = next(n for n in topo_order(f.ir) if n.op is op)
     assert local_rule(node, node.args[0]) == (name, identity)
-    d = matdiff.diff(source, wrt=_wrt(values))
+    if op in WINDOW_SAMPLES:  # a scalar function of it, so the explanation has a gradient
+        f = matdiff.parse(f"sum({source}.^2)", declared(op))
+    d = matdiff.diff(f, wrt=_wrt(values))
     if not np.all(np.asarray(d.evaluate(values)) == 0.0):  # a zero derivative has no steps
         assert name in d.explain(), f"the explanation of d {source} does not cite {name!r}"
 

@@ -272,3 +272,25 @@ def test_an_expression_prints_without_a_layout():
         e.to_text(layout="numerator")
     with pytest.raises(TypeError):
         e.latex(layout="numerator")
+
+
+def test_adding_a_notation_is_a_printer_and_one_registry_line(monkeypatch):
+    """A notation added to printing.NOTATIONS is printed by Expression.printed,
+    Derivative.printed (in any layout) and offered by `matdiff diff --notation`."""
+    import argparse
+
+    from matdiff.commands import diff as command
+    from matdiff.printing import NOTATIONS, Notation
+
+    shout = Notation("shout", lambda form: TextPrinter().doprint(form).upper(), "loud text")
+    monkeypatch.setitem(NOTATIONS, "shout", shout)
+    d = matdiff.diff("x'*A*x", wrt="x", declare={"A": "matrix(n, n)", "x": "vector(n)"})
+    assert d.printed("shout") == d.to_text().upper()
+    assert d.printed("shout", layout="numerator") == d.to_text(layout="numerator").upper()
+    assert d.function.printed("shout") == "X'*A*X"
+    assert d.printed("latex") == d.latex() and d.printed("mathml").startswith("<math")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert parser.parse_args(["x", "--wrt", "x", "--notation", "shout"]).notation == "shout"
+    with pytest.raises(matdiff.MatdiffError, match="notation must be one of"):
+        d.printed("braille")

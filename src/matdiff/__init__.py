@@ -104,9 +104,9 @@ def value_and_grad(expr, wrt, declare=None, of=None, backend=None):
 
     A program (see docs/programs.md) computes its forward pass once and every
     gradient from the shared error signals of its backward pass; `of` names
-    the assignment that is the function. `backend` ("numpy", "torch", "jax",
-    "cupy", "dask", "array-api"; None: the library of each call's values) picks
-    the array library the generated code runs on.
+    the assignment that is the function. `backend` (a name in
+    `matdiff.codegen.BACKENDS`, as "torch"; None: the library of each call's
+    values) picks the array library the generated code runs on.
     """
     from .api import engine_errors
     from .api import value_and_grad as _value_and_grad

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import MatdiffError, MatdiffWarning
 from .ir.expr import Expr, set_text_printer
+from .signature import shape_text
 from .typing import Declarations, Orient, Shape
 from .wrt import one_wrt, wrt_names
 
@@ -133,22 +134,33 @@ class Expression:
             self._stable = stabilize(self.ir)
         return self._stable
 
+    def printed(self, notation: str = "text") -> str:
+        """The expression in a notation of printing.NOTATIONS ("text", "latex", "mathml")."""
+        from .printing import print_expression
+
+        return print_expression(self.ir, notation, orientation=self.orientation,
+                                variables=self.variables, declare=self._declarations(),
+                                rows=self.rows)
+
     def to_text(self) -> str:
         """The expression in matdiff's text language (what `str()` gives); it parses back.
 
         (A layout arranges a derivative: Derivative.to_text takes one.)
         """
-        from .printing import to_text
-
-        return to_text(self.ir, orientation=self.orientation, variables=self.variables,
-                       declare=self._declarations(), rows=self.rows)
+        return self.printed("text")
 
     def latex(self) -> str:
         """The expression as LaTeX, in the article's notation."""
-        from .printing import to_latex
+        return self.printed("latex")
 
-        return to_latex(self.ir, orientation=self.orientation, variables=self.variables,
-                        declare=self._declarations(), rows=self.rows)
+    @property
+    def record(self):
+        """The frozen record the stages below the API are handed (ir/record.py)."""
+        from .ir.record import FunctionRecord
+
+        return FunctionRecord(self.ir, self.text, self.variables, self.orientation,
+                              getattr(self, "program", None), dict(self._declarations()),
+                              self.rows)
 
     def _declarations(self) -> Mapping[str, str]:
         """The user's declarations: printed text is written to parse back with them."""
@@ -158,7 +170,7 @@ class Expression:
         return self.to_text()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.to_text()} : {_shape_text(self.shape)}>"
+        return f"<{type(self).__name__} {self.to_text()} : {shape_text(self.shape)}>"
 
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
@@ -171,7 +183,7 @@ class Expression:
         from .printing.html import card, code, mathml
 
         with engine_errors("printing"):
-            return card(f"{type(self).__name__} : {_shape_text(self.shape)}",
+            return card(f"{type(self).__name__} : {shape_text(self.shape)}",
                         mathml(self._display_latex()), f"<p>{code(self.to_text())}</p>",
                         kind=type(self).__name__.lower())
 
@@ -214,23 +226,32 @@ class Derivative(Expression):
     def rows(self) -> frozenset[str]:
         return self.function.rows
 
-    def to_text(self, layout: str = "shape") -> str:
-        """The derivative as text, arranged in `layout` (one of printing.LAYOUTS)."""
-        from .printing import derivative_to_text
+    @property
+    def record(self):
+        """The frozen record explain/ and the checker are handed (ir/record.py)."""
+        from .ir.record import DerivativeRecord
+
+        return DerivativeRecord(self.ir, self.raw, self.function.record, self.wrt, self.order,
+                                self.variables, self.stable, tuple(self.stable_log))
+
+    def printed(self, notation: str = "text", layout: str = "shape") -> str:
+        """The derivative in a notation of printing.NOTATIONS, arranged in `layout`
+        (one of printing.LAYOUTS)."""
+        from .printing import print_derivative
 
         with engine_errors("printing"):
-            return derivative_to_text(self.ir, self.function.ir, self.wrt, self.order, layout,
-                                      self.function.orientation, self.function.variables,
-                                      self.function._declarations(), self.rows)
+            return print_derivative(self.ir, self.function.ir, self.wrt, self.order, layout,
+                                    notation, self.function.orientation,
+                                    self.function.variables, self.function._declarations(),
+                                    self.rows)
+
+    def to_text(self, layout: str = "shape") -> str:
+        """The derivative as text, arranged in `layout` (one of printing.LAYOUTS)."""
+        return self.printed("text", layout)
 
     def latex(self, layout: str = "shape") -> str:
         """The derivative as LaTeX, arranged in `layout` (one of printing.LAYOUTS)."""
-        from .printing import derivative_to_latex
-
-        with engine_errors("printing"):
-            return derivative_to_latex(self.ir, self.function.ir, self.wrt, self.order, layout,
-                                       self.function.orientation, self.function.variables,
-                                       self.function._declarations(), self.rows)
+        return self.printed("latex", layout)
 
     def check(self, values: Mapping[str, Any] | None = None, seed: int = 0) -> float:
         """Max relative error against central finite differences (random values if none)."""
@@ -250,7 +271,7 @@ class Derivative(Expression):
         from .explain import check_steps
 
         with engine_errors("checking the steps"):
-            return check_steps(self, values, seed)
+            return check_steps(self.record, values, seed)
 
     @property
     def steps(self) -> list:
@@ -258,7 +279,7 @@ class Derivative(Expression):
         from .explain import derive_steps
 
         with engine_errors("explaining"):
-            return derive_steps(self)
+            return derive_steps(self.record)
 
     def explain(self, format: str = "text") -> str:
         """The steps rendered as "text", "markdown", "latex" or "html".
@@ -283,9 +304,10 @@ class Derivative(Expression):
     def compile(self, structured: bool = False, backend: str | None = None):
         """A fast function fn(**values) computing this derivative.
 
-        backend: "numpy", "torch", "jax", "cupy", "dask", or "array-api" (one
-        portable module, its namespace found per call); None runs each call on
-        the library of the values passed (NumPy for numbers and lists).
+        backend: a name in `matdiff.codegen.BACKENDS` ("torch", "jax", ...;
+        "array-api" is one portable module, its namespace found per call); None
+        runs each call on the library of the values passed (NumPy for numbers
+        and lists).
         """
         from .codegen import compile_derivative
 
@@ -353,10 +375,6 @@ class Derivative(Expression):
 
     def _repr_markdown_(self) -> str:
         return f"$$ {self._display_latex()} $$"
-
-
-def _shape_text(shape: Shape) -> str:
-    return "scalar" if not shape else " x ".join(str(d) for d in shape)
 
 
 def parse(text: str, declare: Declarations = None, of: str | None = None) -> Expression:

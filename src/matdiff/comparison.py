@@ -43,7 +43,9 @@ from typing import Any
 import numpy as np
 
 from .errors import MatdiffError, ShapeError
-from .mistakes import TESTS, _all_close, _close, _layout_text
+from .mistakes import TESTS, layout_text
+from .signature import shape_words
+from .slips import all_values_close, values_close
 
 __all__ = ["compare", "Comparison", "MISTAKES"]
 
@@ -51,6 +53,7 @@ MISTAKES = ("shape", "layout", "sign", "factor", "assumption", "convention", "ca
             "term factor", "term sign", "extra term", "sign inside", "factor inside", "power",
             "chain factor", "inner factor", "transpose", "symmetric", "missing term",
             "variable", "different")
+MISTAKES = (*MISTAKES, "flip")  # a convolution's kernel not turned (mistakes._unturned_kernel)
 POINTS = 4
 
 
@@ -110,12 +113,12 @@ class Comparison:
 
 
 def _kink_text(d, kink) -> str:
-    from .slips import _text
+    from .slips import shown_text
 
     args, variables = kink
     if len(args) == 2:
-        return f"{_text(variables, args[0])} - ({_text(variables, args[1])})"
-    return _text(variables, args[0])
+        return f"{shown_text(variables, args[0])} - ({shown_text(variables, args[1])})"
+    return shown_text(variables, args[0])
 
 
 def _short(v: Any) -> str:
@@ -124,7 +127,8 @@ def _short(v: Any) -> str:
                            max_line_width=10_000).replace("\n", "")
 
 
-def _declaration(v) -> str:
+def declaration_of(v) -> str:
+    """The declaration that reads back as variable v (its shape; symmetric if declared so)."""
     shape = [str(s) for s in v.shape]
     if not shape:
         return "scalar"
@@ -134,26 +138,20 @@ def _declaration(v) -> str:
 
 
 def _describe(shape: tuple, orientation: str | None = None) -> str:
-    if not shape:
-        return "a scalar"
-    if len(shape) == 1:
-        return f"a row vector (1 x {shape[0]})" if orientation == "row" else \
-            f"a column vector ({shape[0]})"
-    if len(shape) == 2:
-        return f"a matrix ({shape[0]} x {shape[1]})"
-    return f"a tensor ({' x '.join(str(s) for s in shape)})"
+    """The shape in words; a vector is a row or a column (the verdict turns on it)."""
+    return shape_words(shape, orientation or "column")
 
 
 class _Case:
     """The derivative and the answer, and the points they are compared at."""
 
     def __init__(self, d, ans, layout: str, seed: int) -> None:
-        from .printing.layout import _transposed
+        from .printing.layout import layout_transposes
         from .printing.matrix import kind_of
 
         self.d, self.ans = d, ans
         x = d.function.variables[d.wrt]
-        self.flip = d.order == 1 and _transposed(kind_of(d.function.shape), kind_of(x.shape),
+        self.flip = d.order == 1 and layout_transposes(kind_of(d.function.shape), kind_of(x.shape),
                                                  layout)
         from .verify import kink_arguments, kink_sides, points_across_kinks
 
@@ -219,7 +217,7 @@ def compare(answer: str, of: str, wrt: str, declare: Mapping[str, str] | None = 
     d = diff(of, wrt, declare=declare, order=order)
     known = {}
     if d.function.program is not None:
-        known = {name: (_kind_declaration(s), s.inlined)
+        known = {name: (statement_declaration(s), s.inlined)
                  for name, s in d.function.program.intermediates.items()}
 
     def recheck(extra: Mapping[str, str]) -> bool:
@@ -246,7 +244,7 @@ def judge_answer(answer: str, d, layout: str, seed: int,
 
     known = dict(known or {})
     declared = {k: v for k, v in dict(declare or {}).items() if k not in known}
-    declared.update({name: _declaration(v) for name, v in d.variables.items()})
+    declared.update({name: declaration_of(v) for name, v in d.variables.items()})
     declared.update({name: decl for name, (decl, _) in known.items()})
     _check_names(answer, d, known)
     try:
@@ -257,10 +255,10 @@ def judge_answer(answer: str, d, layout: str, seed: int,
                           + str(e).splitlines()[0])
     if any(name in ans.variables for name in known):
         from .ir.expr import variables as ir_variables
-        from .slips import _replace
+        from .ir.substitute import substitute
 
         leaves = {v: known[name][1] for name, v in ans.variables.items() if name in known}
-        inlined = _replace(ans.ir, leaves)
+        inlined = substitute(ans.ir, leaves)
         variables = {**{k: v for k, v in ans.variables.items() if k not in known},
                      **ir_variables(inlined)}
         ans = Expression(inlined, ans.text, variables, ans.orientation)
@@ -277,7 +275,7 @@ def judge_answer(answer: str, d, layout: str, seed: int,
         FOLD.reset(token)
 
 
-def _kind_declaration(statement) -> str:
+def statement_declaration(statement) -> str:
     """A declaration for an intermediate of a program, from its surface kind and shape."""
     shape = [str(s) for s in statement.local.shape]
     kind = statement.kind
@@ -337,10 +335,11 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
     A = case.answer()
     if any(a.shape != e.shape for a, e in zip(A, E)):
         if all(a.shape == e.T.shape for a, e in zip(A, E)) and \
-                _all_close(A, [e.T for e in E]):
-            return _verdict(answer, expected, "layout", _layout_text(d, expected), case, A, E)
+                all_values_close(A, [e.T for e in E]):
+            return _verdict(answer, expected, "layout", layout_text(d.record, expected), case,
+                            A, E)
         return _shape_mistake(d, ans, answer, expected, case, E, want_orient)
-    if _all_close(A, E):
+    if all_values_close(A, E):
         if not shape_ok:  # the same numbers, as a row where a column is needed or back
             return Comparison(answer, expected, False, "layout",
                               _orientation_text(d, ans, expected))
@@ -349,8 +348,10 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
             "no point reached " + ", ".join(case.unreached[:3]) + ": the answer is equal "
             "where it was checked, and untested there")
         return Comparison(answer, expected, True, symbolic=symbolic, checked=len(A), note=note)
+    # the diagnoses below the API read the frozen records (ir/record.py)
+    dr, ar = d.record, ans.record
     for test in TESTS:
-        found = test(d, ans, case, A, E, expected)
+        found = test(dr, ar, case, A, E, expected)
         if found is not None:
             mistake, text = found
             return _verdict(answer, expected, mistake, text, case, A, E)
@@ -359,11 +360,11 @@ def _judge(d, ans, answer: str, expected: str, layout: str, seed: int,
     return _verdict(answer, expected, "different",
                     "the answer and the derivative differ, and no single slip (a sign, a "
                     "factor, a transpose, a term, a chain factor) explains it"
-                    + where_they_differ(d, ans, case, A, E), case, A, E)
+                    + where_they_differ(dr, ar, case, A, E), case, A, E)
 
 
 def _verdict(answer, expected, mistake, text, case, A, E) -> Comparison:
-    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not _close(a, e)), 0)
+    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not values_close(a, e)), 0)
     point = {name: v for name, v in case.points[k].items()}
     return Comparison(answer, expected, False, mistake, text, point, False,
                       A[k] if A else None, E[k])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "EvaluationError", "ConstantError",
-           "MatdiffWarning", "format_caret"]
+           "ValueShapeError", "MatdiffWarning", "format_caret"]
 
 
 def format_caret(text: str, line: int, column: int) -> str:
@@ -87,7 +87,14 @@ class EvaluationError(MatdiffError):
         ...     matdiff.parse("A*x").evaluate({"A": np.eye(2)})
         ... except matdiff.EvaluationError as e:
         ...     print(e)
-        no value given for 'x' (shape (m))
+        no value for 'x' (needed: A, x)
+    """
+
+
+class ValueShapeError(ShapeError, EvaluationError):
+    """A value whose shape does not fit its variable's declared one (signature.py).
+
+    Both a ShapeError and an EvaluationError, so code catching either sees it.
     """
 
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from .errors import EvaluationError, ShapeError
 from .ir.expr import Expr, dim_parts, topo_order
-from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, Op, array_call, helper_sources
+from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, WINDOW_OPS, Op, array_call, helper_sources
 from .ir.properties import is_signs, label_of
+from .signature import bind_shape, missing_message
 
 __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "check_dense"]
 
@@ -27,10 +28,6 @@ __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "c
 # softmax(X, 2) at 1000 x 100 is 10^10 (80 GB): refused with a pointer to the
 # structured form instead of exhausting the machine's memory.
 DENSE_LIMIT = 2**28
-
-
-def _describe(shape) -> str:
-    return "a scalar" if not shape else "shape (" + ", ".join(str(d) for d in shape) + ")"
 
 
 def bind_values(root: Expr, values: Mapping[str, Any],
@@ -54,7 +51,9 @@ def bind_values(root: Expr, values: Mapping[str, Any],
             continue
         name = node.name
         if name not in values:
-            raise EvaluationError(f"no value given for '{name}' ({_describe(node.shape)})")
+            needed = list(dict.fromkeys(n.name for n in required))
+            raise EvaluationError(missing_message([n for n in needed if n not in values],
+                                                  needed))
         try:
             raw = np.asarray(values[name])
         except (TypeError, ValueError):
@@ -63,20 +62,7 @@ def bind_values(root: Expr, values: Mapping[str, Any],
             raise EvaluationError(f"the value of '{name}' is not an array of real numbers "
                                   f"(its dtype is {raw.dtype})")
         arr = raw.astype(np.float64, copy=False)
-        if arr.ndim != node.ndim:
-            raise EvaluationError(f"'{name}' must have {_describe(node.shape)}, but its value has "
-                                  f"shape {arr.shape}")
-        for d, n in zip(node.shape, arr.shape):
-            if isinstance(d, int):
-                if d != n:
-                    raise ShapeError(f"'{name}' must have {_describe(node.shape)}, but its value "
-                                     f"has shape {arr.shape}")
-            elif d in dims and dims[d] != n:
-                raise ShapeError(f"dimension {d} is {dims[d]} in '{source[d]}' but {n} in "
-                                 f"'{name}'")
-            else:
-                dims.setdefault(d, n)
-                source.setdefault(d, name)
+        bind_shape(name, node.shape, arr.shape, dims, source)
         if check_symmetric and node.attr[1] and not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12):
             raise EvaluationError(f"'{name}' is declared symmetric but its value is not")
         if not np.all(np.isfinite(arr)):
@@ -210,6 +196,14 @@ def _array_functions() -> dict[Op, Callable]:
     return table
 
 
+def _window_functions() -> dict[Op, Callable]:
+    """op -> f(*argument values, *attr) for the window ops (conv2, maxpool, ...)."""
+    namespace: dict[str, Any] = {"np": np, NAMESPACE: np}
+    for source in helper_sources().values():
+        exec(source, namespace)
+    return {op: namespace[SPECS[op].array] for op in WINDOW_OPS}
+
+
 # op -> f(node, argument values, dims); every op but VAR and EINSUM
 NUMPY: dict[Op, Callable] = {
     Op.CONST: lambda n, args, dims: np.broadcast_to(np.float64(n.attr),
@@ -221,6 +215,7 @@ NUMPY: dict[Op, Callable] = {
     **{op: (lambda n, a, d, f=f: f(*a)) for op, f in _array_functions().items()},
     **{op: (lambda n, a, d, f=f: f(*a, axis=n.attr))
        for op, f in _array_functions().items() if op in AXIS_OPS},
+    **{op: (lambda n, a, d, f=f: f(*a, *n.attr)) for op, f in _window_functions().items()},
 }
 
 

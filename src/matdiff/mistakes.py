@@ -12,40 +12,31 @@ import itertools
 import numpy as np
 
 from .errors import MatdiffError
+from .ir.substitute import substitute
+from .slips import ATOL, RTOL, all_values_close, values_close
 from .slips import terms_of as _terms_of
 
 __all__ = ["TESTS", "RTOL", "ATOL"]
 
-RTOL, ATOL = 1e-6, 1e-9
 
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape:
-        return False
-    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
-    return bool(np.all(np.isfinite(a) == np.isfinite(b))
-                and np.allclose(np.nan_to_num(a), np.nan_to_num(b), rtol=RTOL,
-                                atol=ATOL + RTOL * scale))
 
-def _all_close(xs, ys) -> bool:
-    return all(_close(a, b) for a, b in zip(xs, ys))
-
-def _layout_text(d, expected: str) -> str:
+def layout_text(d, expected: str) -> str:
     return ("the answer is the transpose of the derivative: the other layout. The "
             f"derivative of a scalar by a matrix has the shape of {d.wrt} in matdiff's "
             f"shape layout ({expected}); the article's numerator layout transposes it")
 
 
 def _layout(d, ans, case, A, E, expected):
-    if all(e.ndim == 2 and e.shape == e.T.shape for e in E) and _all_close(A, [e.T for e in E]):
-        return "layout", _layout_text(d, expected)
+    if all(e.ndim == 2 and e.shape == e.T.shape for e in E) and \
+            all_values_close(A, [e.T for e in E]):
+        return "layout", layout_text(d, expected)
     return None
 
 
 def _sign(d, ans, case, A, E, expected):
-    if _all_close(A, [-e for e in E]):
+    if all_values_close(A, [-e for e in E]):
         return "sign", "the answer is minus the derivative: a sign error"
-    if all(e.ndim == 2 for e in E) and _all_close(A, [-e.T for e in E]):
+    if all(e.ndim == 2 for e in E) and all_values_close(A, [-e.T for e in E]):
         return "sign", ("the answer is minus the transpose of the derivative: a sign error, "
                         "and the other layout")
     return None
@@ -68,7 +59,7 @@ def _number(c: float) -> str:
 
 def _factor(d, ans, case, A, E, expected):
     cs = [_ratio(a, e) for a, e in zip(A, E)]
-    if not _all_close(A, [(1.0 if c is None else c) * e for c, e in zip(cs, E)]):
+    if not all_values_close(A, [(1.0 if c is None else c) * e for c, e in zip(cs, E)]):
         return None
     live = [k for k, c in enumerate(cs) if c is not None]  # where the derivative is not 0
     if not live:
@@ -110,16 +101,16 @@ def _case_split(d, ans, case, A, E, expected):
         if n.op is Op.MAX and any(a.op is Op.CONST and a.attr == 0.0 for a in n.args):
             linear[n] = next(a for a in n.args if a.op is not Op.CONST)
     variants = {
-        "linear": case.expected(_replace(d.ir, linear)),
-        "active": case.expected(_replace(d.ir, ones)),
-        "inactive": case.expected(_replace(d.ir, {s: ir.const(0.0, s.shape) for s in steps})),
+        "linear": case.expected(substitute(d.ir, linear)),
+        "active": case.expected(substitute(d.ir, ones)),
+        "inactive": case.expected(substitute(d.ir, {s: ir.const(0.0, s.shape) for s in steps})),
     }
     per_point = []
     for k, (a, e) in enumerate(zip(A, E)):
-        if _close(a, e):
+        if values_close(a, e):
             per_point.append(set(variants))
             continue
-        per_point.append({name for name, v in variants.items() if _close(a, v[k])})
+        per_point.append({name for name, v in variants.items() if values_close(a, v[k])})
     if not all(per_point) or all("active" in p for p in per_point):
         return None  # every sample active everywhere: relu's derivative left out (chain factor)
     z = ", ".join(sorted({_text(d, s.args[0]) for s in steps}))
@@ -129,18 +120,8 @@ def _case_split(d, ans, case, A, E, expected):
                           "sample, entry by entry, inside the sum over samples")
 
 
-def _replace(e, mapping):
-    from .ir.expr import rebuild, topo_order
-
-    out = {}
-    for node in topo_order(e):
-        out[node] = mapping[node] if node in mapping else \
-            rebuild(node, tuple(out[a] for a in node.args))
-    return out[e]
-
-
 def _text(d, e) -> str:
-    from .slips import _text as shown
+    from .slips import shown_text as shown
 
     return shown(d.variables, e)
 
@@ -151,9 +132,9 @@ def _chain_factor(d, ans, case, A, E, expected):
     if d.order != 1:
         return None
     from .derive import differentiate
-    from .explain.derive import _contract, _substitute
     from .explain.graph import decompose
     from .ir import expr as ir
+    from .ir.chain import chain_product
     from .simplify import simplify
 
     x = d.variables.get(d.wrt)
@@ -164,7 +145,7 @@ def _chain_factor(d, ans, case, A, E, expected):
         return None
     full = {}
     for it in inters:
-        full[it.var] = _substitute(it.expr, full)
+        full[it.var] = substitute(it.expr, full)
     local = {(it.var, c): differentiate(it.expr, c) for it in inters for c in it.children}
     by_var = {it.var: it for it in inters}
     for skip, L in local.items():
@@ -177,12 +158,12 @@ def _chain_factor(d, ans, case, A, E, expected):
             terms = []
             for ch in it.children:
                 loc = ir.delta(list(n.shape)) if (it.var, ch) == skip else local[(it.var, ch)]
-                terms.append(_contract(loc, total[ch], it.var, ch, x))
+                terms.append(chain_product(loc, total[ch], it.var, ch, x))
             total[it.var] = ir.add(terms)
-        J = simplify(_substitute(total[inters[-1].var], full))
-        if _all_close(A, case.expected(J)):
+        J = simplify(substitute(total[inters[-1].var], full))
+        if all_values_close(A, case.expected(J)):
             it = next(i for i in inters if i.var is n)
-            shown = _text(d, simplify(_substitute(L, full)))
+            shown = _text(d, simplify(substitute(L, full)))
             return "chain factor", (
                 f"the answer leaves out one factor of the chain rule: ∂{it.name}/∂{c.name} = "
                 f"{shown}, the derivative of {it.name} = {_text(d, full[n])} by its argument")
@@ -206,7 +187,7 @@ def _transposed_variable(d, ans, case, A, E, expected):
             swapped = case.answer(pts)
         except MatdiffError:
             continue
-        if _all_close(swapped, E):
+        if all_values_close(swapped, E):
             return "transpose", (f"the answer has {name} where the derivative has {name}' "
                                  f"(or the other way round): a transpose of {name} is "
                                  "misplaced")
@@ -236,7 +217,7 @@ def _symmetric(d, ans, case, A, E, expected):
     for names in subsets:
         pts = _symmetrized(case.points, names)
         try:
-            if not _all_close(case.answer(pts), case.expected(values=pts)):
+            if not all_values_close(case.answer(pts), case.expected(values=pts)):
                 continue
         except MatdiffError:
             return None
@@ -261,13 +242,13 @@ def _terms(d, ans, case, A, E, expected):
     for size in (1, 2):
         for pick in itertools.combinations(range(len(unique)), size):
             rest = [e - sum(values[i][k] for i in pick) for k, e in enumerate(E)]
-            if _all_close(A, rest):
+            if all_values_close(A, rest):
                 names = " and ".join(_text(d, unique[i]) for i in pick)
                 return "missing term", (f"the answer leaves out {names}: the derivative is "
                                         "the sum of its terms (the product rule gives one "
                                         "term per factor that holds the variable)")
     for i, t in enumerate(unique):
-        if _all_close(A, [e - 2 * values[i][k] for k, e in enumerate(E)]):
+        if all_values_close(A, [e - 2 * values[i][k] for k, e in enumerate(E)]):
             return "term sign", f"the term {_text(d, t)} has the wrong sign"
     mine = list(dict.fromkeys(_terms_of(ans.ir)))[:10]
     if len(mine) >= 2:
@@ -276,7 +257,7 @@ def _terms(d, ans, case, A, E, expected):
                 tv = _answer_term(case, ans, t)
             except MatdiffError:
                 continue
-            if _all_close([a - v for a, v in zip(A, tv)], E):
+            if all_values_close([a - v for a, v in zip(A, tv)], E):
                 return "extra term", (f"the term {_text(ans, t)} of the answer does not belong: "
                                       "without it the answer is right")
     return None
@@ -337,7 +318,7 @@ def _assumption(d, ans, case, A, E, expected):
                 continue
             pts = _assumed(case.points, name, make)
             try:
-                if not _all_close(case.answer(pts), case.expected(values=pts)):
+                if not all_values_close(case.answer(pts), case.expected(values=pts)):
                     continue
             except MatdiffError:
                 continue
@@ -359,7 +340,7 @@ def _convention(d, ans, case, A, E, expected):
     if d.order != 1 or x is None or len(x.shape) != 2 or not x.attr[1] or d.function.shape:
         return None
     other = [e + e.T - np.diag(np.diag(e)) for e in E]
-    if not _all_close(A, other):
+    if not all_values_close(A, other):
         return None
     s = d.wrt
     return "convention", (
@@ -381,3 +362,22 @@ def _slips():
 
 TESTS = (_layout, _sign, _factor, _assumption, _convention, _case_split, *_slips()[:3],
          _chain_factor, _slips()[3], _transposed_variable, _symmetric, _terms, _slips()[4])
+
+
+def _unturned_kernel(d, ans, case, A, E, expected):
+    """The derivative with its rot180 left out: the answer correlates with the kernel as it
+    is, where a convolution's input gradient needs it turned half a turn."""
+    from .ir.expr import topo_order
+    from .ir.ops import Op
+
+    turns = [n for n in topo_order(d.ir) if n.op is Op.ROT180]
+    if not turns or not all_values_close(A, case.expected(substitute(d.ir, {n: n.args[0]
+                                                                   for n in turns}))):
+        return None
+    return "flip", ("the answer correlates with the kernel as it is; the gradient of a "
+                    "convolution wrt its input is the full correlation with the kernel turned "
+                    "half a turn, rot180(K) (each input entry meets the kernel's entries in "
+                    "reverse order)")
+
+
+TESTS = (*TESTS, _unturned_kernel)

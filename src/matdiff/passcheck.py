@@ -175,8 +175,8 @@ class _Target:
     def __init__(self, function, program, name: str) -> None:
         from .derive import differentiate
         from .ir import expr as ir
+        from .ir.substitute import substitute
         from .simplify import simplify
-        from .slips import _replace
 
         self.name, self.wrt = name, name
         self.variables = dict(program.inputs)
@@ -186,15 +186,15 @@ class _Target:
         self.row = statement is not None and statement.kind == "row"
         env: dict = {}   # each name's expression over the inputs and the leaf
         for s in program.statements:
-            e = _replace(s.local, {v: env[v.name] for v in _leaves(s.local) if v.name in env})
+            e = substitute(s.local, {v: env[v.name] for v in _leaves(s.local) if v.name in env})
             if s.name is not None:
                 env[s.name] = leaf if s.name == name else e
             cut = env[s.name] if s.name is not None else e
         back = {leaf: statement.inlined} if statement is not None else {}
         raw = differentiate(cut, leaf)
         simplified = simplify(raw)
-        self.raw = _replace(raw, back)
-        self.ir = _replace(simplified, back)
+        self.raw = substitute(raw, back)
+        self.ir = substitute(simplified, back)
         self.shape = self.ir.shape
         self.function = _Function(program.output.inlined, {**self.variables, name: leaf},
                                   function.text)
@@ -205,6 +205,15 @@ class _Target:
         from .printing import to_text
 
         return to_text(self._folded, variables=None)
+
+    @property
+    def record(self):
+        """What the diagnoses (mistakes.py, slips.py) read, as a Derivative's record."""
+        from .ir.record import DerivativeRecord, FunctionRecord
+
+        f = self.function
+        return DerivativeRecord(self.ir, self.raw, FunctionRecord(f.ir, f.text, f.variables),
+                                self.wrt, self.order, self.variables)
 
 
 def _leaves(e) -> list:
@@ -230,7 +239,7 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
                  declare: Mapping[str, str] | None = None, seed: int = 0) -> PassComparison:
     """Judge a backward pass (`dNAME = ...` lines) against the program `of`."""
     from .api import _parse
-    from .comparison import _declaration, _kind_declaration, judge_answer
+    from .comparison import declaration_of, judge_answer, statement_declaration
     from .language.program import single
 
     if isinstance(of, str):
@@ -247,9 +256,9 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
         if w not in program.inputs:
             raise MatdiffError(f"'{w}' is not an input of the program (its inputs: "
                                f"{', '.join(program.inputs)})")
-    names = {**{n: _declaration(v) for n, v in program.inputs.items()},
-             **{n: _kind_declaration(s) for n, s in program.intermediates.items()}}
-    inter = {n: (_kind_declaration(s), s.inlined) for n, s in program.intermediates.items()
+    names = {**{n: declaration_of(v) for n, v in program.inputs.items()},
+             **{n: statement_declaration(s) for n, s in program.intermediates.items()}}
+    inter = {n: (statement_declaration(s), s.inlined) for n, s in program.intermediates.items()
              if s is not program.output}
     targets: dict[str, _Target] = {}
     lines: list[LineCheck] = []

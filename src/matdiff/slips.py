@@ -21,6 +21,7 @@ from .errors import MatdiffError
 from .ir import expr as ir
 from .ir.expr import Expr, topo_order
 from .ir.ops import SPECS, Op
+from .ir.substitute import substitute
 
 __all__ = ["FOLD", "fold", "terms_of", "term_factor", "variable", "power", "inside", "inner_factor",
            "answer_terms", "where_they_differ"]
@@ -35,7 +36,7 @@ C = "__slip_factor"          # a scalar leaf standing for a candidate factor
 SLIP_ERRORS = (MatdiffError, ValueError, ArithmeticError, IndexError, TypeError, KeyError)
 
 
-def _close(a, b) -> bool:
+def values_close(a, b) -> bool:
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape:
         return False
@@ -45,8 +46,8 @@ def _close(a, b) -> bool:
                                 atol=ATOL + RTOL * scale))
 
 
-def _all_close(xs, ys) -> bool:
-    return len(xs) == len(ys) and all(_close(a, b) for a, b in zip(xs, ys))
+def all_values_close(xs, ys) -> bool:
+    return len(xs) == len(ys) and all(values_close(a, b) for a, b in zip(xs, ys))
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _scalar_factor(d, case, cs, live) -> Factor | None:
         for power in (1.0, -1.0):
             ks = [c / v ** power for c, v in zip(cs, vs)]
             if max(ks) - min(ks) < 1e-6 * max(1.0, abs(ks[0])) and _nice(ks[0]):
-                return Factor(_exact(ks[0]), _text(d.variables, n), power, whole=True)
+                return Factor(_exact(ks[0]), shown_text(d.variables, n), power, whole=True)
     return None
 
 
@@ -198,14 +199,6 @@ def answer_terms(e: Expr) -> list[Expr]:
     return [e]
 
 
-def _replace(e: Expr, mapping: dict) -> Expr:
-    out = {}
-    for node in topo_order(e):
-        out[node] = mapping[node] if node in mapping else \
-            ir.rebuild(node, tuple(out[a] for a in node.args))
-    return out[e]
-
-
 # Expressions that stand for names the answer may use (a program's intermediates, the
 # earlier lines of a backward pass), set while one answer is judged: diagnoses print them
 # as those names.
@@ -232,7 +225,7 @@ def fold(e: Expr) -> Expr:
         return e
 
 
-def _text(variables, e: Expr) -> str:
+def shown_text(variables, e: Expr) -> str:
     from .printing import to_text
 
     return to_text(fold(e), variables=None)
@@ -289,11 +282,11 @@ def term_factor(d, ans, case, A, E, expected):
                 vv = float(np.sum(v * v))
                 cs.append(None if vv < 1e-20 else 1.0 + float(np.sum((e - a) * v)) / vv)
             live = [k for k, c in enumerate(cs) if c is not None]
-            if not live or not _all_close([A[k] + ((cs[k] or 1.0) - 1) * tv[k]
+            if not live or not all_values_close([A[k] + ((cs[k] or 1.0) - 1) * tv[k]
                                            for k in range(len(A))], E):
                 continue
             cs = [cs[k] for k in live]
-            text = _text(ans.variables, t)
+            text = shown_text(ans.variables, t)
             if all(abs(c) < 1e-9 for c in cs):
                 if len(terms) == 1:
                     continue
@@ -324,17 +317,17 @@ def variable(d, ans, case, A, E, expected):
             if name == n.name or other.shape != n.shape:
                 continue
             try:
-                e = _replace(ans.ir, {p: ir.rebuild(p, (*p.args[:i], other, *p.args[i + 1:]))})
+                e = substitute(ans.ir, {p: ir.rebuild(p, (*p.args[:i], other, *p.args[i + 1:]))})
             except SLIP_ERRORS:
                 continue
             try:
-                if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                if not values_close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
                     continue
-                if not _all_close(_evaluate(case, ans, e), E):
+                if not all_values_close(_evaluate(case, ans, e), E):
                     continue
             except SLIP_ERRORS:
                 continue
-            where = _text(ans.variables, p)
+            where = shown_text(ans.variables, p)
             return "variable", (f"the answer has {n.name} where the derivative has {name}, in "
                                 f"{where} (with {name} in its place, the answer equals the "
                                 "derivative)")
@@ -352,16 +345,17 @@ def power(d, ans, case, A, E, expected):
             if q == p or q == 0:
                 continue
             right = ir.rebuild(n, (n.args[0], ir.const(q, n.args[1].shape)))
-            e = _replace(ans.ir, {n: right})
+            e = substitute(ans.ir, {n: right})
             try:
-                if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                if not values_close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
                     continue
-                if not _all_close(_evaluate(case, ans, e), E):
+                if not all_values_close(_evaluate(case, ans, e), E):
                     continue
             except SLIP_ERRORS:
                 continue
-            return "power", (f"a power is off: where the answer has {_text(ans.variables, n)}, "
-                             f"the derivative has {_text(ans.variables, right)} (with it, the "
+            return "power", ("a power is off: where the answer has "
+                             f"{shown_text(ans.variables, n)}, "
+                             f"the derivative has {shown_text(ans.variables, right)} (with it, the "
                              "answer equals the derivative)")
     return None
 
@@ -381,22 +375,22 @@ def inside(d, ans, case, A, E, expected):
     scaled = ir.var(C, ())
     for f, values in cands:
         for arg, fn in places[:16]:
-            e = _replace(ans.ir, {arg: ir.scale(arg, scaled)})
+            e = substitute(ans.ir, {arg: ir.scale(arg, scaled)})
             try:
                 first = _evaluate(case, ans, e, values[:1], case.points[:1])
-                if not _close(first[0], E[0]):
+                if not values_close(first[0], E[0]):
                     continue
-                if not _all_close(_evaluate(case, ans, e, values), E):
+                if not all_values_close(_evaluate(case, ans, e, values), E):
                     continue
             except SLIP_ERRORS:
                 continue
-            was = _text(ans.variables, fn)
+            was = shown_text(ans.variables, fn)
             if f.k == -1 and f.size is None:
-                right = _text(ans.variables, ir.rebuild(fn, (ir.neg(arg), *fn.args[1:])))
+                right = shown_text(ans.variables, ir.rebuild(fn, (ir.neg(arg), *fn.args[1:])))
                 return "sign inside", (f"a sign inside a function: where the answer has {was}, "
                                        f"the derivative has {right} (with that sign, the "
                                        "answer equals the derivative)")
-            return "factor inside", (f"inside {was}, {_text(ans.variables, arg)} {f.fix()} "
+            return "factor inside", (f"inside {was}, {shown_text(ans.variables, arg)} {f.fix()} "
                                      "(with it, the answer equals the derivative)")
     return None
 
@@ -425,16 +419,16 @@ def inner_factor(d, ans, case, A, E, expected):
                 continue
             for sign in (1.0, -1.0):
                 factor = g if sign > 0 else ir.neg(g)
-                e = _replace(ans.ir, {n: ir.einsum([n, factor], [labels, along], labels)})
+                e = substitute(ans.ir, {n: ir.einsum([n, factor], [labels, along], labels)})
                 try:
-                    if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                    if not values_close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
                         continue
-                    if not _all_close(_evaluate(case, ans, e), E):
+                    if not all_values_close(_evaluate(case, ans, e), E):
                         continue
                 except SLIP_ERRORS:
                     continue
-                gt = _text(d.variables, factor)
-                nt = _text(ans.variables, n)
+                gt = shown_text(d.variables, factor)
+                nt = shown_text(ans.variables, n)
                 gt = _atom(gt) + tick if tick else gt
                 both = f"{_atom(nt)}.*{_atom(gt)}"
                 return "inner factor", (
@@ -463,21 +457,21 @@ def _inside_a_product(d, ans, case, E, factors, places):
                 if tuple(dims[x] for x in pick) != g.shape or set(pick) <= set(out):
                     continue
                 try:
-                    e = _replace(ans.ir, {n: ir.einsum([*n.args, g], [*map(list, ins),
+                    e = substitute(ans.ir, {n: ir.einsum([*n.args, g], [*map(list, ins),
                                                                      list(pick)],
                                                        list(out), dict(zip(out, sizes)))})
-                    if not _close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
+                    if not values_close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0]):
                         continue
-                    if not _all_close(_evaluate(case, ans, e), E):
+                    if not all_values_close(_evaluate(case, ans, e), E):
                         continue
                 except SLIP_ERRORS:
                     continue
                 fixed = ir.einsum([*n.args, g], [*map(list, ins), list(pick)], list(out),
                                   dict(zip(out, sizes)))
                 return "inner factor", (
-                    f"the answer leaves out the inner factor {_text(d.variables, g)} of the "
-                    f"chain rule: where it has {_text(ans.variables, n)}, the derivative has "
-                    f"{_text(ans.variables, fixed)} (with it, the answer equals the "
+                    f"the answer leaves out the inner factor {shown_text(d.variables, g)} of the "
+                    f"chain rule: where it has {shown_text(ans.variables, n)}, the derivative has "
+                    f"{shown_text(ans.variables, fixed)} (with it, the answer equals the "
                     "derivative)")
     return None
 
@@ -503,7 +497,7 @@ def where_they_differ(d, ans, case, A, E) -> str:
     answer is wrong: what 'different' can say for sure."""
     from .simplify import simplify
 
-    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not _close(a, e)), 0)
+    k = next((i for i, (a, e) in enumerate(zip(A, E)) if not values_close(a, e)), 0)
     bad = np.argwhere(~np.isclose(A[k], E[k], rtol=RTOL, atol=1e-8 + RTOL * max(
         1.0, float(np.max(np.abs(E[k]), initial=0.0)))))
     total = int(np.size(E[k]))
@@ -525,12 +519,12 @@ def where_they_differ(d, ans, case, A, E) -> str:
         return where
     right, wrong, used = [], [], set()
     for t, tv in zip(terms, mine):
-        hit = next((k for k, w in enumerate(theirs) if _all_close(tv, w)), None)
-        (right if hit is not None else wrong).append(_text(ans.variables, t))
+        hit = next((k for k, w in enumerate(theirs) if all_values_close(tv, w)), None)
+        (right if hit is not None else wrong).append(shown_text(ans.variables, t))
         if hit is not None:
             used.add(want[hit])
     if right and wrong:
-        rest = [_text(d.variables, t) for t in top if t not in used]
+        rest = [shown_text(d.variables, t) for t in top if t not in used]
         return (f"; the term{'s' if len(right) > 1 else ''} {', '.join(right)} "
                 f"{'are terms' if len(right) > 1 else 'is a term'} of the derivative, "
                 f"{', '.join(wrong)} {'are' if len(wrong) > 1 else 'is'} not"

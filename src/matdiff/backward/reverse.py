@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..derive import differentiate
 from ..errors import MatdiffError
@@ -28,9 +29,10 @@ from ..ir.expr import Expr, topo_order
 from ..ir.ops import Op
 from ..ir.substitute import substitute
 from ..language.program import Program, Statement, intermediate_leaf
-from ..simplify import simplify
+from ..simplify import simplify, stabilize
+from .through import through_lines
 
-__all__ = ["BackwardLine", "BackwardPass", "backward_pass", "substitute"]
+__all__ = ["BackwardLine", "BackwardPass", "backward_pass"]
 
 
 @dataclass(frozen=True)
@@ -106,19 +108,23 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
     (through.py: `log(s)` of `s = softmax(z)` as `z - logsumexp(z)`), so no error signal
     passes through `y./s`; the pass's `program` is that program (same values).
     """
-    from ..simplify import stabilize
-    from .through import through_lines
-
     program, stable_logs = through_lines(program, stabilize)
-    statements = program.statements
+    _check_scalar(program)
+    wrt = tuple(wrt)
+    _check_inputs(program, wrt)
+    return _Sweep(program, wrt, stable_logs).run()
+
+
+def _check_scalar(program: Program) -> None:
     out = program.output
     if out.local.ndim != 0:
         shape = " x ".join(str(d) for d in out.local.shape)
         what = f"'{out.name}'" if out.name else "the last line"
         raise MatdiffError(f"a gradient needs a scalar function; {what} of the program has shape "
                            f"{shape} (end the program at a scalar, or name one with of=)")
-    leaves = program.leaves
-    wrt = tuple(wrt)
+
+
+def _check_inputs(program: Program, wrt: tuple[str, ...]) -> None:
     for w in wrt:
         if w not in program.inputs:
             if w in program.intermediates:
@@ -127,72 +133,96 @@ def backward_pass(program: Program, wrt: Sequence[str]) -> BackwardPass:
                                    "backward pass when a gradient needs it)")
             known = ", ".join(program.inputs) or "none"
             raise MatdiffError(f"'{w}' is not an input of the program (its inputs: {known})")
-    # which names lead to a wrt (their gradient is needed)
-    depends: dict[str, bool] = {w: True for w in wrt}
-    uses_of: list[set[str]] = []
-    for s in statements:
-        names = _leaf_names(s.local)
-        uses_of.append(names)
-        if s.name is not None:
-            depends[s.name] = any(depends.get(n, False) for n in names)
-    taken = _fresh_names(program)
-    contributions: dict[str, list[tuple[Expr, str]]] = {}
-    remaining = {w: sum(w in u for u in uses_of) for w in wrt}
-    result = BackwardPass(program, wrt, stable_logs=stable_logs)
 
-    def fresh(name: str) -> str:
+
+class _Sweep:
+    """One reverse sweep over a program's statements, last to first.
+
+    Each statement receives its error signal (the sum of what its consumers
+    sent), sends its part to each name it uses that leads to a wrt, and a wrt's
+    gradient is emitted once the earliest statement using it has sent its part.
+    """
+
+    def __init__(self, program: Program, wrt: tuple[str, ...],
+                 stable_logs: Any) -> None:
+        self.program = program
+        self.statements = program.statements
+        self.leaves = program.leaves
+        self.wrt = wrt
+        # which names lead to a wrt (their gradient is needed), and what each line uses
+        self.depends: dict[str, bool] = {w: True for w in wrt}
+        self.uses_of: list[set[str]] = []
+        for s in self.statements:
+            names = _leaf_names(s.local)
+            self.uses_of.append(names)
+            if s.name is not None:
+                self.depends[s.name] = any(self.depends.get(n, False) for n in names)
+        self.taken = _fresh_names(program)
+        self.contributions: dict[str, list[tuple[Expr, str]]] = {}
+        self.remaining = {w: sum(w in u for u in self.uses_of) for w in wrt}
+        self.result = BackwardPass(program, wrt, stable_logs=stable_logs)
+
+    def run(self) -> BackwardPass:
+        out = self.program.output
+        for k in range(len(self.statements) - 1, -1, -1):
+            self._statement(k, self.statements[k], out)
+        for w in self.wrt:  # a declared input the function does not use: a zero gradient
+            if w not in self.result.gradient_names:
+                name = self.fresh(w)
+                self.result.gradient_names[w] = name
+                self.emit(name, w, "gradient", ir.zeros(self.leaves[w].shape), out, ())
+        return self.result
+
+    def _statement(self, k: int, s: Statement, out: Statement) -> None:
+        """Statement k's signal, sent on to the names it uses that lead to a wrt."""
+        targets = [n for n in sorted(self.uses_of[k]) if self.depends.get(n, False)]
+        if s is out:
+            signal, signal_expr = None, None
+        else:
+            signal_expr, senders = self.total(s.name, s.local.shape)
+            if not self.depends.get(s.name, False) or ir.is_zero(signal_expr):
+                self.finish(k, s)
+                return
+            if len(targets) > 1 and signal_expr.op is not Op.VAR:
+                name = self.fresh(s.name)
+                signal = intermediate_leaf(name, s.local.shape)
+                self.emit(name, s.name, "signal", signal_expr, s, senders)
+                signal_expr = None
+            else:
+                signal = ir.var("\u0394" + s.name, s.local.shape)  # a placeholder, substituted
+        for t in targets:
+            piece = _vjp(signal, s.local, self.leaves[t])
+            if signal_expr is not None:
+                piece = substitute(piece, {signal: signal_expr})
+            self.contributions.setdefault(t, []).append(
+                (simplify(piece), s.name or "the function"))
+        self.finish(k, s)
+
+    def fresh(self, name: str) -> str:
         cand = "d" + name
-        while cand in taken:
+        while cand in self.taken:
             cand += "_"
-        taken.add(cand)
+        self.taken.add(cand)
         return cand
 
-    def emit(name: str, of: str, kind: str, expr: Expr, s: Statement, uses: tuple[str, ...]):
-        result.lines.append(BackwardLine(name, expr, of, kind, s, uses))
+    def emit(self, name: str, of: str, kind: str, expr: Expr, s: Statement,
+             uses: tuple[str, ...]) -> None:
+        self.result.lines.append(BackwardLine(name, expr, of, kind, s, uses))
 
-    def total(name: str, shape) -> tuple[Expr, tuple[str, ...]]:
-        terms = contributions.pop(name, [])
+    def total(self, name: str, shape) -> tuple[Expr, tuple[str, ...]]:
+        """The sum of what was sent to `name`, and who sent it."""
+        terms = self.contributions.pop(name, [])
         if not terms:
             return ir.zeros(shape), ()
         expr = terms[0][0] if len(terms) == 1 else simplify(ir.add([t for t, _ in terms]))
         return expr, tuple(dict.fromkeys(u for _, u in terms))
 
-    def finish(k: int, s: Statement) -> None:
+    def finish(self, k: int, s: Statement) -> None:
         """Emit each wrt gradient once the earliest statement using it has sent its part."""
-        for t in sorted(uses_of[k] & remaining.keys()):
-            remaining[t] -= 1
-            if remaining[t] == 0:
-                expr, uses = total(t, leaves[t].shape)
-                name = fresh(t)
-                result.gradient_names[t] = name
-                emit(name, t, "gradient", expr, s, uses)
-
-    for k in range(len(statements) - 1, -1, -1):
-        s = statements[k]
-        targets = [n for n in sorted(uses_of[k]) if depends.get(n, False)]
-        if s is out:
-            signal, signal_expr = None, None
-        else:
-            signal_expr, senders = total(s.name, s.local.shape)
-            if not depends.get(s.name, False) or ir.is_zero(signal_expr):
-                finish(k, s)
-                continue
-            if len(targets) > 1 and signal_expr.op is not Op.VAR:
-                name = fresh(s.name)
-                signal = intermediate_leaf(name, s.local.shape)
-                emit(name, s.name, "signal", signal_expr, s, senders)
-                signal_expr = None
-            else:
-                signal = ir.var("\u0394" + s.name, s.local.shape)  # a placeholder, substituted
-        for t in targets:
-            piece = _vjp(signal, s.local, leaves[t])
-            if signal_expr is not None:
-                piece = substitute(piece, {signal: signal_expr})
-            contributions.setdefault(t, []).append((simplify(piece), s.name or "the function"))
-        finish(k, s)
-    for w in wrt:  # a declared input the function does not use: a zero gradient
-        if w not in result.gradient_names:
-            name = fresh(w)
-            result.gradient_names[w] = name
-            emit(name, w, "gradient", ir.zeros(leaves[w].shape), out, ())
-    return result
+        for t in sorted(self.uses_of[k] & self.remaining.keys()):
+            self.remaining[t] -= 1
+            if self.remaining[t] == 0:
+                expr, uses = self.total(t, self.leaves[t].shape)
+                name = self.fresh(t)
+                self.result.gradient_names[t] = name
+                self.emit(name, t, "gradient", expr, s, uses)

@@ -18,9 +18,11 @@ shape signature.
     program.py      Instructions: straight-line code, CSE, rendering (tidy.py)
     module.py       one generated module: names, shape checks (checks.py), body
     compile.py      CompiledFunction: validate values, pick the module, run it
+    finish.py       the generated code's raw results as the caller gets them
     structured.py, blocks.py, blockplan.py
                     diagonal and block-diagonal Jacobians kept as their factors
-    backends.py     the same plan for any array library (the array API)
+    backends.py     the same plan for any array library (the array API); BACKENDS,
+                    one record per library
     foreign.py      running it on PyTorch, JAX, CuPy or Dask values
     runtime.py      small functions the generated code calls
 """
@@ -31,13 +33,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..ir.expr import Expr
+from .backends import BACKENDS, Backend
 from .blocks import BlockDiagonal
 from .compile import CompiledFunction
 from .module import ModuleSpec, Output, safe_text
 from .structured import Diagonal
 
 __all__ = ["compile_derivative", "derivative_source", "compile_value_and_grad", "doc_text",
-           "Diagonal", "BlockDiagonal", "CompiledFunction"]
+           "Diagonal", "BlockDiagonal", "CompiledFunction", "BACKENDS", "Backend"]
 
 
 def doc_text(show: Any) -> str:
@@ -70,8 +73,8 @@ def compile_derivative(e: Expr, variables: Mapping[str, Expr], wrt: str, order: 
     `structured=True` a diagonal Jacobian or Hessian comes back as a
     `Diagonal` holding only its diagonal, a block-diagonal one (a row-wise
     softmax's) as a `BlockDiagonal` holding its factors; other results stay dense.
-    `backend` (numpy, torch, jax, cupy, dask, array-api; None: the library of
-    the values of each call) chooses the array library (see backends.py).
+    `backend` (a name in BACKENDS, backends.py; None: the library of the
+    values of each call) chooses the array library.
     """
     return CompiledFunction(_derivative_spec(e, variables, wrt, order, structured,
                                              function_text, text), backend=_checked(backend))

@@ -25,19 +25,30 @@ import importlib
 import io
 import re
 import tokenize
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import MatdiffError
 from .runtime import HELPERS
 
-__all__ = ["BACKENDS", "Backend", "backend_of", "get_backend", "known_backend"]
+__all__ = ["BACKENDS", "Backend", "backend_of", "backend_names", "get_backend",
+           "known_backend"]
 
 
 @dataclass(frozen=True)
 class Backend:
-    """How one array library runs the standard code: its imports and its own spellings."""
+    """Everything matdiff knows of one array library, in one record (see BACKENDS).
+
+    What must import for it to exist, how generated code imports it and spells
+    what the standard lacks (`header`, `einsum`, `spell`, `helpers`, `diag`,
+    `passes`), how its arrays are recognised (`detect`, array-api-compat's
+    test), how values become its floating arrays (`convert`), and the check
+    generated code makes that a value already is one (`floating`, with the
+    names it reads imported by `floating_import`). Adding a backend is adding a
+    record to BACKENDS: the command line's choices, `backend=None` detection,
+    the names generated code reserves, and the docs' list read it.
+    """
 
     name: str
     modules: tuple[str, ...]      # what must import for the backend to exist
@@ -50,6 +61,26 @@ class Backend:
     diag: str = ""                # the library's diag (not in the standard), if it has one
     passes: tuple[str, ...] = ()  # rewrites of each generated line for speed (_PASSES)
     install: str = "pip install 'matdiff[backends]'"
+    detect: str = ""              # array_api_compat's is_..._array for its arrays, if any
+    convert: Callable[[Mapping[str, Any], frozenset[str]], Callable[[Any], Any]] | None = None
+    floating: str = ""            # generated test that `{0}` is already its floating array
+    floating_import: str = ""     # the import line that test's names need
+    one_device: bool = False      # the fast path also checks one device and one dtype
+    jit: bool = False             # compile each module with jax.jit (lengths static)
+    summary: str = ""             # one line for the docs and the command line's help
+
+    @property
+    def reserved(self) -> frozenset[str]:
+        """The names its generated modules bind at the top (a variable must not take one)."""
+        names: set[str] = set()
+        for line in self.header.split("\n"):
+            if line.startswith("from "):
+                names.update(n.strip() for n in line.split(" import ")[1].split(","))
+            elif " as " in line:
+                names.add(line.split(" as ")[-1].strip())
+            else:
+                names.add(line.split()[1].split(".")[0])
+        return frozenset(names)
 
     def spelling(self, like: str) -> _Spelling:
         """How this backend writes the plan of a function whose new arrays are like `like`."""
@@ -350,12 +381,248 @@ def _logdet(A):
 ''',
 }
 
+# the window ops (conv2, maxpool, ...; ir/ops.py), written against the standard: the
+# convolution as im2col, one strided slice per kernel offset, stacked, then one tensordot
+_XP_HELPERS.update({
+    "_lead_pad": '''
+def _lead_pad(a, rank, pad):
+    """a with `pad` zeros on both sides of each of its leading `rank` axes."""
+    for k in range(rank):
+        shape = list(a.shape)
+        shape[k] = pad
+        z = xp.zeros(tuple(shape), dtype=a.dtype, device=DEV(a))
+        a = xp.concat([z, a, z], axis=k)
+    return a
+''',
+    "_conv": '''
+def _conv(a, b, rank, pad, stride):
+    """Cross-correlation over the leading `rank` axes; a's trailing axes, then b's, ride
+    along (im2col: a strided slice per kernel offset, stacked, then one tensordot)."""
+    if pad:
+        a = _lead_pad(a, rank, pad)
+    k = tuple(b.shape[:rank])
+    out = [(a.shape[d] - k[d]) // stride + 1 for d in range(rank)]
+    offsets = [(u,) for u in range(k[0])] if rank == 1 else [
+        (u, v) for u in range(k[0]) for v in range(k[1])]
+    cols = [a[tuple(slice(o, o + stride * (n - 1) + 1, stride) for o, n in zip(off, out))]
+            for off in offsets]
+    kernel = xp.reshape(b, (len(offsets),) + tuple(b.shape[rank:]))
+    stacked = xp.stack(cols, axis=-1)  # axes counted from the front: Dask's tensordot
+    return xp.tensordot(stacked, kernel, axes=([stacked.ndim - 1], [0]))  # misreads -1
+''',
+    "_conv1": '''
+def _conv1(a, b, pad=0, stride=1):
+    """y[i] = sum_u x[s i + u] k[u] over x padded by `pad` zeros each side."""
+    return _conv(a, b, 1, pad, stride)
+''',
+    "_conv2": '''
+def _conv2(a, b, pad=0, stride=1):
+    """Y[i, j] = sum_uv X[s i + u, s j + v] K[u, v] over X padded by `pad` zeros all round."""
+    return _conv(a, b, 2, pad, stride)
+''',
+    "_rot180": '''
+def _rot180(a, rank):
+    """a reversed along its leading `rank` axes."""
+    return xp.flip(a, axis=tuple(range(rank)))
+''',
+    "_blocks": '''
+def _blocks(a, rank, s):
+    """a's leading `rank` axes cut into s-long blocks: shape (m/s, [n/s,] rest..., s[, s])."""
+    shape = [x for m in a.shape[:rank] for x in (m // s, s)] + list(a.shape[rank:])
+    b = xp.reshape(a, tuple(shape))
+    order = [2 * k for k in range(rank)] + list(range(2 * rank, len(shape))) + [
+        2 * k + 1 for k in range(rank)]
+    return xp.permute_dims(b, tuple(order))
+''',
+    "_maxpool": '''
+def _maxpool(a, rank, s):
+    """The maximum of each s x s block of a's leading axes."""
+    return xp.max(_blocks(a, rank, s), axis=tuple(range(-rank, 0)))
+''',
+    "_meanpool": '''
+def _meanpool(a, rank, s):
+    """The mean of each s x s block of a's leading axes."""
+    return xp.mean(_blocks(a, rank, s), axis=tuple(range(-rank, 0)))
+''',
+    "_upsample": '''
+def _upsample(a, rank, s):
+    """Each entry of a's leading axes repeated s times along each of them."""
+    for k in range(rank):
+        shape = tuple(a.shape)
+        a = xp.expand_dims(a, axis=k + 1)
+        a = xp.broadcast_to(a, shape[:k + 1] + (s,) + shape[k + 1:])
+        a = xp.reshape(a, shape[:k] + (shape[k] * s,) + shape[k + 1:])
+    return a
+''',
+    "_dilate": '''
+def _dilate(a, rank, s):
+    """a's entries spread s apart along its leading axes, zeros between them."""
+    for k in range(rank):
+        shape = tuple(a.shape)
+        z = xp.zeros(shape[:k + 1] + (s - 1,) + shape[k + 1:], dtype=a.dtype, device=DEV(a))
+        a = xp.concat([xp.expand_dims(a, axis=k + 1), z], axis=k + 1)
+        a = xp.reshape(a, shape[:k] + (shape[k] * s,) + shape[k + 1:])
+        a = a[(slice(None),) * k + (slice(0, s * (shape[k] - 1) + 1),)]
+    return a
+''',
+    "_subsample": '''
+def _subsample(a, rank, s):
+    """a[::s, ::s] along its leading axes."""
+    return a[(slice(None, None, s),) * rank]
+''',
+    "_vec": '''
+def _vec(a, rank=2):
+    """The leading two axes merged, column by column (MATLAB's X(:))."""
+    rest = tuple(range(2, a.ndim))
+    return xp.reshape(xp.permute_dims(a, (1, 0) + rest),
+                      (a.shape[0] * a.shape[1],) + tuple(a.shape[2:]))
+''',
+    "_reshape": '''
+def _reshape(a, m, n):
+    """The leading axis split into (m, n), column by column (MATLAB's reshape)."""
+    b = xp.reshape(a, (n, m) + tuple(a.shape[1:]))
+    return xp.permute_dims(b, (1, 0) + tuple(range(2, b.ndim)))
+''',
+})
+
+# the library's own convolution where it has one: a's trailing axes as the batch, b's as
+# the output channels (one call, whatever the number of trailing axes)
+_TORCH_CONV = '''
+def _convR(a, b, pad=0, stride=1):
+    """PyTorch's convRd: a's trailing axes as the batch, b's as the output channels."""
+    lead, last = tuple(range(R)), tuple(range(-R, 0))
+    x = torch.reshape(torch.movedim(a, lead, last), (-1, 1) + tuple(a.shape[:R]))
+    w = torch.reshape(torch.movedim(b, lead, last), (-1, 1) + tuple(b.shape[:R]))
+    y = torch.movedim(torch.nn.functional.convRd(x, w, padding=pad, stride=stride),
+                      tuple(range(2, 2 + R)), lead)
+    return torch.reshape(y, tuple(y.shape[:R]) + tuple(a.shape[R:]) + tuple(b.shape[R:]))
+'''
+
+_JAX_CONV = '''
+def _convR(a, b, pad=0, stride=1):
+    """jax.lax.conv_general_dilated: a's trailing axes as the batch, b's as the output
+    channels."""
+    lead, last = tuple(range(R)), tuple(range(-R, 0))
+    x = xp.reshape(xp.moveaxis(a, lead, last), (-1, 1) + tuple(a.shape[:R]))
+    w = xp.reshape(xp.moveaxis(b, lead, last), (-1, 1) + tuple(b.shape[:R]))
+    y = xp.moveaxis(jax.lax.conv_general_dilated(x, w, (stride,) * R, [(pad, pad)] * R),
+                    tuple(range(2, 2 + R)), lead)
+    return xp.reshape(y, tuple(y.shape[:R]) + tuple(a.shape[R:]) + tuple(b.shape[R:]))
+'''
+
+
+def _library_convs(template: str) -> dict[str, str]:
+    return {f"_conv{r}": template.replace("R", str(r)) for r in (1, 2)}
+
+
+# ------------------------------------------------------------------ values -> arrays
+# Each backend's `convert(values, used)`: value -> its floating array (integers become
+# float64, as in NumPy), on the device of the values' arrays; `used` are the names
+# whose values the code multiplies (not those only giving sizes).
+
+def _to_numpy(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import numpy as np
+
+    def to_numpy(v: Any) -> Any:
+        a = np.asarray(v)
+        return a if a.dtype.kind == "f" else a.astype(np.float64)
+
+    return to_numpy
+
+
+def _to_torch(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import torch
+
+    device = next((v.device for v in values.values() if torch.is_tensor(v)), None)
+
+    def to_torch(v: Any) -> Any:
+        # Python numbers and lists are float64, as in NumPy (not PyTorch's float32 default)
+        plain = isinstance(v, int | float | list | tuple)
+        t = torch.as_tensor(v, dtype=torch.float64 if plain else None, device=device)
+        return t if t.is_floating_point() else t.to(torch.float64)
+
+    return _one_dtype({n: v for n, v in values.items() if n in used}, to_torch)
+
+
+def _one_dtype(values: Mapping[str, Any], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, with numbers, integers and 0-d arrays taking the dtype of the arrays.
+
+    PyTorch multiplies matrices of one dtype only (`addmv input tensors must
+    have the same dtype`): arrays of two floating dtypes are refused here,
+    naming them, before the generated code runs.
+    """
+    import numpy as np
+    import torch
+
+    kinds: dict[Any, list[str]] = {}
+    for name, v in values.items():
+        dtype = getattr(v, "dtype", None)
+        if dtype is None or not getattr(v, "shape", ()):
+            continue
+        if not isinstance(dtype, torch.dtype):  # a NumPy array, converted as it is
+            try:
+                dtype = torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+            except TypeError:
+                continue
+        if dtype.is_floating_point:
+            kinds.setdefault(dtype, []).append(name)
+    if len(kinds) > 1:
+        listing = " and ".join(f"{str(d).replace('torch.', '')} ({', '.join(map(repr, n))})"
+                               for d, n in kinds.items())
+        raise MatdiffError(f"the values mix {listing}: PyTorch multiplies arrays of one dtype "
+                           "only; convert them to one, as x.float() (float32) or x.double() "
+                           "(float64) for a tensor, x.astype('float32') for a NumPy array")
+    if not kinds:
+        return convert
+    dtype = next(iter(kinds))
+
+    def to_dtype(v: Any) -> Any:
+        t = convert(v)
+        return t if t.dtype == dtype else t.to(dtype)
+
+    return to_dtype
+
+
+def _to_jax(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import jax.numpy as jnp
+
+    def to_jax(v: Any) -> Any:
+        a = jnp.asarray(v)
+        return a if jnp.issubdtype(a.dtype, jnp.floating) else a.astype(float)
+
+    return to_jax
+
+
+def _to_cupy(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import cupy
+
+    def to_cupy(v: Any) -> Any:
+        a = cupy.asarray(v)
+        return a if a.dtype.kind == "f" else a.astype(cupy.float64)
+
+    return to_cupy
+
+
+def _to_dask(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any], Any]:
+    import dask.array as da
+
+    def to_dask(v: Any) -> Any:
+        a = da.asarray(v)
+        return a if a.dtype.kind == "f" else a.astype("float64")
+
+    return to_dask
+
+
 BACKENDS: dict[str, Backend] = {
-    "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum"),
+    "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum",
+                     detect="is_numpy_array", convert=_to_numpy, summary="NumPy arrays"),
     "torch": Backend(
         "torch", ("torch", "array_api_compat"),
         "import torch\nimport array_api_compat.torch as xp", "torch.einsum",
         device=", device={x}.device", diag="torch.diag", passes=("clamps", "step_times"),
+        detect="is_torch_array", convert=_to_torch, one_device=True,
+        floating="is_tensor({0}) and {0}.is_floating_point()",
+        floating_import="from torch import is_tensor", summary="PyTorch tensors",
         helpers={"_sigmoid": '''
 def _sigmoid(x):
     """1 / (1 + exp(-x)): PyTorch's kernel, one pass, without overflow (not in the standard)."""
@@ -379,6 +646,9 @@ def _logsumexp(x, axis=None):
     "jax": Backend(
         "jax", ("jax",), "import jax.numpy as xp\nimport jax.scipy.special", "xp.einsum",
         diag="xp.diag", passes=("untransposed",),
+        detect="is_jax_array", convert=_to_jax, jit=True,
+        floating="isinstance({0}, Array) and {0}.dtype.kind == 'f'",
+        floating_import="from jax import Array", summary="JAX arrays (each module jitted)",
         helpers={"_erf": '''
 def _erf(x):
     """The error function (not in the standard)."""
@@ -392,6 +662,7 @@ def _logsumexp(x, axis=None):
         "cupy", ("cupy", "array_api_compat"),
         "import cupy as cp\nimport array_api_compat.cupy as xp", "cp.einsum",
         install="pip install 'matdiff[backends]' and CuPy for your CUDA version",
+        detect="is_cupy_array", convert=_to_cupy, summary="CuPy arrays (on the GPU)",
         helpers={"_erf": '''
 def _erf(x):
     """The error function (not in the standard)."""
@@ -401,14 +672,35 @@ def _erf(x):
     "dask": Backend(
         "dask", ("dask.array", "array_api_compat"),
         "import numpy as np\nimport dask.array as da\nimport array_api_compat.dask.array as xp",
-        "da.einsum", spell=((r"\bxp\.linalg\.det\(", "_det("),), helpers=_DASK_DET),
+        "da.einsum", spell=((r"\bxp\.linalg\.det\(", "_det("),), helpers=_DASK_DET,
+        detect="is_dask_array", convert=_to_dask, summary="Dask arrays (lazy, chunked)"),
     "array-api": Backend(
         "array-api", ("array_api_compat",),
         "from array_api_compat import array_namespace, device, is_cupy_array, is_jax_array, "
         "is_torch_array", "_einsum", device=", device=device({x})", portable=True,
+        summary="any library's arrays, through array-api-compat (found per call)",
         spell=((r"\bxp\.linalg\.det\(", "_det("),),
         helpers={"_erf": _PORTABLE_ERF, "_einsum": _PORTABLE_EINSUM, **_PORTABLE_LINALG}),
 }
+
+
+# PyTorch and JAX convolve with their own kernels
+for _name, _template in (("torch", _TORCH_CONV), ("jax", _JAX_CONV)):
+    BACKENDS[_name] = replace(BACKENDS[_name],
+                              helpers={**BACKENDS[_name].helpers, **_library_convs(_template)})
+# Dask reshapes only what is one chunk along the split axes: a window op's argument (an
+# image, a kernel: small) is made one chunk first
+BACKENDS["dask"] = replace(BACKENDS["dask"], helpers={
+    **BACKENDS["dask"].helpers,
+    "_blocks": _XP_HELPERS["_blocks"].replace(
+        "    b = xp.reshape(a, tuple(shape))", "    b = xp.reshape(a.rechunk(-1), tuple(shape))"),
+    "_upsample": _XP_HELPERS["_upsample"].replace(
+        "    for k in range(rank):", "    a = a.rechunk(-1)\n    for k in range(rank):"),
+    "_dilate": _XP_HELPERS["_dilate"].replace(
+        "    for k in range(rank):", "    a = a.rechunk(-1)\n    for k in range(rank):"),
+    "_vec": _XP_HELPERS["_vec"].replace("xp.permute_dims(a,", "xp.permute_dims(a.rechunk(-1),"),
+    "_reshape": _XP_HELPERS["_reshape"].replace("xp.reshape(a,", "xp.reshape(a.rechunk(-1),"),
+})
 
 
 # ------------------------------------------------------------------ speed, per library
@@ -539,8 +831,15 @@ def get_backend(name: str) -> Backend:
 
 # ------------------------------------------------------------------ which library
 
-_DETECT = (("torch", "is_torch_array"), ("jax", "is_jax_array"), ("cupy", "is_cupy_array"),
-           ("dask", "is_dask_array"), ("numpy", "is_numpy_array"))
+def backend_names() -> list[str]:
+    """Every backend's name, in BACKENDS' order (the command line's choices)."""
+    return list(BACKENDS)
+
+
+def _detectable() -> list[tuple[str, str]]:
+    """(name, test) of the backends whose arrays can be recognised, NumPy last (the default)."""
+    found = [(b.name, b.detect) for b in BACKENDS.values() if b.detect]
+    return sorted(found, key=lambda nt: nt[0] == "numpy")
 
 
 def backend_of(values: Mapping[str, Any], numpy_converts: bool = False) -> str:
@@ -555,10 +854,11 @@ def backend_of(values: Mapping[str, Any], numpy_converts: bool = False) -> str:
     except ImportError:  # without the extra, everything is NumPy
         return "numpy"
     found: dict[str, str] = {}
+    tests = _detectable()
     for key, v in values.items():
         if isinstance(v, int | float | list | tuple):
             continue
-        for name, test in _DETECT:
+        for name, test in tests:
             if getattr(compat, test)(v):
                 found.setdefault(name, key)
                 break

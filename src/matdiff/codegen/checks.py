@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["shape_check_lines", "sum_check_lines", "sum_mismatch", "Mismatch"]
+from ..signature import size_parts
+
+__all__ = ["shape_check_lines", "sum_check_lines", "Mismatch"]
 
 
 class Mismatch(Exception):
@@ -31,27 +33,12 @@ def shape_check_lines(k: int, shape: Sequence[int | str], bound: dict[str, str],
     return lines
 
 
-def _parts(d: str) -> list[int | str]:
-    return [int(p) if p.isdigit() else p for p in d.split("+")]
-
-
 def sum_check_lines(bound: dict[str, str], indent: str = "        ") -> list[str]:
     """A concatenated size (`n+m`) bound from a value must be the sum of its parts' sizes."""
     lines = []
     for d, code in bound.items():
-        parts = _parts(d)
+        parts = size_parts(d)
         if len(parts) > 1 and all(isinstance(p, int) or p in bound for p in parts):
             total = " + ".join(str(p) if isinstance(p, int) else bound[p] for p in parts)
             lines.append(f"{indent}if {code} != {total}: raise Mismatch")
     return lines
-
-
-def sum_mismatch(dims: dict[str, int]) -> str | None:
-    """The first concatenated size whose value is not the sum of its parts', described."""
-    for d, value in dims.items():
-        parts = _parts(d) if isinstance(d, str) else [d]
-        if len(parts) > 1 and all(isinstance(p, int) or p in dims for p in parts):
-            total = sum(p if isinstance(p, int) else dims[p] for p in parts)
-            if total != value:
-                return f"dimension {d} is {value}, but its parts add up to {total}"
-    return None

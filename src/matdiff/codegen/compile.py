@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EvaluationError, ShapeError
+from ..errors import EvaluationError
 from ..evaluate import check_dense
-from .blocks import BlockDiagonal, BlockPlan
-from .checks import Mismatch, shape_check_lines, sum_check_lines, sum_mismatch
+from ..signature import Signature, bind_shape
+from .backends import backend_of, known_backend
+from .checks import Mismatch, shape_check_lines, sum_check_lines
+from .finish import finish, flatten_tail
 from .module import ModuleSpec, build_module, layout
-from .structured import Diagonal
 
 __all__ = ["CompiledFunction"]
 
@@ -36,19 +37,20 @@ class CompiledFunction:
                  backend: str | None = None) -> None:
         self.spec = spec
         self.backend = backend
-        self._pack = pack
-        self._names, self._symbols, self._free = layout(spec)
-        self._shapes = [spec.variables[n].shape for n in self._names]
-        self._optional = [(n, v.shape) for n, v in spec.variables.items() if n not in self._names]
-        self._scalar = [o.ir.ndim == 0 for o in spec.outputs]
-        self._known = frozenset(spec.variables)
+        self.pack = pack
+        names, symbols, free = layout(spec)
+        self.signature = Signature({n: v.shape for n, v in spec.variables.items()},
+                                   names, symbols, free)
+        self.scalar = [o.ir.ndim == 0 for o in spec.outputs]
         self._cache: dict[tuple[int, ...], Callable] = {}
         self._sources: dict[tuple[int, ...], str] = {}
         self._foreign: dict[str, Any] = {}
+        if backend is not None:
+            known_backend(backend)  # an unknown name is refused here, once
         if backend not in (None, "numpy"):
             self._call = self._runner(backend).call
         else:
-            self._call = self._fast_binder() if not self._free else self._slow
+            self._call = self._fast_binder() if not self.signature.free else self._slow
         self.__doc__ = spec.returns or spec.title
         # what made the function and from what, for the header of a printed module (api.py)
         self.origin = f"a compiled function ({spec.function})"
@@ -81,21 +83,21 @@ class CompiledFunction:
         under a header saying what made it (`made_by`) and from what (header.py)."""
         from .header import module_header
 
-        self.check_names(values)  # a misspelled name would plan for the default sizes
+        sig = self.signature
+        sig.check_names(values)  # a misspelled name would plan for the default sizes
         dims: dict[str, int] = {}
+        sources: dict[str, str] = {}
         shapes = {n: (tuple(v) if isinstance(v, tuple | list) else np.shape(v))
                   for n, v in values.items()}
-        for name, var in self.spec.variables.items():
+        for name, shape in sig.shapes.items():
             if name in shapes:
-                self._bind_shape(name, var.shape, shapes[name], dims)
+                bind_shape(name, shape, shapes[name], dims, sources)
         head = module_header(made_by or f"{self.origin}.source()", self.expression,
-                             [s for s in self._symbols if s not in dims], how_to_size)
+                             [s for s in sig.symbols if s not in dims], how_to_size)
         if backend not in (None, "numpy"):
-            from .backends import known_backend
-
             return head + build_module(self.spec, sizes=dims,
                                        backend=known_backend(backend))[0]
-        key = tuple(dims.get(s) for s in self._symbols)
+        key = tuple(dims.get(s) for s in sig.symbols)
         if key in self._sources:
             return head + self._sources[key]
         return head + build_module(self.spec, sizes=dims)[0]
@@ -128,27 +130,25 @@ class CompiledFunction:
         if runner is None:
             from .foreign import ForeignRunner
 
-            runner = self._foreign[name] = ForeignRunner(self, name, _finish, _flatten_tail)
+            runner = self._foreign[name] = ForeignRunner(self, name)
         return runner
 
     def _slow(self, values: Mapping[str, Any]) -> Any:
         if self.backend is None and isinstance(values, Mapping):
-            from .backends import backend_of
-
             name = backend_of(values)
             if name != "numpy":
                 return self._runner(name).call(values)
         args, dims = self._bind(values)
-        return self._entry(dims)(*args, *[dims[d] for d in self._free])
+        return self._entry(dims)(*args, *[dims[d] for d in self.signature.free])
 
     def _entry(self, dims: dict[str, int]) -> Callable:
-        key = tuple(dims[s] for s in self._symbols)
+        key = tuple(dims[s] for s in self.signature.symbols)
         entry = self._cache.get(key)
         return entry if entry is not None else self._build(key)
 
     def _build(self, key: tuple[int, ...]) -> Callable:
         """Generate, compile and cache the module for one shape signature."""
-        dims = dict(zip(self._symbols, key))
+        dims = dict(zip(self.signature.symbols, key))
         text, structured = build_module(self.spec, sizes=dims)
         for o, how in zip(self.spec.outputs, structured):
             if how is False:  # refused before NumPy tries to allocate it
@@ -157,8 +157,8 @@ class CompiledFunction:
         exec(compile(text, f"<matdiff generated {self.spec.function}>", "exec"), namespace)
         fn = namespace[self.spec.function]
         if self.spec.tail_tuple:  # (value, (g1, g2)) flattened for the finishing touches
-            fn = _flatten_tail(fn)
-        entry = _finish(fn, self._scalar, structured, self._pack)
+            fn = flatten_tail(fn)
+        entry = finish(fn, self.scalar, structured, self.pack)
         if len(self._cache) >= MAX_SIGNATURES:
             oldest = next(iter(self._cache))
             self._cache.pop(oldest)
@@ -169,22 +169,24 @@ class CompiledFunction:
 
     def _fast_binder(self) -> Callable[[Mapping[str, Any]], Any]:
         """Generated code that converts values, checks shapes and looks up the signature."""
+        sig = self.signature
         lines = ["def call(values):",  # more values than used: make sure each is a variable
-                 f"    if len(values) != {len(self._names)}: check_names(values)", "    try:"]
+                 f"    if len(values) != {len(sig.names)}: check_names(values)", "    try:"]
         bound: dict[str, str] = {}
-        for k, (name, shape) in enumerate(zip(self._names, self._shapes)):
+        for k, name in enumerate(sig.names):
+            shape = sig.shapes[name]
             if self.backend is None:  # arrays of other libraries: the slow path dispatches
                 lines.append(f"        if not isinstance(values[{name!r}], plain): raise Mismatch")
             lines.append(f"        a{k} = asarray(values[{name!r}], dtype=float64)")
             lines += shape_check_lines(k, shape, bound)
         lines += sum_check_lines(bound)
-        if not self._names:
+        if not sig.names:
             lines.append("        pass")
-        key = ", ".join(bound[s] for s in self._symbols)
-        args = ", ".join(f"a{k}" for k in range(len(self._names)))
+        key = ", ".join(bound[s] for s in sig.symbols)
+        args = ", ".join(f"a{k}" for k in range(len(sig.names)))
         lines += ["    except (KeyError, TypeError, ValueError, Mismatch):",
                   "        return slow(values)",
-                  f"    key = ({key}{',' if len(self._symbols) == 1 else ''})",
+                  f"    key = ({key}{',' if len(sig.symbols) == 1 else ''})",
                   "    entry = cache.get(key)",
                   "    if entry is None:",
                   "        entry = build(key)",
@@ -192,143 +194,38 @@ class CompiledFunction:
         namespace: dict[str, Any] = {"asarray": np.asarray, "float64": np.float64,
                                      "plain": (np.ndarray, float, int),
                                      "Mismatch": Mismatch, "slow": self._slow,
-                                     "check_names": self.check_names,
+                                     "check_names": sig.check_names,
                                      "cache": self._cache, "build": self._build}
         exec(compile("\n".join(lines), "<matdiff value checks>", "exec"), namespace)
         return namespace["call"]
 
     def check_names(self, values: Mapping[str, Any]) -> None:
         """Refuse a value for a name that is no variable of the function (a misspelling)."""
-        unknown = [n for n in values if n not in self._known]
-        if unknown:
-            raise EvaluationError(unknown_names_message(unknown, self.spec.variables))
+        self.signature.check_names(values)
 
     def _shapes_of(self, values: Mapping[str, Any]) -> dict[str, int]:
-        self.check_names(values)
-        dims: dict[str, int] = {}
-        shapes = {n: (tuple(v) if isinstance(v, tuple) else np.shape(v)) for n, v in values.items()}
-        for name, shape in zip(self._names, self._shapes):
-            if name not in shapes:
-                raise EvaluationError(f"no value for '{name}'")
-            self._bind_shape(name, shape, shapes[name], dims)
-        self._bind_optional(shapes, dims)
-        _check_sums(dims)
-        return dims
+        self.signature.check_names(values)
+        return self.signature.bind({n: (tuple(v) if isinstance(v, tuple) else np.shape(v))
+                                    for n, v in values.items()})
 
     def _bind(self, values: Mapping[str, Any]) -> tuple[list[np.ndarray], dict[str, int]]:
         if not isinstance(values, Mapping):
             raise EvaluationError("values must be given by name, as fn(x=..., A=...)")
-        self.check_names(values)
+        sig = self.signature
+        sig.check_names(values)
+        sig.check_present(values)
         args: list[np.ndarray] = []
-        dims: dict[str, int] = {}
-        for name, shape in zip(self._names, self._shapes):
+        for name in sig.names:
             try:
-                raw = values[name]
-            except KeyError:
-                missing = [n for n in self._names if n not in values]
-                raise EvaluationError(f"no value for {', '.join(repr(n) for n in missing)} "
-                                      f"(needed: {', '.join(self._names)})") from None
-            try:
-                a = np.asarray(raw, dtype=float)
+                args.append(np.asarray(values[name], dtype=float))
             except (TypeError, ValueError):
                 raise EvaluationError(f"the value of '{name}' is not an array of real numbers"
                                       ) from None
-            self._bind_shape(name, shape, a.shape, dims)
-            args.append(a)
-        if self._free or self._optional:
-            self._bind_optional({n: np.shape(values[n]) for n, _ in self._optional
-                                 if n in values}, dims)
-        _check_sums(dims)
-        return args, dims
-
-    def _bind_optional(self, shapes: Mapping[str, tuple[int, ...]], dims: dict[str, int]) -> None:
-        """Dimensions told only by variables the result does not use (or not at all)."""
-        for name, shape in self._optional:
-            if name in shapes:
-                self._bind_shape(name, shape, tuple(shapes[name]), dims)
-        for d in self._free:
-            if d not in dims:
-                raise EvaluationError(f"the size {d} cannot be told from the values given: "
-                                      "pass a value for a variable that has it")
-
-    @staticmethod
-    def _bind_shape(name: str, shape, got: tuple[int, ...], dims: dict[str, int]) -> None:
-        if len(got) != len(shape):
-            kind = {0: "a scalar", 1: "a vector", 2: "a matrix"}.get(len(shape), "a tensor")
-            raise ShapeError(f"'{name}' should be {kind} (shape {_fmt(shape)}), got shape {got}")
-        for d, k in zip(shape, got):
-            if isinstance(d, int):
-                if d != k:
-                    raise ShapeError(f"'{name}' has shape {got}, expected {_fmt(shape)}")
-            elif dims.setdefault(d, k) != k:
-                raise ShapeError(f"'{name}' has shape {got}, but dimension {d} is already "
-                                 f"{dims[d]} from another value")
-
-
-def _check_sums(dims: dict[str, int]) -> None:
-    problem = sum_mismatch(dims)
-    if problem:
-        raise ShapeError(problem)
-
-
-def unknown_names_message(unknown: list[str], variables: Mapping[str, Any] | list[str]) -> str:
-    """'lan' is not a variable of this function (its variables: ...); did you mean 'lam'?"""
-    import difflib
-
-    known = list(variables)
-    listed = ", ".join(repr(n) for n in unknown)
-    message = (f"{listed} {'is' if len(unknown) == 1 else 'are'} not "
-               f"{'a variable' if len(unknown) == 1 else 'variables'} of this function "
-               f"(its variables: {', '.join(known) or 'none'})")
-    lower = {k.lower(): k for k in known}
-    close = [m for n in unknown
-             for m in ([lower[n.lower()]] if n.lower() in lower
-                       else difflib.get_close_matches(n, known, n=1))]
-    if close:
-        message += f"; did you mean {' and '.join(repr(c) for c in close)}?"
-    return message
-
-
-def _flatten_tail(fn: Callable) -> Callable:
-    def flat(*a: Any) -> tuple:
-        first, rest = fn(*a)
-        return (first, *rest)
-    return flat
-
-
-def _finish(fn: Callable, scalar: list[bool], structured: list[bool | BlockPlan],
-            pack: Callable[[list[Any]], Any] | None) -> Callable:
-    """fn with its raw results turned into what the caller gets: floats, Diagonals,
-    BlockDiagonals, a pack."""
-    if len(scalar) == 1 and pack is None:
-        if scalar[0]:
-            return lambda *a: float(fn(*a))
-        plan = structured[0]
-        if isinstance(plan, BlockPlan):
-            def blocks(*a: Any) -> BlockDiagonal:
-                shape, *factors = fn(*a)
-                return BlockDiagonal(plan, shape, factors)
-            return blocks
-        if plan:
-            return lambda *a: Diagonal(fn(*a))
-        return fn
-
-    def finish(*a: Any) -> Any:
-        results = list(fn(*a))
-        for k, r in enumerate(results):
-            if scalar[k]:
-                results[k] = float(r)
-            elif structured[k] is True:
-                results[k] = Diagonal(r)
-        return pack(results) if pack is not None else tuple(results)
-
-    return finish
+        shapes = {n: a.shape for n, a in zip(sig.names, args)}
+        shapes.update({n: np.shape(values[n]) for n, _ in sig.optional if n in values})
+        return args, sig.bind(shapes)
 
 
 def _shape_arg(v: Any) -> str:
     """A value given to source() as the shape tuple it stood for."""
     return repr(tuple(v) if isinstance(v, tuple | list) else tuple(np.shape(v)))
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"

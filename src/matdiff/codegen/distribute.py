@@ -19,7 +19,7 @@ from ..ir.expr import Dim, Expr, add, einsum, rebuild, topo_order
 from ..ir.ops import Op
 from .contract import plan_path
 
-__all__ = ["distribute_where_cheaper", "distribute", "einsum_cost"]
+__all__ = ["distribute_where_cheaper", "einsum_cost"]
 
 MAX_DISTRIBUTED_TERMS = 8  # a sum with more terms is never distributed
 MAX_OPERANDS = 12    # nor a product of more operands (a deep chain rule): pricing each
@@ -112,8 +112,3 @@ def einsum_cost(node: Expr, size: Callable[[Dim], int]) -> int:
     if len(operands) == 1:
         return _numel(shapes[0], lambda d: d)
     return plan_path(eq, tuple(shapes))[1]
-
-
-# the old name, still imported by codegen/module.py; simplify/factor.py has its own
-# `distribute` (the simplifier's rewrite), hence the longer name here
-distribute = distribute_where_cheaper

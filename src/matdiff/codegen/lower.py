@@ -24,12 +24,15 @@ from ..ir.ops import (
     MATRIX_FUNCTIONS,
     NAMESPACE,
     SPECS,
+    WINDOW_OPS,
     Op,
     array_call,
+    window_call,
 )
+from ..ir.union_find import UnionFind
 from .contract import contract, scale_code
-from .program import Program
-from .values import Val, axes_template, format_number, partition
+from .program import Instructions
+from .values import Val, axes_template, number_literal, partition
 
 __all__ = ["Lowering", "UNARY_CODE", "MATRIX_CODE", "shared_exponentials"]
 
@@ -45,7 +48,7 @@ MATRIX_CODE: dict[Op, str] = {op: _code(op) for op in MATRIX_FUNCTIONS}
 CONCAT_CODE = "np." + SPECS[Op.CONCAT].array  # np.concat (NumPy 2; the standard's name)
 # f(0) = 0: applying f to a diagonal's vector keeps it diagonal
 ZERO_PRESERVING = frozenset(op for op in UNARY_CODE if SPECS[op].zeros)
-MAX_TERMS = 16  # terms per generated sum; longer sums become a tree of sums
+MAX_SUM_TERMS = 16  # terms per generated sum; longer sums become a tree of sums
 COMMENT_NODES = 12  # nodes shown in a comment at most (printing bigger ones costs time)
 
 
@@ -59,7 +62,7 @@ def _sum_builder(coefs: list[int]) -> Callable[[list[str]], str]:
 class Lowering:
     """Lowers IR nodes into `prog`, memoised per node, so shared nodes are computed once."""
 
-    def __init__(self, prog: Program, params: dict[str, str], dimcode: Callable[[Dim], str],
+    def __init__(self, prog: Instructions, params: dict[str, str], dimcode: Callable[[Dim], str],
                  size: Callable[[Dim], int], describe: Callable[[Expr], str | None] | None = None,
                  names: Mapping[Expr, str] | None = None):
         self.prog = prog
@@ -128,6 +131,9 @@ class Lowering:
             if node.attr is not None and op in AXIS_OPS:  # softmax(X, 2): along an axis
                 code = code[:-1] + f", axis={int(node.attr)})"
             return Val.dense(self._emit(node, code, (a.ref,)), node.shape)
+        if op in WINDOW_OPS:  # conv2(X, K, 1, 2): the helper, its attr after the arguments
+            refs = tuple(self.materialize(self.memo[a]).ref for a in node.args)
+            return Val.dense(self._emit(node, window_call(op, node.attr), refs), node.shape)
         raise NotImplementedError(f"no code rule for op {op.value}")  # an engine bug
 
     def _block(self, v: Val, is_slice: bool, axis: int) -> str:
@@ -198,13 +204,8 @@ class Lowering:
 
     def _einsum(self, node: Expr) -> Val:
         ins, out, dims = node.attr
-        parent = list(range(len(dims)))
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
+        tied = UnionFind(range(len(dims)))  # labels the arguments' diagonals tie
+        find = tied.find
 
         coef = 1.0
         scalars: list[str] = []
@@ -216,7 +217,7 @@ class Lowering:
             mapped: dict[int, int] = {}
             for p, c in enumerate(v.pattern):  # a tied Val ties the labels it sits on
                 if c in mapped:
-                    parent[find(lab[p])] = find(mapped[c])
+                    tied.union(lab[p], mapped[c])
                 else:
                     mapped[c] = lab[p]
             if not v.real:
@@ -253,7 +254,7 @@ class Lowering:
             return Val.number(0.0, node.shape)
         if not tensors:
             if not scalars:
-                return Val(format_number(coef), (), pattern, core_dims, literal=coef)
+                return Val(number_literal(coef), (), pattern, core_dims, literal=coef)
             return Val(scale_code(self.prog, scalars[-1], coef, scalars[:-1]), (), pattern,
                        core_dims)
         wanted = [x for x in core if x in carried]
@@ -275,9 +276,9 @@ class Lowering:
             counts[v] = counts.get(v, 0) + 1
         vals = list(counts)
         coefs = [counts[v] for v in vals]
-        while len(vals) > MAX_TERMS:  # a long sum as a tree of short ones: short lines
-            chunk, vals = vals[:MAX_TERMS], vals[MAX_TERMS:]
-            chunk_coefs, coefs = coefs[:MAX_TERMS], coefs[MAX_TERMS:]
+        while len(vals) > MAX_SUM_TERMS:  # a long sum as a tree of short ones: short lines
+            chunk, vals = vals[:MAX_SUM_TERMS], vals[MAX_SUM_TERMS:]
+            chunk_coefs, coefs = coefs[:MAX_SUM_TERMS], coefs[MAX_SUM_TERMS:]
             part = self.combine(node, chunk, _sum_builder(chunk_coefs), keep_ties=True,
                                 comment=False)
             vals.append(part)

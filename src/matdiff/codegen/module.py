@@ -20,9 +20,9 @@ from ..ir.ops import Op
 from .backends import Backend
 from .blockplan import block_terms, emit_blocks
 from .blocks import BlockPlan
-from .distribute import distribute
+from .distribute import distribute_where_cheaper
 from .lower import Lowering, shared_exponentials
-from .program import IDENTIFIER, RESERVED, Program, valid_identifier
+from .program import IDENTIFIER, MODULE_NAMES, Instructions, valid_identifier
 from .runtime import HELPERS, helpers_used
 from .stable import stable_forms
 from .values import Val
@@ -30,7 +30,7 @@ from .values import Val
 __all__ = ["Output", "ModuleSpec", "build_module", "DEFAULT_PLAN_SIZE", "layout"]
 
 DEFAULT_PLAN_SIZE = 1000  # the length assumed for a dimension when no values are given
-# the generator's own names: temporaries t1, t2 and values _v0, _v1 of Program (a parameter
+# the generator's own names: temporaries t1, t2 and values _v0, _v1 of Instructions (a parameter
 # named like one would be read as that value)
 _TEMP = re.compile(r"(t|_v)\d+\Z")
 _UNSAFE = re.compile(r"[^\w \t+\-*/^'.,:;()\[\]=<>|!·⊙⊘∘∂√²ᵀ⁻¹∑]")
@@ -124,7 +124,8 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
         if not IDENTIFIER.match(name):
             raise MatdiffError(f"variable name {name!r} cannot be used in generated code")
     params: dict[str, str] = {}
-    taken: set[str] = set(RESERVED) | set(HELPERS) | set(keyword.kwlist) | set(keyword.softkwlist)
+    taken: set[str] = (set(MODULE_NAMES) | set(HELPERS) | set(keyword.kwlist)
+                       | set(keyword.softkwlist))
     for name in names:
         code = name
         while code in taken or _TEMP.match(code):
@@ -155,17 +156,17 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
         return str(d) if isinstance(d, int) else dimnames[d]
 
     describe = _describer(spec.variables) if comments else None
-    prog = Program()
+    prog = Instructions()
     prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
     low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
     for name, e in program_lines:  # a program's lines, each planned on its own
-        (root,) = distribute([e], size, computed=low.memo)
+        (root,) = distribute_where_cheaper([e], size, computed=low.memo)
         (v,) = low.lower([root])
         low.memo.setdefault(e, v)
         if name is not None:
             low.bind(ir.var(name, e.shape), v, name)
-    roots = distribute(roots, size, computed=low.memo)
+    roots = distribute_where_cheaper(roots, size, computed=low.memo)
     vals = low.lower(roots)
     outs: list[str] = []
     structured: list[bool | BlockPlan] = []

@@ -16,22 +16,19 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from .backends import BACKENDS
 from .tidy import tidy
 from .values import is_atomic
 
-__all__ = ["Instructions", "IDENTIFIER", "valid_identifier", "MODULE_NAMES", "Program",
-           "RESERVED"]
+__all__ = ["Instructions", "IDENTIFIER", "valid_identifier", "MODULE_NAMES"]
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # names the generated module uses itself; a variable with one of these names is renamed
 MODULE_NAMES = frozenset({
     "np", "float", "int", "len", "range", "tuple", "ValueError", "True", "False", "None",
-    "derivative", "value_and_grad", "__name__", "__doc__",
-    # the other backends' modules (backends.py)
-    "xp", "torch", "jax", "da", "cp", "array_namespace", "device", "is_torch_array",
-    "is_jax_array", "is_cupy_array", "hasattr",
-})
+    "derivative", "value_and_grad", "__name__", "__doc__", "hasattr",
+}).union(*(b.reserved for b in BACKENDS.values()))  # each backend's imports (backends.py)
 
 INLINE_LIMIT = 72  # longest expression inlined into its consumer
 _CALL = re.compile(r"[A-Za-z_][\w.]*\(")           # a function call in a template
@@ -177,10 +174,3 @@ def _substitute(template: str, refs: tuple[str, ...], code: dict[str, str]) -> s
         text = code.get(r, r)
         parts.append(text if is_atomic(text) else f"({text})")
     return template.format(*parts)
-
-
-# The old names, still imported by codegen/lower.py and codegen/module.py; they collided
-# with language.program.Program (a parsed program) and language.rules.RESERVED (the
-# language's reserved words).
-Program = Instructions
-RESERVED = MODULE_NAMES

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from ..ir.expr import Dim
 
-__all__ = ["Val", "axes_template", "partition", "is_atomic", "number_literal", "format_number"]
+__all__ = ["Val", "axes_template", "partition", "is_atomic", "number_literal"]
 
 
 @dataclass(frozen=True)
@@ -135,4 +135,3 @@ def is_atomic(code: str) -> bool:
     return isinstance(node, (ast.Name, ast.Constant, ast.Call, ast.Subscript, ast.Attribute))
 
 
-format_number = number_literal  # the old name, still imported by codegen/lower.py

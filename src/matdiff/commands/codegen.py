@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from ..codegen.backends import BACKENDS
 from ..errors import MatdiffError
 from .diff import declarations
 
@@ -35,9 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--value-and-grad", action="store_true",
                    help="one function returning the value and every gradient")
     p.add_argument("--backend", default="numpy",
-                   choices=["numpy", "torch", "jax", "cupy", "dask", "array-api"],
-                   help="the array library the code runs on (default: numpy; array-api: "
-                        "any, through array-api-compat)")
+                   choices=list(BACKENDS),
+                   help="the array library the code runs on (default: numpy); "
+                        + "; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values()))
 
 
 def parse_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:

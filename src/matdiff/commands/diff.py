@@ -7,6 +7,7 @@ import json
 
 from ..errors import MatdiffError
 from ..printing.layout import LAYOUTS
+from ..printing.notations import NOTATIONS
 
 HELP = "differentiate an expression"
 
@@ -70,7 +71,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="1 for gradients and Jacobians, 2 for Hessians")
     p.add_argument("--layout", default="shape", choices=list(LAYOUTS),
                    help="how to print: the result's shape (default), or a layout convention")
-    p.add_argument("--latex", action="store_true", help="print LaTeX")
+    p.add_argument("--notation", default="text", choices=list(NOTATIONS),
+                   help="how to print: " + "; ".join(f"{n.name}: {n.summary}"
+                                                     for n in NOTATIONS.values()))
+    p.add_argument("--latex", action="store_true", help="print LaTeX (--notation latex)")
     p.add_argument("--steps", action="store_true", help="explain the derivation step by step")
     p.add_argument("--check", action="store_true", help="compare with finite differences")
     p.add_argument("--json", action="store_true", help="print a machine-readable record")
@@ -93,12 +97,12 @@ def run(args: argparse.Namespace) -> int:
             record["steps"] = d.explain(format="text")
         print(json.dumps(record, indent=2))
         return 0
+    if args.latex:
+        args.notation = "latex"
     if args.steps:
-        print(d.explain(format="latex" if args.latex else "text"))
-    elif args.latex:
-        print(d.latex(layout=args.layout))
+        print(d.explain(format="latex" if args.notation != "text" else "text"))
     else:
-        print(d.to_text(layout=args.layout))
+        print(d.printed(args.notation, layout=args.layout))
     if args.check:
         print(f"finite-difference check: max relative error {d.check():.2e}")
     return 0
@@ -132,8 +136,8 @@ def _several(f, names: list[str], args: argparse.Namespace) -> int:
     else:
         for n in names:
             d = grads[n]
-            print(f"d/d{n}: " + (d.latex(layout=args.layout) if args.latex
-                                 else d.to_text(layout=args.layout)))
+            print(f"d/d{n}: " + d.printed("latex" if args.latex else args.notation,
+                                          layout=args.layout))
     if args.check:
         for n in names:
             print(f"finite-difference check of d/d{n}: max relative error "

@@ -24,9 +24,9 @@ from collections.abc import Callable
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_UNARY, Op
+from ..ir.ops import ELEMENTWISE_UNARY, Op, window_ranks
 
-__all__ = ["RULES", "ELEMENTWISE_DERIVATIVES", "DerivativeRule"]
+__all__ = ["RULES", "ELEMENTWISE_DERIVATIVES", "DerivativeRule", "adjoint", "window_rank"]
 
 DerivativeRule = Callable[[Expr, list, list], Expr | None]
 
@@ -275,6 +275,95 @@ def _norm2(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
     return ir.einsum([_pow(node, -1.0), x, dx], [[], L, L + W], W, dims)
 
 
+# ---------------------------------------------------------------- window ops
+
+def window_rank(node: Expr) -> int:
+    """The number of spatial (leading) axes of a window op's argument."""
+    return window_ranks(node.op, node.attr)[0]
+
+
+def _move_last(e: Expr, start: int, count: int) -> Expr:
+    """e with its axes start .. start + count - 1 moved to the end."""
+    L = list(range(e.ndim))
+    return ir.einsum([e], [L], L[:start] + L[start + count:] + L[start:start + count])
+
+
+def _convolution(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d conv2(X, K) = conv2(dX, K) + conv2(X, dK): bilinear, one term per argument (the
+    variable's axes ride along as trailing axes, moved last)."""
+    (a, b), (da, db) = node.args, dargs
+    terms = []
+    if da is not None:
+        terms.append(_move_last(ir.window(node.op, [da, b], node.attr), a.ndim, len(wrt_dims)))
+    if db is not None:
+        terms.append(ir.window(node.op, [a, db], node.attr))
+    return _sum_terms(terms)
+
+
+def _linear_window(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """rot180, meanpool, upsample, dilate, subsample, vec, reshape are linear:
+    d f(X) = f(dX)."""
+    return ir.window(node.op, [dargs[0]], node.attr)
+
+
+def _maxpool(node: Expr, dargs: list, wrt_dims: list) -> Expr | None:
+    """d maxpool(X, s) = meanpool(W .* dX, s) with W = hit .* upsample(1./meanpool(hit)),
+    hit = eq(X, upsample(maxpool(X, s), s)): each block's slope goes to its arg-max, a tie
+    split evenly (as max(x) does). W is flat: the second derivative is 0."""
+    (x,), (dx,) = node.args, dargs
+    rank, s = node.attr
+    hit = ir.binary(Op.EQ, x, ir.window(Op.UPSAMPLE, [node], (rank, s)))
+    share = _pow(ir.window(Op.MEANPOOL, [hit], (rank, s)), -1.0)  # divided at pooled size
+    weight = _times(hit, ir.window(Op.UPSAMPLE, [share], (rank, s)))
+    return ir.window(Op.MEANPOOL, [_pointwise(weight, dx, wrt_dims)], (rank, s))
+
+
+def _dilated(g: Expr, rank: int, stride: int) -> Expr:
+    return g if stride == 1 else ir.window(Op.DILATE, [g], (rank, stride))
+
+
+def adjoint(node: Expr, position: int, g: Expr) -> Expr | None:
+    """The adjoint of the linear window op `node` in its argument `position`, applied to g
+    (shape of the node's spatial axes): the A with <g, node(dA)> = <A, dA>. None where the
+    op is not linear there or sizes do not fit. For y = conv2(X, K, p, s), stride 1:
+    wrt K, conv2(X, g, p) (X correlated with the upstream gradient); wrt X, conv2(g,
+    rot180(K), k - 1 - p) (the full correlation with the flipped kernel); a stride s
+    first spreads g apart (dilate(g, s))."""
+    rank = window_rank(node)
+    if node.op in (Op.CONV1, Op.CONV2):
+        (pad, stride), (a, b) = node.attr, node.args
+        gd = _dilated(g, rank, stride)
+        if position == 0:
+            if b.ndim != rank or any(k - 1 - pad < 0 for k in b.shape[:rank]) or \
+                    len(set(b.shape[:rank])) != 1:
+                return None
+            k = b.shape[0]
+            out = ir.window(node.op, [gd, ir.window(Op.ROT180, [b], (rank,))],
+                            (k - 1 - pad, 1))
+            return out if out.shape == a.shape[:rank] else None
+        if a.ndim != rank:
+            return None
+        out = ir.window(node.op, [a, gd], (pad, 1))
+        return out if out.shape == b.shape[:rank] else None
+    if node.op is Op.VEC:
+        return ir.window(Op.RESHAPE, [g], node.args[0].shape[:2])
+    if node.op is Op.RESHAPE:
+        return ir.window(Op.VEC, [g], (2,))
+    s = node.attr[-1]
+    if node.op is Op.ROT180:
+        return ir.window(Op.ROT180, [g], (rank,))
+    if node.op is Op.MEANPOOL:
+        return ir.scale(ir.window(Op.UPSAMPLE, [g], (rank, s)), 1.0 / s ** rank)
+    if node.op is Op.UPSAMPLE:
+        return ir.scale(ir.window(Op.MEANPOOL, [g], (rank, s)), float(s ** rank))
+    if node.op is Op.DILATE:
+        return ir.window(Op.SUBSAMPLE, [g], (rank, s))
+    if node.op is Op.SUBSAMPLE:  # exact only where the last entry is kept
+        out = ir.window(Op.DILATE, [g], (rank, s))
+        return out if out.shape == node.args[0].shape[:rank] else None
+    return None
+
+
 RULES: dict[Op, DerivativeRule] = {
     Op.EINSUM: _einsum,
     Op.ADD: _add,
@@ -294,4 +383,14 @@ RULES: dict[Op, DerivativeRule] = {
     Op.NORM2: _norm2,
     Op.VMAX: _reduced_extremum,
     Op.VMIN: _reduced_extremum,
+    Op.CONV1: _convolution,
+    Op.CONV2: _convolution,
+    Op.ROT180: _linear_window,
+    Op.MEANPOOL: _linear_window,
+    Op.UPSAMPLE: _linear_window,
+    Op.DILATE: _linear_window,
+    Op.SUBSAMPLE: _linear_window,
+    Op.VEC: _linear_window,
+    Op.RESHAPE: _linear_window,
+    Op.MAXPOOL: _maxpool,
 }

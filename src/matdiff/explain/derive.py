@@ -19,16 +19,19 @@ from __future__ import annotations
 
 from ..derive import differentiate
 from ..ir import expr as ir
+from ..ir.chain import chain_product
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
+from ..ir.record import DerivativeRecord, FunctionRecord
 from ..ir.substitute import substitute
 from ..printing import form as F
-from ..printing.layout import _transposed
+from ..printing import print_derivative
+from ..printing.layout import layout_transposes
 from ..printing.matrix import kind_of
 from ..simplify import simplify, simplify_logged
 from .check import Claim
 from .graph import decompose
-from .step import ArticlePrinter, Step, _show, _Shower
+from .step import ArticlePrinter, Shower, Step, show
 from .vocabulary import chain_rule, local_rule
 
 __all__ = ["Step", "derive_steps", "ArticlePrinter", "MAX_SIMPLIFY_STEPS"]
@@ -53,26 +56,13 @@ def _partial(top: str, bottom: str) -> tuple[str, str]:
             f"\\frac{{\\partial {latex_name(top)}}}{{\\partial {latex_name(bottom)}}}")
 
 
-def _contract(local: Expr, total: Expr, n: Expr, c: Expr, x: Expr) -> Expr:
-    """The chain-rule product ∂n/∂c ∂c/∂x as an einsum over c's axes."""
-    N = [("n", k) for k in range(n.ndim)]
-    C = [("c", k) for k in range(c.ndim)]
-    X = [("x", k) for k in range(x.ndim)]
-    dims = dict(zip(N, n.shape)) | dict(zip(C, c.shape)) | dict(zip(X, x.shape))
-    return ir.einsum([local, total], [N + C, C + X], N + X, dims)
-
-
-# mistakes.py imports this private name; it should import ir.substitute.substitute
-_substitute = substitute
-
-
 def _steps_of(e: Expr) -> list[Expr]:
     return [n for n in topo_order(e) if n.op is Op.STEP]
 
 
 def _numerator(f_kind: str, x_kind: str) -> bool:
     """Whether the numerator layout shows the shape-convention tensor transposed."""
-    return _transposed(f_kind, x_kind, "numerator")
+    return layout_transposes(f_kind, x_kind, "numerator")
 
 
 def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
@@ -84,16 +74,17 @@ def _cases(sh, total: Expr, lhs: tuple[str, str], f_kind: str, x_kind: str,
     (s,) = steps
     zero = simplify(substitute(total, {s: ir.const(0.0)}))
     one = simplify(substitute(total, {s: ir.const(1.0)}))
-    z_text, z_tex = _show(sh.form(s.args[0]))
-    a_text, a_tex = _show(sh.jacobian(zero, f_kind, x_kind))
-    b_text, b_tex = _show(sh.jacobian(one, f_kind, x_kind))
+    z_text, z_tex = show(sh.form(s.args[0]))
+    a_text, a_tex = show(sh.jacobian(zero, f_kind, x_kind))
+    b_text, b_tex = show(sh.jacobian(one, f_kind, x_kind))
     after = f"{a_text} if {z_text} ≤ 0;  {b_text} if {z_text} > 0"
     after_tex = (f"\\begin{{cases}} {a_tex}, & {z_tex} \\leq 0 \\\\ {b_tex}, & {z_tex} > 0 "
                  "\\end{cases}")
     claim = Claim(value=claim.value, transposed=claim.transposed,
                   cases=(s.args[0], a_text, b_text, zero, one))
-    return Step("cases", "max(0, z) cases", lhs[0], "", after,
-                "step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs[1], "", after_tex, claim)
+    return Step(kind="cases", rule="max(0, z) cases", lhs=lhs[0], before="", after=after,
+                note="step(z) is 0 for z ≤ 0 and 1 for z > 0", lhs_latex=lhs[1],
+                after_latex=after_tex, claim=claim)
 
 
 def _vector_step_note(sh, total: Expr) -> str:
@@ -106,7 +97,7 @@ def _vector_step_note(sh, total: Expr) -> str:
             "for the whole sum")
 
 
-def derive_steps(d) -> list[Step]:
+def derive_steps(d: DerivativeRecord) -> list[Step]:
     """The steps of the derivation of d (see the module docstring).
 
     A derivative of order k > 1 is the Jacobian of the derivative of order k - 1
@@ -120,8 +111,8 @@ def derive_steps(d) -> list[Step]:
         text = function.text if not stable else None
         return stable + (_derivation(d, d.stable, text, "f") or _summary_steps(d))
     g = simplify(_lower(d))
-    sh = _Shower(function.variables, declare=_declared(function))
-    text, tex = _show(sh.form(g))
+    sh = Shower(function.variables, declare=_declared(function))
+    text, tex = show(sh.form(g))
     if d.order == 2:
         what = "gradient" if not function.ir.ndim else "Jacobian"
     else:
@@ -129,11 +120,11 @@ def derive_steps(d) -> list[Step]:
     lhs = _partial("f", d.wrt) if d.order == 2 else (
         f"∂^{d.order - 1}f/∂{d.wrt}^{d.order - 1}",
         f"\\frac{{\\partial^{d.order - 1} f}}{{\\partial {d.wrt}^{d.order - 1}}}")
-    first = Step("lower", what, "g", lhs[0], text,
-                 f"in the shape layout; ∂^{d.order}f/∂{d.wrt}^{d.order} is its Jacobian "
+    first = Step(kind="lower", rule=what, lhs="g", before=lhs[0], after=text,
+                 note=f"in the shape layout; ∂^{d.order}f/∂{d.wrt}^{d.order} is its Jacobian "
                  f"∂g/∂{d.wrt}",
-                 "g", lhs[1], tex,
-                 Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
+                 lhs_latex="g", before_latex=lhs[1], after_latex=tex,
+                 claim=Claim(value=g, of=_lower(d, d.order - 2), wrt=x, texts=((text, g),)))
     inner = _derivation(d, g, None, "g")
     return stable + [first] + (inner or _summary_steps(d))
 
@@ -143,41 +134,75 @@ def _stable_steps(d) -> list[Step]:
     softmax(X, 2)), the form the derivation differentiates."""
     if not d.stable_log:
         return []
-    return _rewrite_steps(_Shower(d.function.variables), d.stable_log)
+    return _rewrite_steps(Shower(d.function.variables), d.stable_log)
 
 
-def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
-    """The steps of ∂root/∂x by intermediates and chain rules; None when there are none."""
+def _derivation(d: DerivativeRecord, root: Expr, text: str | None, top: str
+                ) -> list[Step] | None:
+    """The steps of ∂root/∂x by intermediates and chain rules; None when there are none.
+
+    Four phases: introduce the intermediates, their local derivatives, the chain
+    rule through them (or differentials, through 3-tensors), the closing steps.
+    """
     function = d.function
     x = function.variables[d.wrt]
     if x not in ir.variables(root).values():
         return None
     named = {}
-    program = getattr(function, "program", None)
+    program = function.program
     if program is not None and root in (function.ir, d.stable):  # a program: its own names
         named = {s.inlined: s.name for s in program.statements if s.name}
         top = named.get(root, top)
     inters = decompose(root, x, top, named)
     if not inters:
         return None
-    sh = _Shower({**function.variables, **{it.name: it.var for it in inters}},
-                 function.variables, _declared(function))
+    sh = Shower({**function.variables, **{it.name: it.var for it in inters}},
+                function.variables, _declared(function))
+    full, steps = _introductions(sh, inters, text)
+    first_local = len(steps)
+    local, shown, local_steps = _local_steps(sh, inters)
+    total, total_form, chain_steps = _chain_steps(sh, inters, local, shown, full, x)
+    steps += local_steps + chain_steps
+    if any(f.orient == "t" for f in [*shown.values(), *total_form.values()]):
+        # a scalar by a matrix through 3-tensors: differentials keep the matrix form
+        from .differential import differential_steps
+
+        instead = differential_steps(sh, inters, local, total, full, x)
+        if instead is not None:
+            steps[first_local:] = instead
+    top_it = inters[-1]
+    steps.extend(_closing_steps(d, root, inters, full, total[top_it.var], top_it.name))
+    return steps
+
+
+def _introductions(sh: Shower, inters: list, text: str | None
+                   ) -> tuple[dict[Expr, Expr], list[Step]]:
+    """A step defining each intermediate, and each written in the variables (`full`)."""
     steps: list[Step] = []
-    full: dict[Expr, Expr] = {}     # each intermediate written in the variables
+    full: dict[Expr, Expr] = {}
     for it in inters:
         full[it.var] = substitute(it.expr, full)
-        written, tex = _show(sh.form(it.expr))
+        written, tex = show(sh.form(it.expr))
         before = ""
         if len(inters) == 1 and text and _one_line(text) and text.strip() != written:
             before = text.strip()  # f = tr(A*X*B) = sum((B*A) ⊙ X'): where the form comes from
         texts = ((before, it.expr), (written, it.expr)) if before else ((written, it.expr),)
-        steps.append(Step("introduce", "introduce an intermediate variable", it.name, before,
-                          written, "", it.name, "", tex,
-                          Claim(value=it.expr, defines=it.var, texts=texts)))
-    first_local = len(steps)
+        steps.append(Step(kind="introduce", rule="introduce an intermediate variable",
+                          lhs=it.name, before=before, after=written, lhs_latex=it.name,
+                          after_latex=tex,
+                          claim=Claim(value=it.expr, defines=it.var, texts=texts)))
+    return full, steps
+
+
+def _local_steps(sh: Shower, inters: list) -> tuple[dict, dict, list[Step]]:
+    """Each intermediate's derivative by each of its children: (local, their forms, steps).
+
+    A local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for
+    u = softmax(z).
+    """
     local: dict[tuple[Expr, Expr], Expr] = {}
     shown: dict[tuple[Expr, Expr], F.Form] = {}
-    # a local derivative names the pieces it mentions: ∂u/∂z = diag(u) - u*u' for u = softmax(z)
+    steps: list[Step] = []
     names = {it.expr: it.var for it in inters[:-1]}
     for it in inters:
         for c in it.children:
@@ -186,7 +211,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
             shown[(it.var, c)] = sh.jacobian(L, _kind(it.var), _kind(c))
             rule, note = local_rule(it.expr, c)
             lhs = _partial(it.name, c.name)
-            after = _show(shown[(it.var, c)])
+            after = show(shown[(it.var, c)])
             texts = [(after[0], L)]
             before = ("", "")
             terms = _product_terms(it.expr, c, names)
@@ -194,7 +219,7 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
                 forms = sorted((sh.jacobian(t, _kind(it.var), _kind(c)) for t in terms),
                                key=lambda f: f.tcount)
                 if all(f.orient != "t" for f in forms):
-                    before = _show(F.add(forms))
+                    before = show(F.add(forms))
                     if before[0] != after[0]:
                         texts.insert(0, (before[0], L))
                     else:
@@ -202,12 +227,20 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
             note = _join(note, _differential(it.name, it.var, c, shown[(it.var, c)]))
             claim = Claim(value=L, of=it.expr, wrt=c, texts=tuple(texts),
                           transposed=_numerator(_kind(it.var), _kind(c)))
-            steps.append(Step("local", rule, lhs[0], before[0], after[0], note, lhs[1],
-                              before[1], after[1], claim))
+            steps.append(Step(kind="local", rule=rule, lhs=lhs[0], before=before[0],
+                              after=after[0], note=note, lhs_latex=lhs[1],
+                              before_latex=before[1], after_latex=after[1], claim=claim))
+    return local, shown, steps
+
+
+def _chain_steps(sh: Shower, inters: list, local: dict, shown: dict,
+                 full: dict[Expr, Expr], x: Expr) -> tuple[dict, dict, list[Step]]:
+    """The chain rule through each intermediate: (total derivatives, their forms, steps)."""
     total: dict[Expr, Expr] = {x: ir.delta(list(x.shape))}
     total_form: dict[Expr, F.Form] = {}
+    steps: list[Step] = []
     for it in inters:
-        terms = [_contract(local[(it.var, c)], total[c], it.var, c, x) for c in it.children]
+        terms = [chain_product(local[(it.var, c)], total[c], it.var, c, x) for c in it.children]
         J, log = simplify_logged(ir.add(terms))
         total[it.var] = J
         total_form[it.var] = sh.jacobian(J, _kind(it.var), _kind(x))
@@ -223,30 +256,22 @@ def _derivation(d, root: Expr, text: str | None, top: str) -> list[Step] | None:
         before_tex = " + ".join(f"{a[1]} {b[1]}" for a, b in symbolic)
         product = _product_form(it, x, shown, total_form)
         product = product and sh.composed(product)
-        after = _show(total_form[it.var])
+        after = show(total_form[it.var])
         texts = [(after[0], J)]
         if product is not None:
-            p_text, p_tex = _show(product)
+            p_text, p_tex = show(product)
             if p_text != after[0]:
                 before, before_tex = f"{before} = {p_text}", f"{before_tex} = {p_tex}"
                 texts.insert(0, (p_text, J))
         claim = Claim(value=J, of=full[it.var], wrt=x, texts=tuple(texts),
                       transposed=_numerator(_kind(it.var), _kind(x)))
-        steps.append(Step("chain", rule, lhs[0], before, after[0], note, lhs[1], before_tex,
-                          after[1], claim))
+        steps.append(Step(kind="chain", rule=rule, lhs=lhs[0], before=before, after=after[0],
+                          note=note, lhs_latex=lhs[1], before_latex=before_tex,
+                          after_latex=after[1], claim=claim))
         cases = _cases(sh, J, lhs, _kind(it.var), _kind(x), claim)
         if cases is not None:
             steps.append(cases)
-    if any(f.orient == "t" for f in [*shown.values(), *total_form.values()]):
-        # a scalar by a matrix through 3-tensors: differentials keep the matrix form
-        from .differential import differential_steps
-
-        instead = differential_steps(sh, inters, local, total, full, x)
-        if instead is not None:
-            steps[first_local:] = instead
-    top_it = inters[-1]
-    steps.extend(_closing_steps(d, root, inters, full, total[top_it.var], top_it.name))
-    return steps
+    return total, total_form, steps
 
 
 def _one_line(text: str) -> bool:
@@ -293,10 +318,17 @@ def _differential(name: str, f: Expr, x: Expr, jac: F.Form) -> str:
             f"(the numerator layout; the gradient in the shape of {x.name} is its transpose)")
 
 
-def _declared(function) -> dict[str, str]:
+def _declared(function: FunctionRecord) -> dict[str, str]:
     """The user's declarations: the steps print as they will be read back (a row vector r
     as r)."""
-    return dict(getattr(function, "declarations", None) or {})
+    return dict(function.declarations)
+
+
+def _printed(d: DerivativeRecord, notation: str, layout: str = "shape") -> str:
+    """d as the API prints it (Derivative.printed), through printing directly."""
+    f = d.function
+    return print_derivative(d.ir, f.ir, d.wrt, d.order, layout, notation, f.orientation,
+                            f.variables, f.declarations, f.rows)
 
 
 def _product_form(it, x, shown, total_form) -> F.Form | None:
@@ -355,7 +387,7 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
     """Substitute the intermediates back, simplify with named identities, state the result."""
     steps: list[Step] = []
     # the intermediates are gone: sizes by the variables
-    sh = _Shower(d.function.variables, declare=_declared(d.function))
+    sh = Shower(d.function.variables, declare=_declared(d.function))
     substituted = substitute(total_root, full)
     x = d.function.variables[d.wrt]
     f_kind, x_kind = _layouts(d) if d.order == 1 else (_kind(root), _kind(x))
@@ -364,11 +396,12 @@ def _closing_steps(d, root: Expr, inters, full, total_root: Expr, root_name: str
         defs = ", ".join(f"{it.name} = {ArticlePrinter().doprint(sh.form(full[it.var]))}"
                          for it in inters[:-1])
         lhs = _partial(root_name, d.wrt)
-        text, tex = _show(sh.jacobian(substituted, f_kind, x_kind))
+        text, tex = show(sh.jacobian(substituted, f_kind, x_kind))
         claim = Claim(value=substituted, of=root, wrt=x, texts=((text, substituted),),
                       transposed=transposed)
-        steps.append(Step("substitute", "substitute the intermediates back", lhs[0], "", text,
-                          defs, lhs[1], "", tex, claim))
+        steps.append(Step(kind="substitute", rule="substitute the intermediates back",
+                          lhs=lhs[0], before="", after=text, note=defs, lhs_latex=lhs[1],
+                          after_latex=tex, claim=claim))
     steps.extend(_simplify_steps(sh, substituted))
     note = _vector_step_note(sh, d.ir)
     return steps + _result_steps(d, note, root, root_name if d.order == 1 else "f")
@@ -388,19 +421,20 @@ def _rewrite_steps(sh, log) -> list[Step]:
             continue
         seen.add(key)
         if len(steps) == MAX_SIMPLIFY_STEPS:
-            steps.append(Step("simplify", "simplify", "", "", "…",
-                              f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
+            steps.append(Step(kind="simplify", rule="simplify", lhs="", before="", after="…",
+                              note=f"{len(log) - MAX_SIMPLIFY_STEPS} more rewrites"))
             break
         fb, fa = sh.form(fired.before), sh.form(fired.after)
         if fb.orient == "t" or fa.orient == "t":
             continue  # a rewrite in index notation: the simplifier's bookkeeping, not a lesson
-        b, a = _show(fb), _show(fa)
+        b, a = show(fb), show(fa)
         if b[0] == a[0]:
             continue  # a rewrite the printing already shows (A' is A for a symmetric A)
         claim = Claim(value=fired.after, before=fired.before,
                       texts=((b[0], fired.before), (a[0], fired.after)))
-        steps.append(Step("simplify", fired.rule.name, "", b[0], a[0], fired.rule.identity,
-                          "", b[1], a[1], claim))
+        steps.append(Step(kind="simplify", rule=fired.rule.name, lhs="", before=b[0],
+                          after=a[0], note=fired.rule.identity, before_latex=b[1],
+                          after_latex=a[1], claim=claim))
     return steps
 
 
@@ -416,25 +450,29 @@ def _result_steps(d, note: str = "", of: Expr | None = None, name: str = "f") ->
     x = d.function.variables[d.wrt]
     if of is None:
         of = d.stable if d.order == 1 else _lower(d)
-    text, tex = d.to_text(), d.latex()
+    text, tex = _printed(d, "text"), _printed(d, "latex")
     shape_claim = Claim(value=d.ir, of=of, wrt=x, texts=((text, d.ir),))
     if d.order == 1:
-        row, row_tex = d.to_text(layout="numerator"), d.latex(layout="numerator")
+        row, row_tex = _printed(d, "text", "numerator"), _printed(d, "latex", "numerator")
         if row != text:
             claim = Claim(value=d.ir, of=of, wrt=x, texts=((row, d.ir),), transposed=True)
             return [
-                Step("result", "result", lhs[0], "", row, "in the numerator layout of the steps",
-                     lhs[1], "", row_tex, claim),
-                Step("layout", "shape layout", f"({lhs[0]})'", "", text,
-                     "; ".join(x for x in ("the same derivative transposed into matdiff's shape "
-                                           "layout (shape(f) + shape(wrt)): what d.evaluate "
-                                           "returns", note) if x),
-                     f"\\left({lhs[1]}\\right)^\\top", "", tex, shape_claim)]
+                Step(kind="result", rule="result", lhs=lhs[0], before="", after=row,
+                     note="in the numerator layout of the steps", lhs_latex=lhs[1],
+                     after_latex=row_tex, claim=claim),
+                Step(kind="layout", rule="shape layout", lhs=f"({lhs[0]})'", before="",
+                     after=text,
+                     note="; ".join(x for x in ("the same derivative transposed into matdiff's "
+                                                "shape layout (shape(f) + shape(wrt)): what "
+                                                "d.evaluate returns", note) if x),
+                     lhs_latex=f"\\left({lhs[1]}\\right)^\\top", after_latex=tex,
+                     claim=shape_claim)]
     layout_note = "in matdiff's shape layout: what d.evaluate returns"
     if d.order > 1:
         layout_note = "the Jacobian of g, ∂g/∂" + d.wrt + ", " + layout_note[3:]
-    return [Step("result", "result", lhs[0], "", text,
-                 "; ".join(x for x in (layout_note, note) if x), lhs[1], "", tex, shape_claim)]
+    return [Step(kind="result", rule="result", lhs=lhs[0], before="", after=text,
+                 note="; ".join(x for x in (layout_note, note) if x), lhs_latex=lhs[1],
+                 after_latex=tex, claim=shape_claim)]
 
 
 def _lower(d, order: int | None = None) -> Expr:
@@ -449,14 +487,14 @@ def _lower(d, order: int | None = None) -> Expr:
 def _summary_steps(d) -> list[Step]:
     """Without intermediates (x itself, higher orders, long expressions): the engine's
     derivative, the identities that simplify it, and the result."""
-    sh = _Shower(d.function.variables, declare=_declared(d.function))
-    text, tex = _show(sh.form(d.raw))
+    sh = Shower(d.function.variables, declare=_declared(d.function))
+    text, tex = show(sh.form(d.raw))
     what = "differentiate" if d.order == 1 else f"differentiate {d.order} times"
     lhs = _result_steps(d)[-1]
     x = d.function.variables[d.wrt]
     claim = Claim(value=d.raw, of=_lower(d), wrt=x, texts=((text, d.raw),))
-    steps = [Step("derivative", what, lhs.lhs, "", text,
-                  "forward mode over the expression, one rule per operation", lhs.lhs_latex,
-                  "", tex, claim)]
+    steps = [Step(kind="derivative", rule=what, lhs=lhs.lhs, before="", after=text,
+                  note="forward mode over the expression, one rule per operation",
+                  lhs_latex=lhs.lhs_latex, after_latex=tex, claim=claim)]
     steps.extend(_simplify_steps(sh, d.raw))
     return steps + _result_steps(d, _vector_step_note(sh, d.ir))

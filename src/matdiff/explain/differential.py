@@ -18,7 +18,7 @@ from ..ir.ops import Op
 from ..printing import form as F
 from ..simplify import simplify
 from .check import Claim
-from .step import Step, _show
+from .step import Step, show
 from .vocabulary import local_rule
 
 __all__ = ["differential_steps"]
@@ -85,31 +85,37 @@ def differential_steps(sh, inters, local, total, full, x: Expr):
         own_form, back_form = shower.form(own), shower.form(back)
         if own_form.orient == "t" or back_form.orient == "t":
             return None
-        own_text, back_text = _show(own_form), _show(back_form)
+        own_text, back_text = show(own_form), show(back_form)
         before = own_text if own_text[0] != back_text[0] else ("", "")
         rule, note = _rule(it)
         texts = ((before[0], back), (back_text[0], back)) if before[0] else \
             ((back_text[0], back),)
         claim = Claim(value=back, defines=d[it.var], of=full[it.var], wrt=x, direction=d[x],
                       texts=texts)
-        steps.append(Step("differential", rule, names[it.var], before[0], back_text[0], note,
-                          f"\\mathrm{{d}}{it.name}", before[1], back_text[1], claim))
+        steps.append(Step(kind="differential", rule=rule, lhs=names[it.var], before=before[0],
+                          after=back_text[0], note=note,
+                          lhs_latex=f"\\mathrm{{d}}{it.name}", before_latex=before[1],
+                          after_latex=back_text[1], claim=claim))
     jac = sh.jacobian(total[root.var], "s", "m")  # the numerator layout: n x m
     if jac.orient != "m":
         return None
     dx = F.sym(names[x], "m")
-    trace = _show(F.call("tr", [F.mul([jac, dx])], "s"))
-    m = _show(jac)
-    steps.append(Step("differential", "trace rule", names[root.var], "", trace[0],
-                      f"a scalar is its own trace, and tr(A*B) = tr(B*A): d{root.name} = "
-                      f"tr(M*d{x.name})", f"\\mathrm{{d}}{root.name}", "", trace[1],
-                      Claim(value=carried[root.var], of=full[root.var], wrt=x,
-                            direction=d[x], texts=((trace[0], carried[root.var]),))))
-    steps.append(Step("read", "read off the differential", f"∂{root.name}/∂{x.name}", "",
-                      m[0], f"d{root.name} = tr(M*d{x.name}) for every d{x.name} gives "
+    trace = show(F.call("tr", [F.mul([jac, dx])], "s"))
+    m = show(jac)
+    steps.append(Step(kind="differential", rule="trace rule", lhs=names[root.var], before="",
+                      after=trace[0],
+                      note=f"a scalar is its own trace, and tr(A*B) = tr(B*A): d{root.name} = "
+                      f"tr(M*d{x.name})", lhs_latex=f"\\mathrm{{d}}{root.name}",
+                      after_latex=trace[1],
+                      claim=Claim(value=carried[root.var], of=full[root.var], wrt=x,
+                                  direction=d[x], texts=((trace[0], carried[root.var]),))))
+    steps.append(Step(kind="read", rule="read off the differential",
+                      lhs=f"∂{root.name}/∂{x.name}", before="",
+                      after=m[0], note=f"d{root.name} = tr(M*d{x.name}) for every d{x.name} gives "
                       f"∂{root.name}/∂{x.name} = M in the numerator layout (its transpose "
                       f"has the shape of {x.name})",
-                      f"\\frac{{\\partial {root.name}}}{{\\partial {x.name}}}", "", m[1],
-                      Claim(value=total[root.var], of=full[root.var], wrt=x,
-                            texts=((m[0], total[root.var]),), transposed=True)))
+                      lhs_latex=f"\\frac{{\\partial {root.name}}}{{\\partial {x.name}}}",
+                      after_latex=m[1],
+                      claim=Claim(value=total[root.var], of=full[root.var], wrt=x,
+                                  texts=((m[0], total[root.var]),), transposed=True)))
     return steps

@@ -46,11 +46,11 @@ class ArticlePrinter(TextPrinter):
         return f"{parts[0]} ⊘ {parts[1]}"
 
 
-def _show(form: F.Form) -> tuple[str, str]:
+def show(form: F.Form) -> tuple[str, str]:
     return ArticlePrinter().doprint(form), LatexPrinter().doprint(form)
 
 
-class _Shower:
+class Shower:
     """Forms of IR in the context of the derivation's variables (for numel(x))."""
 
     def __init__(self, variables: dict[str, Expr], inputs: dict[str, Expr] | None = None,

@@ -28,7 +28,8 @@ from .union_find import UnionFind
 
 __all__ = [
     "Dim", "Shape", "Expr", "var", "const", "zeros", "size", "einsum", "add", "scale",
-    "neg", "sub", "unary", "binary", "matrix_fn", "rebuild", "delta", "topo_order", "variables",
+    "neg", "sub", "unary", "binary", "matrix_fn", "window", "window_shape", "rebuild", "delta",
+    "topo_order", "variables",
     "is_zero", "split_coefficient", "set_text_printer", "MAX_FUSED_OPERANDS",
     "concat", "dim_sum", "dim_parts",
 ]
@@ -488,6 +489,46 @@ def matrix_fn(op: Op, a: Expr, shape: Shape, attr: Hashable = None) -> Expr:
     return Expr(op, (a,), attr, tuple(shape))
 
 
+def window_shape(op: Op, args: Sequence[Expr], attr: tuple[int, ...]) -> Shape:
+    """The shape of a window op's node: the spatial (leading) axes it makes, then the
+    trailing axes of each argument in turn. Spatial sizes are integers."""
+    if op in (Op.CONV1, Op.CONV2):
+        rank = 1 if op is Op.CONV1 else 2
+        (pad, stride), (a, b) = attr, args
+        lead = tuple((m + 2 * pad - k) // stride + 1 for m, k in zip(a.shape, b.shape[:rank]))
+        return lead + a.shape[rank:] + b.shape[rank:]
+    (a,) = args
+    if op is Op.VEC:
+        m, n = a.shape[:2]
+        return (m * n,) + a.shape[2:]
+    if op is Op.RESHAPE:
+        return tuple(attr) + a.shape[1:]
+    rank = attr[0]
+    grow = {Op.ROT180: lambda m: m, Op.MAXPOOL: lambda m: m // attr[1],
+            Op.MEANPOOL: lambda m: m // attr[1], Op.UPSAMPLE: lambda m: m * attr[1],
+            Op.DILATE: lambda m: attr[1] * (m - 1) + 1,
+            Op.SUBSAMPLE: lambda m: (m - 1) // attr[1] + 1}[op]
+    return tuple(grow(m) for m in a.shape[:rank]) + a.shape[rank:]
+
+
+def window(op: Op, args: Sequence[Expr], attr: tuple[int, ...]) -> Expr:
+    """A window op (conv2, maxpool, ...) of its arguments; attr is a tuple of integers.
+
+    A zero argument of a convolution, or of a linear window op, gives zeros; a
+    constant stays constant under rot180 and the pools."""
+    _check_arity(op, len(args))
+    attr = tuple(int(v) for v in attr)
+    shape = window_shape(op, args, attr)
+    if any(is_zero(a) for a in args):
+        return zeros(shape)
+    if op in (Op.ROT180, Op.MAXPOOL, Op.MEANPOOL, Op.UPSAMPLE, Op.VEC, Op.RESHAPE) and \
+            args[0].op is Op.CONST:
+        return const(args[0].attr, shape)
+    if op not in (Op.CONV1, Op.CONV2, Op.ROT180, Op.VEC, Op.RESHAPE) and attr[1] == 1:
+        return args[0]
+    return Expr(op, tuple(args), attr, shape)
+
+
 def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
     """node with new arguments, through the canonicalising constructors."""
     if args == node.args:
@@ -503,6 +544,8 @@ def rebuild(node: Expr, args: tuple[Expr, ...]) -> Expr:
         return unary(op, args[0]) if len(args) == 1 else binary(op, *args)
     if kind == "matrix":
         return matrix_fn(op, args[0], node.shape, node.attr)
+    if kind == "window":
+        return window(op, args, node.attr)
     if kind == "concat":
         return concat(args, node.attr, node.ndim)
     return node  # pragma: no cover - leaves have no arguments

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = ["Op", "OpSpec", "SPECS", "AXIS_OPS", "ELEMENTWISE_UNARY", "ELEMENTWISE_BINARY",
-           "MATRIX_FUNCTIONS", "NAMESPACE", "array_call", "helper_sources", "spelling"]
+           "MATRIX_FUNCTIONS", "WINDOW_OPS", "NAMESPACE", "array_call", "window_call",
+           "window_ranks", "window_options", "helper_sources", "spelling"]
 
 
 class Op(Enum):
@@ -69,6 +70,18 @@ class Op(Enum):
     VMAX = "vmax"        # max(x): the largest entry of a vector (spelled max, one argument);
     #                      max(X, [], d) along an axis: attr 1 each row (d = 2), 0 each column
     VMIN = "vmin"        # min(x): the smallest entry (spelled min, one argument); min(X, [], d)
+    # window ops: functions of the leading 1 or 2 (spatial) axes, attr = a tuple of ints
+    # passed to the array function after the arguments; trailing axes ride along
+    CONV1 = "conv1"      # attr = (pad, stride)
+    CONV2 = "conv2"      # attr = (pad, stride)
+    ROT180 = "rot180"    # attr = (rank,)
+    MAXPOOL = "maxpool"  # attr = (rank, s)
+    MEANPOOL = "meanpool"  # attr = (rank, s)
+    UPSAMPLE = "upsample"  # attr = (rank, s)
+    DILATE = "dilate"    # attr = (rank, s)
+    SUBSAMPLE = "subsample"  # attr = (rank, s)
+    VEC = "vec"          # attr = (2,): a matrix's columns stacked into one vector
+    RESHAPE = "reshape"  # attr = (m, n): a vector's entries as an m x n matrix, by columns
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,7 @@ class OpSpec:
     """
 
     arity: int | None          # None: any number of arguments
-    kind: str                  # leaf | einsum | add | elementwise | matrix
+    kind: str                  # leaf | einsum | add | elementwise | matrix | window
     doc: str
     shape: str = ""
     array: str = ""
@@ -144,6 +157,74 @@ def _reduction(name: str, word: str) -> OpSpec:
                    f"{name} reduction rule",
                    f"∂ {name}(x)/∂x = {hit}/sum({hit}): to the {word} entry, a tie split "
                    "evenly", name=name)
+
+
+_WINDOW_HELPERS = '''
+def _lead_pad(a, rank, pad):
+    """a with `pad` zeros on both sides of each of its leading `rank` axes (written into
+    zeros: np.pad costs more than the copy for an image)."""
+    if not pad:
+        return a
+    out = np.zeros(tuple(m + 2 * pad for m in a.shape[:rank]) + a.shape[rank:],
+                   dtype=np.result_type(a, 0.0))
+    out[(slice(pad, -pad),) * rank] = a
+    return out
+
+
+def _conv(a, b, rank, pad, stride):
+    """Cross-correlation of a's leading `rank` axes with b's; a's trailing axes, then b's,
+    ride along. On a large image, a small kernel (few offsets) is one scaled strided slice
+    of a per offset, summed, and a small result (a kernel's gradient) one dot product per
+    entry; otherwise im2col: the windows of a as a strided view, then one tensordot (one
+    call: cheaper on small images, where each call's overhead counts)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    a = _lead_pad(a, rank, pad)
+    k = b.shape[:rank]
+    out = tuple((m - q) // stride + 1 for m, q in zip(a.shape, k))
+    offsets, entries = int(np.prod(k)), int(np.prod(out))
+    if b.ndim == rank and offsets <= min(64, entries) and entries >= 8192:
+        total = part = None
+        spans = [[slice(o, o + stride * (n - 1) + 1, stride) for o in range(q)]
+                 for q, n in zip(k, out)]
+        for off in np.ndindex(*k):
+            window = a[tuple(spans[d][o] for d, o in enumerate(off))]
+            if total is None:
+                total = b[off] * window
+                part = np.empty_like(total)
+            else:
+                np.multiply(window, b[off], out=part)
+                total += part
+        return total
+    if a.ndim == b.ndim == rank and entries <= 64 and offsets >= 8192:
+        res = np.empty(out, dtype=np.result_type(a, b))
+        letters = "ij"[:rank] + "," + "ij"[:rank] + "->"
+        for idx in np.ndindex(*out):
+            res[idx] = np.einsum(letters, a[tuple(slice(stride * i, stride * i + q)
+                                                  for i, q in zip(idx, k))], b)
+        return res
+    w = sliding_window_view(a, k, axis=tuple(range(rank)))
+    if stride > 1:
+        w = w[(slice(None, None, stride),) * rank]
+    return np.tensordot(w, b, axes=(list(range(w.ndim - rank, w.ndim)), list(range(rank))))
+
+
+def _blocks(a, rank, s):
+    """a's leading `rank` axes cut into s-long blocks: shape (m/s, [n/s,] rest..., s[, s])."""
+    lead = a.shape[:rank]
+    shape = [x for m in lead for x in (m // s, s)] + list(a.shape[rank:])
+    b = a.reshape(shape)
+    order = [2 * k for k in range(rank)] + list(range(2 * rank, b.ndim)) + [
+        2 * k + 1 for k in range(rank)]
+    return b.transpose(order)
+'''
+
+
+def _window(doc: str, arity: int, name: str, latex: str, rule: str, identity: str,
+            body: str) -> OpSpec:
+    """A window op: its helper `_name(args..., *attr)` is the shared window code plus body."""
+    return OpSpec(arity, "window", doc, shape="window", array="_" + name, latex=latex,
+                  rule=(rule, identity), derivative=identity,
+                  helper=_WINDOW_HELPERS + body)
 
 
 _MAX_CASES = "step(z) is 1 where z > 0 and 0 where z ≤ 0: the article's two cases"
@@ -285,6 +366,105 @@ def _logsumexp(x, axis=None):
                       "d norm2(x) = x' dx / norm2(x)"),
     Op.VMAX: _reduction("max", "largest"),
     Op.VMIN: _reduction("min", "smallest"),
+    # ---- window ops (docs/convolution.md): the spatial axes lead, other axes ride along
+    Op.CONV1: _window("deep learning's 1-D convolution (cross-correlation) of a vector",
+                      2, "conv1", r"\operatorname{conv1}", "convolution rule",
+                      "d conv1(x, k) = conv1(dx, k) + conv1(x, dk)", '''
+
+def _conv1(a, b, pad=0, stride=1):
+    """y[i] = sum_u x[s i + u] k[u] over x padded by `pad` zeros each side."""
+    return _conv(a, b, 1, pad, stride)
+'''),
+    Op.CONV2: _window("deep learning's 2-D convolution (cross-correlation) of a matrix",
+                      2, "conv2", r"\operatorname{conv2}", "convolution rule",
+                      "d conv2(X, K) = conv2(dX, K) + conv2(X, dK)", '''
+
+def _conv2(a, b, pad=0, stride=1):
+    """Y[i, j] = sum_uv X[s i + u, s j + v] K[u, v] over X padded by `pad` zeros all round."""
+    return _conv(a, b, 2, pad, stride)
+'''),
+    Op.ROT180: _window("the entries in reverse order (a matrix turned by 180 degrees)", 1,
+                       "rot180", r"\operatorname{rot180}", "flip rule",
+                       "d rot180(K) = rot180(dK)", '''
+
+def _rot180(a, rank):
+    """a reversed along its leading `rank` axes."""
+    return a[(slice(None, None, -1),) * rank]
+'''),
+    Op.MAXPOOL: _window("the largest entry of each s x s block", 1, "maxpool",
+                        r"\operatorname{maxpool}", "max-pooling rule",
+                        "d maxpool(X, s) = sumpool(W .* dX), W = the arg-max of each block "
+                        "(a tie split evenly)", '''
+
+def _maxpool(a, rank, s):
+    """The maximum of each s x s block of a's leading axes: the element-wise maximum of
+    the s^rank strided slices (one per position in the block), fast where a reduction over
+    the block's axes is not."""
+    out = None
+    for off in np.ndindex(*(s,) * rank):
+        part = a[tuple(slice(o, None, s) for o in off)]
+        out = part.copy() if out is None else np.maximum(out, part, out=out)
+    return out
+'''),
+    Op.MEANPOOL: _window("the mean of each s x s block", 1, "meanpool",
+                         r"\operatorname{meanpool}", "mean-pooling rule",
+                         "d meanpool(X, s) = meanpool(dX, s)", '''
+
+def _meanpool(a, rank, s):
+    """The mean of each s x s block of a's leading axes (the sum of the s^rank strided
+    slices, one per position in the block, over their number)."""
+    out = None
+    for off in np.ndindex(*(s,) * rank):
+        part = a[tuple(slice(o, None, s) for o in off)]
+        out = part * 1.0 if out is None else np.add(out, part, out=out)
+    return out / s ** rank
+'''),
+    Op.UPSAMPLE: _window("each entry repeated over an s x s block", 1, "upsample",
+                         r"\operatorname{upsample}", "upsampling rule",
+                         "d upsample(G, s) = upsample(dG, s)", '''
+
+def _upsample(a, rank, s):
+    """Each entry of a's leading axes repeated s times along each of them (one copy of a
+    broadcast view)."""
+    lead, rest = a.shape[:rank], a.shape[rank:]
+    index = tuple(x for _ in lead for x in (slice(None), None))
+    spread = np.broadcast_to(a[index], tuple(x for m in lead for x in (m, s)) + rest)
+    return spread.reshape(tuple(m * s for m in lead) + rest)
+'''),
+    Op.DILATE: _window("s - 1 zeros put between neighbouring entries", 1, "dilate",
+                       r"\operatorname{dilate}", "dilation rule",
+                       "d dilate(G, s) = dilate(dG, s)", '''
+
+def _dilate(a, rank, s):
+    """a's entries spread s apart along its leading axes, zeros between them."""
+    shape = tuple(s * (m - 1) + 1 for m in a.shape[:rank]) + a.shape[rank:]
+    out = np.zeros(shape, dtype=a.dtype)
+    out[(slice(None, None, s),) * rank] = a
+    return out
+'''),
+    Op.SUBSAMPLE: _window("every s-th entry, from the first", 1, "subsample",
+                          r"\operatorname{subsample}", "subsampling rule",
+                          "d subsample(G, s) = subsample(dG, s)", '''
+
+def _subsample(a, rank, s):
+    """a[::s, ::s] along its leading axes."""
+    return a[(slice(None, None, s),) * rank]
+'''),
+    Op.VEC: _window("the columns stacked into one vector (MATLAB's X(:))", 1, "vec",
+                    r"\operatorname{vec}", "vectorisation rule", "d vec(X) = vec(dX)", '''
+
+def _vec(a, rank=2):
+    """The leading two axes merged, column by column (MATLAB's X(:))."""
+    return np.swapaxes(a, 0, 1).reshape((a.shape[0] * a.shape[1],) + a.shape[2:])
+'''),
+    Op.RESHAPE: _window("a vector's entries as an m x n matrix, column by column", 1,
+                        "reshape", r"\operatorname{reshape}", "reshaping rule",
+                        "d reshape(x, m, n) = reshape(dx, m, n)", '''
+
+def _reshape(a, m, n):
+    """The leading axis split into (m, n), column by column (MATLAB's reshape)."""
+    return np.swapaxes(a.reshape((n, m) + a.shape[1:]), 0, 1)
+'''),
 }
 
 
@@ -298,6 +478,8 @@ ELEMENTWISE_UNARY = _ops("elementwise", 1)
 AXIS_OPS = (Op.SOFTMAX, Op.LOGSUMEXP, Op.VMAX, Op.VMIN)
 ELEMENTWISE_BINARY = _ops("elementwise", 2)
 MATRIX_FUNCTIONS = _ops("matrix", 1)
+# window ops (conv2, maxpool, ...): the node's attr, a tuple of ints, follows the arguments
+WINDOW_OPS = tuple(op for op, s in SPECS.items() if s.kind == "window")
 
 NAMESPACE = "xp"  # the name array templates give the array namespace
 _BARE = re.compile(r"[A-Za-z_][\w.]*")
@@ -311,6 +493,31 @@ def array_call(op: Op) -> str:
     args = ", ".join(f"{{{k}}}" for k in range(spec.arity or 0))
     prefix = "" if spec.array.startswith("_") else NAMESPACE + "."
     return f"{prefix}{spec.array}({args})"
+
+
+def window_call(op: Op, attr: tuple[int, ...]) -> str:
+    """A window op's call as a template over its arguments, its attr written after them:
+    conv2 with attr (1, 2) is `_conv2({0}, {1}, 1, 2)`."""
+    template = array_call(op)
+    return template[:-1] + "".join(f", {int(v)}" for v in attr) + ")"
+
+
+def window_ranks(op: Op, attr: tuple[int, ...]) -> tuple[int, int]:
+    """(spatial axes of the argument, spatial axes of the result) of a window op: the
+    axes it works on; any axes after them ride along."""
+    fixed = {Op.CONV1: (1, 1), Op.CONV2: (2, 2), Op.VEC: (2, 1), Op.RESHAPE: (1, 2)}
+    return fixed.get(op) or (attr[0], attr[0])
+
+
+def window_options(op: Op, attr: tuple[int, ...]) -> list[int]:
+    """The numbers a window op's call writes after its arguments: conv2(X, K, p, s) (pad
+    and stride only where not 0 and 1), maxpool(X, s), reshape(x, m, n), rot180(K)."""
+    if op in (Op.CONV1, Op.CONV2):
+        pad, stride = attr
+        return [pad, stride] if stride != 1 else [pad] if pad else []
+    if op is Op.RESHAPE:
+        return list(attr)
+    return list(attr[1:])
 
 
 def helper_sources() -> dict[str, str]:

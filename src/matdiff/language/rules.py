@@ -535,6 +535,161 @@ def _lower_along(name: str):
     return lower
 
 
+
+# ---------------------------------------------------------------- window ops (convolution)
+
+def _sizes(ctx, node, t: SurfaceType, what: str) -> list[int]:
+    """The numeric sizes of a window op's argument (a vector's length, a matrix's rows and
+    columns): output sizes are computed from them, so they must be known numbers."""
+    values = [d.root().value for d in t.dims]
+    if any(v is None for v in values):
+        ctx.fail(node, f"{node.func}() needs the sizes of {what} as numbers, not "
+                       f"{ctx.describe(t)}: declare it with sizes, e.g. matrix(8, 8)")
+    return values
+
+
+def _option(ctx, node, k: int, default: int, what: str, low: int) -> int:
+    """The literal integer option k of a window call (a pad, a stride, a window size)."""
+    if len(node.args) <= k:
+        return default
+    arg, sign = node.args[k], 1
+    while isinstance(arg, ast.Neg):
+        sign, arg = -sign, arg.operand
+    v = None
+    if isinstance(arg, ast.Number) and arg.value == int(arg.value) and abs(arg.value) < 2**31:
+        v = sign * int(arg.value)
+    if v is None or v < low:
+        ctx.fail(node.args[k], f"the {what} of {node.func}() is a whole number >= {low}, "
+                               "written as a number")
+    return v
+
+
+def _rank_of(ctx, node, t: SurfaceType, rank: int | None) -> int:
+    if t.kind == "matrix" and rank in (None, 2):
+        return 2
+    if t.kind == "col" and rank in (None, 1):
+        return 1
+    want = {1: "a (column) vector", 2: "a matrix", None: "a (column) vector or a matrix"}[rank]
+    ctx.fail(node, f"{node.func}() takes {want}, not {ctx.describe(t)}")
+    raise AssertionError  # unreachable
+
+
+def _surface(ctx, sizes: list[int]) -> SurfaceType:
+    dims = tuple(ctx.dims.declared(int(v)) for v in sizes)
+    return SurfaceType("matrix" if len(dims) == 2 else "col", dims)
+
+
+def _t_conv(rank: int):
+    def rule(ctx, node, a, b, *options):
+        _rank_of(ctx, node, a, rank)
+        if b.kind != a.kind:
+            kind = "a matrix" if rank == 2 else "a vector"
+            ctx.fail(node, f"the kernel of {node.func}() is {kind}, not {ctx.describe(b)}")
+        m, k = _sizes(ctx, node, a, "the input"), _sizes(ctx, node, b, "the kernel")
+        pad = _option(ctx, node, 2, 0, "padding", 0)
+        stride = _option(ctx, node, 3, 1, "stride", 1)
+        if pad >= min(k):
+            ctx.fail(node, f"the padding of {node.func}() is at most the kernel's size minus "
+                           f"1 ({min(k) - 1}), not {pad}")
+        for mi, ki in zip(m, k):
+            if mi + 2 * pad < ki:
+                ctx.fail(node, f"the kernel of {node.func}() ({ctx.describe(b)}) is larger "
+                               f"than the padded input ({ctx.describe(a)}, padding {pad})")
+            if (mi + 2 * pad - ki) % stride:
+                ctx.fail(node, f"{node.func}() with stride {stride} needs the padded input's "
+                               f"size minus the kernel's, {mi + 2 * pad - ki}, to be a "
+                               f"multiple of {stride} (every entry used)")
+        return _surface(ctx, [(mi + 2 * pad - ki) // stride + 1 for mi, ki in zip(m, k)])
+    return rule
+
+
+def _lower_conv(op: Op):
+    def lower(ctx, node, t, a, b, *options):
+        pad = _option(ctx, node, 2, 0, "padding", 0)
+        stride = _option(ctx, node, 3, 1, "stride", 1)
+        return ir.window(op, [a, b], (pad, stride))
+    return lower
+
+
+def _t_window(op: Op):
+    def rule(ctx, node, a, *options):
+        _rank_of(ctx, node, a, None)
+        m = _sizes(ctx, node, a, "its argument")
+        if op is Op.ROT180:
+            return _surface(ctx, m)
+        s = _option(ctx, node, 1, 1, "window size" if op in (Op.MAXPOOL, Op.MEANPOOL)
+                    else "factor", 1)
+        if op in (Op.MAXPOOL, Op.MEANPOOL):
+            if any(mi % s for mi in m):
+                ctx.fail(node, f"{node.func}(X, {s}) pools {s} x {s} blocks: the sizes of "
+                               f"{ctx.describe(a)} must be multiples of {s}")
+            return _surface(ctx, [mi // s for mi in m])
+        if op is Op.UPSAMPLE:
+            return _surface(ctx, [mi * s for mi in m])
+        if op is Op.SUBSAMPLE:
+            return _surface(ctx, [(mi - 1) // s + 1 for mi in m])
+        return _surface(ctx, [s * (mi - 1) + 1 for mi in m])  # dilate
+    return rule
+
+
+def _lower_window(op: Op):
+    def lower(ctx, node, t, a, *options):
+        rank = a.ndim
+        if op is Op.ROT180:
+            return ir.window(op, [a], (rank,))
+        return ir.window(op, [a], (rank, _option(ctx, node, 1, 1, "size", 1)))
+    return lower
+
+
+def _t_vec(ctx, node, a):
+    """vec(X): X's columns stacked (MATLAB's X(:)); a vector stays itself."""
+    if a.kind == "scalar":
+        return a
+    if a.kind in ("col", "row"):
+        return SurfaceType("col", a.dims)
+    m, n = _sizes(ctx, node, a, "its argument")
+    return _surface(ctx, [m * n])
+
+
+def _lower_vec(ctx, node, t, a):
+    return ir.window(Op.VEC, [a], (2,)) if a.ndim == 2 else a
+
+
+def _t_reshape(ctx, node, a, *sizes):
+    """reshape(x, m, n): a vector of m*n entries as an m x n matrix, column by column."""
+    m, n = (_option(ctx, node, k, 1, "size", 1) for k in (1, 2))
+    if a.kind not in ("col", "row") or _sizes(ctx, node, a, "its argument") != [m * n]:
+        ctx.fail(node, f"reshape(x, {m}, {n}) takes a vector of {m * n} entries, not "
+                       f"{ctx.describe(a)}")
+    return _surface(ctx, [m, n])
+
+
+def _lower_reshape(ctx, node, t, a, *sizes):
+    return ir.window(Op.RESHAPE, [a], tuple(_option(ctx, node, k, 1, "size", 1) for k in (1, 2)))
+
+
+def _t_ones(ctx, node, *sizes):
+    """ones(m), ones(m, n): a vector (matrix) of ones with sizes written as numbers, which a
+    window op's argument needs (vector(1), matrix(1) take their sizes from the context)."""
+    values = [_option(ctx, node, k, 1, "size", 1) for k in range(len(node.args))]
+    return _surface(ctx, values)
+
+
+def _lower_ones(ctx, node, t, *sizes):
+    return ir.const(1.0, ctx.shape(t))
+
+
+WINDOW_FUNCTIONS: dict[str, Rule] = {
+    "ones": Rule(_t_ones, _lower_ones, (1, 2)),
+    "vec": Rule(_t_vec, _lower_vec),
+    "reshape": Rule(_t_reshape, _lower_reshape, (3, 3)),
+    "conv1": Rule(_t_conv(1), _lower_conv(Op.CONV1), (2, 4)),
+    "conv2": Rule(_t_conv(2), _lower_conv(Op.CONV2), (2, 4)),
+    "rot180": Rule(_t_window(Op.ROT180), _lower_window(Op.ROT180), (1, 1)),
+    **{spelling(op): Rule(_t_window(op), _lower_window(op), (2, 2))
+       for op in (Op.MAXPOOL, Op.MEANPOOL, Op.UPSAMPLE, Op.DILATE, Op.SUBSAMPLE)},
+}
+
 FUNCTIONS: dict[str, Rule] = {
     # every op of the spec spelled as a call: exp, max (of one or two arguments), inv, ...
     **_spec_rules(),
@@ -552,6 +707,7 @@ FUNCTIONS: dict[str, Rule] = {
     "size": Rule(_t_size, _lower_size, (2, 2)),
     **{name: Rule(_t_along, _lower_along(name), (1, 2))
        for name in ("softmax", "logsumexp", "logsoftmax")},
+    **WINDOW_FUNCTIONS,  # conv2, maxpool, ... (docs/convolution.md)
 }
 ALIASES = {"trace": "tr", "transpose": None}
 RESERVED = set(FUNCTIONS) | set(ALIASES) | {"eye"}

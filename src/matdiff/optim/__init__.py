@@ -4,7 +4,7 @@
 
 Modules: optimizers.py (the registry: sgd, momentum, adam, lbfgs),
 loop.py (`train` with any value-and-gradient function, TrainingDiverged),
-results.py (FitResult), lbfgs.py (SciPy), gradients.py (the one interface
+results.py (FitResult), lbfgs.py (SciPy), gradient_sources.py (the one interface
 to the engine: compiled or evaluated gradients), setup.py (shapes,
 initialisers, the sample axis), fit.py, report.py (progress bar, loss plot),
 data.py (loading .npz and .csv), lazydata.py (Zarr stores and .npy folders,

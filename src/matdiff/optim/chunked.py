@@ -397,9 +397,9 @@ class ChunkedGradient:
             fn = self.parts[0]
             shapes = {n: tuple(int(s) if not isinstance(s, int) else s
                                for s in self._shape(variables[n].shape, data.row_chunks[0]))
-                      for n in fn._names}
-            self._remote = (fn.source(**shapes), fn.spec.function, list(fn._names),
-                            [self._size(d, data.row_chunks[0]) for d in fn._free])
+                      for n in fn.signature.names}
+            self._remote = (fn.source(**shapes), fn.spec.function, list(fn.signature.names),
+                            [self._size(d, data.row_chunks[0]) for d in fn.signature.free])
 
     def _size(self, d: Any, rows: int) -> int:
         if isinstance(d, int):
@@ -424,7 +424,7 @@ class ChunkedGradient:
     def _run(self, fn: Any, values: Mapping[str, Any]) -> list[Any] | None:
         if fn is None:
             return None
-        value, grads = fn(**{k: values[k] for k in fn._names if k in values})
+        value, grads = fn(**{k: values[k] for k in fn.signature.names if k in values})
         return [value, *grads]
 
     def _combine(self, parts: list[list[Any] | None]) -> tuple[float, dict[str, np.ndarray]]:

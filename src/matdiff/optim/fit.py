@@ -24,12 +24,12 @@ import numpy as np
 from ..errors import MatdiffError, MatdiffWarning
 from .chunked import is_lazy
 from .data import is_table, load_data, table_data
-from .gradients import gradient_function, gradient_option
+from .gradient_sources import gradient_function, gradient_option
 from .loop import Callback, FitResult, TrainingDiverged, train
 from .optimizers import Optimizer, get_optimizer
 from .setup import bind_dims, initialize, sample_axes, shape_text
 
-__all__ = ["fit", "prepare"]
+__all__ = ["fit", "prepare", "per_example_names"]
 
 
 def _loss_expression(loss: Any, declare: Mapping[str, str] | None) -> Any:
@@ -112,6 +112,50 @@ def _one_library(data: Mapping[str, Any]) -> None:
                            "(with NumPy arrays if you like), or arrays of one library")
 
 
+def per_example_names(variables: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
+    """The data arrays holding a stack of examples: one axis more than their variable, the
+    examples along axis 0 (a stack of 8 x 8 images for a loss written for one image, with
+    conv2). Then every data array must be such a stack, of one length (a 2-D array for
+    a vector beside data that is no stack is a column given for a vector, not a stack)."""
+    names = [k for k, a in data.items()
+             if not is_lazy(a) and a.ndim == len(tuple(variables[k].shape)) + 1]
+    if not names:
+        return []
+    others = [k for k in data if k not in names]
+    if others and all(data[k].ndim < 3 for k in names):
+        return []  # a (5, 1) column for a vector is a shape slip, reported as such later
+    if others:
+        raise MatdiffError(
+            f"{', '.join(repr(k) for k in names)} "
+            f"{'is a stack' if len(names) == 1 else 'are stacks'} of examples (one axis "
+            f"more than declared) but {', '.join(repr(k) for k in others)} "
+            f"{'is' if len(others) == 1 else 'are'} not: give every data array one example "
+            "per entry of its first axis, or none")
+    counts = {k: data[k].shape[0] for k in names}
+    if len(set(counts.values())) > 1:
+        listing = ", ".join(f"'{k}' has {n}" for k, n in counts.items())
+        raise MatdiffError(f"the stacks of examples differ in length: {listing}")
+    return names
+
+
+def _averaged(fn: Any, stacked: list[str]) -> Any:
+    """A per-example (loss, gradients) function as the mean over a batch of stacked
+    examples (a Python loop over the examples, each a call of the compiled function)."""
+    def call(values: Mapping[str, Any]) -> tuple[float, dict[str, np.ndarray]]:
+        n = len(values[stacked[0]])
+        total, sums = 0.0, None
+        for i in range(n):
+            loss, grads = fn({k: (v[i] if k in stacked else v) for k, v in values.items()})
+            total += float(loss)
+            if sums is None:
+                sums = {k: np.array(g, dtype=np.float64) for k, g in grads.items()}
+            else:
+                for k, g in grads.items():
+                    sums[k] += g
+        return total / n, {k: g / n for k, g in (sums or {}).items()}
+    return call
+
+
 def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None,
             declare: Mapping[str, str] | None = None, seed: int | None = 0,
             minibatch: bool = False,
@@ -148,7 +192,9 @@ def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None
     data_arrays = {k: _numeric(k, data[k], "data") for k in variables if k in data}
     given_params = {k: _numeric(k, v, "parameter") for k, v in params.items()
                     if not isinstance(v, str)}
-    dims = bind_dims(variables, {**data_arrays, **given_params})
+    stacked = per_example_names(variables, data_arrays)
+    one = {k: (v[0] if k in stacked else v) for k, v in data_arrays.items()}  # one example
+    dims = bind_dims(variables, {**one, **given_params})
     rng = np.random.default_rng(seed)
     values = {}
     for name, value in params.items():
@@ -156,7 +202,9 @@ def prepare(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None
             values[name] = initialize(name, value, tuple(variables[name].shape), dims, rng)
         else:
             values[name] = given_params[name].copy()
-    bind_dims(variables, {**data_arrays, **values})  # initialisers given explicit shapes
+    bind_dims(variables, {**one, **values})  # initialisers given explicit shapes
+    if stacked:  # a loss per example, its mean trained: the examples are the samples
+        return expr, values, data_arrays, {k: 0 for k in stacked}
     _, axes = sample_axes(variables, list(data_arrays), list(params), minibatch=minibatch)
     return expr, values, data_arrays, axes
 
@@ -213,12 +261,15 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
         raise MatdiffError("client= applies to Dask data (Dask arrays, a Zarr store or a "
                            "folder of .npy files); this data is in memory")
     wrt = list(values)
-    probe = {**data_arrays, **values}
+    stacked = per_example_names(expr.variables, data_arrays)
+    probe = {**{k: (v[0] if k in stacked else v) for k, v in data_arrays.items()}, **values}
     try:
         fn, used, reasons = gradient_function(expr, wrt, declare, gradients=gradients,
                                                 probe=probe)
     except MatdiffError as e:
         raise MatdiffError(f"cannot evaluate the loss on this data: {e}") from e
+    if stacked:
+        fn = _averaged(fn, stacked)
     try:
         result = train(fn, values, data_arrays, optimizer=opt, epochs=epochs,
                        batch_size=batch_size, seed=seed, callback=callback,

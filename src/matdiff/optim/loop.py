@@ -168,84 +168,114 @@ def train(value_and_grad: ValueAndGrad, params: Mapping[str, Any],
 def _run_steps(vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches,
                opt: Optimizer, epochs: int, callback: Callback | None,
                show: bool, backend: str) -> FitResult:
-    start_time = time.perf_counter()
-    state = opt.init(params)
-    history: list[float] = []
-    checked = False
-    best: dict[str, Any] = {"params": params, "loss": math.inf, "epoch": 0}
-    initial = [math.nan]
+    run = _Run(vg, params, batches, opt, callback, backend)
     bar = Progress(epochs, show, desc=opt.name)
-    stopped = False
-    cost = {"evaluations": 0, "rows": 0}  # gradient evaluations and the rows they read
-    samples = batches.n
+    try:
+        for epoch in range(1, epochs + 1):
+            epoch_loss = run.epoch(epoch)
+            bar.update(epoch_loss)
+            if run.callback_stops(epoch, epoch_loss):
+                break
+        done = len(run.history)
+        final = run.final_loss(done)
+    finally:
+        bar.close()
+    return run.result(run.params, final, done, "stopped by the callback" if run.stopped else
+                      f"ran its {epochs} epochs")
 
-    def result(p: dict[str, np.ndarray], loss: float, done: int, message: str = "") -> FitResult:
-        return FitResult(params={k: np.asarray(v) for k, v in p.items()}, history=history,
-                         loss=loss, optimizer=opt.describe(), epochs=done,
-                         seconds=time.perf_counter() - start_time,
-                         backend=backend, message=message, stopped_early=stopped,
-                         ).count(cost["evaluations"], cost["rows"], samples)
 
-    def diverged(loss: float, epoch: int, where: str, finite_loss: float) -> TrainingDiverged:
+class _Run:
+    """The state of one run of optimiser steps: parameters, history, the best point seen
+    (kept when training diverges), and the cost in gradient evaluations and rows read."""
+
+    def __init__(self, vg: ValueAndGrad, params: dict[str, np.ndarray], batches: Batches,
+                 opt: Optimizer, callback: Callback | None, backend: str) -> None:
+        self.vg, self.params, self.batches, self.opt = vg, params, batches, opt
+        self.callback, self.backend = callback, backend
+        self.start_time = time.perf_counter()
+        self.state = opt.init(params)
+        self.history: list[float] = []
+        self.checked = False
+        self.best: dict[str, Any] = {"params": params, "loss": math.inf, "epoch": 0}
+        self.initial = math.nan
+        self.last_finite = math.nan
+        self.stopped = False
+        self.evaluations = 0  # gradient evaluations
+        self.rows = 0         # and the rows they read
+
+    def epoch(self, epoch: int) -> float:
+        """One pass over the batches, a step each; the epoch's mean loss."""
+        total = 0.0
+        seen = 0
+        for step, (batch, size) in enumerate(self.batches.epoch(), start=1):
+            loss = self._step(batch, size, epoch, step)
+            total += loss * size
+            seen += size
+        epoch_loss = total / seen
+        self.history.append(epoch_loss)
+        return epoch_loss
+
+    def _step(self, batch: Mapping[str, Any], size: int, epoch: int, step: int) -> float:
+        values = dict(batch)
+        values.update(self.params)
+        loss, grads = self.vg(values)
+        self.evaluations += 1
+        self.rows += size
+        loss = float(loss)
+        if math.isnan(self.initial):
+            self.initial = loss
+        if not math.isfinite(loss) or abs(loss) > GROWTH * max(abs(self.initial), 1.0):
+            where = ("at the initial parameters" if epoch == 1 and step == 1
+                     else f"batch {step}")
+            raise self.diverged(loss, epoch, where)
+        if not self.checked:
+            check_grads(grads, self.params)
+            self.checked = True
+        self.last_finite = loss
+        if loss < self.best["loss"]:
+            self.best.update(params=self.params, loss=loss, epoch=epoch)
+        self.params = self.opt.update(self.params, grads, self.state)
+        return loss
+
+    def callback_stops(self, epoch: int, epoch_loss: float) -> bool:
+        if self.callback is not None and self.callback(
+                epoch, epoch_loss, {k: np.asarray(v) for k, v in self.params.items()}):
+            self.stopped = True
+        return self.stopped
+
+    def final_loss(self, done: int) -> float:
+        """The loss over the whole data at the last parameters."""
+        values = dict(self.batches.data)
+        values.update(self.params)
+        final, _ = self.vg(values)
+        self.evaluations += 1
+        self.rows += self.batches.n or 0
+        final = float(final)
+        if not math.isfinite(final):
+            raise self.diverged(final, max(done, 1), "after the last step")
+        return final
+
+    def result(self, p: dict[str, np.ndarray], loss: float, done: int,
+               message: str = "") -> FitResult:
+        return FitResult(params={k: np.asarray(v) for k, v in p.items()},
+                         history=self.history, loss=loss, optimizer=self.opt.describe(),
+                         epochs=done, seconds=time.perf_counter() - self.start_time,
+                         backend=self.backend, message=message, stopped_early=self.stopped,
+                         ).count(self.evaluations, self.rows, self.batches.n)
+
+    def diverged(self, loss: float, epoch: int, where: str) -> TrainingDiverged:
+        best = self.best
         if best["epoch"] == 0:
             kept = "the initial parameters"
         else:
             kept = f"the best parameters (loss {best['loss']:.6g}, epoch {best['epoch']})"
         hint = ("check the data and initial values for NaN or infinities"
                 if where == "at the initial parameters" else
-                f"the learning rate ({opt.hyper.get('lr')}) may be too large")
+                f"the learning rate ({self.opt.hyper.get('lr')}) may be too large")
         what = f"became {loss}" if not math.isfinite(loss) else \
-            f"grew from {initial[0]:.6g} to {loss:.6g}, more than a million-fold"
+            f"grew from {self.initial:.6g} to {loss:.6g}, more than a million-fold"
         msg = (f"training diverged: the loss {what} at epoch {epoch} ({where}): {hint}; "
                f"{kept} are kept in the error's .result")
-        best_loss = best["loss"] if math.isfinite(best["loss"]) else finite_loss
-        return TrainingDiverged(msg, result(best["params"], best_loss, epoch - 1,
-                                            f"diverged at epoch {epoch}"), epoch)
-
-    last_finite = math.nan
-    try:
-        for epoch in range(1, epochs + 1):
-            total = 0.0
-            seen = 0
-            for step, (batch, size) in enumerate(batches.epoch(), start=1):
-                values = dict(batch)
-                values.update(params)
-                loss, grads = vg(values)
-                cost["evaluations"] += 1
-                cost["rows"] += size
-                loss = float(loss)
-                if math.isnan(initial[0]):
-                    initial[0] = loss
-                if not math.isfinite(loss) or abs(loss) > GROWTH * max(abs(initial[0]), 1.0):
-                    where = ("at the initial parameters" if epoch == 1 and step == 1
-                             else f"batch {step}")
-                    raise diverged(loss, epoch, where, last_finite)
-                if not checked:
-                    check_grads(grads, params)
-                    checked = True
-                last_finite = loss
-                if loss < best["loss"]:
-                    best.update(params=params, loss=loss, epoch=epoch)
-                total += loss * size
-                seen += size
-                params = opt.update(params, grads, state)
-            epoch_loss = total / seen
-            history.append(epoch_loss)
-            bar.update(epoch_loss)
-            if callback is not None and callback(
-                    epoch, epoch_loss, {k: np.asarray(v) for k, v in params.items()}):
-                stopped = True
-                break
-        done = len(history)
-        values = dict(batches.data)
-        values.update(params)
-        final, _ = vg(values)
-        cost["evaluations"] += 1
-        cost["rows"] += samples or 0
-        final = float(final)
-        if not math.isfinite(final):
-            raise diverged(final, max(done, 1), "after the last step", last_finite)
-    finally:
-        bar.close()
-    return result(params, final, done, "stopped by the callback" if stopped else
-                  f"ran its {epochs} epochs")
+        best_loss = best["loss"] if math.isfinite(best["loss"]) else self.last_finite
+        return TrainingDiverged(msg, self.result(best["params"], best_loss, epoch - 1,
+                                                 f"diverged at epoch {epoch}"), epoch)

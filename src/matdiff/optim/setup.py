@@ -17,43 +17,26 @@ from typing import Any
 import numpy as np
 
 from ..errors import MatdiffError
+from ..signature import bind_shape, shape_text, shape_words
 from ..typing import Shape
 
 __all__ = ["bind_dims", "INITIALIZERS", "initialize", "sample_axes", "shape_text"]
 
 
-def shape_text(shape: Sequence[Any]) -> str:
-    return "scalar" if len(shape) == 0 else " x ".join(str(d) for d in shape)
-
-
-def _kind(shape: Shape) -> str:
-    return {0: "a scalar", 1: "a vector", 2: "a matrix"}.get(len(shape), f"{len(shape)}-d")
-
-
 def bind_dims(variables: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> dict[Any, int]:
-    """Each symbolic dimension's size, read off the given arrays; disagreements are errors."""
-    bound: dict[Any, tuple[int, str, int]] = {}
+    """Each symbolic dimension's size, read off the given arrays; disagreements are errors
+    (signature.py's wording, after "data does not fit the loss")."""
+    dims: dict[Any, int] = {}
+    sources: dict[Any, str] = {}
     for name, arr in arrays.items():
         shape = tuple(variables[name].shape)
-        if arr.ndim != len(shape):
+        try:
+            bind_shape(name, shape, arr.shape, dims, sources)
+        except MatdiffError as e:
             hint = " (ravel it to a 1-D array)" if len(shape) == 1 and arr.ndim == 2 \
                 and 1 in arr.shape else ""
-            raise MatdiffError(f"data does not fit the loss: '{name}' should be {_kind(shape)} "
-                               f"({shape_text(shape)}) but has shape {arr.shape}{hint}")
-        for axis, (dim, size) in enumerate(zip(shape, arr.shape, strict=True)):
-            if isinstance(dim, int):
-                if dim != size:
-                    raise MatdiffError(f"data does not fit the loss: axis {axis} of '{name}' "
-                                       f"must have size {dim}, not {size}")
-                continue
-            seen = bound.get(dim)
-            if seen is None:
-                bound[dim] = (size, name, axis)
-            elif seen[0] != size:
-                raise MatdiffError(
-                    f"data does not fit the loss: dimension {dim} is {seen[0]} in "
-                    f"'{seen[1]}' (axis {seen[2]}) but {size} in '{name}' (axis {axis})")
-    return {dim: size for dim, (size, _, _) in bound.items()}
+            raise type(e)(f"data does not fit the loss: {e}{hint}") from None
+    return dims
 
 
 # ------------------------------------------------------------------ initialisers
@@ -121,7 +104,7 @@ def initialize(name: str, spec: str, leaf_shape: Shape, dims: Mapping[Any, int],
                 f"shape, as in '{init}:{'x'.join('8' for _ in leaf_shape)}'")
         shape = tuple(d if isinstance(d, int) else dims[d] for d in leaf_shape)
     elif len(shape) != len(leaf_shape):
-        raise MatdiffError(f"parameter '{name}' is {_kind(leaf_shape)} in the loss, "
+        raise MatdiffError(f"parameter '{name}' is {shape_words(leaf_shape)} in the loss, "
                            f"but the shape {shape_text(shape)} was given")
     if init in INITIALIZERS:
         return np.asarray(INITIALIZERS[init](shape, rng), dtype=np.float64)

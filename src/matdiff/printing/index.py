@@ -15,6 +15,7 @@ rendered by each printer's index_* methods:
 
     ("num", c)  ("entry", k, names)  ("delta", a, b)  ("prod", items)
     ("sum", names, body)  ("add", [(sign, item)])  ("call", name, items)
+    ("at", call, names): the entry names of a call's result (a window op's)
     ("pow", base, exponent)
 
 ("entry", k, names) is the k-th argument form of the index Form, indexed.
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 
 from ..errors import MatdiffError
 from ..ir.expr import Expr
-from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, Op, spelling
+from ..ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, WINDOW_OPS, Op, spelling, window_ranks
 from . import form as F
 from .form import Form
 
@@ -101,6 +102,11 @@ class _Builder:
         if node.op is Op.POW:
             base, ex = (self.build(a, names, depth + 1) for a in node.args)
             return ("pow", base, ex)
+        if node.op in WINDOW_OPS:  # conv2(δ_pqcd, K): the op on its spatial axes (fresh
+            # letters), the trailing axes (the variable's) named as the node's
+            call = ("call", spelling(node.op), self._window_args(node, names, depth))
+            out_rank = window_ranks(node.op, node.attr)[1]
+            return ("at", call, tuple(names[:out_rank]))
         if node.op is Op.CONCAT:  # blocks along one axis, each over the same index names
             slice_names = names[:node.attr] + names[node.attr + 1:]  # one entry along it
             return ("block", names[node.attr],
@@ -108,6 +114,16 @@ class _Builder:
                      for a in node.args])
         raise MatdiffError(f"no index notation for {node.op.value} of a "
                            f"{node.ndim}-axis tensor")  # pragma: no cover
+
+    def _window_args(self, node: Expr, names: tuple[str, ...], depth: int) -> list:
+        rank, out_rank = window_ranks(node.op, node.attr)
+        trailing = list(names[out_rank:])
+        args = []
+        for a in node.args:
+            own = tuple(self.fresh() for _ in range(rank)) + tuple(trailing[:a.ndim - rank])
+            trailing = trailing[a.ndim - rank:]
+            args.append(self.build(a, own, depth + 1))
+        return args
 
     def _einsum(self, node: Expr, names: tuple[str, ...], depth: int) -> tuple:
         ins, out, _ = node.attr

@@ -30,7 +30,7 @@ _CALLED = [op for op, spec in SPECS.items() if spec.latex and not spec.operator]
 FUNCTIONS = {
     **{spelling(op): SPECS[op].latex for op in _CALLED if "{0}" not in SPECS[op].latex},
     "diag": r"\operatorname{diag}", "tr": r"\operatorname{tr}", "sum": r"\operatorname{sum}",
-    "mean": r"\operatorname{mean}",
+    "mean": r"\operatorname{mean}", "ones": r"\operatorname{ones}",
 }
 # function name -> LaTeX template over {0} (sqrt, abs, norm2, inv); a template starting
 # with {0} is postfix and brackets a compound argument

@@ -1,6 +1,6 @@
 """Layouts: how a first derivative is arranged on the page.
 
-matdiff's derivative is one tensor, shape(f) + shape(x) (LANGUAGE.md). On
+matdiff's derivative is one tensor, shape(f) + shape(x) (docs/language.md). On
 paper, vector calculus has two conventions, which differ for a derivative
 with at most two axes:
 
@@ -42,7 +42,7 @@ def check_layout(layout: str) -> None:
         raise MatdiffError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
 
 
-def _transposed(f_kind: str, x_kind: str, layout: str) -> bool:
+def layout_transposes(f_kind: str, x_kind: str, layout: str) -> bool:
     """Whether the layout shows the shape-convention tensor transposed."""
     if layout == "shape":
         return False
@@ -65,7 +65,7 @@ def arrange(e, f_kind: str, x_kind: str, layout: str = "shape", extra=None,
     form = to_form(e, extra, declare, rows)
     if form.orient == "t":
         return form
-    return transpose(form) if _transposed(f_kind, x_kind, layout) else form
+    return transpose(form) if layout_transposes(f_kind, x_kind, layout) else form
 
 
 def derivative_form(e: Expr, function: Expr, wrt: str, order: int = 1, layout: str = "shape",

@@ -20,8 +20,11 @@ from ..ir.ops import (
     ELEMENTWISE_BINARY,
     ELEMENTWISE_UNARY,
     MATRIX_FUNCTIONS,
+    WINDOW_OPS,
     Op,
     spelling,
+    window_options,
+    window_ranks,
 )
 from ..ir.properties import is_symmetric
 from . import form as F
@@ -285,6 +288,28 @@ def _matrix_fn(node: Expr, args: list[Form], ctx) -> Form:
     return F.call(spelling(node.op), args, kind_of(node.shape))
 
 
+def _window(node: Expr, args: list[Form], ctx) -> Form:
+    """conv2(X, K), conv2(X, K, 1, 2), rot180(K), maxpool(X, 2): the attr written as the
+    language's trailing numbers (a conv's pad and stride only where not 0 and 1; the
+    rank is the argument's own). None (index notation) when an argument carries extra
+    axes, as in a Jacobian: the language has no such call."""
+    rank, out_rank = window_ranks(node.op, node.attr)
+    if any(a.ndim != rank for a in node.args if a.ndim) or node.ndim != out_rank:
+        return None
+    extra = window_options(node.op, node.attr)
+    args = [_sized_constant(a) if a.op is Op.CONST and a.ndim else f
+            for a, f in zip(node.args, args)]
+    return F.call(spelling(node.op), [*args, *(F.num(float(v)) for v in extra)],
+                  kind_of(node.shape))
+
+
+def _sized_constant(node: Expr) -> Form:
+    """A constant argument of a window op as c*ones(m, n): nothing around it gives its size
+    (conv2(X, ones(4, 4)) sums X over each 4 x 4 window)."""
+    sizes = F.call("ones", [F.num(float(d)) for d in node.shape], kind_of(node.shape))
+    return sizes if node.attr == 1.0 else F.mul([F.num(node.attr), sizes])
+
+
 def _column_of(ctx, d) -> Form | None:
     """A column vector of length d written through a variable: x, A*vector(1), A'*vector(1)."""
     for v in ctx.variables.values():
@@ -366,6 +391,7 @@ FORMS = {
     **{op: _extremum for op in ELEMENTWISE_BINARY},  # max(a, b), min(a, b): calls
     Op.POW: _pow,
     **{op: _matrix_fn for op in MATRIX_FUNCTIONS},
+    **{op: _window for op in WINDOW_OPS},
 }
 
 

@@ -117,6 +117,9 @@ class Printer:
             return out
         if kind == "call":
             return self.index_call(node[1], [self.index_item(x, f, parts) for x in node[2]])
+        if kind == "at":  # conv2(X[p,q], δ[r,k]*δ[s,l])[i,j]: an entry of a call's result
+            inner = self.index_item(node[1], f, parts)
+            return self.index_entry(inner, Form("call", (), node[1][1], "m"), list(node[2]))
         if kind == "block":  # blocks stacked along the axis named
             return self.index_block(node[1], [self.index_item(x, f, parts) for x in node[2]])
         if kind == "pow":

@@ -16,6 +16,7 @@ is recovered by the printers from the simplified products.
 from __future__ import annotations
 
 from ..ir.expr import Expr
+from . import adjoint as _adjoint  # noqa: F401  (registers the rules)
 from . import cancel as _cancel  # noqa: F401  (registers the local rules, then cancellation)
 from . import factor as _factor  # noqa: F401  (then the costly distributive law)
 from .engine import REWRITES, Context, Fired, Rewrite, run

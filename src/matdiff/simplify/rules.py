@@ -15,6 +15,7 @@ from ..ir import expr as ir
 from ..ir.expr import Expr, split_coefficient
 from ..ir.ops import Op
 from ..ir.properties import is_signs, is_symmetric, label_of
+from ..ir.union_find import UnionFind
 from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
@@ -309,17 +310,12 @@ def _inline(e: Expr, k: int) -> Expr:
     ins, out, dims = e.attr
     inner = e.args[k]
     i_ins, i_out, i_dims = inner.attr
-    parent: dict = {}
-
-    def find(x):
-        while x in parent:
-            x = parent[x]
-        return x
-
+    tied = UnionFind()
+    find = tied.find
     first: dict = {}
     for label, outer in zip(i_out, ins[k]):  # a repeated inner output label is a diagonal
-        if label in first and find(outer) != find(first[label]):
-            parent[find(outer)] = find(first[label])
+        if label in first:
+            tied.union(outer, first[label])
         first.setdefault(label, outer)
     mapped = {label: find(outer) for label, outer in first.items()}
     all_dims = {find(x): d for x, d in enumerate(dims)}
