@@ -80,7 +80,7 @@ LOSS_W = """\
    v = max(0, z)
    s = y - v
    t = s.^2
-   f = sum(t)/numel(t)
+   f = mean(t)
 2. Local derivatives
    ∂u/∂w = X   [matrix product rule]
       ∂(A*x)/∂x = A: the other factors, held fixed
@@ -123,7 +123,7 @@ LOSS_B = """\
    v = max(0, z)
    s = y - v
    t = s.^2
-   f = sum(t)/numel(t)
+   f = mean(t)
 2. Local derivatives
    ∂u/∂b = vector(1, numel(y))   [scalar expansion]
       ∂(x z)/∂z = x for a scalar z

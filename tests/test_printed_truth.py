@@ -56,7 +56,7 @@ def test_an_expansion_prints_as_its_own_rule_accepts():
     d = matdiff.diff("sum(sum((X*W + vector(1)*b').^2))", wrt="b", declare={"b": "vector"})
     assert str(d) == "2*sum(X*W + b', 1)'"
     d = matdiff.diff("sum(max(u*v', a - A))", wrt="u")
-    assert str(d) == "step(u*v' - a*matrix(1) + A)*v"
+    assert str(d) == "step(u*v' - a + A)*v"  # a number expands as the language does
 
 
 def test_the_language_reads_a_written_size():

@@ -133,7 +133,8 @@ def test_unknown_layout_lists_the_valid_ones():
     ("x - (y - x)", "2*x - y", "2 x - y"),
     ("exp(-a)", "exp(-a)", r"\exp\left(-a\right)"),
     ("(a + b)^(c + 1)", "(a + b)^(c + 1)", r"\left(a + b\right)^{c + 1}"),
-    ("matrix(2) + A", "A + matrix(2)", r"A + 2 \cdot \mathbf{1}\mathbf{1}^\top"),
+    ("matrix(2) + A", "A + 2", r"A + 2"),  # the language's expansion of a number
+        ("eye + matrix(2)", "eye + matrix(2)", r"I + 2 \cdot \mathbf{1}\mathbf{1}^\top"),
     ("vector(3)", "vector(3)", r"3 \cdot \mathbf{1}"),
     ("x*y'", "x*y'", r"x y^\top"),
 ])

@@ -147,6 +147,32 @@ ROWS: list[Row] = [
         "DL, a scaled cross-entropy", {"y": "probability vector"}),
     Row("sum(sigmoid(z))", "z", "diag(sigmoid(z).*(1 - sigmoid(z)).*(1 - 2*sigmoid(z)))",
         "DL, the sigmoid's second derivative", order=2),
+    # ---- as short as the textbook (issue 20): a number into a reciprocal, an inverse's
+    # transpose, a variable's mean, sums along one axis collected, the hinge losses' margins
+    # expanding their 1, layer norm's mean
+    Row("sum(log(x.^2))", "x", "2./x", "calculus, a power over its base, entry by entry"),
+    Row("tr(inv(X')*A)", "X", "-inv(X)'*A*inv(X)'", "Cookbook (63), inv(X') = inv(X)'"),
+    Row("mean(x)^2", "x", "2*mean(x)*vector(1)/numel(x)", "DL, the mean"),
+    Row("sum(logsumexp(X*W + b', 2)) - sum(sum(Y .* (X*W + b')))", "b",
+        "sum(softmax(X*W + b', 2) - Y, 1)'", "DL, the batched softmax layer's bias gradient",
+        {"b": "vector"}),
+    Row("sum(max(0, 1 - y.*(X*w)))", "w", "-X'*(y.*step(1 - y.*(X*w)))",
+        "DL, the hinge loss (SVM)", values={"y": "pm1"}),
+    Row("sum(sum(max(0, X*W - sum(X*W.*Y, 2) + 1)))", "W",
+        "X'*(step(X*W - sum(X*W.*Y, 2) + 1) - diag(sum(step(X*W - sum(X*W.*Y, 2) + 1), 2))*Y)",
+        "DL, the multiclass hinge loss (cs231n; the true class adds a constant 1 per row)",
+        {"Y": "one-hot rows"}),
+    Row("mean((x - mean(x)).^2)", "x", "2*(x - mean(x))/numel(x)", "DL, the variance"),
+    Row("norm2(x - mean(x))", "x", "(x - mean(x))/norm2(x - mean(x))",
+        "Cookbook (129), a = mean(x)"),
+    Row("g'*((x - mean(x))/sqrt(mean((x - mean(x)).^2) + eps))", "x",
+        "(g - mean(g) - (x - mean(x))*mean(g.*(x - mean(x)))/(mean((x - mean(x)).^2) + eps))"
+        "/sqrt(mean((x - mean(x)).^2) + eps)", "DL, layer norm (upstream gradient g)",
+        {"eps": "scalar", "g": "vector"}, values={"eps": "positive"}),
+    Row("sum(sum(G.*((X - mean(X, 1))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps))))", "X",
+        "(G - mean(G, 1) - (X - mean(X, 1)).*mean(G.*(X - mean(X, 1)), 1)./(mean((X - "
+        "mean(X, 1)).^2, 1) + eps))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps)",
+        "DL, batch norm (upstream gradient G)", {"eps": "scalar"}, values={"eps": "positive"}),
     # ---- stable forms (issue 18): functions written through exp, derived through softmax,
     # tanh and logsumexp (tensorgrad's problems)
     Row("exp(z)/sum(exp(z))", "z", "diag(softmax(z)) - softmax(z)*softmax(z)'",
@@ -288,6 +314,14 @@ def _cell(text: str) -> str:
 
 
 NOTES = {
+    ("g'*((x - mean(x))/sqrt(mean((x - mean(x)).^2) + eps))", "x"):
+        "matdiff applies the centring matrix `eye - matrix(1)/n` to the whole bracket where "
+        "the textbook has already multiplied it out (`g - mean(g)`, and `(x - mean(x))'` "
+        "unchanged by it, its entries summing to 0); that last identity is not a rewrite rule.",
+    ("sum(sum(G.*((X - mean(X, 1))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps))))", "X"):
+        "The same centring, per column, plus two spellings the printer does not choose: "
+        "`G*diag(1./s)` for `G./s'` and `sum(G, 1)/size(G, 1)` outside a product for "
+        "`mean(G, 1)`.",
     ("-y'*log(softmax(z))", "z"):
         "The textbook form assumes `sum(y) = 1` (a one-hot or probability vector y); "
         "matdiff makes no such assumption, and `sum(y)*softmax(z) - y` is the derivative "

@@ -190,9 +190,25 @@ def mul(factors: list[Form]) -> Form:
         if k is None:
             raise ValueError(f"cannot multiply {kind} by {f.orient}")
         kind = k
+    if coef != 1.0 and float(coef).is_integer() and not scalars and len(rest) == 1:
+        # 2*(1./x) is 2./x (but 0.5*(1./x) stays a division by 2)
+        folded = _into_reciprocal(rest[0], coef)
+        if folded is not None:
+            return neg(folded) if sign < 0 else folded
     args = ([num(coef)] if coef != 1.0 or not (scalars or rest) else []) + scalars + rest
     out = args[0] if len(args) == 1 else Form("mul", tuple(args), None, kind, None, _count(args))
     return neg(out) if sign < 0 else out
+
+
+def _into_reciprocal(f: Form, coef: float) -> Form | None:
+    """c./x for c*(1./x), and diag(c./x) for c*diag(1./x); None for any other form."""
+    if f.kind == "ediv" and is_num(f.args[0], 1.0):
+        return ediv(num(coef), f.args[1])
+    if f.kind == "call" and f.value == "diag" and len(f.args) == 1:
+        inner = _into_reciprocal(f.args[0], coef)
+        if inner is not None:
+            return replace(f, args=(inner,))
+    return None
 
 
 def hadamard(factors: list[Form]) -> Form:

@@ -212,18 +212,17 @@ def _columns(node: Expr, args: list[Form]) -> list[Form]:
 def _add(node: Expr, args: list[Form], ctx) -> Form:
     """A sum, with spread terms written by implicit expansion: `X*W + v'`, `x + 1`.
     Beside the identity or a diagonal matrix a spread vector keeps its longhand
-    (`eye - vector(1)*u'`), which reads as the Jacobian it usually is; in a matrix sum
-    a spread number does (`eye - matrix(1)/n`, `A + matrix(2)`), where a bare number
-    would read as a multiple of the identity."""
+    (`eye - vector(1)*u'`), which reads as the Jacobian it usually is, and so does a
+    spread number (`eye - matrix(1)/n`), where a bare number would read as a multiple of
+    the identity; elsewhere a matrix sum expands a number as the language does
+    (`step(X*W + 1)`, the hinge loss's margins)."""
     args = _columns(node, args)
     if all(a.bcast is not None for a in args):
         return F.add(args)
     eye = any(_diagonal_like(a) for a in args)
-    matrix = kind_of(node.shape) == "m"
 
     def longhand(a: Form) -> bool:
-        return ((eye and a.bcast.orient != "s") or (matrix and a.bcast.orient == "s")
-                or not _expands(a, node, ctx))
+        return eye or not _expands(a, node, ctx)
 
     return F.add([a.bcast if a.bcast is not None and not longhand(a) else a for a in args])
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from . import form as F
 from .form import Form
@@ -135,8 +136,9 @@ def _private_sum(tensors: list[Factor], scalars: list[Form], count: Counter,
         private = [x for x in t.labels if count[x] == 1]
         if not private:
             continue
-        if len(private) == len(t.labels):
-            scalars.append(F.call("sum", [t.form], "s"))
+        if len(private) == len(t.labels):  # the dimensions summed: sum(u)/numel(u) is mean(u)
+            scalars.append(replace(F.call("sum", [t.form], "s"),
+                                   dims=tuple(dims.get(x) for x in t.labels)))
             del tensors[k]
         else:
             (j,) = private
@@ -315,6 +317,7 @@ def scalar_product(factors: list[Form]) -> Form:
             dens.append(f.args[1])
         else:
             nums.append(f)
+    nums, dens = _means(nums, dens)
     top = F.mul(nums) if nums else F.num(1.0)
     sign = 1.0
     if top.kind == "neg":
@@ -327,3 +330,23 @@ def scalar_product(factors: list[Form]) -> Form:
     if dens:
         top = F.sdiv(top, F.mul(dens))
     return F.neg(top) if sign < 0 else top
+
+
+def _means(nums: list[Form], dens: list[Form]) -> tuple[list[Form], list[Form]]:
+    """sum(u)/n written mean(u) where n counts u's entries (sum records their dimensions)."""
+    for k, f in enumerate(nums):
+        if f.kind != "call" or f.value != "sum" or len(f.args) != 1 or not f.dims \
+                or None in f.dims:
+            continue
+        count = sorted(map(str, f.dims))
+        for j, d in enumerate(dens):
+            size, power = (d.args[0], d.args[1].value) if d.kind == "pow" and \
+                F.is_num(d.args[1]) else (d, 1.0)
+            if size.kind != "size" or sorted(map(str, size.value[0])) != count \
+                    or not float(power).is_integer() or power < 1:
+                continue
+            left = [] if power == 1 else [size if power == 2 else F.power(size, F.num(power - 1))]
+            mean = F.call("mean", [f.args[0]], "s")
+            return ([mean if m == k else g for m, g in enumerate(nums)],
+                    [x for m, x in enumerate(dens) if m != j] + left)
+    return nums, dens

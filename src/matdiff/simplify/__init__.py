@@ -2,7 +2,8 @@
 
 The engine (engine.py) applies the rules of rules.py (local identities:
 symmetric transposes, like terms, powers, the sigmoid and softmax
-identities) and factor.py (the distributive law, both ways) bottom-up
+identities), cancel.py (cancellation: powers of one base, inverses,
+reductions along the same axes) and factor.py (the distributive law, both ways) bottom-up
 until nothing changes. Matrix notation itself (`A'*x`, `diag(x)`, `eye`)
 is recovered by the printers from the simplified products.
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 from ..ir.expr import Expr
 from . import adjoint as _adjoint  # noqa: F401  (registers the rules)
-from . import factor as _factor  # noqa: F401  (registers the rules)
+from . import cancel as _cancel  # noqa: F401  (registers the local rules, then cancellation)
+from . import factor as _factor  # noqa: F401  (then the costly distributive law)
 from .engine import REWRITES, Context, Fired, Rewrite, run
 from .stable import stabilize, stabilize_logged
 

@@ -144,15 +144,19 @@ def distribute(e: Expr, ctx: Context) -> Expr | None:
     if core.op is not Op.EINSUM:
         c, core = 1.0, e
     before = size(core)
+    best = None  # the smallest expansion: (I - J/n)*(x - m) is x - m, not (I - J/n)*x
     for expanded in _expansions(core):
         inner = Context(keys=ctx.keys, disabled=ctx.disabled | {"distribute"},
                         budget=ctx.budget)
         result = run(expanded, inner)
         ctx.budget = inner.budget - 1
         collected = e.op is Op.EINSUM or _terms(result) < _terms(expanded)
-        if collected and size(result) < DISTRIBUTE_GAIN * before:
-            ctx.log.extend(inner.log)
-            return result if c == 1.0 else ir.scale(result, c)
+        if collected and size(result) < DISTRIBUTE_GAIN * before and \
+                (best is None or size(result) < size(best[0])):
+            best = (result, inner.log)
+    if best is not None:
+        ctx.log.extend(best[1])
+        return best[0] if c == 1.0 else ir.scale(best[0], c)
     ctx.rejected.add(("distribute", e))
     return None
 
