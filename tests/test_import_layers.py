@@ -165,3 +165,17 @@ def test_the_web_page_cannot_reach_past_the_api(tmp_path: Path) -> None:
     run = _lint(tmp_path / "src")
     assert run.returncode != 0 and "BROKEN" in run.stdout, run.stdout + run.stderr
     assert "through the public API" in run.stdout.split("Broken contracts")[-1]
+
+
+def test_contributing_lists_the_layers_of_the_contract() -> None:
+    """docs/contributing.md names the layers as .importlinter has them (they drifted once)."""
+    import re
+
+    config = configparser.ConfigParser()
+    config.read(CONFIG)
+    layers = [line.strip() for line in
+              config["importlinter:contract:layers"]["layers"].strip().split("\n")]
+    text = (ROOT / "docs" / "contributing.md").read_text(encoding="utf-8")
+    listed = text[text.index("- **layers**, top to bottom:"):text.index("A module imports only")]
+    names = [n for n in re.findall(r"`([^`]+)`", listed) if n != "python -m matdiff"]
+    assert names == layers, (names, layers)
