@@ -7,8 +7,9 @@ gallery's test, now tests/test_layer_gallery.py; the name says what it guards.)
   up to the front ends; no stage imports the public API; the op spec imports
   nothing of matdiff).
 * The import graph of src/matdiff has no cycle, counting imports inside
-  functions too (a lazy import is still a dependency); only imports under
-  `if TYPE_CHECKING:` are left out.
+  functions too (a lazy import is still a dependency) and imports under
+  `if TYPE_CHECKING:` (a type-only cycle is still a circle between two rooms;
+  language/rules.py states what it needs of build.py's TypeContext as a Protocol).
 * Every module of the package sits in one layer of the contract, so a new
   module has to say where it belongs.
 * The guard bites: a cycle planted in a copy of the package is found by both
@@ -56,14 +57,6 @@ def _modules(package: Path = PACKAGE) -> dict[str, tuple[Path, bool]]:
     return out
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(n) for n in ast.walk(node))
-    return skip
-
-
 def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
               modules: dict) -> list[str]:
     if isinstance(node, ast.Import):
@@ -90,9 +83,8 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module, (path, is_package) in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        skip = _type_checking_nodes(tree)
         graph[module] = {target for node in ast.walk(tree)
-                         if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in skip
+                         if isinstance(node, ast.Import | ast.ImportFrom)
                          for target in _imported(module, is_package, node, modules)}
     return graph
 

@@ -11,21 +11,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import NoReturn, Protocol
 
 from ..ir import expr as ir
 from ..ir.expr import Expr
 from ..ir.ops import SPECS, Op, spelling
 from ..ir.properties import logsumexp_of
 from . import ast
-from .types import SurfaceType
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .build import TypeContext
+from .types import Dims, DimVar, SurfaceType
 
 __all__ = ["BINARY", "FUNCTIONS", "SHAPE_RULES", "ALIASES", "RESERVED", "SCALAR", "Rule",
            "broadcast", "expand_to", "transpose", "matmul", "concatenation_type",
            "lower_concatenation"]
+
+
+class TypeContext(Protocol):
+    """What a rule needs of the language's typing pass (build.py's TypeContext has it):
+    stated here, so that the rules do not import the pass that imports them."""
+
+    text: str
+    dims: Dims
+    declared: dict[str, SurfaceType]
+    types: dict[int, SurfaceType]
+
+    def fail(self, node: ast.Node, message: str, kind: type = ...) -> NoReturn: ...
+    def describe(self, t: SurfaceType) -> str: ...
+    def same(self, node: ast.Node, what: str, a: SurfaceType, b: SurfaceType
+             ) -> SurfaceType: ...
+    def expand(self, node: ast.Node, what: str, a: SurfaceType, b: SurfaceType
+               ) -> SurfaceType: ...
+    def unify(self, node: ast.Node, what: str, a: SurfaceType, b: SurfaceType,
+              da: DimVar, db: DimVar) -> None: ...
+    def square(self, node: ast.Node, what: str, a: SurfaceType) -> None: ...
+    def shape(self, t: SurfaceType) -> tuple: ...
 
 SCALAR = SurfaceType("scalar", ())
 
