@@ -30,6 +30,7 @@ def _diff(text, wrt, declare=None, order=1):
 @pytest.mark.parametrize("text, declare, rule, stable", [
     ("exp(X)./sum(exp(X), 2)", {}, "softmax", "softmax(X, 2)"),
     ("exp(X)./sum(exp(X), 1)", {}, "softmax", "softmax(X, 1)"),
+    ("exp(X)./(sum(exp(X), 2)*vector(1)')", {}, "spread-power", "softmax(X, 2)"),
     ("exp(x)/sum(exp(x))", {}, "softmax", "softmax(x)"),
     ("exp(x - max(x))/sum(exp(x - max(x)))", {}, "softmax-shift", "softmax(x)"),
     ("exp(X - m)./sum(exp(X - m), 2)", {"X": "matrix(n, k)", "m": "vector(n)"},

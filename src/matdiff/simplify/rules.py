@@ -20,7 +20,7 @@ from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
            "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
-           "block_product", "sign_square", "inverse"]
+           "block_product", "sign_square", "inverse", "spread_power"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -558,3 +558,25 @@ def common_factor(e: Expr, ctx: Context) -> Expr | None:
     common = [ir.binary(Op.POW, b, ir.const(p, b.shape)) for b, p in pulled.values()]
     result = ir.einsum([*common, inner], [lab] * (len(common) + 1), list(out))
     return result if ctx.keys.size(result) < ctx.keys.size(e) else None
+
+
+# (s*vector(1)').^p -> s.^p*vector(1)': an entry-wise power of a spread value is the spread
+# of the power (each copy is the same entry), so `X./(s*vector(1)')` reads as the
+# `diag(1./s)*X` that implicit expansion `X./s` gives, and the rules that know that form
+# (softmax) see it
+@rule("spread-power", "(s*vector(1)').^p -> s.^p*vector(1)'", Op.POW)
+def spread_power(e: Expr, ctx: Context) -> Expr | None:
+    base, power = e.args
+    if power.op is not Op.CONST or base.op is not Op.EINSUM:
+        return None
+    ins, out, dims = base.attr
+    carried = {x for lab in ins for x in lab}
+    spread = [x for x in out if x not in carried]
+    if not spread or len(set(out)) != len(out):
+        return None
+    kept = [x for x in out if x in carried]
+    core = ir.einsum(base.args, ins, kept, dict(enumerate(dims)))
+    if core.op is Op.CONST:
+        return None  # a constant spread: the constant folding's
+    raised = ir.binary(Op.POW, core, ir.const(float(power.attr), core.shape))
+    return ir.einsum([raised], [kept], out, dict(enumerate(dims)))

@@ -28,7 +28,7 @@ __all__ = ["stabilize", "stabilize_logged", "QUOTIENTS", "STABLE"]
 
 QUOTIENTS: list[Rewrite] = []   # phase 1
 STABLE: list[Rewrite] = []      # phase 2, with the simplifier's own stable-form rules
-_SHARED = ("sigmoid", "sigmoid-product", "softplus", "softmax", "inverse")
+_SHARED = ("sigmoid", "sigmoid-product", "softplus", "softmax", "inverse", "spread-power")
 
 
 def _exp_term(t: Expr) -> tuple[float, Expr | None] | None:
