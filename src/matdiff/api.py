@@ -489,23 +489,10 @@ def assumptions_text(assumptions: Mapping[str, str],
 
 def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
          order: int = 1, of: str | None = None) -> Derivative:
-    """The derivative of `expr` with respect to the variable `wrt`, of any order >= 1.
+    """The derivative of `expr` by the one variable `wrt`, of any order >= 1.
 
-    Shape: shape(f) followed by shape(wrt) once per order (numerator layout).
-    `declare` types names while parsing text; given an already-parsed
-    Expression, it must agree with the declarations that Expression was parsed
-    with (a MatdiffError otherwise: it cannot re-type it).
-
-    Examples:
-        >>> d = matdiff.diff("x'*A*x", wrt="x")
-        >>> print(d)
-        (A + A')*x
-        >>> print(matdiff.diff("x'*A*x", wrt="x", declare={"A": "symmetric matrix"}))
-        2*A*x
-        >>> print(matdiff.diff("x'*A*x", wrt="x", order=2))
-        A + A'
-        >>> d.evaluate({"x": np.array([1.0, 2.0]), "A": np.array([[1.0, 2.0], [3.0, 4.0]])})
-        array([12., 21.])
+    The package's `matdiff.diff` calls this for one name (and `grad` for several); its
+    docstring has the examples.
     """
     from .derive import differentiate
     from .simplify import simplify, stabilize_logged

@@ -15,7 +15,8 @@ forward program printed beside the backward pass stays true; a line no longer us
 (`s`) receives no error signal.
 
 `stabilize` is any function returning its argument, the same object, when no identity
-applies (the simplifier's stable-form rules, or `stable_log` below).
+applies: the simplifier's stable-form rules (simplify/stable.py), one set of identities
+for a line and for the lines seen through.
 """
 
 from __future__ import annotations
@@ -23,90 +24,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..ir import expr as ir
-from ..ir.expr import Expr, rebuild, split_coefficient, topo_order
+from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
 from ..ir.substitute import substitute
 from ..language.program import Program, intermediate_leaf
 
-__all__ = ["through_lines", "StableLog", "stable_log", "LOG_RULES", "DEPTH", "CONSUMERS"]
+__all__ = ["through_lines", "StableLog", "DEPTH", "CONSUMERS"]
 
 DEPTH = 3  # how many lines deep a log's argument is written out
 # the ops whose argument is written out through the lines: the ones whose chain rule
 # divides by a value that may underflow (log's 1./s)
 CONSUMERS = frozenset({Op.LOG})
-
-
-def _spread(value: Expr, like: Expr, axis: int | None) -> Expr:
-    """value (a scalar, or one entry per row/column) spread to like's shape along axis."""
-    if axis is None:
-        labels = list(range(like.ndim))
-        return ir.einsum([value], [[]], labels, dict(zip(labels, like.shape)))
-    return ir.einsum([value], [[1 - axis]], [0, 1], {0: like.shape[0], 1: like.shape[1]})
-
-
-def _logsoftmax(a: Expr) -> Expr | None:
-    """log(softmax(z)) = z - logsumexp(z), along the softmax's axis."""
-    if a.op is not Op.SOFTMAX:
-        return None
-    z, axis = a.args[0], a.attr
-    shape = () if axis is None else (z.shape[1 - axis],)
-    return ir.sub(z, _spread(ir.matrix_fn(Op.LOGSUMEXP, z, shape, axis), z, axis))
-
-
-def _logsumexp(a: Expr) -> Expr | None:
-    """log(sum(exp(z))) = logsumexp(z); log(sum(exp(Z), 2)) = logsumexp(Z, 2)."""
-    if a.op is not Op.EINSUM or len(a.args) != 1 or a.args[0].op is not Op.EXP:
-        return None
-    (lab,), out, _ = a.attr
-    z = a.args[0].args[0]
-    if len(set(lab)) != len(lab):
-        return None
-    if not out and z.ndim == 1:
-        return ir.matrix_fn(Op.LOGSUMEXP, z, ())
-    if z.ndim == 2 and len(out) == 1 and out[0] in lab:
-        axis = 1 if out[0] == lab[0] else 0  # the rows kept: each row summed
-        return ir.matrix_fn(Op.LOGSUMEXP, z, (z.shape[1 - axis],), axis)
-    return None
-
-
-def _log_exp(a: Expr) -> Expr | None:
-    """log(exp(z)) = z."""
-    return a.args[0] if a.op is Op.EXP else None
-
-
-def _log_sigmoid(a: Expr) -> Expr | None:
-    """log(sigmoid(u)) = -softplus(-u); log(1 - sigmoid(u)) = -softplus(u)."""
-    w = None
-    if a.op is Op.SIGMOID:
-        w = a.args[0]
-    elif a.op is Op.ADD and len(a.args) == 2:
-        (c, s), (one, k) = sorted((split_coefficient(t) for t in a.args),
-                                  key=lambda p: p[1].op is Op.CONST)
-        if c == -1.0 and s.op is Op.SIGMOID and k.op is Op.CONST and one * k.attr == 1.0:
-            w = ir.neg(s.args[0])
-    return None if w is None else ir.neg(ir.unary(Op.SOFTPLUS, ir.neg(w)))
-
-
-def _logdet(a: Expr) -> Expr | None:
-    """log(det(K)) = logdet(K)."""
-    return ir.matrix_fn(Op.LOGDET, a.args[0], ()) if a.op is Op.DET else None
-
-
-# the identities log(f(...)) = stable form, each given the log's argument (the same ones
-# as the simplifier's stable-form rules: logsoftmax, logsumexp, log-exp, log-sigmoid, logdet)
-LOG_RULES: list[Callable[[Expr], Expr | None]] = [
-    _logsoftmax, _logsumexp, _log_exp, _log_sigmoid, _logdet]
-
-
-def stable_log(e: Expr) -> Expr:
-    """e, a log, in its stable form by the first of LOG_RULES that applies (else e itself)."""
-    if e.op is Op.LOG:
-        for rule in LOG_RULES:
-            found = rule(e.args[0])
-            if found is not None:
-                return found
-    return e
 
 
 @dataclass(frozen=True)
@@ -118,7 +46,7 @@ class StableLog:
     form: Expr
 
 
-def through_lines(program: Program, stabilize: Callable[[Expr], Expr] = stable_log
+def through_lines(program: Program, stabilize: Callable[[Expr], Expr]
                   ) -> tuple[Program, list[StableLog]]:
     """The program with each log of a name in the stable form its defining lines allow
     (the program itself when there is none), and those rewrites."""
