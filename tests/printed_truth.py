@@ -42,16 +42,11 @@ _RTOL, _ATOL = 1e-7, 1e-9
 
 
 def kind_declarations(variables: Mapping, declare: Mapping | None = None) -> dict[str, str]:
-    """Each variable by its kind alone (scalar, vector, matrix, symmetric matrix), or as the
-    user declared it."""
-    out = {}
-    for name, v in variables.items():
-        if v.ndim == 0:
-            out[name] = "scalar"
-        elif v.ndim == 1:
-            out[name] = "vector"
-        else:
-            out[name] = "symmetric matrix" if v.attr[1] else "matrix"
+    """Each variable by its kind alone (scalar, vector, matrix, symmetric matrix), as the
+    printer reads its own text (printing/sizes.py), or as the user declared it."""
+    from matdiff.printing.sizes import kind_declarations as by_kind
+
+    out = by_kind(variables)
     out.update({k: s for k, s in (declare or {}).items() if k in out})
     return out
 
