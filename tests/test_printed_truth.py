@@ -1,7 +1,7 @@
 """Everything printed is true, checked by one helper (printed_truth.py) for every view:
 the derivative in each layout, each step of its derivation, each line of a backward pass,
 the command line's JSON record. The texts are read with nothing but the variables'
-declarations and evaluated from their values alone (LANGUAGE.md, wave 3)."""
+declarations and evaluated from their values alone (docs/printing.md, Sizes)."""
 
 from __future__ import annotations
 
