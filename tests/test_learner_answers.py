@@ -12,6 +12,7 @@ import json
 import pytest
 
 import matdiff
+from test_passcheck import BN, NET  # the two-layer net and batch norm, as programs
 
 SM = "-sum(sum(Y .* logsoftmax(X*W, 2)))/size(X, 1) + reg*sum(sum(W.^2))"
 D_SM = {"Y": "one-hot rows", "reg": "scalar"}
@@ -26,24 +27,6 @@ D_B = {"b": "scalar"}
 NLOSS = "mean((y - max(0, X*w + b)).^2)"
 SQ = "(y - relu(w'*x + b))^2"
 D_BY = {"b": "scalar", "y": "scalar"}
-NET = """X: matrix(n, p)
-Y: one-hot rows(n, k)
-W1: matrix(p, h)
-b1: vector(h)
-W2: matrix(h, k)
-b2: vector(k)
-Z1 = X*W1 + b1'
-H = relu(Z1)
-S = H*W2 + b2'
-L = -sum(sum(Y .* logsoftmax(S, 2)))/size(X, 1)"""
-BN = """X, G: matrix(n, d)
-gamma, beta: vector(d)
-eps: scalar
-mu = mean(X, 1)
-v = mean((X - mu).^2, 1)
-Xh = (X - mu)./sqrt(v + eps)
-Y = gamma'.*Xh + beta'
-L = sum(sum(G .* Y))"""
 SQD = {"A": "square matrix"}
 BCE = "-sum(y.*log(sigmoid(X*w)) + (1 - y).*log(1 - sigmoid(X*w)))"
 LASSO = "norm2(y - X*w)^2 + lam*sum(abs(w))"
