@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import MatdiffError
 from ..printing.layout import LAYOUTS
-from .diff import declarations
+from .diff import declarations, read_file
 
 HELP = "check a hand-derived derivative (or a whole backward pass) against matdiff's"
 
@@ -42,27 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a machine-readable record")
 
 
-def _read(path: str) -> str:
-    import sys
-
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise MatdiffError(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise MatdiffError(f"{path} is not UTF-8 text") from None
-
-
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the answer is right, 1 when it is not (2 for bad input)."""
     from ..gradients import wrt_names
     from ..passcheck import compare, is_backward_pass
 
-    answer = args.answer if args.file is None else _read(args.file)
-    of = args.of if args.of_file is None else _read(args.of_file)
+    answer = args.answer if args.file is None else read_file(args.file)
+    of = args.of if args.of_file is None else read_file(args.of_file)
     names = wrt_names(args.wrt)
     wrt = names if (len(names) > 1 or is_backward_pass(answer)) else names[0]
     result = compare(answer, of=of, wrt=wrt, declare=declarations(args.declare),

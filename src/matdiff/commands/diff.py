@@ -27,8 +27,11 @@ def read_source(args: argparse.Namespace) -> str:
     text, path = getattr(args, "expression", None), getattr(args, "file", None)
     if (text is None) == (path is None):
         raise MatdiffError("give the expression (or program) as an argument, or a file with -f")
-    if path is None:
-        return text
+    return text if path is None else read_file(path)
+
+
+def read_file(path: str) -> str:
+    """The text of a file named on the command line (`-` is stdin), or a MatdiffError."""
     import sys
 
     try:
