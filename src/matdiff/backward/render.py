@@ -52,10 +52,29 @@ def _line_form(bp: BackwardPass, line, e: Expr, leaves):
                            row_names(bp))
 
 
+def defined_lines(bp: BackwardPass) -> list:
+    """The forward statements a printed pass writes itself: the pre-activations matdiff
+    named in a single expression (split.py), which no user line defines."""
+    named = set(bp.program.named)
+    return [s for s in bp.program.statements if s.name in named]
+
+
+def _defined_text(bp: BackwardPass, s) -> str:
+    return to_text(s.local, orientation="row" if s.kind == "row" else None,
+                   variables=bp.program.leaves, declare=dict(bp.program.declarations),
+                   rows=row_names(bp))
+
+
+def _defined_form(bp: BackwardPass, s):
+    return expression_form(s.local, "row" if s.kind == "row" else None, bp.program.leaves,
+                           dict(bp.program.declarations), row_names(bp))
+
+
 def backward_text(bp: BackwardPass) -> str:
     leaves = bp.program.leaves
-    return "\n".join(f"{name} = {_line_text(bp, ln, e, leaves)}"
-                     for ln, (name, e) in zip(bp.lines, named_lines(bp)))
+    return "\n".join([*(f"{s.name} = {_defined_text(bp, s)}" for s in defined_lines(bp)),
+                      *(f"{name} = {_line_text(bp, ln, e, leaves)}"
+                        for ln, (name, e) in zip(bp.lines, named_lines(bp)))])
 
 
 def _function_latex(bp: BackwardPass) -> str:
@@ -90,8 +109,10 @@ def backward_latex(bp: BackwardPass) -> str:
     symbols = _symbols(bp)
     printer = _BackwardLatex(symbols)
     leaves = bp.program.leaves
-    rows = [f"{symbols[name]} &= {printer.doprint(_line_form(bp, ln, e, leaves))}"
-            for ln, (name, e) in zip(bp.lines, named_lines(bp))]
+    rows = [f"{latex_name(s.name)} &= {printer.doprint(_defined_form(bp, s))}"
+            for s in defined_lines(bp)]
+    rows += [f"{symbols[name]} &= {printer.doprint(_line_form(bp, ln, e, leaves))}"
+             for ln, (name, e) in zip(bp.lines, named_lines(bp))]
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
 
@@ -162,8 +183,20 @@ def backward_explain(bp: BackwardPass, format: str = "text") -> str:
         out.append(f"**Backward pass of {f}** (reverse mode: from the function back to the inputs)")
     else:
         out.append(f"\\text{{Backward pass of {f}}}")
+    defined = defined_lines(bp)
+    for k, s in enumerate(defined, 1):
+        signal = next((ln.name for ln in bp.lines if ln.of == s.name), f"d{s.name}")
+        why = (f"the pre-activation {s.name}, named so that every gradient through it "
+               f"shares its error signal {signal}")
+        if format == "text":
+            out.append(f"{k}. {s.name} = {_defined_text(bp, s)}\n     {why}")
+        elif format == "markdown":
+            out.append(f"{k}. `{s.name} = {_defined_text(bp, s)}`  \n   {why}")
+        else:
+            out.append(f"{latex_name(s.name)} = {printer.doprint(_defined_form(bp, s))} "
+                       f"\\quad \\text{{{why}}}")
     lines = named_lines(bp)
-    for k, (ln, (name, e)) in enumerate(zip(bp.lines, lines), 1):
+    for k, (ln, (name, e)) in enumerate(zip(bp.lines, lines), len(defined) + 1):
         why = _rule(bp, ln)
         if format == "text":
             out.append(f"{k}. {name} = {_line_text(bp, ln, e, leaves)}\n     {why}")

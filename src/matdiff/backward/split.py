@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
-from ..language.program import Program, Statement, intermediate_leaf
+from ..language.program import Program, Statement, intermediate_leaf, single
 
 __all__ = ["split"]
 
@@ -33,9 +34,10 @@ def _kind(e: Expr) -> str:
     return {0: "scalar", 1: "col"}.get(e.ndim, "matrix")
 
 
-def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str = ""
-          ) -> Program | None:
-    """The program naming root's pre-activations `z1, z2, ...` (None: nothing to name)."""
+def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str = "",
+          declare: Mapping[str, str] | None = None) -> Program | None:
+    """The program naming root's pre-activations `z1, z2, ...` (None: nothing to name);
+    `declare` as for language.program.single (printed lines are read back with it)."""
     targets = set(wrt)
     depends: dict[Expr, bool] = {}
     named: list[Expr] = []
@@ -68,7 +70,9 @@ def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str 
         statements.append(Statement(name, local, node, _kind(node), k, 1, ""))
     final = _local(root, mapping, memo)
     statements.append(Statement(None, final, root, _kind(root), k + 1, 1, text))
-    return Program(tuple(statements), dict(inputs), " ".join([text, *sorted(taken)]))
+    base = single(root, dict(inputs), text, _kind(root), declare)
+    return replace(base, statements=tuple(statements), text=" ".join([text, *sorted(taken)]),
+                   named=tuple(s.name for s in statements[:-1]))
 
 
 def _local(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr]) -> Expr:

@@ -90,6 +90,9 @@ class Program:
     kinds: Mapping[str, str] = field(default_factory=dict)
     # the declarations, (name, spec): printed text (the backward pass) is read back with them
     declarations: tuple[tuple[str, str], ...] = ()
+    # names matdiff gave (a single expression's pre-activations, backward/split.py), not
+    # the user: a printed backward pass defines them itself, so it reads from the inputs
+    named: tuple[str, ...] = ()
 
     @property
     def output(self) -> Statement:
