@@ -121,3 +121,42 @@ def test_random_networks_print_each_signal_once_and_true(data):
     lines = _lines(g.to_text())
     if "z1" in lines and "W1" in wrt:
         assert not any("X*W1" in v for k, v in lines.items() if k.startswith("d")), lines
+
+
+@pytest.mark.parametrize(("text", "wrt"), NETS)
+def test_the_printed_pass_checked_back_is_right(text, wrt):
+    """matdiff's own printed pass, given to compare, is right line by line: its named
+    pre-activations are read as lines of the expression, dz1 as the gradient by z1."""
+    g = matdiff.grad(text, wrt=wrt, declare=MLP)
+    r = matdiff.compare(g.to_text(), of=text, wrt=wrt, declare=MLP)
+    assert r.equal, str(r)
+    assert [line for line in r.forward if line.startswith("z")] == \
+        [line for line in g.to_text().splitlines() if line.startswith("z")]
+
+
+def test_a_slip_in_a_signal_line_is_that_line():
+    text, wrt = NETS[0]
+    printed = matdiff.grad(text, wrt=wrt, declare=MLP).to_text()
+    slip = printed.replace("(1 - tanh(z1).^2)", "(1 - tanh(z1))")
+    r = matdiff.compare(slip, of=text, wrt=wrt, declare=MLP)
+    assert not r.equal and r.first_wrong == "dz1"
+    assert [line.name for line in r.lines if not line.equal] == ["dz1"]
+
+
+def test_a_name_the_function_does_not_compute_is_the_wrong_line():
+    text, wrt = NETS[0]
+    printed = matdiff.grad(text, wrt=wrt, declare=MLP).to_text()
+    r = matdiff.compare(printed.replace("z1 = X*W1 + b1'", "z1 = X*W1 - b1'"), of=text,
+                        wrt=wrt, declare=MLP)
+    assert not r.equal and r.first_wrong == "z1"
+    assert "not a value the function computes" in r["z1"].diagnosis
+
+
+def test_a_helper_value_may_be_named():
+    text, wrt = NETS[0]
+    answer = ("h = tanh(X*W1 + b1')\ng = 1 - h.^2\ndW2 = 2*h'*(h*W2 - Y)\n"
+              "dW1 = X'*((2*(h*W2 - Y)*W2').*g)\ndb1 = sum((2*(h*W2 - Y)*W2').*g, 1)'")
+    assert matdiff.compare(answer, of=text, wrt=wrt, declare=MLP).equal
+    wrong = answer.replace("g = 1 - h.^2", "g = 1 - h")
+    r = matdiff.compare(wrong, of=text, wrt=wrt, declare=MLP)
+    assert not r.equal and r.first_wrong == "dW1"

@@ -259,18 +259,25 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
         if w not in program.inputs:
             raise MatdiffError(f"'{w}' is not an input of the program (its inputs: "
                                f"{', '.join(program.inputs)})")
+    program, helpers, undefined = _named_by_answer(answer, function, program, declare)
     names = {**{n: declaration_of(v, n in program.rows) for n, v in program.inputs.items()},
              **{n: statement_declaration(s) for n, s in program.intermediates.items()}}
     inter = {n: (statement_declaration(s), s.inlined) for n, s in program.intermediates.items()
              if s is not program.output}
+    inter.update(helpers)
     targets: dict[str, _Target] = {}
     lines: list[LineCheck] = []
     given: dict[str, tuple[str, Any]] = {}   # earlier lines: dNAME -> the right gradient
     skipped: list[str] = []
     for k, column, part in _placed_parts(answer):
         m = LINE.match(part)
-        if (not m and DECLARATION.match(part)) or (m and m.group(1) in program.intermediates):
+        if (not m and DECLARATION.match(part)) or (m and m.group(1) in program.intermediates) \
+                or (m and m.group(1) in helpers):
             skipped.append(part.strip())  # the forward program, restated: not judged
+            continue
+        if m and m.group(1) in undefined:
+            lines.append(LineCheck(m.group(1), m.group(2), False, *undefined[m.group(1)],
+                                   line=k))
             continue
         if not m:
             lines.append(LineCheck("?", part.strip(), False, "not a line",
@@ -279,6 +286,11 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
             continue
         lhs, rhs = m.group(1), m.group(2)
         target = lhs[1:] if lhs.startswith("d") else None
+        if target in helpers or target in undefined:
+            lines.append(LineCheck(lhs, rhs, False, "unknown name",
+                                   f"{target} is not a value the function computes, so {lhs} "
+                                   "is no gradient", line=k))
+            continue
         if target not in names:
             known = ", ".join("d" + n for n in names)
             lines.append(LineCheck(lhs, rhs, False, "unknown name",
@@ -310,6 +322,83 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
                                    f"no line gives d{w}, the gradient with respect to {w}",
                                    t.to_text(), 0))
     return PassComparison(answer, lines, skipped)
+
+
+def _named_by_answer(answer: str, function, program, declare):
+    """The answer's own forward lines (`z1 = X*W1 + b1'`: not dNAME for a name it may use).
+
+    For one expression, each that the expression computes becomes a line of its program,
+    so `dz1 = ...` states the gradient with respect to it, as matdiff's own printed pass
+    does (gradients.py); any other is a helper value later lines may use (`g = 1 - h.^2`).
+    Returns (program, helpers: name -> (declaration, expression over the inputs),
+    undefined: name -> (mistake, why its line is wrong))."""
+    from .api import _parse
+    from .backward.split import name_nodes
+    from .comparison import declaration_of
+    from .ir.expr import variables as ir_variables
+    from .ir.substitute import substitute
+    from .language import RESERVED
+    from .language.program import intermediate_leaf
+
+    taken = set(program.inputs) | set(program.intermediates)
+    placed = [(k, column, m) for k, column, part in _placed_parts(answer)
+              if (m := LINE.match(part))]
+    written = {m.group(1) for _, _, m in placed}
+    defined: dict[str, tuple[str, Any]] = {}
+    rows: set[str] = set()
+    undefined: dict[str, str] = {}
+    for k, column, m in placed:
+        lhs, rhs = m.group(1), m.group(2)
+        if lhs in taken or lhs in defined or (lhs.startswith("d") and lhs[1:] in
+                                               taken | written):
+            continue  # a gradient, or the program restated
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rhs)) - RESERVED
+        if names - set(program.inputs) - set(defined):
+            continue  # reads names that are no values (earlier d lines): not a forward line
+        declared = {n: declaration_of(v, n in program.rows) for n, v in program.inputs.items()}
+        declared.update({n: d for n, (d, _) in defined.items()})
+        try:
+            e = _parse(rhs, {**dict(declare or {}), **declared}, 4)
+        except MatdiffError as err:
+            undefined[lhs] = ("error", _located(str(err).splitlines()[0], k,
+                                                column + m.start(2)))
+            continue
+        value = substitute(e.ir, {v: defined[n][1] for n, v in e.variables.items()
+                                  if n in defined})
+        if set(ir_variables(value)) - set(program.inputs):
+            continue
+        row = getattr(e, "orientation", None) == "row"
+        if row:
+            rows.add(lhs)
+        defined[lhs] = (declaration_of(intermediate_leaf(lhs, value.shape), row), value)
+    if not defined:
+        return program, {}, undefined
+    if function.program is not None:  # a program's own lines are its names
+        return program, defined, undefined
+    stable = name_nodes(program.output.local, program.inputs,
+                        [(n, e) for n, (_, e) in defined.items()], function.text,
+                        dict(program.declarations),
+                        {n: "row" for n in rows})
+    found = set(ir_variables(stable.output.local))  # the names the function reads
+    for st in reversed(stable.statements[:-1]):
+        if st.name in found:
+            found |= set(ir_variables(st.local))
+    found &= set(defined)
+    for n in set(defined) - found:  # named for its gradient, yet not computed: wrong
+        if "d" + n in written:
+            undefined[n] = ("not computed", f"{n} is not a value the function computes, "
+                            f"so d{n} is no gradient: a name for a gradient is a sum or "
+                            "product the function computes, written as it is there")
+            del defined[n]
+    if not found:
+        return program, defined, undefined
+    kept = name_nodes(program.output.local, program.inputs,
+                      [(n, e) for n, (_, e) in defined.items() if n in found], function.text,
+                      dict(program.declarations), {n: "row" for n in rows})
+    from dataclasses import replace
+
+    kept = replace(kept, kinds={**dict(program.kinds), **dict(kept.kinds)})
+    return kept, {n: v for n, v in defined.items() if n not in found}, undefined
 
 
 def _safe_text(t) -> str:

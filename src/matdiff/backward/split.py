@@ -25,7 +25,7 @@ from ..ir.expr import Expr, rebuild, topo_order
 from ..ir.ops import Op
 from ..language.program import Program, Statement, intermediate_leaf, single
 
-__all__ = ["split"]
+__all__ = ["split", "name_nodes"]
 
 _STRUCTURE = frozenset({Op.VAR, Op.CONST, Op.SIZE, Op.EINSUM, Op.ADD})
 
@@ -55,24 +55,36 @@ def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str 
     if not named:
         return None
     taken = set(inputs) | set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
-    mapping: dict[Expr, Expr] = {}
-    memo: dict[Expr, Expr] = {}
-    statements: list[Statement] = []
-    k = 0
-    for node in [n for n in topo_order(root) if n in set(named)]:
-        k += 1
+    nodes = []
+    for k, node in enumerate([n for n in topo_order(root) if n in set(named)], 1):
         name = f"z{k}"
         while name in taken:
             name += "_"
         taken.add(name)
+        nodes.append((name, node))
+    return name_nodes(root, inputs, nodes, text, declare)
+
+
+def name_nodes(root: Expr, inputs: Mapping[str, Expr], nodes: Sequence[tuple[str, Expr]],
+               text: str = "", declare: Mapping[str, str] | None = None,
+               kinds: Mapping[str, str] | None = None) -> Program:
+    """root as a program with a line `name = node` for each (name, node) in order (each
+    node over the inputs, as it occurs in root), the function last over those names.
+    A node that root does not compute gives a line no other line reads."""
+    mapping: dict[Expr, Expr] = {}
+    memo: dict[Expr, Expr] = {}
+    statements: list[Statement] = []
+    for k, (name, node) in enumerate(nodes, 1):
         local = _local(node, mapping, memo)
         mapping[node] = memo[node] = intermediate_leaf(name, node.shape)
-        statements.append(Statement(name, local, node, _kind(node), k, 1, ""))
+        kind = (kinds or {}).get(name) or _kind(node)
+        statements.append(Statement(name, local, node, kind, k, 1, ""))
     final = _local(root, mapping, memo)
-    statements.append(Statement(None, final, root, _kind(root), k + 1, 1, text))
+    statements.append(Statement(None, final, root, _kind(root), len(nodes) + 1, 1, text))
     base = single(root, dict(inputs), text, _kind(root), declare)
-    return replace(base, statements=tuple(statements), text=" ".join([text, *sorted(taken)]),
-                   named=tuple(s.name for s in statements[:-1]))
+    names = [name for name, _ in nodes]
+    return replace(base, statements=tuple(statements), text=" ".join([text, *sorted(names)]),
+                   named=tuple(names))
 
 
 def _local(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr]) -> Expr:
