@@ -769,3 +769,30 @@ def test_pipelined_requests_are_answered_in_order_and_close_ends_the_connection(
         assert all(b"Connection: close" not in head for head, _ in replies[:2])
     finally:
         stop(s)
+
+
+@pytest.mark.parametrize("sent, part", [
+    (b"GET /api/hea", "request line"),
+    (b"GET /api/health HTTP/1.1\r\nHo", "head"),
+    (b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n", "head"),
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 10\r\n\r\n{\"e", "body"),
+], ids=["request line", "half a header", "no blank line", "short body"])
+def test_a_request_cut_short_by_a_half_close_gets_a_400_not_a_guess(sent, part):
+    """A client that shuts its sending side mid-request can still read: it is told its
+    request ended early. Before, half a head was answered as if whole (a 403 for the
+    missing Host, a 200 without the blank line), a request line without its end got a
+    bare HTTP/0.9 body, and a short body an empty reply."""
+    s = start(timeout_seconds=None, client_timeout=5)
+    try:
+        with socket.create_connection(s.server_address[:2], timeout=10) as sock:
+            sock.sendall(sent)
+            sock.shutdown(socket.SHUT_WR)
+            replies = _replies(_read_until_closed(sock))
+        assert len(replies) == 1, replies
+        head, body = replies[0]
+        assert head.startswith(b"HTTP/1.1 400 ") and b"\r\nConnection: close" in head, head
+        message = json.loads(body)["error"]["message"]
+        assert part in message and "ended" in message, message
+    finally:
+        stop(s)

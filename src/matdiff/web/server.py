@@ -220,6 +220,19 @@ class _DeadlineReader(io.RawIOBase):
         return count
 
 
+class _RequestInput(io.BufferedReader):
+    """A connection's buffered input that remembers whether the last line it read
+    was cut short (no end of line: the client closed its sending side), so a
+    request ended early is not taken for a whole one."""
+
+    cut = False
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(-1 if size is None else size)
+        self.cut = not line.endswith(b"\n")
+        return line
+
+
 class Handler(BaseHTTPRequestHandler):
     """Routes one request; every answer from /api/ is JSON, errors included."""
 
@@ -232,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.input = _DeadlineReader(self)
-        self.rfile = io.BufferedReader(self.input)
+        self.rfile = _RequestInput(self.input)
 
     def handle_one_request(self) -> None:
         """One request, which must arrive within client_timeout (also the idle limit).
@@ -259,8 +272,12 @@ class Handler(BaseHTTPRequestHandler):
                 if not self.raw_requestline:
                     self.close_connection = True
                     return None
+                if self.rfile.cut:
+                    return self._ended_early("request line")
                 if not self.parse_request():  # it reads the header lines
                     return None
+                if self.rfile.cut:
+                    return self._ended_early("head")  # no blank line ended the header lines
             except _RequestLate:
                 return self._late(idle=not begun and self.input.received == received)
             self.answered += 1
@@ -289,6 +306,15 @@ class Handler(BaseHTTPRequestHandler):
             return False
         finally:
             self.deadline = deadline
+
+    def _ended_early(self, part: str) -> None:
+        """A 400 for a request whose client closed its sending side before its end: it
+        may still be reading (a half-close), and a silent close looks like a crash."""
+        if part == "request line":
+            self.command, self.request_version = "", "HTTP/1.1"
+            self.requestline = self.raw_requestline.decode("latin-1")[:200]
+        self._fail(HTTPStatus.BAD_REQUEST, f"the request ended in the middle of its {part} "
+                   "(the client closed its sending side)")
 
     def _late(self, idle: bool) -> None:
         """A head that did not arrive in time: a 408, unless the connection was idle."""
@@ -476,8 +502,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._fail(HTTPStatus.REQUEST_TIMEOUT, "the request body did not arrive "
                               f"within {self.server.client_timeout:g} s")
         if len(data) < length:  # the client closed its side before the whole body
-            self.close_connection = True
-            return None
+            return self._ended_early(f"body ({len(data)} of {length} bytes came)")
         try:
             payload = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
