@@ -175,6 +175,52 @@ def test_cli_with_a_scheduler_that_does_not_answer(tmp_path, capsys):
     assert "no Dask scheduler answers" in capsys.readouterr().err
 
 
+class _NoWorkers:
+    def nthreads(self):
+        return {}
+
+
+def test_the_wait_for_a_worker_is_the_fits_setting_else_the_module_default(monkeypatch):
+    from matdiff.optim import chunked
+
+    assert chunked.WorkerWatch(_NoWorkers(), 2.5).timeout == 2.5
+    monkeypatch.setattr(chunked, "NO_WORKER_TIMEOUT", 7.0)
+    assert chunked.WorkerWatch(_NoWorkers()).timeout == 7.0
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf"), "soon", True])
+def test_a_bad_no_worker_timeout_is_refused_before_any_cluster_starts(seconds):
+    data = {"X": da.zeros((10, 3), chunks=5), "y": da.zeros(10, chunks=5)}
+    with pytest.raises(MatdiffError, match="no_worker_timeout must be a positive number"):
+        fit("mean((X*w - y).^2)", {"w": "zeros"}, data, client="tcp://127.0.0.1:9",
+            no_worker_timeout=seconds)
+    with pytest.raises(MatdiffError, match="no_worker_timeout= applies to Dask data"):
+        fit("mean((X*w - y).^2)", {"w": "zeros"}, {"X": np.ones((4, 3)), "y": np.ones(4)},
+            no_worker_timeout=5)
+
+
+def test_cli_no_worker_timeout_reaches_the_fit(tmp_path, capsys, monkeypatch):
+    import matdiff.optim
+    from matdiff.cli import main
+
+    store = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    store.create_array("X", shape=(10, 2), chunks=(5, 2), dtype="f8")[:] = 1.0
+    store.create_array("y", shape=(10,), chunks=(5,), dtype="f8")[:] = 1.0
+    args = ["fit", "mean((X*w - y).^2)", "--data", str(tmp_path / "d.zarr"), "--param",
+            "w=zeros", "--scheduler", "tcp://127.0.0.1:9", "--out", "-"]
+    assert main([*args, "--no-worker-timeout", "0"]) == 2
+    assert "no_worker_timeout must be a positive number" in capsys.readouterr().err
+    seen = {}
+
+    def recording(*a, **kw):
+        seen.update(kw)
+        raise MatdiffError("recorded")
+
+    monkeypatch.setattr(matdiff.optim, "fit", recording)
+    assert main([*args, "--no-worker-timeout", "300"]) == 2
+    assert seen["no_worker_timeout"] == 300.0 and seen["client"] == "tcp://127.0.0.1:9"
+
+
 def test_cli_fits_a_zarr_store_on_a_given_scheduler(tmp_path, client, capsys):
     from matdiff.cli import main
 
@@ -287,8 +333,8 @@ def _own_cluster(monkeypatch):
 
     made = []
 
-    def connect(client=None):
-        connection = chunked.connect(client)
+    def connect(client=None, no_worker_timeout=None):
+        connection = chunked.connect(client, no_worker_timeout)
         made.append(connection)
         return connection
 
@@ -323,11 +369,9 @@ def test_the_cluster_matdiff_starts_leaves_port_8787_alone(small, monkeypatch, c
 
 def test_a_fit_whose_workers_are_all_gone_stops_with_an_error(small, monkeypatch):
     """It waited in silence until a worker came back; now each lost worker is a warning and
-    no worker for NO_WORKER_TIMEOUT seconds (1 s here, 60 s by default) is a MatdiffError."""
+    no worker for no_worker_timeout= seconds (1 s here, 60 s by default) is a MatdiffError."""
     from matdiff.errors import MatdiffWarning
-    from matdiff.optim import chunked
 
-    monkeypatch.setattr(chunked, "NO_WORKER_TIMEOUT", 1.0)
     made = _own_cluster(monkeypatch)
 
     def all_gone(epoch, loss, params):
@@ -343,9 +387,9 @@ def test_a_fit_whose_workers_are_all_gone_stops_with_an_error(small, monkeypatch
     with pytest.warns(MatdiffWarning, match=r"lost the Dask worker.*no worker left: the fit "
                                             r"waits 1 s for one"):
         with pytest.raises(MatdiffError, match=r"no Dask worker for 1 s: the cluster has lost "
-                                               r"every worker.*NO_WORKER_TIMEOUT = 1 s"):
+                                               r"every worker.*no_worker_timeout=1 s"):
             fit("mean((X*w - y).^2)", {"w": "zeros"}, _pick("Xy", lazy), optimizer="sgd",
-                epochs=5, callback=all_gone)
+                epochs=5, callback=all_gone, no_worker_timeout=1)
     assert time.monotonic() - start < 30
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import struct
 import subprocess
@@ -606,3 +607,192 @@ def test_a_thread_that_runs_late_still_reads_a_request_that_came_in_time():
     finally:
         ours.close()
         theirs.close()
+
+
+# --------------------------------------------------------------------------- half-closed, pipelined
+
+
+def _loopback_pair() -> tuple[socket.socket, socket.socket]:
+    """(client, server side) of one TCP connection on loopback, both with timeouts."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname()[:2], timeout=5)
+        ours, _ = listener.accept()
+    ours.settimeout(5)
+    return client, ours
+
+
+def _watching(connection: socket.socket, version: str) -> Any:
+    """A Handler, as a request's thread has it while its derivative runs."""
+    from matdiff.web.server import Handler
+
+    handler = Handler.__new__(Handler)
+    handler.connection = connection
+    handler.request_version = version
+    handler.server = types.SimpleNamespace(client_timeout=5.0)
+    return handler
+
+
+def _gone_within(handler: Any, seconds: float) -> bool:
+    """Whether _client_gone() turns true within `seconds`, checked as the pool does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if handler._client_gone():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
+def test_a_half_closed_client_is_not_taken_for_gone_but_a_reset_or_closed_one_is(version):
+    """shutdown(SHUT_WR) after a whole request (HTTP/1.0 tools, some proxies) is a FIN,
+    as close() is: the end of file alone was taken for 'gone' and the request dropped.
+    An HTTP/1.1 client is sent one interim `100 Continue`, which a closed socket answers
+    with a reset; a half-closed one reads it, then its answer."""
+    client, ours = _loopback_pair()
+    try:
+        handler = _watching(ours, version)
+        client.sendall(b"POST /api/diff " + version.encode() + b"\r\n\r\n")
+        ours.recv(100)  # the request, read by the handler
+        client.shutdown(socket.SHUT_WR)
+        assert not _gone_within(handler, 0.5)
+        interim = b"HTTP/1.1 100 Continue\r\n\r\n" if version == "HTTP/1.1" else b""
+        ours.sendall(b"the answer")
+        client.settimeout(5)
+        received = b""
+        while len(received) < len(interim) + 10:
+            received += client.recv(100)
+        assert received == interim + b"the answer"
+        assert not handler._client_gone()
+    finally:
+        client.close()
+        ours.close()
+    client, ours = _loopback_pair()  # a reset (a killed tab): gone at once
+    try:
+        handler = _watching(ours, version)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        assert _gone_within(handler, 2)
+    finally:
+        ours.close()
+    if version == "HTTP/1.0":  # no 1xx may go to it: its FIN reads as a half-close
+        return
+    client, ours = _loopback_pair()  # closed (an aborted fetch): gone after the probe
+    try:
+        handler = _watching(ours, version)
+        client.close()
+        assert _gone_within(handler, 2)
+    finally:
+        ours.close()
+
+
+def _replies(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Whole HTTP responses (head, body) as they came one after another; interim 1xx
+    responses left out. Raises if the last one is cut short."""
+    replies = []
+    while data:
+        head, separator, data = data.partition(b"\r\n\r\n")
+        assert separator, f"a response cut short: {head[:200]!r}"
+        if head.split(b" ", 2)[1].startswith(b"1"):
+            continue
+        length = int(re.search(rb"\r\nContent-Length: ([0-9]+)", head)[1])
+        assert len(data) >= length, f"a body cut short: {head[:200]!r}"
+        replies.append((head, data[:length]))
+        data = data[length:]
+    return replies
+
+
+def test_a_half_closed_client_gets_its_whole_answer(monkeypatch):
+    """A request whose client shut its write side is computed and answered whole, also
+    when it waits in the long lane (checked for 'gone' four times a second) and when a
+    second request was pipelined before the FIN."""
+    monkeypatch.setenv("MATDIFF_WEB_TEST_SLEEP", "0.6")  # the workers' slow-request hook
+    s = start(timeout_seconds=30, workers=1, fast_seconds=0.2)
+    body = json.dumps({"expression": "x'*A*x", "wrt": "x", "test_sleep": True}).encode()
+    try:
+        for version, count in [("HTTP/1.0", 1), ("HTTP/1.1", 1), ("HTTP/1.1", 2)]:
+            one = (f"POST /api/diff {version}\r\nHost: 127.0.0.1\r\nContent-Type: "
+                   f"application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            with socket.create_connection(s.server_address[:2], timeout=30) as sock:
+                sock.sendall(one * count)
+                sock.shutdown(socket.SHUT_WR)
+                replies = _replies(_read_until_closed(sock))
+            assert len(replies) == count, (version, replies)
+            for head, answer in replies:
+                assert head.startswith(b"HTTP/1.1 200 "), head
+                assert json.loads(answer)["text"] == "(A + A')*x"
+    finally:
+        stop(s)
+
+
+def test_a_pipelined_partial_request_gets_a_408_after_the_first_is_answered():
+    """A whole request, then half the head of a second, then nothing: the first is
+    answered, the second meets the client timeout with a 408 (its bytes had come with
+    the first request, so the connection was not idle), then the connection closes."""
+    s = start(timeout_seconds=None, client_timeout=0.5)
+    try:
+        with socket.create_connection(s.server_address[:2], timeout=5) as sock:
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                         b"GET /api/health HTTP/1.1\r\nHo")
+            started = time.monotonic()
+            replies = _replies(_read_until_closed(sock))
+        assert [head.split(b"\r\n", 1)[0] for head, _ in replies] == [
+            b"HTTP/1.1 200 OK", b"HTTP/1.1 408 Request Timeout"], replies
+        assert json.loads(replies[0][1])["ok"] is True
+        assert b"\r\nConnection: close" in replies[1][0]
+        assert "did not arrive within 0.5 s" in json.loads(replies[1][1])["error"]["message"]
+        assert time.monotonic() - started < 3
+    finally:
+        stop(s)
+
+
+def test_pipelined_requests_are_answered_in_order_and_close_ends_the_connection():
+    """HTTP/1.1 keeps a connection open and answers pipelined requests in the order
+    they came; a request with `Connection: close` is answered, says so, and the
+    server closes at once, without waiting for the idle timeout."""
+    s = start(timeout_seconds=None, client_timeout=5)
+    body = json.dumps({"expression": "x'*A*x", "wrt": "x"}).encode()
+    try:
+        with socket.create_connection(s.server_address[:2], timeout=10) as sock:
+            sock.sendall(b"GET /api/examples HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                         b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body
+                         + b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Connection: close\r\n\r\n")
+            started = time.monotonic()
+            replies = _replies(_read_until_closed(sock))
+        assert time.monotonic() - started < 3  # closed after the last, not after 5 s idle
+        assert [json.loads(answer).keys() >= {key} for (_, answer), key in
+                zip(replies, ["examples", "text", "ok"], strict=True)] == [True] * 3
+        assert json.loads(replies[1][1])["text"] == "(A + A')*x"
+        assert b"\r\nConnection: close" in replies[2][0]
+        assert all(b"Connection: close" not in head for head, _ in replies[:2])
+    finally:
+        stop(s)
+
+
+@pytest.mark.parametrize("sent, part", [
+    (b"GET /api/hea", "request line"),
+    (b"GET /api/health HTTP/1.1\r\nHo", "head"),
+    (b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n", "head"),
+    (b"POST /api/diff HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 10\r\n\r\n{\"e", "body"),
+], ids=["request line", "half a header", "no blank line", "short body"])
+def test_a_request_cut_short_by_a_half_close_gets_a_400_not_a_guess(sent, part):
+    """A client that shuts its sending side mid-request can still read: it is told its
+    request ended early. Before, half a head was answered as if whole (a 403 for the
+    missing Host, a 200 without the blank line), a request line without its end got a
+    bare HTTP/0.9 body, and a short body an empty reply."""
+    s = start(timeout_seconds=None, client_timeout=5)
+    try:
+        with socket.create_connection(s.server_address[:2], timeout=10) as sock:
+            sock.sendall(sent)
+            sock.shutdown(socket.SHUT_WR)
+            replies = _replies(_read_until_closed(sock))
+        assert len(replies) == 1, replies
+        head, body = replies[0]
+        assert head.startswith(b"HTTP/1.1 400 ") and b"\r\nConnection: close" in head, head
+        message = json.loads(body)["error"]["message"]
+        assert part in message and "ended" in message, message
+    finally:
+        stop(s)

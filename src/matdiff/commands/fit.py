@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="a Dask scheduler for Zarr/.npy-folder data, such as "
                    "tcp://10.0.0.5:8786 (default: a local cluster)")
+    p.add_argument("--no-worker-timeout", type=float, metavar="SECONDS", default=None,
+                   help="on Dask data, how long the fit waits while the cluster has no "
+                   "worker at all before it stops with an error (default: 60)")
     p.add_argument("--param", action="append", metavar="NAME=INIT", required=True,
                    help="a parameter to train and its initial value: a number, zeros, ones, "
                    "normal, uniform, glorot, he (optionally with a shape, he:64x32), or an "
@@ -138,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         result = fit(expr, params, data, declare=declare, optimizer=args.optimizer,
                      lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
                      seed=args.seed, callback=report, progress=talk and on_terminal,
-                     client=args.scheduler, **hyper)
+                     client=args.scheduler, no_worker_timeout=args.no_worker_timeout,
+                     **hyper)
     except TrainingDiverged as e:
         if args.out != "-":
             np.savez(args.out, **e.result.params)

@@ -29,12 +29,14 @@ every `WATCH_INTERVAL` seconds. A worker that is gone is a MatdiffWarning
 naming it (Dask recomputes its chunks on the others, and a worker restarted
 by its nanny takes its place: the result is bit-identical, as the partial
 sums are added in a fixed order). With no worker at all for
-`NO_WORKER_TIMEOUT` seconds the fit stops with a MatdiffError.
+`fit(no_worker_timeout=...)` seconds (`--no-worker-timeout`; by default
+`NO_WORKER_TIMEOUT`) the fit stops with a MatdiffError.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,6 +52,7 @@ __all__ = ["is_lazy", "ChunkedData", "ChunkedGradient", "connect", "CONNECT_TIME
 
 CONNECT_TIMEOUT = 3  # seconds to wait for a scheduler
 NO_WORKER_TIMEOUT = 60.0  # seconds a fit waits for a cluster that has no worker left
+                          # (the default of fit's no_worker_timeout=)
 WATCH_INTERVAL = 0.5  # seconds between two looks at the workers while waiting
 REDUCE_FAN_IN = 8
 GATHER_BYTES = 32 * 2**20  # partial sums up to this size in all are added in this process
@@ -63,6 +66,21 @@ def is_lazy(value: Any) -> bool:
     except ImportError:
         return False
     return is_dask_collection(value)
+
+
+def _seconds_without_workers(seconds: Any) -> float | None:
+    """fit's no_worker_timeout= checked: a positive number of seconds, or None for
+    the default (NO_WORKER_TIMEOUT)."""
+    if seconds is None:
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(seconds, bool) or not value > 0 or math.isinf(value):
+        raise MatdiffError("no_worker_timeout must be a positive number of seconds, not "
+                           f"{seconds!r}")
+    return value
 
 
 def need_dask() -> None:
@@ -81,13 +99,14 @@ class Connection:
     def __init__(self, client: Any, owned: list[Any]) -> None:
         self.client = client
         self.owned = owned
+        self.no_worker_timeout: float | None = None  # None: NO_WORKER_TIMEOUT
         self._watch: WorkerWatch | None = None
 
     @property
     def watch(self) -> WorkerWatch:
         """The watch over this cluster's workers (made at the first wait)."""
         if self._watch is None:
-            self._watch = WorkerWatch(self.client)
+            self._watch = WorkerWatch(self.client, self.no_worker_timeout)
         return self._watch
 
     def close(self) -> None:
@@ -99,8 +118,16 @@ class Connection:
         self.owned = []
 
 
-def connect(client: Any = None) -> Connection:
-    """The client to run on: given, an address, the default one, or a new LocalCluster."""
+def connect(client: Any = None, no_worker_timeout: float | None = None) -> Connection:
+    """The client to run on: given, an address, the default one, or a new LocalCluster;
+    its watch stops the fit after `no_worker_timeout` seconds without a worker."""
+    timeout = _seconds_without_workers(no_worker_timeout)  # before any cluster starts
+    connection = _connect(client)
+    connection.no_worker_timeout = timeout
+    return connection
+
+
+def _connect(client: Any) -> Connection:
     need_dask()
     from distributed import Client, LocalCluster
 
@@ -132,10 +159,11 @@ def connect(client: Any = None) -> Connection:
 
 class WorkerWatch:
     """Waits for futures while watching the workers: warns when one is lost, and stops
-    the fit when none has been there for NO_WORKER_TIMEOUT seconds."""
+    the fit when none has been there for `timeout` seconds (None: NO_WORKER_TIMEOUT)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, timeout: float | None = None) -> None:
         self.client = client
+        self.timeout = NO_WORKER_TIMEOUT if timeout is None else timeout
         self.seen = self._workers()
         self.empty_since: float | None = None
 
@@ -151,7 +179,7 @@ class WorkerWatch:
         if lost:
             names = ", ".join(lost)
             then = (f"{len(now)} left, which recompute the chunks it held" if now else
-                    f"no worker left: the fit waits {NO_WORKER_TIMEOUT:g} s for one")
+                    f"no worker left: the fit waits {self.timeout:g} s for one")
             warnings.warn(f"lost the Dask worker{'s' if len(lost) > 1 else ''} {names} "
                           f"({then})", MatdiffWarning, stacklevel=2)
         self.seen = now
@@ -161,11 +189,11 @@ class WorkerWatch:
         if self.empty_since is None:
             self.empty_since = time.monotonic()
         waited = time.monotonic() - self.empty_since
-        if waited >= NO_WORKER_TIMEOUT:
+        if waited >= self.timeout:
             raise MatdiffError(f"no Dask worker for {waited:.0f} s: the cluster has lost every "
                                "worker; start workers or restart the cluster, then fit again "
-                               "(matdiff.optim.chunked.NO_WORKER_TIMEOUT = "
-                               f"{NO_WORKER_TIMEOUT:g} s)")
+                               f"(no_worker_timeout={self.timeout:g} s; --no-worker-timeout "
+                               "on the command line)")
 
     def wait(self, futures: Sequence[Any], done: Callable[[Any], None] | None = None) -> None:
         """Return when every future has finished (or failed), calling `done` on each."""

@@ -215,7 +215,8 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
         lr: float | None = None, epochs: int = 100, batch_size: int | None = None,
         seed: int | None = 0, callback: Callback | None = None,
         progress: bool | None = None, gradients: str | None = None,
-        client: Any = None, backend: str | None = None, **hyper: Any) -> FitResult:
+        client: Any = None, backend: str | None = None,
+        no_worker_timeout: float | None = None, **hyper: Any) -> FitResult:
     """Minimise a scalar `loss` over `params`, given `data`, with derived gradients.
 
     params: name -> initial array, number, or initialiser name ("zeros",
@@ -241,6 +242,9 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
     client: for Dask data, a distributed.Client or a scheduler address
     (None: the default client, else a LocalCluster for this fit); see
     chunked.py and docs/data.md for which losses split over chunks.
+    no_worker_timeout: for Dask data, seconds the fit waits while the cluster
+    has no worker at all before it stops with a MatdiffError (None:
+    matdiff.optim.chunked.NO_WORKER_TIMEOUT, 60).
 
     Raises MatdiffError before training for mismatched data or parameters,
     and TrainingDiverged (a MatdiffError whose `.result` holds the last
@@ -266,10 +270,12 @@ def fit(loss: Any, params: Mapping[str, Any], data: Mapping[str, Any] | None = N
 
         return fit_chunked(expr, values, data_arrays, axes, opt, epochs=epochs,
                            batch_size=batch_size, seed=seed, callback=callback,
-                           progress=progress, client=client)
-    if client is not None:
-        raise MatdiffError("client= applies to Dask data (Dask arrays, a Zarr store or a "
-                           "folder of .npy files); this data is in memory")
+                           progress=progress, client=client,
+                           no_worker_timeout=no_worker_timeout)
+    for name, given in (("client", client), ("no_worker_timeout", no_worker_timeout)):
+        if given is not None:
+            raise MatdiffError(f"{name}= applies to Dask data (Dask arrays, a Zarr store or "
+                               "a folder of .npy files); this data is in memory")
     wrt = list(values)
     stacked = per_example_names(expr.variables, data_arrays)
     probe = {**{k: (v[0] if k in stacked else v) for k, v in data_arrays.items()}, **values}

@@ -28,10 +28,11 @@ __all__ = ["fit_chunked", "chunked_setup"]
 def fit_chunked(expr: Any, values: dict[str, np.ndarray], data: Mapping[str, Any],
                 axes: Mapping[str, int], opt: Optimizer, *, epochs: int,
                 batch_size: int | None, seed: int | None, callback: Callback | None,
-                progress: bool | None, client: Any) -> FitResult:
+                progress: bool | None, client: Any,
+                no_worker_timeout: float | None = None) -> FitResult:
     show = wants_progress(progress, epochs)
     split = _split(expr, axes)
-    connection = connect(client)
+    connection = connect(client, no_worker_timeout)
     try:
         fn, batches, info = chunked_setup(expr, values, data, axes, connection, split,
                                           batch_size=batch_size, seed=seed, progress=show)

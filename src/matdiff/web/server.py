@@ -46,6 +46,8 @@ POST_ROUTES = {"/api/diff": "diff", "/api/check-backward": "check_backward"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BACKLOG = 1024              # connections the kernel queues before accept (capped by somaxconn)
 _DIGITS = re.compile(r"[0-9]{1,18}")
+# The interim answer that asks a half-closed HTTP/1.1 client whether it is still there.
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # A client that hangs up before its answer is written: nothing to report.
 HANG_UPS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 SECURITY_HEADERS = {
@@ -218,6 +220,19 @@ class _DeadlineReader(io.RawIOBase):
         return count
 
 
+class _RequestInput(io.BufferedReader):
+    """A connection's buffered input that remembers whether the last line it read
+    was cut short (no end of line: the client closed its sending side), so a
+    request ended early is not taken for a whole one."""
+
+    cut = False
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(-1 if size is None else size)
+        self.cut = not line.endswith(b"\n")
+        return line
+
+
 class Handler(BaseHTTPRequestHandler):
     """Routes one request; every answer from /api/ is JSON, errors included."""
 
@@ -225,23 +240,27 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "matdiff-web"
     deadline = 0.0  # monotonic time by which the current request must have arrived
     answered = 0    # requests answered on this connection
+    probed = False  # this request's client was sent a 100 Continue (see _client_gone)
 
     def setup(self) -> None:
         super().setup()
         self.input = _DeadlineReader(self)
-        self.rfile = io.BufferedReader(self.input)
+        self.rfile = _RequestInput(self.input)
 
     def handle_one_request(self) -> None:
         """One request, which must arrive within client_timeout (also the idle limit).
 
         A request that does not arrive in time gets a 408 when one was due: the
         connection's first (a client that connected and was then starved of the
-        CPU must not read an empty reply), or one of which a byte had come. A
+        CPU must not read an empty reply), or one of which a byte had come (also
+        a byte read ahead with the previous request, when pipelined). A
         connection left idle after an answer is closed without one, as
         http.server does: it asked for nothing (and a 408 there could be taken
         for the answer to a request crossing it).
         """
         self.deadline = time.monotonic() + self.server.client_timeout
+        self.probed = False
+        begun = self.answered == 0 or self._arrived()
         received = self.input.received
         self.raw_requestline = b""
         try:
@@ -253,10 +272,14 @@ class Handler(BaseHTTPRequestHandler):
                 if not self.raw_requestline:
                     self.close_connection = True
                     return None
+                if self.rfile.cut:
+                    return self._ended_early("request line")
                 if not self.parse_request():  # it reads the header lines
                     return None
+                if self.rfile.cut:
+                    return self._ended_early("head")  # no blank line ended the header lines
             except _RequestLate:
-                return self._late(idle=self.answered > 0 and self.input.received == received)
+                return self._late(idle=not begun and self.input.received == received)
             self.answered += 1
             method = getattr(self, "do_" + self.command, None)
             if method is None:
@@ -269,6 +292,30 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         return None
 
+    def _arrived(self) -> bool:
+        """Whether a byte of the next request is here, without waiting for one.
+
+        It may have come with the previous request (pipelined) and sit in the
+        read buffer already: counting the socket's bytes from now on would take
+        that connection for idle, and close it silently instead of with a 408.
+        """
+        deadline, self.deadline = self.deadline, 0.0  # the reader takes only what is there
+        try:
+            return bool(self.rfile.peek(1))
+        except OSError:  # nothing there (_RequestLate), or a reset
+            return False
+        finally:
+            self.deadline = deadline
+
+    def _ended_early(self, part: str) -> None:
+        """A 400 for a request whose client closed its sending side before its end: it
+        may still be reading (a half-close), and a silent close looks like a crash."""
+        if part == "request line":
+            self.command, self.request_version = "", "HTTP/1.1"
+            self.requestline = self.raw_requestline.decode("latin-1")[:200]
+        self._fail(HTTPStatus.BAD_REQUEST, f"the request ended in the middle of its {part} "
+                   "(the client closed its sending side)")
+
     def _late(self, idle: bool) -> None:
         """A head that did not arrive in time: a 408, unless the connection was idle."""
         self.close_connection = True
@@ -280,17 +327,48 @@ class Handler(BaseHTTPRequestHandler):
                    f"the request did not arrive within {self.server.client_timeout:g} s")
 
     def _client_gone(self) -> bool:
-        """Whether the client closed its connection (checked while a long derivative runs)."""
+        """Whether the client has left (checked while its derivative waits or runs).
+
+        A reset or an error on the socket: gone. Bytes waiting (a pipelined next
+        request): here. An end of file alone is not enough: TCP sends the same FIN
+        for close() and for shutdown(SHUT_WR), the half-close after which a client
+        (an HTTP/1.0 tool, a proxy) still reads its answer. So an HTTP/1.1 client is
+        asked, once per request, with an interim `100 Continue` (every HTTP/1.1
+        client must accept 1xx responses, RFC 9110 15.2): a closed socket answers
+        it with a reset, seen at the next check; a half-closed one reads it, then
+        the answer. An HTTP/1.0 client may be sent no 1xx, so its end of file is
+        taken for a half-close and its request computed.
+        """
         try:
-            if hasattr(select, "poll"):  # select() fails for a descriptor past 1023
-                poller = select.poll()
-                poller.register(self.connection, select.POLLIN)
-                readable = bool(poller.poll(0))
-            else:
-                readable = bool(select.select([self.connection], [], [], 0)[0])
-            return readable and self.connection.recv(1, socket.MSG_PEEK) == b""
+            if not self._readable():
+                return False
+            if self.connection.recv(1, socket.MSG_PEEK):
+                return False
         except (OSError, ValueError):
             return True
+        if self.probed or self.request_version in ("HTTP/0.9", "HTTP/1.0"):
+            return False
+        self.probed = True
+        try:
+            self.connection.settimeout(self.server.client_timeout)
+            self.connection.sendall(CONTINUE)
+            if self._readable():  # a reset already back (loopback): the read raises it
+                self.connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
+        return False
+
+    def _readable(self) -> bool:
+        """Whether a read would not block (data, an end of file, a reset); poll() says a
+        reset (POLLERR, POLLHUP) itself, where select() leaves it to the read."""
+        if hasattr(select, "poll"):  # select() fails for a descriptor past 1023
+            poller = select.poll()
+            poller.register(self.connection, select.POLLIN)
+            events = poller.poll(0)
+            if events and events[0][1] & (select.POLLERR | select.POLLHUP):
+                raise ConnectionResetError
+            return bool(events)
+        return bool(select.select([self.connection], [], [], 0)[0])
 
     def version_string(self) -> str:
         return self.server_version
@@ -424,8 +502,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._fail(HTTPStatus.REQUEST_TIMEOUT, "the request body did not arrive "
                               f"within {self.server.client_timeout:g} s")
         if len(data) < length:  # the client closed its side before the whole body
-            self.close_connection = True
-            return None
+            return self._ended_early(f"body ({len(data)} of {length} bytes came)")
         try:
             payload = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
