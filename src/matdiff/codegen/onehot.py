@@ -38,12 +38,13 @@ def one_hot_axis(e: Expr | None) -> int | None:
 
 
 def index_one_hot(prog: Instructions, tensors: list[Tensor], args: Sequence[Expr | None],
-                  out: Container[int], dimcode: Callable[[int], str]
+                  out: Container[int], dimcode: Callable[[int], str], scatter: bool = True
                   ) -> tuple[list[Tensor], list[Expr | None]]:
     """(tensors, args): the (ref, labels) of one product, each one-hot factor indexing.
 
     `args[k]` is the IR node of tensors[k]; labels in `out` are kept, the
-    others summed; `dimcode(label)` is the code of a label's length.
+    others summed; `dimcode(label)` is the code of a label's length;
+    `scatter=False` (a library without an add-at) gathers only.
     """
     tensors, args = list(tensors), list(args)
     k = 0
@@ -52,8 +53,8 @@ def index_one_hot(prog: Instructions, tensors: list[Tensor], args: Sequence[Expr
         ref, lab = tensors[k]
         done = None
         if axis is not None and len(set(lab)) == len(lab):
-            done = _gather(prog, tensors, k, axis, out) or _scatter(
-                prog, tensors, k, axis, out, dimcode)
+            done = _gather(prog, tensors, k, axis, out) or (scatter and _scatter(
+                prog, tensors, k, axis, out, dimcode)) or None
         if done is None:
             k += 1
             continue
