@@ -618,6 +618,10 @@ def _to_dask(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any],
     return to_dask
 
 
+# `_hot(Y, axis)` for the positions of the 1s of a one-hot matrix, where the library's
+# argmax is slow (codegen emits argmax for nothing else: onehot.py)
+_HOT = (r"^xp\.argmax\((\{\d+\}), axis=(\d)\)$", r"_hot(\1, \2)")
+
 BACKENDS: dict[str, Backend] = {
     "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum",
                      detect="is_numpy_array", convert=_to_numpy, one_hot="index",
@@ -626,6 +630,7 @@ BACKENDS: dict[str, Backend] = {
         "torch", ("torch", "array_api_compat"),
         "import torch\nimport array_api_compat.torch as xp", "torch.einsum",
         device=", device={x}.device", diag="torch.diag", passes=("clamps", "step_times"),
+        spell=(_HOT,),
         detect="is_torch_array", convert=_to_torch, one_device=True, one_hot="index",
         floating="is_tensor({0}) and {0}.is_floating_point()",
         floating_import="from torch import is_tensor", summary="PyTorch tensors",
@@ -660,10 +665,15 @@ def _scatter_rows(G, index, k):
     (PyTorch's index_add_, on G's device)."""
     out = torch.zeros((k,) + tuple(G.shape[1:]), dtype=G.dtype, device=G.device)
     return out.index_add_(0, index, G)
+''', "_hot": '''
+def _hot(Y, axis):
+    """The position of the 1 along `axis` of a one-hot matrix: the indices of its maximum
+    (PyTorch's argmax takes three times as long on the CPU)."""
+    return torch.max(Y, dim=axis).indices
 '''}),
     "jax": Backend(
         "jax", ("jax",), "import jax.numpy as xp\nimport jax.scipy.special", "xp.einsum",
-        diag="xp.diag", passes=("untransposed",),
+        diag="xp.diag", passes=("untransposed",), spell=(_HOT,),
         detect="is_jax_array", convert=_to_jax, jit=True, one_hot="index",
         floating="isinstance({0}, Array) and {0}.dtype.kind == 'f'",
         floating_import="from jax import Array", summary="JAX arrays (each module jitted)",
@@ -680,6 +690,16 @@ def _scatter_rows(G, index, k):
     """k rows of zeros, G's row i added into row index[i]: a one-hot matrix's Y' G
     (JAX's functional add-at, which jit and grad trace)."""
     return xp.zeros((k,) + tuple(G.shape[1:]), dtype=G.dtype).at[index].add(G)
+''', "_hot": '''
+def _hot(Y, axis):
+    """The position of the 1 along `axis` of a one-hot matrix: its product with 0, 1, ...,
+    k-1 at full precision, exact while k * eps <= 1 (XLA's argmax on the CPU takes twenty
+    times as long), else its argmax."""
+    k = Y.shape[axis]
+    if k * xp.finfo(Y.dtype).eps > 1 or k >= 2 ** 31:
+        return xp.argmax(Y, axis=axis)
+    at = xp.arange(k, dtype=Y.dtype)
+    return xp.matmul(*((Y, at) if axis == 1 else (at, Y)), precision="highest").astype(xp.int32)
 '''}),
     "cupy": Backend(
         "cupy", ("cupy", "array_api_compat"),
