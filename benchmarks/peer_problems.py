@@ -222,6 +222,14 @@ def embed_grad(Y, E, T):
     return G
 
 
+def embed_grad_torch(Y, E, T):
+    """The same in PyTorch: the rows by argmax, a gather, an index_add_."""
+    import torch
+
+    idx = Y.argmax(dim=1)
+    return torch.zeros_like(E).index_add_(0, idx, 2.0 * (E[idx] - T))
+
+
 def _embed_jax():
     import jax
     import jax.numpy as jnp
@@ -425,7 +433,7 @@ def cases(quick: bool = False) -> list[Peer]:
         Peer(f"embedding d/dE of norm2(Y*E - T)^2, Y one-hot {ne}x{vocab}, d={d}", "embed",
              EMBED, ["E"], "gradient",
              {"Y": "one-hot rows(n, k)", "E": "matrix(k, d)", "T": "matrix(n, d)"},
-             _embed_data(ne, vocab, d), embed_grad, _embed_jax, _embed_torch),
+             _embed_data(ne, vocab, d), embed_grad, _embed_jax, _embed_torch, embed_grad_torch),
         Peer(f"softmax loss value and gradient {'x'.join(map(str, nsm))}", "softmax", SOFTMAX,
              ["W"], "value_and_grad", SOFTMAX_DECLARE, _softmax_data(*nsm), softmax_vg,
              _softmax_jax, _softmax_torch, softmax_vg_torch),

@@ -166,17 +166,6 @@ def test_one_hot_columns_and_vectors_index_too():
     assert np.allclose(g.compile()(h=h, E=E), np.outer(h, 1 - np.tanh(h @ E) ** 2))
 
 
-def test_other_libraries_multiply_one_hot_matrices():
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(6)
-    idx = rng.integers(0, 5, 7)
-    Y, E, T = np.eye(5)[idx], rng.standard_normal((5, 3)), rng.standard_normal((7, 3))
-    fn = matdiff.diff("norm2(Y*E - T)^2", wrt="E", declare=EMBED_DECLARE).compile(
-        backend="torch")
-    got = fn(Y=torch.as_tensor(Y), E=torch.as_tensor(E), T=torch.as_tensor(T))
-    assert np.allclose(got.numpy(), 2 * Y.T @ (Y @ E - T))
-
-
 def test_a_scalar_factor_scales_the_small_factor_of_an_outer_product():
     """d inv(A)/dA = -inv(A) (x) inv(A): the minus on an n x n factor, not on the n^4 result."""
     A, _, _ = _square(24)

@@ -45,7 +45,8 @@ class Backend:
     `passes`), how its arrays are recognised (`detect`, array-api-compat's
     test), how values become its floating arrays (`convert`), and the check
     generated code makes that a value already is one (`floating`, with the
-    names it reads imported by `floating_import`). Adding a backend is adding a
+    names it reads imported by `floating_import`), and how it indexes one-hot
+    matrices (`one_hot`). Adding a backend is adding a
     record to BACKENDS: the command line's choices, `backend=None` detection,
     the names generated code reserves, and the docs' list read it.
     """
@@ -67,6 +68,10 @@ class Backend:
     floating_import: str = ""     # the import line that test's names need
     one_device: bool = False      # the fast path also checks one device and one dtype
     jit: bool = False             # compile each module with jax.jit (lengths static)
+    # products with a matrix declared one-hot (codegen/onehot.py): "index" gathers
+    # (Y*E is E[idx]) and adds at (Y'*G is `_scatter_rows`, which `helpers` must spell);
+    # "gather" only gathers (no add-at: Y'*G multiplies); "" multiplies
+    one_hot: str = ""
     summary: str = ""             # one line for the docs and the command line's help
 
     @property
@@ -613,14 +618,20 @@ def _to_dask(values: Mapping[str, Any], used: frozenset[str]) -> Callable[[Any],
     return to_dask
 
 
+# `_hot(Y, axis)` for the positions of the 1s of a one-hot matrix, where the library's
+# argmax is slow (codegen emits argmax for nothing else: onehot.py)
+_HOT = (r"^xp\.argmax\((\{\d+\}), axis=(\d)\)$", r"_hot(\1, \2)")
+
 BACKENDS: dict[str, Backend] = {
     "numpy": Backend("numpy", ("numpy",), "import numpy as np", "np.einsum",
-                     detect="is_numpy_array", convert=_to_numpy, summary="NumPy arrays"),
+                     detect="is_numpy_array", convert=_to_numpy, one_hot="index",
+                     summary="NumPy arrays"),
     "torch": Backend(
         "torch", ("torch", "array_api_compat"),
         "import torch\nimport array_api_compat.torch as xp", "torch.einsum",
         device=", device={x}.device", diag="torch.diag", passes=("clamps", "step_times"),
-        detect="is_torch_array", convert=_to_torch, one_device=True,
+        spell=(_HOT,),
+        detect="is_torch_array", convert=_to_torch, one_device=True, one_hot="index",
         floating="is_tensor({0}) and {0}.is_floating_point()",
         floating_import="from torch import is_tensor", summary="PyTorch tensors",
         helpers={"_sigmoid": '''
@@ -648,11 +659,22 @@ def _softmax(x, axis=None):
     if axis is None:
         return xp.reshape(torch.softmax(xp.reshape(x, (-1,)), dim=0), x.shape)
     return torch.softmax(x, dim=axis)
+''', "_scatter_rows": '''
+def _scatter_rows(G, index, k):
+    """k rows of zeros, G's row i added into row index[i]: a one-hot matrix's Y' G
+    (PyTorch's index_add_, on G's device)."""
+    out = torch.zeros((k,) + tuple(G.shape[1:]), dtype=G.dtype, device=G.device)
+    return out.index_add_(0, index, G)
+''', "_hot": '''
+def _hot(Y, axis):
+    """The position of the 1 along `axis` of a one-hot matrix: the indices of its maximum
+    (PyTorch's argmax takes three times as long on the CPU)."""
+    return torch.max(Y, dim=axis).indices
 '''}),
     "jax": Backend(
         "jax", ("jax",), "import jax.numpy as xp\nimport jax.scipy.special", "xp.einsum",
-        diag="xp.diag", passes=("untransposed",),
-        detect="is_jax_array", convert=_to_jax, jit=True,
+        diag="xp.diag", passes=("untransposed",), spell=(_HOT,),
+        detect="is_jax_array", convert=_to_jax, jit=True, one_hot="index",
         floating="isinstance({0}, Array) and {0}.dtype.kind == 'f'",
         floating_import="from jax import Array", summary="JAX arrays (each module jitted)",
         helpers={"_erf": '''
@@ -663,28 +685,53 @@ def _erf(x):
 def _logsumexp(x, axis=None):
     """log(sum(exp(x))) along axis (not in the standard; JAX's shifts by the maximum)."""
     return jax.scipy.special.logsumexp(x, axis=axis)
+''', "_scatter_rows": '''
+def _scatter_rows(G, index, k):
+    """k rows of zeros, G's row i added into row index[i]: a one-hot matrix's Y' G
+    (JAX's functional add-at, which jit and grad trace)."""
+    return xp.zeros((k,) + tuple(G.shape[1:]), dtype=G.dtype).at[index].add(G)
+''', "_hot": '''
+def _hot(Y, axis):
+    """The position of the 1 along `axis` of a one-hot matrix: its product with 0, 1, ...,
+    k-1 at full precision, exact while k * eps <= 1 (XLA's argmax on the CPU takes twenty
+    times as long), else its argmax."""
+    k = Y.shape[axis]
+    if k * xp.finfo(Y.dtype).eps > 1 or k >= 2 ** 31:
+        return xp.argmax(Y, axis=axis)
+    at = xp.arange(k, dtype=Y.dtype)
+    return xp.matmul(*((Y, at) if axis == 1 else (at, Y)), precision="highest").astype(xp.int32)
 '''}),
     "cupy": Backend(
         "cupy", ("cupy", "array_api_compat"),
         "import cupy as cp\nimport array_api_compat.cupy as xp", "cp.einsum",
         install="pip install 'matdiff[backends]' and CuPy for your CUDA version",
         detect="is_cupy_array", convert=_to_cupy, summary="CuPy arrays (on the GPU)",
-        helpers={"_erf": '''
+        one_hot="index", helpers={"_erf": '''
 def _erf(x):
     """The error function (not in the standard)."""
     from cupyx.scipy.special import erf
     return erf(x)
+''', "_scatter_rows": '''
+def _scatter_rows(G, index, k):
+    """k rows of zeros, G's row i added into row index[i]: a one-hot matrix's Y' G
+    (CuPy's add-at, cupyx.scatter_add)."""
+    import cupyx
+    out = cp.zeros((k,) + tuple(G.shape[1:]), dtype=G.dtype)
+    cupyx.scatter_add(out, index, G)
+    return out
 '''}),
     "dask": Backend(
         "dask", ("dask.array", "array_api_compat"),
         "import numpy as np\nimport dask.array as da\nimport array_api_compat.dask.array as xp",
         "da.einsum", spell=((r"\bxp\.linalg\.det\(", "_det("),), helpers=_DASK_DET,
-        detect="is_dask_array", convert=_to_dask, summary="Dask arrays (lazy, chunked)"),
+        detect="is_dask_array", convert=_to_dask, one_hot="gather",
+        summary="Dask arrays (lazy, chunked)"),
     "array-api": Backend(
         "array-api", ("array_api_compat",),
         "from array_api_compat import array_namespace, device, is_cupy_array, is_jax_array, "
         "is_torch_array", "_einsum", device=", device=device({x})", portable=True,
         summary="any library's arrays, through array-api-compat (found per call)",
+        one_hot="gather",
         spell=((r"\bxp\.linalg\.det\(", "_det("),),
         helpers={"_erf": _PORTABLE_ERF, "_einsum": _PORTABLE_EINSUM, **_PORTABLE_LINALG}),
 }

@@ -82,7 +82,9 @@ class Lowering:
         # so no other node (max(x), an exp) is ever taken for one of them.
         self.shared_exp: set[Expr] = set()
         self.inverse_of: dict[str, str] = {}  # ref of inv(A) -> ref of A (solves.py)
-        self.index_one_hot = False  # products with one-hot matrices as indexing (onehot.py)
+        # products with one-hot matrices as indexing (onehot.py): "index" gathers and adds
+        # at, "gather" only gathers, "" multiplies (the backend's `one_hot`)
+        self.one_hot = ""
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -260,9 +262,10 @@ class Lowering:
             tensors, tensor_args = solve_inverses(
                 self.prog, tensors, tensor_args, self.inverse_of, set(out_r), self.einsum_only,
                 lambda x: _length(dims[x], self.size))
-        if self.index_one_hot and any(one_hot_axis(a) is not None for a in tensor_args):
+        if self.one_hot and any(one_hot_axis(a) is not None for a in tensor_args):
             tensors, tensor_args = index_one_hot(self.prog, tensors, tensor_args, set(out_r),
-                                                 lambda x: self.dimcode(dims[x]))
+                                                 lambda x: self.dimcode(dims[x]),
+                                                 scatter=self.one_hot == "index")
         core = list(dict.fromkeys(out_r))
         pattern = tuple(core.index(x) for x in out_r)
         core_dims = tuple(dims[x] for x in core)

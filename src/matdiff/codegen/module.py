@@ -17,7 +17,7 @@ from ..errors import MatdiffError
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr, dim_parts, topo_order
 from ..ir.ops import Op
-from .backends import Backend
+from .backends import BACKENDS, Backend
 from .blockplan import block_terms, emit_blocks
 from .blocks import BlockPlan
 from .distribute import distribute_where_cheaper
@@ -161,7 +161,7 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     prog = Instructions()
     prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
-    low.index_one_hot = backend is None  # NumPy indexes one-hot rows (onehot.py)
+    low.one_hot = (backend or BACKENDS["numpy"]).one_hot  # indexing one-hot rows (onehot.py)
     if backend is None or "_softmax" not in backend.helpers:
         # one exp for a softmax and a logsumexp of the same argument; a library with
         # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead

@@ -1,7 +1,7 @@
 """Products with a matrix declared one-hot are indexing: a gather, and an add-at for the adjoint.
 
     Y*E     ->  E[Y.argmax(axis=1)]                       (Y one-hot rows, n x k)
-    Y'*G    ->  _scatter_rows(G, Y.argmax(axis=1), k)     (np.add.at into k rows)
+    Y'*G    ->  _scatter_rows(G, Y.argmax(axis=1), k)     (an add-at into k rows)
 
 A dense product with a one-hot n x k matrix costs n k d flops where the
 rows it selects are n d numbers: an embedding lookup written as `Y*E`, and
@@ -9,8 +9,17 @@ its gradient `Y'*G`, would multiply mostly zeros. The declaration is the
 contract (a compiled function trusts it as `evaluate` checks it): each row
 of Y (each column for "one-hot columns", the vector for "one-hot vector")
 holds one 1. The row indices cost one pass over Y (argmax), shared by every
-product of the function. Only the NumPy code indexes (the other libraries'
-scatter-add differs in each, and the standard has none).
+product of the function.
+
+Each library says what it can in its Backend record (`one_hot`, backends.py).
+The gather is integer-array indexing, which every library has (and the array
+API standard since 2024.12). The add-at is each library's own, the helper
+`_scatter_rows`: `np.add.at` (NumPy), `index_add_` (PyTorch), `.at[idx].add`
+(JAX: functional, so jax.jit and jax.grad trace it), `cupyx.scatter_add`
+(CuPy). Dask and the portable module have none (nor has the standard): they
+gather and keep the product `Y'*G`. Where a library's argmax is slow, its
+`_hot` finds the 1s instead (PyTorch: torch.max's indices; JAX: a product
+with 0, 1, ..., k-1 where the dtype holds k exactly).
 """
 
 from __future__ import annotations
@@ -38,12 +47,13 @@ def one_hot_axis(e: Expr | None) -> int | None:
 
 
 def index_one_hot(prog: Instructions, tensors: list[Tensor], args: Sequence[Expr | None],
-                  out: Container[int], dimcode: Callable[[int], str]
+                  out: Container[int], dimcode: Callable[[int], str], scatter: bool = True
                   ) -> tuple[list[Tensor], list[Expr | None]]:
     """(tensors, args): the (ref, labels) of one product, each one-hot factor indexing.
 
     `args[k]` is the IR node of tensors[k]; labels in `out` are kept, the
-    others summed; `dimcode(label)` is the code of a label's length.
+    others summed; `dimcode(label)` is the code of a label's length;
+    `scatter=False` (a library without an add-at) gathers only.
     """
     tensors, args = list(tensors), list(args)
     k = 0
@@ -52,8 +62,8 @@ def index_one_hot(prog: Instructions, tensors: list[Tensor], args: Sequence[Expr
         ref, lab = tensors[k]
         done = None
         if axis is not None and len(set(lab)) == len(lab):
-            done = _gather(prog, tensors, k, axis, out) or _scatter(
-                prog, tensors, k, axis, out, dimcode)
+            done = _gather(prog, tensors, k, axis, out) or (scatter and _scatter(
+                prog, tensors, k, axis, out, dimcode)) or None
         if done is None:
             k += 1
             continue
