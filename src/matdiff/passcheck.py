@@ -241,12 +241,12 @@ def _fold(e, names: dict):
 def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
                  declare: Mapping[str, str] | None = None, seed: int = 0) -> PassComparison:
     """Judge a backward pass (`dNAME = ...` lines) against the program `of`."""
-    from .api import _parse
+    from .api import parse_text
     from .comparison import declaration_of, judge_answer, statement_declaration
     from .language.program import single
 
     if isinstance(of, str):
-        function = _parse(of, declare, 4)
+        function = parse_text(of, declare, 4)
     else:
         function = of
     program = function.program or single(function.ir, function.variables, function.text,
