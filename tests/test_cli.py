@@ -210,3 +210,33 @@ def test_python_dash_m_runs_the_command_line() -> None:
     p = subprocess.run([sys.executable, "-m", "matdiff", "diff", "x'*A*x)", "--wrt", "x"],
                        capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 2 and "Traceback" not in p.stderr and "column 7" in p.stderr
+
+
+
+@pytest.mark.parametrize("name", ["text", "latex", "mathml", "shout"])
+def test_every_notation_of_the_registry_is_offered(capsys, monkeypatch, name) -> None:
+    """--notation offers each notation of printing.NOTATIONS (one added there too), for a
+    derivative, for each of several, and for a backward pass: its text, or made from its
+    LaTeX; a notation that is neither is refused there with a message."""
+    from matdiff.printing import NOTATIONS, Notation, TextPrinter
+
+    monkeypatch.setitem(NOTATIONS, "shout", Notation(
+        "shout", lambda form: TextPrinter().doprint(form).upper(), "the text, in capitals"))
+    with pytest.raises(SystemExit):
+        main(["diff", "--help"])
+    assert f"{name}: {NOTATIONS[name].summary}" in " ".join(capsys.readouterr().out.split())
+    code, out, _ = run(capsys, "diff", "x'*A*x", "--wrt", "x", "--notation", name)
+    assert code == 0 and out.strip() == matdiff.diff("x'*A*x", wrt="x").printed(name)
+    code, out, _ = run(capsys, "diff", "x'*A*x", "--wrt", "x,A", "--order", "2",
+                       "--notation", name)
+    hessian = matdiff.diff("x'*A*x", wrt="x", order=2).printed(name)
+    assert code == 0 and f"d/dx: {hessian}" in out
+    code, out, err = run(capsys, "diff", "x'*A*x", "--wrt", "x,A", "--notation", name)
+    grads = matdiff.grad("x'*A*x", wrt=["x", "A"])
+    spell = NOTATIONS[name].of_latex
+    if name == "text":
+        assert code == 0 and out.strip() == grads.to_text()
+    elif spell is not None:
+        assert code == 0 and out.strip() == spell(grads.latex())
+    else:
+        assert code == 2 and "no shout printing" in err

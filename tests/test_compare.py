@@ -237,3 +237,19 @@ def test_an_answer_reads_a_declared_row_vector_as_a_row():
     assert matdiff.compare("r'", of="r*y", wrt="y", declare=declare).equal
     assert matdiff.compare("-(-(r'))", of="r*y", wrt="y", declare=declare).equal
     assert not matdiff.compare("r", of="r*y", wrt="y", declare=declare).equal
+
+
+@pytest.mark.parametrize("answer, head", [("2*A*x", "not equal (symmetric)"),
+                                          ("A*x + A'*x", "equal: the answer is the derivative")])
+def test_a_comparison_displays_its_mathematics_as_mathml(answer, head):
+    """In a notebook the answer and the derivative are MathML (no LaTeX left), their text
+    below to copy."""
+    pytest.importorskip("latex2mathml")
+    c = matdiff.compare(answer, of="x'*A*x", wrt="x")
+    shown = c._repr_html_()
+    assert head in shown and "matdiff-latex" not in shown and "\\" not in shown
+    assert shown.count("<math") == 2
+    assert c.answer_latex == matdiff.parse(answer).latex()
+    assert c.expected_latex == matdiff.diff("x'*A*x", wrt="x").latex()
+    assert "<details><summary>as text</summary>" in shown and f"answer: {c.answer}" in \
+        shown.replace("&#x27;", "'")

@@ -62,11 +62,7 @@ def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
     if isinstance(node, ast.Import):
         names = [a.name for a in node.names]
     else:
-        if node.level:
-            base = module.split(".")[: len(module.split(".")) - node.level + is_package]
-            prefix = ".".join(base + ([node.module] if node.module else []))
-        else:
-            prefix = node.module or ""
+        prefix = _source(module, is_package, node)
         names = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in modules else prefix
                  for a in node.names]
     found = []
@@ -76,6 +72,14 @@ def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
         if name in modules and name != module:
             found.append(name)
     return found
+
+
+def _source(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """The dotted name `from ... import` reads from, relative imports resolved."""
+    if not node.level:
+        return node.module or ""
+    base = module.split(".")[: len(module.split(".")) - node.level + is_package]
+    return ".".join(base + ([node.module] if node.module else []))
 
 
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
@@ -171,3 +175,69 @@ def test_contributing_lists_the_layers_of_the_contract() -> None:
     listed = text[text.index("- **layers**, top to bottom:"):text.index("A module imports only")]
     names = [n for n in re.findall(r"`([^`]+)`", listed) if n != "python -m matdiff"]
     assert names == layers, (names, layers)
+
+
+# A private name (`_x`) is its module's own: another module that imports it (or reads it
+# off an imported module) is tied to an implementation detail that may change without
+# notice. What another layer needs gets a public name where it belongs. Each entry here
+# names the importing module and the name, with the reason it is allowed for now.
+PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_imports(package: Path = PACKAGE) -> list[tuple[str, str, str]]:
+    """(importing module, private name, where) for each name starting with `_` that a module
+    takes from another module of the package, by `from m import _x` or as `m._x` on an
+    imported module (dunders such as __version__ are public protocol, not private)."""
+    modules = _modules(package)
+    found = []
+    for module, (path, is_package) in sorted(modules.items()):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bound: dict[str, str] = {}  # local name -> the package module it is
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                source = _source(module, is_package, node)
+                for alias in node.names:
+                    if f"{source}.{alias.name}" in modules:  # a module, read as m._x below
+                        bound[alias.asname or alias.name] = f"{source}.{alias.name}"
+                    elif source in modules and source != module and _private(alias.name):
+                        found.append((module, alias.name, f"{path.name}:{node.lineno}"))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name in modules:
+                        bound[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in bound and _private(node.attr)
+                    and bound[node.value.id] != module):
+                found.append((module, node.attr, f"{path.name}:{node.lineno}"))
+    return found
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    found = private_imports()
+    wrong = [f"{where} ({module}) imports {name}" for module, name, where in found
+             if (module, name) not in PRIVATE_IMPORTS_ALLOWED]
+    assert not wrong, ("private names imported across modules; give what is needed a public "
+                       "name at the layer it belongs to:\n" + "\n".join(wrong))
+    stale = set(PRIVATE_IMPORTS_ALLOWED) - {(module, name) for module, name, _ in found}
+    assert not stale, f"allowed private imports that no longer happen (remove them): {stale}"
+
+
+def test_the_private_import_check_bites(tmp_path: Path) -> None:
+    """Each way of reaching a private name is found; a module's own and a dunder are not."""
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("from .low import __version__\n", encoding="utf-8")
+    (package / "low.py").write_text("__version__ = '1'\n_hidden = 1\n_it = _hidden\n",
+                                    encoding="utf-8")
+    (package / "sub" / "__init__.py").write_text("", encoding="utf-8")
+    (package / "sub" / "high.py").write_text(
+        "from ..low import _hidden\nfrom .. import low as lo\nimport pkg.low\n"
+        "def f():\n    from pkg.low import _it\n    return lo._hidden + _it\n", encoding="utf-8")
+    found = sorted((m, n) for m, n, _ in private_imports(package))
+    assert found == [("pkg.sub.high", "_hidden"), ("pkg.sub.high", "_hidden"),
+                     ("pkg.sub.high", "_it")]

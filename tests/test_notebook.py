@@ -45,6 +45,8 @@ CELLS = [
     ("step_check", "d.check_steps()"),
     ("comparison_wrong", 'matdiff.compare("2*A*x", of="x\'*A*x", wrt="x")'),
     ("comparison_right", 'matdiff.compare("A*x + A\'*x", of="x\'*A*x", wrt="x")'),
+    ("pass_comparison", 'matdiff.compare("dz2 = sum(y)*softmax(z2) - y\\ndW2 = dz2*h1\\n'
+                        'db2 = dz2", of=NET, wrt=["W2", "b2"])'),
     ("compiled", "d.compile()"),
     ("value_and_grad", 'matdiff.value_and_grad("mean((X*w - y).^2)", wrt="w")'),
     ("fit_result", 'matdiff.fit("mean((X*w - y).^2)", {"w": "zeros"}, {"X": X, "y": y}, '
@@ -92,7 +94,8 @@ def _html(outputs, name):
 
 
 @pytest.mark.parametrize("name", ["expression", "derivative", "gradients", "explain",
-                                  "explain_backward"])
+                                  "explain_backward", "comparison_wrong", "comparison_right",
+                                  "pass_comparison"])
 def test_mathematics_is_mathml_in_html(outputs, name):
     html = _html(outputs, name)
     assert "<math xmlns=\"http://www.w3.org/1998/Math/MathML\"" in html
@@ -135,6 +138,16 @@ def test_step_check_and_comparison(outputs):
     wrong = _html(outputs, "comparison_wrong")
     assert "not equal (symmetric)" in wrong and "they differ at" in wrong
     assert "equal: the answer is the derivative" in _html(outputs, "comparison_right")
+
+
+def test_a_compared_backward_pass_shows_each_line(outputs):
+    """A row per line: its name, the answer, the verdict, the mistake, the right gradient."""
+    html = _html(outputs, "pass_comparison")
+    assert "not equal: 1 of 3 lines wrong, the first dW2" in html
+    assert "<th style='text-align:left'>the right gradient</th>" in html
+    for name in ("dz2", "dW2", "db2"):
+        assert f"<td style='text-align:left'><code>{name}</code></td>" in html
+    assert html.count("<strong>wrong</strong>") == 1 and "shape: the answer" in html
 
 
 def test_compiled_functions_show_their_call_and_module(outputs):

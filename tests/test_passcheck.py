@@ -200,3 +200,36 @@ def test_the_gradient_of_a_row_vector_input_is_a_row():
     assert matdiff.compare(g.to_text(), of=program, wrt=["y", "r"]).equal
     wrong = matdiff.compare("dr = y\ndy = r", of=program, wrt=["y", "r"])
     assert [line.equal for line in wrong.lines] == [False, False]
+
+
+def _table_rows(html: str) -> list[list[str]]:
+    """The body rows of the first table of a notebook display, each a list of cell HTML."""
+    import re
+
+    body = html[html.index("<tbody>"):html.index("</tbody>")]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+def test_a_compared_backward_pass_displays_its_lines_as_a_table():
+    """In a notebook: the verdict, then one row per line (name, answer, verdict, mistake,
+    the right gradient), the mathematics as MathML, the report as text below."""
+    import html as html_module
+
+    pytest.importorskip("latex2mathml")
+    back = _planted(NET_BACK, "dZ1", "dH").replace("db2 = sum(dS, 1)'\n", "")
+    r = matdiff.compare(back, of=NET, wrt=NET_WRT)
+    shown = r._repr_html_()
+    assert shown.startswith('<div class="matdiff matdiff-pass-comparison">')
+    assert html_module.escape(str(r).splitlines()[0], quote=True) in shown
+    rows = _table_rows(shown)
+    assert [row[0] for row in rows] == [f"<code>{line.name}</code>" for line in r.lines]
+    for row, line in zip(rows, r.lines):
+        name, answer, verdict, mistake, expected = row
+        assert ("wrong" in verdict) != line.equal
+        assert (line.mistake or "") in mistake and html_module.escape(line.diagnosis) in mistake
+        assert expected.startswith("<math") and "matdiff-latex" not in expected
+        assert answer.startswith("<math") if line.answer else "(no line)" in answer
+    assert [row[0] for row in rows if "wrong" in row[2]] == ["<code>dZ1</code>",
+                                                              "<code>db2</code>"]
+    assert "<details><summary>as text</summary>" in shown

@@ -796,3 +796,31 @@ def test_a_request_cut_short_by_a_half_close_gets_a_400_not_a_guess(sent, part):
         assert part in message and "ended" in message, message
     finally:
         stop(s)
+def _shouting(monkeypatch) -> None:
+    """A notation added once, to printing.NOTATIONS only (its text in capitals)."""
+    from matdiff.printing import NOTATIONS, Notation, TextPrinter
+
+    monkeypatch.setitem(NOTATIONS, "shout", Notation(
+        "shout", lambda form: TextPrinter().doprint(form).upper(), "the text, in capitals"))
+
+
+@pytest.mark.parametrize("wrt", ["x", "x, A"])
+def test_the_answer_carries_every_notation_of_the_registry(monkeypatch, wrt):
+    """The page's notation cards come from printing.NOTATIONS: each one, the new too, is
+    in the answer, printed as the API prints it (and each gradient of several names)."""
+    from matdiff.printing import NOTATIONS
+    from matdiff.web.compute import answer
+
+    _shouting(monkeypatch)
+    status, body = answer({"expression": "x'*A*x", "wrt": wrt, "order": 1,
+                           "layout": "numerator"})
+    assert status == 200, body
+    first = matdiff.diff("x'*A*x", wrt="x")
+    assert body["notations"] == [
+        {"name": n.name, "summary": n.summary, "printed": first.printed(n.name, "numerator")}
+        for n in NOTATIONS.values()]
+    assert body["notations"][-1]["printed"] == first.to_text(layout="numerator").upper()
+    for entry in body.get("gradients", []):
+        d = matdiff.diff("x'*A*x", wrt=entry["wrt"])
+        assert [(n["name"], n["printed"]) for n in entry["notations"]] == [
+            (name, d.printed(name)) for name in NOTATIONS]

@@ -260,3 +260,16 @@ def test_on_a_phone_nothing_overflows_and_wide_formulas_say_they_scroll(browser_
         page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
     finally:
         page.set_viewport_size({"width": 1200, "height": 900})
+
+
+def test_every_notation_has_its_card(page):
+    """One card per notation of printing.NOTATIONS, holding the derivative printed in it."""
+    from matdiff.printing import NOTATIONS
+
+    derive(page, "x'*A*x", "x")
+    d = matdiff.diff("x'*A*x", wrt="x")
+    wait_text(page, str(d))
+    for name in NOTATIONS:
+        card = page.locator(f"#notations details[data-notation='{name}']")
+        assert card.count() == 1
+        assert card.locator("code").text_content() == d.printed(name)

@@ -393,12 +393,14 @@ def parse(text: str, declare: Declarations = None, of: str | None = None) -> Exp
         >>> e.variables["x"].shape
         (3,)
     """
-    return _parse(text, declare, stacklevel=3, of=of)
+    return parse_text(text, declare, stacklevel=3, of=of)
 
 
-def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = None,
-           goal: str | None = None) -> Expression:
-    """parse(), warning about assumptions at the caller `stacklevel` frames up.
+def parse_text(text: str, declare: Declarations, stacklevel: int, of: str | None = None,
+               goal: str | None = None) -> Expression:
+    """parse() as matdiff's own entry points call it (grad, fit, compare, the command line):
+    the assumptions are warned at the frame `stacklevel` up (as warnings.warn counts from
+    here: 3 is the caller's caller), where the user's call is.
 
     `goal="scalar"`: the text is a loss (grad, fit, value_and_grad), which types names.
     What was assumed is warned also when typing then fails, and carried on the error.
@@ -436,6 +438,8 @@ def _parse(text: str, declare: Declarations, stacklevel: int, of: str | None = N
     e = Expression(ir, text, variables, orientation, assumptions, program, reasons)
     e.declarations = MappingProxyType(dict(declare) if isinstance(declare, Mapping) else {})
     return e
+
+
 
 
 def _kind_words(inferred: Mapping[str, Any]) -> dict[str, str]:
@@ -499,7 +503,7 @@ def diff(expr: str | Expression, wrt: str, declare: Declarations = None,
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
-    function = expr if isinstance(expr, Expression) else _parse(expr, declare, 4, of)
+    function = expr if isinstance(expr, Expression) else parse_text(expr, declare, 4, of)
     wrt = one_wrt(wrt)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise MatdiffError(f"order must be a whole number >= 1, not {order!r}")
@@ -537,7 +541,8 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
 
     if isinstance(expr, Expression):
         _declarations_agree(expr, declare)
-    f = expr if isinstance(expr, Expression) else _parse(expr, declare, 3, of, goal="scalar")
+    f = expr if isinstance(expr, Expression) else parse_text(expr, declare, 3, of,
+                                                                      goal="scalar")
     if f.ir.ndim != 0:
         shape = " x ".join(str(s) for s in f.ir.shape)
         raise MatdiffError(f"value_and_grad needs a scalar expression; this one is {shape}")

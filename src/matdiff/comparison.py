@@ -74,6 +74,10 @@ class Comparison:
     expected_value: Any = field(default=None, repr=False)
     checked: int = POINTS   # the number of points compared at
     note: str = ""          # equal, but a side of a kink was never reached: untested there
+    # the answer (as written) and the derivative as LaTeX, for a notebook's MathML; None
+    # where there is none (an answer that does not fit the shapes)
+    answer_latex: str | None = field(default=None, repr=False, compare=False)
+    expected_latex: str | None = field(default=None, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return self.equal
@@ -253,9 +257,11 @@ def judge_answer(answer: str, d, layout: str, seed: int,
     try:
         ans = parse(answer, declared)
     except ShapeError as e:
-        return Comparison(answer.strip(), d.to_text(layout=layout), False, "shape",
-                          "the answer does not fit the shapes of the expression's variables: "
-                          + str(e).splitlines()[0])
+        return _with_latex(Comparison(
+            answer.strip(), d.to_text(layout=layout), False, "shape",
+            "the answer does not fit the shapes of the expression's variables: "
+            + str(e).splitlines()[0]), None, d, layout)
+    written = ans
     if any(name in ans.variables for name in known):
         from .ir.expr import variables as ir_variables
         from .ir.substitute import substitute
@@ -273,9 +279,26 @@ def judge_answer(answer: str, d, layout: str, seed: int,
                       if e.op.value != "var"})
     try:
         with engine_errors("comparing"):
-            return _judge(d, ans, answer.strip(), expected, layout, seed, recheck)
+            verdict = _judge(d, ans, answer.strip(), expected, layout, seed, recheck)
     finally:
         FOLD.reset(token)
+    return _with_latex(verdict, written, d, layout)
+
+
+def _with_latex(c: Comparison, ans, d, layout: str) -> Comparison:
+    """c with the LaTeX of the answer as written (ans: its Expression, None where it has
+    none) and of the derivative in `layout`, which a notebook shows as MathML."""
+    c.answer_latex = None if ans is None else latex_or_none(ans.latex)
+    c.expected_latex = latex_or_none(lambda: d.latex(layout=layout))
+    return c
+
+
+def latex_or_none(produce) -> str | None:
+    """produce(), LaTeX for a display; None where the printer refuses (the text remains)."""
+    try:
+        return produce()
+    except MatdiffError:
+        return None
 
 
 def statement_declaration(statement) -> str:

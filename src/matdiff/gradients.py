@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .api import Derivative, Expression, _parse, diff, engine_errors, parse
+from .api import Derivative, Expression, diff, engine_errors, parse, parse_text
 from .errors import MatdiffError
 from .typing import Declarations
 from .wrt import wrt_names
@@ -278,7 +278,8 @@ def grad(f: str | Expression, wrt: str | Sequence[str], declare: Declarations = 
     """The gradient of a scalar function or program: one Derivative for a name,
     a Gradients mapping (with the backward pass) for a list of names. A loss is a scalar:
     undeclared names in it are typed so (`reg` in `... + reg*sum(W.^2)`)."""
-    function = f if isinstance(f, Expression) else _parse(f, declare, 3, of, goal="scalar")
+    function = f if isinstance(f, Expression) else parse_text(f, declare, 3, of,
+                                                                goal="scalar")
     if function.ir.ndim != 0:
         shape = " x ".join(str(d) for d in function.ir.shape)
         raise MatdiffError(f"a gradient needs a scalar function; this one has shape {shape} "

@@ -87,6 +87,7 @@ class LineCheck:
     expected: str = ""
     line: int = 0
     comparison: Any = field(default=None, repr=False)
+    expected_latex: str | None = field(default=None, repr=False)  # for a notebook's MathML
 
     def __bool__(self) -> bool:
         return self.equal
@@ -154,6 +155,11 @@ class PassComparison:
                      "judged)")
         return "\n".join([head, *(str(line) for line in self.lines)])
 
+    def _repr_html_(self) -> str:  # a notebook's display (printing/html.py)
+        from .printing.html import pass_comparison_html
+
+        return pass_comparison_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {"answer": self.answer, "equal": self.equal, "first_wrong": self.first_wrong,
                 "lines": [line.to_dict() for line in self.lines], "forward": list(self.forward)}
@@ -209,6 +215,12 @@ class _Target:
         return to_text(self._folded, orientation="row" if self.row else None, variables=None,
                        rows=self.rows)
 
+    def latex(self, layout: str = "shape") -> str:
+        from .printing import to_latex
+
+        return to_latex(self._folded, orientation="row" if self.row else None, variables=None,
+                        rows=self.rows)
+
     @property
     def record(self):
         """What the diagnoses (mistakes.py, slips.py) read, as a Derivative's record."""
@@ -241,12 +253,12 @@ def _fold(e, names: dict):
 def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
                  declare: Mapping[str, str] | None = None, seed: int = 0) -> PassComparison:
     """Judge a backward pass (`dNAME = ...` lines) against the program `of`."""
-    from .api import _parse
-    from .comparison import declaration_of, judge_answer, statement_declaration
+    from .api import parse_text
+    from .comparison import declaration_of, judge_answer, latex_or_none, statement_declaration
     from .language.program import single
 
     if isinstance(of, str):
-        function = _parse(of, declare, 4)
+        function = parse_text(of, declare, 4)
     else:
         function = of
     program = function.program or single(function.ir, function.variables, function.text,
@@ -305,11 +317,14 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
             r = judge_answer(rhs, t, "shape", seed, {**inter, **given}, declare)
         except MatdiffError as e:
             where = column + m.start(2)
+            t = targets.get(target)
             lines.append(LineCheck(lhs, rhs, False, "error",
                                    _located(str(e).splitlines()[0], k, where),
-                                   _safe_text(targets.get(target)), k))
+                                   _safe_text(t), k,
+                                   expected_latex=None if t is None else latex_or_none(t.latex)))
         else:
-            lines.append(LineCheck(lhs, rhs, r.equal, r.mistake, r.diagnosis, r.expected, k, r))
+            lines.append(LineCheck(lhs, rhs, r.equal, r.mistake, r.diagnosis, r.expected, k, r,
+                                   r.expected_latex))
         if target in targets:
             given[lhs] = (names[target], targets[target].ir)
     written = {line.name for line in lines}
@@ -320,7 +335,7 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
             t = targets[w]
             lines.append(LineCheck("d" + w, "", False, "missing",
                                    f"no line gives d{w}, the gradient with respect to {w}",
-                                   t.to_text(), 0))
+                                   t.to_text(), 0, expected_latex=latex_or_none(t.latex)))
     return PassComparison(answer, lines, skipped)
 
 
@@ -332,7 +347,7 @@ def _named_by_answer(answer: str, function, program, declare):
     does (gradients.py); any other is a helper value later lines may use (`g = 1 - h.^2`).
     Returns (program, helpers: name -> (declaration, expression over the inputs),
     undefined: name -> (mistake, why its line is wrong))."""
-    from .api import _parse
+    from .api import parse_text
     from .backward.split import name_nodes
     from .comparison import declaration_of
     from .ir.expr import variables as ir_variables
@@ -358,7 +373,7 @@ def _named_by_answer(answer: str, function, program, declare):
         declared = {n: declaration_of(v, n in program.rows) for n, v in program.inputs.items()}
         declared.update({n: d for n, (d, _) in defined.items()})
         try:
-            e = _parse(rhs, {**dict(declare or {}), **declared}, 4)
+            e = parse_text(rhs, {**dict(declare or {}), **declared}, 4)
         except MatdiffError as err:
             undefined[lhs] = ("error", _located(str(err).splitlines()[0], k,
                                                 column + m.start(2)))

@@ -16,7 +16,10 @@ shape signature.
     lower.py        IR to lazy values (values.py), one rule per kind of op
     contract.py     one einsum as a few NumPy calls, in the cheapest order
     program.py      Instructions: straight-line code, CSE, rendering (tidy.py)
-    module.py       one generated module: names, shape checks (checks.py), body
+    module.py       one generated module, step by step: names (naming.py), stable
+                    forms, planning, lowering, each output's form, rendering
+    assemble.py     the module's text around its body: docstring, imports, helpers,
+                    signature, the shape checks that open it
     compile.py      CompiledFunction: validate values, pick the module, run it
     finish.py       the generated code's raw results as the caller gets them
     structured.py, blocks.py, blockplan.py
@@ -33,10 +36,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..ir.expr import Expr
+from .assemble import safe_text
 from .backends import BACKENDS, Backend
 from .blocks import BlockDiagonal
 from .compile import CompiledFunction
-from .module import ModuleSpec, Output, safe_text
+from .module import ModuleSpec, Output
 from .structured import Diagonal
 
 __all__ = ["compile_derivative", "derivative_source", "compile_value_and_grad", "doc_text",

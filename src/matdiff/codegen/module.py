@@ -1,30 +1,31 @@
 """Build one generated NumPy module from IR roots: names, shape checks, body, docstring.
 
-The only text taken from the user is variable names, and only after
-`valid_identifier` accepts them; dimension symbols are renamed to safe
-identifiers; the docstring is printed from the IR, not copied from input,
-and filtered to a safe character set.
+`build_module` runs the steps in order: name the parameters and lengths
+(naming.py), rewrite into stable forms (stable.py), plan and lower the
+program's lines and the outputs (lower.py), keep each output in its form
+(dense, a diagonal's vector, block-diagonal factors), then render the body
+and wrap it in a module (assemble.py). The only text taken from the user is
+variable names, and only after `naming.code_names` accepts them.
 """
 
 from __future__ import annotations
 
-import keyword
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import MatdiffError
 from ..ir import expr as ir
 from ..ir.expr import Dim, Expr, dim_parts, topo_order
 from ..ir.ops import Op
+from .assemble import assemble, describer, shape_checks
 from .backends import BACKENDS, Backend
 from .blockplan import block_terms, emit_blocks
 from .blocks import BlockPlan
 from .distribute import distribute_where_cheaper
 from .factor import factor_sums
 from .lower import Lowering, shared_exponentials
-from .program import IDENTIFIER, MODULE_NAMES, Instructions, valid_identifier
-from .runtime import HELPERS, helpers_used
+from .naming import CodeNames, code_names
+from .program import Instructions, Spelling
 from .signs import share_negated_sums
 from .stable import stable_forms
 from .values import Val
@@ -32,10 +33,6 @@ from .values import Val
 __all__ = ["Output", "ModuleSpec", "build_module", "DEFAULT_PLAN_SIZE", "layout"]
 
 DEFAULT_PLAN_SIZE = 1000  # the length assumed for a dimension when no values are given
-# the generator's own names: temporaries t1, t2 and values _v0, _v1 of Instructions (a parameter
-# named like one would be read as that value)
-_TEMP = re.compile(r"(t|_v)\d+\Z")
-_UNSAFE = re.compile(r"[^\w \t+\-*/^'.,:;()\[\]=<>|!·⊙⊘∘∂√²ᵀ⁻¹∑]")
 
 
 @dataclass(frozen=True)
@@ -102,13 +99,6 @@ def _dims_of(node: Expr) -> tuple[Dim, ...]:
     return tuple(node.shape)
 
 
-def safe_text(text: str, limit: int = 400) -> str:
-    """Printed mathematics made safe for a docstring or comment: one line, no escapes."""
-    text = " ".join(str(text).split())
-    text = _UNSAFE.sub("?", text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
                  comments: bool = True, blocks: bool = True,
                  backend: Backend | None = None) -> tuple[str, list[bool | BlockPlan]]:
@@ -122,103 +112,106 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     if backend is not None and backend.name == "numpy":
         backend = None
     names, symbols, free = layout(spec)
-    for name in names:
-        if not IDENTIFIER.match(name):
-            raise MatdiffError(f"variable name {name!r} cannot be used in generated code")
-    params: dict[str, str] = {}
-    taken: set[str] = (set(MODULE_NAMES) | set(HELPERS) | set(keyword.kwlist)
-                       | set(keyword.softkwlist))
-    for name in names:
-        code = name
-        while code in taken or _TEMP.match(code):
-            code += "_"
-        params[name] = code
-        taken.add(code)
-    dimnames: dict[str, str] = {}
-    for k, sym in enumerate(symbols):
-        code = sym if valid_identifier(sym) else f"d{k + 1}"
-        while code in taken or _TEMP.match(code):
-            code += "_"
-        dimnames[sym] = code
-        taken.add(code)
-    rewritten = stable_forms([e for _, e in spec.lines] + [o.ir for o in spec.outputs],
-                             [n for n, _ in spec.lines])
-    program_lines = list(zip([n for n, _ in spec.lines], rewritten[:len(spec.lines)]))
-    roots = rewritten[len(spec.lines):]
-    sizes = dict(sizes or {})
+    codes = code_names(names, symbols)
+    size = _planning_size(dict(sizes or {}))
+    program_lines, roots = _in_stable_forms(spec)
+    low = _lowering(spec, codes, size, comments, backend,
+                    [e for _, e in program_lines] + roots)
+    _lower_program_lines(low, program_lines)
+    results = _lower_outputs(low, spec, _planned(roots, low), blocks, backend)
+    opening, spell = _opening(spec, names, codes, backend)
+    body, returned = low.prog.render(results.refs, codes.taken, spell)
+    lines = opening + body + _return_lines(spec, returned, results.blocks)
+    planned = ", ".join(f"{codes.dims[d]} = {size(d)}" for d in symbols)
+    text = assemble(spec, codes.params, [codes.dims[d] for d in free], lines, planned, backend)
+    return text, results.forms
+
+
+def _planning_size(sizes: Mapping[str, int]) -> Callable[[Dim], int]:
+    """dimension -> the length its contraction orders are planned for: given in `sizes`,
+    the sum of its parts' for a concatenated one (n+m), else DEFAULT_PLAN_SIZE."""
 
     def size(d: Dim) -> int:
         if isinstance(d, str) and d not in sizes and len(dim_parts(d)) > 1:
             return sum(size(p) for p in dim_parts(d))
         return d if isinstance(d, int) else int(sizes.get(d, DEFAULT_PLAN_SIZE))
 
-    def dimcode(d: Dim) -> str:
-        if isinstance(d, str) and d not in dimnames:  # n+m: the sum of its parts
-            return "(" + " + ".join(dimcode(p) for p in dim_parts(d)) + ")"
-        return str(d) if isinstance(d, int) else dimnames[d]
+    return size
 
-    describe = _describer(spec.variables) if comments else None
+
+def _in_stable_forms(spec: ModuleSpec) -> tuple[list[tuple[str | None, Expr]], list[Expr]]:
+    """(the program's lines, the outputs' roots), rewritten together in stable forms."""
+    rewritten = stable_forms([e for _, e in spec.lines] + [o.ir for o in spec.outputs],
+                             [n for n, _ in spec.lines])
+    count = len(spec.lines)
+    return list(zip([n for n, _ in spec.lines], rewritten[:count])), rewritten[count:]
+
+
+def _lowering(spec: ModuleSpec, codes: CodeNames, size: Callable[[Dim], int], comments: bool,
+              backend: Backend | None, exprs: list[Expr]) -> Lowering:
+    """A Lowering into fresh Instructions, set up for `backend` (None: NumPy)."""
+    describe = describer(spec.variables) if comments else None
     prog = Instructions()
-    prog.numbers.update(dimnames.values())  # lengths are Python numbers
-    low = Lowering(prog, params, dimcode, size, describe, spec.names)
+    prog.numbers.update(codes.dims.values())  # lengths are Python numbers
+    low = Lowering(prog, codes.params, codes.dim_code, size, describe, spec.names)
     low.one_hot = (backend or BACKENDS["numpy"]).one_hot  # indexing one-hot rows (onehot.py)
     if backend is None or "_softmax" not in backend.helpers:
         # one exp for a softmax and a logsumexp of the same argument; a library with
         # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead
-        low.shared_exp = shared_exponentials([e for _, e in program_lines] + roots)
-    for name, e in program_lines:  # a program's lines, each planned on its own
-        shaped = factor_sums(share_negated_sums([e]), size)
-        (root,) = distribute_where_cheaper(shaped, size, computed=low.memo)
-        (v,) = low.lower([root])
+        low.shared_exp = shared_exponentials(exprs)
+    return low
+
+
+def _planned(roots: list[Expr], low: Lowering) -> list[Expr]:
+    """`roots` reshaped for the fewest flops at the planned sizes, reusing what `low` has."""
+    shaped = factor_sums(share_negated_sums(roots), low.size)
+    return distribute_where_cheaper(shaped, low.size, computed=low.memo)
+
+
+def _lower_program_lines(low: Lowering, program_lines: list[tuple[str | None, Expr]]) -> None:
+    """Lower a program's lines in order, each planned on its own; a named line binds its name."""
+    for name, e in program_lines:
+        (v,) = low.lower(_planned([e], low))
         low.memo.setdefault(e, v)
         if name is not None:
             low.bind(ir.var(name, e.shape), v, name)
-    shaped = factor_sums(share_negated_sums(roots), size)
-    roots = distribute_where_cheaper(shaped, size, computed=low.memo)
-    vals = low.lower(roots)
-    outs: list[str] = []
-    structured: list[bool | BlockPlan] = []
-    found = None
-    for o, root, v in zip(spec.outputs, roots, vals):
+
+
+@dataclass
+class _Results:
+    """The refs the function returns, and how each output is returned (build_module)."""
+
+    refs: list[str] = field(default_factory=list)
+    forms: list[bool | BlockPlan] = field(default_factory=list)
+    blocks: tuple | None = None  # block_terms' answer for a block-diagonal output
+
+
+def _lower_outputs(low: Lowering, spec: ModuleSpec, roots: list[Expr], blocks: bool,
+                   backend: Backend | None) -> _Results:
+    """Lower the outputs, each kept structured where its Output asks and its value allows."""
+    results = _Results()
+    for o, root, v in zip(spec.outputs, roots, low.lower(roots)):
         if o.structured and v.is_paired_diagonal:
-            outs.append(_diagonal_vector(low, v))
-            structured.append(True)
+            results.refs.append(_diagonal_vector(low, v))
+            results.forms.append(True)
         elif (o.structured and blocks and len(spec.outputs) == 1 and o.split is not None
               and (found := block_terms(root, o.split))):
             plan, refs = emit_blocks(low, *found, o.split, low.shape_code, root.shape)
-            outs.extend(refs)
-            structured.append(plan)
+            results.refs.extend(refs)
+            results.forms.append(plan)
+            results.blocks = found
         else:
-            ref = low.materialize(v, writable=True).ref
-            if backend is not None and prog.is_number(ref):  # a 0-d array of the library
-                ref = prog.emit("np.full((), {0})", (ref,))
-            outs.append(ref)
-            structured.append(False)
-    spell = None
-    prologue = _prologue({n: spec.variables[n] for n in names}, params, dimnames)
-    if backend is not None:  # new arrays take the dtype and device of an array parameter
-        # without array arguments the function takes `like`, an array of the caller's
-        arrays = [params[n] for n in names if spec.variables[n].ndim] or \
-            [params[n] for n in names] or ["like"]
-        spell = backend.spelling(arrays[0])
-        prologue = [backend.line(ln) for ln in prologue]
-        if backend.portable:
-            args = ", ".join(params[n] for n in names) or "like"
-            prologue.insert(0, f"xp = array_namespace({args})")
-    body, results = prog.render(outs, taken, spell)
-    lines = prologue + body
-    if spec.tail_tuple:  # what the docstring promises: (value, (d/dw, d/db))
-        ret = f"{results[0]}, ({', '.join(results[1:])},)"
-    elif found:  # a block-diagonal Jacobian: (its shape, its factors...)
-        lines.append(f"# block-diagonal over axes {', '.join(f'{a}~{b}' for a, b in found[1])}"
-                     ": its shape, then the arrays its products multiply")
-        ret = ", ".join(results) + ("," if len(results) == 1 else "")
-    else:
-        ret = results[0] if len(results) == 1 else ", ".join(results)
-    lines.append(f"return {ret}")
-    planned = ", ".join(f"{dimnames[d]} = {size(d)}" for d in symbols)
-    text = _assemble(spec, params, [dimnames[d] for d in free], lines, planned, backend)
-    return text, structured
+            results.refs.append(_dense(low, v, backend))
+            results.forms.append(False)
+    return results
+
+
+def _dense(low: Lowering, v: Val, backend: Backend | None) -> str:
+    """A fresh array holding v; another library's 0-d array where v is a Python number."""
+    ref = low.materialize(v, writable=True).ref
+    if backend is not None and low.prog.is_number(ref):
+        ref = low.prog.emit("np.full((), {0})", (ref,))
+    return ref
 
 
 def _diagonal_vector(low: Lowering, v: Val) -> str:
@@ -228,95 +221,30 @@ def _diagonal_vector(low: Lowering, v: Val) -> str:
     return low.materialize(core, writable=True).ref
 
 
-def _prologue(variables: Mapping[str, Expr], params: dict[str, str],
-              dimnames: dict[str, str]) -> list[str]:
-    """Bind each dimension from the first axis that has it; check every other axis."""
-    lines: list[str] = []
-    bound: set[str] = set()
-    for name, var in variables.items():
-        p = params[name]
-        shape = var.shape
-        if not shape:
-            lines.append(f"if np.ndim({p}) != 0:")
-            lines.append(f"    raise ValueError('{p} must be a scalar')")
-            continue
-        fresh = [isinstance(d, str) and d not in bound for d in shape]
-        syms = [d for d in shape if isinstance(d, str)]
-        if all(fresh) and len(set(syms)) == len(syms):
-            lines.append(f"{', '.join(dimnames[d] for d in shape)}{',' if len(shape) == 1 else ''}"
-                         f" = {p}.shape")
-            bound.update(syms)
-            continue
-        if any(fresh):
-            lines.append(f"if np.ndim({p}) != {len(shape)}:")
-            lines.append(f"    raise ValueError('{p} must have {len(shape)} axes')")
-        for k, d in enumerate(shape):
-            if isinstance(d, str) and d not in bound:
-                lines.append(f"{dimnames[d]} = {p}.shape[{k}]")
-                bound.add(d)
-        want = ", ".join(dimnames[d] if isinstance(d, str) else str(d) for d in shape)
-        want = f"({want},)" if len(shape) == 1 else f"({want})"
-        lines.append(f"if {p}.shape != {want}:")
-        lines.append(f"    raise ValueError(f'{p} has shape {{{p}.shape}}, expected {{{want}}}')")
-    return lines
-
-
-def _assemble(spec: ModuleSpec, params: dict[str, str], free: list[str],
-              lines: list[str], planned: str, backend: Backend | None = None) -> str:
+def _opening(spec: ModuleSpec, names: list[str], codes: CodeNames,
+             backend: Backend | None) -> tuple[list[str], Spelling | None]:
+    """(the shape checks that open the function, how the body is spelled; None: NumPy)."""
+    checks = shape_checks({n: spec.variables[n] for n in names}, codes.params, codes.dims)
     if backend is None:
-        helpers = [HELPERS[h].rstrip() for h in helpers_used("\n".join(lines))]
-        doc = ["Generated by matdiff: plain NumPy, no dependency on matdiff.", ""]
-        header = "import numpy as np"
-    else:
-        body = "\n".join(lines)
-        helpers = ["\n" + h for h in
-                   backend.helper_sources([h for h in backend.names() if h + "(" in body])]
-        where = ("xp is the namespace of the arrays passed in" if backend.portable
-                 else "xp is its standard namespace")
-        doc = [f"Generated by matdiff for {backend.name}: the Python array API standard",
-               f"({where}), no dependency on matdiff.", ""]
-        header = backend.imports(body + "\n".join(helpers))
-    if spec.title:
-        doc.append(safe_text(spec.title))
-    for name, var in spec.variables.items():
-        if name not in params:
-            continue
-        shape = " x ".join(str(d) for d in var.shape) or "scalar"
-        sym = " (symmetric)" if var.attr[1] else ""
-        doc.append(f"  {params[name]}: {safe_text(shape, 80)}{sym}")
-    for d in free:
-        doc.append(f"  {d}: a length no variable used here has")
-    if backend is not None and not params:
-        doc.append("  like: an array whose library, dtype and device the result takes")
-    if planned:
-        doc += ["", f"Contraction orders planned for {planned};",
-                "other sizes give the same results, perhaps more slowly."]
-    module = ['"""' + "\n".join(doc).replace("\\", "/").replace('"""', "'''") + '\n"""', "",
-              header, ""]
-    for h in helpers:
-        module.append(h)
-        module.append("")
-    module.append("")
-    given = ["like"] if backend is not None and not params else []
-    module.append(f"def {spec.function}({', '.join([*params.values(), *free, *given])}):")
-    module.append(f'    """{safe_text(spec.returns or "The result.", 200)}"""')
-    module.extend("    " + ln for ln in lines)
-    return "\n".join(module) + "\n"
+        return checks, None
+    params = [codes.params[n] for n in names]
+    # new arrays take the dtype and device of an array parameter; without array
+    # arguments the function takes `like`, an array of the caller's
+    arrays = [codes.params[n] for n in names if spec.variables[n].ndim] or params or ["like"]
+    spell = backend.spelling(arrays[0])
+    checks = [backend.line(ln) for ln in checks]
+    if backend.portable:
+        checks.insert(0, f"xp = array_namespace({', '.join(params) or 'like'})")
+    return checks, spell
 
 
-def _describer(variables: Mapping[str, Expr]) -> Callable[[Expr], str | None] | None:
-    """IR node -> one line of the text language, when the printer can show it (sizes
-    through the module's variables: 1/size(X, 1), not a size no text can tell)."""
-    try:
-        from ..printing import to_text
-    except Exception:  # noqa: BLE001 - comments are optional
-        return None
-
-    def describe(node: Expr) -> str | None:
-        try:
-            text = to_text(node, variables=variables)
-        except Exception:  # noqa: BLE001 - a node the printer cannot show gets no comment
-            return None
-        return safe_text(text, 60) if len(text) <= 60 else None
-
-    return describe
+def _return_lines(spec: ModuleSpec, returned: list[str], blocks: tuple | None) -> list[str]:
+    """The function's last lines: return its results as the docstring promises."""
+    if spec.tail_tuple:  # value_and_grad with a list of names: (value, (d/dw, d/db))
+        return [f"return {returned[0]}, ({', '.join(returned[1:])},)"]
+    if blocks:  # a block-diagonal Jacobian: (its shape, its factors...)
+        axes = ", ".join(f"{a}~{b}" for a, b in blocks[1])
+        return [f"# block-diagonal over axes {axes}: its shape, then the arrays its products"
+                " multiply",
+                "return " + ", ".join(returned) + ("," if len(returned) == 1 else "")]
+    return ["return " + (returned[0] if len(returned) == 1 else ", ".join(returned))]

@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     names = wrt_names(args.wrt)
     f = parse(read_source(args), declarations(args.declare), args.of)
+    if args.latex:
+        args.notation = "latex"
     if len(names) > 1:
         return _several(f, names, args)
     d = diff(f, wrt=names[0], order=args.order)
@@ -100,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
             record["steps"] = d.explain(format="text")
         print(json.dumps(record, indent=2))
         return 0
-    if args.latex:
-        args.notation = "latex"
     if args.steps:
         print(d.explain(format="latex" if args.notation != "text" else "text"))
     else:
@@ -133,16 +133,26 @@ def _several(f, names: list[str], args: argparse.Namespace) -> int:
         return 0
     if backward:
         if args.steps:
-            print(grads.explain(format="latex" if args.latex else "text"))
+            print(grads.explain(format="latex" if args.notation != "text" else "text"))
         else:
-            print(grads.latex() if args.latex else grads.to_text())
+            print(_backward_printed(grads, args.notation))
     else:
         for n in names:
-            d = grads[n]
-            print(f"d/d{n}: " + d.printed("latex" if args.latex else args.notation,
-                                          layout=args.layout))
+            print(f"d/d{n}: " + grads[n].printed(args.notation, layout=args.layout))
     if args.check:
         for n in names:
             print(f"finite-difference check of d/d{n}: max relative error "
                   f"{grads[n].check():.2e}")
     return 0
+
+
+def _backward_printed(grads, notation: str) -> str:
+    """The backward pass in `notation`: its own text, else made from its LaTeX as the
+    notation says (printing.NOTATIONS: of_latex)."""
+    if notation == "text":
+        return grads.to_text()
+    spell = NOTATIONS[notation].of_latex
+    if spell is None:
+        raise MatdiffError(f"the backward pass has no {notation} printing: it prints as "
+                           "text or in a notation made from LaTeX")
+    return spell(grads.latex())

@@ -108,7 +108,7 @@ def _summary(value: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..api import _parse
+    from ..api import parse_text
     from ..optim import TrainingDiverged, fit, load_data
 
     declare = declarations(args.declare)
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         declare.setdefault(name, "scalar")
     params = {name: _initial(value) for name, value in _pairs(args.param, "--param")}
     text = read_source(args)
-    expr = _parse(text, declare, 3, args.of, goal="scalar")  # a loss: a scalar
+    expr = parse_text(text, declare, 3, args.of, goal="scalar")  # a loss: a scalar
     wanted = [v for v in expr.variables if v not in params]
     data: dict[str, Any] = {}
     if args.data:

@@ -34,12 +34,12 @@ __all__ = ["fit", "prepare", "per_example_names"]
 
 
 def _loss_expression(loss: Any, declare: Mapping[str, str] | None) -> Any:
-    from ..api import Expression, _parse
+    from ..api import Expression, parse_text
 
     if isinstance(loss, Expression):
         expr = loss
     elif isinstance(loss, str):
-        expr = _parse(loss, declare, 4, goal="scalar")  # a loss is a scalar: types names
+        expr = parse_text(loss, declare, 4, goal="scalar")  # a loss is a scalar: types names
     else:
         raise MatdiffError(f"the loss must be an expression (text), not {type(loss).__name__}")
     if tuple(expr.shape) != ():

@@ -18,9 +18,9 @@ import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["mathml", "escape", "Rich", "table", "card", "image_data_uri", "code", "pre",
-           "details", "lines_html", "comparison_html", "step_check_html", "fit_result_html",
-           "compiled_html"]
+__all__ = ["mathml", "math_or_code", "escape", "Rich", "table", "card", "image_data_uri", "code",
+           "pre", "details", "lines_html", "comparison_html", "pass_comparison_html",
+           "step_check_html", "fit_result_html", "compiled_html"]
 
 # latex2mathml sets \operatorname{step} and \max as operators (<mo>), which browsers
 # space as if they were '+'; a multi-letter name is an identifier (<mi>), set upright.
@@ -128,14 +128,21 @@ def lines_html(latex_rows: Sequence[str]) -> str:
     return "".join(f"<div>{mathml(row)}</div>" for row in latex_rows)
 
 
+def math_or_code(latex: str | None, text: str) -> str:
+    """Inline MathML of `latex`, or the text in <code> where there is no LaTeX."""
+    return mathml(latex, display=False) if latex else code(text)
+
+
 def comparison_html(c) -> str:
-    """A Comparison: the verdict, the answer and the derivative, where they differ."""
+    """A Comparison: the verdict, the answer and the derivative as mathematics (their
+    text below, to copy), where they differ."""
     if c.equal:
         how = "symbolically" if c.symbolic else "at random points"
         head = f"equal: the answer is the derivative (checked {how})"
     else:
         head = f"not equal ({c.mistake})"
-    rows = [("answer", code(c.answer)), ("the derivative", code(c.expected))]
+    rows = [("answer", math_or_code(getattr(c, "answer_latex", None), c.answer)),
+            ("the derivative", math_or_code(getattr(c, "expected_latex", None), c.expected))]
     if not c.equal and c.diagnosis:
         rows.append(("diagnosis", escape(c.diagnosis)))
     if getattr(c, "point", None) is not None:
@@ -149,7 +156,25 @@ def comparison_html(c) -> str:
         rows.append(("they differ at", at))
         rows.append(("values", f"answer {short(c.answer_value)}, derivative "
                                f"{short(c.expected_value)}"))
-    return card(head, table(rows), kind="comparison")
+    text = f"answer: {c.answer}\nthe derivative: {c.expected}"
+    return card(head, table(rows), details("as text", pre(text)), kind="comparison")
+
+
+def pass_comparison_html(p) -> str:
+    """A compared backward pass (PassComparison): its verdict, then a row per line: the
+    name, the answer and the right gradient as mathematics, the verdict and the mistake
+    with its diagnosis; the whole report as text below."""
+    rows = []
+    for line in p.lines:
+        answer = math_or_code(getattr(line.comparison, "answer_latex", None), line.answer) \
+            if line.answer else "<em>(no line)</em>"
+        mistake = "" if line.equal else (f"{escape(line.mistake or '')}: "
+                                         f"{escape(line.diagnosis)}")
+        rows.append((code(line.name), answer, "right" if line.equal else "<strong>wrong</strong>",
+                     mistake, math_or_code(line.expected_latex, line.expected)))
+    head = str(p).splitlines()[0]
+    return card(head, table(rows, ["line", "answer", "verdict", "mistake", "the right gradient"]),
+                details("as text", pre(str(p))), kind="pass-comparison")
 
 
 def step_check_html(check) -> str:

@@ -5,7 +5,8 @@ A notation spells a Form (matrix notation, or index notation where none
 exists: matrix.to_form) as a string. Adding one is a printer (a function
 from a Form to text) and one line in NOTATIONS; `Expression.printed(name)`,
 `Derivative.printed(name, layout)`, `matdiff diff --notation` and its
-choices then offer it (docs/contributing.md counts the edits).
+choices, and the web page's notation cards then offer it (docs/contributing.md
+counts the edits).
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ __all__ = ["NOTATIONS", "Notation", "notation"]
 
 @dataclass(frozen=True)
 class Notation:
-    """A way of printing: its name, the printer, and what it is for (one line)."""
+    """A way of printing: its name, the printer, and what it is for (one line).
+
+    `of_latex` spells a LaTeX string in this notation where the notation is made from
+    LaTeX: what matdiff prints only as text and LaTeX (a backward pass) reaches it so.
+    """
 
     name: str
     spell: Callable[[Form], str]
     summary: str
+    of_latex: Callable[[str], str] | None = None
 
 
 def _text(form: Form) -> str:
@@ -39,15 +45,23 @@ def _latex(form: Form) -> str:
 
 
 def _mathml(form: Form) -> str:
+    return _mathml_of_latex(_latex(form))
+
+
+def _mathml_of_latex(latex: str) -> str:
     from .html import mathml
 
-    return mathml(_latex(form))
+    return mathml(latex)
+
+
+def _as_is(latex: str) -> str:
+    return latex
 
 
 NOTATIONS: dict[str, Notation] = {n.name: n for n in (
     Notation("text", _text, "matdiff's own language: parses back and evaluates"),
-    Notation("latex", _latex, "LaTeX math, in the article's notation"),
-    Notation("mathml", _mathml, "MathML, for a web page (from the LaTeX)"),
+    Notation("latex", _latex, "LaTeX math, in the article's notation", _as_is),
+    Notation("mathml", _mathml, "MathML, for a web page (from the LaTeX)", _mathml_of_latex),
 )}
 
 

@@ -2,7 +2,9 @@
 
 Beside `matdiff` itself it reads helpers the API does not offer, all
 read-only: `language.parse_declarations` (the declare box's syntax),
-`printing` (`LAYOUTS`, `latex_name` for the page's LaTeX of a name),
+`printing` (`LAYOUTS`, `latex_name` for the page's LaTeX of a name,
+`NOTATIONS`: the answer carries the derivative in every notation, so one added
+to printing/notations.py shows on the page with no edit here),
 `verify.check_bytes` (a check's memory, known before it runs), `explain`
 (`sections` and `equation`, the steps grouped for the page) and
 `wrt.wrt_names` (the reading of `wrt` that every entry point shares). `.importlinter`
@@ -27,7 +29,7 @@ import matdiff
 from matdiff.printing.latex import latex_name
 
 from ..language import parse_declarations
-from ..printing import LAYOUTS
+from ..printing import LAYOUTS, NOTATIONS
 from ..wrt import wrt_names
 
 __all__ = ["answer", "parse_declarations", "render_mathml", "mathml_available",
@@ -245,6 +247,12 @@ def _check(d: matdiff.Derivative) -> dict[str, Any]:
     return {"max_relative_error": error, "ok": ok, "note": note}
 
 
+def _notations(d: matdiff.Derivative, layout: str = "shape") -> list[dict[str, str]]:
+    """The derivative in every notation of printing.NOTATIONS, in its order, for the page."""
+    return [{"name": n.name, "summary": n.summary, "printed": d.printed(n.name, layout)}
+            for n in NOTATIONS.values()]
+
+
 def _view(produce: Any) -> str | None:
     """One optional view (steps, code); a MatdiffError leaves it out, not the answer."""
     try:
@@ -308,7 +316,7 @@ def _several(expression: str, names: list[str], declarations: dict[str, str],
         gradients.append({"wrt": n, "text": d.to_text(), "latex": d.latex(),
                           "equation_latex": equation, "mathml": render_mathml(equation),
                           "shape_text": _shape_text([str(k) for k in d.shape]),
-                          "check": _check(d)})
+                          "notations": _notations(d), "check": _check(d)})
     out: dict[str, Any] = {"gradients": gradients, "function_name": f}
     if function.ir.ndim == 0 and order == 1:
         out["backward"] = grads.to_text()
@@ -348,6 +356,7 @@ def derive(payload: Any) -> dict[str, Any]:
         "declare": declarations,
         "text": d.to_text(layout=layout),
         "latex": latex,
+        "notations": _notations(d, layout),
         "function_name": name,
         "function_latex": function_latex,
         "equation_latex": equation,

@@ -171,9 +171,41 @@ function showAnswer(answer) {
     ? "(numerator layout: a gradient as a row)" : "(shape layout: the shape d.evaluate returns)";
   show("verdict", false);
   $("source").textContent = answer.source;
-  $("latex").textContent = answer.latex;
+  showNotations(answer.notations || []);
   show("result", true);
   markScrollers($("result"));
+}
+
+// The derivative in every notation the server prints (printing.NOTATIONS), a card each
+// with its source to copy: a notation added there appears here with no edit.
+function showNotations(notations) {
+  const cards = [];
+  for (const notation of notations) {
+    const card = document.createElement("details");
+    card.className = "card notation";
+    card.dataset.notation = notation.name;
+    const summary = document.createElement("summary");
+    const hint = document.createElement("span");
+    hint.className = "hint";
+    hint.textContent = notation.summary;
+    summary.append(notation.name, " ", hint);
+    const head = document.createElement("div");
+    head.className = "code-head";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.textContent = "copy";
+    button.addEventListener("click", () => copyText(button, notation.printed));
+    head.append(button);
+    const block = document.createElement("pre");
+    block.className = "code-block";
+    const code = document.createElement("code");
+    code.textContent = notation.printed;
+    block.append(code);
+    card.append(summary, head, block);
+    cards.push(card);
+  }
+  $("notations").replaceChildren(...cards);
 }
 
 // A check's badge: ✓ and the error, ⚠ when it is large, "not available" without a number.
@@ -473,7 +505,10 @@ function showError(error, request) {
 }
 
 function copy(button) {
-  const value = latest && latest[button.dataset.copy];
+  copyText(button, latest && latest[button.dataset.copy]);
+}
+
+function copyText(button, value) {
   if (!value || !navigator.clipboard) return;
   navigator.clipboard.writeText(value).then(() => {
     button.classList.add("done");
