@@ -4,6 +4,8 @@ min(x), max(X, [], d), maxpool) is never judged equal (matdiff.picks)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -103,16 +105,24 @@ def test_a_side_no_point_reaches_at_the_pick_is_said_untested():
 
 @st.composite
 def reduced(draw):
-    """A scalar function with a max/min reduction of a kinked element-wise argument."""
+    """A scalar function with a max/min reduction (of all entries, or of each row or
+    column of a matrix) of a kinked element-wise argument, and a variable it has."""
     op = draw(st.sampled_from(_kinked()))
-    z = draw(st.sampled_from(["X*w + b", "X*w", "b - X*w", "X*(w + c)"]))
-    inner = draw(st.sampled_from(_inner(op, z, draw(st.sampled_from(["y", "2*y", "-y"])))))
     red = draw(st.sampled_from(["max", "min"]))
-    outer = draw(st.sampled_from(["{}", "({} - c)^2", "2*{} + b", "exp({})"]))
-    return outer.format(f"{red}({inner})"), draw(st.sampled_from(["w", "b", "c"]))
+    if draw(st.booleans()):
+        z = draw(st.sampled_from(["X*w + b", "X*w", "b - X*w", "X*(w + c)"]))
+        inner = draw(st.sampled_from(_inner(op, z, draw(st.sampled_from(["y", "2*y", "-y"])))))
+        reduction = f"{red}({inner})"
+    else:
+        z = draw(st.sampled_from(["X*W + b", "X*W", "b - X*W"]))
+        inner = draw(st.sampled_from(_inner(op, z, draw(st.sampled_from(["Y", "-Y"])))))
+        reduction = f"sum({red}({inner}, [], {draw(st.sampled_from([1, 2]))}))"
+    f = draw(st.sampled_from(["{}", "({} - c)^2", "2*{} + b", "exp({})"])).format(reduction)
+    return f, draw(st.sampled_from([v for v in ("w", "W", "b", "c")
+                                    if re.search(rf"\b{v}\b", f)]))
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(reduced(), st.sampled_from([0.0, 1.0]))
 def test_random_reductions_right_and_wrong(fw, side):
     f, wrt = fw

@@ -38,7 +38,8 @@ __all__ = ["PICKING", "Target", "reductions", "targets", "gap", "climb", "kink_s
 PICKING = frozenset({Op.VMAX, Op.VMIN, Op.MAXPOOL})   # reductions that pick an entry
 MAX_REDUCTIONS = 4
 MAX_TARGETS = 24
-CLIMB_STEPS = 40     # moves tried per unreached side
+CLIMB_STEPS = 120    # moves tried per unreached side of a kink (a third for a pair)
+STALL = 40           # moves in a row that bring it no nearer, after which it stops
 
 
 def kink_shape(args: tuple[Expr, ...]) -> tuple:
@@ -163,23 +164,32 @@ def climb(target: Target, side: int, start: dict, variables: Mapping[str, Expr],
     rng = np.random.default_rng(seed)
     sizes = _sizes(variables, start)
     names = [n for n in variables if n in start]
+    plain = [n for n in names if label_of(variables[n]) is None and not is_signs(variables[n])]
     current = dict(start)
     best = target.score(side, *measure(current))
-    t = 0.5
-    for step in range(CLIMB_STEPS):
-        fresh = draw(seed + 7919 * (step + 1), sizes)
+    t, stall = 0.5, 0
+    for step in range(CLIMB_STEPS if len(target.kinks) == 1 else CLIMB_STEPS // 3):
+        if stall > STALL:
+            break
         moved = dict(current)
-        chosen = names if rng.random() < 0.3 else [names[rng.integers(len(names))]]
-        for name in chosen:
-            whole = is_signs(variables[name]) or (label_of(variables[name]) or ("",))[0] \
-                == "one-hot"
-            moved[name] = fresh[name] if whole else (1 - t) * current[name] + t * fresh[name]
+        if plain and rng.random() < 0.3:   # one plain variable grown, shrunk or negated
+            name = plain[rng.integers(len(plain))]
+            moved[name] = current[name] * rng.choice([2.0, 0.5, -1.0])
+        else:                              # one variable (or all) part of the way to a draw
+            fresh = draw(seed + 7919 * (step + 1), sizes)
+            chosen = names if rng.random() < 0.3 else [names[rng.integers(len(names))]]
+            for name in chosen:
+                whole = is_signs(variables[name]) or \
+                    (label_of(variables[name]) or ("",))[0] == "one-hot"
+                moved[name] = fresh[name] if whole else \
+                    (1 - t) * current[name] + t * fresh[name]
         gaps, zs = measure(moved)
         score = target.score(side, gaps, zs)
         if score >= best and np.isfinite(score):
             if target.sides(gaps, zs)[side] and valid(moved):
                 return moved
+            stall = 0 if score > best else stall + 1
             current, best, t = moved, score, min(1.0, t * 1.5)
         else:
-            t = max(0.02, t * 0.6)
+            stall, t = stall + 1, max(0.02, t * 0.6)
     return None
