@@ -134,3 +134,13 @@ def test_random_reductions_right_and_wrong(fw, side):
         text = to_text(wrong, variables=d.variables)
         r = matdiff.compare(text, of=f, wrt=wrt, declare=DECLARE)
         assert not r.equal, f"{text} judged equal to {d}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_tie_the_draws_meet_is_kept(seed):
+    # min(x, 1) ties at 1 wherever two entries of x pass 1: there the slope of max splits,
+    # and an answer without the split (no /sum(eq(...))) is wrong
+    answer = "sum(eq(min(x, 1) + b, max(min(x, 1) + b)))"
+    r = matdiff.compare(answer, of="max(min(x, 1) + b)", wrt="b", declare={"b": "scalar"},
+                        seed=seed)
+    assert not r.equal, str(r)
