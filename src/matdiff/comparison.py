@@ -4,7 +4,8 @@ matdiff.comparison, so that the name matdiff.compare stays the function).
 The answer is parsed in matdiff's language with the expression's variables at
 their shapes (and a program's intermediates, by name), and compared with
 matdiff's derivative numerically at random points chosen on both sides of
-every kink (verify.points_across_kinks; sizes differ between points, so a
+every kink, there too where a max/min reduction picks its entry
+(verify.points_across_kinks, matdiff.picks; sizes differ between points, so a
 missing 1/numel(y) shows), and symbolically where the simplified forms
 coincide. When they differ, the likely mistake is named by testing what a
 student typically does wrong, in this order (mistakes.TESTS); from "term
