@@ -22,7 +22,8 @@ from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, WINDOW_OPS, Op, array_call, help
 from .ir.properties import is_signs, label_of
 from .signature import bind_shape, missing_message
 
-__all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "check_dense"]
+__all__ = ["evaluate", "evaluate_each", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT",
+           "check_dense"]
 
 # The most numbers a dense result may hold (2 GiB of float64). The Jacobian of
 # softmax(X, 2) at 1000 x 100 is 10^10 (80 GB): refused with a pointer to the
