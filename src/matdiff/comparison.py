@@ -4,7 +4,8 @@ matdiff.comparison, so that the name matdiff.compare stays the function).
 The answer is parsed in matdiff's language with the expression's variables at
 their shapes (and a program's intermediates, by name), and compared with
 matdiff's derivative numerically at random points chosen on both sides of
-every kink (verify.points_across_kinks; sizes differ between points, so a
+every kink, there too where a max/min reduction picks its entry
+(verify.points_across_kinks, matdiff.picks; sizes differ between points, so a
 missing 1/numel(y) shows), and symbolically where the simplified forms
 coincide. When they differ, the likely mistake is named by testing what a
 student typically does wrong, in this order (mistakes.TESTS); from "term
@@ -55,6 +56,7 @@ MISTAKES = ("shape", "layout", "sign", "factor", "assumption", "convention", "ca
             "variable", "different")
 MISTAKES = (*MISTAKES, "flip")  # a convolution's kernel not turned (mistakes._unturned_kernel)
 POINTS = 4
+FIX_DRAWS = 32   # plain draws a candidate fix that moves a kink or a max's pick is checked at
 
 
 @dataclass
@@ -116,9 +118,13 @@ class Comparison:
                 "expected_value": plain(self.expected_value)}
 
 
-def _kink_text(d, kink) -> str:
+def shown_text(variables, e) -> str:
     from .slips import shown_text
 
+    return shown_text(variables, e)
+
+
+def _kink_text(d, kink) -> str:
     args, variables = kink
     if len(args) == 2:
         return f"{shown_text(variables, args[0])} - ({shown_text(variables, args[1])})"
@@ -159,12 +165,18 @@ class _Case:
         x = d.function.variables[d.wrt]
         self.flip = d.order == 1 and layout_transposes(kind_of(d.function.shape), kind_of(x.shape),
                                                  layout)
-        from .verify import kink_arguments, kink_sides, points_across_kinks
+        from .ir.expr import topo_order
+        from .picks import PICKING
+        from .verify import kink_arguments, kink_sides, picked_sides, points_across_kinks
 
+        self.seed = seed
         extra = [(ans.ir, ans.variables)]
         self.points = points_across_kinks(d.ir, d.variables, d.function.ir, seed, POINTS,
                                           extra=extra)
-        kinks = kink_arguments([(d.function.ir, d.variables), (d.ir, d.variables), *extra])
+        roots = [(d.function.ir, d.variables), (d.ir, d.variables), *extra]
+        kinks = kink_arguments(roots)
+        self.kinks = {args for args, _ in kinks}
+        self.reductions = {n for root, _ in roots for n in topo_order(root) if n.op in PICKING}
         self.unreached = []   # kinks with a side no point reached: the answer is untested there
         for kink in kinks:
             seen = [kink_sides(kink, p) for p in self.points]
@@ -172,6 +184,42 @@ class _Case:
                 text = f"{_kink_text(d, kink)} {word}"
                 if not any(s[side] for s in seen) and text not in self.unreached:
                     self.unreached.append(text)
+        for (reduction, kink), seen in picked_sides(roots, self.points):
+            for side, word in ((0, "> 0"), (1, "< 0")):
+                text = f"{_kink_text(d, kink)} {word} where {shown_text(d.variables, reduction)}" \
+                    " picks"
+                if not seen[side] and text not in self.unreached:
+                    self.unreached.append(text)
+
+    def points_for(self, e, variables):
+        """Points for e, a candidate fix of the answer with a kink or a max/min reduction
+        the comparison's points were not drawn for (None when it has none): points that
+        visit its kinks, and FIX_DRAWS plain draws besides (where a moved kink and a moved
+        max pick together, no one target's points need find them)."""
+        from .ir.expr import topo_order
+        from .picks import PICKING
+        from .verify import kink_arguments, points_across_kinks, random_values
+
+        new_kinks = not all(args in self.kinks for args, _ in kink_arguments([(e, variables)]))
+        if not new_kinks and all(n in self.reductions for n in topo_order(e)
+                                 if n.op in PICKING):
+            return None
+        cache = self.__dict__.setdefault("_points_for", {})
+        if e not in cache:
+            d = self.d
+            points = points_across_kinks(d.ir, d.variables, d.function.ir, self.seed, POINTS,
+                                         extra=[(e, variables)])
+            for k in range(FIX_DRAWS):
+                p = random_values(d.variables, self.seed + 7 * k + 3, positive=k % 4 == 1,
+                                  free=k % 2 == 0)
+                try:
+                    with np.errstate(all="ignore"):
+                        if np.all(np.isfinite(self.expected(values=[p])[0])):
+                            points.append(p)
+                except MatdiffError:
+                    continue
+            cache[e] = points
+        return cache[e]
 
     def expected(self, e=None, values=None) -> list[np.ndarray]:
         """The value of e (default: the derivative) at each point, in the chosen layout."""
@@ -185,6 +233,14 @@ class _Case:
         return out
 
     def answer(self, points=None) -> list[np.ndarray]:
+        """The answer's value at each point (default: the comparison's, computed once)."""
+        if points is None:
+            if not hasattr(self, "_answers"):
+                self._answers = self._answer()
+            return self._answers
+        return self._answer(points)
+
+    def _answer(self, points=None) -> list[np.ndarray]:
         out = []
         for p, want in zip(points or self.points, self.expected(values=points)):
             told = {s for v in self.ans.variables.values() for s in v.shape}

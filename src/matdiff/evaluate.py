@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EvaluationError, ShapeError
+from .errors import EvaluationError, MatdiffError, ShapeError
 from .ir.expr import Expr, dim_parts, topo_order
 from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, WINDOW_OPS, Op, array_call, helper_sources
 from .ir.properties import is_signs, label_of
 from .signature import bind_shape, missing_message
 
-__all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "check_dense"]
+__all__ = ["evaluate", "evaluate_each", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT",
+           "check_dense"]
 
 # The most numbers a dense result may hold (2 GiB of float64). The Jacobian of
 # softmax(X, 2) at 1000 x 100 is 10^10 (80 GB): refused with a pointer to the
@@ -273,3 +274,34 @@ def evaluate(root: Expr, values: Mapping[str, Any], variables: Mapping[str, Expr
     if np.ndim(result) == 0:
         return np.float64(result)
     return np.array(result, dtype=np.float64)  # a fresh, writable array
+
+
+def evaluate_each(roots: list[Expr], values: Mapping[str, Any], variables: Mapping[str, Expr],
+                  check_symmetric: bool = True) -> list[np.ndarray | None]:
+    """The value of each root (None for one that cannot be evaluated), the nodes they
+    share computed once: the kinks and reductions a search for points looks at are
+    small expressions over one function's values, evaluated thousands of times."""
+    out: list[np.ndarray | None] = []
+    try:
+        arrays, dims = bind_values(roots[0] if roots else None, values, variables,
+                                   check_symmetric) if roots else ({}, {})
+    except MatdiffError:
+        return [None] * len(roots)
+    computed: dict[Expr, Any] = {}
+    with np.errstate(all="ignore"):
+        for root in roots:
+            try:
+                for node in topo_order(root, computed):
+                    check_dense(node.shape, dims)
+                    if node.op is Op.VAR:
+                        computed[node] = arrays[node.name]
+                    elif node.op is Op.EINSUM:
+                        computed[node] = einsum_value(node.attr, [computed[a] for a in node.args],
+                                                      dims)
+                    else:
+                        computed[node] = _apply(node, [computed[a] for a in node.args], dims)
+                out.append(np.asarray(computed[root], dtype=np.float64))
+            except (MatdiffError, KeyError):
+                out.append(None)
+    return out
+

@@ -93,8 +93,9 @@ def _case_split(d, ans, case, A, E, expected):
     from .ir.ops import Op
 
     steps = [n for n in topo_order(d.ir) if n.op is Op.STEP and n.ndim]
-    if not steps:
-        return None
+    if not steps or any(n.op is Op.STEP and n.shape in {s.shape for s in steps}
+                        for n in topo_order(ans.ir)):
+        return None  # an answer with an indicator per sample took no one case for all
     ones = {s: ir.const(1.0, s.shape) for s in steps}
     linear = dict(ones)  # the linear branch: max(0, z) is z when every sample is active
     for n in topo_order(d.ir):

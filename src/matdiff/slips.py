@@ -180,7 +180,7 @@ def _evaluate(case, ans, e: Expr, extra: dict | None = None, points=None) -> lis
     if extra:
         variables[C] = ir.var(C, ())
     out = []
-    for k, (p, a) in enumerate(zip(points or case.points, case.answer())):
+    for k, (p, a) in enumerate(zip(points or case.points, case.answer(points))):
         values = dict(p) if not extra else {**p, C: np.float64(extra[k])}
         told = {s for v in ans.variables.values() for s in v.shape}
         dims = {s: n for s, n in zip(ans.shape, np.shape(a)) if isinstance(s, str)
@@ -194,12 +194,29 @@ def _evaluate(case, ans, e: Expr, extra: dict | None = None, points=None) -> lis
 
 def _repairs(case, ans, e: Expr, E) -> bool:
     """Whether the answer rewritten as e equals the derivative at every point (the first
-    point tried alone first: most candidate fixes fail there, cheaply)."""
+    point tried alone first: most candidate fixes fail there, cheaply), and at the points
+    that visit e's own kinks when it has one the comparison's points were not drawn for."""
     try:
         return (values_close(_evaluate(case, ans, e, None, case.points[:1])[0], E[0])
-                and all_values_close(_evaluate(case, ans, e), E))
+                and all_values_close(_evaluate(case, ans, e), E)
+                and _repairs_at_its_kinks(case, ans, e))
     except SLIP_ERRORS:
         return False
+
+
+def _repairs_at_its_kinks(case, ans, e: Expr, k: float | None = None) -> bool:
+    """A fix that moves a kink (step(B*p - B*y) made step((B*p).*z - B*y)) may be wrong
+    only where its new kink and the derivative's disagree, or only at the entry a max
+    picks, which the points drawn for the answer need not visit: checked again at
+    points drawn for it. `k`: the value of the candidate factor C, when e has one."""
+    points = getattr(case, "points_for", None)
+    if points is None:
+        return True
+    pts = points(e, ans.variables)
+    if pts is None:
+        return True   # no kink the comparison's points were not drawn for
+    extra = None if k is None else [k] * len(pts)
+    return all_values_close(_evaluate(case, ans, e, extra, pts), case.expected(values=pts))
 
 
 def answer_terms(e: Expr) -> list[Expr]:
@@ -382,6 +399,11 @@ def inside(d, ans, case, A, E, expected):
                     continue
                 if not all_values_close(_evaluate(case, ans, e, values), E):
                     continue
+                if f.size is None:
+                    if not _repairs_at_its_kinks(case, ans, e, f.k):
+                        continue
+                elif case.points_for(e, ans.variables) is not None:
+                    continue   # a size factor's values at other points are not known
             except SLIP_ERRORS:
                 continue
             was = shown_text(ans.variables, fn)

@@ -29,7 +29,7 @@ from .ir.ops import Op
 from .ir.properties import is_signs, label_of
 
 __all__ = ["check", "check_bytes", "random_values", "finite_difference", "values_in_domain",
-           "points_across_kinks", "kink_arguments", "kink_sides"]
+           "points_across_kinks", "kink_arguments", "kink_sides", "picked_sides"]
 
 STEP = 1e-5
 FULL_LIMIT = 64      # perturb entry by entry up to this many entries
@@ -40,14 +40,16 @@ KINKS = frozenset({Op.RELU, Op.STEP, Op.ABS, Op.SIGN, Op.MAX, Op.MIN})
 
 
 def random_values(variables: Mapping[str, Expr], seed: int = 0, positive: bool = False,
-                  scale: float = 1.0, free: bool = False) -> dict[str, np.ndarray]:
-    """Random values for the variables, with symbolic dimensions drawn between 2 and 4.
+                  scale: float = 1.0, free: bool = False,
+                  sizes: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Random values for the variables, with symbolic dimensions drawn between 2 and 4
+    (those in `sizes` given).
 
     A square matrix is drawn near the identity (well conditioned for inv and det) unless
     `free`: then like any matrix, far from its transpose, so that W*x and W'*x differ
     in sign somewhere."""
     rng = np.random.default_rng(seed)
-    sizes: dict[str, int] = {}
+    sizes = dict(sizes or {})
     for v in variables.values():
         for d in v.shape:
             for p in dim_parts(d):  # a concatenated axis n+m: its parts drawn, then added
@@ -280,10 +282,11 @@ def kink_arguments(roots: list[tuple[Expr, Mapping[str, Expr]]]) -> list[tuple[E
 
 def kink_sides(kink, values) -> tuple[bool, bool]:
     """Whether the kink's argument is positive at some entry, and negative at some entry."""
-    return _sides(kink, values)
+    return _sides_of(_argument(kink, values))
 
 
-def _sides(kink, values) -> tuple[bool, bool]:
+def _argument(kink, values) -> np.ndarray | None:
+    """The kink's argument (a - b for max(a, b)) at the values; None where it fails."""
     from .evaluate import evaluate
 
     args, variables = kink
@@ -292,43 +295,85 @@ def _sides(kink, values) -> tuple[bool, bool]:
             vs = [np.asarray(evaluate(a, values, variables, check_symmetric=False), float)
                   for a in args]
     except MatdiffError:
+        return None
+    return vs[0] - vs[1] if len(vs) == 2 else vs[0]
+
+
+def _sides_of(z) -> tuple[bool, bool]:
+    if z is None:
         return False, False
-    z = vs[0] - vs[1] if len(vs) == 2 else vs[0]
     return bool(np.any(z > 0)), bool(np.any(z < 0))
+
+
+def _measure(reds: list, kinks: list, variables: Mapping[str, Expr], target=None):
+    """values -> (the reductions' gaps, the kinks' arguments), their nodes evaluated once;
+    for a target only its reduction's and kinks' (the others None)."""
+    from .evaluate import evaluate_each
+    from .picks import gap
+
+    rs = range(len(reds)) if target is None else [target.reduction]
+    ks = range(len(kinks)) if target is None else target.kinks
+    exprs = [reds[r][0].args[0] for r in rs] + [a for k in ks for a in kinks[k][0]]
+
+    def measure(values):
+        vs = evaluate_each(exprs, values, variables, check_symmetric=False)
+        gaps: list = [None] * len(reds)
+        zs: list = [None] * len(kinks)
+        for r, v in zip(rs, vs):
+            gaps[r] = gap(reds[r][0], v)
+        at = len(rs)
+        for k in ks:
+            a = vs[at:at + len(kinks[k][0])]
+            at += len(a)
+            if all(x is not None for x in a):
+                zs[k] = a[0] - a[1] if len(a) == 2 else a[0]
+        return gaps, zs
+    return measure
+
+
+def picked_sides(roots: list[tuple[Expr, Mapping[str, Expr]]], points: list
+                 ) -> list[tuple[tuple[Expr, tuple], tuple[bool, bool]]]:
+    """For each max/min reduction under the roots and each kink of its argument's shape:
+    whether at some point the kink's argument is positive at an entry the reduction
+    picks, and whether negative at one (matdiff.picks)."""
+    from . import picks
+
+    kinks = kink_arguments(roots)
+    reds = picks.reductions(roots)
+    out = []
+    targets = [t for t in picks.targets(reds, kinks, []) if t.kinks]
+    measure = _measure(reds, kinks, roots[0][1])
+    measured = [measure(p) for p in points]
+    for t in targets:
+        seen = [t.sides(*m) for m in measured]
+        out.append(((reds[t.reduction][0], kinks[t.kinks[0]]),
+                    (any(s[0] for s in seen), any(s[1] for s in seen))))
+    return out
 
 
 MAX_PAIRS = 16       # pairs of kinks whose disagreement is looked for
 
 
-def _kink_pairs(own: list, theirs: list) -> list:
-    """Pairs of a kink of the answer's own and one of the derivative's, of one shape (or
-    one of them scalar): where their arguments have opposite signs, one indicator is on
-    and the other off. An answer whose kink sits elsewhere than the derivative's
-    (step(w'*x) for step(w'*x + b)) is wrong only there, a region that visiting each
-    kink's two sides alone may never reach."""
-    def shape(kink):
-        return kink[0][0].shape
-    out = [("pair", a, b) for a in own for b in theirs
-           if shape(a) == shape(b) or not shape(a) or not shape(b)]
+def _kink_pairs(kinks: list, theirs: int) -> list[tuple[int, int]]:
+    """Pairs of a kink of the answer's own (kinks[theirs:]) and one of the derivative's,
+    as indices, of one shape (or one of them scalar): where their arguments have
+    opposite signs, one indicator is on and the other off. An answer whose kink sits
+    elsewhere than the derivative's (step(w'*x) for step(w'*x + b)) is wrong only
+    there, a region that visiting each kink's two sides alone may never reach."""
+    from .picks import kink_shape
+
+    shapes = [kink_shape(args) for args, _ in kinks]
+    out = [(a, b) for a in range(theirs, len(kinks)) for b in range(theirs)
+           if shapes[a] == shapes[b] or not shapes[a] or not shapes[b]]
     return out[:MAX_PAIRS]
 
 
-def _pair_sides(pair, values) -> tuple[bool, bool]:
+def _pair_sides(za, zb) -> tuple[bool, bool]:
     """Whether the two kinks' arguments agree in sign at some entry, and disagree at some."""
-    from .evaluate import evaluate
-
-    _, *kinks = pair
-    zs = []
-    for args, variables in kinks:
-        try:
-            with np.errstate(all="ignore"):
-                vs = [np.asarray(evaluate(a, values, variables, check_symmetric=False), float)
-                      for a in args]
-        except MatdiffError:
-            return False, False
-        zs.append(vs[0] - vs[1] if len(vs) == 2 else vs[0])
+    if za is None or zb is None:
+        return False, False
     try:
-        product = np.sign(zs[0]) * np.sign(zs[1])
+        product = np.sign(za) * np.sign(zb)
     except ValueError:  # shapes that do not broadcast: nothing to look for
         return True, True
     return bool(np.any(product > 0)), bool(np.any(product < 0))
@@ -341,17 +386,36 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
     every kink under e, `lower` and the `extra` roots has its argument positive at
     SIDE_VISITS of them and negative at SIDE_VISITS (where the draws allow): a
     comparison at such points sees every piece of a piecewise function, so two
-    answers that differ on one side of a relu cannot look equal."""
+    answers that differ on one side of a relu cannot look equal. Where a max/min
+    reduction picks an entry, the kinks of its argument's shape are visited on both
+    sides at the picked entry too (matdiff.picks), a side the draws miss climbed to."""
+    from . import picks
     from .evaluate import evaluate
 
     variables = dict(variables)
-    kinks = kink_arguments([(lower, variables), (e, variables), *extra])
+    roots = [(lower, variables), (e, variables), *extra]
+    kinks = kink_arguments(roots)
     theirs = len(kink_arguments([(lower, variables), (e, variables)]))
-    pairs = _kink_pairs(kinks[theirs:], kinks[:theirs])  # the answer's kinks against e's
+    pairs = _kink_pairs(kinks, theirs)  # the answer's kinks against e's
+    reds = picks.reductions(roots)
+    targets = picks.targets(reds, kinks, pairs)
 
-    def sides(values):
-        return [_sides(k, values) for k in kinks] + [_pair_sides(p, values) for p in pairs]
-    found: list[tuple[dict, list[tuple[bool, bool]], bool]] = []
+    measure = _measure(reds, kinks, variables)
+
+    def sides(measured):
+        gaps, zs = measured
+        return ([_sides_of(z) for z in zs] + [_pair_sides(zs[a], zs[b]) for a, b in pairs]
+                + [t.sides(gaps, zs) for t in targets])
+
+    def valid(values) -> bool:
+        try:
+            with np.errstate(all="ignore"):
+                derivative = np.asarray(evaluate(e, values, variables))
+                return bool(np.all(np.isfinite(np.asarray(evaluate(lower, values, variables))))
+                            and np.all(np.isfinite(derivative)))
+        except MatdiffError:
+            return False
+    found: list[tuple[dict, list[tuple[bool, bool]], bool, tuple, tuple]] = []
     # the first BASE rounds: plain draws, positive ones, smaller ones, and square matrices
     # far from their transposes; then larger values, only for a side no draw has reached
     base = 4
@@ -374,8 +438,9 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
             except MatdiffError:
                 ok = False
             if ok:
-                found.append((values, sides(values),
-                              bool(np.any(derivative))))
+                measured = measure(values)
+                found.append((values, sides(measured), bool(np.any(derivative)),
+                              (positive, scale, free), measured))
         if len(found) >= count and r < base:
             # every kink's two sides, and (among the first rounds' sizes, which include
             # smaller values) every pair of kinks where they disagree
@@ -386,7 +451,25 @@ def points_across_kinks(e: Expr, variables: Mapping[str, Expr], lower: Expr, see
                 break
     if not found:
         return [values_in_domain(e, variables, lower, seed + k) for k in range(count)]
-    need = {(i, s): SIDE_VISITS for i in range(len(kinks) + len(pairs)) for s in (0, 1)}
+    first = len(kinks) + len(pairs)   # the picked entries' targets follow
+    for t, target in enumerate(targets):
+        for side in target.wanted if target.kinks else ():
+            if any(f[1][first + t][side] for f in found):
+                continue
+            start = max(found, key=lambda f: target.score(side, *f[4]))
+
+            def draw(at, sizes, how=start[3]):
+                return random_values(variables, at, positive=how[0], scale=how[1],
+                                     free=how[2], sizes=sizes)
+            values = picks.climb(target, side, start[0], variables,
+                                 _measure(reds, kinks, variables, target), draw, valid,
+                                 seed + 31 * t + side)
+            if values is not None:
+                measured = measure(values)
+                found.append((values, sides(measured),
+                              bool(np.any(evaluate(e, values, variables))), start[3], measured))
+    need = {(i, s): SIDE_VISITS for i in range(first) for s in (0, 1)}
+    need.update({(first + t, s): 1 for t, target in enumerate(targets) for s in target.wanted})
     chosen: list[int] = []
     while len(chosen) < MAX_POINTS:
         def gain(j):
