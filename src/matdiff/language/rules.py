@@ -559,7 +559,8 @@ def _lower_along(name: str):
 def _sizes(ctx, node, t: SurfaceType, what: str) -> list[int]:
     """The numeric sizes of a window op's argument (a vector's length, a matrix's rows and
     columns): output sizes are computed from them, so they must be known numbers."""
-    values = [d.root().value for d in t.dims]
+    values = [ctx.dims.name(d) for d in t.dims]  # a join of numbered blocks has a number
+    values = [v if isinstance(v, int) else None for v in values]
     if any(v is None for v in values):
         ctx.fail(node, f"{node.func}() needs the sizes of {what} as numbers, not "
                        f"{ctx.describe(t)}: declare it with sizes, e.g. matrix(8, 8)")

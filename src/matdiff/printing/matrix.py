@@ -343,14 +343,16 @@ def _spread(node: Expr, ctx) -> Form | None:
                   tcount=sum(a.tcount for a in factors))
 
 
-def _literal(node: Expr) -> Form | None:
-    """A small constant block of known size as its entries: [0, 0]."""
+def _literal(node: Expr) -> Form:
+    """A constant block of known size: a short one as its entries, [0, 0]; a longer one with
+    its sizes, matrix(0, 5, 3)."""
+    if len(node.shape) == 2 and min(node.shape) > 1 or sum(node.shape) > 3:
+        sizes = tuple(F.num(float(d)) for d in node.shape)
+        return replace(F.ones(node.attr, kind_of(node.shape), tuple(node.shape)), args=sizes)
     if len(node.shape) == 1:
         rows = [[F.num(node.attr)] for _ in range(node.shape[0])]
     else:
         rows = [[F.num(node.attr)] * node.shape[1] for _ in range(node.shape[0])]
-    if sum(len(r) for r in rows) > 16:
-        return None
     return F.block(rows, kind_of(node.shape))
 
 
@@ -360,7 +362,7 @@ def _block(node: Expr, form: Form, ctx, row: bool) -> Form:
     if node.op is Op.CONST and node.ndim and any(not isinstance(d, int) for d in node.shape):
         form = _spread(node, ctx) or form
     elif node.op is Op.CONST and node.ndim:
-        form = _literal(node) or form
+        form = _literal(node)
     return F.transpose(form) if row else form
 
 
