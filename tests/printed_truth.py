@@ -57,11 +57,17 @@ def values_for(variables: Mapping, seed: int = 0, sizes=(3, 4, 2, 5)) -> dict[st
     """Values for the variables: every dimension its own size, entries in 0.5..1.5 (so
     logs, roots and divisions stay defined), symmetric matrices symmetric, labels rows
     summing to 1."""
+    from matdiff.ir.expr import dim_parts
+
     rng = np.random.default_rng(seed)
     size: dict = {}
+    for v in variables.values():  # the parts of a joined axis n+m first, then their sum
+        for d in v.shape:
+            for p in dim_parts(d):
+                size.setdefault(p, p if isinstance(p, int) else sizes[len(size) % len(sizes)])
     for v in variables.values():
         for d in v.shape:
-            size.setdefault(d, d if isinstance(d, int) else sizes[len(size) % len(sizes)])
+            size.setdefault(d, sum(size[p] for p in dim_parts(d)))
     out = {}
     for name, v in variables.items():
         shape = tuple(size[d] for d in v.shape)

@@ -65,7 +65,11 @@ def test_the_language_reads_a_written_size():
     e = matdiff.parse("sum(vector(1, size(X, 1))) + sum(eye(numel(x)))"
                       " + sum(matrix(2, size(X, 2), 3))")
     assert e.evaluate({"X": X, "x": x}) == 2 + 4 + 18
-    for bad in ("vector(1, x)", "eye(2*numel(x))", "matrix(1, 2)", "eye(0)", "numel(eye(A))"):
+    # the length of a joined axis, as a sum (issue: blocks of identities)
+    e = matdiff.parse("sum(eye(2*numel(x))) + sum(vector(1, numel(x) + size(X, 1)))")
+    assert e.evaluate({"X": X, "x": x}) == 8 + 6
+    for bad in ("vector(1, x)", "eye(numel(x)*2)", "eye(numel(x) - 1)", "matrix(1, 2)",
+                "eye(0)", "numel(eye(A))"):
         with pytest.raises(matdiff.MatdiffError):
             matdiff.parse(bad)
 

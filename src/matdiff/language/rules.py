@@ -323,10 +323,17 @@ def _t_eye(ctx, node, n):
 
 def _written_size(ctx, arg: ast.Node):
     """The dimension a size argument names: `size(a, k)`, `numel(x)` of a vector (or a
-    scalar), or a whole number. Anything else says how to write it."""
+    scalar), a whole number, or the length of a joined axis as a sum of those
+    (`numel(x) + numel(y)`, `2*size(A, 1)`). Anything else says how to write it."""
     value = _integer_literal(arg)
     if value is not None and value >= 1:
         return ctx.dims.declared(value)
+    if isinstance(arg, ast.BinOp) and arg.op == "+":
+        return ctx.dims.total([_written_size(ctx, arg.left), _written_size(ctx, arg.right)])
+    if isinstance(arg, ast.BinOp) and arg.op == "*":
+        times = _integer_literal(arg.left)
+        if times is not None and 1 <= times <= 64:
+            return ctx.dims.total([_written_size(ctx, arg.right)] * times)
     if isinstance(arg, ast.Call) and arg.func in ("size", "numel") and arg.args:
         t = ctx.types[id(arg.args[0])]
         if arg.func == "numel" and len(arg.args) == 1 and t.kind != "matrix":
@@ -338,7 +345,8 @@ def _written_size(ctx, arg: ast.Node):
             if axis in (1, 2):
                 k = axes[axis - 1]
                 return ctx.dims.declared(1) if k is None else t.dims[k]
-    ctx.fail(arg, "a size is written size(A, k), numel(x) of a vector, or a whole number")
+    ctx.fail(arg, "a size is written size(A, k), numel(x) of a vector, a whole number, or a "
+                  "sum of these (numel(x) + numel(y), 2*size(A, 1))")
     raise AssertionError  # unreachable
 
 

@@ -85,11 +85,41 @@ class FormContext:
         for d in need:
             owner = next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape),
                          None)
+            joined = None if owner else self._joined(d)
             factors.append(f"size({owner.name}, {owner.shape.index(d) + 1})" if owner
-                           else "tr(eye)")
+                           else joined[0] if joined and len(dims) == 1
+                           else f"({joined[0]})" if joined else "tr(eye)")
         factors += [str(d) for d in dims if isinstance(d, int)]
-        symbols = [str(d) if isinstance(d, int) else self.latex_dim(d) for d in dims]
+        symbols = [str(d) if isinstance(d, int) else self._joined(d, latex=True) or
+                   self.latex_dim(d) for d in dims]
+        if len(symbols) > 1:
+            symbols = [f"({x})" if " + " in x else x for x in symbols]
         return F.Form("size", (), (tuple(dims), tuple(factors), tuple(symbols)), "s")
+
+    def _joined(self, d, latex: bool = False):
+        """A joined axis n+m+n no variable has whole, as the sum of its parts' sizes
+        through variables (`2*size(A, 1) + numel(y)`, `(text, symbols)`); its LaTeX alone
+        with `latex`; None when a part is carried by no variable."""
+        from ..ir.expr import dim_parts
+
+        parts = dim_parts(d)
+        if len(parts) < 2:
+            return None
+        counts: dict = {}
+        for p in parts:
+            counts[p] = counts.get(p, 0) + 1
+        texts, symbols = [], []
+        for p, k in counts.items():
+            if isinstance(p, int):
+                texts.append(str(p * k))
+                symbols.append(str(p * k))
+                continue
+            one = self.known_size((p,))
+            if one is None:
+                return None
+            texts.append(one.value[1][0] if k == 1 else f"{k}*{one.value[1][0]}")
+            symbols.append(self.latex_dim(p) if k == 1 else f"{k} {self.latex_dim(p)}")
+        return " + ".join(symbols) if latex else (" + ".join(texts), " + ".join(symbols))
 
     def is_row(self, name: str) -> bool:
         """Whether `name` is a row vector: named so by the caller (a program's row-vector
@@ -111,7 +141,9 @@ class FormContext:
             owner = next((v for v in self.variables.values() if v.shape == (d,)), None) or \
                 next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape), None)
             if owner is None:
-                return None
+                joined = self._joined(d)
+                return None if joined is None else F.Form(
+                    "size", (), ((d,), (joined[0],), (joined[1],)), "s")
             text = (f"numel({owner.name})" if owner.ndim == 1
                     else f"size({owner.name}, {owner.shape.index(d) + 1})")
             return F.Form("size", (), ((d,), (text,), (self.latex_dim(d),)), "s")

@@ -442,6 +442,54 @@ def block_product(e: Expr, ctx: Context) -> Expr | None:
     return None
 
 
+def _split_block(block: Expr, axis: int) -> tuple[tuple, Expr, Expr] | None:
+    """A block c*δ[i,k]*R of a join along i (no tensor carrying i): the positions of i's
+    delta, c*δ[i,k] alone, and R on the other positions; None for another block."""
+    if block.op is not Op.EINSUM:
+        return None
+    ins, out, dims = block.attr
+    x = out[axis]
+    if any(x in lab for lab in ins):
+        return None
+    group = tuple(q for q, y in enumerate(out) if y == x)
+    if len(group) == len(out):
+        return None
+    dimap = dict(enumerate(dims))
+    scalars = [k for k, a in enumerate(block.args) if not a.ndim]
+    tensors = [k for k, a in enumerate(block.args) if a.ndim]
+    delta = ir.einsum([block.args[k] for k in scalars], [[] for _ in scalars],
+                      [x] * len(group), dimap)
+    rest = ir.einsum([block.args[k] for k in tensors], [list(ins[k]) for k in tensors],
+                     [y for q, y in enumerate(out) if q not in group], dimap)
+    return group, delta, rest
+
+
+# the derivative of a join wrt a variable in it: [δ[i,k]*δ[j,l]; δ[i,k]*δ[j,l]]_i is the
+# join of identities [eye; eye][i,k] times what every block has on the other axes, δ[j,l]
+@rule("block-delta", "[δ[i,k]*R[j,l]; c*δ[i,k]*R[j,l]]_i -> [eye; c*eye][i,k]*R[j,l]",
+      Op.CONCAT)
+def block_delta(e: Expr, ctx: Context) -> Expr | None:
+    axis = e.attr
+    if any(p.ndim != e.ndim for p in e.args):
+        return None
+    split = [None if ir.is_zero(p) else _split_block(p, axis) for p in e.args]
+    found = [x for x in split if x is not None]
+    if not found or any(x is None and not ir.is_zero(p) for x, p in zip(split, e.args)) or \
+            len({(g, r) for g, _, r in found}) != 1:
+        return None
+    group, _, rest = found[0]
+    inner = [ir.zeros(tuple(p.shape[q] for q in group)) if x is None else x[1]
+             for x, p in zip(split, e.args)]
+    joined = ir.concat(inner, group.index(axis), len(group))
+    others = [q for q in range(e.ndim) if q not in group]
+    labels: list = [("block", q) if q in group else None for q in range(e.ndim)]
+    rest_out = [("rest", k) for k in range(rest.ndim)]
+    for k, q in enumerate(others):  # R's axes: the other positions, in order
+        labels[q] = rest_out[k]
+    dims = {x: e.shape[q] for q, x in enumerate(labels)}
+    return ir.einsum([joined, rest], [[labels[q] for q in group], rest_out], labels, dims)
+
+
 # y.^2 -> 1 (any even power) for y declared labels(-1, 1): every entry is -1 or 1
 @rule("sign-square", "y.^2 -> 1 for y declared labels(-1, 1)", Op.POW)
 def sign_square(e: Expr, ctx: Context) -> Expr | None:
