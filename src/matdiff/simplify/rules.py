@@ -20,7 +20,8 @@ from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
            "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
-           "block_product", "sign_square", "inverse", "spread_power"]
+           "block_product", "sign_square", "inverse", "spread_power", "block_delta",
+           "centring"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -488,6 +489,116 @@ def block_delta(e: Expr, ctx: Context) -> Expr | None:
         labels[q] = rest_out[k]
     dims = {x: e.shape[q] for q, x in enumerate(labels)}
     return ir.einsum([joined, rest], [[labels[q] for q in group], rest_out], labels, dims)
+
+
+def _centring_dim(c: Expr):
+    """d when c is the centring matrix eye(d) - matrix(1)/d (its two terms in either order,
+    the 1/d as 1/SIZE(d) or a number), else None."""
+    if c.op is not Op.ADD or len(c.args) != 2 or c.ndim != 2 or c.shape[0] != c.shape[1]:
+        return None
+    d = c.shape[0]
+    eye = [t for t in c.args if t.op is Op.EINSUM and not t.args and t.attr[1] == (0, 0)]
+    if len(eye) != 1:
+        return None
+    (ones,) = [t for t in c.args if t is not eye[0]]
+    if ones.op is not Op.EINSUM or ones.attr[1] != (0, 1) or any(a.ndim for a in ones.args):
+        return None
+    coef, per_size = 1.0, 0
+    for a in ones.args:
+        if a.op is Op.CONST:
+            coef *= a.attr
+        elif (a.op is Op.POW and a.args[0].op is Op.SIZE and a.args[0].attr == (d,)
+              and a.args[1].op is Op.CONST and a.args[1].attr == -1.0):
+            per_size += 1
+        else:
+            return None
+    want = -1.0 if per_size == 1 else -1.0 / d if per_size == 0 and isinstance(d, int) else None
+    return d if want is not None and math.isclose(coef, want) else None
+
+
+def _less_mean(t: Expr, axis: int) -> Expr:
+    """-mean(t) along one axis, spread back over it (the term of x - mean(x))."""
+    labels = list(range(t.ndim))
+    spread = ("mean", axis)
+    count = ir.binary(Op.POW, ir.size((t.shape[axis],)), ir.const(-1.0))
+    return ir.einsum([ir.const(-1.0), t, count], [[], labels, []],
+                     [spread if q == axis else x for q, x in enumerate(labels)],
+                     {spread: t.shape[axis]})
+
+
+def _centred(t: Expr, axis: int) -> Expr:
+    """t - mean(t) along one axis (x - mean(x), X - mean(X, 1))."""
+    return ir.add([t, _less_mean(t, axis)], t.shape)
+
+
+def _is_centred(a: Expr, axis: int, ctx: Context) -> bool:
+    """Whether a is x - mean(x) along the axis already."""
+    if a.op is not Op.ADD or len(a.args) != 2:
+        return False
+    x, y = a.args
+    return ctx.probe.key(_less_mean(x, axis)) == ctx.probe.key(y) or \
+        ctx.probe.key(_less_mean(y, axis)) == ctx.probe.key(x)
+
+
+def _centred_pair(e: Expr, ctx: Context) -> Expr | None:
+    """In a sum, T*P - mean(T, k)*P (the mean spread along T's axis k, the rest P the
+    same) as (T - mean(T, k))*P, T one factor of a term."""
+    keyed = {ctx.probe.key(t): n for n, t in enumerate(e.args) if t.op is Op.EINSUM}
+    for n, t in enumerate(e.args):
+        if t.op is not Op.EINSUM:
+            continue
+        ins, out, dims = t.attr
+        labels = [list(lab) for lab in ins]
+        for j, a in enumerate(t.args):
+            for p, x in enumerate(ins[j]):
+                if x not in out or out.count(x) != 1 or sum(lab.count(x) for lab in labels) != 1 \
+                        or _is_centred(a, p, ctx):  # its mean is 0: centred-sum drops it
+                    continue
+                mean = _with_operands(t, [_less_mean(a, p) if k == j else b
+                                          for k, b in enumerate(t.args)], labels)
+                m = keyed.get(ctx.probe.key(mean))
+                if m is None or m == n:
+                    continue
+                centred = _with_operands(t, [_centred(a, p) if k == j else b
+                                             for k, b in enumerate(t.args)], labels)
+                kept = [u for k, u in enumerate(e.args) if k not in (n, m)]
+                return ir.add([centred] + kept, e.shape)
+    return None
+
+
+# the centring matrix applied to a tensor is the tensor less its mean along that axis:
+# (eye - matrix(1)/n)*g -> g - mean(g), (eye - matrix(1)/m)*G -> G - mean(G, 1), also
+# multiplied out in a sum (G.*r' - mean(G, 1).*r' -> (G - mean(G, 1)).*r'); only where
+# that is shorter (the tensor is written twice)
+@rule("centring", "(eye - matrix(1)/n)*g -> g - mean(g); T.*r - mean(T).*r -> "
+      "(T - mean(T)).*r", Op.EINSUM, Op.ADD)
+def centring(e: Expr, ctx: Context) -> Expr | None:
+    if e.op is Op.ADD:
+        new = _centred_pair(e, ctx)
+        return new if new is not None and ctx.keys.size(new) < ctx.keys.size(e) else None
+    ins, out, dims = e.attr
+    for k, c in enumerate(e.args):
+        d = _centring_dim(c)
+        if d is None:
+            continue
+        a, b = ins[k]
+        for keep, summed in ((a, b), (b, a)):
+            if keep == summed or summed in out:
+                continue
+            carriers = [j for j, lab in enumerate(ins) if summed in lab and j != k]
+            if len(carriers) != 1 or list(ins[carriers[0]]).count(summed) != 1 or \
+                    keep in ins[carriers[0]]:
+                continue
+            j = carriers[0]
+            t = e.args[j]
+            centred = _centred(t, list(ins[j]).index(summed))
+            operands = [x for m, x in enumerate(e.args) if m not in (k, j)] + [centred]
+            labels = [list(lab) for m, lab in enumerate(ins) if m not in (k, j)]
+            labels.append([keep if x == summed else x for x in ins[j]])
+            new = _with_operands(e, operands, labels)
+            if ctx.keys.size(new) < ctx.keys.size(e):
+                return new
+    return None
 
 
 # y.^2 -> 1 (any even power) for y declared labels(-1, 1): every entry is -1 or 1
