@@ -205,6 +205,14 @@ N = {"A": "matrix(n, n)"}
     ("sum(sum(softmax([A; A], 2)))", "A", N, "matrix(0, size(A, 1), size(A, 1))"),
     ("sum(sum(([eye, eye]*B).^2))", "B", None, "2*[eye; eye]*[eye, eye]*B"),
     ("w'*[x; 1]", "x", None, "[eye, 0*x]*w"),
+    # blocks of different kinds: each takes its own rows of the gradient (block-select)
+    ("sum(sum(exp([A'; A])))", "A", N,
+     "exp([A, A'])*[eye; matrix(0, size(A, 1), size(A, 1))]"
+     " + [matrix(0, size(A, 1), size(A, 1)), eye]*exp([A'; A])"),
+    ("sum(sum(exp([A, 2*A; B, A])))", "A", None, None),
+    ("sum(sum(exp([A; B])))", "A", None, "[eye, matrix(0, size(A, 1), size(B, 1))]*exp([A; B])"),
+    # a sum across identities is a constant, sized through B (block-sum)
+    ("sum(sum([eye, eye]*B))", "B", None, "matrix(1, size(B, 1), size(B, 2))"),
 ])
 def test_identity_blocks_read_back(text, wrt, declare, printed):
     """Identities in a join, typed or made by the derivative, read back from the text alone:

@@ -375,6 +375,28 @@ def _spread(node: Expr, ctx) -> Form | None:
                   tcount=sum(a.tcount for a in factors))
 
 
+def _sized_const(node: Expr, ctx) -> Form | None:
+    """A constant block with its sizes written through variables: matrix(0, size(A, 1),
+    numel(x)); None when a size has no variable."""
+    sizes = [F.num(float(d)) if isinstance(d, int) else ctx.known_size((d,))
+             for d in node.shape]
+    if any(x is None for x in sizes):
+        return None
+    form = replace(F.ones(abs(node.attr), kind_of(node.shape), tuple(node.shape)),
+                   args=tuple(sizes))
+    return F.neg(form) if node.attr < 0 else form
+
+
+def _readable(spread: Form | None, sized: Form | None) -> Form | None:
+    """0*x*h' where the variables are the block's sides themselves; else the sizes written
+    (matrix(0, size(A, 1), size(B, 1)), not 0*(A*vector(1))*(vector(1)'*B'))."""
+    from .text import TextPrinter
+
+    if spread is None or sized is None:
+        return spread or sized
+    return sized if "vector(" in TextPrinter().doprint(spread) else spread
+
+
 def _literal(node: Expr) -> Form:
     """A constant block of known size: a short one as its entries, [0, 0]; a longer one with
     its sizes, matrix(0, 5, 3)."""
@@ -392,7 +414,7 @@ def _block(node: Expr, form: Form, ctx, row: bool) -> Form:
     """One block as written: a constant through variables (its size told), a vector that is
     a row of a stacked matrix transposed."""
     if node.op is Op.CONST and node.ndim and any(not isinstance(d, int) for d in node.shape):
-        form = _spread(node, ctx) or form
+        form = _readable(_spread(node, ctx), _sized_const(node, ctx)) or form
     elif node.op is Op.CONST and node.ndim:
         form = _literal(node)
     return F.transpose(form) if row else form

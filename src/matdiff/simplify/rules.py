@@ -21,7 +21,7 @@ from .engine import Context, rule
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
            "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
            "block_product", "sign_square", "inverse", "spread_power", "block_delta",
-           "centring"]
+           "block_sum", "block_select", "centring"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -440,6 +440,75 @@ def block_product(e: Expr, ctx: Context) -> Expr | None:
             dimap = {**dict(enumerate(dims)), **extra}
             terms.append(ir.einsum(operands, labels, out, dimap))
         return ir.add(terms, e.shape)
+    return None
+
+
+def _selector(sizes: list, b: int) -> Expr:
+    """S with S*G the rows of G that block b of a join with these lengths covers:
+    [0, eye, 0], eye in the b-th place."""
+    n = sizes[b]
+    blocks = [ir.einsum([], [], [0, 0], {0: n}) if j == b else ir.zeros((n, m))
+              for j, m in enumerate(sizes)]
+    return ir.concat(blocks, 1, 2)
+
+
+# a join of three or more axes (the derivative of a join wrt a variable in it) summed with
+# a gradient along the joined axis: each block takes its own rows of the gradient,
+# Σ_p G[p,q]*[D1; D2]_p -> Σ_r ([eye, 0]*G)[r,q]*D1[r] + Σ_r ([0, eye]*G)[r,q]*D2[r],
+# where block-delta does not apply (blocks of different kinds: [A'; A], [A; 2*B])
+@rule("block-select", "Σ_p G[p]*[D1; D2]_p -> ([eye, 0]*G)*D1 + ([0, eye]*G)*D2",
+      Op.EINSUM)
+def block_select(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.CONCAT or a.ndim < 3 or any(p.ndim != a.ndim for p in a.args):
+            continue
+        x = ins[k][a.attr]
+        carriers = [j for j, lab in enumerate(ins) if x in lab and j != k]
+        if x in out or list(ins[k]).count(x) != 1 or len(carriers) != 1 or \
+                list(ins[carriers[0]]).count(x) != 1:
+            continue
+        sizes = [p.shape[a.attr] for p in a.args]
+        terms = []
+        for b, part in enumerate(a.args):
+            if ir.is_zero(part):
+                continue
+            y = ("block", b)
+            operands = [u for j, u in enumerate(e.args) if j != k] + [_selector(sizes, b), part]
+            labels = [list(lab) for j, lab in enumerate(ins) if j != k]
+            labels += [[y, x], [y if z == x else z for z in ins[k]]]
+            terms.append(ir.einsum(operands, labels, list(out),
+                                   {**dict(enumerate(dims)), y: sizes[b]}))
+        return ir.add(terms, e.shape)
+    return None
+
+
+# a sum across a join of equal constants: sum([eye; eye], 2) -> [vector(1); vector(1)],
+# one constant vector(1) of the joined length (which a size can then be written for)
+@rule("block-sum", "sum([eye; eye], 2) -> vector(1) (each block summed, equal constants)",
+      Op.EINSUM)
+def block_sum(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.CONCAT or len(set(ins[k])) != len(ins[k]):
+            continue
+        joined = ins[k][a.attr]
+        alone = [x for x in ins[k] if x != joined and x not in out
+                 and sum(x in lab for lab in ins) == 1]
+        if not alone:
+            continue
+        keep = [x for x in ins[k] if x not in alone]
+        blocks = []
+        for p in a.args:
+            labels = list(ins[k]) if p.ndim == a.ndim else [x for x in ins[k] if x != joined]
+            blocks.append(ir.einsum([p], [labels], [x for x in keep if x in labels],
+                                    {x: d for x, d in enumerate(dims) if x != joined}))
+        summed = ir.concat(blocks, keep.index(joined), len(keep))
+        if summed.op is not Op.CONST:
+            continue
+        operands = [summed if j == k else b for j, b in enumerate(e.args)]
+        labels = [keep if j == k else list(lab) for j, lab in enumerate(ins)]
+        return _with_operands(e, operands, labels)
     return None
 
 
