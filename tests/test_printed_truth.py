@@ -111,6 +111,36 @@ def test_printed_texts_of_random_expressions_are_true(kind, data):
     check_derivative(d, steps=len(d.shape) <= 2)
 
 
+_BLOCK_DECLARE = {"A": "matrix", "B": "matrix", "x": "vector", "y": "vector", "a": "scalar"}
+_VECTORS = ["x", "y", "A*x", "[x; y]", "exp(x)", "[a; x]", "softmax(x)", "[x; 1]"]
+_MATRICES = ["A", "B", "[A, B]", "[A; B]", "[A, eye]", "[eye; A]", "[A'; A]", "[A, A; A, A]",
+             "[A, 2*A; B, A]"]
+_SCALARS = ["sum({v})", "{v}'*{w}", "sum(sum({M}.^2))", "sum(sum(exp({M})))", "norm2({v})",
+            "sum(sum({M}*{N}))", "sum({M}*{v})", "sum(sum(softmax({M}, 2).^2))",
+            "logsumexp({v})", "sum(sum([eye, eye]*softmax([{M}; {M}], 2)))"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_printed_texts_through_blocks_are_true(data):
+    """Joins of variables, identities and numbers (issue: blocks of identities): every
+    derivative's text, in each layout, and its steps read back and evaluate."""
+    template = data.draw(st.sampled_from(_SCALARS + ["{v}"]), label="template")
+    text = template.format(v=data.draw(st.sampled_from(_VECTORS)),
+                           w=data.draw(st.sampled_from(_VECTORS)),
+                           M=data.draw(st.sampled_from(_MATRICES)),
+                           N=data.draw(st.sampled_from(_MATRICES)))
+    wrt = data.draw(st.sampled_from(["A", "x", "a"]), label="wrt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            d = matdiff.diff(text, wrt=wrt, declare=_BLOCK_DECLARE)
+        except matdiff.MatdiffError as e:  # shapes that do not fit
+            assert "internal" not in str(e), (text, str(e))
+            return
+    check_derivative(d, steps=len(d.shape) <= 2)
+
+
 _HEAD = ("X: matrix\nu, v: vector\nS: symmetric matrix\nP: probability rows\na: scalar\n"
          "r: row vector\n")
 _LOSSES = ["sum(H .* X)", "sum(exp(H))", "u'*H*v", "sum(logsumexp(H, 2))", "sum(H, 1)*v",
