@@ -243,3 +243,9 @@ def test_a_join_of_identities_types_from_use():
     assert e.evaluate({"B": np.ones((6, 2))}).shape == (3, 2)
     with pytest.raises(matdiff.MatdiffError, match="cannot add up"):
         e.evaluate({"B": np.ones((5, 2))})
+    # compiled, the same: the identities' size told by B's rows
+    d = matdiff.diff("sum(sum(([eye, eye]*B).^2))", wrt="B")
+    B = np.arange(12.0).reshape(6, 2)
+    assert_matches(d.compile()(B=B), d.evaluate({"B": B}))
+    with pytest.raises(matdiff.MatdiffError, match="cannot add up"):
+        d.compile()(B=np.ones((5, 2)))

@@ -20,7 +20,7 @@ from .errors import EvaluationError, ShapeError
 from .ir.expr import Expr, dim_parts, topo_order
 from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, WINDOW_OPS, Op, array_call, helper_sources
 from .ir.properties import is_signs, label_of
-from .signature import bind_shape, missing_message
+from .signature import bind_shape, missing_message, settle_sums
 
 __all__ = ["evaluate", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT", "check_dense"]
 
@@ -78,28 +78,11 @@ def bind_values(root: Expr, values: Mapping[str, Any],
 
 
 def _settle_sums(dims: dict[str, int], source: dict[str, str]) -> None:
-    """A concatenated axis (n+m) bound from a value agrees with its parts, and tells the one
-    part no value gives, also where it is repeated (n+n, of [eye, eye]*A, tells n); until
-    nothing more is told, as one part told can tell another."""
-    told = True
-    while told:
-        told = False
-        for d in [d for d in dims if len(dim_parts(d)) > 1]:
-            parts = dim_parts(d)
-            known = [p if isinstance(p, int) else dims.get(p) for p in parts]
-            missing = [p for p, k in zip(parts, known) if k is None]
-            total = sum(k for k in known if k is not None)
-            rest, times = dims[d] - total, len(missing)
-            if missing and len(set(missing)) == 1 and rest >= times and rest % times == 0:
-                dims[missing[0]] = rest // times
-                source.setdefault(missing[0], source.get(d, d))
-                told = True
-            elif len(set(missing)) == 1 and (rest < times or rest % times):
-                raise ShapeError(f"dimension {d} is {dims[d]} in '{source.get(d)}', which "
-                                 f"its parts cannot add up to")
-            elif not missing and total != dims[d]:
-                raise ShapeError(f"dimension {d} is {dims[d]} in '{source.get(d)}' but its "
-                                 f"parts add up to {total}")
+    """A concatenated axis (n+m) bound from a value agrees with its parts, and tells the
+    parts no value gives (signature.settle_sums)."""
+    problem = settle_sums(dims, source)
+    if problem:
+        raise ShapeError(problem)
 
 
 def _check_label(name: str, arr: np.ndarray, label: tuple[str, str]) -> None:
