@@ -115,9 +115,9 @@ class Dims:
             b[x] -= common
         a = {x: k for x, k in a.items() if k}
         b = {x: k for x, k in b.items() if k}
-        if len(b) == 1 and (not a or len(a) != 1 or next(iter(a.values())) != 1):
-            a, b, na, nb = b, a, nb, na  # the side with one unknown first
-        if not a and not b:
+        if b and not a:
+            a, b, na, nb = b, a, nb, na  # the unknowns on the left
+        if not a:
             ok = na == nb
         elif len(a) == 1 and not b:  # k*x + na = nb
             (x, k), rest = next(iter(a.items())), nb - na
@@ -126,16 +126,19 @@ class Dims:
                 x.value = rest // k
         elif len(a) == 1 and len(b) == 1 and list(a.values()) == list(b.values()) and na == nb:
             (x,), (y,) = a, b  # k*x = k*y
-            return self.unify(x, y) if apply else self.can_unify(x, y)
-        elif len(a) == 1 and next(iter(a.values())) == 1 and self._plain(next(iter(a))) \
-                and nb >= na:  # x + na = (the rest) + nb
-            ok = True
-            if apply:
-                parts = [y for y, k in b.items() for _ in range(k)]
-                parts += [DimVar(value=nb - na)] if nb > na else []
-                next(iter(a)).parent = self.total(parts)
-        else:
+            ok = self.unify(x, y) if apply else self.can_unify(x, y)
+        else:  # x + na = (the rest) + nb, x alone on either side
             ok = False
+            for one, other, extra in ((a, b, nb - na), (b, a, na - nb)):
+                x = next(iter(one))
+                if len(one) == 1 and one[x] == 1 and self._plain(x) and extra >= 0 and \
+                        (other or extra):
+                    ok = True
+                    if apply:
+                        parts = [y for y, k in other.items() for _ in range(k)]
+                        parts += [DimVar(value=extra)] if extra else []
+                        x.parent = self.total(parts)
+                    break
         ra, rb = ra.root(), rb.root()
         if ok and apply and ra is not rb:  # the join keeps its parts (its name), the other
             keep, follow = (ra, rb) if ra.parts or not rb.parts else (rb, ra)
