@@ -211,6 +211,9 @@ N = {"A": "matrix(n, n)"}
      " + [matrix(0, size(A, 1), size(A, 1)), eye]*exp([A'; A])"),
     ("sum(sum(exp([A, 2*A; B, A])))", "A", None, None),
     ("sum(sum(exp([A; B])))", "A", None, "[eye, matrix(0, size(A, 1), size(B, 1))]*exp([A; B])"),
+    # a size that is part of a variable's joined length: the whole less the rest
+    ("[x; vector(1)]'*w", "w", None, "[x; vector(1, numel(w) - numel(x))]"),
+    ("[x; vector(1)]'*w", "x", None, "[eye, matrix(0, numel(x), numel(w) - numel(x))]*w"),
     # a sum across identities is a constant, sized through B (block-sum)
     ("sum(sum([eye, eye]*B))", "B", None, "matrix(1, size(B, 1), size(B, 2))"),
 ])

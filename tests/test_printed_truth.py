@@ -68,7 +68,11 @@ def test_the_language_reads_a_written_size():
     # the length of a joined axis, as a sum (issue: blocks of identities)
     e = matdiff.parse("sum(eye(2*numel(x))) + sum(vector(1, numel(x) + size(X, 1)))")
     assert e.evaluate({"X": X, "x": x}) == 8 + 6
-    for bad in ("vector(1, x)", "eye(numel(x)*2)", "eye(numel(x) - 1)", "matrix(1, 2)",
+    # a part of a joined length: w as long as [x; y], y's length numel(w) - numel(x)
+    e = matdiff.parse("w'*[x; vector(1, numel(w) - numel(x))]")
+    assert e.evaluate({"w": np.ones(7), "x": x}) == 7
+    assert matdiff.parse("sum(eye(numel(x) - 1))").evaluate({"x": x}) == 3
+    for bad in ("vector(1, x)", "eye(numel(x)*2)", "eye(numel(x) - numel(x))", "matrix(1, 2)",
                 "eye(0)", "numel(eye(A))"):
         with pytest.raises(matdiff.MatdiffError):
             matdiff.parse(bad)

@@ -330,6 +330,12 @@ def _written_size(ctx, arg: ast.Node):
         return ctx.dims.declared(value)
     if isinstance(arg, ast.BinOp) and arg.op == "+":
         return ctx.dims.total([_written_size(ctx, arg.left), _written_size(ctx, arg.right)])
+    if isinstance(arg, ast.BinOp) and arg.op == "-":  # numel(w) - numel(x): w's length
+        d, whole = ctx.dims.new(), _written_size(ctx, arg.left)  # once x's is taken off
+        if ctx.dims.unify(ctx.dims.total([d, _written_size(ctx, arg.right)]), whole):
+            return d
+        ctx.fail(arg, "a difference of sizes is written as the longer less a part of it "
+                      "(numel(w) - numel(x), for w as long as [x; y])")
     if isinstance(arg, ast.BinOp) and arg.op == "*":
         times = _integer_literal(arg.left)
         if times is not None and 1 <= times <= 64:

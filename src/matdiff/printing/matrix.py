@@ -96,6 +96,29 @@ class FormContext:
             symbols = [f"({x})" if " + " in x else x for x in symbols]
         return F.Form("size", (), (tuple(dims), tuple(factors), tuple(symbols)), "s")
 
+    def _part_of(self, d):
+        """A size no variable has, part of a variable's joined length (w of n+p, p alone):
+        the whole less the other parts, `numel(w) - numel(x)` (text, LaTeX symbol)."""
+        from ..ir.expr import dim_parts, dim_sum
+
+        for v in self.variables.values():
+            for k, whole in enumerate(v.shape):
+                parts = dim_parts(whole)
+                if len(parts) < 2 or parts.count(d) != 1:
+                    continue
+                rest = [p for p in parts if p != d]
+                rest_size = self.known_size((dim_sum(rest),)) if len(rest) > 1 or \
+                    not isinstance(rest[0], int) else F.num(float(rest[0]))
+                if rest_size is None:
+                    continue
+                text = rest_size.value[1][0] if rest_size.kind == "size" else \
+                    str(int(rest_size.value))
+                if " + " in text:
+                    text = f"({text})"
+                own = f"numel({v.name})" if v.ndim == 1 else f"size({v.name}, {k + 1})"
+                return f"{own} - {text}", self.latex_dim(d)
+        return None
+
     def _joined(self, d, latex: bool = False):
         """A joined axis n+m+n no variable has whole, as the sum of its parts' sizes
         through variables (`2*size(A, 1) + numel(y)`, `(text, symbols)`); its LaTeX alone
@@ -141,7 +164,7 @@ class FormContext:
             owner = next((v for v in self.variables.values() if v.shape == (d,)), None) or \
                 next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape), None)
             if owner is None:
-                joined = self._joined(d)
+                joined = self._joined(d) or self._part_of(d)
                 return None if joined is None else F.Form(
                     "size", (), ((d,), (joined[0],), (joined[1],)), "s")
             text = (f"numel({owner.name})" if owner.ndim == 1

@@ -46,7 +46,7 @@ class Printer:
         """f's binding strength as this printer spells it."""
         if f.kind == "size":
             factors = self.size_factors(f)
-            if len(factors) == 1 and " + " in factors[0]:  # a joined axis: n + m
+            if len(factors) == 1 and (" + " in factors[0] or " - " in factors[0]):  # n + m
                 return ADD
             if len(factors) > 1 or re.match(r"\d+[ *]", factors[0]):  # 2*numel(x)
                 return MUL
