@@ -214,6 +214,7 @@ N = {"A": "matrix(n, n)"}
     # a size that is part of a variable's joined length: the whole less the rest
     ("[x; vector(1)]'*w", "w", None, "[x; vector(1, numel(w) - numel(x))]"),
     ("[x; vector(1)]'*w", "x", None, "[eye, matrix(0, numel(x), numel(w) - numel(x))]*w"),
+    ("w'*[x; vector(1)]", "w", None, "[x; vector(1, numel(w) - numel(x))]"),
     # a sum across identities is a constant, sized through B (block-sum)
     ("sum(sum([eye, eye]*B))", "B", None, "matrix(1, size(B, 1), size(B, 2))"),
 ])

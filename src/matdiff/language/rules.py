@@ -332,7 +332,9 @@ def _written_size(ctx, arg: ast.Node):
         return ctx.dims.total([_written_size(ctx, arg.left), _written_size(ctx, arg.right)])
     if isinstance(arg, ast.BinOp) and arg.op == "-":  # numel(w) - numel(x): w's length
         d, whole = ctx.dims.new(), _written_size(ctx, arg.left)  # once x's is taken off
-        if ctx.dims.unify(ctx.dims.total([d, _written_size(ctx, arg.right)]), whole):
+        total = ctx.dims.total([d, _written_size(ctx, arg.right)])
+        ctx.dims.solved.add(total)
+        if ctx.dims.unify(total, whole):
             return d
         ctx.fail(arg, "a difference of sizes is written as the longer less a part of it "
                       "(numel(w) - numel(x), for w as long as [x; y])")

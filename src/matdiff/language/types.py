@@ -44,6 +44,9 @@ class Dims:
     def __init__(self) -> None:
         self.symbols: dict[str, DimVar] = {}
         self.names: dict[DimVar, str | int] = {}
+        # sums made by solving (m is p+q), not by a join: a join's blocks give its IR shape
+        # in their order, so where the two meet the join's order names both
+        self.solved: set[DimVar] = set()
 
     def new(self) -> DimVar:
         return DimVar()
@@ -138,12 +141,21 @@ class Dims:
                         parts = [y for y, k in other.items() for _ in range(k)]
                         parts += [DimVar(value=extra)] if extra else []
                         x.parent = self.total(parts)
+                        self.solved.add(x.parent)
                     break
         ra, rb = ra.root(), rb.root()
+        if ok and apply and ra is not rb and ra.parts and rb.parts and ra not in self.solved and \
+                rb not in self.solved and self._order(ra) != self._order(rb):
+            return False  # [x; y] and [y; x]: equal lengths, but each names its own order
         if ok and apply and ra is not rb:  # the join keeps its parts (its name), the other
-            keep, follow = (ra, rb) if ra.parts or not rb.parts else (rb, ra)
+            keep, follow = (ra, rb) if (ra.parts and ra not in self.solved) or not rb.parts \
+                or rb in self.solved else (rb, ra)
             follow.parent = keep
         return ok
+
+    def _order(self, r: DimVar) -> list:
+        """The parts of a join, in order, as roots (numbers by value)."""
+        return [p.root().value if p.root().value is not None else p.root() for p in r.parts]
 
     def _unify_sum(self, ra: DimVar, rb: DimVar) -> bool:
         """A concatenated axis is one with an unknown, an equal sum, or a number equal to it,

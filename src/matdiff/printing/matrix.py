@@ -101,6 +101,16 @@ class FormContext:
         the whole less the other parts, `numel(w) - numel(x)` (text, LaTeX symbol)."""
         from ..ir.expr import dim_parts, dim_sum
 
+        seeking = self.__dict__.setdefault("_seeking", set())
+        if d in seeking:  # w of n+p alone: p through n, n through p, neither told
+            return None
+        seeking.add(d)
+        try:
+            return self._whole_less_rest(d, dim_parts, dim_sum)
+        finally:
+            seeking.discard(d)
+
+    def _whole_less_rest(self, d, dim_parts, dim_sum):
         for v in self.variables.values():
             for k, whole in enumerate(v.shape):
                 parts = dim_parts(whole)
@@ -425,7 +435,9 @@ def _literal(node: Expr) -> Form:
     its sizes, matrix(0, 5, 3)."""
     if len(node.shape) == 2 and min(node.shape) > 1 or sum(node.shape) > 3:
         sizes = tuple(F.num(float(d)) for d in node.shape)
-        return replace(F.ones(node.attr, kind_of(node.shape), tuple(node.shape)), args=sizes)
+        form = replace(F.ones(abs(node.attr), kind_of(node.shape), tuple(node.shape)),
+                       args=sizes)
+        return F.neg(form) if node.attr < 0 else form
     if len(node.shape) == 1:
         rows = [[F.num(node.attr)] for _ in range(node.shape[0])]
     else:
