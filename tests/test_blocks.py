@@ -204,7 +204,6 @@ N = {"A": "matrix(n, n)"}
     ("sum(softmax([x; y]).^2)", "x", None, None),
     ("sum(sum(softmax([A; A], 2)))", "A", N, "matrix(0, size(A, 1), size(A, 1))"),
     ("sum(sum(([eye, eye]*B).^2))", "B", None, "2*[eye; eye]*[eye, eye]*B"),
-    ("w'*[x; 1]", "x", None, "[eye, 0*x]*w"),
     # blocks of different kinds: each takes its own rows of the gradient (block-select)
     ("sum(sum(exp([A'; A])))", "A", N,
      "exp([A, A'])*[eye; matrix(0, size(A, 1), size(A, 1))]"
