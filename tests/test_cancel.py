@@ -97,7 +97,6 @@ def test_the_centring_matrix_leaves_a_centred_vector_alone(text, want):
     ("sum(sum(G.*((X - mean(X, 1))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps))))", "X",
      {"eps": "scalar"}, "(G - mean(G, 1))*diag("),
     ("g'*(x - mean(x))/norm2(x - mean(x))", "x", {"g": "vector"}, "(g - mean(g))/norm2("),
-    ("sum(sum(G.*(X - mean(X, 2)).^3))", "X", {}, None),
 ])
 def test_centring_prints_as_the_mean_subtracted(text, wrt, declare, want):
     """(eye - matrix(1)/n)*g is g - mean(g), and G.*r' - mean(G, 1).*r' is
@@ -106,9 +105,8 @@ def test_centring_prints_as_the_mean_subtracted(text, wrt, declare, want):
     from printed_truth import check_derivative
 
     d = matdiff.diff(text, wrt=wrt, declare=declare)
-    if want is not None:
-        assert str(d).startswith(want), str(d)
-        assert "centring" in _fired(d)
+    assert str(d).startswith(want), str(d)
+    assert "centring" in _fired(d)
     assert "matrix(1)" not in str(d) and "eye" not in str(d)
     assert d.check() < 1e-5
     check_derivative(d)
