@@ -37,7 +37,9 @@ try:
 except ImportError:  # pragma: no cover - the docs extra is not installed
     _to_mathml = None
 
-_NOT_LANGUAGE = re.compile(r"\[|\bif\b|Σ|δ|…")
+# index notation indexes a name or a bracket (`x[k]`, `inv(X)[i,k]`, `[A, B][p,q]`); a
+# block `[a; b]` opens after an operator, a bracket or a comma, and is language
+_NOT_LANGUAGE = re.compile(r"(?<=[\w)\]])\[|\bif\b|Σ|δ|…")
 _RTOL, _ATOL = 1e-7, 1e-9
 
 
@@ -55,11 +57,17 @@ def values_for(variables: Mapping, seed: int = 0, sizes=(3, 4, 2, 5)) -> dict[st
     """Values for the variables: every dimension its own size, entries in 0.5..1.5 (so
     logs, roots and divisions stay defined), symmetric matrices symmetric, labels rows
     summing to 1."""
+    from matdiff.ir.expr import dim_parts
+
     rng = np.random.default_rng(seed)
     size: dict = {}
+    for v in variables.values():  # the parts of a joined axis n+m first, then their sum
+        for d in v.shape:
+            for p in dim_parts(d):
+                size.setdefault(p, p if isinstance(p, int) else sizes[len(size) % len(sizes)])
     for v in variables.values():
         for d in v.shape:
-            size.setdefault(d, d if isinstance(d, int) else sizes[len(size) % len(sizes)])
+            size.setdefault(d, sum(size[p] for p in dim_parts(d)))
     out = {}
     for name, v in variables.items():
         shape = tuple(size[d] for d in v.shape)
@@ -138,6 +146,9 @@ def check_steps(d, values: Mapping | None = None) -> None:
     declared = dict(getattr(d.function, "declarations", None) or {})
     want = np.asarray(d.evaluate(values), float)
     bound: dict = {}
+    # sizes declared as numbers (a convolution's) hold for the names the steps introduce too
+    numeric = all(isinstance(x, int) for v in variables.values() for x in v.shape)
+    sized: dict[str, str] = {}
     for step in d.steps:
         _latex(step.after_latex)
         _latex(step.lhs_latex)
@@ -146,6 +157,7 @@ def check_steps(d, values: Mapping | None = None) -> None:
             continue
         names = {**variables, **bound}
         declare = {k: v for k, v in declared.items() if k not in bound}  # u = ... shadows
+        declare.update(sized)
         if _differentials(text, names):
             continue  # tr(inv(X)*dX): the differential is notation, not a value
         if step.kind == "introduce" and step.lhs.isidentifier():
@@ -155,6 +167,9 @@ def check_steps(d, values: Mapping | None = None) -> None:
                 return  # overflows at these values: the steps after it cannot be read there
             values[step.lhs] = value
             bound[step.lhs] = _Shape(np.ndim(value))
+            if numeric and 0 < np.ndim(value) <= 2:
+                sized[step.lhs] = (f"{'vector' if np.ndim(value) == 1 else 'matrix'}"
+                                   f"({', '.join(map(str, np.shape(value)))})")
             continue
         final = (step.kind in ("substitute", "result", "layout")
                  and step.lhs.lstrip("(").startswith("∂"))

@@ -184,3 +184,71 @@ def test_compiled_functions_check_a_joined_size_against_its_parts(backend):
     assert tuple(fn(**good).shape) == (2, 3)
     with pytest.raises(matdiff.ShapeError, match="m\\+p is 6, but its parts add up to 5"):
         fn(**{**good, "W": wrap(np.ones((2, 6)))})
+
+
+# ---------------------------------------------------------------- blocks of identities
+
+N = {"A": "matrix(n, n)"}
+
+
+@pytest.mark.parametrize(("text", "wrt", "declare", "printed"), [
+    # a variable in a join: the identity blocks come out as a join of identities
+    ("sum(sum(softmax([A; A], 2).^2))", "A", N,
+     "[eye, eye]*(2*softmax([A; A], 2).^2 - 2*diag(sum(softmax([A; A], 2).^2, 2))"
+     "*softmax([A; A], 2))"),
+    ("sum(sum(exp([A, A])))", "A", None, "exp([A, A])*[eye; eye]"),
+    ("sum(sum(exp([A, A; A, A])))", "A", None, "[eye, eye]*exp([A, A; A, A])*[eye; eye]"),
+    ("sum(sum(softmax([2*A; A], 2)))", "A", None, None),
+    ("sum(sum([A, eye].^2))", "A", N, "2*A"),
+    ("[x; y]'*[x; y]", "x", None, "2*x"),
+    ("sum(softmax([x; y]).^2)", "x", None, None),
+    ("sum(sum(softmax([A; A], 2)))", "A", N, "matrix(0, size(A, 1), size(A, 1))"),
+    ("sum(sum(([eye, eye]*B).^2))", "B", None, "2*[eye; eye]*[eye, eye]*B"),
+    # blocks of different kinds: each takes its own rows of the gradient (block-select)
+    ("sum(sum(exp([A'; A])))", "A", N,
+     "exp([A, A'])*[eye; matrix(0, size(A, 1), size(A, 1))]"
+     " + [matrix(0, size(A, 1), size(A, 1)), eye]*exp([A'; A])"),
+    ("sum(sum(exp([A, 2*A; B, A])))", "A", None, None),
+    ("sum(sum(exp([A; B])))", "A", None, "[eye, matrix(0, size(A, 1), size(B, 1))]*exp([A; B])"),
+    # a size that is part of a variable's joined length: the whole less the rest
+    ("[x; vector(1)]'*w", "w", None, "[x; vector(1, numel(w) - numel(x))]"),
+    ("[x; vector(1)]'*w", "x", None, "[eye, matrix(0, numel(x), numel(w) - numel(x))]*w"),
+    ("w'*[x; vector(1)]", "w", None, "[x; vector(1, numel(w) - numel(x))]"),
+    # a sum across identities is a constant, sized through B (block-sum)
+    ("sum(sum([eye, eye]*B))", "B", None, "matrix(1, size(B, 1), size(B, 2))"),
+])
+def test_identity_blocks_read_back(text, wrt, declare, printed):
+    """Identities in a join, typed or made by the derivative, read back from the text alone:
+    a join's length (n+n) ties its parts (m+m = n+n makes m = n), evaluation solves a
+    repeated part (n+n = 6), and a size no variable has whole prints as a sum of
+    sizes (`vector(1, numel(x) + numel(y))`, a step's); every text, step and layout is
+    checked by printed_truth. Was: index notation, shape errors, unsized steps."""
+    from printed_truth import check_derivative as check_printed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = matdiff.diff(text, wrt=wrt, declare=declare)
+    if printed is not None:
+        assert d.to_text() == printed
+    assert "δ" not in d.to_text()
+    check_printed(d)
+    assert d.check() < 1e-6
+
+
+def test_a_join_of_identities_types_from_use():
+    """[eye, eye]*softmax([A; A], 2): the identities' size is A's rows, from the inner
+    dimension m+m = n+n; it was a shape error. Evaluation tells n from A alone."""
+    e = matdiff.parse("[eye, eye]*softmax([A; A], 2)", declare={"A": "matrix"})
+    A = np.arange(6.0).reshape(3, 2) / 6
+    s = np.exp(A) / np.exp(A).sum(1, keepdims=True)
+    assert_matches(e.evaluate({"A": A}), 2 * s)
+    e = matdiff.parse("[eye, eye]*B", declare={"B": "matrix"})
+    assert e.evaluate({"B": np.ones((6, 2))}).shape == (3, 2)
+    with pytest.raises(matdiff.MatdiffError, match="cannot add up"):
+        e.evaluate({"B": np.ones((5, 2))})
+    # compiled, the same: the identities' size told by B's rows
+    d = matdiff.diff("sum(sum(([eye, eye]*B).^2))", wrt="B")
+    B = np.arange(12.0).reshape(6, 2)
+    assert_matches(d.compile()(B=B), d.evaluate({"B": B}))
+    with pytest.raises(matdiff.MatdiffError, match="cannot add up"):
+        d.compile()(B=np.ones((5, 2)))

@@ -87,3 +87,26 @@ def test_the_centring_matrix_leaves_a_centred_vector_alone(text, want):
     # a sum along the other axis is not centred, and is left alone
     assert "centred-sum" not in _fired(matdiff.diff("sum(X - mean(X, 2), 1)*v", wrt="v"))
 
+
+
+@pytest.mark.parametrize("text, wrt, declare, want", [
+    # layer norm: the centring matrix applied to the upstream gradient
+    ("g'*((x - mean(x))/sqrt(mean((x - mean(x)).^2) + eps))", "x",
+     {"eps": "scalar", "g": "vector"}, "(g - mean(g))/sqrt("),
+    # batch norm: the same, multiplied out along the batch axis
+    ("sum(sum(G.*((X - mean(X, 1))./sqrt(mean((X - mean(X, 1)).^2, 1) + eps))))", "X",
+     {"eps": "scalar"}, "(G - mean(G, 1))*diag("),
+    ("g'*(x - mean(x))/norm2(x - mean(x))", "x", {"g": "vector"}, "(g - mean(g))/norm2("),
+])
+def test_centring_prints_as_the_mean_subtracted(text, wrt, declare, want):
+    """(eye - matrix(1)/n)*g is g - mean(g), and G.*r' - mean(G, 1).*r' is
+    (G - mean(G, 1)).*r' (the `centring` rule): the value checked against central finite
+    differences, every printed text read back."""
+    from printed_truth import check_derivative
+
+    d = matdiff.diff(text, wrt=wrt, declare=declare)
+    assert str(d).startswith(want), str(d)
+    assert "centring" in _fired(d)
+    assert "matrix(1)" not in str(d) and "eye" not in str(d)
+    assert d.check() < 1e-5
+    check_derivative(d)

@@ -56,6 +56,32 @@ def test_gradients_print_as_a_person_writes_them(text, declare, wrt, printed) ->
     assert d.check() < 1e-6
 
 
+@pytest.mark.parametrize(("kernel", "printed"), [
+    ((3, 2), "2*conv2(conv2(X, K), [matrix(0, 3, 1), rot180(K), matrix(0, 3, 1)], 2)"),
+    ((2, 3), "2*conv2(conv2(X, K), [matrix(0, 1, 3); rot180(K); matrix(0, 1, 3)], 2)"),
+    ((1, 3), "2*conv2(conv2(X, K), [matrix(0, 2, 3); rot180(K); matrix(0, 2, 3)], 2)"),
+])
+def test_a_rectangular_kernels_input_gradient_is_a_convolution(kernel, printed) -> None:
+    """The language pads both axes alike, so the full correlation with a k x l kernel is
+    the one with the flipped kernel bordered by k - l zero columns (or rows) each side; it
+    was index notation. Strided and padded layers too; every text reads back."""
+    from printed_truth import check_backward, check_derivative
+
+    k, l = kernel
+    declare = {"X": f"matrix({k + 4}, {l + 4})", "K": f"matrix({k}, {l})"}
+    layers = ["conv2(X, K)", "conv2(X, K, 0, 2)"] + (["conv2(X, K, 1)"] if min(kernel) > 1
+                                                      else [])
+    for layer in layers:
+        d = matdiff.diff(f"sum(sum({layer}.^2))", wrt="X", declare=declare)
+        assert "rot180(K)" in d.to_text() and "δ" not in d.to_text(), d.to_text()
+        check_derivative(d)
+        assert d.check() < 1e-6
+    assert matdiff.diff("sum(sum(conv2(X, K).^2))", wrt="X", declare=declare).to_text() == \
+        printed
+    check_backward(matdiff.grad("Z = conv2(X, K)\nL = sum(sum(relu(Z).^2))", wrt=["X", "K"],
+                                declare=declare))
+
+
 def test_a_gradient_never_builds_the_dense_jacobian() -> None:
     """Every window op of a conv net's gradient acts on a matrix, not on a Jacobian with the
     variable's axes riding along: the adjoint moved it onto the upstream gradient."""

@@ -20,7 +20,7 @@ from .errors import EvaluationError, MatdiffError, ShapeError
 from .ir.expr import Expr, dim_parts, topo_order
 from .ir.ops import AXIS_OPS, NAMESPACE, SPECS, WINDOW_OPS, Op, array_call, helper_sources
 from .ir.properties import is_signs, label_of
-from .signature import bind_shape, missing_message
+from .signature import bind_shape, missing_message, settle_sums
 
 __all__ = ["evaluate", "evaluate_each", "bind_values", "einsum_value", "NUMPY", "DENSE_LIMIT",
            "check_dense"]
@@ -79,19 +79,11 @@ def bind_values(root: Expr, values: Mapping[str, Any],
 
 
 def _settle_sums(dims: dict[str, int], source: dict[str, str]) -> None:
-    """A concatenated axis (n+m) bound from a value agrees with its parts, and tells the one
-    part no value gives."""
-    for d in [d for d in dims if len(dim_parts(d)) > 1]:
-        parts = dim_parts(d)
-        known = [p if isinstance(p, int) else dims.get(p) for p in parts]
-        missing = [p for p, k in zip(parts, known) if k is None]
-        total = sum(k for k in known if k is not None)
-        if len(missing) == 1 and dims[d] - total >= 1:
-            dims[missing[0]] = dims[d] - total
-            source.setdefault(missing[0], source.get(d, d))
-        elif not missing and total != dims[d]:
-            raise ShapeError(f"dimension {d} is {dims[d]} in '{source.get(d)}' but its parts "
-                             f"add up to {total}")
+    """A concatenated axis (n+m) bound from a value agrees with its parts, and tells the
+    parts no value gives (signature.settle_sums)."""
+    problem = settle_sums(dims, source)
+    if problem:
+        raise ShapeError(problem)
 
 
 def _check_label(name: str, arr: np.ndarray, label: tuple[str, str]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from .errors import EvaluationError, ValueShapeError
 
 __all__ = ["Signature", "bind_shape", "missing_message", "shape_text", "shape_words",
-           "size_parts", "sum_mismatch", "unknown_names_message"]
+           "settle_sums", "size_parts", "sum_mismatch", "unknown_names_message"]
 
 
 def shape_text(shape: Sequence[Any]) -> str:
@@ -80,6 +80,33 @@ def sum_mismatch(dims: Mapping[Any, int]) -> str | None:
             total = sum(p if isinstance(p, int) else dims[p] for p in parts)
             if total != value:
                 return f"dimension {d} is {value}, but its parts add up to {total}"
+    return None
+
+
+def settle_sums(dims: dict[Any, int], sources: dict[Any, str] | None = None) -> str | None:
+    """Tell the parts of concatenated sizes (n+m) that no value gives, from the sizes bound:
+    one unknown part at a time, also repeated (n+n, of [eye, eye]*A, tells n), until nothing
+    more is told. Returns the first size whose parts cannot add up to it, described; None
+    when every one can."""
+    sources = {} if sources is None else sources
+    told = True
+    while told:
+        told = False
+        for d in [d for d in dims if len(size_parts(d)) > 1]:
+            parts = size_parts(d)
+            known = [p if isinstance(p, int) else dims.get(p) for p in parts]
+            missing = [p for p, k in zip(parts, known) if k is None]
+            rest = dims[d] - sum(k for k in known if k is not None)
+            if missing and len(set(missing)) == 1 and rest >= len(missing) and \
+                    rest % len(missing) == 0:
+                dims[missing[0]] = rest // len(missing)
+                sources.setdefault(missing[0], sources.get(d, d))
+                told = True
+            elif not missing and rest:
+                return f"dimension {d} is {dims[d]}, but its parts add up to {dims[d] - rest}"
+            elif missing and len(set(missing)) == 1:
+                return (f"dimension {d} is {dims[d]} in '{sources.get(d)}', which its parts "
+                        f"cannot add up to")
     return None
 
 
@@ -146,6 +173,9 @@ class Signature:
         for name, shape in self.optional:
             if name in shapes:
                 bind_shape(name, shape, shapes[name], dims, sources)
+        problem = settle_sums(dims, sources)
+        if problem:
+            raise ValueShapeError(problem)
         for d in self.free:
             if d not in dims:
                 raise EvaluationError(f"the size {d} cannot be told from the values given: "

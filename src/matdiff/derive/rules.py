@@ -334,17 +334,19 @@ def adjoint(node: Expr, position: int, g: Expr) -> Expr | None:
     op is not linear there or sizes do not fit. For y = conv2(X, K, p, s), stride 1:
     wrt K, conv2(X, g, p) (X correlated with the upstream gradient); wrt X, conv2(g,
     rot180(K), k - 1 - p) (the full correlation with the flipped kernel); a stride s
-    first spreads g apart (dilate(g, s))."""
+    first spreads g apart (dilate(g, s)). The language pads both axes alike, so a k x l
+    kernel (k > l) gets k - l zero columns each side, which turns the one padding
+    k - 1 - p into l - 1 - p along the short axis: conv2(g, [0, rot180(K), 0], k - 1 - p)."""
     rank = window_rank(node)
     if node.op in (Op.CONV1, Op.CONV2):
         (pad, stride), (a, b) = node.attr, node.args
         gd = _dilated(g, rank, stride)
         if position == 0:
-            if b.ndim != rank or any(k - 1 - pad < 0 for k in b.shape[:rank]) or \
-                    len(set(b.shape[:rank])) != 1:
+            if b.ndim != rank or any(not isinstance(k, int) or k - 1 - pad < 0
+                                     for k in b.shape[:rank]):
                 return None
-            k = b.shape[0]
-            out = ir.window(node.op, [gd, ir.window(Op.ROT180, [b], (rank,))],
+            k = max(b.shape[:rank])
+            out = ir.window(node.op, [gd, _bordered(ir.window(Op.ROT180, [b], (rank,)), k)],
                             (k - 1 - pad, 1))
             return out if out.shape == a.shape[:rank] else None
         if a.ndim != rank:
@@ -368,6 +370,19 @@ def adjoint(node: Expr, position: int, g: Expr) -> Expr | None:
         out = ir.window(Op.DILATE, [g], (rank, s))
         return out if out.shape == node.args[0].shape[:rank] else None
     return None
+
+
+def _bordered(kernel: Expr, k: int) -> Expr:
+    """kernel with k - l zeros on both sides of each axis of length l < k: a k x l kernel
+    as a k x (2k - l) one, whose correlation padded by k - 1 - p is the k x l kernel's
+    padded by k - 1 - p along rows and l - 1 - p along columns."""
+    for axis, l in enumerate(kernel.shape):
+        if l < k:
+            side = list(kernel.shape)
+            side[axis] = k - l
+            zeros = ir.zeros(tuple(side))
+            kernel = ir.concat([zeros, kernel, zeros], axis, kernel.ndim)
+    return kernel
 
 
 RULES: dict[Op, DerivativeRule] = {

@@ -333,7 +333,8 @@ def unsized_constants(text: str, declare: Mapping[str, str] | None = None) -> se
     ctx = TypeContext(text, check_declarations(declare))
     settle_kinds(ctx, [tree], [None], None, None)  # kinds from use, as build() has them
     order = infer_tree(ctx, tree)
-    held = {d.root() for t in (*ctx.variables.values(), *ctx.declared.values()) for d in t.dims}
+    held = _told({d.root() for t in (*ctx.variables.values(), *ctx.declared.values())
+                  for d in t.dims})
     free: set[float] = set()
     for node in order:
         if (isinstance(node, ast.Call) and node.func in ("vector", "matrix")
@@ -342,6 +343,22 @@ def unsized_constants(text: str, declare: Mapping[str, str] | None = None) -> se
             if any(r not in held and r.value is None for r in roots):
                 free.add(node.args[0].value)
     return free
+
+
+def _told(held: set) -> set:
+    """The dimensions the variables' values tell: their own, and the parts of a joined one
+    (n+m, n+n) that evaluation solves for, one unknown at a time (evaluate._settle_sums)."""
+    held = set(held)
+    more = True
+    while more:
+        more = False
+        for r in [r for r in held if r.parts]:
+            unknown = {p.root() for p in r.parts if p.root() not in held and
+                       p.root().value is None and not p.root().parts}
+            if len(unknown) == 1:
+                held |= unknown
+                more = True
+    return held
 
 
 def check_declarations(declare: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -323,10 +323,25 @@ def _t_eye(ctx, node, n):
 
 def _written_size(ctx, arg: ast.Node):
     """The dimension a size argument names: `size(a, k)`, `numel(x)` of a vector (or a
-    scalar), or a whole number. Anything else says how to write it."""
+    scalar), a whole number, or the length of a joined axis as a sum of those
+    (`numel(x) + numel(y)`, `2*size(A, 1)`). Anything else says how to write it."""
     value = _integer_literal(arg)
     if value is not None and value >= 1:
         return ctx.dims.declared(value)
+    if isinstance(arg, ast.BinOp) and arg.op == "+":
+        return ctx.dims.total([_written_size(ctx, arg.left), _written_size(ctx, arg.right)])
+    if isinstance(arg, ast.BinOp) and arg.op == "-":  # numel(w) - numel(x): w's length
+        d, whole = ctx.dims.new(), _written_size(ctx, arg.left)  # once x's is taken off
+        total = ctx.dims.total([d, _written_size(ctx, arg.right)])
+        ctx.dims.solved.add(total)
+        if ctx.dims.unify(total, whole):
+            return d
+        ctx.fail(arg, "a difference of sizes is written as the longer less a part of it "
+                      "(numel(w) - numel(x), for w as long as [x; y])")
+    if isinstance(arg, ast.BinOp) and arg.op == "*":
+        times = _integer_literal(arg.left)
+        if times is not None and 1 <= times <= 64:
+            return ctx.dims.total([_written_size(ctx, arg.right)] * times)
     if isinstance(arg, ast.Call) and arg.func in ("size", "numel") and arg.args:
         t = ctx.types[id(arg.args[0])]
         if arg.func == "numel" and len(arg.args) == 1 and t.kind != "matrix":
@@ -338,7 +353,8 @@ def _written_size(ctx, arg: ast.Node):
             if axis in (1, 2):
                 k = axes[axis - 1]
                 return ctx.dims.declared(1) if k is None else t.dims[k]
-    ctx.fail(arg, "a size is written size(A, k), numel(x) of a vector, or a whole number")
+    ctx.fail(arg, "a size is written size(A, k), numel(x) of a vector, a whole number, or a "
+                  "sum of these (numel(x) + numel(y), 2*size(A, 1))")
     raise AssertionError  # unreachable
 
 
@@ -559,7 +575,8 @@ def _lower_along(name: str):
 def _sizes(ctx, node, t: SurfaceType, what: str) -> list[int]:
     """The numeric sizes of a window op's argument (a vector's length, a matrix's rows and
     columns): output sizes are computed from them, so they must be known numbers."""
-    values = [d.root().value for d in t.dims]
+    values = [ctx.dims.name(d) for d in t.dims]  # a join of numbered blocks has a number
+    values = [v if isinstance(v, int) else None for v in values]
     if any(v is None for v in values):
         ctx.fail(node, f"{node.func}() needs the sizes of {what} as numbers, not "
                        f"{ctx.describe(t)}: declare it with sizes, e.g. matrix(8, 8)")

@@ -44,6 +44,9 @@ class Dims:
     def __init__(self) -> None:
         self.symbols: dict[str, DimVar] = {}
         self.names: dict[DimVar, str | int] = {}
+        # sums made by solving (m is p+q), not by a join: a join's blocks give its IR shape
+        # in their order, so where the two meet the join's order names both
+        self.solved: set[DimVar] = set()
 
     def new(self) -> DimVar:
         return DimVar()
@@ -84,28 +87,86 @@ class Dims:
             stack.extend(p.root() for p in r.parts)
         return False
 
+    def _terms(self, r: DimVar) -> tuple[dict[DimVar, int], int]:
+        """A dimension as a sum: how often each unjoined unknown or symbol occurs in it, and
+        the numbers added up (n+m+n+2 -> {n: 2, m: 1}, 2)."""
+        counts: dict[DimVar, int] = {}
+        number = 0
+        stack = [r.root()]
+        while stack:
+            x = stack.pop()
+            if x.parts:
+                stack.extend(p.root() for p in x.parts)
+            elif x.value is not None:
+                number += x.value
+            else:
+                counts[x] = counts.get(x, 0) + 1
+        return counts, number
+
+    def _solve_sum(self, ra: DimVar, rb: DimVar, apply: bool) -> bool:
+        """Two lengths of which one (at least) is a join, made equal as a linear equation
+        over positive lengths: the unknowns both sides share cancel; then one unknown left
+        alone on a side is the rest of the other (n+m = n+p+q: m is p+q); k copies of one
+        unknown against k copies of another make them one (m+m = n+n: m is n); k copies
+        against a number divide it (n+n = 6: n is 3). Nothing else is solved (n+m = p+q
+        could split either way), and an unknown never equals a sum that holds it."""
+        a, na = self._terms(ra)
+        b, nb = self._terms(rb)
+        for x in set(a) & set(b):
+            common = min(a[x], b[x])
+            a[x] -= common
+            b[x] -= common
+        a = {x: k for x, k in a.items() if k}
+        b = {x: k for x, k in b.items() if k}
+        if b and not a:
+            a, b, na, nb = b, a, nb, na  # the unknowns on the left
+        if not a:
+            ok = na == nb
+        elif len(a) == 1 and not b:  # k*x + na = nb
+            (x, k), rest = next(iter(a.items())), nb - na
+            ok = rest >= k and rest % k == 0
+            if ok and apply:
+                x.value = rest // k
+        elif len(a) == 1 and len(b) == 1 and list(a.values()) == list(b.values()) and na == nb:
+            (x,), (y,) = a, b  # k*x = k*y
+            ok = self.unify(x, y) if apply else self.can_unify(x, y)
+        else:  # x + na = (the rest) + nb, x alone on either side
+            ok = False
+            for one, other, extra in ((a, b, nb - na), (b, a, na - nb)):
+                x = next(iter(one))
+                if len(one) == 1 and one[x] == 1 and self._plain(x) and extra >= 0 and \
+                        (other or extra):
+                    ok = True
+                    if apply:
+                        parts = [y for y, k in other.items() for _ in range(k)]
+                        parts += [DimVar(value=extra)] if extra else []
+                        x.parent = self.total(parts)
+                        self.solved.add(x.parent)
+                    break
+        ra, rb = ra.root(), rb.root()
+        if ok and apply and ra is not rb and ra.parts and rb.parts and ra not in self.solved and \
+                rb not in self.solved and self._order(ra) != self._order(rb):
+            return False  # [x; y] and [y; x]: equal lengths, but each names its own order
+        if ok and apply and ra is not rb:  # the join keeps its parts (its name), the other
+            keep, follow = (ra, rb) if (ra.parts and ra not in self.solved) or not rb.parts \
+                or rb in self.solved else (rb, ra)
+            follow.parent = keep
+        return ok
+
+    def _order(self, r: DimVar) -> list:
+        """The parts of a join, in order, as roots (numbers by value)."""
+        return [p.root().value if p.root().value is not None else p.root() for p in r.parts]
+
     def _unify_sum(self, ra: DimVar, rb: DimVar) -> bool:
-        """A concatenated axis is one with an unknown, an equal sum, or a number equal to it;
-        never with one of its own parts (n = n + m has no solution of positive lengths)."""
-        if self._plain(rb):
-            if self._occurs(rb, ra):
-                return False
+        """A concatenated axis is one with an unknown, an equal sum, or a number equal to it,
+        solved where the equation has one solution (_solve_sum)."""
+        if self._plain(rb) and not self._occurs(rb, ra):
             rb.parent = ra
             return True
-        if self._plain(ra):
-            if self._occurs(ra, rb):
-                return False
+        if self._plain(ra) and not self._occurs(ra, rb):
             ra.parent = rb
             return True
-        if ra.parts and rb.parts and len(ra.parts) == len(rb.parts) and all(
-                self.known_equal(x, y) for x, y in zip(ra.parts, rb.parts)):
-            rb.parent = ra
-            return True
-        va, vb = self._value(ra), self._value(rb)
-        if va is not None and va == vb:
-            (rb if rb.parts else ra).parent = ra if rb.parts else rb
-            return True
-        return False
+        return self._solve_sum(ra, rb, apply=True)
 
     def unify(self, a: DimVar, b: DimVar) -> bool:
         """Make a and b one dimension; False when they cannot be."""
@@ -129,8 +190,9 @@ class Dims:
         if ra is rb:
             return True
         if ra.parts or rb.parts:
-            return self._plain(ra) or self._plain(rb) or (
-                self._value(ra) is not None and self._value(ra) == self._value(rb))
+            return (self._plain(ra) and not self._occurs(ra, rb)) or (
+                self._plain(rb) and not self._occurs(rb, ra)) or self._solve_sum(
+                ra, rb, apply=False)
         if ra.value is not None and rb.value is not None and ra.value != rb.value:
             return False
         return not (ra.symbol is not None and rb.symbol is not None and ra.symbol != rb.symbol)

@@ -85,11 +85,74 @@ class FormContext:
         for d in need:
             owner = next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape),
                          None)
+            joined = None if owner else self._joined(d)
             factors.append(f"size({owner.name}, {owner.shape.index(d) + 1})" if owner
-                           else "tr(eye)")
+                           else joined[0] if joined and len(dims) == 1
+                           else f"({joined[0]})" if joined else "tr(eye)")
         factors += [str(d) for d in dims if isinstance(d, int)]
-        symbols = [str(d) if isinstance(d, int) else self.latex_dim(d) for d in dims]
+        symbols = [str(d) if isinstance(d, int) else self._joined(d, latex=True) or
+                   self.latex_dim(d) for d in dims]
+        if len(symbols) > 1:
+            symbols = [f"({x})" if " + " in x else x for x in symbols]
         return F.Form("size", (), (tuple(dims), tuple(factors), tuple(symbols)), "s")
+
+    def _part_of(self, d):
+        """A size no variable has, part of a variable's joined length (w of n+p, p alone):
+        the whole less the other parts, `numel(w) - numel(x)` (text, LaTeX symbol)."""
+        from ..ir.expr import dim_parts, dim_sum
+
+        seeking = self.__dict__.setdefault("_seeking", set())
+        if d in seeking:  # w of n+p alone: p through n, n through p, neither told
+            return None
+        seeking.add(d)
+        try:
+            return self._whole_less_rest(d, dim_parts, dim_sum)
+        finally:
+            seeking.discard(d)
+
+    def _whole_less_rest(self, d, dim_parts, dim_sum):
+        for v in self.variables.values():
+            for k, whole in enumerate(v.shape):
+                parts = dim_parts(whole)
+                if len(parts) < 2 or parts.count(d) != 1:
+                    continue
+                rest = [p for p in parts if p != d]
+                rest_size = self.known_size((dim_sum(rest),)) if len(rest) > 1 or \
+                    not isinstance(rest[0], int) else F.num(float(rest[0]))
+                if rest_size is None:
+                    continue
+                text = rest_size.value[1][0] if rest_size.kind == "size" else \
+                    str(int(rest_size.value))
+                if " + " in text:
+                    text = f"({text})"
+                own = f"numel({v.name})" if v.ndim == 1 else f"size({v.name}, {k + 1})"
+                return f"{own} - {text}", self.latex_dim(d)
+        return None
+
+    def _joined(self, d, latex: bool = False):
+        """A joined axis n+m+n no variable has whole, as the sum of its parts' sizes
+        through variables (`2*size(A, 1) + numel(y)`, `(text, symbols)`); its LaTeX alone
+        with `latex`; None when a part is carried by no variable."""
+        from ..ir.expr import dim_parts
+
+        parts = dim_parts(d)
+        if len(parts) < 2:
+            return None
+        counts: dict = {}
+        for p in parts:
+            counts[p] = counts.get(p, 0) + 1
+        texts, symbols = [], []
+        for p, k in counts.items():
+            if isinstance(p, int):
+                texts.append(str(p * k))
+                symbols.append(str(p * k))
+                continue
+            one = self.known_size((p,))
+            if one is None:
+                return None
+            texts.append(one.value[1][0] if k == 1 else f"{k}*{one.value[1][0]}")
+            symbols.append(self.latex_dim(p) if k == 1 else f"{k} {self.latex_dim(p)}")
+        return " + ".join(symbols) if latex else (" + ".join(texts), " + ".join(symbols))
 
     def is_row(self, name: str) -> bool:
         """Whether `name` is a row vector: named so by the caller (a program's row-vector
@@ -111,7 +174,9 @@ class FormContext:
             owner = next((v for v in self.variables.values() if v.shape == (d,)), None) or \
                 next((v for v in self.variables.values() if v.ndim == 2 and d in v.shape), None)
             if owner is None:
-                return None
+                joined = self._joined(d) or self._part_of(d)
+                return None if joined is None else F.Form(
+                    "size", (), ((d,), (joined[0],), (joined[1],)), "s")
             text = (f"numel({owner.name})" if owner.ndim == 1
                     else f"size({owner.name}, {owner.shape.index(d) + 1})")
             return F.Form("size", (), ((d,), (text,), (self.latex_dim(d),)), "s")
@@ -343,14 +408,40 @@ def _spread(node: Expr, ctx) -> Form | None:
                   tcount=sum(a.tcount for a in factors))
 
 
-def _literal(node: Expr) -> Form | None:
-    """A small constant block of known size as its entries: [0, 0]."""
+def _sized_const(node: Expr, ctx) -> Form | None:
+    """A constant block with its sizes written through variables: matrix(0, size(A, 1),
+    numel(x)); None when a size has no variable."""
+    sizes = [F.num(float(d)) if isinstance(d, int) else ctx.known_size((d,))
+             for d in node.shape]
+    if any(x is None for x in sizes):
+        return None
+    form = replace(F.ones(abs(node.attr), kind_of(node.shape), tuple(node.shape)),
+                   args=tuple(sizes))
+    return F.neg(form) if node.attr < 0 else form
+
+
+def _readable(spread: Form | None, sized: Form | None) -> Form | None:
+    """0*x*h' where the variables are the block's sides themselves; else the sizes written
+    (matrix(0, size(A, 1), size(B, 1)), not 0*(A*vector(1))*(vector(1)'*B'))."""
+    from .text import TextPrinter
+
+    if spread is None or sized is None:
+        return spread or sized
+    return sized if "vector(" in TextPrinter().doprint(spread) else spread
+
+
+def _literal(node: Expr) -> Form:
+    """A constant block of known size: a short one as its entries, [0, 0]; a longer one with
+    its sizes, matrix(0, 5, 3)."""
+    if len(node.shape) == 2 and min(node.shape) > 1 or sum(node.shape) > 3:
+        sizes = tuple(F.num(float(d)) for d in node.shape)
+        form = replace(F.ones(abs(node.attr), kind_of(node.shape), tuple(node.shape)),
+                       args=sizes)
+        return F.neg(form) if node.attr < 0 else form
     if len(node.shape) == 1:
         rows = [[F.num(node.attr)] for _ in range(node.shape[0])]
     else:
         rows = [[F.num(node.attr)] * node.shape[1] for _ in range(node.shape[0])]
-    if sum(len(r) for r in rows) > 16:
-        return None
     return F.block(rows, kind_of(node.shape))
 
 
@@ -358,9 +449,9 @@ def _block(node: Expr, form: Form, ctx, row: bool) -> Form:
     """One block as written: a constant through variables (its size told), a vector that is
     a row of a stacked matrix transposed."""
     if node.op is Op.CONST and node.ndim and any(not isinstance(d, int) for d in node.shape):
-        form = _spread(node, ctx) or form
+        form = _readable(_spread(node, ctx), _sized_const(node, ctx)) or form
     elif node.op is Op.CONST and node.ndim:
-        form = _literal(node) or form
+        form = _literal(node)
     return F.transpose(form) if row else form
 
 

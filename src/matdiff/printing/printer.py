@@ -10,9 +10,11 @@ print once.
 
 from __future__ import annotations
 
+import re
+
 from ..errors import MatdiffError
 from .form import Form
-from .precedence import ATOM, MUL, PRECEDENCE, needs_brackets, precedence
+from .precedence import ADD, ATOM, MUL, PRECEDENCE, needs_brackets, precedence
 
 __all__ = ["Printer", "number_text", "MAX_LENGTH"]
 
@@ -42,8 +44,12 @@ class Printer:
 
     def precedence(self, f: Form) -> int:
         """f's binding strength as this printer spells it."""
-        if f.kind == "size" and len(self.size_factors(f)) > 1:
-            return MUL
+        if f.kind == "size":
+            factors = self.size_factors(f)
+            if len(factors) == 1 and (" + " in factors[0] or " - " in factors[0]):  # n + m
+                return ADD
+            if len(factors) > 1 or re.match(r"\d+[ *]", factors[0]):  # 2*numel(x)
+                return MUL
         return precedence(f)
 
     def doprint(self, root: Form) -> str:

@@ -51,6 +51,9 @@ class Context:
     """What rules share during one simplification."""
 
     keys: Keys = field(default_factory=Keys)
+    # keys for trial rewrites that are then dropped: keys number nodes in the order met, and
+    # that order arranges factors, so a probe must not number nodes in `keys`
+    probe: Keys = field(default_factory=Keys)
     log: list[Fired] = field(default_factory=list)
     disabled: frozenset[str] = frozenset()
     rejected: set = field(default_factory=set)  # (rule name, node) pairs known not to help

@@ -20,7 +20,8 @@ from .engine import Context, rule
 
 __all__ = ["symmetric", "collect", "powers", "sigmoid_quotient", "sigmoid_product",
            "softmax_sum", "softplus", "tensor_sum", "fuse", "one_minus", "label_sum",
-           "block_product", "sign_square", "inverse", "spread_power"]
+           "block_product", "sign_square", "inverse", "spread_power", "block_delta",
+           "block_sum", "block_select", "centring"]
 
 
 def _with_operands(e: Expr, operands: list[Expr], ins: list) -> Expr:
@@ -439,6 +440,233 @@ def block_product(e: Expr, ctx: Context) -> Expr | None:
             dimap = {**dict(enumerate(dims)), **extra}
             terms.append(ir.einsum(operands, labels, out, dimap))
         return ir.add(terms, e.shape)
+    return None
+
+
+def _selector(sizes: list, b: int) -> Expr:
+    """S with S*G the rows of G that block b of a join with these lengths covers:
+    [0, eye, 0], eye in the b-th place."""
+    n = sizes[b]
+    blocks = [ir.einsum([], [], [0, 0], {0: n}) if j == b else ir.zeros((n, m))
+              for j, m in enumerate(sizes)]
+    return ir.concat(blocks, 1, 2)
+
+
+# a join of three or more axes (the derivative of a join wrt a variable in it) summed with
+# a gradient along the joined axis: each block takes its own rows of the gradient,
+# Σ_p G[p,q]*[D1; D2]_p -> Σ_r ([eye, 0]*G)[r,q]*D1[r] + Σ_r ([0, eye]*G)[r,q]*D2[r],
+# where block-delta does not apply (blocks of different kinds: [A'; A], [A; 2*B])
+@rule("block-select", "Σ_p G[p]*[D1; D2]_p -> ([eye, 0]*G)*D1 + ([0, eye]*G)*D2",
+      Op.EINSUM)
+def block_select(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.CONCAT or a.ndim < 3 or any(p.ndim != a.ndim for p in a.args):
+            continue
+        x = ins[k][a.attr]
+        carriers = [j for j, lab in enumerate(ins) if x in lab and j != k]
+        if x in out or list(ins[k]).count(x) != 1 or len(carriers) != 1 or \
+                list(ins[carriers[0]]).count(x) != 1:
+            continue
+        sizes = [p.shape[a.attr] for p in a.args]
+        terms = []
+        for b, part in enumerate(a.args):
+            if ir.is_zero(part):
+                continue
+            y = ("block", b)
+            operands = [u for j, u in enumerate(e.args) if j != k] + [_selector(sizes, b), part]
+            labels = [list(lab) for j, lab in enumerate(ins) if j != k]
+            labels += [[y, x], [y if z == x else z for z in ins[k]]]
+            terms.append(ir.einsum(operands, labels, list(out),
+                                   {**dict(enumerate(dims)), y: sizes[b]}))
+        return ir.add(terms, e.shape)
+    return None
+
+
+# a sum across a join of equal constants: sum([eye; eye], 2) -> [vector(1); vector(1)],
+# one constant vector(1) of the joined length (which a size can then be written for)
+@rule("block-sum", "sum([eye; eye], 2) -> vector(1) (each block summed, equal constants)",
+      Op.EINSUM)
+def block_sum(e: Expr, ctx: Context) -> Expr | None:
+    ins, out, dims = e.attr
+    for k, a in enumerate(e.args):
+        if a.op is not Op.CONCAT or len(set(ins[k])) != len(ins[k]):
+            continue
+        joined = ins[k][a.attr]
+        alone = [x for x in ins[k] if x != joined and x not in out
+                 and sum(x in lab for lab in ins) == 1]
+        if not alone:
+            continue
+        keep = [x for x in ins[k] if x not in alone]
+        blocks = []
+        for p in a.args:
+            labels = list(ins[k]) if p.ndim == a.ndim else [x for x in ins[k] if x != joined]
+            blocks.append(ir.einsum([p], [labels], [x for x in keep if x in labels],
+                                    {x: d for x, d in enumerate(dims) if x != joined}))
+        summed = ir.concat(blocks, keep.index(joined), len(keep))
+        if summed.op is not Op.CONST:
+            continue
+        operands = [summed if j == k else b for j, b in enumerate(e.args)]
+        labels = [keep if j == k else list(lab) for j, lab in enumerate(ins)]
+        return _with_operands(e, operands, labels)
+    return None
+
+
+def _split_block(block: Expr, axis: int) -> tuple[tuple, Expr, Expr] | None:
+    """A block c*δ[i,k]*R of a join along i (no tensor carrying i): the positions of i's
+    delta, c*δ[i,k] alone, and R on the other positions; None for another block."""
+    if block.op is not Op.EINSUM:
+        return None
+    ins, out, dims = block.attr
+    x = out[axis]
+    if any(x in lab for lab in ins):
+        return None
+    group = tuple(q for q, y in enumerate(out) if y == x)
+    if len(group) == len(out):
+        return None
+    dimap = dict(enumerate(dims))
+    scalars = [k for k, a in enumerate(block.args) if not a.ndim]
+    tensors = [k for k, a in enumerate(block.args) if a.ndim]
+    delta = ir.einsum([block.args[k] for k in scalars], [[] for _ in scalars],
+                      [x] * len(group), dimap)
+    rest = ir.einsum([block.args[k] for k in tensors], [list(ins[k]) for k in tensors],
+                     [y for q, y in enumerate(out) if q not in group], dimap)
+    return group, delta, rest
+
+
+# the derivative of a join wrt a variable in it: [δ[i,k]*δ[j,l]; δ[i,k]*δ[j,l]]_i is the
+# join of identities [eye; eye][i,k] times what every block has on the other axes, δ[j,l]
+@rule("block-delta", "[δ[i,k]*R[j,l]; c*δ[i,k]*R[j,l]]_i -> [eye; c*eye][i,k]*R[j,l]",
+      Op.CONCAT)
+def block_delta(e: Expr, ctx: Context) -> Expr | None:
+    axis = e.attr
+    if any(p.ndim != e.ndim for p in e.args):
+        return None
+    split = [None if ir.is_zero(p) else _split_block(p, axis) for p in e.args]
+    found = [x for x in split if x is not None]
+    if not found or any(x is None and not ir.is_zero(p) for x, p in zip(split, e.args)) or \
+            len({(g, r) for g, _, r in found}) != 1:
+        return None
+    group, _, rest = found[0]
+    inner = [ir.zeros(tuple(p.shape[q] for q in group)) if x is None else x[1]
+             for x, p in zip(split, e.args)]
+    joined = ir.concat(inner, group.index(axis), len(group))
+    others = [q for q in range(e.ndim) if q not in group]
+    labels: list = [("block", q) if q in group else None for q in range(e.ndim)]
+    rest_out = [("rest", k) for k in range(rest.ndim)]
+    for k, q in enumerate(others):  # R's axes: the other positions, in order
+        labels[q] = rest_out[k]
+    dims = {x: e.shape[q] for q, x in enumerate(labels)}
+    return ir.einsum([joined, rest], [[labels[q] for q in group], rest_out], labels, dims)
+
+
+def _centring_dim(c: Expr):
+    """d when c is the centring matrix eye(d) - matrix(1)/d (its two terms in either order,
+    the 1/d as 1/SIZE(d) or a number), else None."""
+    if c.op is not Op.ADD or len(c.args) != 2 or c.ndim != 2 or c.shape[0] != c.shape[1]:
+        return None
+    d = c.shape[0]
+    eye = [t for t in c.args if t.op is Op.EINSUM and not t.args and t.attr[1] == (0, 0)]
+    if len(eye) != 1:
+        return None
+    (ones,) = [t for t in c.args if t is not eye[0]]
+    if ones.op is not Op.EINSUM or ones.attr[1] != (0, 1) or any(a.ndim for a in ones.args):
+        return None
+    coef, per_size = 1.0, 0
+    for a in ones.args:
+        if a.op is Op.CONST:
+            coef *= a.attr
+        elif (a.op is Op.POW and a.args[0].op is Op.SIZE and a.args[0].attr == (d,)
+              and a.args[1].op is Op.CONST and a.args[1].attr == -1.0):
+            per_size += 1
+        else:
+            return None
+    want = -1.0 if per_size == 1 else -1.0 / d if per_size == 0 and isinstance(d, int) else None
+    return d if want is not None and math.isclose(coef, want) else None
+
+
+def _less_mean(t: Expr, axis: int) -> Expr:
+    """-mean(t) along one axis, spread back over it (the term of x - mean(x))."""
+    labels = list(range(t.ndim))
+    spread = ("mean", axis)
+    count = ir.binary(Op.POW, ir.size((t.shape[axis],)), ir.const(-1.0))
+    return ir.einsum([ir.const(-1.0), t, count], [[], labels, []],
+                     [spread if q == axis else x for q, x in enumerate(labels)],
+                     {spread: t.shape[axis]})
+
+
+def _centred(t: Expr, axis: int) -> Expr:
+    """t - mean(t) along one axis (x - mean(x), X - mean(X, 1))."""
+    return ir.add([t, _less_mean(t, axis)], t.shape)
+
+
+def _is_centred(a: Expr, axis: int, ctx: Context) -> bool:
+    """Whether a is x - mean(x) along the axis already."""
+    if a.op is not Op.ADD or len(a.args) != 2:
+        return False
+    x, y = a.args
+    return ctx.probe.key(_less_mean(x, axis)) == ctx.probe.key(y) or \
+        ctx.probe.key(_less_mean(y, axis)) == ctx.probe.key(x)
+
+
+def _centred_pair(e: Expr, ctx: Context) -> Expr | None:
+    """In a sum, T*P - mean(T, k)*P (the mean spread along T's axis k, the rest P the
+    same) as (T - mean(T, k))*P, T one factor of a term."""
+    keyed = {ctx.probe.key(t): n for n, t in enumerate(e.args) if t.op is Op.EINSUM}
+    for n, t in enumerate(e.args):
+        if t.op is not Op.EINSUM:
+            continue
+        ins, out, dims = t.attr
+        labels = [list(lab) for lab in ins]
+        for j, a in enumerate(t.args):
+            for p, x in enumerate(ins[j]):
+                if x not in out or out.count(x) != 1 or sum(lab.count(x) for lab in labels) != 1 \
+                        or _is_centred(a, p, ctx):  # its mean is 0: centred-sum drops it
+                    continue
+                mean = _with_operands(t, [_less_mean(a, p) if k == j else b
+                                          for k, b in enumerate(t.args)], labels)
+                m = keyed.get(ctx.probe.key(mean))
+                if m is None or m == n:
+                    continue
+                centred = _with_operands(t, [_centred(a, p) if k == j else b
+                                             for k, b in enumerate(t.args)], labels)
+                kept = [u for k, u in enumerate(e.args) if k not in (n, m)]
+                return ir.add([centred] + kept, e.shape)
+    return None
+
+
+# the centring matrix applied to a tensor is the tensor less its mean along that axis:
+# (eye - matrix(1)/n)*g -> g - mean(g), (eye - matrix(1)/m)*G -> G - mean(G, 1), also
+# multiplied out in a sum (G.*r' - mean(G, 1).*r' -> (G - mean(G, 1)).*r'); only where
+# that is shorter (the tensor is written twice)
+@rule("centring", "(eye - matrix(1)/n)*g -> g - mean(g); T.*r - mean(T).*r -> "
+      "(T - mean(T)).*r", Op.EINSUM, Op.ADD)
+def centring(e: Expr, ctx: Context) -> Expr | None:
+    if e.op is Op.ADD:
+        new = _centred_pair(e, ctx)
+        return new if new is not None and ctx.keys.size(new) < ctx.keys.size(e) else None
+    ins, out, dims = e.attr
+    for k, c in enumerate(e.args):
+        d = _centring_dim(c)
+        if d is None:
+            continue
+        a, b = ins[k]
+        for keep, summed in ((a, b), (b, a)):
+            if keep == summed or summed in out:
+                continue
+            carriers = [j for j, lab in enumerate(ins) if summed in lab and j != k]
+            if len(carriers) != 1 or list(ins[carriers[0]]).count(summed) != 1 or \
+                    keep in ins[carriers[0]]:
+                continue
+            j = carriers[0]
+            t = e.args[j]
+            centred = _centred(t, list(ins[j]).index(summed))
+            operands = [x for m, x in enumerate(e.args) if m not in (k, j)] + [centred]
+            labels = [list(lab) for m, lab in enumerate(ins) if m not in (k, j)]
+            labels.append([keep if x == summed else x for x in ins[j]])
+            new = _with_operands(e, operands, labels)
+            if ctx.keys.size(new) < ctx.keys.size(e):
+                return new
     return None
 
 
