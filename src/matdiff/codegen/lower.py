@@ -83,6 +83,7 @@ class Lowering:
         self.shared_exp: set[Expr] = set()
         self.inverse_of: dict[str, str] = {}  # ref of inv(A) -> ref of A (solves.py)
         self.index_one_hot = False  # products with one-hot matrices as indexing (onehot.py)
+        self.library = "numpy"  # what broadcast products are laid out for (outer.py)
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -275,7 +276,7 @@ class Lowering:
                        core_dims)
         wanted = [x for x in core if x in carried]
         ref, order = contract(self.prog, tensors, wanted, dict(enumerate(dims)), self.size,
-                              coef, scalars, sym)
+                              coef, scalars, sym, self.library)
         real = tuple(core.index(x) for x in order)
         is_param = ref in self.params.values()
         symmetric = ref in sym or ref in self.prog.symmetric

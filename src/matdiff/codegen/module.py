@@ -162,6 +162,9 @@ def build_module(spec: ModuleSpec, sizes: Mapping[str, int] | None = None,
     prog.numbers.update(dimnames.values())  # lengths are Python numbers
     low = Lowering(prog, params, dimcode, size, describe, spec.names)
     low.index_one_hot = backend is None  # NumPy indexes one-hot rows (onehot.py)
+    # broadcast products laid out for NumPy's ufuncs and einsum, for another library run
+    # call by call, or left to a library that compiles the whole function (outer.py)
+    low.library = "numpy" if backend is None else "fused" if backend.jit else "eager"
     if backend is None or "_softmax" not in backend.helpers:
         # one exp for a softmax and a logsumexp of the same argument; a library with
         # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead
