@@ -166,17 +166,41 @@ def test_one_hot_columns_and_vectors_index_too():
     assert np.allclose(g.compile()(h=h, E=E), np.outer(h, 1 - np.tanh(h @ E) ** 2))
 
 
-def test_a_scalar_factor_scales_the_small_factor_of_an_outer_product():
-    """d inv(A)/dA = -inv(A) (x) inv(A): the minus on an n x n factor, not on the n^4 result."""
+INV_DECLARE = {"A": "matrix(n, n)"}
+
+
+def _product_line(source: str) -> str:
+    """The one line of the generated function computing the n^4 product (after the inverse)."""
+    body = source.split("np.linalg.inv(A)", 1)[1]
+    lines = [ln for ln in body.splitlines() if " * " in ln or "np.einsum(" in ln]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_a_four_axis_outer_product_is_one_einsum_over_the_scaled_factor():
+    """d inv(A)/dA = -inv(A) (x) inv(A) at n = 24: NumPy's broadcast `*` copies a product
+    whose innermost contiguous run (n^2 here) is short through its buffer, einsum does not
+    (outer.py). One einsum, laid out as np.multiply.outer lays it out, the minus on an
+    n x n factor, and nothing of n^4 entries allocated but the result."""
     A, _, _ = _square(24)
-    fn = matdiff.diff("inv(A)", wrt="A", declare={"A": "matrix(n, n)"}).compile()
+    d = matdiff.diff("inv(A)", wrt="A", declare=INV_DECLARE)
+    fn = d.compile()
     Ai = np.linalg.inv(A)
     got = fn(A=A)
     assert np.allclose(got, -np.einsum("ik,lj->ijkl", Ai, Ai))
-    source = matdiff.diff("inv(A)", wrt="A", declare={"A": "matrix(n, n)"}).source(
-        shapes={"A": A.shape})
-    outer = [ln for ln in source.splitlines() if "None" in ln and " * " in ln]
-    assert len(outer) == 1 and not re.search(r"-\([^()]*\*", outer[0])  # one pass over n^4
+    line = _product_line(d.source(shapes={"A": A.shape}))
+    assert "np.einsum('ab,cd->abcd', -t1, t1)" in line and "-np.einsum" not in line
+    assert peak_bytes(fn, A=A) < got.nbytes + 64 * A.nbytes
+
+
+def test_a_long_contiguous_run_is_broadcast_innermost():
+    """At n = 60 a factor has n^2 = 3600 contiguous entries, more than NumPy's buffer
+    copies: the broadcast `*` streams them as the innermost axes (then a transposed view),
+    still scaling only the n x n factor."""
+    d = matdiff.diff("inv(A)", wrt="A", declare=INV_DECLARE)
+    line = _product_line(d.source(shapes={"A": (60, 60)}))
+    assert "np.einsum" not in line and not re.search(r"-\([^()]*\*", line)
+    assert re.search(r"np\.transpose\(t1 \* \(-t1\)\[:, :, None, None\], \(0, 3, 1, 2\)\)", line)
 
 
 def test_torch_computes_softmax_and_logsumexp_with_its_fused_kernels():

@@ -15,6 +15,7 @@ shape signature.
     distribute.py   products of sums distributed where that saves flops
     lower.py        IR to lazy values (values.py), one rule per kind of op
     contract.py     one einsum as a few NumPy calls, in the cheapest order
+    outer.py        large broadcast products: the layout and form measured fastest
     program.py      Instructions: straight-line code, CSE, rendering (tidy.py)
     module.py       one generated module, step by step: names (naming.py), stable
                     forms, planning, lowering, each output's form, rendering

@@ -18,6 +18,7 @@ from functools import lru_cache
 import opt_einsum
 
 from ..ir.expr import Dim
+from .outer import outer_form
 from .program import Instructions
 from .values import number_literal
 
@@ -35,12 +36,14 @@ DP_OPERANDS = 8  # products with more operands are planned greedily (dp is expon
 def contract(prog: Instructions, operands: list[Operand], out: list[Label],
              dims: dict[Label, Dim], size: Callable[[Dim], int],
              coef: float = 1.0, scalars: list[str] | None = None,
-             symmetric: set[str] | None = None) -> tuple[str, list[Label]]:
+             symmetric: set[str] | None = None, library: str = "numpy"
+             ) -> tuple[str, list[Label]]:
     """Code for `coef * prod(scalars) * sum over non-out labels of prod operands`.
 
     `out` lists distinct labels, each carried by some operand; the result's
     axes are `out` in the returned order. `symmetric` names arrays equal to
-    their transpose.
+    their transpose. `library` is what broadcast products are laid out for
+    (outer.py): "numpy", "eager" (another library run call by call) or "fused".
     """
     scalars = list(scalars or [])
     sym = symmetric or set()
@@ -82,7 +85,7 @@ def contract(prog: Instructions, operands: list[Operand], out: list[Label],
         return ref, labels
 
     if len(ops) > 1:
-        ops = _contract_path(prog, ops, out, dims, size, sym)
+        ops = _contract_path(prog, ops, out, dims, size, sym, library)
     ref, labels = ops[0]
     if scale_result and (coef != 1.0 or scalars):
         ref = scale_code(prog, ref, coef, scalars)
@@ -222,7 +225,8 @@ def _emit_gram(prog: Instructions, ops: list[Operand], gram, coef: float, scalar
 # ---------------------------------------------------------------- pairwise contraction
 
 def _contract_path(prog: Instructions, ops: list[Operand], out: list[Label],
-                   dims: dict[Label, Dim], size, sym: set[str]) -> list[Operand]:
+                   dims: dict[Label, Dim], size, sym: set[str], library: str
+                   ) -> list[Operand]:
     table: dict[Label, str] = {}
     eq = ",".join(_letters(lab, table) for _, lab in ops) + "->" + _letters(out, table)
     shapes = [tuple(size(dims[x]) for x in lab) for _, lab in ops]
@@ -241,7 +245,8 @@ def _contract_path(prog: Instructions, ops: list[Operand], out: list[Label],
         for k, nxt in enumerate(picked[1:], start=1):
             later = {x for _, lab in picked[k + 1:] for x in lab}
             final = n == len(path) - 1 and k == len(picked) - 1
-            acc = _pair(prog, acc, nxt, rest | later, sym, numel, out if final else None)
+            acc = _pair(prog, acc, nxt, rest | later, sym, numel, out if final else None,
+                        library)
         if len(picked) == 1:
             acc = _presum(prog, acc[0], acc[1], rest)
         ops.append(acc)
@@ -249,11 +254,14 @@ def _contract_path(prog: Instructions, ops: list[Operand], out: list[Label],
 
 
 def _pair(prog: Instructions, a: Operand, b: Operand, keep: set[Label], sym: set[str],
-          numel: Callable[[list[Label]], int], want: list[Label] | None = None) -> Operand:
+          numel: Callable[[list[Label]], int], want: list[Label] | None = None,
+          library: str = "numpy") -> Operand:
     """The product of two operands, summing shared labels not in `keep`.
 
     Between equally cheap forms, `want` (the product's final label order) is
-    preferred, else a result whose first axis is the longer (row-major friendly).
+    preferred, else a result whose first axis is the longer (row-major friendly);
+    a large broadcast product of three or more axes takes the layout and form
+    outer.py measured fastest for `library`.
     """
     a = _presum(prog, a[0], a[1], keep | set(b[1]))
     b = _presum(prog, b[0], b[1], keep | set(a[1]))
@@ -272,6 +280,15 @@ def _pair(prog: Instructions, a: Operand, b: Operand, keep: set[Label], sym: set
         lo = la + kb
         if want is not None and len(want) == len(lo) and set(want) == set(lo):
             lo = list(want)  # written in the final order: no transposed view of the result
+        form = outer_form(la, lb, want, numel, library)
+        if form is not None:
+            how, lo = form
+            if how == "einsum":
+                if lo.index(lb[0]) < lo.index(la[0]):  # operands in the result's order
+                    (ra, la), (rb, lb) = (rb, lb), (ra, la)
+                sym_of: dict[Label, str] = {}
+                sub = f"{_letters(la, sym_of)},{_letters(lb, sym_of)}->{_letters(lo, sym_of)}"
+                return prog.emit(f"np.einsum('{sub}', {{0}}, {{1}})", (ra, rb)), lo
         ia = {x: p for p, x in enumerate(lo)}
         ta = axes_template(tuple(ia[x] for x in la), list(range(len(lo))))
         tb = axes_template(tuple(ia[x] for x in lb), list(range(len(lo)))).replace("{0}", "{1}")

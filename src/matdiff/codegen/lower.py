@@ -85,6 +85,7 @@ class Lowering:
         # products with one-hot matrices as indexing (onehot.py): "index" gathers and adds
         # at, "gather" only gathers, "" multiplies (the backend's `one_hot`)
         self.one_hot = ""
+        self.library = "numpy"  # what broadcast products are laid out for (outer.py)
 
     def lower(self, roots: list[Expr]) -> list[Val]:
         self.einsum_only = _einsum_only(roots)
@@ -278,7 +279,7 @@ class Lowering:
                        core_dims)
         wanted = [x for x in core if x in carried]
         ref, order = contract(self.prog, tensors, wanted, dict(enumerate(dims)), self.size,
-                              coef, scalars, sym)
+                              coef, scalars, sym, self.library)
         real = tuple(core.index(x) for x in order)
         is_param = ref in self.params.values()
         symmetric = ref in sym or ref in self.prog.symmetric

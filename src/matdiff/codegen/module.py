@@ -155,6 +155,9 @@ def _lowering(spec: ModuleSpec, codes: CodeNames, size: Callable[[Dim], int], co
     prog.numbers.update(codes.dims.values())  # lengths are Python numbers
     low = Lowering(prog, codes.params, codes.dim_code, size, describe, spec.names)
     low.one_hot = (backend or BACKENDS["numpy"]).one_hot  # indexing one-hot rows (onehot.py)
+    # broadcast products laid out for NumPy's ufuncs and einsum, for another library run
+    # call by call, or left to a library that compiles the whole function (outer.py)
+    low.library = "numpy" if backend is None else "fused" if backend.jit else "eager"
     if backend is None or "_softmax" not in backend.helpers:
         # one exp for a softmax and a logsumexp of the same argument; a library with
         # its own fused softmax kernel (PyTorch) runs that and its logsumexp instead
