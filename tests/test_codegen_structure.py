@@ -88,6 +88,11 @@ SOLVE_DECLARE = {"A": "matrix(n, n)", "b": "vector(n)", "w": "vector(n)", "x": "
                                                    np.linalg.solve(A, b))),
     ("w'*inv(A)*b", "b", lambda A, b, w: np.linalg.solve(A.T, w)),
     ("sum(inv(A')*b)", "b", lambda A, b, w: np.linalg.solve(A, np.ones(len(b)))),
+    # (inv(A) + inv(A)')*x: the product distributed over the sum, two solves
+    ("x'*inv(A)*x", "x", lambda A, b, w: np.linalg.solve(A, w) + np.linalg.solve(A.T, w)),
+    ("log(1 + x'*inv(A)*x)", "x", lambda A, b, w: (np.linalg.solve(A, w)
+                                                     + np.linalg.solve(A.T, w))
+     / (1 + w @ np.linalg.solve(A, w))),
 ])
 def test_inverse_times_a_vector_is_a_solve(text, wrt, want):
     A, b, w = _square(6)

@@ -72,12 +72,41 @@ def _distribute(node: Expr, exclusive: set[Expr], size, depth: int) -> Expr:
         keep = base + _own_cost(a, size)
         split = sum(einsum_cost(t, size) if t.op is Op.EINSUM else 0 for t in terms)
         split += _numel(node.shape, size) * (len(terms) - 1)
+        kept_inverses, solves = _inverse_costs(node, a, size)
+        keep, split = keep + kept_inverses, split + solves
         if split < GAIN * keep and (best is None or keep - split > best[0]):
             best = (keep - split, terms)
     if best is None:
         return node
     terms = [_distribute(t, exclusive, size, depth - 1) for t in best[1]]
     return add(terms, node.shape)
+
+
+def _inverse_of(t: Expr) -> Expr | None:
+    """The inverse a term of a sum is, transposed or scaled (inv(A), inv(A)', 2*inv(A))."""
+    if t.op is Op.INV:
+        return t
+    if t.op is Op.EINSUM:
+        factors = [x for x in t.args if x.op is not Op.CONST]
+        if len(factors) == 1 and factors[0].op is Op.INV:
+            return factors[0]
+    return None
+
+
+def _inverse_costs(node: Expr, a: Expr, size) -> tuple[int, int]:
+    """(kept, split): the flops of the inverses among the sum a's terms. Kept, each is
+    formed (LU and inversion, about 2 n^3); distributed over a thin product (a vector
+    out, or at most n/8 columns), each term's inverse is a solve (solves.py: an LU, about
+    2 n^3 / 3): `(inv(A) + inv(A)')*x` is two solves, not an inverse (2.2x at n = 1000)."""
+    inverses = [inv for t in a.args if (inv := _inverse_of(t)) is not None]
+    if not inverses:
+        return 0, 0
+    n = max(size(inv.shape[0]) for inv in inverses)
+    out = _numel(node.shape, size)
+    if out > n and 8 * out > n * n:  # as solves.py: a vector, or at most n/8 columns
+        return 0, 0
+    kept = sum(2 * size(inv.shape[0]) ** 3 for inv in set(inverses))
+    return kept, sum(2 * size(inv.shape[0]) ** 3 // 3 for inv in inverses)
 
 
 def _own_cost(a: Expr, size) -> int:
