@@ -183,26 +183,24 @@ def backward_explain(bp: BackwardPass, format: str = "text") -> str:
         out.append(f"**Backward pass of {f}** (reverse mode: from the function back to the inputs)")
     else:
         out.append(f"\\text{{Backward pass of {f}}}")
+
+    def step(k: int, name: str, text: str, latex: str, why: str) -> str:
+        if format == "text":
+            return f"{k}. {name} = {text}\n     {why}"
+        if format == "markdown":
+            return f"{k}. `{name} = {text}`  \n   {why}"
+        return f"{latex} \\quad \\text{{{why}}}"
+
     defined = defined_lines(bp)
     for k, s in enumerate(defined, 1):
         signal = next((ln.name for ln in bp.lines if ln.of == s.name), f"d{s.name}")
-        why = (f"the pre-activation {s.name}, named so that every gradient through it "
-               f"shares its error signal {signal}")
-        if format == "text":
-            out.append(f"{k}. {s.name} = {_defined_text(bp, s)}\n     {why}")
-        elif format == "markdown":
-            out.append(f"{k}. `{s.name} = {_defined_text(bp, s)}`  \n   {why}")
-        else:
-            out.append(f"{latex_name(s.name)} = {printer.doprint(_defined_form(bp, s))} "
-                       f"\\quad \\text{{{why}}}")
+        out.append(step(k, s.name, _defined_text(bp, s),
+                        f"{latex_name(s.name)} = {printer.doprint(_defined_form(bp, s))}",
+                        f"the pre-activation {s.name}, named so that every gradient through "
+                        f"it shares its error signal {signal}"))
     lines = named_lines(bp)
     for k, (ln, (name, e)) in enumerate(zip(bp.lines, lines), len(defined) + 1):
-        why = _rule(bp, ln)
-        if format == "text":
-            out.append(f"{k}. {name} = {_line_text(bp, ln, e, leaves)}\n     {why}")
-        elif format == "markdown":
-            out.append(f"{k}. `{name} = {_line_text(bp, ln, e, leaves)}`  \n   {why}")
-        else:
-            out.append(f"{symbols[name]} = {printer.doprint(_line_form(bp, ln, e, leaves))} "
-                       f"\\quad \\text{{{why}}}")
+        out.append(step(k, name, _line_text(bp, ln, e, leaves),
+                        f"{symbols[name]} = {printer.doprint(_line_form(bp, ln, e, leaves))}",
+                        _rule(bp, ln)))
     return "\n".join(out) if format != "latex" else " \\\\\n".join(out)
