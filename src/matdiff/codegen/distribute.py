@@ -24,7 +24,8 @@ __all__ = ["distribute_where_cheaper", "einsum_cost"]
 MAX_DISTRIBUTED_TERMS = 8  # a sum with more terms is never distributed
 MAX_OPERANDS = 12    # nor a product of more operands (a deep chain rule): pricing each
                      # split replans the whole product, quadratic in depth
-GAIN = 0.8           # distribute only when it saves at least a fifth of the flops
+GAIN = 0.8           # distribute only when it saves at least a fifth of the flops,
+SAME = 1.05          # or, when the sum is larger than the product, costs no more than this
 
 
 def distribute_where_cheaper(roots: list[Expr], size: Callable[[Dim], int],
@@ -74,7 +75,12 @@ def _distribute(node: Expr, exclusive: set[Expr], size, depth: int) -> Expr:
         split += _numel(node.shape, size) * (len(terms) - 1)
         kept_inverses, solves = _inverse_costs(node, a, size)
         keep, split = keep + kept_inverses, split + solves
-        if split < GAIN * keep and (best is None or keep - split > best[0]):
+        # a sum larger than the product's result is memory traffic the flop count leaves
+        # out (X'*(diag(s)*X - s*(s'*X)) forms two n x p arrays, X'*(diag(s)*X) and
+        # (X'*s)*(s'*X) none): distributed at about the same flops
+        larger = _numel(a.shape, size) > _numel(node.shape, size)
+        if (split < GAIN * keep or (larger and split <= SAME * keep)) and (
+                best is None or keep - split > best[0]):
             best = (keep - split, terms)
     if best is None:
         return node
