@@ -266,3 +266,21 @@ def test_a_product_of_a_large_sum_is_distributed_at_equal_flops():
     s = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     assert np.allclose(fn(X=X, w=w), X.T @ (X * s[:, None]) - np.outer(X.T @ s, X.T @ s))
     assert peak_bytes(fn, X=X, w=w) < 1.25 * X.nbytes  # one scaled X at most, as by hand
+
+
+def test_a_weighted_gram_of_one_sign_copies_no_rows():
+    """The logistic log-likelihood's Hessian X'*diag(-s.*(1 - s))*X: weights all negative,
+    one scaled X (a rank-k update of it), where selecting the rows of each sign copied X."""
+    rng = np.random.default_rng(5)
+    X, w = rng.standard_normal((3000, 40)), 0.1 * rng.standard_normal(40)
+    y = (rng.random(3000) > 0.5) * 1.0
+    d = matdiff.diff("y'*log(sigmoid(X*w)) + (1 - y)'*log(1 - sigmoid(X*w))", wrt="w",
+                     order=2, declare={"X": "matrix(n, p)", "w": "vector(p)", "y": "vector(n)"})
+    fn = d.compile()
+    s = 1 / (1 + np.exp(-X @ w))
+    assert np.allclose(fn(X=X, w=w, y=y), -X.T @ (X * (s * (1 - s))[:, None]))
+    assert peak_bytes(fn, X=X, w=w, y=y) < 1.25 * X.nbytes
+    mixed = rng.standard_normal(3000)  # both signs: still right
+    gram = matdiff.diff("sum(u.*(X*w).^2)/2", wrt="w", order=2,
+                        declare={"X": "matrix(n, p)", "w": "vector(p)", "u": "vector(n)"})
+    assert np.allclose(gram.compile()(X=X, w=w, u=mixed), X.T @ (X * mixed[:, None]))

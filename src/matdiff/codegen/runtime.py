@@ -21,7 +21,10 @@ def _gram(P, w):
     if not neg.any():
         Q = np.sqrt(w * 1.0)[:, None] * P
         return Q.T @ Q
-    pos = ~neg
+    pos = w > 0
+    if not pos.any():  # all of one sign (a concave log-likelihood's Hessian): no row copies
+        R = np.sqrt(-w * 1.0)[:, None] * P
+        return -(R.T @ R)
     Q = np.sqrt(w[pos])[:, None] * P[pos]
     R = np.sqrt(-w[neg])[:, None] * P[neg]
     return Q.T @ Q - R.T @ R
