@@ -162,3 +162,18 @@ def test_printed_backward_passes_of_random_programs_are_true(data):
     wrt = sorted(n for n in variables(matdiff.parse(program).ir) if n != "P")
     if wrt:
         check_backward(matdiff.grad(program, wrt=wrt))
+
+
+@pytest.mark.parametrize("row", ["sum(P, 1)", "mean(P, 1)", "logsumexp(P, 1)", "max(P, [], 1)",
+                                 "min(P, [], 1)", "u'*softmax(P, 1)"])
+def test_a_vector_derivative_reads_back_as_the_column_it_is(row):
+    """`logsumexp(P, 1)` is a row in the language: the gradient by a column v of
+    `logsumexp(P, 1)*v` prints it transposed, and compare reads matdiff's own text as right
+    (the bare row was judged a layout slip); in a backward pass, dv too."""
+    declare = {"P": "matrix", "u": "vector", "v": "vector"}
+    text = f"{row}*v"
+    d = matdiff.diff(text, wrt="v", declare=declare)
+    assert matdiff.compare(str(d), of=text, wrt="v", declare=declare).equal, str(d)
+    g = matdiff.grad(text, wrt=["P", "v"], declare=declare)
+    r = matdiff.compare(g.to_text(), of=text, wrt=["P", "v"], declare=declare)
+    assert r.equal, str(r)

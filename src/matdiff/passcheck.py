@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .errors import MatdiffError
 
 __all__ = ["compare", "compare_pass", "PassComparison", "LineCheck", "is_backward_pass"]
@@ -261,8 +263,9 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
         function = parse_text(of, declare, 4)
     else:
         function = of
+    # the declarations say which inputs are row vectors (dr of a row r is a row)
     program = function.program or single(function.ir, function.variables, function.text,
-                                          "scalar")
+                                          "scalar", function.declarations)
     if program.output.local.shape != ():
         raise MatdiffError("a backward pass is checked for a scalar loss; the program ends in "
                            f"a value of shape {program.output.local.shape}")
@@ -378,8 +381,11 @@ def _named_by_answer(answer: str, function, program, declare):
             undefined[lhs] = ("error", _located(str(err).splitlines()[0], k,
                                                 column + m.start(2)))
             continue
-        value = substitute(e.ir, {v: defined[n][1] for n, v in e.variables.items()
-                                  if n in defined})
+        # the function's own leaves (a probability row or labels are part of the variable),
+        # so a value it computes is found as the same node
+        value = substitute(e.ir, {v: defined[n][1] if n in defined else program.inputs[n]
+                                  for n, v in e.variables.items()
+                                  if n in defined or n in program.inputs})
         if set(ir_variables(value)) - set(program.inputs):
             continue
         row = getattr(e, "orientation", None) == "row"
@@ -394,11 +400,16 @@ def _named_by_answer(answer: str, function, program, declare):
                         [(n, e) for n, (_, e) in defined.items()], function.text,
                         dict(program.declarations),
                         {n: "row" for n in rows})
-    found = set(ir_variables(stable.output.local))  # the names the function reads
-    for st in reversed(stable.statements[:-1]):
-        if st.name in found:
-            found |= set(ir_variables(st.local))
-    found &= set(defined)
+    found = _read(stable) & set(defined)
+    if set(defined) - found:  # written another way than the function's text: by value
+        for n in [n for n in defined if n not in found]:
+            node = _node_of_value(defined[n][1], program.output.local, program.inputs)
+            if node is not None:
+                defined[n] = (defined[n][0], node)
+        stable = name_nodes(program.output.local, program.inputs,
+                            [(n, e) for n, (_, e) in defined.items()], function.text,
+                            dict(program.declarations), {n: "row" for n in rows})
+        found = _read(stable) & set(defined)
     for n in set(defined) - found:  # named for its gradient, yet not computed: wrong
         if "d" + n in written:
             undefined[n] = ("not computed", f"{n} is not a value the function computes, "
@@ -414,6 +425,43 @@ def _named_by_answer(answer: str, function, program, declare):
 
     kept = replace(kept, kinds={**dict(program.kinds), **dict(kept.kinds)})
     return kept, {n: v for n, v in defined.items() if n not in found}, undefined
+
+
+def _read(program) -> set[str]:
+    """The names the function reads, through the lines it reads."""
+    from .ir.expr import variables as ir_variables
+
+    found = set(ir_variables(program.output.local))
+    for st in reversed(program.statements[:-1]):
+        if st.name in found:
+            found |= set(ir_variables(st.local))
+    return found
+
+
+def _node_of_value(value, root, inputs):
+    """The first node of root (inner first) equal to `value` at two random points, the
+    learner's `z1 = (r*s)*r'` for the function's `r'*r*s`; None if there is none."""
+    from .evaluate import evaluate_each
+    from .ir.expr import topo_order
+    from .verify import values_in_domain
+
+    nodes = [n for n in topo_order(root) if n.args and n.shape == value.shape]
+    if not nodes:
+        return None
+    for seed in (0, 1):
+        try:
+            point = values_in_domain(root, inputs, root, seed)
+            got = evaluate_each([*nodes, value], point, inputs)
+        except (MatdiffError, ArithmeticError, ValueError):
+            return None
+        want = got[-1]
+        if want is None or not np.all(np.isfinite(want)):
+            return None
+        nodes = [n for n, v in zip(nodes, got) if v is not None and np.shape(v) ==
+                 np.shape(want) and np.allclose(v, want, rtol=1e-9, atol=1e-12)]
+        if not nodes:
+            return None
+    return nodes[0]
 
 
 def _safe_text(t) -> str:

@@ -18,5 +18,5 @@ __all__ = ["Dim", "Shape", "Orient", "Declarations"]
 
 Dim = str | int
 Shape = tuple[Dim, ...]
-Orient = Literal["row"] | None
+Orient = Literal["row", "col"] | None
 Declarations = Mapping[str, str] | None

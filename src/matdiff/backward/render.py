@@ -37,7 +37,10 @@ def row_names(bp: BackwardPass) -> frozenset[str]:
 
 
 def _orientation(bp: BackwardPass, line) -> str | None:
-    return "row" if line.of in bp.program.rows else None
+    """dNAME has NAME's orientation: a row's is a row, a column's a column."""
+    if line.of in bp.program.rows:
+        return "row"
+    return "col" if line.expr.ndim == 1 else None
 
 
 def _line_text(bp: BackwardPass, line, e: Expr, leaves) -> str:
@@ -60,13 +63,15 @@ def defined_lines(bp: BackwardPass) -> list:
 
 
 def _defined_text(bp: BackwardPass, s) -> str:
-    return to_text(s.local, orientation="row" if s.kind == "row" else None,
+    return to_text(s.local, orientation="row" if s.kind == "row" else
+                   "col" if s.local.ndim == 1 else None,
                    variables=bp.program.leaves, declare=dict(bp.program.declarations),
                    rows=row_names(bp))
 
 
 def _defined_form(bp: BackwardPass, s):
-    return expression_form(s.local, "row" if s.kind == "row" else None, bp.program.leaves,
+    return expression_form(s.local, "row" if s.kind == "row" else
+                           "col" if s.local.ndim == 1 else None, bp.program.leaves,
                            dict(bp.program.declarations), row_names(bp))
 
 

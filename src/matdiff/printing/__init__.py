@@ -33,7 +33,8 @@ def expression_form(e: Expr, orientation: str | None = None,
                     variables: Mapping[str, Expr] | None = None,
                     declare: Mapping[str, str] | None = None,
                     rows: frozenset[str] = frozenset()) -> Form:
-    """The form of an expression; a row vector when orientation is "row".
+    """The form of an expression; a row vector when orientation is "row", a column when
+    "col" (None: as its text reads).
 
     `variables` (the Expression's) let a size print as numel(x) even where the
     expression itself no longer mentions x; `declare` (the user's declarations) is how
@@ -41,6 +42,8 @@ def expression_form(e: Expr, orientation: str | None = None,
     the vector variables that are row vectors (they print as `r'` where a column stands).
     """
     f = to_form(e, variables, declare, rows)
+    if orientation == "col" and f.orient == "r" and e.ndim == 1:
+        return transpose(f)  # logsumexp(X, 1) is a row: a column value prints it transposed
     return transpose(f) if orientation == "row" and f.orient == "c" else f
 
 

@@ -65,6 +65,8 @@ def arrange(e, f_kind: str, x_kind: str, layout: str = "shape", extra=None,
     form = to_form(e, extra, declare, rows)
     if form.orient == "t":
         return form
+    if e.ndim == 1 and form.orient == "r" and f_kind != "r":
+        form = transpose(form)  # a vector derivative is a column (logsumexp(X, 1) a row)
     return transpose(form) if layout_transposes(f_kind, x_kind, layout) else form
 
 
