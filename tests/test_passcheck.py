@@ -233,3 +233,12 @@ def test_a_compared_backward_pass_displays_its_lines_as_a_table():
     assert [row[0] for row in rows if "wrong" in row[2]] == ["<code>dZ1</code>",
                                                               "<code>db2</code>"]
     assert "<details><summary>as text</summary>" in shown
+
+
+def test_a_line_may_use_the_loss_itself():
+    """d/da of sum(exp(P + a)) is the loss L itself: `da = L` reads the program's last
+    name, as matdiff's own pass of such a program prints it."""
+    program = "a: scalar\nP: matrix\nH = P + a + 2\nL = sum(exp(H))"
+    assert matdiff.compare("da = L\ndP = exp(H)", of=program, wrt=["a", "P"]).equal
+    r = matdiff.compare("da = 2*L\ndP = exp(H)", of=program, wrt=["a", "P"])
+    assert not r.equal and r.first_wrong == "da" and r["da"].mistake == "factor"

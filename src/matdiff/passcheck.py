@@ -277,8 +277,8 @@ def compare_pass(answer: str, of: str, wrt: str | Sequence[str] | None = None,
     program, helpers, undefined = _named_by_answer(answer, function, program, declare)
     names = {**{n: declaration_of(v, n in program.rows) for n, v in program.inputs.items()},
              **{n: statement_declaration(s) for n, s in program.intermediates.items()}}
-    inter = {n: (statement_declaration(s), s.inlined) for n, s in program.intermediates.items()
-             if s is not program.output}
+    # every name the program computes, the loss too (`da = L` for L = sum(exp(P + a)))
+    inter = {n: (statement_declaration(s), s.inlined) for n, s in program.intermediates.items()}
     inter.update(helpers)
     targets: dict[str, _Target] = {}
     lines: list[LineCheck] = []
