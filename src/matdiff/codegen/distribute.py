@@ -78,10 +78,11 @@ def _distribute(node: Expr, exclusive: set[Expr], size, depth: int) -> Expr:
         # a sum larger than the product's result is memory traffic the flop count leaves
         # out (X'*(diag(s)*X - s*(s'*X)) forms two n x p arrays, X'*(diag(s)*X) and
         # (X'*s)*(s'*X) none): distributed at about the same flops
-        # (not a sum with a constant term: C*(1 - T) split is a reduction of C, a pass
-        # over C that the kept form, or C's gather when C is one-hot, never makes)
-        larger = _numel(a.shape, size) > _numel(node.shape, size) and not any(
-            t.op is Op.CONST for t in a.args)
+        # Not a sum with a constant term (C*(1 - T) split is a reduction of C, a pass over
+        # C that the kept form, or C's gather when C is one-hot, never makes), nor a full
+        # contraction (sum(Y .* (Z - r*1')) reads the sum once; split, it reads Y twice)
+        larger = (_numel(a.shape, size) > _numel(node.shape, size) and node.ndim > 0
+                  and not any(t.op is Op.CONST for t in a.args))
         if (split < GAIN * keep or (larger and split <= SAME * keep)) and (
                 best is None or keep - split > best[0]):
             best = (keep - split, terms)
