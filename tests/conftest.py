@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, settings
 __all__ = [
     "FD_STEP", "FD2_STEP", "RTOL", "ATOL", "ATOL2",
     "fd_jacobian", "fd_hessian", "fd_derivative", "numeric_derivative",
-    "assert_matches", "as_array",
+    "assert_matches", "as_array", "to_numpy",
     "uniform", "positive", "away_from_zero", "well_conditioned", "spd", "symmetric",
     "check_derivative",
 ]
@@ -56,6 +56,16 @@ ATOL2 = 1e-7        # second order, scaled likewise
 
 def as_array(v) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A library's array as float64 NumPy: a Dask array computed, a PyTorch tensor (on any
+    device) copied to the host, a JAX or NumPy array as it is."""
+    if hasattr(x, "compute"):
+        x = x.compute()
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
 
 
 def fd_jacobian(f: Callable[[np.ndarray], np.ndarray], x, h: float = FD_STEP) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import matdiff
+from conftest import to_numpy
 from matdiff.errors import ShapeError
 
 torch = pytest.importorskip("torch")
@@ -49,13 +50,9 @@ def _values(shapes, seed=0):
     return {k: rng.normal(size=s) for k, s in shapes.items()}
 
 
-def _numpy(x):
-    return np.asarray(x.cpu() if torch.is_tensor(x) else x, dtype=float)
-
-
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"{p[0]} d{p[1]}^{p[2]}")
-def test_benchmark_problems_match_numpy(problem, backend):
+def test_benchmark_problems_matchto_numpy(problem, backend):
     text, wrt, order, declare, shapes = problem
     d = matdiff.diff(text, wrt=wrt, declare=declare, order=order)
     vals = _values(shapes)
@@ -63,7 +60,7 @@ def test_benchmark_problems_match_numpy(problem, backend):
     fn = d.compile(backend=backend)
     for _ in range(2):  # the first call builds, the second takes the short path
         got = fn(**{k: TO[backend](v) for k, v in vals.items()})
-        np.testing.assert_allclose(_numpy(got), np.asarray(want, dtype=float), rtol=1e-10,
+        np.testing.assert_allclose(to_numpy(got), np.asarray(want, dtype=float), rtol=1e-10,
                                    atol=1e-12)
 
 
@@ -76,8 +73,8 @@ def test_relu_neuron_value_and_grad_with_a_mask_in_a_product(backend):
     v0, (gw0, gb0) = matdiff.value_and_grad(text, wrt=["w", "b"], declare={"b": "scalar"})(**vals)
     f = matdiff.value_and_grad(text, wrt=["w", "b"], declare={"b": "scalar"}, backend=backend)
     v, (gw, gb) = f(**{k: TO[backend](x) for k, x in vals.items()})
-    np.testing.assert_allclose([_numpy(v), _numpy(gb)], [v0, gb0], rtol=1e-10)
-    np.testing.assert_allclose(_numpy(gw), gw0, rtol=1e-10)
+    np.testing.assert_allclose([to_numpy(v), to_numpy(gb)], [v0, gb0], rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(gw), gw0, rtol=1e-10)
 
 
 def test_torch_source_uses_pytorchs_own_kernels():
@@ -95,7 +92,7 @@ def test_torch_source_uses_pytorchs_own_kernels():
     vals = _values({"X": (3, 2), "Y": (3, 2)})
     v0, (g0,) = matdiff.value_and_grad(text, wrt=["X"])(**vals)
     v, (g,) = vg(**{k: torch.as_tensor(x) for k, x in vals.items()})
-    np.testing.assert_allclose([_numpy(v), *_numpy(g).ravel()], [v0, *g0.ravel()], rtol=1e-12)
+    np.testing.assert_allclose([to_numpy(v), *to_numpy(g).ravel()], [v0, *g0.ravel()], rtol=1e-12)
     p5 = matdiff.diff("exp(x) .* sin(x)", wrt="x").compile(backend="torch")
     assert "return torch.diag(core)" in p5.source(x=(5,))
 
@@ -117,7 +114,7 @@ def test_the_short_call_path_falls_back_for_everything_else():
     mixed = dict(tensors, y=vals["y"].tolist())  # a list among tensors: float64, as NumPy
     ints = dict(tensors, w=torch.tensor([1, 2, 3]))          # integers become float64
     for values in (tensors, mixed):
-        np.testing.assert_allclose(_numpy(f(**values)), want, rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(f(**values)), want, rtol=1e-12)
     assert f(**ints).dtype == torch.float64
     with pytest.raises(ShapeError):
         f(**dict(tensors, y=torch.zeros(8, dtype=torch.float64)))

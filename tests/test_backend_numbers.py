@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import matdiff
+from conftest import to_numpy
 from matdiff.ir.ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SPECS, spelling
 
 torch = pytest.importorskip("torch")
@@ -62,14 +63,6 @@ def _values(op) -> dict:
             "x": np.array([0.2, 0.45, 0.6]) if inside else np.array([0.3, -1.2, 2.0])}
 
 
-def _numpy_of(x) -> np.ndarray:
-    if hasattr(x, "compute"):
-        x = x.compute()
-    if torch.is_tensor(x):
-        x = x.cpu().numpy()
-    return np.asarray(x, dtype=float)
-
-
 OPS = list(ELEMENTWISE_UNARY) + list(ELEMENTWISE_BINARY)
 
 
@@ -86,10 +79,10 @@ def test_functions_of_numbers_compile_on_every_backend(op, backend):
     value, grads = vg(**{n: CONVERT[backend](values[n]) for n in names})
     if backend != "numpy":  # a scalar is the library's 0-d array, not a Python number
         assert hasattr(value, "shape") and hasattr(grads[0], "shape"), (text, value, grads)
-    np.testing.assert_allclose(_numpy_of(value), want_value, rtol=1e-10, atol=1e-12,
+    np.testing.assert_allclose(to_numpy(value), want_value, rtol=1e-10, atol=1e-12,
                                err_msg=f"{text} on {backend}")
     for n, g, w in zip(names, grads, want):
-        np.testing.assert_allclose(_numpy_of(g), w, rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(to_numpy(g), w, rtol=1e-10, atol=1e-12,
                                    err_msg=f"d/d{n} of {text} on {backend}")
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import matdiff
+from conftest import to_numpy
 from layers_gallery import LAYERS, layer_values
 from matdiff.errors import MatdiffError
 from test_codegen import CORPUS, _values
@@ -61,16 +62,8 @@ def _check(text, wrt, values, backend, declare=None, order=1):
     key = (text, wrt, tuple(sorted((declare or {}).items())), order)
     want = np.asarray(_compiled(*key, "numpy")(**values), dtype=float)
     got = _compiled(*key, backend)(**{k: CONVERT[backend](v) for k, v in values.items()})
-    np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-10, atol=1e-10,
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-10, atol=1e-10,
                                err_msg=f"{text} d{wrt} on {backend}")
-
-
-def _numpy_of(x):
-    if hasattr(x, "compute"):
-        x = x.compute()
-    if torch.is_tensor(x):
-        x = x.cpu().numpy()
-    return np.asarray(x, dtype=float)
 
 
 @pytest.mark.parametrize("backend", EVERY)
@@ -134,9 +127,9 @@ def test_every_layer_gradient_matches_numpy(layer, backend):
     values = layer_values(layer)
     v0, g0 = _vg(layer.name, "numpy")(**values)
     v, g = _vg(layer.name, backend)(**{k: CONVERT[backend](x) for k, x in values.items()})
-    assert abs(float(_numpy_of(v)) - v0) <= 1e-10 * max(1.0, abs(v0))
+    assert abs(float(to_numpy(v)) - v0) <= 1e-10 * max(1.0, abs(v0))
     for name, got, want in zip(layer.textbook, g, g0):
-        np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-10, atol=1e-10,
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-10, atol=1e-10,
                                    err_msg=f"{layer.name} d{name} on {backend}")
 
 
@@ -152,7 +145,7 @@ def test_float32_layer_gradients_within_1e4(layer, backend):
     for got, want in zip(g, g0):
         assert str(got.dtype).endswith("float32")
         scale = max(1.0, float(np.abs(want).max()))
-        np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-4, atol=1e-4 * scale)
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-4, atol=1e-4 * scale)
 
 
 # the derivations of the seed notes (tests/test_seed_notes.py)
@@ -192,7 +185,7 @@ def test_float32_torch_within_1e4(case):
     got = d.compile()(**{k: torch.as_tensor(np.asarray(v, dtype=np.float32))
                         for k, v in values.items()})
     scale = max(1.0, float(np.abs(want).max()))
-    np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-4, atol=1e-4 * scale)
 
 
 def test_value_and_grad_on_each_backend():
@@ -203,8 +196,8 @@ def test_value_and_grad_on_each_backend():
     for name, conv in CONVERT.items():
         f = matdiff.value_and_grad(loss, wrt=["w"], backend=name)
         v, (g,) = f(**{k: conv(x) for k, x in vals.items()})
-        assert abs(float(_numpy_of(v)) - v0) < 1e-10
-        np.testing.assert_allclose(_numpy_of(g), g0, rtol=1e-10)
+        assert abs(float(to_numpy(v)) - v0) < 1e-10
+        np.testing.assert_allclose(to_numpy(g), g0, rtol=1e-10)
 
 
 LIBRARIES = {"torch": {"torch", "array_api_compat"}, "jax": {"jax"}, "cupy": {"cupy",
@@ -237,7 +230,7 @@ def test_portable_module_on_each_library(library):
         want = np.asarray(_compiled(*key, "numpy")(**values), dtype=float)
         got = _compiled(*key, "array-api")(**{k: conv(v) for k, v in values.items()})
         assert type(got).__module__.startswith(library), type(got)  # jaxlib for jax
-        np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-10, atol=1e-10)
 
 
 def test_the_numpy_code_is_unchanged():
@@ -401,7 +394,7 @@ def test_cli_codegen_backend(backend, capsys, tmp_path):
         X, y, w = rng.normal(size=(6, 2)), rng.normal(size=6), rng.normal(size=2)
         got = namespace["derivative"](*(CONVERT[backend](v) for v in
                                         _order(src, {"X": X, "y": y, "w": w})))
-        np.testing.assert_allclose(_numpy_of(got), 2 * X.T @ (X @ w - y), rtol=1e-10)
+        np.testing.assert_allclose(to_numpy(got), 2 * X.T @ (X @ w - y), rtol=1e-10)
 
 
 def _order(src, values):

@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import matdiff
+from conftest import to_numpy
 from matdiff.codegen.compile import CompiledFunction
 from matdiff.codegen.module import ModuleSpec, Output
 from matdiff.evaluate import evaluate
@@ -86,14 +87,6 @@ def _values(seed: int) -> dict:
     return {"u": rng.normal(0, 2, n), "v": rng.normal(0, 2, n), "X": rng.normal(0, 2, (n, n))}
 
 
-def _numpy_of(x) -> np.ndarray:
-    if hasattr(x, "compute"):
-        x = x.compute()
-    if torch.is_tensor(x):
-        x = x.cpu().numpy()
-    return np.asarray(x, dtype=float)
-
-
 @functools.cache
 def _reference(text: str, seed: int) -> tuple[float, dict]:
     values = _values(seed)
@@ -105,7 +98,7 @@ def _reference(text: str, seed: int) -> tuple[float, dict]:
 
 
 def _close(got, want, what: str) -> None:
-    np.testing.assert_allclose(_numpy_of(got), want, rtol=1e-8, atol=1e-8, err_msg=what)
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-8, atol=1e-8, err_msg=what)
 
 
 @settings(max_examples=30, deadline=None)
@@ -170,5 +163,5 @@ def test_every_temporary_is_the_value_of_its_node(seed):
             **{n: CONVERT[backend](values[n]) for n in f.variables})
         for node, g in zip(nodes, got):
             want = evaluate(node, values, f.variables)
-            np.testing.assert_allclose(_numpy_of(g), want, rtol=1e-9, atol=1e-9,
+            np.testing.assert_allclose(to_numpy(g), want, rtol=1e-9, atol=1e-9,
                                        err_msg=f"a node of {text} on {backend}")
