@@ -555,14 +555,11 @@ def value_and_grad(expr: str | Expression, wrt: str | Sequence[str],
     from .backward import stable_program
 
     program, bp = (stable_program(f.program) if f.program is not None else None), None
-    if program is None and len(names) > 1 and all(n in f.variables for n in names):
-        from .backward.split import split
+    if program is None:  # the pre-activations named, so the gradients share their signals
+        from .backward.split import split_pass
 
-        try:  # the pre-activations named, so the gradients share their error signals
-            program = split(stable, f.variables, names, f.text)
-            bp = backward_pass(program, names) if program is not None else None
-        except Exception:  # noqa: BLE001 - no split: one derivative per name below
-            program = None
+        bp = split_pass(stable, f.variables, names, f.text, f.declarations)
+        program = bp.program if bp is not None else None
     if program is not None:
         from .backward.render import named_lines
         from .language.program import intermediate_leaf

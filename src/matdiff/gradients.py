@@ -78,6 +78,7 @@ class Gradients(Mapping[str, Derivative]):
         """The reverse-mode pass (matdiff.backward.BackwardPass) over the program's lines."""
         if self._backward is None:
             from .backward import backward_pass, stable_program
+            from .backward.split import shares_a_signal, split_pass
             from .language.program import single
             from .simplify import stabilize
 
@@ -91,8 +92,11 @@ class Gradients(Mapping[str, Derivative]):
             else:
                 program = single(stabilize(f.ir), f.variables, f.text,
                                  "scalar" if f.ir.ndim == 0 else "col", f.declarations)
-                shared = _shared_pass(stabilize(f.ir), f, self.wrt)
-                if shared is not None:
+                # the pre-activations named when an error signal is shared: printed once
+                # (backward/split.py), where the one-line pass repeats it in each gradient
+                shared = split_pass(program.output.local, f.variables, self.wrt, f.text,
+                                    f.declarations)
+                if shared is not None and shares_a_signal(shared):
                     self._backward = shared
                     return shared
             with engine_errors("differentiating"):
@@ -215,33 +219,6 @@ class Gradients(Mapping[str, Derivative]):
 
     def _repr_markdown_(self) -> str:
         return f"$$ {self.latex()} $$"
-
-
-def _shared_pass(stable, f: Expression, wrt: tuple[str, ...]):
-    """The pass over the expression's named pre-activations (backward/split.py) when an
-    error signal in it is read by two lines or more (`dz1` by `dW1` and `db1`): printed
-    once, where the one-line pass writes `(...).*(1 - tanh(X*W1 + b1').^2)` into every
-    gradient through it. None: nothing is shared (the one-line pass reads as well)."""
-    from .backward import backward_pass
-    from .backward.split import split
-    from .ir.expr import topo_order
-    from .ir.ops import Op
-
-    if len(wrt) < 2 or not all(n in f.variables for n in wrt):
-        return None
-    try:
-        program = split(stable, f.variables, wrt, f.text, f.declarations)
-        bp = backward_pass(program, wrt) if program is not None else None
-    except Exception:  # noqa: BLE001 - no split: the one-line pass
-        return None
-    if bp is None:
-        return None
-    signals = {ln.name for ln in bp.lines if ln.kind == "signal"}
-    reads: dict[str, int] = dict.fromkeys(signals, 0)
-    for ln in bp.lines:
-        for n in {n.name for n in topo_order(ln.expr) if n.op is Op.VAR} & signals:
-            reads[n] += 1
-    return bp if any(k >= 2 for k in reads.values()) else None
 
 
 class _SharedDerivative(Derivative):

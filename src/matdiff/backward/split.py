@@ -21,11 +21,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ..ir.expr import Expr, rebuild, topo_order
+from ..ir.expr import Expr, topo_order
 from ..ir.ops import Op
+from ..ir.substitute import substitute
 from ..language.program import Program, Statement, intermediate_leaf, single
+from .reverse import BackwardPass, backward_pass
 
-__all__ = ["split", "name_nodes"]
+__all__ = ["split", "split_pass", "shares_a_signal", "name_nodes"]
 
 _STRUCTURE = frozenset({Op.VAR, Op.CONST, Op.SIZE, Op.EINSUM, Op.ADD})
 
@@ -65,6 +67,30 @@ def split(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str 
     return name_nodes(root, inputs, nodes, text, declare)
 
 
+def split_pass(root: Expr, inputs: Mapping[str, Expr], wrt: Sequence[str], text: str = "",
+               declare: Mapping[str, str] | None = None) -> BackwardPass | None:
+    """The backward pass over root's named pre-activations; None when there is nothing to
+    name, or the pass over them cannot be built (the caller derives each gradient then)."""
+    if len(wrt) < 2 or not all(n in inputs for n in wrt):
+        return None
+    try:
+        program = split(root, inputs, wrt, text, declare)
+        return backward_pass(program, wrt) if program is not None else None
+    except Exception:  # noqa: BLE001 - no split: one derivative per name instead
+        return None
+
+
+def shares_a_signal(bp: BackwardPass) -> bool:
+    """Whether some error signal of the pass is read by two lines or more (`dz1` by `dW1`
+    and `db1`): then its printed text names it once instead of repeating it."""
+    signals = {ln.name for ln in bp.lines if ln.kind == "signal"}
+    reads = dict.fromkeys(signals, 0)
+    for ln in bp.lines:
+        for name in {n.name for n in topo_order(ln.expr) if n.op is Op.VAR} & signals:
+            reads[name] += 1
+    return any(k >= 2 for k in reads.values())
+
+
 def name_nodes(root: Expr, inputs: Mapping[str, Expr], nodes: Sequence[tuple[str, Expr]],
                text: str = "", declare: Mapping[str, str] | None = None,
                kinds: Mapping[str, str] | None = None) -> Program:
@@ -91,17 +117,12 @@ def _local(root: Expr, mapping: dict[Expr, Expr], memo: dict[Expr, Expr]) -> Exp
     """root over the names in `mapping`, a named sum found again among a longer sum's terms
     (`z2 - logsumexp(z2)`: the sum z2 was flattened into the outer one when built)."""
     sums = [(n, set(n.args)) for n in mapping if n.op is Op.ADD]
-    for node in topo_order(root, memo):
-        if node in mapping:
-            memo[node] = mapping[node]
-        elif not node.args:
-            memo[node] = node
-        else:
-            args = [memo[a] for a in node.args]
-            if node.op is Op.ADD:
-                for named, terms in sums:
-                    if terms < set(node.args):
-                        args = [mapping[named]] + [memo[a] for a in node.args if a not in terms]
-                        break
-            memo[node] = rebuild(node, tuple(args))
-    return memo[root]
+
+    def args(node: Expr, memo: dict[Expr, Expr]) -> tuple[Expr, ...]:
+        if node.op is Op.ADD:
+            for named, terms in sums:
+                if terms < set(node.args):
+                    return (mapping[named], *(memo[a] for a in node.args if a not in terms))
+        return tuple(memo[a] for a in node.args)
+
+    return substitute(root, mapping, memo, args)
