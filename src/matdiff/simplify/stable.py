@@ -179,13 +179,22 @@ def _along(t: Expr, axis: int | None, ndim: int) -> bool:
 @rule("softmax-shift", "softmax(z - c) -> softmax(z) for c the same along the axis",
       Op.SOFTMAX, into=STABLE)
 def softmax_shift(e: Expr, ctx: Context) -> Expr | None:
+    split = _shifted(e)
+    if split is None:
+        return None
+    kept, _ = split
+    return ir.matrix_fn(Op.SOFTMAX, ir.add(kept, e.args[0].shape), e.shape, e.attr)
+
+
+def _shifted(e: Expr) -> tuple[list[Expr], list[Expr]] | None:
+    """(kept, shifts): the terms of a softmax's or logsumexp's argument that vary along its
+    axis, and those the same along it; None unless there are some of each."""
     z = e.args[0]
     if z.op is not Op.ADD:
         return None
+    shifts = [t for t in z.args if _along(t, e.attr, z.ndim)]
     kept = [t for t in z.args if not _along(t, e.attr, z.ndim)]
-    if len(kept) == len(z.args) or not kept:
-        return None
-    return ir.matrix_fn(Op.SOFTMAX, ir.add(kept, z.shape), e.shape, e.attr)
+    return (kept, shifts) if shifts and kept else None
 
 
 def _unspread(t: Expr, axis: int | None) -> Expr:
@@ -205,14 +214,11 @@ def _unspread(t: Expr, axis: int | None) -> Expr:
 @rule("logsumexp-shift", "logsumexp(z - c) -> logsumexp(z) - c for c the same along the axis",
       Op.LOGSUMEXP, into=STABLE)
 def logsumexp_shift(e: Expr, ctx: Context) -> Expr | None:
-    z = e.args[0]
-    if z.op is not Op.ADD:
+    split = _shifted(e)
+    if split is None:
         return None
-    shifts = [t for t in z.args if _along(t, e.attr, z.ndim)]
-    kept = [t for t in z.args if not _along(t, e.attr, z.ndim)]
-    if not shifts or not kept:
-        return None
-    lse = ir.matrix_fn(Op.LOGSUMEXP, ir.add(kept, z.shape), e.shape, e.attr)
+    kept, shifts = split
+    lse = ir.matrix_fn(Op.LOGSUMEXP, ir.add(kept, e.args[0].shape), e.shape, e.attr)
     return ir.add([lse, *(_unspread(t, e.attr) for t in shifts)], e.shape)
 
 
