@@ -396,35 +396,30 @@ def _named_by_answer(answer: str, function, program, declare):
         return program, {}, undefined
     if function.program is not None:  # a program's own lines are its names
         return program, defined, undefined
-    stable = name_nodes(program.output.local, program.inputs,
-                        [(n, e) for n, (_, e) in defined.items()], function.text,
-                        dict(program.declarations),
-                        {n: "row" for n in rows})
-    found = _read(stable) & set(defined)
-    if set(defined) - found:  # written another way than the function's text: by value
-        for n in [n for n in defined if n not in found]:
-            node = _node_of_value(defined[n][1], program.output.local, program.inputs)
-            if node is not None:
-                defined[n] = (defined[n][0], node)
-        stable = name_nodes(program.output.local, program.inputs,
-                            [(n, e) for n, (_, e) in defined.items()], function.text,
-                            dict(program.declarations), {n: "row" for n in rows})
-        found = _read(stable) & set(defined)
+
+    def named(names):  # the expression's program with these names as its lines
+        return name_nodes(program.output.local, program.inputs,
+                          [(n, defined[n][1]) for n in names], function.text,
+                          dict(program.declarations), {n: "row" for n in rows})
+
+    found = _read(named(defined)) & set(defined)
+    missing = [n for n in defined if n not in found]
+    for n in missing:  # written another way than the function's text: found by value
+        node = _node_of_value(defined[n][1], program.output.local, program.inputs)
+        if node is not None:
+            defined[n] = (defined[n][0], node)
+    if missing:
+        found = _read(named(defined)) & set(defined)
     for n in set(defined) - found:  # named for its gradient, yet not computed: wrong
         if "d" + n in written:
             undefined[n] = ("not computed", f"{n} is not a value the function computes, "
                             f"so d{n} is no gradient: a name for a gradient is a sum or "
-                            "product the function computes, written as it is there")
+                            "product the function computes")
             del defined[n]
     if not found:
         return program, defined, undefined
-    kept = name_nodes(program.output.local, program.inputs,
-                      [(n, e) for n, (_, e) in defined.items() if n in found], function.text,
-                      dict(program.declarations), {n: "row" for n in rows})
-    from dataclasses import replace
-
-    kept = replace(kept, kinds={**dict(program.kinds), **dict(kept.kinds)})
-    return kept, {n: v for n, v in defined.items() if n not in found}, undefined
+    return (named([n for n in defined if n in found]),
+            {n: v for n, v in defined.items() if n not in found}, undefined)
 
 
 def _read(program) -> set[str]:
